@@ -1,0 +1,122 @@
+//! Command-line interface (clap): subcommands, flags, and how they map onto profiles.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampdeck",
+    version,
+    about = "A terminal console for live load tests of service meshes and API gateways",
+    long_about = "A terminal console for live load tests of service meshes and API gateways.\n\n\
+        Exit codes: 0 the run finished, 1 it could not run (bind, DNS, TLS setup), 2 bad input (profile or flags)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the embedded demo target on 127.0.0.1 and run the demo profile against it.
+    Demo {
+        /// A profile with a [demo] table to use instead of the built-in demo profile.
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run a profile, or a single URL (like oha/hey) with the request flags below.
+    Run {
+        /// A profile (.toml) or an http(s):// URL.
+        target: String,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        adhoc: AdhocArgs,
+    },
+    /// Validate profiles and print what each would run.
+    Check {
+        #[arg(required = true, value_name = "PROFILE")]
+        profiles: Vec<String>,
+    },
+    /// Serve the demo target in this process (used by `rampdeck demo`).
+    #[command(hide = true)]
+    DemoTarget {
+        #[arg(long)]
+        config_json: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// No console: progress on stderr, summary on stdout (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub headless: bool,
+    /// Open loop at this many requests per second (replaces the profile's stages).
+    #[arg(long, value_name = "N", conflicts_with = "concurrency")]
+    pub rate: Option<f64>,
+    /// Closed loop with this many requests in flight (replaces the profile's stages).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Run length, e.g. 30s or 5m (cuts the stages short, or holds the last level longer).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write summary.json into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdhocArgs {
+    /// HTTP method for a URL run.
+    #[arg(long, short = 'm', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Request header for a URL run, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body for a URL run.
+    #[arg(long, short = 'd', value_name = "BODY")]
+    pub body: Option<String>,
+    /// Use HTTP/2 for a URL run (h2 over TLS via ALPN, or prior knowledge on http://).
+    #[arg(long)]
+    pub http2: bool,
+    /// Skip TLS certificate verification for a URL run.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Per-request timeout for a URL run, e.g. 2s.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl AdhocArgs {
+    /// The flag names given, for the error when they are used with a profile.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.method.is_some() {
+            v.push("--method");
+        }
+        if !self.headers.is_empty() {
+            v.push("-H");
+        }
+        if self.body.is_some() {
+            v.push("--body");
+        }
+        if self.http2 {
+            v.push("--http2");
+        }
+        if self.insecure {
+            v.push("--insecure");
+        }
+        if self.timeout.is_some() {
+            v.push("--timeout");
+        }
+        v
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration ({e}); write it like 500ms, 30s or 5m"))
+}

@@ -1,0 +1,76 @@
+//! What the demo target does per route: latency model, error rate, periodic stalls. Plain data.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoConfig {
+    pub routes: Vec<DemoRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoRoute {
+    pub prefix: String,
+    pub latency: LatencyModel,
+    /// Fraction of requests (0..=1) answered with `error_status`.
+    pub error_rate: f64,
+    pub error_status: u16,
+    /// Every `every`, the route answers nothing for `duration` (a GC pause, a
+    /// stuck upstream): requests arriving then wait until the stall ends.
+    pub stall: Option<Stall>,
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    pub every: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LatencyModel {
+    None,
+    Fixed(Duration),
+    /// Log-normal with the given median and 99th percentile.
+    LogNormal {
+        p50: Duration,
+        p99: Duration,
+    },
+}
+
+impl DemoRoute {
+    pub fn new(prefix: &str) -> Self {
+        DemoRoute {
+            prefix: prefix.to_owned(),
+            latency: LatencyModel::None,
+            error_rate: 0.0,
+            error_status: 503,
+            stall: None,
+            body_bytes: 64,
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    /// Used when a profile has `[demo]` with no routes: one well-behaved route.
+    fn default() -> Self {
+        DemoConfig {
+            routes: vec![DemoRoute {
+                latency: LatencyModel::Fixed(Duration::from_millis(2)),
+                ..DemoRoute::new("/")
+            }],
+        }
+    }
+}
+
+impl std::fmt::Display for LatencyModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::profile::plan::fmt_dur;
+        match self {
+            LatencyModel::None => f.write_str("no added latency"),
+            LatencyModel::Fixed(d) => write!(f, "latency {}", fmt_dur(*d)),
+            LatencyModel::LogNormal { p50, p99 } => write!(f, "latency p50 {} p99 {}", fmt_dur(*p50), fmt_dur(*p99)),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The demo gateway: routes requests by path prefix to simulated backends with latency, errors and stalls.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{DemoConfig, DemoRoute, LatencyModel};
+use crate::engine::rng::splitmix64;
+
+/// Per-route counters, exported by the control plane's `/metrics`.
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    pub ok: AtomicU64,
+    pub errors: AtomicU64,
+    /// Sum of simulated latency, microseconds.
+    pub latency_us: AtomicU64,
+}
+
+pub struct Gateway {
+    pub routes: Vec<DemoRoute>,
+    pub counters: Vec<RouteCounters>,
+    pub not_found: AtomicU64,
+    started: Instant,
+    draws: AtomicU64,
+    body: Bytes,
+}
+
+impl Gateway {
+    pub fn new(config: &DemoConfig) -> Self {
+        let mut routes = config.routes.clone();
+        // Longest prefix first, so "/api/slow" wins over "/api".
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        let max_body = routes.iter().map(|r| r.body_bytes).max().unwrap_or(0);
+        Gateway {
+            counters: routes.iter().map(|_| RouteCounters::default()).collect(),
+            routes,
+            not_found: AtomicU64::new(0),
+            started: Instant::now(),
+            draws: AtomicU64::new(1),
+            body: Bytes::from(vec![b'x'; max_body]),
+        }
+    }
+
+    fn uniform(&self) -> f64 {
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        (splitmix64(n) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn latency(&self, model: LatencyModel) -> Duration {
+        match model {
+            LatencyModel::None => Duration::ZERO,
+            LatencyModel::Fixed(d) => d,
+            LatencyModel::LogNormal { p50, p99 } => {
+                // ln(latency) ~ N(mu, sigma): the median is e^mu, p99 is e^(mu + 2.326 sigma).
+                let mu = p50.as_secs_f64().ln();
+                let sigma = (p99.as_secs_f64().ln() - mu) / 2.326_347_874;
+                let (u1, u2) = (self.uniform().max(1e-12), self.uniform());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                Duration::from_secs_f64((mu + sigma * z).exp().min(60.0))
+            }
+        }
+    }
+
+    /// How long a request arriving now must wait for the route's stall to end.
+    fn stall_wait(&self, route: &DemoRoute) -> Duration {
+        let Some(stall) = route.stall else {
+            return Duration::ZERO;
+        };
+        let t = self.started.elapsed().as_nanos();
+        let every = stall.every.as_nanos().max(1);
+        // Stall k covers [k*every, k*every + duration) for k >= 1.
+        let phase = t % every;
+        if t >= every && phase < stall.duration.as_nanos() {
+            Duration::from_nanos((stall.duration.as_nanos() - phase) as u64)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let path = req.uri().path();
+        let Some(i) = self.routes.iter().position(|r| path.starts_with(&r.prefix)) else {
+            self.not_found.fetch_add(1, Ordering::Relaxed);
+            return Ok(status(StatusCode::NOT_FOUND, "no route\n"));
+        };
+        let route = &self.routes[i];
+        let wait = self.stall_wait(route) + self.latency(route.latency);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let counters = &self.counters[i];
+        counters.latency_us.fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+        if route.error_rate > 0.0 && self.uniform() < route.error_rate {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            let code = StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Ok(status(code, "injected failure\n"));
+        }
+        counters.ok.fetch_add(1, Ordering::Relaxed);
+        Ok(Response::new(Full::new(self.body.slice(..route.body_bytes))))
+    }
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = code;
+    r
+}
+
+/// Accepts connections until `cancel`, serving HTTP/1.1 and HTTP/2 (prior knowledge).
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                // Out of file descriptors and the like: back off, keep serving.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gateway.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| gw.clone().handle(req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}

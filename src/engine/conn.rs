@@ -1,0 +1,260 @@
+//! Connections to the target: TCP, rustls TLS, hyper HTTP/1.1 or HTTP/2, and error classification.
+//!
+//! Each worker owns its HTTP/1.1 connection (one request in flight, kept
+//! alive), which is faster than a pooled client on the hot path. HTTP/2
+//! workers share a few multiplexed connections (see `H2Pool`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::EngineError;
+use crate::profile::{Endpoint, Target};
+use crate::stats::ErrorKind;
+
+pub type Body = Full<Bytes>;
+
+/// A failed request: its class and the message to show the operator.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
+}
+
+/// Everything needed to open a connection to the target.
+pub struct Connector {
+    addrs: Vec<SocketAddr>,
+    next_addr: AtomicUsize,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    pub http2: bool,
+    connect_timeout: Duration,
+}
+
+impl Connector {
+    pub async fn new(endpoint: &Endpoint, target: &Target) -> Result<Self, EngineError> {
+        // Resolve once: load goes to the addresses the profile names, and DNS
+        // latency is not charged to requests.
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| EngineError::Resolve { host: endpoint.host.clone(), message: e.to_string() })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(EngineError::Resolve { host: endpoint.host.clone(), message: "no addresses".into() });
+        }
+        let tls = if endpoint.https {
+            let name = ServerName::try_from(endpoint.host.clone())
+                .map_err(|e| EngineError::Tls(format!("'{}' is not a valid TLS server name: {e}", endpoint.host)))?;
+            Some((TlsConnector::from(Arc::new(super::tls::client_config(target)?)), name))
+        } else {
+            None
+        };
+        Ok(Connector {
+            addrs,
+            next_addr: AtomicUsize::new(0),
+            tls,
+            http2: target.http2,
+            connect_timeout: target.connect_timeout,
+        })
+    }
+
+    async fn connect_io(&self) -> Result<Io, Failure> {
+        let i = self.next_addr.fetch_add(1, Ordering::Relaxed) % self.addrs.len();
+        let addr = self.addrs[i];
+        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(Failure::new(ErrorKind::ConnectTimeout, format!("connect to {addr}: no answer within {:?}", self.connect_timeout)))
+            }
+            Ok(Err(e)) => return Err(connect_failure(addr, &e)),
+            Ok(Ok(s)) => s,
+        };
+        // Small requests must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Io::Plain(TokioIo::new(tcp))),
+            Some((connector, name)) => {
+                match tokio::time::timeout(self.connect_timeout, connector.connect(name.clone(), tcp)).await {
+                    Err(_) => Err(Failure::new(ErrorKind::ConnectTimeout, format!("TLS handshake with {addr}: no answer within {:?}", self.connect_timeout))),
+                    Ok(Err(e)) => Err(Failure::new(ErrorKind::Tls, format!("TLS handshake with {addr}: {e}"))),
+                    Ok(Ok(s)) => Ok(Io::Tls(TokioIo::new(Box::new(s)))),
+                }
+            }
+        }
+    }
+
+    pub async fn connect_h1(&self) -> Result<http1::SendRequest<Body>, Failure> {
+        // hyper's connection future drives the socket; it ends when the
+        // worker drops its sender.
+        match self.connect_io().await? {
+            Io::Plain(io) => {
+                let (sender, conn) = http1::handshake(io).await.map_err(|e| classify(&e, false))?;
+                tokio::spawn(conn);
+                Ok(sender)
+            }
+            Io::Tls(io) => {
+                let (sender, conn) = http1::handshake(io).await.map_err(|e| classify(&e, false))?;
+                tokio::spawn(conn);
+                Ok(sender)
+            }
+        }
+    }
+
+    pub async fn connect_h2(&self) -> Result<http2::SendRequest<Body>, Failure> {
+        let io = self.connect_io().await?;
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.adaptive_window(true);
+        let sender = match io {
+            Io::Plain(io) => {
+                let (s, c) = b.handshake(io).await.map_err(|e| classify(&e, false))?;
+                tokio::spawn(c);
+                s
+            }
+            Io::Tls(io) => {
+                let (s, c) = b.handshake(io).await.map_err(|e| classify(&e, false))?;
+                tokio::spawn(c);
+                s
+            }
+        };
+        Ok(sender)
+    }
+}
+
+enum Io {
+    Plain(TokioIo<TcpStream>),
+    Tls(TokioIo<Box<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+fn connect_failure(addr: SocketAddr, e: &std::io::Error) -> Failure {
+    let kind = match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        std::io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        _ => ErrorKind::Connect,
+    };
+    Failure::new(kind, format!("connect to {addr}: {e}"))
+}
+
+/// Classifies a hyper error. `in_body`: the response head had arrived.
+pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
+    let io_kind = io_source(e).map(std::io::Error::kind);
+    let reset = matches!(
+        io_kind,
+        Some(
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    );
+    let kind = if in_body {
+        ErrorKind::Body
+    } else if reset || e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        ErrorKind::Reset
+    } else if e.is_parse() || e.is_parse_status() {
+        ErrorKind::Protocol
+    } else if io_kind.is_some() {
+        ErrorKind::Reset
+    } else {
+        ErrorKind::Protocol
+    };
+    Failure::new(kind, error_chain(e))
+}
+
+fn io_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        s.push_str(": ");
+        s.push_str(&err.to_string());
+        cur = err.source();
+    }
+    s
+}
+
+/// Reads a response body to its end without keeping it; returns the status.
+pub async fn drain(resp: Response<Incoming>) -> Result<u16, Failure> {
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|e| classify(&e, true))?;
+    }
+    Ok(status)
+}
+
+/// One HTTP/1.1 request on an owned connection.
+pub async fn send_h1(sender: &mut http1::SendRequest<Body>, req: Request<Body>) -> Result<u16, Failure> {
+    // A keep-alive connection the server has since closed fails here, before
+    // anything is sent, and is replaced by the caller.
+    sender.ready().await.map_err(|e| classify(&e, false))?;
+    let resp = sender.send_request(req).await.map_err(|e| classify(&e, false))?;
+    drain(resp).await
+}
+
+pub async fn send_h2(sender: &mut http2::SendRequest<Body>, req: Request<Body>) -> Result<u16, Failure> {
+    sender.ready().await.map_err(|e| classify(&e, false))?;
+    let resp = sender.send_request(req).await.map_err(|e| classify(&e, false))?;
+    drain(resp).await
+}
+
+/// HTTP/2 connections shared by workers: each carries up to `STREAMS_PER_CONN`
+/// workers' requests. A worker clones its slot's sender once and only comes
+/// back here when that connection fails.
+pub struct H2Pool {
+    slots: Vec<tokio::sync::Mutex<(u64, Option<http2::SendRequest<Body>>)>>,
+}
+
+pub const STREAMS_PER_CONN: usize = 100;
+
+impl H2Pool {
+    pub fn new(workers: usize) -> Self {
+        let n = workers.div_ceil(STREAMS_PER_CONN).max(1);
+        H2Pool { slots: (0..n).map(|_| tokio::sync::Mutex::new((0, None))).collect() }
+    }
+
+    /// A sender for `worker`'s slot; `failed_gen` is the generation the worker
+    /// saw fail (so only one of the workers sharing it reconnects).
+    pub async fn get(&self, connector: &Connector, worker: usize, failed_gen: Option<u64>) -> Result<(u64, http2::SendRequest<Body>), Failure> {
+        let mut slot = self.slots[worker % self.slots.len()].lock().await;
+        let stale = match (&slot.1, failed_gen) {
+            (None, _) => true,
+            (Some(s), _) if s.is_closed() => true,
+            (Some(_), Some(g)) => g == slot.0,
+            (Some(_), None) => false,
+        };
+        if stale {
+            let s = connector.connect_h2().await?;
+            slot.0 += 1;
+            slot.1 = Some(s);
+        }
+        match &slot.1 {
+            Some(s) => Ok((slot.0, s.clone())),
+            None => Err(Failure::new(ErrorKind::Connect, "no HTTP/2 connection")),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The load engine: schedules, sends and times requests, takes control commands, publishes intervals.
+//!
+//! `start` spawns connection tasks (`worker`) and a supervisor (`supervisor`)
+//! on the current tokio runtime and returns at once. The supervisor owns the
+//! schedule and the statistics aggregation; the caller gets interval snapshots
+//! and events on a channel and sends `Control` commands back. The engine never
+//! waits on its consumer.
+
+pub mod conn;
+pub mod rng;
+pub mod schedule;
+mod supervisor;
+mod tls;
+pub mod timer;
+pub mod worker;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::header::{HeaderValue, HOST, USER_AGENT};
+use http::{HeaderMap, Uri};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::profile::{Mode, Plan, TargetAddr};
+use crate::run::event::Event;
+use crate::stats::{ErrorKind, IntervalStats, Recorder, TotalsSummary};
+
+pub use supervisor::RunResult;
+
+/// Startup failures: the run could not begin (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the plan targets the embedded demo, but the demo gateway has not been started")]
+    NoTarget,
+    #[error("cannot resolve '{host}': {message}")]
+    Resolve { host: String, message: String },
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("request '{name}': {message}")]
+    Request { name: String, message: String },
+}
+
+/// Commands to a running engine; each takes effect within one scheduling tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    Pause,
+    Resume,
+    TogglePause,
+    /// Open loop: requests per second, until the current stage ends.
+    SetRate(f64),
+    /// Closed loop: requests in flight, until the current stage ends.
+    SetConcurrency(u32),
+    /// Drops a named marker on the timeline.
+    Marker(String),
+    /// Stops the run early (a second Stop skips waiting for in-flight requests).
+    Stop,
+}
+
+/// What the engine tells its consumer.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Interval(Box<Snapshot>),
+    Event(Event),
+}
+
+/// One interval, plus everything after warmup so far.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub interval: IntervalStats,
+    pub totals: TotalsSummary,
+    /// The most recent message of each error kind seen so far.
+    pub last_errors: Vec<(ErrorKind, String)>,
+}
+
+pub struct EngineHandle {
+    pub control: mpsc::UnboundedSender<Control>,
+    pub events: mpsc::UnboundedReceiver<EngineEvent>,
+    pub task: JoinHandle<RunResult>,
+    pub started_at: SystemTime,
+}
+
+/// Starts a run of `plan` on the current runtime.
+pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
+    let TargetAddr::Url(endpoint) = &plan.target.addr else {
+        return Err(EngineError::NoTarget);
+    };
+    let connector = conn::Connector::new(endpoint, &plan.target).await?;
+    let requests = plan
+        .requests
+        .iter()
+        .map(|r| {
+            let path = format!("{}{}", endpoint.base_path, r.path);
+            let uri: Uri = if plan.target.http2 {
+                format!("{}://{}{}", if endpoint.https { "https" } else { "http" }, endpoint.authority, path).parse()
+            } else {
+                path.parse()
+            }
+            .map_err(|e: http::uri::InvalidUri| EngineError::Request { name: r.name.clone(), message: e.to_string() })?;
+            let mut headers = HeaderMap::new();
+            headers.insert(USER_AGENT, HeaderValue::from_static(concat!("rampdeck/", env!("CARGO_PKG_VERSION"))));
+            if !plan.target.http2 {
+                let host = HeaderValue::from_str(&endpoint.authority)
+                    .map_err(|e| EngineError::Request { name: r.name.clone(), message: e.to_string() })?;
+                headers.insert(HOST, host);
+            }
+            for (k, v) in plan.target.headers.iter().chain(r.headers.iter()) {
+                headers.insert(k.clone(), v.clone());
+            }
+            Ok(worker::Prepared { method: r.method.clone(), uri, headers, body: r.body.clone() })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let workers = match plan.load.mode {
+        Mode::Open => plan.load.max_connections,
+        Mode::Closed => plan.load.peak_level().ceil() as usize,
+    };
+    let shared = Arc::new(worker::Shared {
+        connector,
+        pick: rng::WeightedPick::new(plan.requests.iter().map(|r| r.weight), plan.load.seed),
+        requests,
+        recorder: Recorder::new(threads),
+        next_slot: AtomicU64::new(0),
+        timeout: plan.target.timeout,
+        h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
+        stop: CancellationToken::new(),
+    });
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let started_at = SystemTime::now();
+    let sup = supervisor::Supervisor::new(plan, shared, events_tx, workers);
+    let task = tokio::spawn(sup.run(control_rx));
+    Ok(EngineHandle { control: control_tx, events: events_rx, task, started_at })
+}
+
+/// Runs `plan` to completion with no consumer attached; for tests and benchmarks.
+pub async fn run_to_end(plan: Arc<Plan>) -> Result<(RunResult, Vec<EngineEvent>), EngineError> {
+    let mut h = start(plan).await?;
+    let mut events = Vec::new();
+    while let Some(e) = h.events.recv().await {
+        events.push(e);
+    }
+    let result = h.task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    Ok((result, events))
+}
+
+/// How long a stopping run waits for requests in flight before abandoning them.
+pub fn drain_timeout(plan: &Plan) -> Duration {
+    plan.target.timeout + Duration::from_millis(500)
+}
+

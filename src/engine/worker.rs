@@ -1,0 +1,254 @@
+//! Connection tasks: wait for the schedule, send, time, record. This is the hot path.
+//!
+//! Per request a worker does one relaxed atomic add (claiming a slot, open
+//! loop), one atomic load (has the schedule changed?), one uncontended lock
+//! (its thread's stats shard), and hyper's own work. No channel, no shared
+//! lock, no allocation of ours beyond the request's header map.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use hyper::client::conn::{http1, http2};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{send_h1, send_h2, Body, Connector, Failure, H2Pool};
+use super::rng::{splitmix64, WeightedPick};
+use super::schedule::{Due, Schedule};
+use super::timer::PreciseTimer;
+use crate::stats::{ErrorKind, Outcome, Recorder};
+
+/// A request ready to be cloned onto the wire.
+pub struct Prepared {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Prepared {
+    fn build(&self) -> Request<Body> {
+        let mut req = Request::new(Body::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// What all workers of one run share (read-only, or atomics).
+pub struct Shared {
+    pub connector: Connector,
+    pub requests: Vec<Prepared>,
+    pub pick: WeightedPick,
+    pub recorder: Recorder,
+    /// Open loop: the next unclaimed slot of the schedule.
+    pub next_slot: AtomicU64,
+    pub timeout: Duration,
+    pub h2: Option<H2Pool>,
+    /// Stop sending: idle workers exit, busy ones finish their request first.
+    pub stop: CancellationToken,
+}
+
+/// Sleeps shorter than this are not interrupted by schedule changes: a
+/// change then takes effect on the next slot, well within one tick, and the
+/// hot path skips registering a waker on the shared watch channel.
+const UNINTERRUPTED: Duration = Duration::from_millis(2);
+/// A slot due this soon is sent now; waking the timer costs more than this.
+const SEND_EARLY: Duration = Duration::from_micros(20);
+
+enum Conn {
+    H1(Option<http1::SendRequest<Body>>),
+    H2 { generation: Option<u64>, sender: Option<http2::SendRequest<Body>> },
+}
+
+struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    rx: watch::Receiver<Arc<Schedule>>,
+    schedule: Arc<Schedule>,
+    conn: Conn,
+}
+
+impl Worker {
+    fn new(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<Arc<Schedule>>) -> Self {
+        let schedule = rx.borrow_and_update().clone();
+        let conn = if shared.h2.is_some() {
+            Conn::H2 { generation: None, sender: None }
+        } else {
+            Conn::H1(None)
+        };
+        Worker { id, shared, rx, schedule, conn }
+    }
+
+    /// Picks up a new schedule if one was published. Returns false when the
+    /// engine has gone away.
+    #[inline]
+    fn refresh(&mut self) -> bool {
+        match self.rx.has_changed() {
+            Ok(false) => true,
+            Ok(true) => {
+                self.schedule = self.rx.borrow_and_update().clone();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits for the next schedule change; false if the run is over.
+    async fn changed(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.shared.stop.cancelled() => false,
+            r = self.rx.changed() => r.is_ok(),
+        }
+    }
+
+    async fn exchange(&mut self, req: Request<Body>) -> Result<u16, Failure> {
+        let shared = &*self.shared;
+        match &mut self.conn {
+            Conn::H1(slot) => {
+                let sender = match slot {
+                    Some(s) if !s.is_closed() => s,
+                    _ => slot.insert(shared.connector.connect_h1().await?),
+                };
+                let r = send_h1(sender, req).await;
+                if r.is_err() {
+                    *slot = None;
+                }
+                r
+            }
+            Conn::H2 { generation, sender } => {
+                let pool = shared.h2.as_ref().ok_or_else(|| Failure::new(ErrorKind::Connect, "no HTTP/2 pool"))?;
+                let s = match sender {
+                    Some(s) if !s.is_closed() => s,
+                    _ => {
+                        let (g, s) = pool.get(&shared.connector, self.id, *generation).await?;
+                        *generation = Some(g);
+                        sender.insert(s)
+                    }
+                };
+                let r = send_h2(s, req).await;
+                if r.is_err() {
+                    *sender = None;
+                }
+                r
+            }
+        }
+    }
+
+    /// Sends one request under the run's timeout and records it.
+    async fn send(&mut self, draw: u64, intended: Option<Instant>, mut timeout: std::pin::Pin<&mut tokio::time::Sleep>) {
+        let req = self.shared.requests[self.shared.pick.pick(draw)].build();
+        let start = Instant::now();
+        self.shared.recorder.started();
+        timeout.as_mut().reset((start + self.shared.timeout).into());
+        let result = tokio::select! {
+            biased;
+            r = self.exchange(req) => Some(r),
+            _ = timeout => None,
+        };
+        let result = result.unwrap_or_else(|| {
+            // The connection's state is unknown after a timeout: replace it.
+            self.conn = match self.conn {
+                Conn::H1(_) => Conn::H1(None),
+                Conn::H2 { .. } => Conn::H2 { generation: None, sender: None },
+            };
+            Err(Failure::new(ErrorKind::Timeout, format!("no complete response within {:?}", self.shared.timeout)))
+        });
+        let end = Instant::now();
+        let service = end - start;
+        // The schedule's time, never later than the actual send.
+        let latency = intended.map_or(service, |t| end - t.min(start));
+        match result {
+            Ok(status) => self.shared.recorder.record(latency, service, Outcome::Status(status), String::new),
+            Err(f) => self.shared.recorder.record(latency, service, Outcome::Error(f.kind), || f.message),
+        }
+    }
+}
+
+/// Open loop: claim the next slot, wait until it is due, send, repeat.
+pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<Schedule>>) {
+    let mut w = Worker::new(id, shared.clone(), rx);
+    let timer = PreciseTimer::new();
+    let timeout = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timeout);
+    loop {
+        let k = shared.next_slot.fetch_add(1, Ordering::Relaxed);
+        let intended = loop {
+            if !w.refresh() {
+                return;
+            }
+            match w.schedule.due(k) {
+                Due::At(t) => {
+                    let now = Instant::now();
+                    if t <= now + SEND_EARLY {
+                        break t;
+                    }
+                    if t - now <= UNINTERRUPTED {
+                        tokio::select! {
+                            biased;
+                            _ = shared.stop.cancelled() => return,
+                            _ = timer.sleep_until(t) => break t,
+                        }
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = shared.stop.cancelled() => return,
+                        r = w.rx.changed() => if r.is_err() { return },
+                        _ = timer.sleep_until(t) => break t,
+                    }
+                }
+                Due::NotScheduled => {
+                    if !w.changed().await {
+                        return;
+                    }
+                }
+            }
+        };
+        if shared.stop.is_cancelled() {
+            return;
+        }
+        w.send(k, Some(intended), timeout.as_mut()).await;
+    }
+}
+
+/// Closed loop: while this worker is within the current concurrency, send
+/// the next request as soon as the last one returns.
+pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<Schedule>>) {
+    let mut w = Worker::new(id, shared.clone(), rx);
+    let timeout = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timeout);
+    let mut n = 0u64;
+    loop {
+        if !w.refresh() || shared.stop.is_cancelled() {
+            return;
+        }
+        let now = Instant::now();
+        if !w.schedule.is_active(id, now) {
+            match w.schedule.active_from(id, now) {
+                Due::At(t) => {
+                    tokio::select! {
+                        biased;
+                        _ = shared.stop.cancelled() => return,
+                        r = w.rx.changed() => if r.is_err() { return },
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                    }
+                }
+                Due::NotScheduled => {
+                    if !w.changed().await {
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        n += 1;
+        // Each worker draws its own reproducible sequence.
+        let draw = splitmix64(id as u64) ^ n;
+        w.send(draw, None, timeout.as_mut()).await;
+    }
+}

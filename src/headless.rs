@@ -1,0 +1,133 @@
+//! The headless view: progress lines on stderr, the summary on stdout, `summary.json` with `--out`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::engine::{self, Control, EngineError, EngineEvent};
+use crate::profile::plan::{fmt_dur, fmt_level};
+use crate::profile::Plan;
+use crate::report::summary::{ReportError, Summary};
+use crate::run::RunModel;
+use crate::stats::IntervalStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `plan` to the end (or until Ctrl-C / SIGTERM) and reports it.
+pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessError> {
+    let mut handle = engine::start(plan.clone()).await?;
+    let started_at = handle.started_at;
+    let signals = tokio::spawn(forward_signals(handle.control.clone()));
+    let mut model = RunModel::default();
+    let mut next_progress = Duration::from_secs(1);
+    let total = plan.load.duration();
+    let mut err = std::io::stderr();
+    while let Some(ev) = handle.events.recv().await {
+        match &ev {
+            EngineEvent::Event(e) => {
+                let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+            }
+            EngineEvent::Interval(s) if s.interval.elapsed >= next_progress => {
+                next_progress += Duration::from_secs(1);
+                let line = progress_line(&plan, &model, &s.interval, total, &s.totals);
+                let _ = writeln!(err, "{line}");
+            }
+            EngineEvent::Interval(_) => {}
+        }
+        model.apply(ev);
+    }
+    signals.abort();
+    let result = match handle.task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let summary = Summary::new(&plan, &result, &model.events, started_at);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{}", summary.render_text());
+    if let Some(dir) = &opts.out {
+        let path = summary.write_json(dir)?;
+        let _ = writeln!(err, "wrote {}", path.display());
+    }
+    Ok(summary)
+}
+
+/// First Ctrl-C or SIGTERM stops the run (the summary is still written);
+/// a second one also stops waiting for requests in flight.
+async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let term_recv = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term_recv = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            _ = term_recv => {}
+        }
+        eprintln!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
+        if control.send(Control::Stop).is_err() {
+            return;
+        }
+    }
+}
+
+fn progress_line(
+    plan: &Plan,
+    model: &RunModel,
+    last: &IntervalStats,
+    total: Duration,
+    totals: &crate::stats::TotalsSummary,
+) -> String {
+    let recent = model.recent(Duration::from_secs(1));
+    let stage = plan
+        .load
+        .stages
+        .get(last.stage)
+        .map_or_else(String::new, |s| format!("stage {} {:?}", last.stage, s.kind).to_lowercase());
+    let errors = totals.requests - totals.ok;
+    // During warmup nothing is counted yet, so show the interval's own numbers.
+    let (p50, p99, scope) = if totals.requests > 0 {
+        (totals.latency.p50, totals.latency.p99, "so far")
+    } else {
+        (last.latency.p50, last.latency.p99, "interval")
+    };
+    format!(
+        "[{:>6.1}s/{}] {}{} | target {} {} | sent {:.1}/s done {:.1}/s | p50 {:.2}ms p99 {:.2}ms ({scope}; now p99 {:.2}ms) | ok {} | errors {}{}",
+        last.run_clock.as_secs_f64(),
+        fmt_dur(total),
+        stage,
+        if last.warmup { " (warmup)" } else { "" },
+        fmt_level(last.target),
+        plan.load.mode.unit(),
+        recent.sent_rate(),
+        recent.done_rate(),
+        p50,
+        p99,
+        last.latency.p99,
+        recent.success_rate().map_or_else(|| "-".into(), |r| format!("{r:.2}%")),
+        errors,
+        if last.in_flight > 0 { format!(" | in flight {}", last.in_flight) } else { String::new() },
+    )
+}

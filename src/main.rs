@@ -1,0 +1,180 @@
+//! Entry point: parses the command line, runs the command, and maps failures to exit codes.
+//!
+//! Exit codes: 0 the run finished; 1 it could not run (bind, DNS, TLS
+//! setup, writing reports); 2 bad input (profile or flags, as clap does).
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cli::{Cli, Command, RunArgs};
+use rampdeck::demo::{config::DemoConfig, DemoProcess};
+use rampdeck::headless;
+use rampdeck::profile::{self, Overrides, Plan, ProfileError};
+
+/// `rampdeck demo` works from any directory, so its profile is built in.
+const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
+const DEMO_PROFILE_PATH: &str = "profiles/demo.toml";
+
+const EXIT_CANNOT_RUN: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    // Installs the panic hook that reports panics readably; errors we expect
+    // are reported below with their own exit codes.
+    let _ = color_eyre::install();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { profiles } => check(&profiles),
+        Command::DemoTarget { config_json } => demo_target(&config_json),
+        Command::Demo { profile, run } => {
+            let plan = match profile {
+                Some(path) => profile::load(&path),
+                None => profile::parse(DEMO_PROFILE_PATH, DEMO_PROFILE),
+            };
+            let plan = plan.and_then(|mut p| {
+                if p.demo.is_none() {
+                    p.demo = Some(DemoConfig::default());
+                }
+                overrides(&run).apply(&mut p)?;
+                Ok(p)
+            });
+            with_plan(plan, &run)
+        }
+        Command::Run { target, run, adhoc } => {
+            let is_url = target.starts_with("http://") || target.starts_with("https://");
+            let plan = if is_url {
+                let flags = profile::Adhoc {
+                    method: adhoc.method.clone(),
+                    headers: adhoc.headers.clone(),
+                    body: adhoc.body.clone(),
+                    http2: adhoc.http2,
+                    insecure: adhoc.insecure,
+                    timeout: adhoc.timeout,
+                };
+                profile::adhoc(&target, &flags, &overrides(&run))
+            } else if let Some(flag) = adhoc.given().first() {
+                Err(ProfileError::Flag {
+                    flag: (*flag).into(),
+                    message: format!("applies to URL runs only; '{target}' is a profile, so set it there"),
+                })
+            } else {
+                profile::load(&target).and_then(|mut p| {
+                    overrides(&run).apply(&mut p)?;
+                    Ok(p)
+                })
+            };
+            with_plan(plan, &run)
+        }
+    }
+}
+
+fn overrides(run: &RunArgs) -> Overrides {
+    Overrides { rate: run.rate, concurrency: run.concurrency, duration: run.duration }
+}
+
+fn check(paths: &[String]) -> ExitCode {
+    let mut bad = 0;
+    for path in paths {
+        match profile::load(path) {
+            Ok(plan) => println!("{path}: ok\n{}", indent(&plan.describe())),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_CANNOT_RUN)
+    })
+}
+
+fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if !run.headless {
+        if std::io::stdout().is_terminal() {
+            eprintln!("note: the live console is not built yet; running headless (progress below, summary at the end)");
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(run_plan(plan, run))
+}
+
+async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
+    let demo = match &plan.demo {
+        Some(config) => match DemoProcess::spawn(config).await {
+            Ok(d) => {
+                eprintln!(
+                    "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see README)",
+                    d.addrs.gateway, d.addrs.control
+                );
+                plan.with_demo_address(d.addrs.gateway);
+                Some(d)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CANNOT_RUN);
+            }
+        },
+        None => None,
+    };
+    let opts = headless::Options { out: run.out.clone() };
+    let result = headless::run(Arc::new(plan), &opts).await;
+    if let Some(d) = demo {
+        d.shutdown().await;
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+fn demo_target(config_json: &str) -> ExitCode {
+    let config: DemoConfig = match serde_json::from_str(config_json) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: --config-json: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(rampdeck::demo::run_child(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}

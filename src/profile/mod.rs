@@ -1,0 +1,422 @@
+//! Profiles: the TOML schema, its validation into a `Plan`, CLI overrides, and ad-hoc URL plans.
+//!
+//! `schema` describes the file, `validate` decides what it means, `plan` is
+//! what the rest of rampdeck runs from, `error` renders file:line:col messages.
+
+pub mod error;
+pub mod plan;
+pub mod schema;
+pub mod validate;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+
+pub use error::ProfileError;
+pub use plan::{Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr};
+
+use error::Source;
+
+/// Reads and validates a profile file.
+pub fn load(path: &str) -> Result<Plan, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates profile text; `path` is only used in messages.
+pub fn parse(path: &str, text: &str) -> Result<Plan, ProfileError> {
+    let src = Source { path, text };
+    let raw: schema::RawProfile = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => src.at(span, e.message()),
+        None => src.whole(e.message()),
+    })?;
+    validate::validate(&src, raw)
+}
+
+/// Command-line values that replace the profile's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub rate: Option<f64>,
+    pub concurrency: Option<u32>,
+    pub duration: Option<Duration>,
+}
+
+impl Overrides {
+    /// `--rate`/`--concurrency` replace the stages with one hold at that level;
+    /// `--duration` alone cuts the stages short, or holds the final level longer.
+    pub fn apply(&self, plan: &mut Plan) -> Result<(), ProfileError> {
+        let flag = |flag: &str, message: String| ProfileError::Flag {
+            flag: flag.into(),
+            message,
+        };
+        if let Some(d) = self.duration {
+            if d.is_zero() {
+                return Err(flag("--duration", "must be longer than 0".into()));
+            }
+        }
+        let total = self.duration.unwrap_or_else(|| plan.load.duration());
+        let level = match (self.rate, self.concurrency) {
+            (Some(r), _) if r.is_nan() || r <= 0.0 || r.is_infinite() => {
+                return Err(flag(
+                    "--rate",
+                    format!("must be more than 0 requests per second, got {r}"),
+                ))
+            }
+            (Some(r), _) => Some((Mode::Open, r)),
+            (None, Some(0)) => return Err(flag("--concurrency", "must be at least 1".into())),
+            (None, Some(c)) if c as i64 > validate::MAX_CONNECTIONS => {
+                return Err(flag(
+                    "--concurrency",
+                    format!("must be at most {}", validate::MAX_CONNECTIONS),
+                ))
+            }
+            (None, Some(c)) => Some((Mode::Closed, c as f64)),
+            (None, None) => None,
+        };
+        if let Some((mode, level)) = level {
+            if mode == Mode::Closed {
+                plan.load.max_connections = plan.load.max_connections.max(level as usize);
+                if plan.load.mode == Mode::Open {
+                    plan.load.max_connections = level as usize;
+                }
+            }
+            plan.load.mode = mode;
+            plan.load.stages = vec![Stage::hold(level, total)];
+        } else if self.duration.is_some() {
+            plan.load.stages = fit_stages(&plan.load.stages, total);
+        }
+        if plan.load.warmup >= plan.load.duration() {
+            return Err(flag(
+                "--duration",
+                format!(
+                    "the run ({}) is not longer than the profile's warmup ({}), so nothing would be measured",
+                    plan::fmt_dur(plan.load.duration()),
+                    plan::fmt_dur(plan.load.warmup)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Cuts `stages` at `total`, or extends the last level as a hold up to `total`.
+fn fit_stages(stages: &[Stage], total: Duration) -> Vec<Stage> {
+    let mut out = Vec::new();
+    let mut start = Duration::ZERO;
+    for s in stages {
+        if start >= total {
+            break;
+        }
+        let end = start + s.duration;
+        if end <= total {
+            out.push(*s);
+        } else {
+            let keep = total - start;
+            let f = keep.as_secs_f64() / s.duration.as_secs_f64();
+            out.push(Stage {
+                to: s.from + (s.to - s.from) * f,
+                duration: keep,
+                ..*s
+            });
+        }
+        start = end;
+    }
+    if start < total {
+        let last = stages.last().map_or(0.0, |s| s.to);
+        out.push(Stage::hold(last, total - start));
+    }
+    out
+}
+
+/// Flags for `rampdeck run URL`.
+#[derive(Debug, Clone, Default)]
+pub struct Adhoc {
+    pub method: Option<String>,
+    pub headers: Vec<String>,
+    pub body: Option<String>,
+    pub http2: bool,
+    pub insecure: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// Default level for an ad-hoc run without --rate/--concurrency, as oha and hey do.
+pub const ADHOC_CONCURRENCY: u32 = 50;
+pub const ADHOC_DURATION: Duration = Duration::from_secs(10);
+
+/// A one-request plan for `rampdeck run URL`.
+pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, ProfileError> {
+    let flag = |flag: &str, message: String| ProfileError::Flag {
+        flag: flag.into(),
+        message,
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| flag("URL", format!("invalid URL '{url}': {e}")))?;
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let base = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or(""),
+        uri.authority().map_or("", |a| a.as_str())
+    );
+    let endpoint = Endpoint::parse(&base).map_err(|m| flag("URL", m))?;
+    let method = match &flags.method {
+        Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| flag("--method", format!("'{m}' is not an HTTP method")))?,
+        None => Method::GET,
+    };
+    let headers = flags
+        .headers
+        .iter()
+        .map(|h| {
+            let (k, v) = h.split_once(':').ok_or_else(|| {
+                flag("-H", format!("'{h}' is not a header; write it as 'Name: value'"))
+            })?;
+            let name = HeaderName::from_bytes(k.trim().as_bytes())
+                .map_err(|_| flag("-H", format!("'{}' is not a valid header name", k.trim())))?;
+            let value = HeaderValue::from_str(v.trim())
+                .map_err(|_| flag("-H", format!("'{}' is not a valid header value", v.trim())))?;
+            Ok((name, value))
+        })
+        .collect::<Result<Vec<_>, ProfileError>>()?;
+    if flags.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(flag("--timeout", "must be longer than 0".into()));
+    }
+    let timeout = flags.timeout.unwrap_or(validate::DEFAULT_TIMEOUT);
+    let mut plan = Plan {
+        name: format!("{method} {url}"),
+        description: None,
+        source: None,
+        target: Target {
+            addr: TargetAddr::Url(endpoint),
+            headers: Vec::new(),
+            timeout,
+            connect_timeout: validate::DEFAULT_CONNECT_TIMEOUT.min(timeout),
+            http2: flags.http2,
+            insecure: flags.insecure,
+        },
+        requests: vec![RequestSpec {
+            name: format!("{method} {path}"),
+            method,
+            path,
+            headers,
+            body: flags.body.clone().map(Bytes::from).unwrap_or_default(),
+            weight: 1,
+        }],
+        load: LoadPlan {
+            mode: Mode::Closed,
+            stages: vec![Stage::hold(ADHOC_CONCURRENCY as f64, ADHOC_DURATION)],
+            max_connections: ADHOC_CONCURRENCY as usize,
+            warmup: Duration::ZERO,
+            seed: validate::DEFAULT_SEED,
+            interval: validate::DEFAULT_INTERVAL,
+        },
+        demo: None,
+    };
+    if overrides.rate.is_some() {
+        plan.load.max_connections = validate::DEFAULT_MAX_CONNECTIONS;
+    }
+    overrides.apply(&mut plan)?;
+    Ok(plan)
+}
+
+impl Plan {
+    /// Points a `[demo]` plan at the demo gateway once it is listening.
+    pub fn with_demo_address(&mut self, addr: std::net::SocketAddr) {
+        if self.target.addr == TargetAddr::Demo {
+            self.target.addr = TargetAddr::Url(Endpoint {
+                https: false,
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                authority: addr.to_string(),
+                base_path: String::new(),
+            });
+        }
+    }
+
+    pub fn target_display(&self) -> String {
+        match &self.target.addr {
+            TargetAddr::Url(e) => e.url(),
+            TargetAddr::Demo => "embedded demo gateway".into(),
+        }
+    }
+
+    /// What `rampdeck check` prints: what this plan would run.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let l = &self.load;
+        let _ = writeln!(s, "profile  {}", self.name);
+        if let Some(d) = &self.description {
+            let _ = writeln!(s, "         {}", d.trim());
+        }
+        let t = &self.target;
+        let _ = writeln!(
+            s,
+            "target   {} ({}, timeout {}, connect timeout {}{})",
+            self.target_display(),
+            if t.http2 { "HTTP/2" } else { "HTTP/1.1" },
+            plan::fmt_dur(t.timeout),
+            plan::fmt_dur(t.connect_timeout),
+            if t.insecure { ", TLS verification OFF" } else { "" }
+        );
+        let total_weight: u32 = self.requests.iter().map(|r| r.weight).sum();
+        for r in &self.requests {
+            let _ = writeln!(
+                s,
+                "request  {:>5.1}%  {} {}{}",
+                100.0 * r.weight as f64 / total_weight as f64,
+                r.method,
+                r.path,
+                if r.body.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({} byte body)", r.body.len())
+                }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "load     {} loop, {}, {}, seed {}, {} intervals",
+            match l.mode {
+                Mode::Open => "open",
+                Mode::Closed => "closed",
+            },
+            match l.mode {
+                Mode::Open => format!("up to {} connections", l.max_connections),
+                Mode::Closed => format!("up to {} workers", l.max_connections),
+            },
+            if l.warmup.is_zero() {
+                "no warmup".to_owned()
+            } else {
+                format!("warmup {} (not counted)", plan::fmt_dur(l.warmup))
+            },
+            l.seed,
+            plan::fmt_dur(l.interval)
+        );
+        let mut at = Duration::ZERO;
+        for (i, st) in l.stages.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "stage {i}  at {:>8}  {}",
+                plan::fmt_dur(at),
+                st.describe(l.mode)
+            );
+            at += st.duration;
+        }
+        let expected: f64 = match l.mode {
+            Mode::Open => l
+                .stages
+                .iter()
+                .map(|st| (st.from + st.to) / 2.0 * st.duration.as_secs_f64())
+                .sum(),
+            Mode::Closed => f64::NAN,
+        };
+        let _ = write!(s, "total    {}", plan::fmt_dur(at));
+        if expected.is_finite() {
+            let _ = write!(s, ", about {} requests", expected.round() as u64);
+        }
+        s.push('\n');
+        if let Some(demo) = &self.demo {
+            for r in &demo.routes {
+                let _ = writeln!(
+                    s,
+                    "demo     route {:<16} {}, {:.1}% errors ({}){}",
+                    r.prefix,
+                    r.latency,
+                    r.error_rate * 100.0,
+                    r.error_status,
+                    r.stall.map_or(String::new(), |st| format!(", stalls {} every {}", plan::fmt_dur(st.duration), plan::fmt_dur(st.every)))
+                );
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, String> {
+        parse("t.toml", text).map_err(|e| e.to_string())
+    }
+
+    const BASE: &str = "[target]\nurl = \"http://127.0.0.1:8080\"\n";
+
+    #[test]
+    fn shorthand_rate_is_one_hold() {
+        let p = plan(&format!("{BASE}[load]\nrate = 200\nduration = \"30s\"\n")).unwrap();
+        assert_eq!(p.load.mode, Mode::Open);
+        assert_eq!(p.load.stages, vec![Stage::hold(200.0, Duration::from_secs(30))]);
+    }
+
+    #[test]
+    fn concurrency_implies_closed() {
+        let p = plan(&format!("{BASE}[load]\nconcurrency = 8\nduration = \"5s\"\n")).unwrap();
+        assert_eq!(p.load.mode, Mode::Closed);
+        assert_eq!(p.load.max_connections, 8);
+    }
+
+    #[test]
+    fn stages_default_from_previous_level() {
+        let p = plan(&format!(
+            "{BASE}[load]\n[[load.stages]]\nkind = \"ramp\"\nfrom = 0\nto = 100\nduration = \"10s\"\n[[load.stages]]\nkind = \"hold\"\nduration = \"20s\"\n[[load.stages]]\nkind = \"ramp\"\nto = 0\nduration = \"5s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.load.stages[1], Stage::hold(100.0, Duration::from_secs(20)));
+        assert_eq!(p.load.stages[2].from, 100.0);
+        assert_eq!(p.load.duration(), Duration::from_secs(35));
+    }
+
+    #[test]
+    fn each_mistake_has_its_own_message() {
+        let cases = [
+            ("[load]\nrate = 0\nduration = \"1s\"\n", "t.toml:4:8: load.rate: must be more than 0"),
+            ("[load]\nrate = 5\nduration = \"1s\"\nwarmup = \"2s\"\n", "load.warmup: '2s' is not shorter than the run (1s)"),
+            ("[load]\nstages = []\n", "load.stages is empty"),
+            ("[load]\nrate = 5\n", "load.duration is missing"),
+            ("[load]\nrate = 5\nduration = \"fast\"\n", "invalid duration 'fast'"),
+        ];
+        for (load, want) in cases {
+            let err = plan(&format!("{BASE}{load}")).unwrap_err();
+            assert!(err.contains(want), "{load:?}: {err}");
+        }
+        let err = plan("[target]\nurl = \"htp://x\"\n[load]\nrate = 1\nduration = \"1s\"\n").unwrap_err();
+        assert!(err.contains("t.toml:2:7: target.url: invalid URL 'htp://x'"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_lists_allowed_keys() {
+        let err = plan(&format!("{BASE}[load]\nrat = 5\n")).unwrap_err();
+        assert!(err.contains("unknown field `rat`, expected one of `mode`, `rate`"), "{err}");
+    }
+
+    #[test]
+    fn duration_override_cuts_and_extends() {
+        let ramp = Stage { kind: StageKind::Ramp, from: 0.0, to: 100.0, duration: Duration::from_secs(10) };
+        let cut = fit_stages(&[ramp], Duration::from_secs(5));
+        assert_eq!(cut[0].to, 50.0);
+        let ext = fit_stages(&[ramp], Duration::from_secs(15));
+        assert_eq!(ext[1], Stage::hold(100.0, Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn adhoc_defaults_to_closed_loop() {
+        let p = adhoc("http://127.0.0.1:9/x?y=1", &Adhoc::default(), &Overrides::default()).unwrap();
+        assert_eq!(p.requests[0].path, "/x?y=1");
+        assert_eq!(p.load.mode, Mode::Closed);
+        let p = adhoc(
+            "http://127.0.0.1:9/",
+            &Adhoc::default(),
+            &Overrides { rate: Some(100.0), ..Default::default() },
+        )
+        .unwrap();
+        assert_eq!(p.load.mode, Mode::Open);
+    }
+}

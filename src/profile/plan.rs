@@ -1,0 +1,285 @@
+//! The validated run plan every subsystem works from: target, requests, load stages, demo settings.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+
+use crate::demo::config::DemoConfig;
+
+/// One validated profile, after CLI overrides. Built only by `profile::validate`
+/// or `Plan::adhoc`, so every value in it is already known to be usable.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    /// The profile file this came from (None for an ad-hoc URL run).
+    pub source: Option<String>,
+    pub target: Target,
+    pub requests: Vec<RequestSpec>,
+    pub load: LoadPlan,
+    pub demo: Option<DemoConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: TargetAddr,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub http2: bool,
+    pub insecure: bool,
+}
+
+/// Where load goes: a URL, or the embedded demo gateway whose port is only
+/// known once it has started (see `Plan::with_demo_address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetAddr {
+    Url(Endpoint),
+    Demo,
+}
+
+/// A parsed base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// `host[:port]` as it goes into the Host header / :authority.
+    pub authority: String,
+    /// Path prefix from the base URL, without a trailing slash ("" for none).
+    pub base_path: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid URL '{url}': {e}"))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(format!(
+                    "invalid URL '{url}': scheme '{other}' is not supported, use http:// or https://"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "invalid URL '{url}': it needs a scheme, e.g. http://{url}"
+                ))
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("invalid URL '{url}': it has no host"))?;
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("invalid URL '{url}': it has no host"));
+        }
+        if uri.query().is_some() {
+            return Err(format!(
+                "invalid URL '{url}': a base URL cannot carry a query; put it in a request path"
+            ));
+        }
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Endpoint {
+            https,
+            host: host.to_owned(),
+            port,
+            authority: authority.as_str().to_owned(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            if self.https { "https" } else { "http" },
+            self.authority,
+            self.base_path
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub name: String,
+    pub method: Method,
+    /// Path and query, starting with '/', appended to the base path.
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Requests leave at a scheduled rate whatever the responses do.
+    Open,
+    /// A fixed number of requests in flight; the next leaves when one returns.
+    Closed,
+}
+
+impl Mode {
+    pub fn unit(self) -> &'static str {
+        match self {
+            Mode::Open => "req/s",
+            Mode::Closed => "concurrent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    Ramp,
+    Hold,
+}
+
+/// A stage moves the level (rate in open mode, concurrency in closed mode)
+/// linearly from `from` to `to`; a hold has `from == to`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub kind: StageKind,
+    pub from: f64,
+    pub to: f64,
+    pub duration: Duration,
+}
+
+impl Stage {
+    pub fn hold(level: f64, duration: Duration) -> Self {
+        Stage {
+            kind: StageKind::Hold,
+            from: level,
+            to: level,
+            duration,
+        }
+    }
+
+    pub fn describe(&self, mode: Mode) -> String {
+        match self.kind {
+            StageKind::Hold => format!(
+                "hold {} {} for {}",
+                fmt_level(self.from),
+                mode.unit(),
+                fmt_dur(self.duration)
+            ),
+            StageKind::Ramp => format!(
+                "ramp {} -> {} {} over {}",
+                fmt_level(self.from),
+                fmt_level(self.to),
+                mode.unit(),
+                fmt_dur(self.duration)
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub mode: Mode,
+    pub stages: Vec<Stage>,
+    /// Open mode: the connection pool size (HTTP/1.1: requests in flight at most).
+    /// Closed mode: the most workers that can ever be asked for.
+    pub max_connections: usize,
+    pub warmup: Duration,
+    pub seed: u64,
+    pub interval: Duration,
+}
+
+impl LoadPlan {
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The stage index and level at `t` into the run (run clock, pauses excluded).
+    /// Past the end, the last stage's final level.
+    pub fn level_at(&self, t: Duration) -> (usize, f64) {
+        let mut start = Duration::ZERO;
+        for (i, s) in self.stages.iter().enumerate() {
+            let end = start + s.duration;
+            if t < end {
+                let f = (t - start).as_secs_f64() / s.duration.as_secs_f64();
+                return (i, s.from + (s.to - s.from) * f);
+            }
+            start = end;
+        }
+        let last = self.stages.len().saturating_sub(1);
+        (last, self.stages.last().map_or(0.0, |s| s.to))
+    }
+
+    /// Start offset of stage `i` on the run clock.
+    pub fn stage_start(&self, i: usize) -> Duration {
+        self.stages.iter().take(i).map(|s| s.duration).sum()
+    }
+
+    pub fn peak_level(&self) -> f64 {
+        self.stages
+            .iter()
+            .map(|s| s.from.max(s.to))
+            .fold(0.0, f64::max)
+    }
+}
+
+pub fn fmt_level(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+pub fn fmt_dur(d: Duration) -> String {
+    // humantime prints "1m 30s", "250ms"; drop sub-millisecond noise first.
+    let ms = Duration::from_millis(d.as_millis() as u64);
+    humantime::format_duration(ms).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_parses_base_url() {
+        let e = Endpoint::parse("https://gw.example.com:8443/api/").unwrap();
+        assert!(e.https);
+        assert_eq!(e.port, 8443);
+        assert_eq!(e.authority, "gw.example.com:8443");
+        assert_eq!(e.base_path, "/api");
+        let e = Endpoint::parse("http://[::1]/").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 80));
+    }
+
+    #[test]
+    fn endpoint_rejects_bad_urls() {
+        assert!(Endpoint::parse("ftp://x").unwrap_err().contains("scheme 'ftp'"));
+        assert!(Endpoint::parse("example.com")
+            .unwrap_err()
+            .contains("needs a scheme"));
+        assert!(Endpoint::parse("http://x/?a=1").unwrap_err().contains("query"));
+    }
+
+    #[test]
+    fn level_follows_stages() {
+        let plan = LoadPlan {
+            mode: Mode::Open,
+            stages: vec![
+                Stage {
+                    kind: StageKind::Ramp,
+                    from: 0.0,
+                    to: 100.0,
+                    duration: Duration::from_secs(10),
+                },
+                Stage::hold(100.0, Duration::from_secs(5)),
+            ],
+            max_connections: 1,
+            warmup: Duration::ZERO,
+            seed: 1,
+            interval: Duration::from_millis(250),
+        };
+        assert_eq!(plan.level_at(Duration::from_secs(5)), (0, 50.0));
+        assert_eq!(plan.level_at(Duration::from_secs(12)), (1, 100.0));
+        assert_eq!(plan.level_at(Duration::from_secs(99)), (1, 100.0));
+        assert_eq!(plan.duration(), Duration::from_secs(15));
+    }
+}

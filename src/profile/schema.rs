@@ -1,0 +1,130 @@
+//! The profile's TOML schema as written by users: one struct per table, strict about unknown keys.
+//!
+//! These types only describe the file. Their meaning (defaults, ranges, how
+//! fields combine) is decided in `validate.rs`, which turns them into a `Plan`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// A humantime duration such as "30s", "2m" or "250ms".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration '{text}' ({e}): write it like \"500ms\", \"30s\", \"2m\" or \"1h 30m\""
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub target: Option<Spanned<RawTarget>>,
+    #[serde(default, rename = "request")]
+    pub requests: Vec<Spanned<RawRequest>>,
+    pub load: Option<Spanned<RawLoad>>,
+    pub demo: Option<RawDemo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Base URL; request paths are appended to it. Optional when `[demo]` is present.
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub connect_timeout: Option<Spanned<Dur>>,
+    #[serde(default)]
+    pub http2: bool,
+    /// Skip TLS certificate verification. Off unless asked for.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: Option<String>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub body: Option<String>,
+    pub weight: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawMode {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub mode: Option<Spanned<RawMode>>,
+    /// Shorthand for one `hold` stage at this rate (open mode).
+    pub rate: Option<Spanned<f64>>,
+    /// Shorthand for one `hold` stage at this concurrency (closed mode).
+    pub concurrency: Option<Spanned<i64>>,
+    pub duration: Option<Spanned<Dur>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub warmup: Option<Spanned<Dur>>,
+    pub seed: Option<u64>,
+    pub interval: Option<Spanned<Dur>>,
+    pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawStageKind {
+    Ramp,
+    Hold,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub kind: Spanned<RawStageKind>,
+    /// Ramp start; defaults to where the previous stage ended.
+    pub from: Option<Spanned<f64>>,
+    /// Ramp end.
+    pub to: Option<Spanned<f64>>,
+    /// Hold level; defaults to where the previous stage ended.
+    pub target: Option<Spanned<f64>>,
+    pub duration: Spanned<Dur>,
+}
+
+/// The embedded demo target's behaviour (`rampdeck demo`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemo {
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Spanned<RawDemoRoute>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemoRoute {
+    pub prefix: Spanned<String>,
+    /// Fixed latency, or the median of a log-normal latency when `latency_p99` is set.
+    pub latency: Option<Spanned<Dur>>,
+    pub latency_p99: Option<Spanned<Dur>>,
+    pub error_rate: Option<Spanned<f64>>,
+    pub error_status: Option<Spanned<i64>>,
+    pub stall_every: Option<Spanned<Dur>>,
+    pub stall_for: Option<Spanned<Dur>>,
+    pub body_bytes: Option<Spanned<i64>>,
+}

@@ -1,0 +1,434 @@
+//! Turns a parsed profile into a `Plan`: defaults, ranges, and how fields combine, each with its own message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use toml::Spanned;
+
+use super::error::{ProfileError, Source};
+use super::plan::{
+    Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
+};
+use super::schema::*;
+use crate::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
+pub const DEFAULT_SEED: u64 = 1;
+/// Upper bound on connections/workers: beyond this a single process runs out
+/// of file descriptors and the numbers stop meaning anything.
+pub const MAX_CONNECTIONS: i64 = 20_000;
+
+pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
+    let demo = raw.demo.map(|d| demo_config(src, d)).transpose()?;
+    let target = match raw.target {
+        Some(t) => target(src, t, demo.is_some())?,
+        None if demo.is_some() => Target {
+            addr: TargetAddr::Demo,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            http2: false,
+            insecure: false,
+        },
+        None => {
+            return Err(src.whole(
+                "missing [target] table: give target.url (e.g. url = \"http://127.0.0.1:8080\"), or add a [demo] table to run against the embedded demo",
+            ))
+        }
+    };
+    let requests = if raw.requests.is_empty() {
+        vec![RequestSpec {
+            name: "GET /".into(),
+            method: Method::GET,
+            path: "/".into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            weight: 1,
+        }]
+    } else {
+        raw.requests
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| request(src, i, r))
+            .collect::<Result<_, _>>()?
+    };
+    let Some(load) = raw.load else {
+        return Err(src.whole(
+            "missing [load] table: give load.rate and load.duration (open loop), load.concurrency and load.duration (closed loop), or [[load.stages]]",
+        ));
+    };
+    let load = load_plan(src, load)?;
+    Ok(Plan {
+        name: raw.name.unwrap_or_else(|| {
+            std::path::Path::new(src.path)
+                .file_stem()
+                .map_or_else(|| "profile".into(), |s| s.to_string_lossy().into_owned())
+        }),
+        description: raw.description,
+        source: Some(src.path.to_owned()),
+        target,
+        requests,
+        load,
+        demo,
+    })
+}
+
+fn target(src: &Source, t: Spanned<RawTarget>, has_demo: bool) -> Result<Target, ProfileError> {
+    let span = t.span();
+    let t = t.into_inner();
+    let addr = match t.url {
+        Some(url) => TargetAddr::Url(
+            Endpoint::parse(url.get_ref()).map_err(|m| src.at(url.span(), format!("target.url: {m}")))?,
+        ),
+        None if has_demo => TargetAddr::Demo,
+        None => {
+            return Err(src.at(
+                span,
+                "target.url is missing: give the base URL of the gateway, e.g. url = \"https://gw.example.com\"",
+            ))
+        }
+    };
+    let timeout = positive_dur(src, "target.timeout", t.timeout)?.unwrap_or(DEFAULT_TIMEOUT);
+    let connect_timeout = positive_dur(src, "target.connect_timeout", t.connect_timeout)?
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT.min(timeout));
+    Ok(Target {
+        addr,
+        headers: headers(src, "target.headers", t.headers)?,
+        timeout,
+        connect_timeout,
+        http2: t.http2,
+        insecure: t.insecure,
+    })
+}
+
+fn headers(
+    src: &Source,
+    field: &str,
+    map: std::collections::BTreeMap<String, Spanned<String>>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ProfileError> {
+    map.into_iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                src.at(v.span(), format!("{field}: '{k}' is not a valid header name"))
+            })?;
+            let value = HeaderValue::from_str(v.get_ref()).map_err(|_| {
+                src.at(
+                    v.span(),
+                    format!("{field}.{k}: '{}' is not a valid header value (printable ASCII only)", v.get_ref()),
+                )
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec, ProfileError> {
+    let field = format!("request[{i}]");
+    let span = r.span();
+    let r = r.into_inner();
+    let method = match r.method {
+        Some(m) => Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+            .map_err(|_| src.at(m.span(), format!("{field}.method: '{}' is not an HTTP method", m.get_ref())))?,
+        None => Method::GET,
+    };
+    let path = match r.path {
+        Some(p) if p.get_ref().starts_with('/') && p.get_ref().parse::<http::uri::PathAndQuery>().is_ok() => {
+            p.into_inner()
+        }
+        Some(p) => {
+            return Err(src.at(
+                p.span(),
+                format!("{field}.path: '{}' is not a path; it must start with '/', e.g. \"/api/items?page=1\"", p.get_ref()),
+            ))
+        }
+        None => return Err(src.at(span, format!("{field}.path is missing, e.g. path = \"/api/items\""))),
+    };
+    let weight = match r.weight {
+        Some(w) if (1..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
+        Some(w) => {
+            return Err(src.at(
+                w.span(),
+                format!("{field}.weight: must be a whole number from 1 to 1000000, got {}", w.get_ref()),
+            ))
+        }
+        None => 1,
+    };
+    Ok(RequestSpec {
+        name: r.name.unwrap_or_else(|| format!("{method} {path}")),
+        method,
+        path,
+        headers: headers(src, &format!("{field}.headers"), r.headers)?,
+        body: r.body.map(Bytes::from).unwrap_or_default(),
+        weight,
+    })
+}
+
+fn positive_dur(
+    src: &Source,
+    field: &str,
+    d: Option<Spanned<Dur>>,
+) -> Result<Option<Duration>, ProfileError> {
+    match d {
+        Some(d) if d.get_ref().0.is_zero() => {
+            Err(src.at(d.span(), format!("{field}: must be longer than 0")))
+        }
+        Some(d) => Ok(Some(d.get_ref().0)),
+        None => Ok(None),
+    }
+}
+
+fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileError> {
+    let load_span = load.span();
+    let l = load.into_inner();
+    let mode = match (&l.mode, &l.rate, &l.concurrency) {
+        (Some(m), _, _) => *m.get_ref(),
+        (None, None, Some(_)) => RawMode::Closed,
+        _ => RawMode::Open,
+    };
+    let mode = match mode {
+        RawMode::Open => Mode::Open,
+        RawMode::Closed => Mode::Closed,
+    };
+    if let (Mode::Open, Some(c)) = (mode, &l.concurrency) {
+        return Err(src.at(
+            c.span(),
+            "load.concurrency applies to mode = \"closed\"; in open mode give load.rate (requests per second)",
+        ));
+    }
+    if let (Mode::Closed, Some(r)) = (mode, &l.rate) {
+        return Err(src.at(
+            r.span(),
+            "load.rate applies to mode = \"open\"; in closed mode give load.concurrency",
+        ));
+    }
+    let duration = positive_dur(src, "load.duration", l.duration)?;
+    let shorthand = match (&l.rate, &l.concurrency) {
+        (Some(r), _) => {
+            let v = *r.get_ref();
+            if !(v > 0.0) || !v.is_finite() {
+                return Err(src.at(r.span(), format!("load.rate: must be more than 0 requests per second, got {v}")));
+            }
+            Some((v, r.span()))
+        }
+        (None, Some(c)) => {
+            let v = *c.get_ref();
+            if !(1..=MAX_CONNECTIONS).contains(&v) {
+                return Err(src.at(c.span(), format!("load.concurrency: must be a whole number from 1 to {MAX_CONNECTIONS}, got {v}")));
+            }
+            Some((v as f64, c.span()))
+        }
+        (None, None) => None,
+    };
+    let stages = match (shorthand, l.stages) {
+        (Some((_, span)), Some(_)) => {
+            return Err(src.at(
+                span,
+                "give either a single level (load.rate / load.concurrency with load.duration) or [[load.stages]], not both",
+            ))
+        }
+        (Some((level, span)), None) => {
+            let Some(d) = duration else {
+                return Err(src.at(span, "load.duration is missing: how long to hold this level, e.g. duration = \"60s\""));
+            };
+            vec![Stage::hold(level, d)]
+        }
+        (None, Some(stages)) => {
+            if duration.is_some() {
+                return Err(src.at(load_span, "load.duration applies to the single-level form; with [[load.stages]] each stage has its own duration"));
+            }
+            stage_list(src, mode, stages)?
+        }
+        (None, None) => {
+            return Err(src.at(
+                load_span,
+                "load needs a level: load.rate and load.duration (open loop), load.concurrency and load.duration (closed loop), or [[load.stages]]",
+            ))
+        }
+    };
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    let warmup = match l.warmup {
+        Some(w) if w.get_ref().0 >= total => {
+            return Err(src.at(
+                w.span(),
+                format!(
+                    "load.warmup: '{}' is not shorter than the run ({}); warmup is excluded from statistics, so nothing would be measured",
+                    super::plan::fmt_dur(w.get_ref().0),
+                    super::plan::fmt_dur(total)
+                ),
+            ))
+        }
+        Some(w) => w.get_ref().0,
+        None => Duration::ZERO,
+    };
+    let peak = stages.iter().map(|s| s.from.max(s.to)).fold(0.0, f64::max);
+    let max_connections = match l.max_connections {
+        Some(m) if (1..=MAX_CONNECTIONS).contains(m.get_ref()) => {
+            let span = m.span();
+            let m = *m.get_ref() as usize;
+            if mode == Mode::Closed && (m as f64) < peak {
+                return Err(src.at(
+                    span,
+                    format!("load.max_connections: {m} is below the peak concurrency {peak} the stages ask for"),
+                ));
+            }
+            m
+        }
+        Some(m) => {
+            return Err(src.at(m.span(), format!("load.max_connections: must be a whole number from 1 to {MAX_CONNECTIONS}, got {}", m.get_ref())))
+        }
+        None if mode == Mode::Closed => (peak.ceil() as usize).max(1),
+        None => DEFAULT_MAX_CONNECTIONS,
+    };
+    let interval = match l.interval {
+        Some(i) if i.get_ref().0 < Duration::from_millis(50) || i.get_ref().0 > Duration::from_secs(10) => {
+            return Err(src.at(i.span(), "load.interval: must be from 50ms to 10s"))
+        }
+        Some(i) => i.get_ref().0,
+        None => DEFAULT_INTERVAL,
+    };
+    Ok(LoadPlan {
+        mode,
+        stages,
+        max_connections,
+        warmup,
+        seed: l.seed.unwrap_or(DEFAULT_SEED),
+        interval,
+    })
+}
+
+fn stage_list(
+    src: &Source,
+    mode: Mode,
+    stages: Spanned<Vec<Spanned<RawStage>>>,
+) -> Result<Vec<Stage>, ProfileError> {
+    let span = stages.span();
+    let stages = stages.into_inner();
+    if stages.is_empty() {
+        return Err(src.at(
+            span,
+            "load.stages is empty: add at least one stage, e.g. { kind = \"hold\", target = 100, duration = \"60s\" }",
+        ));
+    }
+    let max = if mode == Mode::Closed { MAX_CONNECTIONS as f64 } else { 10_000_000.0 };
+    let level = |field: String, v: &Spanned<f64>| -> Result<f64, ProfileError> {
+        let x = *v.get_ref();
+        if !(0.0..=max).contains(&x) || !x.is_finite() {
+            return Err(src.at(v.span(), format!("{field}: must be from 0 to {max}, got {x}")));
+        }
+        if mode == Mode::Closed && x.fract() != 0.0 {
+            return Err(src.at(v.span(), format!("{field}: concurrency must be a whole number, got {x}")));
+        }
+        Ok(x)
+    };
+    let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
+    for (i, s) in stages.into_iter().enumerate() {
+        let field = format!("load.stages[{i}]");
+        let s_span = s.span();
+        let s = s.into_inner();
+        let prev = out.last().map(|p| p.to);
+        let duration = s.duration.get_ref().0;
+        if duration.is_zero() {
+            return Err(src.at(s.duration.span(), format!("{field}.duration: must be longer than 0")));
+        }
+        let stage = match *s.kind.get_ref() {
+            RawStageKind::Ramp => {
+                if let Some(t) = &s.target {
+                    return Err(src.at(t.span(), format!("{field}: a ramp takes 'from' and 'to', not 'target'")));
+                }
+                let from = match (&s.from, prev) {
+                    (Some(f), _) => level(format!("{field}.from"), f)?,
+                    (None, Some(p)) => p,
+                    (None, None) => {
+                        return Err(src.at(s_span, format!("{field}: the first ramp needs 'from' (where it starts)")))
+                    }
+                };
+                let Some(to) = &s.to else {
+                    return Err(src.at(s_span, format!("{field}: a ramp needs 'to' (where it ends)")));
+                };
+                Stage { kind: StageKind::Ramp, from, to: level(format!("{field}.to"), to)?, duration }
+            }
+            RawStageKind::Hold => {
+                if let Some(f) = s.from.as_ref().or(s.to.as_ref()) {
+                    return Err(src.at(f.span(), format!("{field}: a hold takes 'target', not 'from'/'to'")));
+                }
+                let target = match (&s.target, prev) {
+                    (Some(t), _) => level(format!("{field}.target"), t)?,
+                    (None, Some(p)) => p,
+                    (None, None) => {
+                        return Err(src.at(s_span, format!("{field}: the first hold needs 'target' (the level to hold)")))
+                    }
+                };
+                Stage::hold(target, duration)
+            }
+        };
+        out.push(stage);
+    }
+    if out.iter().all(|s| s.from <= 0.0 && s.to <= 0.0) {
+        return Err(src.at(span, "load.stages: every stage is at level 0, so nothing would be sent"));
+    }
+    Ok(out)
+}
+
+fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
+    if d.routes.is_empty() {
+        return Ok(DemoConfig::default());
+    }
+    let mut routes = Vec::with_capacity(d.routes.len());
+    for (i, r) in d.routes.into_iter().enumerate() {
+        let field = format!("demo.route[{i}]");
+        let r = r.into_inner();
+        if !r.prefix.get_ref().starts_with('/') {
+            return Err(src.at(r.prefix.span(), format!("{field}.prefix: must start with '/', got '{}'", r.prefix.get_ref())));
+        }
+        let mut route = DemoRoute::new(r.prefix.get_ref());
+        route.latency = match (r.latency, r.latency_p99) {
+            (None, None) => LatencyModel::None,
+            (Some(l), None) => LatencyModel::Fixed(l.get_ref().0),
+            (Some(l), Some(p99)) => {
+                if p99.get_ref().0 < l.get_ref().0 {
+                    return Err(src.at(p99.span(), format!("{field}.latency_p99: must not be below latency (the median)")));
+                }
+                LatencyModel::LogNormal { p50: l.get_ref().0, p99: p99.get_ref().0 }
+            }
+            (None, Some(p99)) => {
+                return Err(src.at(p99.span(), format!("{field}.latency_p99 needs latency (the median) too")))
+            }
+        };
+        if let Some(e) = r.error_rate {
+            let v = *e.get_ref();
+            if !(0.0..=1.0).contains(&v) {
+                return Err(src.at(e.span(), format!("{field}.error_rate: must be a fraction from 0 to 1, got {v}")));
+            }
+            route.error_rate = v;
+        }
+        if let Some(s) = r.error_status {
+            if !(100..=599).contains(s.get_ref()) {
+                return Err(src.at(s.span(), format!("{field}.error_status: must be an HTTP status from 100 to 599, got {}", s.get_ref())));
+            }
+            route.error_status = *s.get_ref() as u16;
+        }
+        route.stall = match (r.stall_every, r.stall_for) {
+            (Some(e), Some(f)) => {
+                if f.get_ref().0 >= e.get_ref().0 {
+                    return Err(src.at(f.span(), format!("{field}.stall_for: must be shorter than stall_every")));
+                }
+                Some(Stall { every: e.get_ref().0, duration: f.get_ref().0 })
+            }
+            (None, None) => None,
+            (Some(e), None) => return Err(src.at(e.span(), format!("{field}: stall_every needs stall_for"))),
+            (None, Some(f)) => return Err(src.at(f.span(), format!("{field}: stall_for needs stall_every"))),
+        };
+        if let Some(b) = r.body_bytes {
+            if !(0..=16 * 1024 * 1024).contains(b.get_ref()) {
+                return Err(src.at(b.span(), format!("{field}.body_bytes: must be from 0 to 16777216, got {}", b.get_ref())));
+            }
+            route.body_bytes = *b.get_ref() as usize;
+        }
+        routes.push(route);
+    }
+    Ok(DemoConfig { routes })
+}

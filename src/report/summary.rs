@@ -1,0 +1,207 @@
+//! The end-of-run summary: one struct, rendered as a wrk/oha-style table or written as `summary.json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::engine::RunResult;
+use crate::profile::{Mode, Plan};
+use crate::run::event::Event;
+use crate::stats::{http_error_name, Percentiles};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot create output directory '{path}': {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write '{path}': {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Field names and units are the documented summary.json schema (README).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub schema: u32,
+    pub rampdeck: &'static str,
+    pub profile: String,
+    pub source: Option<String>,
+    pub target: String,
+    pub mode: &'static str,
+    pub started_at: String,
+    /// Requests completed after warmup (responses and failures).
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Measured time: after warmup, pauses excluded, until sending stopped.
+    pub duration_s: f64,
+    pub rps: f64,
+    /// Percent of `requests` that got a 1xx-3xx response (0-100).
+    pub success_rate: f64,
+    pub latency_ms: Percentiles,
+    pub service_time_ms: Percentiles,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub sent: u64,
+    pub dropped: u64,
+    pub unfinished: u64,
+    pub warmup_s: f64,
+    pub paused_s: f64,
+    pub elapsed_s: f64,
+    pub stopped_early: bool,
+    pub error_messages: BTreeMap<String, String>,
+    pub events: Vec<SummaryEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryEvent {
+    pub at_s: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Summary {
+    pub fn new(plan: &Plan, result: &RunResult, events: &[Event], started_at: SystemTime) -> Self {
+        let t = &result.totals;
+        let mut errors: BTreeMap<String, u64> = t.error_list().into_iter().map(|(k, n)| (k.name().to_owned(), n)).collect();
+        for (code, n) in t.status_list() {
+            if code >= 400 {
+                errors.insert(http_error_name(code), n);
+            }
+        }
+        Summary {
+            schema: SCHEMA,
+            rampdeck: env!("CARGO_PKG_VERSION"),
+            profile: plan.name.clone(),
+            source: plan.source.clone(),
+            target: plan.target_display(),
+            mode: match plan.load.mode {
+                Mode::Open => "open",
+                Mode::Closed => "closed",
+            },
+            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            requests: t.completed,
+            ok: t.ok,
+            failed: t.failed(),
+            duration_s: result.measured.as_secs_f64(),
+            rps: result.rps(),
+            success_rate: t.success_rate().unwrap_or(0.0),
+            latency_ms: Percentiles::of(&t.latency),
+            service_time_ms: Percentiles::of(&t.service),
+            status_codes: t.status_list().into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            errors,
+            sent: result.sent,
+            dropped: result.dropped,
+            unfinished: result.unfinished,
+            warmup_s: plan.load.warmup.as_secs_f64(),
+            paused_s: result.paused.as_secs_f64(),
+            elapsed_s: result.elapsed.as_secs_f64(),
+            stopped_early: result.stopped_early,
+            error_messages: result.last_errors.iter().map(|(k, m)| (k.name().to_owned(), m.clone())).collect(),
+            events: events.iter().map(|e| SummaryEvent { at_s: e.at.as_secs_f64(), event: e.clone() }).collect(),
+        }
+    }
+
+    pub fn write_json(&self, dir: &Path) -> Result<PathBuf, ReportError> {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_owned(), source })?;
+        let path = dir.join("summary.json");
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        text.push('\n');
+        std::fs::write(&path, text).map_err(|source| ReportError::Write { path: path.clone(), source })?;
+        Ok(path)
+    }
+
+    /// The table printed at the end of a run.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Summary: {} -> {} ({} loop)", self.profile, self.target, self.mode);
+        let mut timing = format!("  Measured     {:.2}s", self.duration_s);
+        if self.warmup_s > 0.0 {
+            let _ = write!(timing, " (after {:.1}s warmup)", self.warmup_s);
+        }
+        if self.paused_s > 0.0 {
+            let _ = write!(timing, ", {:.1}s paused not counted", self.paused_s);
+        }
+        if self.stopped_early {
+            timing.push_str(", stopped early");
+        }
+        let _ = writeln!(s, "{timing}");
+        let _ = writeln!(
+            s,
+            "  Requests     {}   ok {}   failed {}   success {:.2}%",
+            group(self.requests),
+            group(self.ok),
+            group(self.failed),
+            self.success_rate
+        );
+        let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
+        let _ = writeln!(s);
+        let _ = writeln!(s, "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean");
+        for (name, p) in [("corrected", &self.latency_ms), ("service time", &self.service_time_ms)] {
+            let _ = writeln!(
+                s,
+                "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                ms(p.p50),
+                ms(p.p90),
+                ms(p.p95),
+                ms(p.p99),
+                ms(p.p999),
+                ms(p.max),
+                ms(p.mean)
+            );
+        }
+        let _ = writeln!(s);
+        let codes: Vec<String> = self.status_codes.iter().map(|(c, n)| format!("{c}: {}", group(*n))).collect();
+        let _ = writeln!(s, "  Status codes {}", if codes.is_empty() { "none".into() } else { codes.join("   ") });
+        let errs: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k}: {}", group(*n))).collect();
+        let _ = writeln!(s, "  Errors       {}", if errs.is_empty() { "none".into() } else { errs.join("   ") });
+        for (kind, msg) in &self.error_messages {
+            let _ = writeln!(s, "    {kind}: {msg}");
+        }
+        if self.dropped > 0 {
+            let _ = writeln!(
+                s,
+                "  Note: {} scheduled requests never left because every connection was busy; raise load.max_connections or lower the rate.",
+                group(self.dropped)
+            );
+        }
+        if self.unfinished > 0 {
+            let _ = writeln!(s, "  Note: {} requests were still in flight at the end and are not counted.", group(self.unfinished));
+        }
+        s
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// 1234567 -> "1,234,567".
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(super::group(0), "0");
+        assert_eq!(super::group(999), "999");
+        assert_eq!(super::group(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,52 @@
+//! Events: everything that happens in a run (pauses, rate changes, stages, first errors), with its time.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::stats::ErrorKind;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Wall time since the run started.
+    pub at: Duration,
+    pub kind: EventKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Started,
+    Stage { index: usize },
+    WarmupEnded,
+    Paused,
+    Resumed,
+    /// The level (rate or concurrency) was set by hand.
+    LevelSet { from: f64, to: f64 },
+    Marker { name: String },
+    /// The first failure of this kind in the run.
+    FirstError { kind: ErrorKind },
+    Warning,
+    Stopping { early: bool },
+    Finished,
+}
+
+impl EventKind {
+    /// Short label for chart markers and the events list.
+    pub fn label(&self) -> String {
+        match self {
+            EventKind::Started => "start".into(),
+            EventKind::Stage { index } => format!("stage {index}"),
+            EventKind::WarmupEnded => "warm".into(),
+            EventKind::Paused => "pause".into(),
+            EventKind::Resumed => "resume".into(),
+            EventKind::LevelSet { to, .. } => format!("set {}", crate::profile::plan::fmt_level(*to)),
+            EventKind::Marker { name } => name.clone(),
+            EventKind::FirstError { kind } => kind.name().into(),
+            EventKind::Warning => "warn".into(),
+            EventKind::Stopping { .. } => "stop".into(),
+            EventKind::Finished => "end".into(),
+        }
+    }
+}

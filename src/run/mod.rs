@@ -1,0 +1,7 @@
+//! A run as the views see it: the interval series, the events, the totals so far.
+
+pub mod event;
+pub mod model;
+
+pub use event::{Event, EventKind};
+pub use model::RunModel;

@@ -1,0 +1,104 @@
+//! `RunModel`: folds engine events into the series, event list and totals that every view draws from.
+
+use std::time::Duration;
+
+use crate::engine::{EngineEvent, Snapshot};
+use crate::stats::summary::RunState;
+use crate::stats::{ErrorKind, IntervalStats, Series, TotalsSummary};
+
+use super::event::Event;
+
+/// Enough 250 ms intervals for 8 hours; older ones fall off the charts.
+pub const SERIES_CAPACITY: usize = 8 * 3600 * 4;
+/// Events beyond this are counted but not kept (a flapping target must not grow memory).
+pub const EVENTS_CAPACITY: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct RunModel {
+    pub series: Series<IntervalStats>,
+    pub events: Vec<Event>,
+    pub events_dropped: u64,
+    pub totals: TotalsSummary,
+    pub last_errors: Vec<(ErrorKind, String)>,
+    pub state: RunState,
+}
+
+impl Default for RunModel {
+    fn default() -> Self {
+        RunModel {
+            series: Series::new(SERIES_CAPACITY),
+            events: Vec::new(),
+            events_dropped: 0,
+            totals: TotalsSummary::default(),
+            last_errors: Vec::new(),
+            state: RunState::Running,
+        }
+    }
+}
+
+impl RunModel {
+    pub fn apply(&mut self, e: EngineEvent) {
+        match e {
+            EngineEvent::Interval(s) => self.apply_snapshot(*s),
+            EngineEvent::Event(ev) => self.push_event(ev),
+        }
+    }
+
+    fn apply_snapshot(&mut self, s: Snapshot) {
+        self.state = s.interval.state;
+        self.totals = s.totals;
+        self.last_errors = s.last_errors;
+        self.series.push(s.interval);
+    }
+
+    pub fn push_event(&mut self, ev: Event) {
+        if self.events.len() < EVENTS_CAPACITY {
+            self.events.push(ev);
+        } else {
+            self.events_dropped += 1;
+        }
+    }
+
+    pub fn last(&self) -> Option<&IntervalStats> {
+        self.series.last()
+    }
+
+    /// Sums the intervals that ended within `window` of the newest one.
+    pub fn recent(&self, window: Duration) -> Recent {
+        let mut r = Recent::default();
+        let Some(newest) = self.series.last() else {
+            return r;
+        };
+        for i in self.series.iter().rev() {
+            if newest.elapsed.saturating_sub(i.elapsed) >= window {
+                break;
+            }
+            r.secs += i.len.as_secs_f64();
+            r.started += i.started;
+            r.completed += i.completed;
+            r.ok += i.ok;
+        }
+        r
+    }
+}
+
+/// Counts over a recent window of intervals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recent {
+    pub secs: f64,
+    pub started: u64,
+    pub completed: u64,
+    pub ok: u64,
+}
+
+impl Recent {
+    pub fn sent_rate(&self) -> f64 {
+        if self.secs > 0.0 { self.started as f64 / self.secs } else { 0.0 }
+    }
+    pub fn done_rate(&self) -> f64 {
+        if self.secs > 0.0 { self.completed as f64 / self.secs } else { 0.0 }
+    }
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.completed > 0).then(|| 100.0 * self.ok as f64 / self.completed as f64)
+    }
+}

@@ -1,0 +1,109 @@
+//! Statistics: HDR histograms per interval and cumulative, counters by status and error kind, series.
+//!
+//! `recorder` is what the engine's connection tasks write into (sharded per
+//! thread, no contended lock); `counts` is the mergeable unit; `summary` turns
+//! histograms into the percentiles everyone else shows; `series` is the
+//! bounded ring of interval summaries the charts draw from.
+
+pub mod counts;
+pub mod recorder;
+pub mod series;
+pub mod summary;
+
+pub use counts::Counts;
+pub use recorder::Recorder;
+pub use series::Series;
+pub use summary::{IntervalStats, Percentiles, TotalsSummary};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Latencies are recorded in microseconds, from 1 µs to 60 s, 3 significant digits.
+pub const HIST_LOW_US: u64 = 1;
+pub const HIST_HIGH_US: u64 = 60_000_000;
+pub const HIST_SIGFIG: u8 = 3;
+
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts; this cannot fail.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Why a request failed without an HTTP status (statuses are counted by code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Nothing listens on the port (TCP RST to our SYN).
+    ConnectRefused,
+    /// The TCP (or TLS) connect did not finish within `connect_timeout`.
+    ConnectTimeout,
+    /// Any other connect failure: unreachable network, no route, address in use.
+    Connect,
+    /// The peer closed or reset the connection before a full response.
+    Reset,
+    /// The whole request (connect, send, response, body) exceeded `timeout`.
+    Timeout,
+    /// TLS handshake failed: bad certificate, protocol mismatch.
+    Tls,
+    /// The response head arrived, but reading its body failed.
+    Body,
+    /// The peer spoke something that is not valid HTTP.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::ConnectRefused,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::Connect,
+        ErrorKind::Reset,
+        ErrorKind::Timeout,
+        ErrorKind::Tls,
+        ErrorKind::Body,
+        ErrorKind::Protocol,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Body => "body",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Status(u16),
+    Error(ErrorKind),
+}
+
+impl Outcome {
+    /// 1xx-3xx count as success; 4xx and 5xx and transport errors do not.
+    pub fn is_ok(self) -> bool {
+        matches!(self, Outcome::Status(s) if s < 400)
+    }
+}
+
+/// The `errors` key for a failing HTTP status, e.g. "http_503".
+pub fn http_error_name(status: u16) -> String {
+    format!("http_{status}")
+}

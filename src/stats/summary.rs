@@ -1,0 +1,153 @@
+//! Percentile summaries of histograms, and the per-interval and cumulative snapshots built from them.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{Counts, ErrorKind};
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub count: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+            count: h.len(),
+        }
+    }
+}
+
+/// Run state as the views show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Paused,
+    Stopping,
+    Finished,
+}
+
+impl RunState {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunState::Running => "RUNNING",
+            RunState::Paused => "PAUSED",
+            RunState::Stopping => "STOPPING",
+            RunState::Finished => "FINISHED",
+        }
+    }
+}
+
+/// One interval (default 250 ms) of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalStats {
+    pub index: u64,
+    /// Wall time since the run started, at the end of the interval.
+    pub elapsed: Duration,
+    /// Run clock (pauses excluded) at the end of the interval.
+    pub run_clock: Duration,
+    pub len: Duration,
+    pub warmup: bool,
+    pub state: RunState,
+    pub stage: usize,
+    /// Target level at the end of the interval (req/s or concurrency).
+    pub target: f64,
+    pub started: u64,
+    pub completed: u64,
+    pub ok: u64,
+    pub in_flight: u64,
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub status: Vec<(u16, u64)>,
+    pub errors: Vec<(ErrorKind, u64)>,
+}
+
+impl IntervalStats {
+    pub fn secs(&self) -> f64 {
+        self.len.as_secs_f64().max(1e-9)
+    }
+    /// Requests sent per second (what the generator achieved).
+    pub fn sent_rate(&self) -> f64 {
+        self.started as f64 / self.secs()
+    }
+    /// Responses (or failures) per second.
+    pub fn done_rate(&self) -> f64 {
+        self.completed as f64 / self.secs()
+    }
+    pub fn failed(&self) -> u64 {
+        self.completed - self.ok
+    }
+}
+
+/// Everything after warmup so far.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TotalsSummary {
+    pub requests: u64,
+    pub ok: u64,
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub status: Vec<(u16, u64)>,
+    pub errors: Vec<(ErrorKind, u64)>,
+}
+
+impl TotalsSummary {
+    pub fn of(c: &Counts) -> Self {
+        TotalsSummary {
+            requests: c.completed,
+            ok: c.ok,
+            latency: Percentiles::of(&c.latency),
+            service: Percentiles::of(&c.service),
+            status: c.status_list(),
+            errors: c.error_list(),
+        }
+    }
+
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| 100.0 * self.ok as f64 / self.requests as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Outcome;
+
+    #[test]
+    fn percentiles_of_known_values() {
+        let mut c = Counts::default();
+        for ms in 1..=1000u64 {
+            c.record(Duration::from_millis(ms), Duration::from_millis(1), Outcome::Status(200), String::new);
+        }
+        let p = Percentiles::of(&c.latency);
+        // 3 significant digits: within 0.1% of the exact value.
+        let close = |a: f64, b: f64| (a - b).abs() <= b * 0.001 + 0.001;
+        assert!(close(p.p50, 500.0), "{p:?}");
+        assert!(close(p.p99, 990.0), "{p:?}");
+        assert!(close(p.p999, 999.0), "{p:?}");
+        assert!(close(p.max, 1000.0), "{p:?}");
+        assert_eq!(p.count, 1000);
+        assert_eq!(Percentiles::of(&Counts::default().latency), Percentiles::default());
+    }
+}
