@@ -98,13 +98,23 @@ impl Worker {
         }
     }
 
-    /// Waits for the next schedule change; false if the run is over.
+    /// Waits for the next schedule change and loads it; false if the run is over.
     async fn changed(&mut self) -> bool {
-        tokio::select! {
+        let changed = tokio::select! {
             biased;
             _ = self.shared.stop.cancelled() => false,
             r = self.rx.changed() => r.is_ok(),
+        };
+        if changed {
+            self.reload();
         }
+        changed
+    }
+
+    /// `changed()` marks the value seen, so after it fires the new schedule
+    /// must be loaded here: `refresh` would no longer notice it.
+    fn reload(&mut self) {
+        self.schedule = self.rx.borrow_and_update().clone();
     }
 
     async fn exchange(&mut self, req: Request<Body>) -> Result<u16, Failure> {
@@ -198,7 +208,7 @@ pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<S
                     tokio::select! {
                         biased;
                         _ = shared.stop.cancelled() => return,
-                        r = w.rx.changed() => if r.is_err() { return },
+                        r = w.rx.changed() => if r.is_err() { return } else { w.reload() },
                         _ = timer.sleep_until(t) => break t,
                     }
                 }
@@ -234,7 +244,7 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
                     tokio::select! {
                         biased;
                         _ = shared.stop.cancelled() => return,
-                        r = w.rx.changed() => if r.is_err() { return },
+                        r = w.rx.changed() => if r.is_err() { return } else { w.reload() },
                         _ = tokio::time::sleep_until(t.into()) => {}
                     }
                 }

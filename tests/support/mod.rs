@@ -1,0 +1,69 @@
+//! Test servers with known behaviour on 127.0.0.1, and helpers to build plans for them.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampdeck::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
+use rampdeck::demo::DemoServer;
+use rampdeck::profile::{self, Plan};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+/// Load tests share two cores; running them one at a time keeps each one's
+/// numbers about the engine, not about its neighbours.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub fn route(prefix: &str) -> DemoRoute {
+    DemoRoute { body_bytes: 16, ..DemoRoute::new(prefix) }
+}
+
+/// A demo gateway with these routes, served from the test's runtime.
+pub async fn demo(routes: Vec<DemoRoute>) -> DemoServer {
+    DemoServer::start(&DemoConfig { routes }).await.expect("bind 127.0.0.1")
+}
+
+pub fn fixed(prefix: &str, ms: u64) -> DemoRoute {
+    DemoRoute { latency: LatencyModel::Fixed(Duration::from_millis(ms)), ..route(prefix) }
+}
+
+pub fn stalling(prefix: &str, every: Duration, duration: Duration) -> DemoRoute {
+    DemoRoute { stall: Some(Stall { every, duration }), ..route(prefix) }
+}
+
+pub fn failing(prefix: &str, status: u16) -> DemoRoute {
+    DemoRoute { error_rate: 1.0, error_status: status, ..route(prefix) }
+}
+
+/// A server that reads the request and then resets the connection (RST).
+pub async fn resetting_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                // Linger 0 turns the close into a reset.
+                let _ = s.set_zero_linger();
+                drop(s);
+            });
+        }
+    });
+    addr
+}
+
+/// A port with nothing listening on it.
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr
+}
+
+/// A plan from a profile body, with `[target] url` pointing at `addr`.
+pub fn plan(addr: SocketAddr, body: &str) -> Arc<Plan> {
+    let text = format!("[target]\nurl = \"http://{addr}\"\n{body}");
+    Arc::new(profile::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}")))
+}
