@@ -30,11 +30,22 @@ pub fn load(path: &str) -> Result<Plan, ProfileError> {
 /// Validates profile text; `path` is only used in messages.
 pub fn parse(path: &str, text: &str) -> Result<Plan, ProfileError> {
     let src = Source { path, text };
-    let raw: schema::RawProfile = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => src.at(span, e.message()),
-        None => src.whole(e.message()),
+    let raw: schema::RawProfile = toml::from_str(text).map_err(|e| {
+        let message = plain_types(e.message());
+        match e.span() {
+            Some(span) => src.at(span, message),
+            None => src.whole(message),
+        }
     })?;
     validate::validate(&src, raw)
+}
+
+/// serde names Rust types ("expected f64"); users wrote TOML, so name TOML's.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("expected f64", "expected a number")
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u64", "expected a whole number 0 or more")
 }
 
 /// Command-line values that replace the profile's.
