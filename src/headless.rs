@@ -105,7 +105,9 @@ fn progress_line(
         .load
         .stages
         .get(last.stage)
-        .map_or_else(String::new, |s| format!("stage {} {:?}", last.stage, s.kind).to_lowercase());
+        .map_or_else(String::new, |s| {
+            format!("stage {} {:?}", last.stage, s.kind).to_lowercase()
+        });
     let errors = totals.requests - totals.ok;
     // During warmup nothing is counted yet, so show the interval's own numbers.
     let (p50, p99, scope) = if totals.requests > 0 {

@@ -60,7 +60,9 @@ fn main() -> ExitCode {
             } else if let Some(flag) = adhoc.given().first() {
                 Err(ProfileError::Flag {
                     flag: (*flag).into(),
-                    message: format!("applies to URL runs only; '{target}' is a profile, so set it there"),
+                    message: format!(
+                        "applies to URL runs only; '{target}' is a profile, so set it there"
+                    ),
                 })
             } else {
                 profile::load(&target).and_then(|mut p| {
@@ -74,7 +76,11 @@ fn main() -> ExitCode {
 }
 
 fn overrides(run: &RunArgs) -> Overrides {
-    Overrides { rate: run.rate, concurrency: run.concurrency, duration: run.duration }
+    Overrides {
+        rate: run.rate,
+        concurrency: run.concurrency,
+        duration: run.duration,
+    }
 }
 
 fn check(paths: &[String]) -> ExitCode {
@@ -100,10 +106,13 @@ fn indent(s: &str) -> String {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::from(EXIT_CANNOT_RUN)
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        })
 }
 
 fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
@@ -114,10 +123,8 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    if !run.headless {
-        if std::io::stdout().is_terminal() {
-            eprintln!("note: the live console is not built yet; running headless (progress below, summary at the end)");
-        }
+    if !run.headless && std::io::stdout().is_terminal() {
+        eprintln!("note: the live console is not built yet; running headless (progress below, summary at the end)");
     }
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -144,7 +151,9 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
         },
         None => None,
     };
-    let opts = headless::Options { out: run.out.clone() };
+    let opts = headless::Options {
+        out: run.out.clone(),
+    };
     let result = headless::run(Arc::new(plan), &opts).await;
     if let Some(d) = demo {
         d.shutdown().await;

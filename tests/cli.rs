@@ -30,14 +30,19 @@ fn every_shipped_profile_passes_check() {
         .collect();
     profiles.sort();
     assert!(profiles.len() >= 3, "{profiles:?}");
-    let args: Vec<&str> = std::iter::once("check").chain(profiles.iter().map(String::as_str)).collect();
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(profiles.iter().map(String::as_str))
+        .collect();
     let out = rampdeck(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for p in &profiles {
         assert!(text.contains(&format!("{p}: ok")), "{text}");
     }
-    assert!(text.contains("stage 0") && text.contains("ramp 0 -> 1000 req/s over 2m"), "{text}");
+    assert!(
+        text.contains("stage 0") && text.contains("ramp 0 -> 1000 req/s over 2m"),
+        "{text}"
+    );
 }
 
 /// Each invalid fixture: exit code 2 and exactly this first line, then toml's caret excerpt.
@@ -66,8 +71,14 @@ fn invalid_profiles_get_their_own_messages() {
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         let first = err.lines().next().unwrap_or_default();
-        assert!(first.starts_with(&format!("error: {path}:{message}")), "{name}:\n{err}");
-        assert!(err.contains(line) && err.contains('^'), "{name}: caret excerpt missing:\n{err}");
+        assert!(
+            first.starts_with(&format!("error: {path}:{message}")),
+            "{name}:\n{err}"
+        );
+        assert!(
+            err.contains(line) && err.contains('^'),
+            "{name}: caret excerpt missing:\n{err}"
+        );
     }
 }
 
@@ -75,31 +86,73 @@ fn invalid_profiles_get_their_own_messages() {
 fn bad_flags_are_bad_input() {
     let out = rampdeck(&["run", "profiles/closed-loop.toml", "--method", "POST"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--method: applies to URL runs only"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--method: applies to URL runs only"),
+        "{}",
+        stderr(&out)
+    );
     let out = rampdeck(&["run", "http://127.0.0.1:9/", "--rate", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--rate: must be more than 0"), "{}", stderr(&out));
-    let out = rampdeck(&["run", "http://127.0.0.1:9/", "--rate", "5", "--concurrency", "5"]);
+    assert!(
+        stderr(&out).contains("--rate: must be more than 0"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--rate",
+        "5",
+        "--concurrency",
+        "5",
+    ]);
     assert_eq!(out.status.code(), Some(2), "clap rejects conflicting flags");
     let out = rampdeck(&["run", "missing.toml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("missing.toml: cannot read profile"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.toml: cannot read profile"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn url_run_writes_a_summary_with_the_documented_keys() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(support::demo(vec![support::failing("/fail", 503), support::route("/")]));
+    let server = rt.block_on(support::demo(vec![
+        support::failing("/fail", 503),
+        support::route("/"),
+    ]));
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{}/", server.addrs.gateway);
-    let out = rampdeck(&["run", &url, "--rate", "200", "--duration", "2s", "--headless", "--out", dir.path().to_str().unwrap()]);
+    let out = rampdeck(&[
+        "run",
+        &url,
+        "--rate",
+        "200",
+        "--duration",
+        "2s",
+        "--headless",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Latency (ms)") && stdout.contains("service time") && stdout.contains("200: 400"), "{stdout}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert!(
+        stdout.contains("Latency (ms)")
+            && stdout.contains("service time")
+            && stdout.contains("200: 400"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["schema"], 1);
     assert_eq!(json["requests"], 400);
-    assert!((json["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.05, "{}", json["duration_s"]);
+    assert!(
+        (json["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.05,
+        "{}",
+        json["duration_s"]
+    );
     assert!((json["rps"].as_f64().unwrap() - 200.0).abs() < 5.0);
     assert_eq!(json["success_rate"], 100.0);
     for key in ["latency_ms", "service_time_ms"] {
@@ -112,9 +165,19 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
 
     // A failing route: its errors are counted by code.
     let url = format!("http://{}/fail", server.addrs.gateway);
-    let out = rampdeck(&["run", &url, "--concurrency", "2", "--duration", "1s", "--out", dir.path().to_str().unwrap()]);
+    let out = rampdeck(&[
+        "run",
+        &url,
+        "--concurrency",
+        "2",
+        "--duration",
+        "1s",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["success_rate"], 0.0);
     assert_eq!(json["errors"]["http_503"], json["requests"]);
 }
@@ -122,29 +185,60 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
 #[test]
 fn demo_runs_headless_when_stdout_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let out = rampdeck(&["demo", "--duration", "7s", "--out", dir.path().to_str().unwrap()]);
+    let out = rampdeck(&[
+        "demo",
+        "--duration",
+        "7s",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("demo target: gateway http://127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("demo target: gateway http://127.0.0.1:"),
+        "{err}"
+    );
     assert!(err.contains("warmup over"), "{err}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert!(json["requests"].as_u64().unwrap() > 100, "{json}");
     assert!(json["success_rate"].as_f64().unwrap() > 90.0);
 }
 
 #[test]
 fn an_unwritable_out_dir_is_exit_code_1_after_the_summary() {
-    let out = rampdeck(&["demo", "--rate", "50", "--duration", "6s", "--out", "/proc/rampdeck-cannot-write"]);
+    let out = rampdeck(&[
+        "demo",
+        "--rate",
+        "50",
+        "--duration",
+        "6s",
+        "--out",
+        "/proc/rampdeck-cannot-write",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Summary:"));
-    assert!(stderr(&out).contains("cannot create output directory '/proc/rampdeck-cannot-write'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot create output directory '/proc/rampdeck-cannot-write'"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn sigterm_stops_the_run_and_still_writes_the_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-        .args(["demo", "--headless", "--rate", "100", "--duration", "60s", "--out", dir.path().to_str().unwrap()])
+    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args([
+            "demo",
+            "--headless",
+            "--rate",
+            "100",
+            "--duration",
+            "60s",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,10 +248,19 @@ fn sigterm_stops_the_run_and_still_writes_the_summary() {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "stopping took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}",
+        started.elapsed()
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped early"));
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["stopped_early"], true);
-    assert!(json["requests"].as_u64().unwrap() >= 150, "{}", json["requests"]);
+    assert!(
+        json["requests"].as_u64().unwrap() >= 150,
+        "{}",
+        json["requests"]
+    );
 }

@@ -25,11 +25,22 @@ fn intervals(events: &[EngineEvent]) -> Vec<IntervalStats> {
 async fn open_loop_rate_is_within_one_percent() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![route("/")]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nrate = 2000\nduration = \"5s\"\nmax_connections = 50\n");
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nrate = 2000\nduration = \"5s\"\nmax_connections = 50\n",
+    );
     let (result, _) = engine::run_to_end(plan).await.unwrap();
     let rate = result.sent as f64 / 5.0;
-    assert!((rate - 2000.0).abs() <= 20.0, "sent {} in 5 s = {rate}/s", result.sent);
-    assert!((result.rps() - 2000.0).abs() <= 20.0, "completed rate {}", result.rps());
+    assert!(
+        (rate - 2000.0).abs() <= 20.0,
+        "sent {} in 5 s = {rate}/s",
+        result.sent
+    );
+    assert!(
+        (result.rps() - 2000.0).abs() <= 20.0,
+        "completed rate {}",
+        result.rps()
+    );
     assert_eq!(result.totals.completed, result.totals.ok);
     assert_eq!((result.dropped, result.unfinished), (0, 0));
 }
@@ -38,13 +49,23 @@ async fn open_loop_rate_is_within_one_percent() {
 async fn closed_loop_holds_the_asked_concurrency() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![fixed("/", 20)]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nconcurrency = 8\nduration = \"2s\"\n");
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nconcurrency = 8\nduration = \"2s\"\n",
+    );
     let (result, events) = engine::run_to_end(plan).await.unwrap();
     let ivs = intervals(&events);
     // Between responses a worker has nothing in flight for a moment; with a
     // 20 ms server all 8 are busy nearly all the time, never more.
-    let running: Vec<_> = ivs.iter().filter(|i| i.state == RunState::Running && i.index > 0).collect();
-    assert!(running.iter().all(|i| i.in_flight <= 8), "{:?}", running.iter().map(|i| i.in_flight).collect::<Vec<_>>());
+    let running: Vec<_> = ivs
+        .iter()
+        .filter(|i| i.state == RunState::Running && i.index > 0)
+        .collect();
+    assert!(
+        running.iter().all(|i| i.in_flight <= 8),
+        "{:?}",
+        running.iter().map(|i| i.in_flight).collect::<Vec<_>>()
+    );
     assert!(running.iter().filter(|i| i.in_flight >= 7).count() * 10 >= running.len() * 8);
     // 8 workers x (1 / ~21 ms) each: about 380 req/s.
     let rps = result.rps();
@@ -55,7 +76,10 @@ async fn closed_loop_holds_the_asked_concurrency() {
 async fn pause_sends_nothing_and_is_charged_to_no_request() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![fixed("/", 1)]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nrate = 400\nduration = \"3s\"\n");
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nrate = 400\nduration = \"3s\"\n",
+    );
     let mut h = engine::start(plan).await.unwrap();
     let control = h.control.clone();
     tokio::spawn(async move {
@@ -73,11 +97,27 @@ async fn pause_sends_nothing_and_is_charged_to_no_request() {
     let paused: Vec<_> = ivs.iter().filter(|i| i.state == RunState::Paused).collect();
     assert!(paused.len() >= 4, "{} paused intervals", paused.len());
     // The first paused interval may hold sends from just before the pause.
-    assert!(paused.iter().skip(1).all(|i| i.started == 0), "{:?}", paused.iter().map(|i| i.started).collect::<Vec<_>>());
+    assert!(
+        paused.iter().skip(1).all(|i| i.started == 0),
+        "{:?}",
+        paused.iter().map(|i| i.started).collect::<Vec<_>>()
+    );
     // The schedule resumes where it stopped: 3 s of sending at 400/s.
-    assert!((result.sent as f64 - 1200.0).abs() <= 12.0, "sent {}", result.sent);
-    assert!((result.paused.as_secs_f64() - 1.5).abs() < 0.1, "{:?}", result.paused);
-    assert!((result.measured.as_secs_f64() - 3.0).abs() < 0.1, "{:?}", result.measured);
+    assert!(
+        (result.sent as f64 - 1200.0).abs() <= 12.0,
+        "sent {}",
+        result.sent
+    );
+    assert!(
+        (result.paused.as_secs_f64() - 1.5).abs() < 0.1,
+        "{:?}",
+        result.paused
+    );
+    assert!(
+        (result.measured.as_secs_f64() - 3.0).abs() < 0.1,
+        "{:?}",
+        result.measured
+    );
     // No request waited out the pause.
     let p = Percentiles::of(&result.totals.latency);
     assert!(p.max < 500.0, "corrected max {} ms", p.max);
@@ -87,7 +127,10 @@ async fn pause_sends_nothing_and_is_charged_to_no_request() {
 async fn set_rate_takes_effect_within_250ms() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![route("/")]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nrate = 200\nduration = \"3s\"\ninterval = \"100ms\"\n");
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nrate = 200\nduration = \"3s\"\ninterval = \"100ms\"\n",
+    );
     let mut h = engine::start(plan).await.unwrap();
     let control = h.control.clone();
     tokio::spawn(async move {
@@ -110,11 +153,24 @@ async fn set_rate_takes_effect_within_250ms() {
     // Every full interval that starts 250 ms after the change runs at the new rate.
     let after: Vec<_> = ivs
         .iter()
-        .filter(|i| i.elapsed - i.len >= change + Duration::from_millis(250) && i.state == RunState::Running && i.run_clock < Duration::from_millis(2900))
+        .filter(|i| {
+            i.elapsed - i.len >= change + Duration::from_millis(250)
+                && i.state == RunState::Running
+                && i.run_clock < Duration::from_millis(2900)
+        })
         .collect();
-    assert!(after.len() >= 10, "{} intervals after the change", after.len());
+    assert!(
+        after.len() >= 10,
+        "{} intervals after the change",
+        after.len()
+    );
     for i in after {
-        assert!((i.sent_rate() - 1000.0).abs() <= 150.0, "interval {} sent {}/s", i.index, i.sent_rate());
+        assert!(
+            (i.sent_rate() - 1000.0).abs() <= 150.0,
+            "interval {} sent {}/s",
+            i.index,
+            i.sent_rate()
+        );
     }
 }
 
@@ -128,7 +184,11 @@ async fn stages_ramp_as_written() {
     );
     let (result, events) = engine::run_to_end(plan).await.unwrap();
     // The ramp sends 0.5 * 4 s * 1000/s = 2000, the hold 1000.
-    assert!((result.sent as f64 - 3000.0).abs() <= 30.0, "sent {}", result.sent);
+    assert!(
+        (result.sent as f64 - 3000.0).abs() <= 30.0,
+        "sent {}",
+        result.sent
+    );
     // Per second of the ramp: 125, 375, 625, 875.
     let ivs = intervals(&events);
     for (second, want) in [(0u64, 125.0), (1, 375.0), (2, 625.0), (3, 875.0)] {
@@ -140,7 +200,10 @@ async fn stages_ramp_as_written() {
             })
             .map(|i| i.started)
             .sum();
-        assert!((sent as f64 - want).abs() <= want * 0.1 + 5.0, "second {second}: sent {sent}, want {want}");
+        assert!(
+            (sent as f64 - want).abs() <= want * 0.1 + 5.0,
+            "second {second}: sent {sent}, want {want}"
+        );
     }
     let stages: Vec<usize> = events
         .iter()
@@ -159,29 +222,51 @@ async fn stages_ramp_as_written() {
 async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
     let _serial = SERIAL.lock().await;
     // One 1 s stall, 3 s into a 5 s run at 500/s over 10 connections.
-    let server = demo(vec![stalling("/", Duration::from_secs(3), Duration::from_secs(1))]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nrate = 500\nduration = \"5s\"\nmax_connections = 10\n");
+    let server = demo(vec![stalling(
+        "/",
+        Duration::from_secs(3),
+        Duration::from_secs(1),
+    )])
+    .await;
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nrate = 500\nduration = \"5s\"\nmax_connections = 10\n",
+    );
     let (result, _) = engine::run_to_end(plan).await.unwrap();
     let corrected = Percentiles::of(&result.totals.latency);
     let service = Percentiles::of(&result.totals.service);
     assert!(corrected.p99 >= 400.0, "corrected p99 {} ms", corrected.p99);
     assert!(service.p99 < 50.0, "service-time p99 {} ms", service.p99);
-    assert!(corrected.max >= 900.0 && service.max >= 900.0, "the stalled requests themselves took ~1 s");
+    assert!(
+        corrected.max >= 900.0 && service.max >= 900.0,
+        "the stalled requests themselves took ~1 s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_jitter_does_not_pass_for_latency() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![fixed("/", 2)]).await;
-    let plan = plan(server.addrs.gateway, "[load]\nrate = 300\nduration = \"3s\"\n");
+    let plan = plan(
+        server.addrs.gateway,
+        "[load]\nrate = 300\nduration = \"3s\"\n",
+    );
     let (result, _) = engine::run_to_end(plan).await.unwrap();
     let corrected = Percentiles::of(&result.totals.latency);
     let service = Percentiles::of(&result.totals.service);
     let gap = corrected.p50 - service.p50;
-    assert!((0.0..0.4).contains(&gap), "corrected p50 {} ms vs service p50 {} ms", corrected.p50, service.p50);
+    assert!(
+        (0.0..0.4).contains(&gap),
+        "corrected p50 {} ms vs service p50 {} ms",
+        corrected.p50,
+        service.p50
+    );
 }
 
-async fn errors_of(body: &str, addr: std::net::SocketAddr) -> (rampdeck::engine::RunResult, Vec<EngineEvent>) {
+async fn errors_of(
+    body: &str,
+    addr: std::net::SocketAddr,
+) -> (rampdeck::engine::RunResult, Vec<EngineEvent>) {
     let plan = plan(addr, body);
     tokio::time::timeout(Duration::from_secs(20), engine::run_to_end(plan))
         .await
@@ -192,9 +277,16 @@ async fn errors_of(body: &str, addr: std::net::SocketAddr) -> (rampdeck::engine:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_counts_connect_refused() {
     let _serial = SERIAL.lock().await;
-    let (r, events) = errors_of("[load]\nrate = 100\nduration = \"1s\"\n", closed_port().await).await;
+    let (r, events) = errors_of(
+        "[load]\nrate = 100\nduration = \"1s\"\n",
+        closed_port().await,
+    )
+    .await;
     assert!(r.totals.completed >= 95, "{}", r.totals.completed);
-    assert_eq!(r.totals.errors[ErrorKind::ConnectRefused.index()], r.totals.completed);
+    assert_eq!(
+        r.totals.errors[ErrorKind::ConnectRefused.index()],
+        r.totals.completed
+    );
     let first = events.iter().any(|e| matches!(e, EngineEvent::Event(ev) if ev.kind == EventKind::FirstError { kind: ErrorKind::ConnectRefused } && ev.message.contains("refused")));
     assert!(first, "the first refusal is logged with its message");
 }
@@ -202,18 +294,34 @@ async fn a_closed_port_counts_connect_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resetting_server_counts_resets() {
     let _serial = SERIAL.lock().await;
-    let (r, _) = errors_of("[load]\nrate = 100\nduration = \"1s\"\n", resetting_server().await).await;
+    let (r, _) = errors_of(
+        "[load]\nrate = 100\nduration = \"1s\"\n",
+        resetting_server().await,
+    )
+    .await;
     assert!(r.totals.completed >= 95, "{}", r.totals.completed);
-    assert_eq!(r.totals.errors[ErrorKind::Reset.index()], r.totals.completed, "{:?}", r.totals.error_list());
+    assert_eq!(
+        r.totals.errors[ErrorKind::Reset.index()],
+        r.totals.completed,
+        "{:?}",
+        r.totals.error_list()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_server_counts_timeouts() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![fixed("/", 400)]).await;
-    let (r, _) = errors_of("timeout = \"100ms\"\n[load]\nrate = 50\nduration = \"1s\"\n", server.addrs.gateway).await;
+    let (r, _) = errors_of(
+        "timeout = \"100ms\"\n[load]\nrate = 50\nduration = \"1s\"\n",
+        server.addrs.gateway,
+    )
+    .await;
     assert!(r.totals.completed >= 45, "{}", r.totals.completed);
-    assert_eq!(r.totals.errors[ErrorKind::Timeout.index()], r.totals.completed);
+    assert_eq!(
+        r.totals.errors[ErrorKind::Timeout.index()],
+        r.totals.completed
+    );
     // A timed-out request took the timeout, not the server's 400 ms.
     let p = Percentiles::of(&r.totals.service);
     assert!(p.max < 200.0 && p.p50 >= 100.0, "{p:?}");
@@ -223,7 +331,11 @@ async fn a_slow_server_counts_timeouts() {
 async fn a_503_route_counts_http_503() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![failing("/", 503)]).await;
-    let (r, _) = errors_of("[load]\nrate = 100\nduration = \"1s\"\n", server.addrs.gateway).await;
+    let (r, _) = errors_of(
+        "[load]\nrate = 100\nduration = \"1s\"\n",
+        server.addrs.gateway,
+    )
+    .await;
     assert!(r.totals.completed >= 95);
     assert_eq!(r.totals.status_list(), vec![(503, r.totals.completed)]);
     assert_eq!((r.totals.ok, r.totals.success_rate()), (0, Some(0.0)));
@@ -233,7 +345,16 @@ async fn a_503_route_counts_http_503() {
 async fn http2_multiplexes_and_counts_like_http1() {
     let _serial = SERIAL.lock().await;
     let server = demo(vec![fixed("/", 5)]).await;
-    let (r, _) = errors_of("http2 = true\n[load]\nrate = 500\nduration = \"1s\"\n", server.addrs.gateway).await;
+    let (r, _) = errors_of(
+        "http2 = true\n[load]\nrate = 500\nduration = \"1s\"\n",
+        server.addrs.gateway,
+    )
+    .await;
     assert!((r.sent as f64 - 500.0).abs() <= 5.0, "{}", r.sent);
-    assert_eq!(r.totals.ok, r.totals.completed, "{:?}", r.totals.error_list());
+    assert_eq!(
+        r.totals.ok,
+        r.totals.completed,
+        "{:?}",
+        r.totals.error_list()
+    );
 }

@@ -70,7 +70,9 @@ impl std::fmt::Display for LatencyModel {
         match self {
             LatencyModel::None => f.write_str("no added latency"),
             LatencyModel::Fixed(d) => write!(f, "latency {}", fmt_dur(*d)),
-            LatencyModel::LogNormal { p50, p99 } => write!(f, "latency p50 {} p99 {}", fmt_dur(*p50), fmt_dur(*p99)),
+            LatencyModel::LogNormal { p50, p99 } => {
+                write!(f, "latency p50 {} p99 {}", fmt_dur(*p50), fmt_dur(*p99))
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ impl Gateway {
     pub fn new(config: &DemoConfig) -> Self {
         let mut routes = config.routes.clone();
         // Longest prefix first, so "/api/slow" wins over "/api".
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         let max_body = routes.iter().map(|r| r.body_bytes).max().unwrap_or(0);
         Gateway {
             counters: routes.iter().map(|_| RouteCounters::default()).collect(),
@@ -88,7 +88,10 @@ impl Gateway {
         }
     }
 
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path();
         let Some(i) = self.routes.iter().position(|r| path.starts_with(&r.prefix)) else {
             self.not_found.fetch_add(1, Ordering::Relaxed);
@@ -100,14 +103,19 @@ impl Gateway {
             tokio::time::sleep(wait).await;
         }
         let counters = &self.counters[i];
-        counters.latency_us.fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+        counters
+            .latency_us
+            .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
         if route.error_rate > 0.0 && self.uniform() < route.error_rate {
             counters.errors.fetch_add(1, Ordering::Relaxed);
-            let code = StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let code =
+                StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return Ok(status(code, "injected failure\n"));
         }
         counters.ok.fetch_add(1, Ordering::Relaxed);
-        Ok(Response::new(Full::new(self.body.slice(..route.body_bytes))))
+        Ok(Response::new(Full::new(
+            self.body.slice(..route.body_bytes),
+        )))
     }
 }
 

@@ -49,18 +49,29 @@ pub struct DemoServer {
 impl DemoServer {
     /// Binds both listeners on 127.0.0.1 ephemeral ports and serves on the current runtime.
     pub async fn start(config: &DemoConfig) -> Result<Self, DemoError> {
-        let gw_listener = TcpListener::bind("127.0.0.1:0").await.map_err(DemoError::Bind)?;
-        let cp_listener = TcpListener::bind("127.0.0.1:0").await.map_err(DemoError::Bind)?;
+        let gw_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(DemoError::Bind)?;
+        let cp_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(DemoError::Bind)?;
         let addrs = DemoAddrs {
             gateway: gw_listener.local_addr().map_err(DemoError::Bind)?,
             control: cp_listener.local_addr().map_err(DemoError::Bind)?,
         };
         let gw = Arc::new(gateway::Gateway::new(config));
-        let cp = Arc::new(control::ControlPlane { gateway: gw.clone(), started: SystemTime::now() });
+        let cp = Arc::new(control::ControlPlane {
+            gateway: gw.clone(),
+            started: SystemTime::now(),
+        });
         let cancel = CancellationToken::new();
         tokio::spawn(gateway::serve(gw_listener, gw.clone(), cancel.clone()));
         tokio::spawn(control::serve(cp_listener, cp, cancel.clone()));
-        Ok(DemoServer { addrs, gateway: gw, cancel })
+        Ok(DemoServer {
+            addrs,
+            gateway: gw,
+            cancel,
+        })
     }
 }
 
@@ -74,7 +85,8 @@ impl Drop for DemoServer {
 /// parent closes our stdin (which also happens if the parent dies).
 pub async fn run_child(config: DemoConfig) -> Result<(), DemoError> {
     let server = DemoServer::start(&config).await?;
-    let line = serde_json::to_string(&server.addrs).map_err(|e| DemoError::Handshake(e.to_string()))?;
+    let line =
+        serde_json::to_string(&server.addrs).map_err(|e| DemoError::Handshake(e.to_string()))?;
     println!("{line}");
     let mut stdin = tokio::io::stdin();
     let mut buf = [0u8; 64];
@@ -97,7 +109,8 @@ pub struct DemoProcess {
 impl DemoProcess {
     pub async fn spawn(config: &DemoConfig) -> Result<Self, DemoError> {
         let exe = std::env::current_exe().map_err(DemoError::Spawn)?;
-        let json = serde_json::to_string(config).map_err(|e| DemoError::Handshake(e.to_string()))?;
+        let json =
+            serde_json::to_string(config).map_err(|e| DemoError::Handshake(e.to_string()))?;
         let mut child = tokio::process::Command::new(exe)
             .arg("demo-target")
             .arg("--config-json")
@@ -108,24 +121,46 @@ impl DemoProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(DemoError::Spawn)?;
-        let stdout = child.stdout.take().ok_or_else(|| DemoError::Handshake("no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| DemoError::Handshake("no stdout".into()))?;
         let mut line = String::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), BufReader::new(stdout).read_line(&mut line)).await;
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
         match read {
             Ok(Ok(n)) if n > 0 => {}
-            Ok(Ok(_)) => return Err(DemoError::Handshake("the demo process exited before it was ready".into())),
+            Ok(Ok(_)) => {
+                return Err(DemoError::Handshake(
+                    "the demo process exited before it was ready".into(),
+                ))
+            }
             Ok(Err(e)) => return Err(DemoError::Handshake(e.to_string())),
-            Err(_) => return Err(DemoError::Handshake("the demo process was not ready within 10 s".into())),
+            Err(_) => {
+                return Err(DemoError::Handshake(
+                    "the demo process was not ready within 10 s".into(),
+                ))
+            }
         }
-        let addrs: DemoAddrs = serde_json::from_str(line.trim())
-            .map_err(|e| DemoError::Handshake(format!("unexpected line from the demo process '{}': {e}", line.trim())))?;
+        let addrs: DemoAddrs = serde_json::from_str(line.trim()).map_err(|e| {
+            DemoError::Handshake(format!(
+                "unexpected line from the demo process '{}': {e}",
+                line.trim()
+            ))
+        })?;
         Ok(DemoProcess { addrs, child })
     }
 
     /// Closes the child's stdin so it exits on its own, then reaps it.
     pub async fn shutdown(mut self) {
         drop(self.child.stdin.take());
-        if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }

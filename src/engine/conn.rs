@@ -34,7 +34,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Failure { kind, message: message.into() }
+        Failure {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -51,17 +54,31 @@ impl Connector {
     pub async fn new(endpoint: &Endpoint, target: &Target) -> Result<Self, EngineError> {
         // Resolve once: load goes to the addresses the profile names, and DNS
         // latency is not charged to requests.
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-            .await
-            .map_err(|e| EngineError::Resolve { host: endpoint.host.clone(), message: e.to_string() })?
-            .collect();
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|e| EngineError::Resolve {
+                    host: endpoint.host.clone(),
+                    message: e.to_string(),
+                })?
+                .collect();
         if addrs.is_empty() {
-            return Err(EngineError::Resolve { host: endpoint.host.clone(), message: "no addresses".into() });
+            return Err(EngineError::Resolve {
+                host: endpoint.host.clone(),
+                message: "no addresses".into(),
+            });
         }
         let tls = if endpoint.https {
-            let name = ServerName::try_from(endpoint.host.clone())
-                .map_err(|e| EngineError::Tls(format!("'{}' is not a valid TLS server name: {e}", endpoint.host)))?;
-            Some((TlsConnector::from(Arc::new(super::tls::client_config(target)?)), name))
+            let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| {
+                EngineError::Tls(format!(
+                    "'{}' is not a valid TLS server name: {e}",
+                    endpoint.host
+                ))
+            })?;
+            Some((
+                TlsConnector::from(Arc::new(super::tls::client_config(target)?)),
+                name,
+            ))
         } else {
             None
         };
@@ -79,7 +96,13 @@ impl Connector {
         let addr = self.addrs[i];
         let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
             Err(_) => {
-                return Err(Failure::new(ErrorKind::ConnectTimeout, format!("connect to {addr}: no answer within {:?}", self.connect_timeout)))
+                return Err(Failure::new(
+                    ErrorKind::ConnectTimeout,
+                    format!(
+                        "connect to {addr}: no answer within {:?}",
+                        self.connect_timeout
+                    ),
+                ))
             }
             Ok(Err(e)) => return Err(connect_failure(addr, &e)),
             Ok(Ok(s)) => s,
@@ -89,30 +112,49 @@ impl Connector {
         match &self.tls {
             None => Ok(Io::Plain(TokioIo::new(tcp))),
             Some((connector, name)) => {
-                match tokio::time::timeout(self.connect_timeout, connector.connect(name.clone(), tcp)).await {
-                    Err(_) => Err(Failure::new(ErrorKind::ConnectTimeout, format!("TLS handshake with {addr}: no answer within {:?}", self.connect_timeout))),
-                    Ok(Err(e)) => Err(Failure::new(ErrorKind::Tls, format!("TLS handshake with {addr}: {e}"))),
+                match tokio::time::timeout(
+                    self.connect_timeout,
+                    connector.connect(name.clone(), tcp),
+                )
+                .await
+                {
+                    Err(_) => Err(Failure::new(
+                        ErrorKind::ConnectTimeout,
+                        format!(
+                            "TLS handshake with {addr}: no answer within {:?}",
+                            self.connect_timeout
+                        ),
+                    )),
+                    Ok(Err(e)) => Err(Failure::new(
+                        ErrorKind::Tls,
+                        format!("TLS handshake with {addr}: {e}"),
+                    )),
                     Ok(Ok(s)) => Ok(Io::Tls(TokioIo::new(Box::new(s)))),
                 }
             }
         }
     }
 
-    pub async fn connect_h1(&self) -> Result<http1::SendRequest<Body>, Failure> {
-        // hyper's connection future drives the socket; it ends when the
-        // worker drops its sender.
-        match self.connect_io().await? {
+    pub async fn connect_h1(&self) -> Result<H1, Failure> {
+        let (sender, conn): (_, DriverFuture) = match self.connect_io().await? {
             Io::Plain(io) => {
-                let (sender, conn) = http1::handshake(io).await.map_err(|e| classify(&e, false))?;
-                tokio::spawn(conn);
-                Ok(sender)
+                let (s, c) = http1::handshake(io)
+                    .await
+                    .map_err(|e| classify(&e, false))?;
+                (s, Box::pin(c))
             }
             Io::Tls(io) => {
-                let (sender, conn) = http1::handshake(io).await.map_err(|e| classify(&e, false))?;
-                tokio::spawn(conn);
-                Ok(sender)
+                let (s, c) = http1::handshake(io)
+                    .await
+                    .map_err(|e| classify(&e, false))?;
+                (s, Box::pin(c))
             }
-        }
+        };
+        Ok(H1 {
+            sender,
+            conn,
+            conn_done: false,
+        })
     }
 
     pub async fn connect_h2(&self) -> Result<http2::SendRequest<Body>, Failure> {
@@ -207,18 +249,69 @@ pub async fn drain(resp: Response<Incoming>) -> Result<u16, Failure> {
     Ok(status)
 }
 
-/// One HTTP/1.1 request on an owned connection.
-pub async fn send_h1(sender: &mut http1::SendRequest<Body>, req: Request<Body>) -> Result<u16, Failure> {
-    // A keep-alive connection the server has since closed fails here, before
-    // anything is sent, and is replaced by the caller.
-    sender.ready().await.map_err(|e| classify(&e, false))?;
-    let resp = sender.send_request(req).await.map_err(|e| classify(&e, false))?;
-    drain(resp).await
+type DriverFuture = std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<()>> + Send>>;
+
+/// An HTTP/1.1 connection owned by one worker. Its hyper connection future
+/// is driven inside the worker's own task rather than spawned: a request
+/// then costs no cross-task wake-ups, which is most of hyper's overhead.
+pub struct H1 {
+    sender: http1::SendRequest<Body>,
+    conn: DriverFuture,
+    conn_done: bool,
 }
 
-pub async fn send_h2(sender: &mut http2::SendRequest<Body>, req: Request<Body>) -> Result<u16, Failure> {
+/// How an exchange failed: before anything was written (the connection had
+/// gone stale while idle, so the request can go again on a new one), or after.
+pub enum ExchangeError {
+    NotSent(Failure),
+    Failed(Failure),
+}
+
+impl H1 {
+    pub fn is_closed(&self) -> bool {
+        self.conn_done || self.sender.is_closed()
+    }
+
+    pub async fn exchange(&mut self, req: Request<Body>) -> Result<u16, ExchangeError> {
+        let H1 {
+            sender,
+            conn,
+            conn_done,
+        } = self;
+        let exchange = async {
+            // A keep-alive connection the server has since closed fails here,
+            // before anything is sent.
+            sender
+                .ready()
+                .await
+                .map_err(|e| ExchangeError::NotSent(classify(&e, false)))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| ExchangeError::Failed(classify(&e, false)))?;
+            drain(resp).await.map_err(ExchangeError::Failed)
+        };
+        tokio::pin!(exchange);
+        loop {
+            tokio::select! {
+                biased;
+                // The connection first: it moves the bytes the exchange waits for.
+                _ = conn.as_mut(), if !*conn_done => *conn_done = true,
+                r = &mut exchange => return r,
+            }
+        }
+    }
+}
+
+pub async fn send_h2(
+    sender: &mut http2::SendRequest<Body>,
+    req: Request<Body>,
+) -> Result<u16, Failure> {
     sender.ready().await.map_err(|e| classify(&e, false))?;
-    let resp = sender.send_request(req).await.map_err(|e| classify(&e, false))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| classify(&e, false))?;
     drain(resp).await
 }
 
@@ -234,12 +327,19 @@ pub const STREAMS_PER_CONN: usize = 100;
 impl H2Pool {
     pub fn new(workers: usize) -> Self {
         let n = workers.div_ceil(STREAMS_PER_CONN).max(1);
-        H2Pool { slots: (0..n).map(|_| tokio::sync::Mutex::new((0, None))).collect() }
+        H2Pool {
+            slots: (0..n).map(|_| tokio::sync::Mutex::new((0, None))).collect(),
+        }
     }
 
     /// A sender for `worker`'s slot; `failed_gen` is the generation the worker
     /// saw fail (so only one of the workers sharing it reconnects).
-    pub async fn get(&self, connector: &Connector, worker: usize, failed_gen: Option<u64>) -> Result<(u64, http2::SendRequest<Body>), Failure> {
+    pub async fn get(
+        &self,
+        connector: &Connector,
+        worker: usize,
+        failed_gen: Option<u64>,
+    ) -> Result<(u64, http2::SendRequest<Body>), Failure> {
         let mut slot = self.slots[worker % self.slots.len()].lock().await;
         let stale = match (&slot.1, failed_gen) {
             (None, _) => true,

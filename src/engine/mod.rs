@@ -10,8 +10,8 @@ pub mod conn;
 pub mod rng;
 pub mod schedule;
 mod supervisor;
-mod tls;
 pub mod timer;
+mod tls;
 pub mod worker;
 
 use std::sync::atomic::AtomicU64;
@@ -94,22 +94,43 @@ pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
         .map(|r| {
             let path = format!("{}{}", endpoint.base_path, r.path);
             let uri: Uri = if plan.target.http2 {
-                format!("{}://{}{}", if endpoint.https { "https" } else { "http" }, endpoint.authority, path).parse()
+                format!(
+                    "{}://{}{}",
+                    if endpoint.https { "https" } else { "http" },
+                    endpoint.authority,
+                    path
+                )
+                .parse()
             } else {
                 path.parse()
             }
-            .map_err(|e: http::uri::InvalidUri| EngineError::Request { name: r.name.clone(), message: e.to_string() })?;
+            .map_err(|e: http::uri::InvalidUri| EngineError::Request {
+                name: r.name.clone(),
+                message: e.to_string(),
+            })?;
             let mut headers = HeaderMap::new();
-            headers.insert(USER_AGENT, HeaderValue::from_static(concat!("rampdeck/", env!("CARGO_PKG_VERSION"))));
+            headers.insert(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("rampdeck/", env!("CARGO_PKG_VERSION"))),
+            );
             if !plan.target.http2 {
-                let host = HeaderValue::from_str(&endpoint.authority)
-                    .map_err(|e| EngineError::Request { name: r.name.clone(), message: e.to_string() })?;
+                let host = HeaderValue::from_str(&endpoint.authority).map_err(|e| {
+                    EngineError::Request {
+                        name: r.name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
                 headers.insert(HOST, host);
             }
             for (k, v) in plan.target.headers.iter().chain(r.headers.iter()) {
                 headers.insert(k.clone(), v.clone());
             }
-            Ok(worker::Prepared { method: r.method.clone(), uri, headers, body: r.body.clone() })
+            Ok(worker::Prepared {
+                method: r.method.clone(),
+                uri,
+                headers,
+                body: r.body.clone(),
+            })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
@@ -132,7 +153,12 @@ pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
     let started_at = SystemTime::now();
     let sup = supervisor::Supervisor::new(plan, shared, events_tx, workers);
     let task = tokio::spawn(sup.run(control_rx));
-    Ok(EngineHandle { control: control_tx, events: events_rx, task, started_at })
+    Ok(EngineHandle {
+        control: control_tx,
+        events: events_rx,
+        task,
+        started_at,
+    })
 }
 
 /// Runs `plan` to completion with no consumer attached; for tests and benchmarks.
@@ -142,7 +168,10 @@ pub async fn run_to_end(plan: Arc<Plan>) -> Result<(RunResult, Vec<EngineEvent>)
     while let Some(e) = h.events.recv().await {
         events.push(e);
     }
-    let result = h.task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let result = h
+        .task
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     Ok((result, events))
 }
 
@@ -150,4 +179,3 @@ pub async fn run_to_end(plan: Arc<Plan>) -> Result<(RunResult, Vec<EngineEvent>)
 pub fn drain_timeout(plan: &Plan) -> Duration {
     plan.target.timeout + Duration::from_millis(500)
 }
-

@@ -28,7 +28,10 @@ impl WeightedPick {
                 sum
             })
             .collect();
-        WeightedPick { cumulative, seed: splitmix64(seed) }
+        WeightedPick {
+            cumulative,
+            seed: splitmix64(seed),
+        }
     }
 
     /// The choice for draw number `n` (a slot in open loop, a worker's request count in closed loop).
@@ -55,9 +58,13 @@ mod tests {
         let picks: Vec<usize> = (0..40_000).map(|n| p.pick(n)).collect();
         let ones = picks.iter().filter(|&&i| i == 1).count() as f64 / 40_000.0;
         assert!((ones - 0.75).abs() < 0.01, "{ones}");
-        let again: Vec<usize> = (0..40_000).map(|n| WeightedPick::new([1, 3], 42).pick(n)).collect();
+        let again: Vec<usize> = (0..40_000)
+            .map(|n| WeightedPick::new([1, 3], 42).pick(n))
+            .collect();
         assert_eq!(picks, again);
-        let other: Vec<usize> = (0..100).map(|n| WeightedPick::new([1, 3], 7).pick(n)).collect();
+        let other: Vec<usize> = (0..100)
+            .map(|n| WeightedPick::new([1, 3], 7).pick(n))
+            .collect();
         assert_ne!(&picks[..100], &other[..]);
     }
 }

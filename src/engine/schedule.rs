@@ -148,9 +148,7 @@ impl Schedule {
             return Due::NotScheduled;
         };
         match s.offset_of(k - s.k0) {
-            Some(d) if k < s.k_end() => {
-                Due::At(s.t0 + Duration::from_secs_f64(d) + shift(s))
-            }
+            Some(d) if k < s.k_end() => Due::At(s.t0 + Duration::from_secs_f64(d) + shift(s)),
             _ => Due::NotScheduled,
         }
     }
@@ -228,7 +226,10 @@ mod tests {
     #[test]
     fn constant_rate_spaces_slots_evenly() {
         let t0 = Instant::now();
-        let s = Schedule { segments: vec![seg(t0, 10.0, 0.0, 100.0, 0.0)], ..Schedule::empty(0) };
+        let s = Schedule {
+            segments: vec![seg(t0, 10.0, 0.0, 100.0, 0.0)],
+            ..Schedule::empty(0)
+        };
         assert_eq!(at(s.due(0)), t0);
         let t = at(s.due(250)) - t0;
         assert!((t.as_secs_f64() - 2.5).abs() < 1e-9, "{t:?}");
@@ -240,13 +241,19 @@ mod tests {
     fn ramp_integrates_the_rate() {
         // 0 -> 100 req/s over 10 s: 500 slots, half of them in the last 2.93 s.
         let t0 = Instant::now();
-        let s = Schedule { segments: vec![seg(t0, 10.0, 0.0, 0.0, 10.0)], ..Schedule::empty(0) };
+        let s = Schedule {
+            segments: vec![seg(t0, 10.0, 0.0, 0.0, 10.0)],
+            ..Schedule::empty(0)
+        };
         assert!((s.k_end() - 500.0).abs() < 1e-6);
         let t = (at(s.due(250)) - t0).as_secs_f64();
         assert!((t - 50f64.sqrt()).abs() < 1e-6, "{t}");
         assert!((s.level_at(t0 + Duration::from_secs(5)) - 50.0).abs() < 1e-9);
         // And a ramp down reaches its end count exactly at its end.
-        let down = Schedule { segments: vec![seg(t0, 10.0, 0.0, 100.0, -10.0)], ..Schedule::empty(0) };
+        let down = Schedule {
+            segments: vec![seg(t0, 10.0, 0.0, 100.0, -10.0)],
+            ..Schedule::empty(0)
+        };
         assert!((down.k_end() - 500.0).abs() < 1e-6);
         let t = (at(down.due(499)) - t0).as_secs_f64();
         assert!(t < 10.0 && t > 9.0, "{t}");
@@ -255,7 +262,10 @@ mod tests {
     #[test]
     fn truncate_and_continue_keeps_slots_continuous() {
         let t0 = Instant::now();
-        let mut s = Schedule { segments: vec![seg(t0, 10.0, 0.0, 100.0, 0.0)], ..Schedule::empty(0) };
+        let mut s = Schedule {
+            segments: vec![seg(t0, 10.0, 0.0, 100.0, 0.0)],
+            ..Schedule::empty(0)
+        };
         let tc = t0 + Duration::from_millis(1005);
         let k = s.truncate_at(tc);
         assert!((k - 100.5).abs() < 1e-9);
@@ -269,7 +279,10 @@ mod tests {
     #[test]
     fn slots_due_before_a_pause_are_shifted_by_it() {
         let t0 = Instant::now();
-        let mut s = Schedule { segments: vec![seg(t0, 10.0, 0.0, 10.0, 0.0)], ..Schedule::empty(0) };
+        let mut s = Schedule {
+            segments: vec![seg(t0, 10.0, 0.0, 10.0, 0.0)],
+            ..Schedule::empty(0)
+        };
         let tp = t0 + Duration::from_secs(2);
         let k = s.truncate_at(tp);
         s.paused = true;
@@ -278,8 +291,14 @@ mod tests {
         let tr = tp + Duration::from_secs(3);
         s.paused = false;
         s.paused_total = Duration::from_secs(3);
-        s.extend(vec![Segment { paused_before: s.paused_total, ..seg(tr, 8.0, k, 10.0, 0.0) }]);
-        assert_eq!(at(s.due(15)), t0 + Duration::from_millis(1500) + Duration::from_secs(3));
+        s.extend(vec![Segment {
+            paused_before: s.paused_total,
+            ..seg(tr, 8.0, k, 10.0, 0.0)
+        }]);
+        assert_eq!(
+            at(s.due(15)),
+            t0 + Duration::from_millis(1500) + Duration::from_secs(3)
+        );
         assert_eq!(at(s.due(20)), tr);
         assert_eq!(at(s.due(25)), tr + Duration::from_millis(500));
     }
@@ -287,10 +306,19 @@ mod tests {
     #[test]
     fn closed_loop_workers_follow_the_ramp() {
         let t0 = Instant::now();
-        let s = Schedule { segments: vec![seg(t0, 10.0, 0.0, 0.0, 1.0), seg(t0 + Duration::from_secs(10), 5.0, 0.0, 10.0, 0.0)], ..Schedule::empty(0) };
+        let s = Schedule {
+            segments: vec![
+                seg(t0, 10.0, 0.0, 0.0, 1.0),
+                seg(t0 + Duration::from_secs(10), 5.0, 0.0, 10.0, 0.0),
+            ],
+            ..Schedule::empty(0)
+        };
         assert_eq!(at(s.active_from(0, t0)), t0 + Duration::from_secs(1));
         assert_eq!(at(s.active_from(4, t0)), t0 + Duration::from_secs(5));
-        assert_eq!(at(s.active_from(9, t0 + Duration::from_secs(12))), t0 + Duration::from_secs(12));
+        assert_eq!(
+            at(s.active_from(9, t0 + Duration::from_secs(12))),
+            t0 + Duration::from_secs(12)
+        );
         assert_eq!(s.active_from(10, t0), Due::NotScheduled);
         assert!(s.is_active(2, t0 + Duration::from_secs(3)));
         assert!(!s.is_active(3, t0 + Duration::from_secs(3)));

@@ -75,7 +75,12 @@ pub(super) struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(plan: Arc<Plan>, shared: Arc<Shared>, events: mpsc::UnboundedSender<EngineEvent>, workers: usize) -> Self {
+    pub fn new(
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedSender<EngineEvent>,
+        workers: usize,
+    ) -> Self {
         let start = Instant::now();
         let (tx, _) = watch::channel(Arc::new(Schedule::empty(0)));
         let mut s = Supervisor {
@@ -127,13 +132,20 @@ impl Supervisor {
     }
 
     fn emit(&self, kind: EventKind, message: impl Into<String>) {
-        let _ = self.events.send(EngineEvent::Event(Event { at: self.start.elapsed(), kind, message: message.into() }));
+        let _ = self.events.send(EngineEvent::Event(Event {
+            at: self.start.elapsed(),
+            kind,
+            message: message.into(),
+        }));
     }
 
     /// Run clock at `t`: wall time since start, less time paused.
     fn run_clock(&self, t: Instant) -> Duration {
-        let paused_now = self.paused_since.map_or(Duration::ZERO, |p| t.saturating_duration_since(p));
-        t.saturating_duration_since(self.start).saturating_sub(self.schedule.paused_total + paused_now)
+        let paused_now = self
+            .paused_since
+            .map_or(Duration::ZERO, |p| t.saturating_duration_since(p));
+        t.saturating_duration_since(self.start)
+            .saturating_sub(self.schedule.paused_total + paused_now)
     }
 
     /// The plan's remaining stages from wall time `t` on, as segments starting at slot `k`.
@@ -204,13 +216,22 @@ impl Supervisor {
                 self.schedule.extend(future);
                 self.state = RunState::Running;
                 self.publish();
-                self.emit(EventKind::Resumed, format!("resumed after {:.1}s paused", paused_for.as_secs_f64()));
+                self.emit(
+                    EventKind::Resumed,
+                    format!("resumed after {:.1}s paused", paused_for.as_secs_f64()),
+                );
             }
             Control::TogglePause => {
-                let next = if self.paused_since.is_some() { Control::Resume } else { Control::Pause };
+                let next = if self.paused_since.is_some() {
+                    Control::Resume
+                } else {
+                    Control::Pause
+                };
                 return self.apply(next);
             }
-            Control::SetRate(level) if self.plan.load.mode == Mode::Open => self.set_level(now, level),
+            Control::SetRate(level) if self.plan.load.mode == Mode::Open => {
+                self.set_level(now, level)
+            }
             Control::SetConcurrency(level) if self.plan.load.mode == Mode::Closed => {
                 self.spawn_workers(level as usize);
                 self.set_level(now, level as f64)
@@ -222,7 +243,10 @@ impl Supervisor {
                 };
                 self.emit(EventKind::Warning, what);
             }
-            Control::Marker(name) => self.emit(EventKind::Marker { name: name.clone() }, format!("marker: {name}")),
+            Control::Marker(name) => self.emit(
+                EventKind::Marker { name: name.clone() },
+                format!("marker: {name}"),
+            ),
             Control::Stop => return true,
             Control::Pause | Control::Resume => {}
         }
@@ -231,7 +255,10 @@ impl Supervisor {
 
     fn set_level(&mut self, now: Instant, level: f64) {
         if !level.is_finite() || level < 0.0 {
-            self.emit(EventKind::Warning, format!("ignored level {level}: must be 0 or more"));
+            self.emit(
+                EventKind::Warning,
+                format!("ignored level {level}: must be 0 or more"),
+            );
             return;
         }
         let Some(stage) = self.current_stage(now) else {
@@ -246,7 +273,10 @@ impl Supervisor {
             self.publish();
         }
         self.emit(
-            EventKind::LevelSet { from: before, to: level },
+            EventKind::LevelSet {
+                from: before,
+                to: level,
+            },
             format!(
                 "{} set to {} (was {}) until stage {} ends",
                 match self.plan.load.mode {
@@ -262,7 +292,9 @@ impl Supervisor {
 
     /// Moves what workers recorded since the last flush into an interval snapshot.
     fn flush(&mut self, now: Instant) {
-        self.shared.recorder.drain_into(&mut self.interval, &mut self.spare);
+        self.shared
+            .recorder
+            .drain_into(&mut self.interval, &mut self.spare);
         let started_all = self.shared.recorder.started_total();
         let started = started_all - self.last_started;
         self.last_started = started_all;
@@ -279,7 +311,10 @@ impl Supervisor {
         let stage = self.schedule.stage_at(now).or(self.last_stage).unwrap_or(0);
         if self.last_stage != Some(stage) && self.state != RunState::Stopping {
             if let Some(st) = self.plan.load.stages.get(stage) {
-                self.emit(EventKind::Stage { index: stage }, format!("stage {stage}: {}", st.describe(self.plan.load.mode)));
+                self.emit(
+                    EventKind::Stage { index: stage },
+                    format!("stage {stage}: {}", st.describe(self.plan.load.mode)),
+                );
             }
             self.last_stage = Some(stage);
         }
@@ -304,7 +339,11 @@ impl Supervisor {
             status: self.interval.status_list(),
             errors: self.interval.error_list(),
         };
-        let snapshot = Snapshot { interval, totals: TotalsSummary::of(&self.totals), last_errors: self.last_error_list() };
+        let snapshot = Snapshot {
+            interval,
+            totals: TotalsSummary::of(&self.totals),
+            last_errors: self.last_error_list(),
+        };
         let _ = self.events.send(EngineEvent::Interval(Box::new(snapshot)));
         self.interval.reset();
         self.index += 1;
@@ -330,9 +369,20 @@ impl Supervisor {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut control_open = true;
         let mut stopped_early = false;
-        self.emit(EventKind::Started, format!("started: {} against {}", self.plan.name, self.plan.target_display()));
+        self.emit(
+            EventKind::Started,
+            format!(
+                "started: {} against {}",
+                self.plan.name,
+                self.plan.target_display()
+            ),
+        );
         loop {
-            let end = if self.paused_since.is_some() { None } else { self.schedule.end() };
+            let end = if self.paused_since.is_some() {
+                None
+            } else {
+                self.schedule.end()
+            };
             let warm_end = self.warmup_end();
             tokio::select! {
                 biased;
@@ -353,16 +403,25 @@ impl Supervisor {
 
         // Stop sending; let requests in flight finish, up to the drain timeout.
         let stop_at = Instant::now();
-        let measured = self.run_clock(stop_at).saturating_sub(self.plan.load.warmup);
+        let measured = self
+            .run_clock(stop_at)
+            .saturating_sub(self.plan.load.warmup);
         let due = self.schedule.count_at(stop_at).floor() as u64;
         self.schedule.truncate_at(stop_at);
         self.publish();
         self.shared.stop.cancel();
         self.state = RunState::Stopping;
-        let paused = self.schedule.paused_total + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
+        let paused =
+            self.schedule.paused_total + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
         self.emit(
-            EventKind::Stopping { early: stopped_early },
-            if stopped_early { "stopping early: waiting for requests in flight" } else { "schedule complete: waiting for requests in flight" },
+            EventKind::Stopping {
+                early: stopped_early,
+            },
+            if stopped_early {
+                "stopping early: waiting for requests in flight"
+            } else {
+                "schedule complete: waiting for requests in flight"
+            },
         );
         let deadline = tokio::time::Instant::from_std(stop_at + super::drain_timeout(&self.plan));
         loop {
@@ -393,9 +452,18 @@ impl Supervisor {
             self.emit(EventKind::Warning, format!("{unfinished} requests were still in flight when the run ended; they are not counted"));
         }
         if dropped > 0 {
-            self.emit(EventKind::Warning, format!("{dropped} scheduled requests never left: all {} connections were busy", self.plan.load.max_connections));
+            self.emit(
+                EventKind::Warning,
+                format!(
+                    "{dropped} scheduled requests never left: all {} connections were busy",
+                    self.plan.load.max_connections
+                ),
+            );
         }
-        self.emit(EventKind::Finished, format!("finished after {:.1}s", (end - self.start).as_secs_f64()));
+        self.emit(
+            EventKind::Finished,
+            format!("finished after {:.1}s", (end - self.start).as_secs_f64()),
+        );
         RunResult {
             totals: std::mem::take(&mut self.totals),
             elapsed: end - self.start,

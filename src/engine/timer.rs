@@ -48,7 +48,10 @@ impl PreciseTimer {
         };
         let d = deadline - now;
         let spec = Itimerspec {
-            it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
             it_value: Timespec {
                 tv_sec: d.as_secs() as _,
                 tv_nsec: d.subsec_nanos().max(1) as _,

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{send_h1, send_h2, Body, Connector, Failure, H2Pool};
+use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Pool, H1};
 use super::rng::{splitmix64, WeightedPick};
 use super::schedule::{Due, Schedule};
 use super::timer::PreciseTimer;
@@ -61,8 +61,11 @@ const UNINTERRUPTED: Duration = Duration::from_millis(2);
 const SEND_EARLY: Duration = Duration::from_micros(20);
 
 enum Conn {
-    H1(Option<http1::SendRequest<Body>>),
-    H2 { generation: Option<u64>, sender: Option<http2::SendRequest<Body>> },
+    H1(Option<H1>),
+    H2 {
+        generation: Option<u64>,
+        sender: Option<http2::SendRequest<Body>>,
+    },
 }
 
 struct Worker {
@@ -77,11 +80,20 @@ impl Worker {
     fn new(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<Arc<Schedule>>) -> Self {
         let schedule = rx.borrow_and_update().clone();
         let conn = if shared.h2.is_some() {
-            Conn::H2 { generation: None, sender: None }
+            Conn::H2 {
+                generation: None,
+                sender: None,
+            }
         } else {
             Conn::H1(None)
         };
-        Worker { id, shared, rx, schedule, conn }
+        Worker {
+            id,
+            shared,
+            rx,
+            schedule,
+            conn,
+        }
     }
 
     /// Picks up a new schedule if one was published. Returns false when the
@@ -117,22 +129,39 @@ impl Worker {
         self.schedule = self.rx.borrow_and_update().clone();
     }
 
-    async fn exchange(&mut self, req: Request<Body>) -> Result<u16, Failure> {
+    async fn exchange(&mut self, request: usize) -> Result<u16, Failure> {
         let shared = &*self.shared;
+        let spec = &shared.requests[request];
         match &mut self.conn {
             Conn::H1(slot) => {
-                let sender = match slot {
-                    Some(s) if !s.is_closed() => s,
-                    _ => slot.insert(shared.connector.connect_h1().await?),
+                let mut reused = true;
+                let conn = match slot {
+                    Some(c) if !c.is_closed() => c,
+                    _ => {
+                        reused = false;
+                        slot.insert(shared.connector.connect_h1().await?)
+                    }
                 };
-                let r = send_h1(sender, req).await;
-                if r.is_err() {
-                    *slot = None;
+                let mut r = conn.exchange(spec.build()).await;
+                if reused && matches!(r, Err(ExchangeError::NotSent(_))) {
+                    // The idle connection had been closed by the server:
+                    // nothing was sent, so this is not the request's failure.
+                    let conn = slot.insert(shared.connector.connect_h1().await?);
+                    r = conn.exchange(spec.build()).await;
                 }
-                r
+                match r {
+                    Ok(status) => Ok(status),
+                    Err(ExchangeError::NotSent(f) | ExchangeError::Failed(f)) => {
+                        *slot = None;
+                        Err(f)
+                    }
+                }
             }
             Conn::H2 { generation, sender } => {
-                let pool = shared.h2.as_ref().ok_or_else(|| Failure::new(ErrorKind::Connect, "no HTTP/2 pool"))?;
+                let pool = shared
+                    .h2
+                    .as_ref()
+                    .ok_or_else(|| Failure::new(ErrorKind::Connect, "no HTTP/2 pool"))?;
                 let s = match sender {
                     Some(s) if !s.is_closed() => s,
                     _ => {
@@ -141,7 +170,7 @@ impl Worker {
                         sender.insert(s)
                     }
                 };
-                let r = send_h2(s, req).await;
+                let r = send_h2(s, spec.build()).await;
                 if r.is_err() {
                     *sender = None;
                 }
@@ -151,31 +180,65 @@ impl Worker {
     }
 
     /// Sends one request under the run's timeout and records it.
-    async fn send(&mut self, draw: u64, intended: Option<Instant>, mut timeout: std::pin::Pin<&mut tokio::time::Sleep>) {
-        let req = self.shared.requests[self.shared.pick.pick(draw)].build();
+    ///
+    /// The timeout timer is re-armed only when it fires: it is always set no
+    /// later than the current request's deadline (deadlines only move
+    /// forward), so a request never waits past its own, and the common case
+    /// costs no timer-wheel update per request.
+    async fn send(
+        &mut self,
+        draw: u64,
+        intended: Option<Instant>,
+        mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) {
+        let request = self.shared.pick.pick(draw);
         let start = Instant::now();
+        let deadline = start + self.shared.timeout;
         self.shared.recorder.started();
-        timeout.as_mut().reset((start + self.shared.timeout).into());
-        let result = tokio::select! {
-            biased;
-            r = self.exchange(req) => Some(r),
-            _ = timeout => None,
+        let result = {
+            let exchange = self.exchange(request);
+            tokio::pin!(exchange);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut exchange => break Some(r),
+                    _ = timer.as_mut() => {
+                        if Instant::now() >= deadline {
+                            break None;
+                        }
+                        timer.as_mut().reset(deadline.into());
+                    }
+                }
+            }
         };
         let result = result.unwrap_or_else(|| {
             // The connection's state is unknown after a timeout: replace it.
             self.conn = match self.conn {
                 Conn::H1(_) => Conn::H1(None),
-                Conn::H2 { .. } => Conn::H2 { generation: None, sender: None },
+                Conn::H2 { .. } => Conn::H2 {
+                    generation: None,
+                    sender: None,
+                },
             };
-            Err(Failure::new(ErrorKind::Timeout, format!("no complete response within {:?}", self.shared.timeout)))
+            Err(Failure::new(
+                ErrorKind::Timeout,
+                format!("no complete response within {:?}", self.shared.timeout),
+            ))
         });
         let end = Instant::now();
         let service = end - start;
         // The schedule's time, never later than the actual send.
         let latency = intended.map_or(service, |t| end - t.min(start));
         match result {
-            Ok(status) => self.shared.recorder.record(latency, service, Outcome::Status(status), String::new),
-            Err(f) => self.shared.recorder.record(latency, service, Outcome::Error(f.kind), || f.message),
+            Ok(status) => {
+                self.shared
+                    .recorder
+                    .record(latency, service, Outcome::Status(status), String::new)
+            }
+            Err(f) => self
+                .shared
+                .recorder
+                .record(latency, service, Outcome::Error(f.kind), || f.message),
         }
     }
 }

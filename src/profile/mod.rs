@@ -186,7 +186,10 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         .iter()
         .map(|h| {
             let (k, v) = h.split_once(':').ok_or_else(|| {
-                flag("-H", format!("'{h}' is not a header; write it as 'Name: value'"))
+                flag(
+                    "-H",
+                    format!("'{h}' is not a header; write it as 'Name: value'"),
+                )
             })?;
             let name = HeaderName::from_bytes(k.trim().as_bytes())
                 .map_err(|_| flag("-H", format!("'{}' is not a valid header name", k.trim())))?;
@@ -274,7 +277,11 @@ impl Plan {
             if t.http2 { "HTTP/2" } else { "HTTP/1.1" },
             plan::fmt_dur(t.timeout),
             plan::fmt_dur(t.connect_timeout),
-            if t.insecure { ", TLS verification OFF" } else { "" }
+            if t.insecure {
+                ", TLS verification OFF"
+            } else {
+                ""
+            }
         );
         let total_weight: u32 = self.requests.iter().map(|r| r.weight).sum();
         for r in &self.requests {
@@ -342,7 +349,11 @@ impl Plan {
                     r.latency,
                     r.error_rate * 100.0,
                     r.error_status,
-                    r.stall.map_or(String::new(), |st| format!(", stalls {} every {}", plan::fmt_dur(st.duration), plan::fmt_dur(st.every)))
+                    r.stall.map_or(String::new(), |st| format!(
+                        ", stalls {} every {}",
+                        plan::fmt_dur(st.duration),
+                        plan::fmt_dur(st.every)
+                    ))
                 );
             }
         }
@@ -364,12 +375,18 @@ mod tests {
     fn shorthand_rate_is_one_hold() {
         let p = plan(&format!("{BASE}[load]\nrate = 200\nduration = \"30s\"\n")).unwrap();
         assert_eq!(p.load.mode, Mode::Open);
-        assert_eq!(p.load.stages, vec![Stage::hold(200.0, Duration::from_secs(30))]);
+        assert_eq!(
+            p.load.stages,
+            vec![Stage::hold(200.0, Duration::from_secs(30))]
+        );
     }
 
     #[test]
     fn concurrency_implies_closed() {
-        let p = plan(&format!("{BASE}[load]\nconcurrency = 8\nduration = \"5s\"\n")).unwrap();
+        let p = plan(&format!(
+            "{BASE}[load]\nconcurrency = 8\nduration = \"5s\"\n"
+        ))
+        .unwrap();
         assert_eq!(p.load.mode, Mode::Closed);
         assert_eq!(p.load.max_connections, 8);
     }
@@ -380,7 +397,10 @@ mod tests {
             "{BASE}[load]\n[[load.stages]]\nkind = \"ramp\"\nfrom = 0\nto = 100\nduration = \"10s\"\n[[load.stages]]\nkind = \"hold\"\nduration = \"20s\"\n[[load.stages]]\nkind = \"ramp\"\nto = 0\nduration = \"5s\"\n"
         ))
         .unwrap();
-        assert_eq!(p.load.stages[1], Stage::hold(100.0, Duration::from_secs(20)));
+        assert_eq!(
+            p.load.stages[1],
+            Stage::hold(100.0, Duration::from_secs(20))
+        );
         assert_eq!(p.load.stages[2].from, 100.0);
         assert_eq!(p.load.duration(), Duration::from_secs(35));
     }
@@ -388,29 +408,50 @@ mod tests {
     #[test]
     fn each_mistake_has_its_own_message() {
         let cases = [
-            ("[load]\nrate = 0\nduration = \"1s\"\n", "t.toml:4:8: load.rate: must be more than 0"),
-            ("[load]\nrate = 5\nduration = \"1s\"\nwarmup = \"2s\"\n", "load.warmup: '2s' is not shorter than the run (1s)"),
+            (
+                "[load]\nrate = 0\nduration = \"1s\"\n",
+                "t.toml:4:8: load.rate: must be more than 0",
+            ),
+            (
+                "[load]\nrate = 5\nduration = \"1s\"\nwarmup = \"2s\"\n",
+                "load.warmup: '2s' is not shorter than the run (1s)",
+            ),
             ("[load]\nstages = []\n", "load.stages is empty"),
             ("[load]\nrate = 5\n", "load.duration is missing"),
-            ("[load]\nrate = 5\nduration = \"fast\"\n", "invalid duration 'fast'"),
+            (
+                "[load]\nrate = 5\nduration = \"fast\"\n",
+                "invalid duration 'fast'",
+            ),
         ];
         for (load, want) in cases {
             let err = plan(&format!("{BASE}{load}")).unwrap_err();
             assert!(err.contains(want), "{load:?}: {err}");
         }
-        let err = plan("[target]\nurl = \"htp://x\"\n[load]\nrate = 1\nduration = \"1s\"\n").unwrap_err();
-        assert!(err.contains("t.toml:2:7: target.url: invalid URL 'htp://x'"), "{err}");
+        let err =
+            plan("[target]\nurl = \"htp://x\"\n[load]\nrate = 1\nduration = \"1s\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:2:7: target.url: invalid URL 'htp://x'"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_key_lists_allowed_keys() {
         let err = plan(&format!("{BASE}[load]\nrat = 5\n")).unwrap_err();
-        assert!(err.contains("unknown field `rat`, expected one of `mode`, `rate`"), "{err}");
+        assert!(
+            err.contains("unknown field `rat`, expected one of `mode`, `rate`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn duration_override_cuts_and_extends() {
-        let ramp = Stage { kind: StageKind::Ramp, from: 0.0, to: 100.0, duration: Duration::from_secs(10) };
+        let ramp = Stage {
+            kind: StageKind::Ramp,
+            from: 0.0,
+            to: 100.0,
+            duration: Duration::from_secs(10),
+        };
         let cut = fit_stages(&[ramp], Duration::from_secs(5));
         assert_eq!(cut[0].to, 50.0);
         let ext = fit_stages(&[ramp], Duration::from_secs(15));
@@ -419,13 +460,21 @@ mod tests {
 
     #[test]
     fn adhoc_defaults_to_closed_loop() {
-        let p = adhoc("http://127.0.0.1:9/x?y=1", &Adhoc::default(), &Overrides::default()).unwrap();
+        let p = adhoc(
+            "http://127.0.0.1:9/x?y=1",
+            &Adhoc::default(),
+            &Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(p.requests[0].path, "/x?y=1");
         assert_eq!(p.load.mode, Mode::Closed);
         let p = adhoc(
             "http://127.0.0.1:9/",
             &Adhoc::default(),
-            &Overrides { rate: Some(100.0), ..Default::default() },
+            &Overrides {
+                rate: Some(100.0),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(p.load.mode, Mode::Open);

@@ -61,8 +61,8 @@ impl Endpoint {
             Some("https") => true,
             Some(other) => {
                 return Err(format!(
-                    "invalid URL '{url}': scheme '{other}' is not supported, use http:// or https://"
-                ))
+                "invalid URL '{url}': scheme '{other}' is not supported, use http:// or https://"
+            ))
             }
             None => {
                 return Err(format!(
@@ -73,7 +73,10 @@ impl Endpoint {
         let authority = uri
             .authority()
             .ok_or_else(|| format!("invalid URL '{url}': it has no host"))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         if host.is_empty() {
             return Err(format!("invalid URL '{url}': it has no host"));
         }
@@ -252,11 +255,15 @@ mod tests {
 
     #[test]
     fn endpoint_rejects_bad_urls() {
-        assert!(Endpoint::parse("ftp://x").unwrap_err().contains("scheme 'ftp'"));
+        assert!(Endpoint::parse("ftp://x")
+            .unwrap_err()
+            .contains("scheme 'ftp'"));
         assert!(Endpoint::parse("example.com")
             .unwrap_err()
             .contains("needs a scheme"));
-        assert!(Endpoint::parse("http://x/?a=1").unwrap_err().contains("query"));
+        assert!(Endpoint::parse("http://x/?a=1")
+            .unwrap_err()
+            .contains("query"));
     }
 
     #[test]

@@ -113,12 +113,18 @@ fn headers(
     map.into_iter()
         .map(|(k, v)| {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                src.at(v.span(), format!("{field}: '{k}' is not a valid header name"))
+                src.at(
+                    v.span(),
+                    format!("{field}: '{k}' is not a valid header name"),
+                )
             })?;
             let value = HeaderValue::from_str(v.get_ref()).map_err(|_| {
                 src.at(
                     v.span(),
-                    format!("{field}.{k}: '{}' is not a valid header value (printable ASCII only)", v.get_ref()),
+                    format!(
+                        "{field}.{k}: '{}' is not a valid header value (printable ASCII only)",
+                        v.get_ref()
+                    ),
                 )
             })?;
             Ok((name, value))
@@ -131,8 +137,14 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
     let span = r.span();
     let r = r.into_inner();
     let method = match r.method {
-        Some(m) => Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
-            .map_err(|_| src.at(m.span(), format!("{field}.method: '{}' is not an HTTP method", m.get_ref())))?,
+        Some(m) => {
+            Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()).map_err(|_| {
+                src.at(
+                    m.span(),
+                    format!("{field}.method: '{}' is not an HTTP method", m.get_ref()),
+                )
+            })?
+        }
         None => Method::GET,
     };
     let path = match r.path {
@@ -152,7 +164,10 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
         Some(w) => {
             return Err(src.at(
                 w.span(),
-                format!("{field}.weight: must be a whole number from 1 to 1000000, got {}", w.get_ref()),
+                format!(
+                    "{field}.weight: must be a whole number from 1 to 1000000, got {}",
+                    w.get_ref()
+                ),
             ))
         }
         None => 1,
@@ -209,8 +224,11 @@ fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileEr
     let shorthand = match (&l.rate, &l.concurrency) {
         (Some(r), _) => {
             let v = *r.get_ref();
-            if !(v > 0.0) || !v.is_finite() {
-                return Err(src.at(r.span(), format!("load.rate: must be more than 0 requests per second, got {v}")));
+            if v.is_nan() || v <= 0.0 || v.is_infinite() {
+                return Err(src.at(
+                    r.span(),
+                    format!("load.rate: must be more than 0 requests per second, got {v}"),
+                ));
             }
             Some((v, r.span()))
         }
@@ -278,13 +296,22 @@ fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileEr
             m
         }
         Some(m) => {
-            return Err(src.at(m.span(), format!("load.max_connections: must be a whole number from 1 to {MAX_CONNECTIONS}, got {}", m.get_ref())))
+            return Err(src.at(
+                m.span(),
+                format!(
+                "load.max_connections: must be a whole number from 1 to {MAX_CONNECTIONS}, got {}",
+                m.get_ref()
+            ),
+            ))
         }
         None if mode == Mode::Closed => (peak.ceil() as usize).max(1),
         None => DEFAULT_MAX_CONNECTIONS,
     };
     let interval = match l.interval {
-        Some(i) if i.get_ref().0 < Duration::from_millis(50) || i.get_ref().0 > Duration::from_secs(10) => {
+        Some(i)
+            if i.get_ref().0 < Duration::from_millis(50)
+                || i.get_ref().0 > Duration::from_secs(10) =>
+        {
             return Err(src.at(i.span(), "load.interval: must be from 50ms to 10s"))
         }
         Some(i) => i.get_ref().0,
@@ -313,14 +340,24 @@ fn stage_list(
             "load.stages is empty: add at least one stage, e.g. { kind = \"hold\", target = 100, duration = \"60s\" }",
         ));
     }
-    let max = if mode == Mode::Closed { MAX_CONNECTIONS as f64 } else { 10_000_000.0 };
+    let max = if mode == Mode::Closed {
+        MAX_CONNECTIONS as f64
+    } else {
+        10_000_000.0
+    };
     let level = |field: String, v: &Spanned<f64>| -> Result<f64, ProfileError> {
         let x = *v.get_ref();
         if !(0.0..=max).contains(&x) || !x.is_finite() {
-            return Err(src.at(v.span(), format!("{field}: must be from 0 to {max}, got {x}")));
+            return Err(src.at(
+                v.span(),
+                format!("{field}: must be from 0 to {max}, got {x}"),
+            ));
         }
         if mode == Mode::Closed && x.fract() != 0.0 {
-            return Err(src.at(v.span(), format!("{field}: concurrency must be a whole number, got {x}")));
+            return Err(src.at(
+                v.span(),
+                format!("{field}: concurrency must be a whole number, got {x}"),
+            ));
         }
         Ok(x)
     };
@@ -332,34 +369,57 @@ fn stage_list(
         let prev = out.last().map(|p| p.to);
         let duration = s.duration.get_ref().0;
         if duration.is_zero() {
-            return Err(src.at(s.duration.span(), format!("{field}.duration: must be longer than 0")));
+            return Err(src.at(
+                s.duration.span(),
+                format!("{field}.duration: must be longer than 0"),
+            ));
         }
         let stage = match *s.kind.get_ref() {
             RawStageKind::Ramp => {
                 if let Some(t) = &s.target {
-                    return Err(src.at(t.span(), format!("{field}: a ramp takes 'from' and 'to', not 'target'")));
+                    return Err(src.at(
+                        t.span(),
+                        format!("{field}: a ramp takes 'from' and 'to', not 'target'"),
+                    ));
                 }
                 let from = match (&s.from, prev) {
                     (Some(f), _) => level(format!("{field}.from"), f)?,
                     (None, Some(p)) => p,
                     (None, None) => {
-                        return Err(src.at(s_span, format!("{field}: the first ramp needs 'from' (where it starts)")))
+                        return Err(src.at(
+                            s_span,
+                            format!("{field}: the first ramp needs 'from' (where it starts)"),
+                        ))
                     }
                 };
                 let Some(to) = &s.to else {
-                    return Err(src.at(s_span, format!("{field}: a ramp needs 'to' (where it ends)")));
+                    return Err(src.at(
+                        s_span,
+                        format!("{field}: a ramp needs 'to' (where it ends)"),
+                    ));
                 };
-                Stage { kind: StageKind::Ramp, from, to: level(format!("{field}.to"), to)?, duration }
+                Stage {
+                    kind: StageKind::Ramp,
+                    from,
+                    to: level(format!("{field}.to"), to)?,
+                    duration,
+                }
             }
             RawStageKind::Hold => {
                 if let Some(f) = s.from.as_ref().or(s.to.as_ref()) {
-                    return Err(src.at(f.span(), format!("{field}: a hold takes 'target', not 'from'/'to'")));
+                    return Err(src.at(
+                        f.span(),
+                        format!("{field}: a hold takes 'target', not 'from'/'to'"),
+                    ));
                 }
                 let target = match (&s.target, prev) {
                     (Some(t), _) => level(format!("{field}.target"), t)?,
                     (None, Some(p)) => p,
                     (None, None) => {
-                        return Err(src.at(s_span, format!("{field}: the first hold needs 'target' (the level to hold)")))
+                        return Err(src.at(
+                            s_span,
+                            format!("{field}: the first hold needs 'target' (the level to hold)"),
+                        ))
                     }
                 };
                 Stage::hold(target, duration)
@@ -368,7 +428,10 @@ fn stage_list(
         out.push(stage);
     }
     if out.iter().all(|s| s.from <= 0.0 && s.to <= 0.0) {
-        return Err(src.at(span, "load.stages: every stage is at level 0, so nothing would be sent"));
+        return Err(src.at(
+            span,
+            "load.stages: every stage is at level 0, so nothing would be sent",
+        ));
     }
     Ok(out)
 }
@@ -382,7 +445,13 @@ fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
         let field = format!("demo.route[{i}]");
         let r = r.into_inner();
         if !r.prefix.get_ref().starts_with('/') {
-            return Err(src.at(r.prefix.span(), format!("{field}.prefix: must start with '/', got '{}'", r.prefix.get_ref())));
+            return Err(src.at(
+                r.prefix.span(),
+                format!(
+                    "{field}.prefix: must start with '/', got '{}'",
+                    r.prefix.get_ref()
+                ),
+            ));
         }
         let mut route = DemoRoute::new(r.prefix.get_ref());
         route.latency = match (r.latency, r.latency_p99) {
@@ -390,41 +459,75 @@ fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
             (Some(l), None) => LatencyModel::Fixed(l.get_ref().0),
             (Some(l), Some(p99)) => {
                 if p99.get_ref().0 < l.get_ref().0 {
-                    return Err(src.at(p99.span(), format!("{field}.latency_p99: must not be below latency (the median)")));
+                    return Err(src.at(
+                        p99.span(),
+                        format!("{field}.latency_p99: must not be below latency (the median)"),
+                    ));
                 }
-                LatencyModel::LogNormal { p50: l.get_ref().0, p99: p99.get_ref().0 }
+                LatencyModel::LogNormal {
+                    p50: l.get_ref().0,
+                    p99: p99.get_ref().0,
+                }
             }
             (None, Some(p99)) => {
-                return Err(src.at(p99.span(), format!("{field}.latency_p99 needs latency (the median) too")))
+                return Err(src.at(
+                    p99.span(),
+                    format!("{field}.latency_p99 needs latency (the median) too"),
+                ))
             }
         };
         if let Some(e) = r.error_rate {
             let v = *e.get_ref();
             if !(0.0..=1.0).contains(&v) {
-                return Err(src.at(e.span(), format!("{field}.error_rate: must be a fraction from 0 to 1, got {v}")));
+                return Err(src.at(
+                    e.span(),
+                    format!("{field}.error_rate: must be a fraction from 0 to 1, got {v}"),
+                ));
             }
             route.error_rate = v;
         }
         if let Some(s) = r.error_status {
             if !(100..=599).contains(s.get_ref()) {
-                return Err(src.at(s.span(), format!("{field}.error_status: must be an HTTP status from 100 to 599, got {}", s.get_ref())));
+                return Err(src.at(
+                    s.span(),
+                    format!(
+                        "{field}.error_status: must be an HTTP status from 100 to 599, got {}",
+                        s.get_ref()
+                    ),
+                ));
             }
             route.error_status = *s.get_ref() as u16;
         }
         route.stall = match (r.stall_every, r.stall_for) {
             (Some(e), Some(f)) => {
                 if f.get_ref().0 >= e.get_ref().0 {
-                    return Err(src.at(f.span(), format!("{field}.stall_for: must be shorter than stall_every")));
+                    return Err(src.at(
+                        f.span(),
+                        format!("{field}.stall_for: must be shorter than stall_every"),
+                    ));
                 }
-                Some(Stall { every: e.get_ref().0, duration: f.get_ref().0 })
+                Some(Stall {
+                    every: e.get_ref().0,
+                    duration: f.get_ref().0,
+                })
             }
             (None, None) => None,
-            (Some(e), None) => return Err(src.at(e.span(), format!("{field}: stall_every needs stall_for"))),
-            (None, Some(f)) => return Err(src.at(f.span(), format!("{field}: stall_for needs stall_every"))),
+            (Some(e), None) => {
+                return Err(src.at(e.span(), format!("{field}: stall_every needs stall_for")))
+            }
+            (None, Some(f)) => {
+                return Err(src.at(f.span(), format!("{field}: stall_for needs stall_every")))
+            }
         };
         if let Some(b) = r.body_bytes {
             if !(0..=16 * 1024 * 1024).contains(b.get_ref()) {
-                return Err(src.at(b.span(), format!("{field}.body_bytes: must be from 0 to 16777216, got {}", b.get_ref())));
+                return Err(src.at(
+                    b.span(),
+                    format!(
+                        "{field}.body_bytes: must be from 0 to 16777216, got {}",
+                        b.get_ref()
+                    ),
+                ));
             }
             route.body_bytes = *b.get_ref() as usize;
         }

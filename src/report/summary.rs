@@ -17,9 +17,15 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot create output directory '{path}': {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write '{path}': {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Field names and units are the documented summary.json schema (README).
@@ -66,7 +72,11 @@ pub struct SummaryEvent {
 impl Summary {
     pub fn new(plan: &Plan, result: &RunResult, events: &[Event], started_at: SystemTime) -> Self {
         let t = &result.totals;
-        let mut errors: BTreeMap<String, u64> = t.error_list().into_iter().map(|(k, n)| (k.name().to_owned(), n)).collect();
+        let mut errors: BTreeMap<String, u64> = t
+            .error_list()
+            .into_iter()
+            .map(|(k, n)| (k.name().to_owned(), n))
+            .collect();
         for (code, n) in t.status_list() {
             if code >= 400 {
                 errors.insert(http_error_name(code), n);
@@ -91,7 +101,11 @@ impl Summary {
             success_rate: t.success_rate().unwrap_or(0.0),
             latency_ms: Percentiles::of(&t.latency),
             service_time_ms: Percentiles::of(&t.service),
-            status_codes: t.status_list().into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            status_codes: t
+                .status_list()
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), n))
+                .collect(),
             errors,
             sent: result.sent,
             dropped: result.dropped,
@@ -100,24 +114,45 @@ impl Summary {
             paused_s: result.paused.as_secs_f64(),
             elapsed_s: result.elapsed.as_secs_f64(),
             stopped_early: result.stopped_early,
-            error_messages: result.last_errors.iter().map(|(k, m)| (k.name().to_owned(), m.clone())).collect(),
-            events: events.iter().map(|e| SummaryEvent { at_s: e.at.as_secs_f64(), event: e.clone() }).collect(),
+            error_messages: result
+                .last_errors
+                .iter()
+                .map(|(k, m)| (k.name().to_owned(), m.clone()))
+                .collect(),
+            events: events
+                .iter()
+                .map(|e| SummaryEvent {
+                    at_s: e.at.as_secs_f64(),
+                    event: e.clone(),
+                })
+                .collect(),
         }
     }
 
     pub fn write_json(&self, dir: &Path) -> Result<PathBuf, ReportError> {
-        std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
         let path = dir.join("summary.json");
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        let mut text = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         text.push('\n');
-        std::fs::write(&path, text).map_err(|source| ReportError::Write { path: path.clone(), source })?;
+        std::fs::write(&path, text).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
     /// The table printed at the end of a run.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "Summary: {} -> {} ({} loop)", self.profile, self.target, self.mode);
+        let _ = writeln!(
+            s,
+            "Summary: {} -> {} ({} loop)",
+            self.profile, self.target, self.mode
+        );
         let mut timing = format!("  Measured     {:.2}s", self.duration_s);
         if self.warmup_s > 0.0 {
             let _ = write!(timing, " (after {:.1}s warmup)", self.warmup_s);
@@ -139,8 +174,14 @@ impl Summary {
         );
         let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
         let _ = writeln!(s);
-        let _ = writeln!(s, "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean");
-        for (name, p) in [("corrected", &self.latency_ms), ("service time", &self.service_time_ms)] {
+        let _ = writeln!(
+            s,
+            "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
+        );
+        for (name, p) in [
+            ("corrected", &self.latency_ms),
+            ("service time", &self.service_time_ms),
+        ] {
             let _ = writeln!(
                 s,
                 "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
@@ -154,10 +195,34 @@ impl Summary {
             );
         }
         let _ = writeln!(s);
-        let codes: Vec<String> = self.status_codes.iter().map(|(c, n)| format!("{c}: {}", group(*n))).collect();
-        let _ = writeln!(s, "  Status codes {}", if codes.is_empty() { "none".into() } else { codes.join("   ") });
-        let errs: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k}: {}", group(*n))).collect();
-        let _ = writeln!(s, "  Errors       {}", if errs.is_empty() { "none".into() } else { errs.join("   ") });
+        let codes: Vec<String> = self
+            .status_codes
+            .iter()
+            .map(|(c, n)| format!("{c}: {}", group(*n)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  Status codes {}",
+            if codes.is_empty() {
+                "none".into()
+            } else {
+                codes.join("   ")
+            }
+        );
+        let errs: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k}: {}", group(*n)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  Errors       {}",
+            if errs.is_empty() {
+                "none".into()
+            } else {
+                errs.join("   ")
+            }
+        );
         for (kind, msg) in &self.error_messages {
             let _ = writeln!(s, "    {kind}: {msg}");
         }
@@ -169,7 +234,11 @@ impl Summary {
             );
         }
         if self.unfinished > 0 {
-            let _ = writeln!(s, "  Note: {} requests were still in flight at the end and are not counted.", group(self.unfinished));
+            let _ = writeln!(
+                s,
+                "  Note: {} requests were still in flight at the end and are not counted.",
+                group(self.unfinished)
+            );
         }
         s
     }

@@ -18,17 +18,28 @@ pub struct Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Started,
-    Stage { index: usize },
+    Stage {
+        index: usize,
+    },
     WarmupEnded,
     Paused,
     Resumed,
     /// The level (rate or concurrency) was set by hand.
-    LevelSet { from: f64, to: f64 },
-    Marker { name: String },
+    LevelSet {
+        from: f64,
+        to: f64,
+    },
+    Marker {
+        name: String,
+    },
     /// The first failure of this kind in the run.
-    FirstError { kind: ErrorKind },
+    FirstError {
+        kind: ErrorKind,
+    },
     Warning,
-    Stopping { early: bool },
+    Stopping {
+        early: bool,
+    },
     Finished,
 }
 
@@ -41,7 +52,9 @@ impl EventKind {
             EventKind::WarmupEnded => "warm".into(),
             EventKind::Paused => "pause".into(),
             EventKind::Resumed => "resume".into(),
-            EventKind::LevelSet { to, .. } => format!("set {}", crate::profile::plan::fmt_level(*to)),
+            EventKind::LevelSet { to, .. } => {
+                format!("set {}", crate::profile::plan::fmt_level(*to))
+            }
             EventKind::Marker { name } => name.clone(),
             EventKind::FirstError { kind } => kind.name().into(),
             EventKind::Warning => "warn".into(),

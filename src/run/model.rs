@@ -93,10 +93,18 @@ pub struct Recent {
 
 impl Recent {
     pub fn sent_rate(&self) -> f64 {
-        if self.secs > 0.0 { self.started as f64 / self.secs } else { 0.0 }
+        if self.secs > 0.0 {
+            self.started as f64 / self.secs
+        } else {
+            0.0
+        }
     }
     pub fn done_rate(&self) -> f64 {
-        if self.secs > 0.0 { self.completed as f64 / self.secs } else { 0.0 }
+        if self.secs > 0.0 {
+            self.completed as f64 / self.secs
+        } else {
+            0.0
+        }
     }
     pub fn success_rate(&self) -> Option<f64> {
         (self.completed > 0).then(|| 100.0 * self.ok as f64 / self.completed as f64)

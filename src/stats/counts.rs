@@ -59,7 +59,11 @@ impl Counts {
         self.completed += 1;
         match outcome {
             Outcome::Status(code) => {
-                let slot = if (code as usize) < STATUS_SLOTS { code as usize } else { 0 };
+                let slot = if (code as usize) < STATUS_SLOTS {
+                    code as usize
+                } else {
+                    0
+                };
                 self.status[slot] += 1;
                 if outcome.is_ok() {
                     self.ok += 1;
@@ -150,16 +154,39 @@ mod tests {
     #[test]
     fn records_and_merges() {
         let mut a = Counts::default();
-        a.record(Duration::from_millis(5), Duration::from_millis(4), Outcome::Status(200), String::new);
-        a.record(Duration::from_millis(9), Duration::from_millis(9), Outcome::Status(503), String::new);
+        a.record(
+            Duration::from_millis(5),
+            Duration::from_millis(4),
+            Outcome::Status(200),
+            String::new,
+        );
+        a.record(
+            Duration::from_millis(9),
+            Duration::from_millis(9),
+            Outcome::Status(503),
+            String::new,
+        );
         let mut b = Counts::default();
-        b.record(Duration::from_secs(1), Duration::from_secs(1), Outcome::Error(ErrorKind::Reset), || "reset by peer".into());
-        b.record(Duration::from_secs(1), Duration::from_secs(1), Outcome::Error(ErrorKind::Reset), || unreachable!());
+        b.record(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Outcome::Error(ErrorKind::Reset),
+            || "reset by peer".into(),
+        );
+        b.record(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Outcome::Error(ErrorKind::Reset),
+            || unreachable!(),
+        );
         a.merge(&b);
         assert_eq!((a.completed, a.ok, a.failed()), (4, 1, 3));
         assert_eq!(a.status_list(), vec![(200, 1), (503, 1)]);
         assert_eq!(a.error_list(), vec![(ErrorKind::Reset, 2)]);
-        assert_eq!(a.messages[ErrorKind::Reset.index()].as_deref(), Some("reset by peer"));
+        assert_eq!(
+            a.messages[ErrorKind::Reset.index()].as_deref(),
+            Some("reset by peer")
+        );
         assert_eq!(a.success_rate(), Some(25.0));
         a.reset();
         assert!(a.is_empty() && a.latency.is_empty() && a.messages.iter().all(Option::is_none));
@@ -168,7 +195,12 @@ mod tests {
     #[test]
     fn huge_latency_saturates_instead_of_vanishing() {
         let mut a = Counts::default();
-        a.record(Duration::from_secs(600), Duration::ZERO, Outcome::Status(200), String::new);
+        a.record(
+            Duration::from_secs(600),
+            Duration::ZERO,
+            Outcome::Status(200),
+            String::new,
+        );
         assert_eq!(a.latency.len(), 1);
         assert!(a.latency.max() >= HIST_HIGH_US - HIST_HIGH_US / 1000);
         assert_eq!(a.service.max(), 1);

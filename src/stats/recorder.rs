@@ -49,7 +49,9 @@ impl Recorder {
     pub fn new(threads: usize) -> Self {
         let n = (threads.max(1) * 2).next_power_of_two().clamp(4, 64);
         Recorder {
-            shards: (0..n).map(|_| Padded(Mutex::new(Counts::default()))).collect(),
+            shards: (0..n)
+                .map(|_| Padded(Mutex::new(Counts::default())))
+                .collect(),
             started: (0..n).map(|_| Padded(AtomicU64::new(0))).collect(),
         }
     }
@@ -77,7 +79,10 @@ impl Recorder {
 
     /// Requests started so far (monotonic).
     pub fn started_total(&self) -> u64 {
-        self.started.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+        self.started
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Moves everything recorded since the last drain into `into`. `spare` is
@@ -118,7 +123,12 @@ mod tests {
                         } else {
                             Outcome::Status(200)
                         };
-                        rec.record(Duration::from_micros(100 + i), Duration::from_micros(50), outcome, || format!("t{t}"));
+                        rec.record(
+                            Duration::from_micros(100 + i),
+                            Duration::from_micros(50),
+                            outcome,
+                            || format!("t{t}"),
+                        );
                     }
                 })
             })

@@ -138,7 +138,12 @@ mod tests {
     fn percentiles_of_known_values() {
         let mut c = Counts::default();
         for ms in 1..=1000u64 {
-            c.record(Duration::from_millis(ms), Duration::from_millis(1), Outcome::Status(200), String::new);
+            c.record(
+                Duration::from_millis(ms),
+                Duration::from_millis(1),
+                Outcome::Status(200),
+                String::new,
+            );
         }
         let p = Percentiles::of(&c.latency);
         // 3 significant digits: within 0.1% of the exact value.
@@ -148,6 +153,9 @@ mod tests {
         assert!(close(p.p999, 999.0), "{p:?}");
         assert!(close(p.max, 1000.0), "{p:?}");
         assert_eq!(p.count, 1000);
-        assert_eq!(Percentiles::of(&Counts::default().latency), Percentiles::default());
+        assert_eq!(
+            Percentiles::of(&Counts::default().latency),
+            Percentiles::default()
+        );
     }
 }

@@ -16,24 +16,39 @@ use tokio::net::TcpListener;
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub fn route(prefix: &str) -> DemoRoute {
-    DemoRoute { body_bytes: 16, ..DemoRoute::new(prefix) }
+    DemoRoute {
+        body_bytes: 16,
+        ..DemoRoute::new(prefix)
+    }
 }
 
 /// A demo gateway with these routes, served from the test's runtime.
 pub async fn demo(routes: Vec<DemoRoute>) -> DemoServer {
-    DemoServer::start(&DemoConfig { routes }).await.expect("bind 127.0.0.1")
+    DemoServer::start(&DemoConfig { routes })
+        .await
+        .expect("bind 127.0.0.1")
 }
 
 pub fn fixed(prefix: &str, ms: u64) -> DemoRoute {
-    DemoRoute { latency: LatencyModel::Fixed(Duration::from_millis(ms)), ..route(prefix) }
+    DemoRoute {
+        latency: LatencyModel::Fixed(Duration::from_millis(ms)),
+        ..route(prefix)
+    }
 }
 
 pub fn stalling(prefix: &str, every: Duration, duration: Duration) -> DemoRoute {
-    DemoRoute { stall: Some(Stall { every, duration }), ..route(prefix) }
+    DemoRoute {
+        stall: Some(Stall { every, duration }),
+        ..route(prefix)
+    }
 }
 
 pub fn failing(prefix: &str, status: u16) -> DemoRoute {
-    DemoRoute { error_rate: 1.0, error_status: status, ..route(prefix) }
+    DemoRoute {
+        error_rate: 1.0,
+        error_status: status,
+        ..route(prefix)
+    }
 }
 
 /// A server that reads the request and then resets the connection (RST).

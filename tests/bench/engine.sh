@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Engine benchmarks (not part of `cargo test`): CPU cost per request beside wrk,
+# open-loop rate accuracy, and memory over a long run.
+#
+#   tests/bench/engine.sh cpu        # CPU-s per 100k requests, closed loop, 50 conns, vs wrk -t1 -c50
+#   tests/bench/engine.sh accuracy   # open loop at 50,000/s for 10 s: achieved rate
+#   tests/bench/engine.sh rss        # RSS after 1 and 10 minutes at 20,000/s
+#   tests/bench/engine.sh all
+#
+# The load generator is pinned to CPU 0 and the target (the demo gateway
+# with one instant route) to CPU 1 with taskset, so each has one core.
+# Needs: a release build (cargo build --release), wrk for `cpu`, python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-target/release/rampdeck}
+DUR=${DUR:-10s}   # in seconds, e.g. 10s
+REPEAT=${REPEAT:-3}
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+TMP=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
+
+start_target() {
+  # One route, no added latency, a 16-byte body: the cheapest useful server.
+  local cfg='{"routes":[{"prefix":"/","latency":"None","error_rate":0.0,"error_status":503,"stall":null,"body_bytes":16}]}'
+  coproc TARGET { exec taskset -c 1 "$BIN" demo-target --config-json "$cfg"; }
+  read -r line <&"${TARGET[0]}"
+  GATEWAY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["gateway"])' "$line")
+  URL="http://$GATEWAY/"
+}
+
+# Prints "user+sys seconds" of a command run on CPU 0.
+cpu_of() {
+  /usr/bin/time -f "%U %S" -o "$TMP/time" taskset -c 0 "$@" > "$TMP/out" 2> "$TMP/err"
+  awk '{print $1 + $2}' "$TMP/time"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+bench_cpu() {
+  start_target
+  echo "CPU seconds per 100k requests, closed loop, 50 connections, HTTP/1.1, $DUR, $REPEAT runs each (median):"
+  : > "$TMP/rd"; : > "$TMP/wrk"
+  for i in $(seq "$REPEAT"); do
+    cpu=$(cpu_of "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --out "$TMP/o")
+    req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
+    echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/rd"
+    printf '  rampdeck run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
+    cpu=$(cpu_of wrk -t1 -c50 -d"$DUR" "$URL")
+    req=$(awk '/requests in/ {print $1}' "$TMP/out")
+    echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/wrk"
+    printf '  wrk      run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
+  done
+  rd=$(median < "$TMP/rd"); wk=$(median < "$TMP/wrk")
+  printf 'rampdeck %.3f  wrk %.3f  CPU-s per 100k  (rampdeck/wrk = %.2f)\n' "$rd" "$wk" "$(echo "$rd $wk" | awk '{print $1/$2}')"
+}
+
+bench_accuracy() {
+  start_target
+  echo "Open loop at 50,000/s for $DUR:"
+  "$BIN" run "$URL" --rate 50000 --duration "$DUR" --headless --out "$TMP/o" > /dev/null 2> "$TMP/err" || { cat "$TMP/err"; exit 1; }
+  python3 - "$TMP/o/summary.json" "${DUR%s}" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+want = 50000 * float(sys.argv[2])
+print(f'  sent {s["sent"]} (asked {want:.0f}): {100 * (s["sent"] - want) / want:+.3f}%;'
+      f' completed {s["requests"]} = {s["rps"]:.1f}/s; dropped {s["dropped"]}')
+print(f'  p50 corrected {s["latency_ms"]["p50"]:.3f} ms vs service {s["service_time_ms"]["p50"]:.3f} ms;'
+      f' p99 {s["latency_ms"]["p99"]:.3f} vs {s["service_time_ms"]["p99"]:.3f} ms')
+PY
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+bench_rss() {
+  start_target
+  local minutes=${RSS_MINUTES:-10}
+  echo "RSS at 20,000/s (open loop), after 1 and $minutes minutes:"
+  "$BIN" run "$URL" --rate 20000 --duration "${minutes}m" --headless > /dev/null 2> "$TMP/err" &
+  local pid=$!
+  sleep 60; local one; one=$(rss_kb "$pid")
+  sleep $(( minutes * 60 - 62 )); local end; end=$(rss_kb "$pid")
+  wait "$pid"
+  printf '  1 min: %d KiB   %d min: %d KiB   growth: %+d KiB\n' "$one" "$minutes" "$end" $(( end - one ))
+}
+
+case "${1:-all}" in
+  cpu) bench_cpu ;;
+  accuracy) bench_accuracy ;;
+  rss) bench_rss ;;
+  all) bench_cpu; bench_accuracy; bench_rss ;;
+  *) echo "usage: $0 cpu|accuracy|rss|all" >&2; exit 2 ;;
+esac
