@@ -92,20 +92,35 @@ impl Connector {
     }
 
     async fn connect_io(&self) -> Result<Io, Failure> {
-        let i = self.next_addr.fetch_add(1, Ordering::Relaxed) % self.addrs.len();
-        let addr = self.addrs[i];
-        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-            Err(_) => {
-                return Err(Failure::new(
-                    ErrorKind::ConnectTimeout,
-                    format!(
-                        "connect to {addr}: no answer within {:?}",
-                        self.connect_timeout
-                    ),
-                ))
+        // Round-robin over the resolved addresses; if one refuses, try the
+        // others before failing (e.g. "localhost" resolving to ::1 first).
+        let first = self.next_addr.fetch_add(1, Ordering::Relaxed);
+        let mut failure = None;
+        let mut stream = None;
+        for i in 0..self.addrs.len() {
+            let addr = self.addrs[(first + i) % self.addrs.len()];
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => {
+                    failure.get_or_insert(Failure::new(
+                        ErrorKind::ConnectTimeout,
+                        format!(
+                            "connect to {addr}: no answer within {:?}",
+                            self.connect_timeout
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    failure.get_or_insert(connect_failure(addr, &e));
+                }
+                Ok(Ok(s)) => {
+                    stream = Some((s, addr));
+                    break;
+                }
             }
-            Ok(Err(e)) => return Err(connect_failure(addr, &e)),
-            Ok(Ok(s)) => s,
+        }
+        let Some((tcp, addr)) = stream else {
+            return Err(failure
+                .unwrap_or_else(|| Failure::new(ErrorKind::Connect, "no address to connect to")));
         };
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);

@@ -70,6 +70,7 @@ pub(super) struct Supervisor {
     completed_all: u64,
     index: u64,
     seen: [bool; ErrorKind::COUNT],
+    seen_status: std::collections::BTreeSet<u16>,
     last_errors: [Option<String>; ErrorKind::COUNT],
     last_stage: Option<usize>,
 }
@@ -104,6 +105,7 @@ impl Supervisor {
             completed_all: 0,
             index: 0,
             seen: [false; ErrorKind::COUNT],
+            seen_status: Default::default(),
             last_errors: Default::default(),
             last_stage: None,
         };
@@ -308,6 +310,15 @@ impl Supervisor {
                 self.last_errors[kind.index()] = Some(m.clone());
             }
         }
+        let status = self.interval.status_list();
+        for &(code, _) in &status {
+            if code >= 400 && self.seen_status.insert(code) {
+                self.emit(
+                    EventKind::FirstStatus { code },
+                    format!("first HTTP {code} response"),
+                );
+            }
+        }
         let stage = self.schedule.stage_at(now).or(self.last_stage).unwrap_or(0);
         if self.last_stage != Some(stage) && self.state != RunState::Stopping {
             if let Some(st) = self.plan.load.stages.get(stage) {
@@ -336,7 +347,7 @@ impl Supervisor {
             in_flight: started_all.saturating_sub(self.completed_all),
             latency: crate::stats::Percentiles::of(&self.interval.latency),
             service: crate::stats::Percentiles::of(&self.interval.service),
-            status: self.interval.status_list(),
+            status,
             errors: self.interval.error_list(),
         };
         let snapshot = Snapshot {

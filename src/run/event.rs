@@ -36,6 +36,10 @@ pub enum EventKind {
     FirstError {
         kind: ErrorKind,
     },
+    /// The first response with this failing (4xx/5xx) status.
+    FirstStatus {
+        code: u16,
+    },
     Warning,
     Stopping {
         early: bool,
@@ -57,6 +61,7 @@ impl EventKind {
             }
             EventKind::Marker { name } => name.clone(),
             EventKind::FirstError { kind } => kind.name().into(),
+            EventKind::FirstStatus { code } => format!("http {code}"),
             EventKind::Warning => "warn".into(),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),
