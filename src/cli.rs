@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Write summary.json into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Console frames per second.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
 }
 
 #[derive(Debug, Args)]

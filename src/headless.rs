@@ -56,18 +56,13 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     let summary = Summary::new(&plan, &result, &model.events, started_at);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\n{}", summary.render_text());
-    if let Some(dir) = &opts.out {
-        let path = summary.write_json(dir)?;
-        let _ = writeln!(err, "wrote {}", path.display());
-    }
+    crate::report::deliver(&summary, opts.out.as_deref())?;
     Ok(summary)
 }
 
 /// First Ctrl-C or SIGTERM stops the run (the summary is still written);
 /// a second one also stops waiting for requests in flight.
-async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
+pub async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {

@@ -13,8 +13,8 @@ use clap::Parser;
 
 use cli::{Cli, Command, RunArgs};
 use rampdeck::demo::{config::DemoConfig, DemoProcess};
-use rampdeck::headless;
 use rampdeck::profile::{self, Overrides, Plan, ProfileError};
+use rampdeck::{headless, live};
 
 /// `rampdeck demo` works from any directory, so its profile is built in.
 const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
@@ -123,9 +123,6 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    if !run.headless && std::io::stdout().is_terminal() {
-        eprintln!("note: the live console is not built yet; running headless (progress below, summary at the end)");
-    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -154,12 +151,26 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
     let opts = headless::Options {
         out: run.out.clone(),
     };
-    let result = headless::run(Arc::new(plan), &opts).await;
+    // The console needs a terminal on both ends; a pipe or file gets the headless view.
+    let console =
+        !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let plan = Arc::new(plan);
+    let result = if console {
+        live::run(plan, &opts, run.fps)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        headless::run(plan, &opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
     if let Some(d) = demo {
         d.shutdown().await;
     }
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)

@@ -40,7 +40,7 @@ fn every_shipped_profile_passes_check() {
         assert!(text.contains(&format!("{p}: ok")), "{text}");
     }
     assert!(
-        text.contains("stage 0") && text.contains("ramp 0 -> 1000 req/s over 2m"),
+        text.contains("stage 1") && text.contains("ramp 0 -> 1000 req/s over 2m"),
         "{text}"
     );
 }

@@ -287,7 +287,7 @@ impl Supervisor {
                 },
                 fmt_level(level),
                 fmt_level(before),
-                stage
+                stage + 1
             ),
         );
     }
@@ -322,10 +322,13 @@ impl Supervisor {
         let stage = self.schedule.stage_at(now).or(self.last_stage).unwrap_or(0);
         if self.last_stage != Some(stage) && self.state != RunState::Stopping {
             if let Some(st) = self.plan.load.stages.get(stage) {
-                self.emit(
-                    EventKind::Stage { index: stage },
-                    format!("stage {stage}: {}", st.describe(self.plan.load.mode)),
+                let n = self.plan.load.stages.len();
+                let text = format!(
+                    "stage {}/{n}: {}",
+                    stage + 1,
+                    st.describe(self.plan.load.mode)
                 );
+                self.emit(EventKind::Stage { index: stage }, text);
             }
             self.last_stage = Some(stage);
         }
@@ -340,7 +343,18 @@ impl Supervisor {
             warmup: self.in_warmup,
             state: self.state,
             stage,
-            target: self.schedule.level_at(now),
+            // The level in force (also while paused: what the run resumes at).
+            target: if self.current_stage(now).is_some()
+                && self.state != RunState::Stopping
+                && self.state != RunState::Finished
+            {
+                self.current_level(now)
+            } else {
+                0.0
+            },
+            manual: self
+                .manual
+                .is_some_and(|(s, _)| Some(s) == self.current_stage(now)),
             started,
             completed: self.interval.completed,
             ok: self.interval.ok,

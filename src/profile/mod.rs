@@ -321,7 +321,8 @@ impl Plan {
         for (i, st) in l.stages.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "stage {i}  at {:>8}  {}",
+                "stage {}  at {:>8}  {}",
+                i + 1,
                 plan::fmt_dur(at),
                 st.describe(l.mode)
             );

@@ -59,14 +59,7 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub stopped_early: bool,
     pub error_messages: BTreeMap<String, String>,
-    pub events: Vec<SummaryEvent>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SummaryEvent {
-    pub at_s: f64,
-    #[serde(flatten)]
-    pub event: Event,
+    pub events: Vec<Event>,
 }
 
 impl Summary {
@@ -119,13 +112,7 @@ impl Summary {
                 .iter()
                 .map(|(k, m)| (k.name().to_owned(), m.clone()))
                 .collect(),
-            events: events
-                .iter()
-                .map(|e| SummaryEvent {
-                    at_s: e.at.as_secs_f64(),
-                    event: e.clone(),
-                })
-                .collect(),
+            events: events.to_vec(),
         }
     }
 

@@ -6,12 +6,19 @@ use serde::Serialize;
 
 use crate::stats::ErrorKind;
 
+/// Serialized flat: `{"at_s": 12.5, "type": "level_set", "from": 400, "to": 440, "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Wall time since the run started.
+    #[serde(rename = "at_s", serialize_with = "secs")]
     pub at: Duration,
+    #[serde(flatten)]
     pub kind: EventKind,
     pub message: String,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,7 +59,7 @@ impl EventKind {
     pub fn label(&self) -> String {
         match self {
             EventKind::Started => "start".into(),
-            EventKind::Stage { index } => format!("stage {index}"),
+            EventKind::Stage { index } => format!("stage {}", index + 1),
             EventKind::WarmupEnded => "warm".into(),
             EventKind::Paused => "pause".into(),
             EventKind::Resumed => "resume".into(),

@@ -72,8 +72,11 @@ pub struct IntervalStats {
     pub warmup: bool,
     pub state: RunState,
     pub stage: usize,
-    /// Target level at the end of the interval (req/s or concurrency).
+    /// Target level in force at the end of the interval (req/s or concurrency;
+    /// while paused, the level the run resumes at; 0 once the schedule is over).
     pub target: f64,
+    /// The level was set by hand and holds until the stage ends.
+    pub manual: bool,
     pub started: u64,
     pub completed: u64,
     pub ok: u64,

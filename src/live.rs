@@ -1,0 +1,99 @@
+//! The live view: the engine in the background, the console in front, the summary after.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::engine::{self, EngineError};
+use crate::headless::{forward_signals, Options};
+use crate::profile::plan::fmt_dur;
+use crate::profile::Plan;
+use crate::report::summary::{ReportError, Summary};
+use crate::run::RunModel;
+use crate::ui::console::{self, ConsoleError, ConsoleOptions};
+use crate::ui::theme::Theme;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// The console failed or panicked; the run was stopped and its summary delivered.
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+}
+
+/// Runs `plan` with the console open; after the operator quits (or the
+/// console fails) the run is stopped and its summary printed and written.
+pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, LiveError> {
+    console::init_logging();
+    let handle = engine::start(plan.clone()).await?;
+    let started_at = handle.started_at;
+    let control = handle.control.clone();
+    let exit = Arc::new(AtomicBool::new(false));
+    // SIGTERM (and SIGINT from outside the terminal) closes the console; the
+    // console then stops the run.
+    let signals = {
+        let exit = exit.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            exit.store(true, Ordering::Relaxed);
+        })
+    };
+    let ui = {
+        let (plan, control, exit) = (plan.clone(), control.clone(), exit.clone());
+        let events = handle.events;
+        let opts = ConsoleOptions {
+            fps,
+            theme: Theme::from_env(),
+        };
+        std::thread::Builder::new()
+            .name("console".into())
+            .spawn(move || console::run(plan, events, control, exit, opts))
+            .map_err(|e| LiveError::Console(ConsoleError::Terminal(e)))?
+    };
+    let joined = tokio::task::spawn_blocking(move || ui.join()).await;
+    signals.abort();
+    let (mut model, events, failure) = match joined {
+        Ok(Ok(Ok(exit))) => (exit.model, Some(exit.events), None),
+        Ok(Ok(Err(e))) => (RunModel::default(), None, Some(e)),
+        // A panic: ratatui's hook has restored the terminal and the report is printed.
+        Ok(Err(_)) | Err(_) => (RunModel::default(), None, Some(ConsoleError::Crashed)),
+    };
+    if failure.is_some() {
+        let _ = control.send(engine::Control::Stop);
+    }
+    let stopping = tokio::spawn(forward_signals(control.clone()));
+    if model.state != crate::stats::summary::RunState::Finished {
+        eprintln!(
+            "stopping the run: waiting up to {} for requests in flight (Ctrl-C to abandon them)",
+            fmt_dur(engine::drain_timeout(&plan))
+        );
+    }
+    if let Some(mut events) = events {
+        while let Some(ev) = events.recv().await {
+            model.apply(ev);
+        }
+    }
+    let result = match handle.task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    stopping.abort();
+    let summary = Summary::new(&plan, &result, &model.events, started_at);
+    crate::report::deliver(&summary, opts.out.as_deref())?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(summary),
+    }
+}

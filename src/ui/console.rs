@@ -1,0 +1,146 @@
+//! The terminal loop: raw mode and alternate screen on a thread of its own, input, frames, restore.
+//!
+//! The UI thread owns the `RunModel` and drains engine events without
+//! locking, so drawing can never hold up the engine's runtime. It exits on
+//! quit, on SIGTERM, or by panicking; in every case the terminal is restored
+//! (ratatui's panic hook runs before color-eyre's report) and the caller
+//! still has what it needs to stop the run and write the summary.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyEventKind};
+use tokio::sync::mpsc;
+
+use super::app::{App, Command, RunView};
+use super::draw::{draw, DrawContext};
+use super::keymap;
+use super::theme::Theme;
+use crate::engine::{Control, EngineEvent};
+use crate::profile::Plan;
+use crate::run::{EventKind, RunModel};
+use crate::stats::summary::RunState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("cannot set up the terminal: {0}")]
+    Terminal(std::io::Error),
+    #[error("the console stopped unexpectedly (see the report above); the run was stopped")]
+    Crashed,
+}
+
+pub struct ConsoleOptions {
+    pub fps: u32,
+    pub theme: Theme,
+}
+
+/// What the UI thread hands back: the model so far and the engine's event
+/// stream, which the caller drains to the end.
+pub struct ConsoleExit {
+    pub model: RunModel,
+    pub events: mpsc::UnboundedReceiver<EngineEvent>,
+}
+
+/// Runs the console on the calling thread until the operator quits or
+/// `exit` is set. Sends `Stop` to the engine on the way out if it is still running.
+pub fn run(
+    plan: Arc<Plan>,
+    mut events: mpsc::UnboundedReceiver<EngineEvent>,
+    control: mpsc::UnboundedSender<Control>,
+    exit: Arc<AtomicBool>,
+    opts: ConsoleOptions,
+) -> Result<ConsoleExit, ConsoleError> {
+    let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
+    let mut app = App::new(plan);
+    let mut model = RunModel::default();
+    let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
+    let mut next_frame = Instant::now();
+    let result = loop {
+        while let Ok(ev) = events.try_recv() {
+            log_event(&ev);
+            model.apply(ev);
+        }
+        if exit.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        let now = Instant::now();
+        if now >= next_frame {
+            let ctx = DrawContext {
+                now,
+                theme: opts.theme,
+                live_log: true,
+            };
+            if let Err(e) = terminal.draw(|f| draw(f, &app, &model, &ctx)) {
+                break Err(ConsoleError::Terminal(e));
+            }
+            next_frame = now + frame;
+        }
+        let wait = next_frame.saturating_duration_since(Instant::now());
+        match event::poll(wait) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => break Err(ConsoleError::Terminal(e)),
+        }
+        let input = match event::read() {
+            Ok(ev) => ev,
+            Err(e) => break Err(ConsoleError::Terminal(e)),
+        };
+        match input {
+            Event::Key(key) if key.kind != KeyEventKind::Release => {
+                let Some(action) = keymap::action(&app.mode, &key) else {
+                    continue;
+                };
+                let run = RunView {
+                    now: Instant::now(),
+                    level: model.last().map_or(0.0, |i| i.target),
+                    finished: model.state == RunState::Finished,
+                    paused: model.state == RunState::Paused,
+                };
+                let mut quit = false;
+                for cmd in app.update(action, &run) {
+                    match cmd {
+                        Command::Engine(c) => {
+                            let _ = control.send(c);
+                        }
+                        Command::Quit => quit = true,
+                    }
+                }
+                if quit {
+                    break Ok(());
+                }
+                // Show the effect of a key at once, not at the next frame.
+                next_frame = Instant::now();
+            }
+            Event::Resize(..) => next_frame = Instant::now(),
+            _ => {}
+        }
+    };
+    ratatui::restore();
+    result?;
+    if model.state != RunState::Finished {
+        let _ = control.send(Control::Stop);
+    }
+    Ok(ConsoleExit { model, events })
+}
+
+/// Puts run events into the log pane (tui-logger, through tracing).
+pub fn log_event(ev: &EngineEvent) {
+    if let EngineEvent::Event(e) = ev {
+        match e.kind {
+            EventKind::FirstError { .. } | EventKind::FirstStatus { .. } | EventKind::Warning => {
+                tracing::warn!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message)
+            }
+            _ => tracing::info!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message),
+        }
+    }
+}
+
+/// Sends log records to the console's log pane.
+pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Info);
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    let subscriber = tracing_subscriber::registry().with(tui_logger::TuiTracingSubscriberLayer);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}

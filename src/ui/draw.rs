@@ -1,0 +1,104 @@
+//! The whole screen: layout at any size, zoom, the too-small message, overlays.
+
+use std::time::Instant;
+
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Pane};
+use super::panes::{
+    control_plane, events, footer, header, latency, overlay, stat, success, throughput,
+};
+use super::theme::Theme;
+use crate::run::RunModel;
+
+/// Below this the panes would be garbled; a message is shown instead.
+pub const MIN_WIDTH: u16 = 70;
+pub const MIN_HEIGHT: u16 = 20;
+
+pub struct DrawContext {
+    pub now: Instant,
+    pub theme: Theme,
+    /// Draw the tui-logger widget (off in snapshot tests: its buffer is process-global).
+    pub live_log: bool,
+}
+
+pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
+    let area = f.area();
+    let theme = ctx.theme;
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = vec![
+            Line::styled("Terminal too small", theme.bold()),
+            Line::raw(format!(
+                "{}x{}: rampdeck needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+                area.width, area.height
+            )),
+            Line::styled("The run goes on; q q quits.", theme.dim()),
+        ];
+        let y = area.height.saturating_sub(3) / 2;
+        let r = Rect {
+            y: area.y + y,
+            height: area.height.min(3),
+            ..area
+        };
+        f.render_widget(
+            Paragraph::new(msg)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            r,
+        );
+        return;
+    }
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::draw(f, head, app, model, theme);
+    if app.zoom {
+        pane(f, body, app.focus, app, model, ctx);
+    } else {
+        // Charts get the most room; at small sizes the others shrink first.
+        let [top, mid, bottom] = Layout::vertical([
+            Constraint::Fill(4),
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+        ])
+        .areas(body);
+        let [tp, lat] = Layout::horizontal([Constraint::Fill(1); 2]).areas(top);
+        let [succ, cp, st] = Layout::horizontal([
+            Constraint::Percentage(40),
+            Constraint::Percentage(30),
+            Constraint::Percentage(30),
+        ])
+        .areas(mid);
+        for (p, r) in [
+            (Pane::Throughput, tp),
+            (Pane::Latency, lat),
+            (Pane::Success, succ),
+            (Pane::ControlPlane, cp),
+            (Pane::Stat, st),
+            (Pane::Events, bottom),
+        ] {
+            pane(f, r, p, app, model, ctx);
+        }
+    }
+    footer::draw(f, foot, app, ctx.now, theme);
+    overlay::draw(f, area, app, theme);
+}
+
+fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &DrawContext) {
+    let focused = app.focus == p;
+    let theme = ctx.theme;
+    match p {
+        Pane::Throughput => throughput::draw(f, r, app, model, focused, theme),
+        Pane::Latency => latency::draw(f, r, app, model, focused, theme),
+        Pane::Success => success::draw(f, r, model, focused, theme),
+        Pane::ControlPlane => control_plane::draw(f, r, focused, theme),
+        Pane::Stat => stat::draw(f, r, focused, theme),
+        Pane::Events => events::draw(f, r, app, model, ctx.live_log, focused, theme),
+    }
+}

@@ -1,0 +1,202 @@
+//! The keymap: one table per input mode, used to dispatch keys, draw the help overlay and the footer.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{Action, InputMode};
+
+/// A key as the table lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Ctrl(char),
+    Tab,
+    BackTab,
+    Esc,
+    Enter,
+    Backspace,
+}
+
+impl Key {
+    pub fn label(self) -> String {
+        match self {
+            Key::Char(' ') => "space".into(),
+            Key::Char(c) => c.to_string(),
+            Key::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
+            Key::Tab => "Tab".into(),
+            Key::BackTab => "Shift-Tab".into(),
+            Key::Esc => "Esc".into(),
+            Key::Enter => "Enter".into(),
+            Key::Backspace => "Bksp".into(),
+        }
+    }
+
+    fn of(ev: &KeyEvent) -> Option<Key> {
+        match ev.code {
+            KeyCode::Char(c) if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                Some(Key::Ctrl(c.to_ascii_lowercase()))
+            }
+            KeyCode::Char(c) => Some(Key::Char(c)),
+            KeyCode::Tab => Some(Key::Tab),
+            KeyCode::BackTab => Some(Key::BackTab),
+            KeyCode::Esc => Some(Key::Esc),
+            KeyCode::Enter => Some(Key::Enter),
+            KeyCode::Backspace => Some(Key::Backspace),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the keymap: key, action, and what the help overlay says.
+pub struct Binding {
+    pub key: Key,
+    pub action: Action,
+    pub help: &'static str,
+    /// Shown in the footer when there is room.
+    pub hint: Option<&'static str>,
+}
+
+const fn b(key: Key, action: Action, help: &'static str, hint: Option<&'static str>) -> Binding {
+    Binding {
+        key,
+        action,
+        help,
+        hint,
+    }
+}
+
+pub const NORMAL: &[Binding] = &[
+    b(
+        Key::Char(' '),
+        Action::TogglePause,
+        "pause / resume sending",
+        Some("pause"),
+    ),
+    b(
+        Key::Char('+'),
+        Action::Nudge(0.10),
+        "rate (or concurrency) up 10%",
+        Some("rate"),
+    ),
+    b(
+        Key::Char('-'),
+        Action::Nudge(-0.10),
+        "rate (or concurrency) down 10%",
+        None,
+    ),
+    b(Key::Char(']'), Action::Nudge(0.01), "rate up 1%", None),
+    b(Key::Char('['), Action::Nudge(-0.01), "rate down 1%", None),
+    b(
+        Key::Char('='),
+        Action::EditLevel,
+        "type an exact rate, Enter to apply",
+        Some("set"),
+    ),
+    b(
+        Key::Char('r'),
+        Action::RouteMenu,
+        "route actions menu",
+        Some("routes"),
+    ),
+    b(
+        Key::Char('m'),
+        Action::StartMarker,
+        "drop a named marker on the charts",
+        Some("mark"),
+    ),
+    b(
+        Key::Char('v'),
+        Action::ToggleLatencyView,
+        "latency: corrected / service time",
+        Some("view"),
+    ),
+    b(
+        Key::Char('w'),
+        Action::CycleWindow,
+        "chart window: 1m, 5m, 15m, all",
+        Some("window"),
+    ),
+    b(
+        Key::Char('z'),
+        Action::ToggleZoom,
+        "zoom the focused pane",
+        Some("zoom"),
+    ),
+    b(Key::Tab, Action::FocusNext, "focus the next pane", None),
+    b(
+        Key::BackTab,
+        Action::FocusPrev,
+        "focus the previous pane",
+        None,
+    ),
+    b(
+        Key::Char('l'),
+        Action::ToggleLog,
+        "show / hide the log pane",
+        None,
+    ),
+    b(
+        Key::Char('?'),
+        Action::ToggleHelp,
+        "this help",
+        Some("help"),
+    ),
+    b(Key::Esc, Action::Dismiss, "close zoom or overlay", None),
+    b(
+        Key::Char('q'),
+        Action::Quit,
+        "quit (press twice within 2 s)",
+        Some("quit"),
+    ),
+    b(Key::Ctrl('c'), Action::AskQuit, "quit (asks first)", None),
+];
+
+const TEXT: &[Binding] = &[
+    b(Key::Enter, Action::Submit, "apply", Some("apply")),
+    b(Key::Esc, Action::Cancel, "cancel", Some("cancel")),
+    b(
+        Key::Backspace,
+        Action::Backspace,
+        "delete a character",
+        None,
+    ),
+    b(Key::Ctrl('c'), Action::Cancel, "cancel", None),
+];
+
+const CONFIRM: &[Binding] = &[
+    b(
+        Key::Char('y'),
+        Action::Confirm,
+        "stop the run and quit",
+        Some("yes, quit"),
+    ),
+    b(Key::Char('n'), Action::Cancel, "keep running", Some("no")),
+    b(Key::Esc, Action::Cancel, "keep running", None),
+];
+
+const OVERLAY: &[Binding] = &[
+    b(Key::Esc, Action::Dismiss, "close", Some("close")),
+    b(Key::Char('?'), Action::Dismiss, "close", None),
+    b(Key::Char('q'), Action::Dismiss, "close", None),
+    b(Key::Char('r'), Action::Dismiss, "close", None),
+];
+
+pub fn bindings(mode: &InputMode) -> &'static [Binding] {
+    match mode {
+        InputMode::Normal => NORMAL,
+        InputMode::EditLevel(_) | InputMode::Marker(_) => TEXT,
+        InputMode::ConfirmQuit => CONFIRM,
+        InputMode::Help | InputMode::RouteMenu => OVERLAY,
+    }
+}
+
+/// The action for a key in `mode`; text prompts take printable characters as input.
+pub fn action(mode: &InputMode, ev: &KeyEvent) -> Option<Action> {
+    let key = Key::of(ev)?;
+    if let Some(found) = bindings(mode).iter().find(|b| b.key == key) {
+        return Some(found.action);
+    }
+    match (mode, key) {
+        (InputMode::EditLevel(_) | InputMode::Marker(_), Key::Char(c)) => Some(Action::Input(c)),
+        _ => None,
+    }
+}

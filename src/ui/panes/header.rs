@@ -1,0 +1,108 @@
+//! Header: profile, target, mode, stage, elapsed/total with a gauge, target vs achieved, run state.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{LineGauge, Paragraph};
+use ratatui::Frame;
+
+use crate::profile::plan::fmt_level;
+use crate::profile::Mode;
+use crate::run::RunModel;
+use crate::ui::app::App;
+use crate::ui::theme::Theme;
+use crate::ui::view::{fmt_clock, fmt_rate, RECENT};
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme) {
+    let [top, mid, gauge] = Layout::vertical([Constraint::Length(1); 3]).areas(area);
+    let plan = &app.plan;
+    let last = model.last();
+    let state = model.state;
+    let mode = match plan.load.mode {
+        Mode::Open => "open loop",
+        Mode::Closed => "closed loop",
+    };
+    let state_label = format!(" {} ", state.label());
+    let right_width = state_label.len() as u16;
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(10), Constraint::Length(right_width)]).areas(top);
+    let title = Line::from(vec![
+        Span::styled(" rampdeck ", theme.bold()),
+        Span::styled("│ ", theme.dim()),
+        Span::styled(plan.name.clone(), theme.bold()),
+        Span::styled(" → ", theme.dim()),
+        Span::raw(plan.target_display()),
+        Span::styled(" │ ", theme.dim()),
+        Span::raw(mode),
+    ]);
+    f.render_widget(Paragraph::new(title), left);
+    f.render_widget(
+        Paragraph::new(Span::styled(state_label, theme.state(state))),
+        right,
+    );
+
+    let total = plan.load.duration();
+    let run_clock = last.map_or_else(Default::default, |i| i.run_clock);
+    let stage_idx = last.map_or(0, |i| i.stage);
+    let stage = plan
+        .load
+        .stages
+        .get(stage_idx)
+        .map_or_else(String::new, |s| {
+            let kind = match s.kind {
+                crate::profile::StageKind::Ramp => {
+                    format!("ramp {}→{}", fmt_level(s.from), fmt_level(s.to))
+                }
+                crate::profile::StageKind::Hold => "hold".to_owned(),
+            };
+            format!("stage {}/{} {kind}", stage_idx + 1, plan.load.stages.len())
+        });
+    let recent = model.recent(RECENT);
+    let target = last.map_or(0.0, |i| i.target);
+    let manual = if last.is_some_and(|i| i.manual) {
+        " (by hand)"
+    } else {
+        ""
+    };
+    let (target, achieved) = match plan.load.mode {
+        Mode::Open => (
+            format!("{}/s{manual}", fmt_rate(target)),
+            format!("{}/s", fmt_rate(recent.sent_rate())),
+        ),
+        Mode::Closed => (
+            format!("{} in flight{manual}", fmt_level(target.floor())),
+            format!("{} req/s", fmt_rate(recent.done_rate())),
+        ),
+    };
+    let warm = if last.is_some_and(|i| i.warmup) {
+        " · warmup, not counted"
+    } else {
+        ""
+    };
+    let sep = || Span::styled(" · ", theme.dim());
+    let line = Line::from(vec![
+        Span::raw(" "),
+        Span::raw(stage),
+        sep(),
+        Span::styled("target ", theme.dim()),
+        Span::styled(target, theme.bold()),
+        sep(),
+        Span::styled("achieved ", theme.dim()),
+        Span::styled(achieved, theme.bold()),
+        sep(),
+        Span::styled("in flight ", theme.dim()),
+        Span::raw(last.map_or(0, |i| i.in_flight).to_string()),
+        Span::styled(warm, theme.dim()),
+    ]);
+    f.render_widget(Paragraph::new(line), mid);
+    let ratio = if total.is_zero() {
+        0.0
+    } else {
+        (run_clock.as_secs_f64() / total.as_secs_f64()).clamp(0.0, 1.0)
+    };
+    let g = LineGauge::default()
+        .ratio(ratio)
+        .label(format!(" {} / {} ", fmt_clock(run_clock), fmt_clock(total)))
+        .filled_style(theme.fg(ratatui::style::Color::Cyan))
+        .unfilled_style(theme.dim());
+    f.render_widget(g, gauge);
+}

@@ -1,0 +1,98 @@
+//! Throughput: responses per second (ok vs errors) over the window, with the target rate.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::block;
+use crate::profile::Mode;
+use crate::run::RunModel;
+use crate::ui::app::App;
+use crate::ui::chart::{nice_max, Reduce, Series, TimeChart};
+use crate::ui::theme::Theme;
+use crate::ui::view::{self, fmt_rate, RECENT};
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
+    let recent = model.recent(RECENT);
+    let failed = recent.completed - recent.ok;
+    let secs = recent.secs.max(1e-9);
+    let title = Line::from(vec![
+        Span::raw(" Throughput "),
+        Span::styled(
+            format!("{} req/s ", fmt_rate(recent.done_rate())),
+            theme.bold(),
+        ),
+        Span::styled(format!("[{}] ", app.window.label()), theme.dim()),
+    ]);
+    let b = block(title, focused, theme);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let [chart_area, legend] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let x = view::x_range(model, app.window);
+    let open = app.plan.load.mode == Mode::Open;
+    let ok = view::points(model, x, |i| Some(i.ok as f64 / i.secs()));
+    let err = view::points(model, x, |i| Some(i.failed() as f64 / i.secs()));
+    let target = if open {
+        view::points(model, x, |i| Some(i.target))
+    } else {
+        Vec::new()
+    };
+    let peak = ok
+        .iter()
+        .chain(&err)
+        .chain(&target)
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    let markers = view::markers(model, x);
+    let label = |v: f64| format!("{} req/s", fmt_rate(v));
+    let chart = TimeChart {
+        series: vec![
+            Series {
+                color: Theme::TARGET,
+                points: target,
+                reduce: Reduce::Mean,
+            },
+            Series {
+                color: Color::Green,
+                points: ok,
+                reduce: Reduce::Mean,
+            },
+            Series {
+                color: Color::Red,
+                points: err,
+                reduce: Reduce::Mean,
+            },
+        ],
+        markers: &markers,
+        x,
+        y_max: nice_max(peak),
+        y_label: &label,
+        theme,
+    };
+    f.render_widget(chart, chart_area);
+    let in_flight = model.last().map_or(0, |i| i.in_flight);
+    let mut spans = vec![
+        Span::styled("ok ", theme.fg(Color::Green)),
+        Span::styled(
+            format!("{} ", fmt_rate(recent.ok as f64 / secs)),
+            theme.bold(),
+        ),
+        Span::styled("err ", theme.fg(Color::Red)),
+        Span::styled(format!("{} ", fmt_rate(failed as f64 / secs)), theme.bold()),
+    ];
+    // The header already shows the achieved (sent) rate; repeat it when there is room.
+    if open && legend.width >= 48 {
+        spans.push(Span::styled("target ", theme.fg(Theme::TARGET)));
+        spans.push(Span::styled("sent ", theme.dim()));
+        spans.push(Span::styled(
+            format!("{} ", fmt_rate(recent.sent_rate())),
+            theme.bold(),
+        ));
+    }
+    spans.push(Span::styled("/s · in flight ", theme.dim()));
+    spans.push(Span::styled(in_flight.to_string(), theme.bold()));
+    f.render_widget(Paragraph::new(Line::from(spans)), legend);
+}

@@ -1,0 +1,106 @@
+//! What the panes show, derived from the `RunModel`: windowed series, markers, recent rates.
+
+use std::time::Duration;
+
+use crate::run::{EventKind, RunModel};
+use crate::stats::IntervalStats;
+
+use super::app::ChartWindow;
+
+/// The x range (seconds since start) a chart shows for `window`.
+pub fn x_range(model: &RunModel, window: ChartWindow) -> (f64, f64) {
+    let now = model.last().map_or(0.0, |i| i.elapsed.as_secs_f64());
+    match window.duration() {
+        // Until the run is as long as the window, stretch what there is
+        // across the chart instead of squeezing it into the left edge.
+        Some(w) => ((now - w.as_secs_f64()).max(0.0), now.max(10.0)),
+        None => (0.0, now.max(10.0)),
+    }
+}
+
+/// One value per interval within `x`.
+pub fn points(
+    model: &RunModel,
+    x: (f64, f64),
+    f: impl Fn(&IntervalStats) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    model
+        .series
+        .iter()
+        .filter(|i| i.elapsed.as_secs_f64() >= x.0)
+        .filter_map(|i| f(i).map(|v| (i.elapsed.as_secs_f64(), v)))
+        .collect()
+}
+
+/// Events worth a marker on the charts, within `x`.
+pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<(f64, String)> {
+    model
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Paused
+                    | EventKind::Resumed
+                    | EventKind::LevelSet { .. }
+                    | EventKind::Marker { .. }
+                    | EventKind::Stage { .. }
+                    | EventKind::WarmupEnded
+                    | EventKind::FirstError { .. }
+                    | EventKind::FirstStatus { .. }
+            )
+        })
+        // Stage 0 starts at 0: no marker needed there.
+        .filter(|e| !matches!(e.kind, EventKind::Stage { index: 0 }))
+        .map(|e| (e.at.as_secs_f64(), e.kind.label()))
+        .filter(|(t, _)| *t >= x.0 && *t <= x.1)
+        .collect()
+}
+
+/// A short window of recent intervals for the headline numbers.
+pub const RECENT: Duration = Duration::from_secs(1);
+
+pub fn fmt_rate(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+pub fn fmt_ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2}s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A latency axis label: "250 ms", "1.5 s".
+pub fn fmt_ms_axis(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{} s", trim(v / 1000.0))
+    } else {
+        format!("{} ms", trim(v))
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+pub fn fmt_clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}

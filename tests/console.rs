@@ -1,0 +1,333 @@
+//! The console rendered into ratatui's TestBackend from a synthetic run, compared with insta
+//! snapshots (tests/snapshots). Every value comes from fixed inputs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampdeck::run::{Event, EventKind, RunModel};
+use rampdeck::stats::summary::RunState;
+use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles, TotalsSummary};
+use rampdeck::ui::app::{Action, App, LatencyView, RunView};
+use rampdeck::ui::draw::{draw, DrawContext};
+use rampdeck::ui::panes;
+use rampdeck::ui::theme::Theme;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn plan() -> Arc<rampdeck::profile::Plan> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/demo.toml"))
+        .unwrap();
+    let mut plan = rampdeck::profile::parse("profiles/demo.toml", &text).unwrap();
+    plan.with_demo_address("127.0.0.1:8080".parse().unwrap());
+    Arc::new(plan)
+}
+
+fn pct(p50: f64, p99: f64) -> Percentiles {
+    Percentiles {
+        p50,
+        p90: p50 * 2.5,
+        p95: p50 * 4.0,
+        p99,
+        p999: p99 * 1.5,
+        max: p99 * 1.8,
+        mean: p50 * 1.4,
+        count: 100,
+    }
+}
+
+fn event(at: f64, kind: EventKind, message: &str) -> Event {
+    Event {
+        at: Duration::from_secs_f64(at),
+        kind,
+        message: message.into(),
+    }
+}
+
+/// 60 s of a run: a ramp to 400 req/s, a latency spike at 30 s, 503s from 40 to
+/// 45 s, a pause from 50 to 52 s, events for each.
+fn model(state: RunState) -> RunModel {
+    let mut m = RunModel::default();
+    for i in 0..240u64 {
+        let t = (i + 1) as f64 * 0.25;
+        let target = if t < 20.0 { 50.0 + 17.5 * t } else { 400.0 };
+        let paused = (50.0..52.0).contains(&t);
+        let sent = if paused {
+            0
+        } else {
+            (target * 0.25).round() as u64
+        };
+        let failed = if (40.0..45.0).contains(&t) {
+            sent / 20
+        } else {
+            0
+        };
+        let spike = (30.0..31.0).contains(&t);
+        let lat = pct(
+            4.0 + (i % 7) as f64 * 0.1,
+            if spike { 700.0 } else { 25.0 + (i % 5) as f64 },
+        );
+        m.series.push(IntervalStats {
+            index: i,
+            elapsed: Duration::from_secs_f64(t),
+            run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),
+            len: Duration::from_millis(250),
+            warmup: t <= 5.0,
+            state: if paused {
+                RunState::Paused
+            } else {
+                RunState::Running
+            },
+            stage: if t < 20.0 { 0 } else { 1 },
+            target,
+            manual: t >= 45.0,
+            started: sent,
+            completed: sent,
+            ok: sent - failed,
+            in_flight: if paused { 0 } else { 3 },
+            latency: if paused { Percentiles::default() } else { lat },
+            service: if paused {
+                Percentiles::default()
+            } else {
+                pct(lat.p50 * 0.9, 24.0)
+            },
+            status: vec![(200, sent - failed), (503, failed)],
+            errors: vec![],
+        });
+    }
+    for e in [
+        event(
+            0.0,
+            EventKind::Started,
+            "started: demo against http://127.0.0.1:8080",
+        ),
+        event(
+            0.3,
+            EventKind::Stage { index: 0 },
+            "stage 1/5: ramp 50 -> 400 req/s over 20s",
+        ),
+        event(
+            5.0,
+            EventKind::WarmupEnded,
+            "warmup over: statistics start now",
+        ),
+        event(
+            20.0,
+            EventKind::Stage { index: 1 },
+            "stage 2/5: hold 400 req/s for 2m",
+        ),
+        event(
+            35.0,
+            EventKind::Marker {
+                name: "deploy v2".into(),
+            },
+            "marker: deploy v2",
+        ),
+        event(
+            40.1,
+            EventKind::FirstStatus { code: 503 },
+            "first HTTP 503 response",
+        ),
+        event(
+            45.0,
+            EventKind::LevelSet {
+                from: 400.0,
+                to: 440.0,
+            },
+            "rate set to 440 (was 400) until stage 2 ends",
+        ),
+        event(
+            50.0,
+            EventKind::Paused,
+            "paused: nothing is sent until resumed",
+        ),
+        event(52.0, EventKind::Resumed, "resumed after 2.0s paused"),
+    ] {
+        m.push_event(e);
+    }
+    m.totals = TotalsSummary {
+        requests: 17_230,
+        ok: 17_180,
+        latency: pct(4.2, 31.0),
+        service: pct(3.9, 24.0),
+        status: vec![(200, 17_180), (503, 38)],
+        errors: vec![(ErrorKind::Reset, 12)],
+    };
+    m.last_errors = vec![(
+        ErrorKind::Reset,
+        "connection reset by peer (os error 104)".into(),
+    )];
+    m.state = state;
+    m
+}
+
+fn ctx() -> DrawContext {
+    DrawContext {
+        now: Instant::now(),
+        theme: Theme { color: true },
+        live_log: false,
+    }
+}
+
+fn screen(app: &App, model: &RunModel, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, app, model, &ctx())).unwrap();
+    t
+}
+
+#[test]
+fn whole_screen_80x24() {
+    let app = App::new(plan());
+    insta::assert_snapshot!(screen(&app, &model(RunState::Running), 80, 24).backend());
+}
+
+#[test]
+fn whole_screen_160x50() {
+    let app = App::new(plan());
+    insta::assert_snapshot!(screen(&app, &model(RunState::Running), 160, 50).backend());
+}
+
+#[test]
+fn help_overlay_at_80x24() {
+    let mut app = App::new(plan());
+    let run = RunView {
+        now: Instant::now(),
+        level: 400.0,
+        finished: false,
+        paused: false,
+    };
+    app.update(Action::ToggleHelp, &run);
+    insta::assert_snapshot!(screen(&app, &model(RunState::Running), 80, 24).backend());
+}
+
+#[test]
+fn paused_header_and_zoomed_latency_in_service_time() {
+    let mut app = App::new(plan());
+    let run = RunView {
+        now: Instant::now(),
+        level: 400.0,
+        finished: false,
+        paused: true,
+    };
+    app.update(Action::FocusNext, &run);
+    app.update(Action::ToggleZoom, &run);
+    app.update(Action::ToggleLatencyView, &run);
+    assert_eq!(app.latency_view, LatencyView::Service);
+    insta::assert_snapshot!(screen(&app, &model(RunState::Paused), 100, 30).backend());
+}
+
+#[test]
+fn too_small_shows_a_message() {
+    let app = App::new(plan());
+    let t = screen(&app, &model(RunState::Running), 60, 15);
+    let text = t.backend().to_string();
+    assert!(
+        text.contains("Terminal too small") && text.contains("60x15"),
+        "{text}"
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+/// Each pane on its own, at the size it gets in a 160x50 layout.
+fn pane(
+    name: &str,
+    w: u16,
+    h: u16,
+    f: impl Fn(&mut ratatui::Frame, &App, &RunModel),
+    model: &RunModel,
+) {
+    let app = App::new(plan());
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|frame| f(frame, &app, model)).unwrap();
+    insta::assert_snapshot!(name, t.backend());
+}
+
+#[test]
+fn each_pane() {
+    let th = Theme { color: true };
+    let m = model(RunState::Running);
+    pane(
+        "pane_header",
+        160,
+        3,
+        |f, a, m| panes::header::draw(f, f.area(), a, m, th),
+        &m,
+    );
+    pane(
+        "pane_throughput",
+        80,
+        18,
+        |f, a, m| panes::throughput::draw(f, f.area(), a, m, true, th),
+        &m,
+    );
+    pane(
+        "pane_latency",
+        80,
+        18,
+        |f, a, m| panes::latency::draw(f, f.area(), a, m, false, th),
+        &m,
+    );
+    pane(
+        "pane_success",
+        64,
+        13,
+        |f, _, m| panes::success::draw(f, f.area(), m, false, th),
+        &m,
+    );
+    pane(
+        "pane_control_plane",
+        48,
+        13,
+        |f, _, _| panes::control_plane::draw(f, f.area(), false, th),
+        &m,
+    );
+    pane(
+        "pane_stat",
+        48,
+        13,
+        |f, _, _| panes::stat::draw(f, f.area(), false, th),
+        &m,
+    );
+    pane(
+        "pane_events",
+        160,
+        12,
+        |f, a, m| panes::events::draw(f, f.area(), a, m, false, false, th),
+        &m,
+    );
+    pane(
+        "pane_footer",
+        160,
+        1,
+        |f, a, _| panes::footer::draw(f, f.area(), a, Instant::now(), th),
+        &m,
+    );
+}
+
+#[test]
+fn a_target_that_went_down_turns_success_red_and_says_why() {
+    let mut m = model(RunState::Running);
+    // The last 5 s: every request refused.
+    for i in m.series.len() - 20..m.series.len() {
+        let mut iv = m.series.iter().nth(i).unwrap().clone();
+        iv.index += 1000;
+        iv.elapsed += Duration::from_secs(5);
+        iv.ok = 0;
+        iv.status.clear();
+        iv.errors = vec![(ErrorKind::ConnectRefused, iv.completed)];
+        m.series.push(iv);
+    }
+    m.totals.errors.push((ErrorKind::ConnectRefused, 2_000));
+    m.last_errors.push((
+        ErrorKind::ConnectRefused,
+        "connect to 127.0.0.1:8080: Connection refused (os error 111)".into(),
+    ));
+    let th = Theme { color: true };
+    let mut t = Terminal::new(TestBackend::new(64, 13)).unwrap();
+    t.draw(|f| panes::success::draw(f, f.area(), &m, false, th))
+        .unwrap();
+    let buf = t.backend().buffer();
+    // The big number is drawn in red.
+    let cell = &buf[(1, 1)];
+    assert_eq!(cell.fg, ratatui::style::Color::Red, "{cell:?}");
+    insta::assert_snapshot!(t.backend());
+}

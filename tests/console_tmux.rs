@@ -1,0 +1,167 @@
+//! The console as an operator sees it, driven through tmux: panes fill, space pauses,
+//! `+` raises the target 10%, `q q` quits to a restored terminal and a summary.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Session(String);
+
+impl Session {
+    fn start(cmd: &str) -> Session {
+        let name = format!("rampdeck-e2e-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                cmd,
+            ])
+            .status()
+            .expect("tmux runs")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Session(name)
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, keys])
+            .status()
+            .expect("send-keys");
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = Command::new("tmux")
+            .args(["display", "-p", "-t", &self.0, "#{alternate_on}"])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen if it never does.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+/// The number after `label` on the screen, e.g. "achieved 199/s" -> 199.
+fn number_after(screen: &str, label: &str) -> Option<f64> {
+    let at = screen.find(label)? + label.len();
+    let digits: String = screen[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn the_console_runs_pauses_steers_and_quits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} demo --rate 200 --duration 60s --out {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_rampdeck"),
+        dir.path().display()
+    );
+    let s = Session::start(&cmd);
+    s.wait_for(
+        "the console with non-zero RPS",
+        Duration::from_secs(30),
+        |sc| {
+            sc.contains("Throughput")
+                && sc.contains("Latency")
+                && number_after(sc, "achieved ").is_some_and(|v| v > 0.0)
+        },
+    );
+    assert!(
+        s.alternate_screen(),
+        "the console runs on the alternate screen"
+    );
+    // The demo profile's 5 s warmup is not counted; then the totals fill in.
+    s.wait_for(
+        "the success rate after warmup",
+        Duration::from_secs(20),
+        |sc| number_after(sc, "since warmup ").is_some(),
+    );
+
+    s.keys("Space");
+    s.wait_for(
+        "PAUSED and no more sending",
+        Duration::from_secs(10),
+        |sc| sc.contains("PAUSED") && number_after(sc, "achieved ") == Some(0.0),
+    );
+    let before = number_after(&s.screen(), "target ").expect("a target on screen");
+    assert_eq!(before, 200.0);
+    s.keys("+");
+    s.wait_for("the target up 10%", Duration::from_secs(5), |sc| {
+        number_after(sc, "target ") == Some(220.0)
+    });
+    s.keys("Space");
+    s.wait_for(
+        "RUNNING again at the new rate",
+        Duration::from_secs(10),
+        |sc| {
+            sc.contains("RUNNING")
+                && number_after(sc, "achieved ").is_some_and(|v| (v - 220.0).abs() <= 25.0)
+        },
+    );
+
+    s.keys("q");
+    s.wait_for("the quit hint", Duration::from_secs(5), |sc| {
+        sc.contains("press q again")
+    });
+    s.keys("q");
+    let done = s.wait_for("the summary", Duration::from_secs(20), |sc| {
+        sc.contains("EXIT=")
+    });
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(
+        done.contains("Summary:")
+            && done.contains("stopped early")
+            && done.contains("Latency (ms)"),
+        "{done}"
+    );
+    assert!(!s.alternate_screen(), "the terminal is restored");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for k in ["paused", "level_set", "resumed", "stopping"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+}
