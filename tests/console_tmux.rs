@@ -8,7 +8,9 @@ struct Session(String);
 
 impl Session {
     fn start(cmd: &str) -> Session {
-        let name = format!("rampdeck-e2e-{}", std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("rampdeck-e2e-{}-{n}", std::process::id());
         let ok = Command::new("tmux")
             .args([
                 "new-session",
@@ -31,6 +33,15 @@ impl Session {
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with its scrollback.
+    fn history(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-", "-t", &self.0])
             .output()
             .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -164,4 +175,72 @@ fn the_console_runs_pauses_steers_and_quits_cleanly() {
     for k in ["paused", "level_set", "resumed", "stopping"] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
+}
+
+fn demo_cmd(dir: &std::path::Path, env: &str, rate: u32) -> String {
+    format!(
+        "{env} {} demo --rate {rate} --duration 60s --out {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_rampdeck"),
+        dir.display()
+    )
+}
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn a_console_panic_restores_the_terminal_and_keeps_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::start(&demo_cmd(
+        dir.path(),
+        "RAMPDECK_FAULT=console-panic RUST_BACKTRACE=0",
+        100,
+    ));
+    s.wait_for("the process to end", Duration::from_secs(30), |sc| {
+        sc.contains("EXIT=")
+    });
+    let done = s.history();
+    assert!(
+        done.contains("injected console failure"),
+        "the panic is reported:\n{done}"
+    );
+    assert!(
+        done.contains("EXIT=1") && done.contains("Summary:"),
+        "{done}"
+    );
+    assert!(!s.alternate_screen(), "the terminal is restored");
+    assert!(dir.path().join("summary.json").exists());
+}
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn sigterm_closes_the_console_and_keeps_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::start(&demo_cmd(dir.path(), "", 90));
+    s.wait_for("the console", Duration::from_secs(30), |sc| {
+        number_after(sc, "achieved ").is_some_and(|v| v > 0.0)
+    });
+    let out = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!("^{} demo --rate 90 ", env!("CARGO_BIN_EXE_rampdeck")),
+        ])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .expect("the rampdeck process")
+        .trim()
+        .to_owned();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let done = s.wait_for("the process to end", Duration::from_secs(20), |sc| {
+        sc.contains("EXIT=")
+    });
+    assert!(
+        done.contains("EXIT=0") && done.contains("stopped early"),
+        "{done}"
+    );
+    assert!(!s.alternate_screen(), "the terminal is restored");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["stopped_early"], true);
 }

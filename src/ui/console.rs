@@ -56,6 +56,10 @@ pub fn run(
     let mut model = RunModel::default();
     let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
     let mut next_frame = Instant::now();
+    // Fault injection for the end-to-end tests: proves a panicking console
+    // still restores the terminal and the run's summary is still written.
+    let panic_after_first_frame =
+        std::env::var_os("RAMPDECK_FAULT").is_some_and(|v| v == "console-panic");
     let result = loop {
         while let Ok(ev) = events.try_recv() {
             log_event(&ev);
@@ -75,6 +79,9 @@ pub fn run(
                 break Err(ConsoleError::Terminal(e));
             }
             next_frame = now + frame;
+            if panic_after_first_frame && model.last().is_some() {
+                panic!("RAMPDECK_FAULT=console-panic: injected console failure");
+            }
         }
         let wait = next_frame.saturating_duration_since(Instant::now());
         match event::poll(wait) {

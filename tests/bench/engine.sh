@@ -5,6 +5,7 @@
 #   tests/bench/engine.sh cpu        # CPU-s per 100k requests, closed loop, 50 conns, vs wrk -t1 -c50
 #   tests/bench/engine.sh accuracy   # open loop at 50,000/s for 10 s: achieved rate
 #   tests/bench/engine.sh rss        # RSS after 1 and 10 minutes at 20,000/s
+#   tests/bench/engine.sh console    # console thread CPU at 10 fps (120x40); throughput console vs headless
 #   tests/bench/engine.sh all
 #
 # The load generator is pinned to CPU 0 and the target (the demo gateway
@@ -83,10 +84,55 @@ bench_rss() {
   printf '  1 min: %d KiB   %d min: %d KiB   growth: %+d KiB\n' "$one" "$minutes" "$end" $(( end - one ))
 }
 
+# CPU seconds (user+sys) of one named thread of a process.
+thread_cpu() {
+  local pid=$1 name=$2 t
+  for t in /proc/"$pid"/task/*; do
+    if [ "$(cat "$t/comm" 2>/dev/null)" = "$name" ]; then
+      awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "$t/stat"
+      return
+    fi
+  done
+  echo 0
+}
+
+bench_console() {
+  command -v tmux > /dev/null || { echo "console bench needs tmux" >&2; exit 2; }
+  start_target
+  local s=rampdeck-bench-$$
+  echo "Console at 10 fps in a 120x40 tmux pane, open loop 400 req/s:"
+  tmux new-session -d -s "$s" -x 120 -y 40 "taskset -c 0 $BIN run $URL --rate 400 --duration 40s --fps 10"
+  sleep 10
+  local pid; pid=$(pgrep -f "^$BIN run $URL --rate 400" | head -1)
+  local c1; c1=$(thread_cpu "$pid" console)
+  sleep 20
+  local c2; c2=$(thread_cpu "$pid" console)
+  tmux kill-session -t "$s" 2>/dev/null || true
+  echo "$c1 $c2" | awk '{printf "  console thread: %.3f CPU-s over 20 s = %.2f%% of a core\n", $2 - $1, ($2 - $1) / 20 * 100}'
+
+  local secs=${DUR%s}
+  echo "Closed loop, 50 connections, ${secs}s on CPU 0, console open vs headless ($REPEAT runs each, alternating):"
+  : > "$TMP/head"; : > "$TMP/cons"
+  for i in $(seq "$REPEAT"); do
+    taskset -c 0 "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --out "$TMP/h" > /dev/null 2>&1
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$TMP/h/summary.json" >> "$TMP/head"
+    rm -rf "$TMP/c"
+    tmux new-session -d -s "$s" -x 120 -y 40 "taskset -c 0 $BIN run $URL --concurrency 50 --duration $DUR --out $TMP/c"
+    # Once the run has finished, one q quits the console.
+    sleep $(( secs + 3 ))
+    while tmux has-session -t "$s" 2>/dev/null; do tmux send-keys -t "$s" q; sleep 1; done
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$TMP/c/summary.json" >> "$TMP/cons"
+    printf '  run %d: headless %.0f req/s, console %.0f req/s\n' "$i" "$(tail -1 "$TMP/head")" "$(tail -1 "$TMP/cons")"
+  done
+  local h c; h=$(median < "$TMP/head"); c=$(median < "$TMP/cons")
+  printf 'median headless %.0f req/s, console %.0f req/s: console/headless = %.3f\n' "$h" "$c" "$(echo "$c $h" | awk '{print $1/$2}')"
+}
+
 case "${1:-all}" in
   cpu) bench_cpu ;;
   accuracy) bench_accuracy ;;
   rss) bench_rss ;;
-  all) bench_cpu; bench_accuracy; bench_rss ;;
-  *) echo "usage: $0 cpu|accuracy|rss|all" >&2; exit 2 ;;
+  console) bench_console ;;
+  all) bench_cpu; bench_accuracy; bench_console; bench_rss ;;
+  *) echo "usage: $0 cpu|accuracy|rss|console|all" >&2; exit 2 ;;
 esac
