@@ -375,6 +375,15 @@ impl Supervisor {
         self.last_flush = now;
     }
 
+    /// A scheduled flush, unless one happened moments ago (an interval of a
+    /// few microseconds would show as a wild rate).
+    fn tick(&mut self, interval: Duration) {
+        let now = Instant::now();
+        if now - self.last_flush >= interval / 2 {
+            self.flush(now);
+        }
+    }
+
     fn last_error_list(&self) -> Vec<(ErrorKind, String)> {
         ErrorKind::ALL
             .iter()
@@ -418,10 +427,12 @@ impl Supervisor {
                 _ = sleep_until_opt(warm_end), if warm_end.is_some() => {
                     let now = Instant::now();
                     self.flush(now);
+                    // Intervals restart at the warmup boundary, full length.
+                    tick.reset();
                     self.in_warmup = false;
                     self.emit(EventKind::WarmupEnded, "warmup over: statistics start now");
                 }
-                _ = tick.tick() => self.flush(Instant::now()),
+                _ = tick.tick() => self.tick(interval),
                 _ = sleep_until_opt(end), if end.is_some() => break,
             }
         }
@@ -458,7 +469,7 @@ impl Supervisor {
                     None => control_open = false,
                 },
                 joined = self.workers.join_next() => if joined.is_none() { break },
-                _ = tick.tick() => self.flush(Instant::now()),
+                _ = tick.tick() => self.tick(interval),
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }

@@ -34,7 +34,6 @@ pub struct TimeChart<'a> {
     /// (x, label) of each event in view.
     pub markers: &'a [(f64, String)],
     pub x: (f64, f64),
-    pub y_max: f64,
     pub y_label: &'a dyn Fn(f64) -> String,
     pub theme: Theme,
 }
@@ -111,7 +110,12 @@ impl Widget for TimeChart<'_> {
                 )
             })
             .collect();
-        let (x, y_max) = (self.x, self.y_max);
+        // The axis fits what is drawn, so a point averaged away cannot stretch it.
+        let peak = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.1))
+            .fold(0.0, f64::max);
+        let (x, y_max) = (self.x, nice_max(peak));
         let top = (self.y_label)(y_max);
         let label_style = self.theme.dim();
         let marker_style = Style::new().fg(color(Theme::MARKER));

@@ -32,6 +32,15 @@ pub fn points(
         .collect()
 }
 
+/// Intervals shorter than this (only the last one of a run can be) give no
+/// meaningful rate; rate charts skip them.
+pub const MIN_RATE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A per-second rate of `count` over the interval, if the interval is long enough.
+pub fn rate_of(i: &IntervalStats, count: u64) -> Option<f64> {
+    (i.len >= MIN_RATE_INTERVAL).then(|| count as f64 / i.secs())
+}
+
 /// Events worth a marker on the charts, within `x`.
 pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<(f64, String)> {
     model

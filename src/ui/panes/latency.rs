@@ -10,7 +10,7 @@ use crate::profile::Mode;
 use crate::run::RunModel;
 use crate::stats::{IntervalStats, Percentiles};
 use crate::ui::app::{App, LatencyView};
-use crate::ui::chart::{nice_max, Reduce, Series, TimeChart};
+use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_ms};
 
@@ -47,7 +47,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     .iter()
     .map(|get| view::points(model, x, |i| has(i).then(|| get(pick(i)))))
     .collect();
-    let peak = series.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
     let markers = view::markers(model, x);
     let label = |v: f64| view::fmt_ms_axis(v);
     let chart = TimeChart {
@@ -62,7 +61,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
             .collect(),
         markers: &markers,
         x,
-        y_max: nice_max(peak),
         y_label: &label,
         theme,
     };

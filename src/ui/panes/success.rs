@@ -22,7 +22,7 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     let inner = b.inner(area);
     f.render_widget(b, area);
     let text = rate.map_or_else(|| "--".to_owned(), |r| format!("{r:.2}%"));
-    let big_rows = if inner.height >= 8 && inner.width as usize >= big_width(&text) {
+    let big_rows = if inner.height >= 6 && inner.width as usize >= big_width(&text) {
         3
     } else {
         1

@@ -10,7 +10,7 @@ use super::block;
 use crate::profile::Mode;
 use crate::run::RunModel;
 use crate::ui::app::App;
-use crate::ui::chart::{nice_max, Reduce, Series, TimeChart};
+use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_rate, RECENT};
 
@@ -40,12 +40,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     } else {
         Vec::new()
     };
-    let peak = ok
-        .iter()
-        .chain(&err)
-        .chain(&target)
-        .map(|p| p.1)
-        .fold(0.0, f64::max);
     let markers = view::markers(model, x);
     let label = |v: f64| format!("{} req/s", fmt_rate(v));
     let chart = TimeChart {
@@ -68,7 +62,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         ],
         markers: &markers,
         x,
-        y_max: nice_max(peak),
         y_label: &label,
         theme,
     };
