@@ -42,6 +42,14 @@ pub enum Command {
         #[arg(required = true, value_name = "PROFILE")]
         profiles: Vec<String>,
     },
+    /// Print the demo control plane's per-route stats (the demo's `stat` command, like `linkerd viz stat`).
+    DemoStat {
+        /// The demo control plane's base URL, e.g. http://127.0.0.1:41234
+        url: String,
+        /// Give up after this long.
+        #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "5s")]
+        timeout: Duration,
+    },
     /// Serve the demo target in this process (used by `rampdeck demo`).
     #[command(hide = true)]
     DemoTarget {

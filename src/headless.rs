@@ -19,6 +19,8 @@ pub enum HeadlessError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
+    Probes(#[from] crate::probes::ProbeError),
+    #[error(transparent)]
     Report(#[from] ReportError),
 }
 
@@ -31,12 +33,24 @@ pub struct Options {
 pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessError> {
     let mut handle = engine::start(plan.clone()).await?;
     let started_at = handle.started_at;
+    let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let signals = tokio::spawn(forward_signals(handle.control.clone()));
-    let mut model = RunModel::default();
+    let mut model = RunModel::for_plan(&plan);
     let mut next_progress = Duration::from_secs(1);
     let total = plan.load.duration();
     let mut err = std::io::stderr();
-    while let Some(ev) = handle.events.recv().await {
+    loop {
+        let ev = tokio::select! {
+            ev = handle.events.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            Some(pe) = probes.events.recv() => {
+                print_probe_state(&pe, &mut err);
+                model.apply_probe(pe);
+                continue;
+            }
+        };
         match &ev {
             EngineEvent::Event(e) => {
                 let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
@@ -50,14 +64,28 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         }
         model.apply(ev);
     }
+    probes.stop().await;
+    while let Ok(pe) = probes.events.try_recv() {
+        print_probe_state(&pe, &mut err);
+        model.apply_probe(pe);
+    }
     signals.abort();
     let result = match handle.task.await {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    let summary = Summary::new(&plan, &result, &model.events, started_at);
+    let summary = Summary::new(&plan, &result, &model, started_at);
     crate::report::deliver(&summary, opts.out.as_deref())?;
     Ok(summary)
+}
+
+fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
+    if let crate::probes::ProbeEvent::State { name, at, problem } = pe {
+        let _ = match problem {
+            Some(p) => writeln!(err, "[{:>7.1}s] {name} failing: {p}", at.as_secs_f64()),
+            None => writeln!(err, "[{:>7.1}s] {name} ok again", at.as_secs_f64()),
+        };
+    }
 }
 
 /// First Ctrl-C or SIGTERM stops the run (the summary is still written);

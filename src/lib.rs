@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod headless;
 pub mod live;
+pub mod probes;
 pub mod profile;
 pub mod report;
 pub mod run;

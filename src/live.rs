@@ -18,6 +18,8 @@ pub enum LiveError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Probes(#[from] crate::probes::ProbeError),
     /// The console failed or panicked; the run was stopped and its summary delivered.
     #[error(transparent)]
     Console(#[from] ConsoleError),
@@ -29,6 +31,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     console::init_logging();
     let handle = engine::start(plan.clone()).await?;
     let started_at = handle.started_at;
+    let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let control = handle.control.clone();
     let exit = Arc::new(AtomicBool::new(false));
     // SIGTERM (and SIGINT from outside the terminal) closes the console; the
@@ -53,22 +56,28 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     let ui = {
         let (plan, control, exit) = (plan.clone(), control.clone(), exit.clone());
         let events = handle.events;
+        // The console thread owns the probe events while it runs and hands them back.
+        let probe_events =
+            std::mem::replace(&mut probes.events, tokio::sync::mpsc::unbounded_channel().1);
         let opts = ConsoleOptions {
             fps,
             theme: Theme::from_env(),
         };
         std::thread::Builder::new()
             .name("console".into())
-            .spawn(move || console::run(plan, events, control, exit, opts))
+            .spawn(move || console::run(plan, events, probe_events, control, exit, opts))
             .map_err(|e| LiveError::Console(ConsoleError::Terminal(e)))?
     };
     let joined = tokio::task::spawn_blocking(move || ui.join()).await;
     signals.abort();
     let (mut model, events, failure) = match joined {
-        Ok(Ok(Ok(exit))) => (exit.model, Some(exit.events), None),
-        Ok(Ok(Err(e))) => (RunModel::default(), None, Some(e)),
+        Ok(Ok(Ok(exit))) => {
+            probes.events = exit.probe_events;
+            (exit.model, Some(exit.events), None)
+        }
+        Ok(Ok(Err(e))) => (RunModel::for_plan(&plan), None, Some(e)),
         // A panic: ratatui's hook has restored the terminal and the report is printed.
-        Ok(Err(_)) | Err(_) => (RunModel::default(), None, Some(ConsoleError::Crashed)),
+        Ok(Err(_)) | Err(_) => (RunModel::for_plan(&plan), None, Some(ConsoleError::Crashed)),
     };
     if failure.is_some() {
         let _ = control.send(engine::Control::Stop);
@@ -85,12 +94,16 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
             model.apply(ev);
         }
     }
+    probes.stop().await;
+    while let Ok(pe) = probes.events.try_recv() {
+        model.apply_probe(pe);
+    }
     let result = match handle.task.await {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     stopping.abort();
-    let summary = Summary::new(&plan, &result, &model.events, started_at);
+    let summary = Summary::new(&plan, &result, &model, started_at);
     crate::report::deliver(&summary, opts.out.as_deref())?;
     match failure {
         Some(e) => Err(e.into()),

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { profiles } => check(&profiles),
         Command::DemoTarget { config_json } => demo_target(&config_json),
+        Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo { profile, run } => {
             let plan = match profile {
                 Some(path) => profile::load(&path),
@@ -138,7 +139,7 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
                     "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see README)",
                     d.addrs.gateway, d.addrs.control
                 );
-                plan.with_demo_address(d.addrs.gateway);
+                plan.with_demo(&d.addrs);
                 Some(d)
             }
             Err(e) => {
@@ -171,6 +172,23 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(rampdeck::demo::fetch_stats(url, timeout)) {
+        Ok(stats) => {
+            print!("{}", stats.table());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)

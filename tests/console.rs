@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rampdeck::probes::{ProbeEvent, ProbeKind, RunOutcome};
 use rampdeck::run::{Event, EventKind, RunModel};
 use rampdeck::stats::summary::RunState;
 use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles, TotalsSummary};
@@ -156,6 +157,50 @@ fn model(state: RunState) -> RunModel {
         ErrorKind::Reset,
         "connection reset by peer (os error 104)".into(),
     )];
+    // Probes: a control-plane component sampled every 2 s, a stat command
+    // that slows down under load, and an HTTP probe that starts failing.
+    for k in 0..30u64 {
+        let at = Duration::from_secs(2 * k + 1);
+        m.apply_probe(ProbeEvent::Resource {
+            component: "destination".into(),
+            at,
+            cpu_cores: (k > 0).then(|| 0.05 + 0.01 * (k % 10) as f64),
+            memory_bytes: Some(40.0 * 1024.0 * 1024.0 + (k * 200_000) as f64),
+            took: Duration::from_millis(3),
+            note: None,
+        });
+        m.apply_probe(ProbeEvent::Run {
+            name: "linkerd viz stat".into(),
+            kind: ProbeKind::Stat,
+            at,
+            took: Duration::from_millis(300 + 20 * k),
+            outcome: RunOutcome::Ok,
+            output: vec![
+                "NAME        MESHED   SUCCESS      RPS   LATENCY_P50".into(),
+                format!(
+                    "web            1/1   100.00%   {}.0rps           4ms",
+                    400 + k
+                ),
+            ],
+        });
+        m.apply_probe(ProbeEvent::Run {
+            name: "dashboard".into(),
+            kind: ProbeKind::Http,
+            at,
+            took: Duration::from_millis(40),
+            outcome: if k < 25 {
+                RunOutcome::Ok
+            } else {
+                RunOutcome::Failed("HTTP 502, expected 200".into())
+            },
+            output: vec![],
+        });
+    }
+    m.apply_probe(ProbeEvent::State {
+        name: "dashboard".into(),
+        at: Duration::from_secs(51),
+        problem: Some("HTTP 502, expected 200".into()),
+    });
     m.state = state;
     m
 }
@@ -275,16 +320,31 @@ fn each_pane() {
     );
     pane(
         "pane_control_plane",
-        48,
+        64,
         13,
-        |f, _, _| panes::control_plane::draw(f, f.area(), false, th),
+        |f, a, m| panes::control_plane::draw(f, f.area(), a, m, false, th),
         &m,
+    );
+    let empty = RunModel::default();
+    pane(
+        "pane_control_plane_unconfigured",
+        48,
+        9,
+        |f, a, m| panes::control_plane::draw(f, f.area(), a, m, false, th),
+        &empty,
+    );
+    pane(
+        "pane_stat_unconfigured",
+        48,
+        9,
+        |f, _, m| panes::stat::draw(f, f.area(), m, false, th),
+        &empty,
     );
     pane(
         "pane_stat",
-        48,
+        64,
         13,
-        |f, _, _| panes::stat::draw(f, f.area(), false, th),
+        |f, _, m| panes::stat::draw(f, f.area(), m, false, th),
         &m,
     );
     pane(

@@ -20,6 +20,54 @@ use tokio_util::sync::CancellationToken;
 use super::gateway::Gateway;
 use super::procfs;
 
+/// RPS and success rate in `/stats` cover this many whole seconds.
+pub const STATS_WINDOW_SECS: u64 = 10;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DemoStats {
+    pub window_s: u64,
+    pub routes: Vec<RouteStats>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RouteStats {
+    pub route: String,
+    pub requests_total: u64,
+    /// Over the window; None when the route saw no requests in it.
+    pub success_rate: Option<f64>,
+    pub rps: f64,
+    /// Since the demo started.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+}
+
+impl DemoStats {
+    /// The table `rampdeck demo-stat` prints.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = format!(
+            "{:<20} {:>9} {:>10} {:>12} {:>12}\n",
+            "ROUTE", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P99"
+        );
+        for r in &self.routes {
+            let pct = r
+                .success_rate
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}%"));
+            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}ms"));
+            let _ = writeln!(
+                s,
+                "{:<20} {:>9} {:>7.1}rps {:>12} {:>12}",
+                r.route,
+                pct,
+                r.rps,
+                ms(r.latency_p50_ms),
+                ms(r.latency_p99_ms)
+            );
+        }
+        s
+    }
+}
+
 pub struct ControlPlane {
     pub gateway: Arc<Gateway>,
     pub started: SystemTime,
@@ -97,6 +145,37 @@ impl ControlPlane {
         s
     }
 
+    /// Per-route success rate, RPS over the last 10 s, latency percentiles:
+    /// what `rampdeck demo-stat` prints, like `linkerd viz stat` does.
+    pub fn stats(&self) -> DemoStats {
+        let gw = &self.gateway;
+        let now = gw.started.elapsed();
+        let span = now.as_secs().clamp(1, STATS_WINDOW_SECS);
+        let routes = gw
+            .routes
+            .iter()
+            .zip(&gw.counters)
+            .map(|(r, c)| {
+                let w = c.window.lock().unwrap_or_else(|e| e.into_inner());
+                let (requests, ok) = w.recent(now.as_secs(), span);
+                let total = c.ok.load(Ordering::Relaxed) + c.errors.load(Ordering::Relaxed);
+                let ms = |q: f64| w.latency.value_at_quantile(q) as f64 / 1000.0;
+                RouteStats {
+                    route: r.prefix.clone(),
+                    requests_total: total,
+                    success_rate: (requests > 0).then(|| 100.0 * ok as f64 / requests as f64),
+                    rps: requests as f64 / span as f64,
+                    latency_p50_ms: (!w.latency.is_empty()).then(|| ms(0.5)),
+                    latency_p99_ms: (!w.latency.is_empty()).then(|| ms(0.99)),
+                }
+            })
+            .collect();
+        DemoStats {
+            window_s: span,
+            routes,
+        }
+    }
+
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -104,6 +183,12 @@ impl ControlPlane {
         let (code, ctype, body) = match req.uri().path() {
             "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            "/stats" => (
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_string(&self.stats())
+                    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+            ),
             _ => (
                 StatusCode::NOT_FOUND,
                 "text/plain",

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,20 +18,63 @@ use tokio_util::sync::CancellationToken;
 use super::config::{DemoConfig, DemoRoute, LatencyModel};
 use crate::engine::rng::splitmix64;
 
-/// Per-route counters, exported by the control plane's `/metrics`.
+/// Per-route counters, exported by the control plane's `/metrics` and `/stats`.
 #[derive(Debug, Default)]
 pub struct RouteCounters {
     pub ok: AtomicU64,
     pub errors: AtomicU64,
     /// Sum of simulated latency, microseconds.
     pub latency_us: AtomicU64,
+    pub window: Mutex<RouteWindow>,
+}
+
+/// Seconds of per-second counts kept for `/stats` rates.
+pub const WINDOW_SECS: usize = 60;
+
+/// What `/stats` reports per route: per-second counts and a latency histogram.
+#[derive(Debug)]
+pub struct RouteWindow {
+    pub latency: hdrhistogram::Histogram<u64>,
+    /// (second since start, requests, ok) in a ring indexed by second.
+    seconds: [(u64, u64, u64); WINDOW_SECS],
+}
+
+impl Default for RouteWindow {
+    fn default() -> Self {
+        RouteWindow {
+            latency: crate::stats::new_histogram(),
+            seconds: [(u64::MAX, 0, 0); WINDOW_SECS],
+        }
+    }
+}
+
+impl RouteWindow {
+    fn record(&mut self, second: u64, ok: bool, latency: Duration) {
+        self.latency
+            .saturating_record((latency.as_micros() as u64).max(1));
+        let slot = &mut self.seconds[second as usize % WINDOW_SECS];
+        if slot.0 != second {
+            *slot = (second, 0, 0);
+        }
+        slot.1 += 1;
+        slot.2 += u64::from(ok);
+    }
+
+    /// Requests and ok responses in the `span` whole seconds before `now`.
+    pub fn recent(&self, now: u64, span: u64) -> (u64, u64) {
+        let from = now.saturating_sub(span);
+        self.seconds
+            .iter()
+            .filter(|s| s.0 != u64::MAX && s.0 >= from && s.0 < now)
+            .fold((0, 0), |acc, s| (acc.0 + s.1, acc.1 + s.2))
+    }
 }
 
 pub struct Gateway {
     pub routes: Vec<DemoRoute>,
     pub counters: Vec<RouteCounters>,
     pub not_found: AtomicU64,
-    started: Instant,
+    pub started: Instant,
     draws: AtomicU64,
     body: Bytes,
 }
@@ -106,7 +149,14 @@ impl Gateway {
         counters
             .latency_us
             .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
-        if route.error_rate > 0.0 && self.uniform() < route.error_rate {
+        let fail = route.error_rate > 0.0 && self.uniform() < route.error_rate;
+        let second = self.started.elapsed().as_secs();
+        counters
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(second, !fail, wait);
+        if fail {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             let code =
                 StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

@@ -80,6 +80,8 @@ pub struct EngineHandle {
     pub events: mpsc::UnboundedReceiver<EngineEvent>,
     pub task: JoinHandle<RunResult>,
     pub started_at: SystemTime,
+    /// The instant every event's `at` counts from.
+    pub started: std::time::Instant,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -151,13 +153,15 @@ pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let started_at = SystemTime::now();
-    let sup = supervisor::Supervisor::new(plan, shared, events_tx, workers);
+    let started = std::time::Instant::now();
+    let sup = supervisor::Supervisor::new(plan, shared, events_tx, workers, started);
     let task = tokio::spawn(sup.run(control_rx));
     Ok(EngineHandle {
         control: control_tx,
         events: events_rx,
         task,
         started_at,
+        started,
     })
 }
 

@@ -81,8 +81,8 @@ impl Supervisor {
         shared: Arc<Shared>,
         events: mpsc::UnboundedSender<EngineEvent>,
         workers: usize,
+        start: Instant,
     ) -> Self {
-        let start = Instant::now();
         let (tx, _) = watch::channel(Arc::new(Schedule::empty(0)));
         let mut s = Supervisor {
             in_warmup: !plan.load.warmup.is_zero(),

@@ -231,6 +231,11 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             interval: validate::DEFAULT_INTERVAL,
         },
         demo: None,
+        probes: crate::probes::config::ProbesConfig {
+            sources: Vec::new(),
+            stats: Vec::new(),
+            probes: Vec::new(),
+        },
     };
     if overrides.rate.is_some() {
         plan.load.max_connections = validate::DEFAULT_MAX_CONNECTIONS;
@@ -240,6 +245,20 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
 }
 
 impl Plan {
+    /// Fills in the demo's addresses once it is listening: the target, and
+    /// `{{demo.control}}` / `{{demo.gateway}}` / `{{rampdeck}}` in probes.
+    pub fn with_demo(&mut self, addrs: &crate::demo::DemoAddrs) {
+        let mut vars = vec![
+            ("demo.control", format!("http://{}", addrs.control)),
+            ("demo.gateway", format!("http://{}", addrs.gateway)),
+        ];
+        if let Ok(exe) = std::env::current_exe() {
+            vars.push(("rampdeck", exe.display().to_string()));
+        }
+        self.probes.substitute(&vars);
+        self.with_demo_address(addrs.gateway);
+    }
+
     /// Points a `[demo]` plan at the demo gateway once it is listening.
     pub fn with_demo_address(&mut self, addr: std::net::SocketAddr) {
         if self.target.addr == TargetAddr::Demo {

@@ -19,6 +19,7 @@ pub struct Plan {
     pub requests: Vec<RequestSpec>,
     pub load: LoadPlan,
     pub demo: Option<DemoConfig>,
+    pub probes: crate::probes::config::ProbesConfig,
 }
 
 #[derive(Debug, Clone)]

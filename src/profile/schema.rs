@@ -34,6 +34,59 @@ pub struct RawProfile {
     pub requests: Vec<Spanned<RawRequest>>,
     pub load: Option<Spanned<RawLoad>>,
     pub demo: Option<RawDemo>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<RawSource>>,
+    #[serde(default, rename = "stat")]
+    pub stats: Vec<Spanned<RawStat>>,
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<Spanned<RawProbe>>,
+}
+
+/// `[[source]]`: where a control-plane component's CPU and memory come from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub name: Option<String>,
+    /// "scrape" or "promql"; checked in validation so the error names the field.
+    pub kind: Spanned<String>,
+    pub url: Spanned<String>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub cpu_metric: Option<String>,
+    pub memory_metric: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub cpu_query: Option<Spanned<String>>,
+    pub memory_query: Option<Spanned<String>>,
+    pub bearer_token_file: Option<String>,
+    pub bearer_token_env: Option<String>,
+}
+
+/// `[[stat]]`: a command timed on an interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStat {
+    pub name: Option<String>,
+    pub command: Spanned<Vec<String>>,
+    #[serde(default)]
+    pub shell: bool,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub lines: Option<Spanned<i64>>,
+}
+
+/// `[[probe]]`: a URL timed on an interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub name: Option<String>,
+    pub url: Spanned<String>,
+    pub expect_status: Option<Spanned<i64>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

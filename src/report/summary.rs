@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::engine::RunResult;
 use crate::profile::{Mode, Plan};
 use crate::run::event::Event;
+use crate::run::RunModel;
 use crate::stats::{http_error_name, Percentiles};
 
 pub const SCHEMA: u32 = 1;
@@ -59,11 +60,42 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub stopped_early: bool,
     pub error_messages: BTreeMap<String, String>,
+    /// Control-plane components: CPU in cores, memory in bytes.
+    pub components: Vec<ComponentSummary>,
+    /// Stat commands and HTTP probes: how long they took under load.
+    pub probes: Vec<ProbeSummary>,
     pub events: Vec<Event>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentSummary {
+    pub name: String,
+    pub samples: u64,
+    pub cpu_avg_cores: Option<f64>,
+    pub cpu_max_cores: Option<f64>,
+    pub memory_max_bytes: Option<f64>,
+    /// How long the scrape or query itself took.
+    pub query_ms: Option<Percentiles>,
+    /// Why it was failing at the end, if it was.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeSummary {
+    pub name: String,
+    pub kind: crate::probes::ProbeKind,
+    pub runs: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub failures: u64,
+    pub timeouts: u64,
+    pub problem: Option<String>,
+}
+
 impl Summary {
-    pub fn new(plan: &Plan, result: &RunResult, events: &[Event], started_at: SystemTime) -> Self {
+    pub fn new(plan: &Plan, result: &RunResult, model: &RunModel, started_at: SystemTime) -> Self {
         let t = &result.totals;
         let mut errors: BTreeMap<String, u64> = t
             .error_list()
@@ -112,7 +144,39 @@ impl Summary {
                 .iter()
                 .map(|(k, m)| (k.name().to_owned(), m.clone()))
                 .collect(),
-            events: events.to_vec(),
+            components: model
+                .components
+                .iter()
+                .map(|c| ComponentSummary {
+                    name: c.name.clone(),
+                    samples: c.samples,
+                    cpu_avg_cores: c.cpu_avg(),
+                    cpu_max_cores: (!c.cpu.is_empty()).then_some(c.cpu_max),
+                    memory_max_bytes: (!c.memory.is_empty()).then_some(c.memory_max),
+                    query_ms: (!c.took.is_empty()).then(|| Percentiles::of(&c.took)),
+                    problem: c.problem.clone(),
+                })
+                .collect(),
+            probes: model
+                .probes
+                .iter()
+                .map(|p| {
+                    let d = Percentiles::of(&p.durations);
+                    ProbeSummary {
+                        name: p.name.clone(),
+                        kind: p.kind,
+                        runs: p.runs,
+                        p50_ms: d.p50,
+                        p95_ms: d.p95,
+                        p99_ms: d.p99,
+                        max_ms: d.max,
+                        failures: p.failures,
+                        timeouts: p.timeouts,
+                        problem: p.problem.clone(),
+                    }
+                })
+                .collect(),
+            events: model.events.clone(),
         }
     }
 
@@ -213,6 +277,52 @@ impl Summary {
         for (kind, msg) in &self.error_messages {
             let _ = writeln!(s, "    {kind}: {msg}");
         }
+        if !self.components.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  Control plane        cpu avg    cpu max    mem max   samples   query p50"
+            );
+            for c in &self.components {
+                let cores =
+                    |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+                let _ = writeln!(
+                    s,
+                    "    {:<18}{:>9}{:>11}{:>11}{:>10}{:>12}",
+                    c.name,
+                    cores(c.cpu_avg_cores),
+                    cores(c.cpu_max_cores),
+                    c.memory_max_bytes.map_or_else(|| "-".to_owned(), bytes),
+                    c.samples,
+                    c.query_ms
+                        .map_or_else(|| "-".to_owned(), |p| format!("{}ms", ms(p.p50)))
+                );
+                if let Some(p) = &c.problem {
+                    let _ = writeln!(s, "      failing: {p}");
+                }
+            }
+        }
+        if !self.probes.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "  Probes (ms)              runs       p50       p95       p99       max   failed  timeouts");
+            for p in &self.probes {
+                let _ = writeln!(
+                    s,
+                    "    {:<20}{:>8}{:>10}{:>10}{:>10}{:>10}{:>9}{:>10}",
+                    p.name.chars().take(20).collect::<String>(),
+                    p.runs,
+                    ms(p.p50_ms),
+                    ms(p.p95_ms),
+                    ms(p.p99_ms),
+                    ms(p.max_ms),
+                    p.failures,
+                    p.timeouts
+                );
+                if let Some(why) = &p.problem {
+                    let _ = writeln!(s, "      failing: {why}");
+                }
+            }
+        }
         if self.dropped > 0 {
             let _ = writeln!(
                 s,
@@ -228,6 +338,22 @@ impl Summary {
             );
         }
         s
+    }
+}
+
+/// 123456789 -> "117.7 MiB".
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
     }
 }
 

@@ -47,6 +47,14 @@ pub enum EventKind {
     FirstStatus {
         code: u16,
     },
+    /// A resource source or probe started failing.
+    ProbeFailing {
+        name: String,
+    },
+    /// It works again.
+    ProbeRecovered {
+        name: String,
+    },
     Warning,
     Stopping {
         early: bool,
@@ -69,6 +77,8 @@ impl EventKind {
             EventKind::Marker { name } => name.clone(),
             EventKind::FirstError { kind } => kind.name().into(),
             EventKind::FirstStatus { code } => format!("http {code}"),
+            EventKind::ProbeFailing { name } => format!("{name} failing"),
+            EventKind::ProbeRecovered { name } => format!("{name} ok"),
             EventKind::Warning => "warn".into(),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),

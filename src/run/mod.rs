@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod model;
+pub mod probes;
 
 pub use event::{Event, EventKind};
 pub use model::RunModel;

@@ -6,7 +6,10 @@ use crate::engine::{EngineEvent, Snapshot};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, IntervalStats, Series, TotalsSummary};
 
-use super::event::Event;
+use super::event::{Event, EventKind};
+use super::probes::{ComponentView, ProbeView};
+use crate::probes::{ProbeEvent, ProbeKind};
+use crate::profile::Plan;
 
 /// Enough 250 ms intervals for 8 hours; older ones fall off the charts.
 pub const SERIES_CAPACITY: usize = 8 * 3600 * 4;
@@ -21,6 +24,10 @@ pub struct RunModel {
     pub totals: TotalsSummary,
     pub last_errors: Vec<(ErrorKind, String)>,
     pub state: RunState,
+    /// Control-plane components, in profile order.
+    pub components: Vec<ComponentView>,
+    /// Stat commands, then HTTP probes, in profile order.
+    pub probes: Vec<ProbeView>,
 }
 
 impl Default for RunModel {
@@ -32,11 +39,104 @@ impl Default for RunModel {
             totals: TotalsSummary::default(),
             last_errors: Vec::new(),
             state: RunState::Running,
+            components: Vec::new(),
+            probes: Vec::new(),
         }
     }
 }
 
 impl RunModel {
+    /// A model that already lists the plan's components and probes, so the
+    /// panes can show them before their first sample.
+    pub fn for_plan(plan: &Plan) -> Self {
+        let p = &plan.probes;
+        RunModel {
+            components: p
+                .sources
+                .iter()
+                .map(|s| ComponentView::new(&s.name))
+                .collect(),
+            probes: p
+                .stats
+                .iter()
+                .map(|s| ProbeView::new(&s.name, ProbeKind::Stat))
+                .chain(
+                    p.probes
+                        .iter()
+                        .map(|h| ProbeView::new(&h.name, ProbeKind::Http)),
+                )
+                .collect(),
+            ..RunModel::default()
+        }
+    }
+
+    pub fn apply_probe(&mut self, e: ProbeEvent) {
+        match e {
+            ProbeEvent::Resource {
+                component,
+                at,
+                cpu_cores,
+                memory_bytes,
+                took,
+                note,
+            } => {
+                self.component(&component)
+                    .record(at, cpu_cores, memory_bytes, took, note);
+            }
+            ProbeEvent::Run {
+                name,
+                kind,
+                at,
+                took,
+                outcome,
+                output,
+            } => {
+                self.probe(&name, kind).record(at, took, outcome, output);
+            }
+            ProbeEvent::State { name, at, problem } => {
+                let (kind, message) = match &problem {
+                    Some(p) => (
+                        EventKind::ProbeFailing { name: name.clone() },
+                        format!("{name} failing: {p}"),
+                    ),
+                    None => (
+                        EventKind::ProbeRecovered { name: name.clone() },
+                        format!("{name} ok again"),
+                    ),
+                };
+                if let Some(c) = self.components.iter_mut().find(|c| c.name == name) {
+                    c.problem = problem.clone();
+                }
+                if let Some(p) = self.probes.iter_mut().find(|p| p.name == name) {
+                    p.problem = problem;
+                }
+                self.push_event(Event { at, kind, message });
+            }
+        }
+    }
+
+    fn component(&mut self, name: &str) -> &mut ComponentView {
+        let i = match self.components.iter().position(|c| c.name == name) {
+            Some(i) => i,
+            None => {
+                self.components.push(ComponentView::new(name));
+                self.components.len() - 1
+            }
+        };
+        &mut self.components[i]
+    }
+
+    fn probe(&mut self, name: &str, kind: ProbeKind) -> &mut ProbeView {
+        let i = match self.probes.iter().position(|p| p.name == name) {
+            Some(i) => i,
+            None => {
+                self.probes.push(ProbeView::new(name, kind));
+                self.probes.len() - 1
+            }
+        };
+        &mut self.probes[i]
+    }
+
     pub fn apply(&mut self, e: EngineEvent) {
         match e {
             EngineEvent::Interval(s) => self.apply_snapshot(*s),
@@ -51,9 +151,16 @@ impl RunModel {
         self.series.push(s.interval);
     }
 
+    /// Keeps events in time order: probe and engine events arrive on
+    /// different channels and may cross.
     pub fn push_event(&mut self, ev: Event) {
         if self.events.len() < EVENTS_CAPACITY {
-            self.events.push(ev);
+            let at = self
+                .events
+                .iter()
+                .rposition(|e| e.at <= ev.at)
+                .map_or(0, |i| i + 1);
+            self.events.insert(at, ev);
         } else {
             self.events_dropped += 1;
         }

@@ -18,6 +18,7 @@ use super::draw::{draw, DrawContext};
 use super::keymap;
 use super::theme::Theme;
 use crate::engine::{Control, EngineEvent};
+use crate::probes::ProbeEvent;
 use crate::profile::Plan;
 use crate::run::{EventKind, RunModel};
 use crate::stats::summary::RunState;
@@ -40,6 +41,7 @@ pub struct ConsoleOptions {
 pub struct ConsoleExit {
     pub model: RunModel,
     pub events: mpsc::UnboundedReceiver<EngineEvent>,
+    pub probe_events: mpsc::UnboundedReceiver<ProbeEvent>,
 }
 
 /// Runs the console on the calling thread until the operator quits or
@@ -47,13 +49,14 @@ pub struct ConsoleExit {
 pub fn run(
     plan: Arc<Plan>,
     mut events: mpsc::UnboundedReceiver<EngineEvent>,
+    mut probe_events: mpsc::UnboundedReceiver<ProbeEvent>,
     control: mpsc::UnboundedSender<Control>,
     exit: Arc<AtomicBool>,
     opts: ConsoleOptions,
 ) -> Result<ConsoleExit, ConsoleError> {
     let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
+    let mut model = RunModel::for_plan(&plan);
     let mut app = App::new(plan);
-    let mut model = RunModel::default();
     let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
     let mut next_frame = Instant::now();
     // Fault injection for the end-to-end tests: proves a panicking console
@@ -64,6 +67,15 @@ pub fn run(
         while let Ok(ev) = events.try_recv() {
             log_event(&ev);
             model.apply(ev);
+        }
+        while let Ok(pe) = probe_events.try_recv() {
+            if let ProbeEvent::State { name, problem, .. } = &pe {
+                match problem {
+                    Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
+                    None => tracing::info!(target: "probe", "{name} ok again"),
+                }
+            }
+            model.apply_probe(pe);
         }
         if exit.load(Ordering::Relaxed) {
             break Ok(());
@@ -128,7 +140,11 @@ pub fn run(
     if model.state != RunState::Finished {
         let _ = control.send(Control::Stop);
     }
-    Ok(ConsoleExit { model, events })
+    Ok(ConsoleExit {
+        model,
+        events,
+        probe_events,
+    })
 }
 
 /// Puts run events into the log pane (tui-logger, through tracing).

@@ -97,8 +97,8 @@ fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &Draw
         Pane::Throughput => throughput::draw(f, r, app, model, focused, theme),
         Pane::Latency => latency::draw(f, r, app, model, focused, theme),
         Pane::Success => success::draw(f, r, model, focused, theme),
-        Pane::ControlPlane => control_plane::draw(f, r, focused, theme),
-        Pane::Stat => stat::draw(f, r, focused, theme),
+        Pane::ControlPlane => control_plane::draw(f, r, app, model, focused, theme),
+        Pane::Stat => stat::draw(f, r, model, focused, theme),
         Pane::Events => events::draw(f, r, app, model, ctx.live_log, focused, theme),
     }
 }

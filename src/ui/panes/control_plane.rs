@@ -1,24 +1,130 @@
-//! Control plane: CPU and memory per component. Until resource sources exist, says what is missing.
+//! Control plane: CPU (cores) and memory per component over time, current and max, or why a source fails.
 
-use ratatui::layout::Rect;
-use ratatui::text::Line;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::block;
+use crate::report::summary::bytes;
+use crate::run::RunModel;
+use crate::ui::app::App;
+use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
+use crate::ui::view::{self, fmt_ms};
 
-pub fn draw(f: &mut Frame, area: Rect, focused: bool, theme: Theme) {
+pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
     let b = block(" Control plane ", focused, theme);
-    let text = vec![
-        Line::styled("No resource sources configured.", theme.bold()),
-        Line::styled(
-            "CPU (cores) and memory per component show here once the profile can name a /metrics scrape or a PromQL query; this build does not read them yet.",
-            theme.dim(),
-        ),
-    ];
+    if model.components.is_empty() {
+        let text = vec![
+            Line::styled("No resource sources in this profile.", theme.bold()),
+            Line::styled("Add one to see its CPU and memory under load:", theme.dim()),
+            Line::raw("[[source]]  name = \"destination\""),
+            Line::raw("kind = \"scrape\"  url = \"http://…/metrics\""),
+            Line::styled(
+                "or kind = \"promql\" with cpu_query / memory_query.",
+                theme.dim(),
+            ),
+        ];
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(b),
+            area,
+        );
+        return;
+    }
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let rows = model.components.len() as u16;
+    let [table, charts] = Layout::vertical([
+        Constraint::Length(rows.min(inner.height)),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let lines: Vec<Line> = model
+        .components
+        .iter()
+        .zip(Theme::SERIES.iter().cycle())
+        .map(|(c, &color)| {
+            let mut spans = vec![Span::styled(
+                format!("{} ", c.name),
+                theme.fg(color).add_modifier(ratatui::style::Modifier::BOLD),
+            )];
+            if let Some(p) = &c.problem {
+                spans.push(Span::styled(format!("failing: {p}"), theme.fg(Color::Red)));
+                return Line::from(spans);
+            }
+            if c.samples == 0 {
+                spans.push(Span::styled("waiting for the first sample", theme.dim()));
+                return Line::from(spans);
+            }
+            let cpu = c
+                .cpu
+                .last()
+                .map_or_else(|| "-".to_owned(), |p| format!("{:.3}", p.1));
+            let mem = c
+                .memory
+                .last()
+                .map_or_else(|| "-".to_owned(), |p| bytes(p.1));
+            spans.extend([
+                Span::styled("cpu ", theme.dim()),
+                Span::styled(cpu, theme.bold()),
+                Span::styled(format!(" (max {:.3}) ", c.cpu_max), theme.dim()),
+                Span::styled("mem ", theme.dim()),
+                Span::styled(mem, theme.bold()),
+                Span::styled(format!(" (max {}) ", bytes(c.memory_max)), theme.dim()),
+                Span::styled(
+                    format!(
+                        "{}ms",
+                        fmt_ms(c.took.value_at_quantile(0.5) as f64 / 1000.0)
+                    ),
+                    theme.dim(),
+                ),
+            ]);
+            Line::from(spans)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), table);
+    if charts.height < 4 {
+        return;
+    }
+    let x = view::x_range(model, app.window);
+    let [cpu_area, mem_area] = Layout::horizontal([Constraint::Fill(1); 2]).areas(charts);
+    let series = |get: fn(
+        &crate::run::probes::ComponentView,
+    ) -> &crate::stats::Series<(f64, f64)>|
+     -> Vec<Series> {
+        model
+            .components
+            .iter()
+            .zip(Theme::SERIES.iter().cycle())
+            .map(|(c, &color)| Series {
+                color,
+                points: get(c).iter().copied().filter(|p| p.0 >= x.0).collect(),
+                reduce: Reduce::Max,
+            })
+            .collect()
+    };
+    let cores = |v: f64| format!("{v:.2} cores");
+    let mem = |v: f64| bytes(v);
     f.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: true }).block(b),
-        area,
+        TimeChart {
+            series: series(|c| &c.cpu),
+            markers: &[],
+            x,
+            y_label: &cores,
+            theme,
+        },
+        cpu_area,
+    );
+    f.render_widget(
+        TimeChart {
+            series: series(|c| &c.memory),
+            markers: &[],
+            x,
+            y_label: &mem,
+            theme,
+        },
+        mem_area,
     );
 }

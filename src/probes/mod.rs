@@ -1,0 +1,386 @@
+//! Probes: control-plane CPU and memory, and how responsive stat commands and URLs stay under load.
+//!
+//! `config` is what the profile asks for; `scrape` and `promql` read
+//! resource numbers; `command` and `http` time stat commands and URLs. `start`
+//! runs one task per source or probe, each on its own interval, and reports
+//! `ProbeEvent`s on a channel, like the engine does. A failing source or
+//! probe is a state with a reason, reported once per change; the run goes on.
+
+pub mod command;
+pub mod config;
+pub mod http;
+pub mod promql;
+pub mod scrape;
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use config::{HttpProbeConfig, ProbesConfig, SourceConfig, SourceKind, StatConfig, TokenSource};
+use http::{FetchError, HttpClient};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("probes: {0}")]
+    Setup(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    Stat,
+    Http,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Ok,
+    Failed(String),
+    TimedOut,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeEvent {
+    /// One reading of a component's resources; either number may be missing.
+    Resource {
+        component: String,
+        at: Duration,
+        cpu_cores: Option<f64>,
+        memory_bytes: Option<f64>,
+        /// How long the scrape or query took.
+        took: Duration,
+        /// e.g. "memory: summed 3 series".
+        note: Option<String>,
+    },
+    /// One timed run of a stat command or HTTP probe.
+    Run {
+        name: String,
+        kind: ProbeKind,
+        at: Duration,
+        took: Duration,
+        outcome: RunOutcome,
+        output: Vec<String>,
+    },
+    /// A source or probe started failing (with the reason) or recovered (None).
+    State {
+        name: String,
+        at: Duration,
+        problem: Option<String>,
+    },
+}
+
+pub struct Probes {
+    pub events: mpsc::UnboundedReceiver<ProbeEvent>,
+    tasks: JoinSet<()>,
+    cancel: CancellationToken,
+}
+
+impl Probes {
+    /// Stops every probe task and waits for them (a stat command in flight is killed).
+    pub async fn stop(&mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Reports state changes only: a probe failing every 2 s logs once.
+struct StateTracker {
+    name: String,
+    problem: Option<Option<String>>,
+    start: Instant,
+}
+
+impl StateTracker {
+    fn new(name: &str, start: Instant) -> Self {
+        StateTracker {
+            name: name.to_owned(),
+            problem: None,
+            start,
+        }
+    }
+
+    fn set(&mut self, problem: Option<String>, tx: &mpsc::UnboundedSender<ProbeEvent>) {
+        // The first healthy reading is not news; the first failure is.
+        let changed = match &self.problem {
+            None => problem.is_some(),
+            Some(old) => *old != problem,
+        };
+        if changed {
+            let _ = tx.send(ProbeEvent::State {
+                name: self.name.clone(),
+                at: self.start.elapsed(),
+                problem: problem.clone(),
+            });
+        }
+        self.problem = Some(problem);
+    }
+}
+
+/// Starts every configured probe. `start` is the run's start, so probe times line up with the engine's.
+pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
+    let (tx, events) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    if !cfg.sources.is_empty() || !cfg.probes.is_empty() {
+        let client = HttpClient::new().map_err(ProbeError::Setup)?;
+        for s in &cfg.sources {
+            tasks.spawn(run_source(
+                s.clone(),
+                client.clone(),
+                start,
+                tx.clone(),
+                cancel.clone(),
+            ));
+        }
+        for p in &cfg.probes {
+            tasks.spawn(run_http_probe(
+                p.clone(),
+                client.clone(),
+                start,
+                tx.clone(),
+                cancel.clone(),
+            ));
+        }
+    }
+    for s in &cfg.stats {
+        tasks.spawn(run_stat(s.clone(), start, tx.clone(), cancel.clone()));
+    }
+    Ok(Probes {
+        events,
+        tasks,
+        cancel,
+    })
+}
+
+fn ticker(every: Duration) -> tokio::time::Interval {
+    // A probe slower than its interval runs back to back, never in a burst.
+    let mut t = tokio::time::interval(every);
+    t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    t
+}
+
+async fn run_source(
+    cfg: SourceConfig,
+    client: HttpClient,
+    start: Instant,
+    tx: mpsc::UnboundedSender<ProbeEvent>,
+    cancel: CancellationToken,
+) {
+    let mut tick = ticker(cfg.interval);
+    let mut cpu = scrape::CounterRate::default();
+    let mut state = StateTracker::new(&cfg.name, start);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let at = start.elapsed();
+        let t0 = Instant::now();
+        let reading = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = read_source(&cfg, &client, &mut cpu, at) => r,
+        };
+        let took = t0.elapsed();
+        match reading {
+            Ok(r) => {
+                let _ = tx.send(ProbeEvent::Resource {
+                    component: cfg.name.clone(),
+                    at,
+                    cpu_cores: r.cpu,
+                    memory_bytes: r.memory,
+                    took,
+                    note: (!r.notes.is_empty()).then(|| r.notes.join("; ")),
+                });
+                state.set((!r.problems.is_empty()).then(|| r.problems.join("; ")), &tx);
+            }
+            Err(problem) => state.set(Some(problem), &tx),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SourceReading {
+    cpu: Option<f64>,
+    memory: Option<f64>,
+    notes: Vec<String>,
+    problems: Vec<String>,
+}
+
+fn fetch_problem(url: &str, e: FetchError) -> String {
+    format!("{url}: {e}")
+}
+
+async fn read_source(
+    cfg: &SourceConfig,
+    client: &HttpClient,
+    cpu_rate: &mut scrape::CounterRate,
+    at: Duration,
+) -> Result<SourceReading, String> {
+    let mut r = SourceReading::default();
+    match &cfg.kind {
+        SourceKind::Scrape {
+            url,
+            cpu_metric,
+            memory_metric,
+            labels,
+        } => {
+            let f = client
+                .get(url, None, cfg.timeout)
+                .await
+                .map_err(|e| fetch_problem(url, e))?;
+            if f.status != 200 {
+                return Err(format!("{url}: HTTP {}", f.status));
+            }
+            let text = String::from_utf8_lossy(&f.body);
+            let s = scrape::parse(&text)?;
+            match scrape::read(&s, cpu_metric, labels) {
+                Some(v) => {
+                    r.cpu = cpu_rate.update(at.as_secs_f64(), v.value);
+                    if v.series > 1 {
+                        r.notes.push(format!("cpu: summed {} series", v.series));
+                    }
+                }
+                None => r.problems.push(format!(
+                    "metric '{cpu_metric}' not found in {} samples",
+                    s.samples.len()
+                )),
+            }
+            match scrape::read(&s, memory_metric, labels) {
+                Some(v) => {
+                    r.memory = Some(v.value);
+                    if v.series > 1 {
+                        r.notes.push(format!("memory: summed {} series", v.series));
+                    }
+                }
+                None => r.problems.push(format!(
+                    "metric '{memory_metric}' not found in {} samples",
+                    s.samples.len()
+                )),
+            }
+        }
+        SourceKind::Promql {
+            url,
+            cpu_query,
+            memory_query,
+            token,
+        } => {
+            let token = match token {
+                None => None,
+                Some(TokenSource::File(p)) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| format!("bearer_token_file '{}': {e}", p.display()))?,
+                ),
+                Some(TokenSource::Env(v)) => Some(
+                    std::env::var(v).map_err(|_| format!("bearer_token_env: ${v} is not set"))?,
+                ),
+            };
+            for (query, slot, what) in [
+                (cpu_query, &mut r.cpu, "cpu"),
+                (memory_query, &mut r.memory, "memory"),
+            ] {
+                let Some(q) = query else { continue };
+                let f = client
+                    .get(&promql::query_url(url, q), token.as_deref(), cfg.timeout)
+                    .await
+                    .map_err(|e| fetch_problem(url, e))?;
+                match promql::parse(f.status, &f.body) {
+                    Ok((v, series)) => {
+                        *slot = Some(v);
+                        if series > 1 {
+                            r.notes.push(format!("{what}: summed {series} series"));
+                        }
+                    }
+                    Err(e) => r.problems.push(format!("{what}_query: {e}")),
+                }
+            }
+        }
+    }
+    if r.cpu.is_none() && r.memory.is_none() && !r.problems.is_empty() {
+        return Err(r.problems.join("; "));
+    }
+    Ok(r)
+}
+
+async fn run_stat(
+    cfg: StatConfig,
+    start: Instant,
+    tx: mpsc::UnboundedSender<ProbeEvent>,
+    cancel: CancellationToken,
+) {
+    let mut tick = ticker(cfg.interval);
+    let mut state = StateTracker::new(&cfg.name, start);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let at = start.elapsed();
+        // Cancelling drops the child, and kill_on_drop ends it.
+        let run = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = command::run(&cfg) => r,
+        };
+        state.set(problem_of(&run.outcome, cfg.timeout), &tx);
+        let _ = tx.send(ProbeEvent::Run {
+            name: cfg.name.clone(),
+            kind: ProbeKind::Stat,
+            at,
+            took: run.took,
+            outcome: run.outcome,
+            output: run.lines,
+        });
+    }
+}
+
+async fn run_http_probe(
+    cfg: HttpProbeConfig,
+    client: HttpClient,
+    start: Instant,
+    tx: mpsc::UnboundedSender<ProbeEvent>,
+    cancel: CancellationToken,
+) {
+    let mut tick = ticker(cfg.interval);
+    let mut state = StateTracker::new(&cfg.name, start);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let at = start.elapsed();
+        let t0 = Instant::now();
+        let fetched = tokio::select! {
+            _ = cancel.cancelled() => return,
+            f = client.get(&cfg.url, None, cfg.timeout) => f,
+        };
+        let took = t0.elapsed();
+        let outcome = match fetched {
+            Ok(f) if f.status == cfg.expect_status => RunOutcome::Ok,
+            Ok(f) => {
+                RunOutcome::Failed(format!("HTTP {}, expected {}", f.status, cfg.expect_status))
+            }
+            Err(FetchError::TimedOut(_)) => RunOutcome::TimedOut,
+            Err(FetchError::Failed(m)) => RunOutcome::Failed(m),
+        };
+        state.set(problem_of(&outcome, cfg.timeout), &tx);
+        let _ = tx.send(ProbeEvent::Run {
+            name: cfg.name.clone(),
+            kind: ProbeKind::Http,
+            at,
+            took,
+            outcome,
+            output: Vec::new(),
+        });
+    }
+}
+
+fn problem_of(outcome: &RunOutcome, timeout: Duration) -> Option<String> {
+    match outcome {
+        RunOutcome::Ok => None,
+        RunOutcome::Failed(m) => Some(m.clone()),
+        RunOutcome::TimedOut => Some(format!("timed out after {timeout:?}")),
+    }
+}
