@@ -164,7 +164,7 @@ fn model(state: RunState) -> RunModel {
         m.apply_probe(ProbeEvent::Resource {
             component: "destination".into(),
             at,
-            cpu_cores: (k > 0).then(|| 0.05 + 0.01 * (k % 10) as f64),
+            cpu_cores: (k > 0).then_some(0.05 + 0.01 * (k % 10) as f64),
             memory_bytes: Some(40.0 * 1024.0 * 1024.0 + (k * 200_000) as f64),
             took: Duration::from_millis(3),
             note: None,
