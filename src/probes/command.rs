@@ -12,6 +12,33 @@ pub struct CommandRun {
     pub lines: Vec<String>,
 }
 
+/// Kills the command's whole process group if the run ends without the
+/// command having exited: on timeout, and when the probe is cancelled
+/// mid-run (dropping the future). Disarmed once the leader has been reaped,
+/// so a recycled group id is never signalled.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .take()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        #[cfg(not(unix))]
+        self.0.take();
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 pub async fn run(cfg: &StatConfig) -> CommandRun {
     let start = Instant::now();
     let mut cmd = if cfg.shell {
@@ -51,13 +78,14 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
             };
         }
     };
-    let pid = child.id();
-    match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
+    let mut group = GroupKill(child.id());
+    let waited = tokio::time::timeout(cfg.timeout, child.wait_with_output()).await;
+    if matches!(waited, Ok(Ok(_))) {
+        group.0 = None;
+    }
+    match waited {
         Err(_) => {
-            #[cfg(unix)]
-            if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+            group.kill();
             CommandRun {
                 took: start.elapsed(),
                 outcome: RunOutcome::TimedOut,

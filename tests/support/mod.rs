@@ -82,3 +82,45 @@ pub fn plan(addr: SocketAddr, body: &str) -> Arc<Plan> {
     let text = format!("[target]\nurl = \"http://{addr}\"\n{body}");
     Arc::new(profile::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}")))
 }
+
+/// A server that answers every request with `status` and `body`.
+pub async fn fixed_server(status: u16, body: &'static str) -> SocketAddr {
+    use hyper::service::service_fn;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let svc = service_fn(
+                move |_req: hyper::Request<hyper::body::Incoming>| async move {
+                    let mut r = hyper::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(body.as_bytes()),
+                    ));
+                    *r.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+                    Ok::<_, std::convert::Infallible>(r)
+                },
+            );
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let _ = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A server that accepts connections and never answers.
+pub async fn hanging_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
