@@ -64,6 +64,16 @@ fn invalid_profiles_get_their_own_messages() {
         ("empty-stages", "5:10: load.stages is empty: add at least one stage", "stages = []"),
         ("long-warmup", "7:10: load.warmup: '2m' is not shorter than the run (1m)", "warmup = \"2m\""),
         ("bad-stage-kind", "6:8: unknown variant `spike`, expected `ramp` or `hold`", "kind = \"spike\""),
+        (
+            "bad-source-kind",
+            "10:8: source[0].kind: unknown source kind 'statsd': use \"scrape\" (a /metrics endpoint) or \"promql\" (a Prometheus server)",
+            "kind = \"statsd\"",
+        ),
+        (
+            "bad-probe-url",
+            "10:7: probe[0].url: invalid URL '127.0.0.1:8084/dashboard': it needs http:// or https://, e.g. http://127.0.0.1:8084/dashboard",
+            "url = ",
+        ),
     ];
     for (name, message, line) in cases {
         let path = format!("tests/fixtures/{name}.toml");

@@ -561,6 +561,15 @@ fn probe_url(
             concrete = concrete.replace(&placeholder, "http://127.0.0.1:1");
         }
     }
+    if !concrete.contains("://") {
+        return Err(src.at(
+            url.span(),
+            format!(
+                "{field}: invalid URL '{0}': it needs http:// or https://, e.g. http://{0}",
+                url.get_ref()
+            ),
+        ));
+    }
     let uri: http::Uri = concrete.parse().map_err(|e| {
         src.at(
             url.span(),
