@@ -360,6 +360,38 @@ impl Plan {
             let _ = write!(s, ", about {} requests", expected.round() as u64);
         }
         s.push('\n');
+        for src in &self.probes.sources {
+            let what = match &src.kind {
+                crate::probes::config::SourceKind::Scrape { url, .. } => format!("scrape {url}"),
+                crate::probes::config::SourceKind::Promql { url, .. } => format!("promql {url}"),
+            };
+            let _ = writeln!(
+                s,
+                "source   {}: {what} every {}",
+                src.name,
+                plan::fmt_dur(src.interval)
+            );
+        }
+        for st in &self.probes.stats {
+            let _ = writeln!(
+                s,
+                "stat     {}: {} every {}, timeout {}",
+                st.name,
+                st.argv.join(" "),
+                plan::fmt_dur(st.interval),
+                plan::fmt_dur(st.timeout)
+            );
+        }
+        for p in &self.probes.probes {
+            let _ = writeln!(
+                s,
+                "probe    {}: GET {} expecting {} every {}",
+                p.name,
+                p.url,
+                p.expect_status,
+                plan::fmt_dur(p.interval)
+            );
+        }
         if let Some(demo) = &self.demo {
             for r in &demo.routes {
                 let _ = writeln!(

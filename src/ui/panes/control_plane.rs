@@ -35,55 +35,56 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     }
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let rows = model.components.len() as u16;
+    let rows = model.components.len() as u16 * 2;
     let [table, charts] = Layout::vertical([
         Constraint::Length(rows.min(inner.height)),
         Constraint::Min(0),
     ])
     .areas(inner);
-    let lines: Vec<Line> = model
-        .components
-        .iter()
-        .zip(Theme::SERIES.iter().cycle())
-        .map(|(c, &color)| {
-            let mut spans = vec![Span::styled(
-                format!("{} ", c.name),
-                theme.fg(color).add_modifier(ratatui::style::Modifier::BOLD),
-            )];
-            if let Some(p) = &c.problem {
-                spans.push(Span::styled(format!("failing: {p}"), theme.fg(Color::Red)));
-                return Line::from(spans);
-            }
-            if c.samples == 0 {
-                spans.push(Span::styled("waiting for the first sample", theme.dim()));
-                return Line::from(spans);
-            }
-            let cpu = c
-                .cpu
-                .last()
-                .map_or_else(|| "-".to_owned(), |p| format!("{:.3}", p.1));
-            let mem = c
-                .memory
-                .last()
-                .map_or_else(|| "-".to_owned(), |p| bytes(p.1));
-            spans.extend([
-                Span::styled("cpu ", theme.dim()),
-                Span::styled(cpu, theme.bold()),
-                Span::styled(format!(" (max {:.3}) ", c.cpu_max), theme.dim()),
-                Span::styled("mem ", theme.dim()),
-                Span::styled(mem, theme.bold()),
-                Span::styled(format!(" (max {}) ", bytes(c.memory_max)), theme.dim()),
-                Span::styled(
-                    format!(
-                        "{}ms",
-                        fmt_ms(c.took.value_at_quantile(0.5) as f64 / 1000.0)
-                    ),
-                    theme.dim(),
-                ),
-            ]);
-            Line::from(spans)
-        })
-        .collect();
+    let mut lines: Vec<Line> = Vec::new();
+    for (c, &color) in model.components.iter().zip(Theme::SERIES.iter().cycle()) {
+        let name = Span::styled(
+            format!("{} ", c.name),
+            theme.fg(color).add_modifier(ratatui::style::Modifier::BOLD),
+        );
+        if let Some(p) = &c.problem {
+            lines.push(Line::from(vec![
+                name,
+                Span::styled("failing", theme.fg(Color::Red)),
+            ]));
+            lines.push(Line::styled(format!("  {p}"), theme.fg(Color::Red)));
+            continue;
+        }
+        if c.samples == 0 {
+            lines.push(Line::from(vec![
+                name,
+                Span::styled("waiting for the first sample", theme.dim()),
+            ]));
+            lines.push(Line::raw(""));
+            continue;
+        }
+        let cpu = c
+            .cpu
+            .last()
+            .map_or_else(|| "-".to_owned(), |p| format!("{:.3}", p.1));
+        let mem = c
+            .memory
+            .last()
+            .map_or_else(|| "-".to_owned(), |p| bytes(p.1));
+        let took = fmt_ms(c.took.value_at_quantile(0.5) as f64 / 1000.0);
+        lines.push(Line::from(vec![
+            name,
+            Span::styled(format!("{took}ms per scrape"), theme.dim()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("  cpu ", theme.dim()),
+            Span::styled(cpu, theme.bold()),
+            Span::styled(format!(" (max {:.3})  ", c.cpu_max), theme.dim()),
+            Span::styled("mem ", theme.dim()),
+            Span::styled(mem, theme.bold()),
+            Span::styled(format!(" (max {})", bytes(c.memory_max)), theme.dim()),
+        ]));
+    }
     f.render_widget(Paragraph::new(lines), table);
     if charts.height < 4 {
         return;
