@@ -88,7 +88,7 @@ impl HttpClient {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| FetchError::Failed(chain(&e)))?;
+                .map_err(|e| FetchError::Failed(crate::engine::conn::error_chain(&e)))?;
             let status = resp.status().as_u16();
             let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
@@ -107,15 +107,4 @@ impl HttpClient {
             }),
         }
     }
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(err) = cur {
-        s.push_str(": ");
-        s.push_str(&err.to_string());
-        cur = err.source();
-    }
-    s
 }

@@ -125,29 +125,44 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
     let (tx, events) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    if !cfg.sources.is_empty() || !cfg.probes.is_empty() {
-        let client = HttpClient::new().map_err(ProbeError::Setup)?;
+    let client = if cfg.sources.is_empty() && cfg.probes.is_empty() {
+        None
+    } else {
+        Some(HttpClient::new().map_err(ProbeError::Setup)?)
+    };
+    let ctx = |name: &str| Ctx {
+        tx: tx.clone(),
+        state: StateTracker::new(name, start),
+    };
+    if let Some(client) = client {
         for s in &cfg.sources {
-            tasks.spawn(run_source(
-                s.clone(),
-                client.clone(),
-                start,
-                tx.clone(),
-                cancel.clone(),
-            ));
+            let step = SourceStep {
+                ctx: ctx(&s.name),
+                cfg: s.clone(),
+                client: client.clone(),
+                cpu: scrape::CounterRate::default(),
+            };
+            tasks.spawn(repeat(step, s.interval, start, cancel.clone()));
         }
         for p in &cfg.probes {
-            tasks.spawn(run_http_probe(
-                p.clone(),
-                client.clone(),
-                start,
-                tx.clone(),
-                cancel.clone(),
-            ));
+            let step = HttpStep {
+                ctx: ctx(&p.name),
+                cfg: p.clone(),
+                client: client.clone(),
+            };
+            tasks.spawn(repeat(step, p.interval, start, cancel.clone()));
         }
     }
     for s in &cfg.stats {
-        tasks.spawn(run_stat(s.clone(), start, tx.clone(), cancel.clone()));
+        tasks.spawn(repeat(
+            StatStep {
+                ctx: ctx(&s.name),
+                cfg: s.clone(),
+            },
+            s.interval,
+            start,
+            cancel.clone(),
+        ));
     }
     Ok(Probes {
         events,
@@ -156,49 +171,152 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
     })
 }
 
-fn ticker(every: Duration) -> tokio::time::Interval {
-    // A probe slower than its interval runs back to back, never in a burst.
-    let mut t = tokio::time::interval(every);
-    t.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    t
+/// One reading or run of a probe; `repeat` decides when.
+trait Step: Send + 'static {
+    fn run(&mut self, at: Duration) -> impl std::future::Future<Output = ()> + Send;
 }
 
-async fn run_source(
-    cfg: SourceConfig,
-    client: HttpClient,
-    start: Instant,
+/// What every probe task reports through.
+struct Ctx {
     tx: mpsc::UnboundedSender<ProbeEvent>,
+    state: StateTracker,
+}
+
+/// Runs `step` every `interval` until cancelled. A step in progress is
+/// dropped on cancel (a stat command's process group is killed with it);
+/// a step slower than its interval runs back to back, never in a burst.
+async fn repeat<S: Step>(
+    mut step: S,
+    interval: Duration,
+    start: Instant,
     cancel: CancellationToken,
 ) {
-    let mut tick = ticker(cfg.interval);
-    let mut cpu = scrape::CounterRate::default();
-    let mut state = StateTracker::new(&cfg.name, start);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
         let at = start.elapsed();
-        let t0 = Instant::now();
-        let reading = tokio::select! {
+        tokio::select! {
             _ = cancel.cancelled() => return,
-            r = read_source(&cfg, &client, &mut cpu, at) => r,
-        };
+            _ = step.run(at) => {}
+        }
+    }
+}
+
+struct SourceStep {
+    ctx: Ctx,
+    cfg: SourceConfig,
+    client: HttpClient,
+    cpu: scrape::CounterRate,
+}
+
+impl Step for SourceStep {
+    async fn run(&mut self, at: Duration) {
+        let t0 = Instant::now();
+        let reading = read_source(&self.cfg, &self.client, &mut self.cpu, at).await;
         let took = t0.elapsed();
         match reading {
             Ok(r) => {
-                let _ = tx.send(ProbeEvent::Resource {
-                    component: cfg.name.clone(),
+                let _ = self.ctx.tx.send(ProbeEvent::Resource {
+                    component: self.cfg.name.clone(),
                     at,
                     cpu_cores: r.cpu,
                     memory_bytes: r.memory,
                     took,
                     note: (!r.notes.is_empty()).then(|| r.notes.join("; ")),
                 });
-                state.set((!r.problems.is_empty()).then(|| r.problems.join("; ")), &tx);
+                self.ctx.state.set(
+                    (!r.problems.is_empty()).then(|| r.problems.join("; ")),
+                    &self.ctx.tx,
+                );
             }
-            Err(problem) => state.set(Some(problem), &tx),
+            Err(problem) => self.ctx.state.set(Some(problem), &self.ctx.tx),
         }
+    }
+}
+
+struct StatStep {
+    ctx: Ctx,
+    cfg: StatConfig,
+}
+
+impl Step for StatStep {
+    async fn run(&mut self, at: Duration) {
+        let run = command::run(&self.cfg).await;
+        self.ctx.report(
+            &self.cfg.name,
+            ProbeKind::Stat,
+            at,
+            run.took,
+            run.outcome,
+            run.lines,
+            self.cfg.timeout,
+        );
+    }
+}
+
+struct HttpStep {
+    ctx: Ctx,
+    cfg: HttpProbeConfig,
+    client: HttpClient,
+}
+
+impl Step for HttpStep {
+    async fn run(&mut self, at: Duration) {
+        let t0 = Instant::now();
+        let fetched = self.client.get(&self.cfg.url, None, self.cfg.timeout).await;
+        let took = t0.elapsed();
+        let outcome = match fetched {
+            Ok(f) if f.status == self.cfg.expect_status => RunOutcome::Ok,
+            Ok(f) => RunOutcome::Failed(format!(
+                "HTTP {}, expected {}",
+                f.status, self.cfg.expect_status
+            )),
+            Err(FetchError::TimedOut(_)) => RunOutcome::TimedOut,
+            Err(FetchError::Failed(m)) => RunOutcome::Failed(m),
+        };
+        self.ctx.report(
+            &self.cfg.name,
+            ProbeKind::Http,
+            at,
+            took,
+            outcome,
+            Vec::new(),
+            self.cfg.timeout,
+        );
+    }
+}
+
+impl Ctx {
+    /// Reports one timed run, and its state if that changed.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        name: &str,
+        kind: ProbeKind,
+        at: Duration,
+        took: Duration,
+        outcome: RunOutcome,
+        output: Vec<String>,
+        timeout: Duration,
+    ) {
+        let problem = match &outcome {
+            RunOutcome::Ok => None,
+            RunOutcome::Failed(m) => Some(m.clone()),
+            RunOutcome::TimedOut => Some(format!("timed out after {timeout:?}")),
+        };
+        self.state.set(problem, &self.tx);
+        let _ = self.tx.send(ProbeEvent::Run {
+            name: name.to_owned(),
+            kind,
+            at,
+            took,
+            outcome,
+            output,
+        });
     }
 }
 
@@ -303,84 +421,4 @@ async fn read_source(
         return Err(r.problems.join("; "));
     }
     Ok(r)
-}
-
-async fn run_stat(
-    cfg: StatConfig,
-    start: Instant,
-    tx: mpsc::UnboundedSender<ProbeEvent>,
-    cancel: CancellationToken,
-) {
-    let mut tick = ticker(cfg.interval);
-    let mut state = StateTracker::new(&cfg.name, start);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let at = start.elapsed();
-        // Cancelling drops the child, and kill_on_drop ends it.
-        let run = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = command::run(&cfg) => r,
-        };
-        state.set(problem_of(&run.outcome, cfg.timeout), &tx);
-        let _ = tx.send(ProbeEvent::Run {
-            name: cfg.name.clone(),
-            kind: ProbeKind::Stat,
-            at,
-            took: run.took,
-            outcome: run.outcome,
-            output: run.lines,
-        });
-    }
-}
-
-async fn run_http_probe(
-    cfg: HttpProbeConfig,
-    client: HttpClient,
-    start: Instant,
-    tx: mpsc::UnboundedSender<ProbeEvent>,
-    cancel: CancellationToken,
-) {
-    let mut tick = ticker(cfg.interval);
-    let mut state = StateTracker::new(&cfg.name, start);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let at = start.elapsed();
-        let t0 = Instant::now();
-        let fetched = tokio::select! {
-            _ = cancel.cancelled() => return,
-            f = client.get(&cfg.url, None, cfg.timeout) => f,
-        };
-        let took = t0.elapsed();
-        let outcome = match fetched {
-            Ok(f) if f.status == cfg.expect_status => RunOutcome::Ok,
-            Ok(f) => {
-                RunOutcome::Failed(format!("HTTP {}, expected {}", f.status, cfg.expect_status))
-            }
-            Err(FetchError::TimedOut(_)) => RunOutcome::TimedOut,
-            Err(FetchError::Failed(m)) => RunOutcome::Failed(m),
-        };
-        state.set(problem_of(&outcome, cfg.timeout), &tx);
-        let _ = tx.send(ProbeEvent::Run {
-            name: cfg.name.clone(),
-            kind: ProbeKind::Http,
-            at,
-            took,
-            outcome,
-            output: Vec::new(),
-        });
-    }
-}
-
-fn problem_of(outcome: &RunOutcome, timeout: Duration) -> Option<String> {
-    match outcome {
-        RunOutcome::Ok => None,
-        RunOutcome::Failed(m) => Some(m.clone()),
-        RunOutcome::TimedOut => Some(format!("timed out after {timeout:?}")),
-    }
 }
