@@ -10,7 +10,8 @@
 #
 # The load generator is pinned to CPU 0 and the target (the demo gateway
 # with one instant route) to CPU 1 with taskset, so each has one core.
-# Needs: a release build (cargo build --release), wrk for `cpu`, python3.
+# Needs: a release build (cargo build --release), wrk for `cpu` (and oha, if on
+# PATH, is measured beside it: cargo install oha), python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-target/release/rampdeck}
@@ -40,7 +41,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 bench_cpu() {
   start_target
   echo "CPU seconds per 100k requests, closed loop, 50 connections, HTTP/1.1, $DUR, $REPEAT runs each (median):"
-  : > "$TMP/rd"; : > "$TMP/wrk"
+  : > "$TMP/rd"; : > "$TMP/wrk"; : > "$TMP/oha"
   for i in $(seq "$REPEAT"); do
     cpu=$(cpu_of "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --out "$TMP/o")
     req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
@@ -50,7 +51,14 @@ bench_cpu() {
     req=$(awk '/requests in/ {print $1}' "$TMP/out")
     echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/wrk"
     printf '  wrk      run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
+    if command -v oha > /dev/null; then
+      cpu=$(cpu_of oha -z "$DUR" -c 50 --no-tui --output-format json "$URL")
+      req=$(python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$TMP/out")
+      echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/oha"
+      printf '  oha      run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
+    fi
   done
+  if [ -s "$TMP/oha" ]; then printf 'oha %.3f CPU-s per 100k\n' "$(median < "$TMP/oha")"; fi
   rd=$(median < "$TMP/rd"); wk=$(median < "$TMP/wrk")
   printf 'rampdeck %.3f  wrk %.3f  CPU-s per 100k  (rampdeck/wrk = %.2f)\n' "$rd" "$wk" "$(echo "$rd $wk" | awk '{print $1/$2}')"
 }
