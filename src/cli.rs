@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "A terminal console for live load tests of service meshes and API gateways",
     long_about = "A terminal console for live load tests of service meshes and API gateways.\n\n\
-        Exit codes: 0 the run finished, 1 it could not run (bind, DNS, TLS setup), 2 bad input (profile or flags)."
+        Exit codes: 0 the run finished, 1 it could not run (bind, DNS, TLS setup), 2 bad input (profile or flags), \
+        99 the run finished but a threshold failed."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -36,6 +36,10 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let signals = tokio::spawn(forward_signals(handle.control.clone()));
     let mut model = RunModel::for_plan(&plan);
+    let mut watch = crate::report::thresholds::Watch::new(
+        plan.thresholds.clone(),
+        plan.load.mode == crate::profile::Mode::Open,
+    );
     let mut next_progress = Duration::from_secs(1);
     let total = plan.load.duration();
     let mut err = std::io::stderr();
@@ -62,7 +66,21 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
             }
             EngineEvent::Interval(_) => {}
         }
+        let interval = matches!(ev, EngineEvent::Interval(_));
         model.apply(ev);
+        if interval {
+            let changes = watch.update(&mut model);
+            for (breach, text) in &changes {
+                let at = model.last().map_or(0.0, |i| i.elapsed.as_secs_f64());
+                let what = if *breach {
+                    "threshold breached"
+                } else {
+                    "threshold holds again"
+                };
+                let _ = writeln!(err, "[{at:>7.1}s] {what}: {text}");
+            }
+            model.threshold_changes(changes);
+        }
     }
     probes.stop().await;
     while let Ok(pe) = probes.events.try_recv() {

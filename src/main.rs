@@ -1,7 +1,8 @@
 //! Entry point: parses the command line, runs the command, and maps failures to exit codes.
 //!
 //! Exit codes: 0 the run finished; 1 it could not run (bind, DNS, TLS
-//! setup, writing reports); 2 bad input (profile or flags, as clap does).
+//! setup, writing reports); 2 bad input (profile or flags, as clap does);
+//! 99 the run finished but a threshold failed.
 
 mod cli;
 
@@ -22,6 +23,8 @@ const DEMO_PROFILE_PATH: &str = "profiles/demo.toml";
 
 const EXIT_CANNOT_RUN: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
+/// k6's convention: the run finished but a threshold failed.
+const EXIT_THRESHOLDS_FAILED: u8 = 99;
 
 fn main() -> ExitCode {
     // Installs the panic hook that reports panics readably; errors we expect
@@ -159,19 +162,20 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
     let result = if console {
         live::run(plan, &opts, run.fps)
             .await
-            .map(|_| ())
+            .map(|s| s.thresholds_passed)
             .map_err(|e| e.to_string())
     } else {
         headless::run(plan, &opts)
             .await
-            .map(|_| ())
+            .map(|s| s.thresholds_passed)
             .map_err(|e| e.to_string())
     };
     if let Some(d) = demo {
         d.shutdown().await;
     }
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(false)) => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)

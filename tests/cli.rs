@@ -65,6 +65,16 @@ fn invalid_profiles_get_their_own_messages() {
         ("long-warmup", "7:10: load.warmup: '2m' is not shorter than the run (1m)", "warmup = \"2m\""),
         ("bad-stage-kind", "6:8: unknown variant `spike`, expected `ramp` or `hold`", "kind = \"spike\""),
         (
+            "bad-threshold",
+            "9:7: thresholds.p99: 'fast' does not start with <, <=, > or >=; write it like \"< 250ms\"",
+            "p99 = \"fast\"",
+        ),
+        (
+            "unknown-threshold-component",
+            "13:1: thresholds.component.identity: no [[source]] is named 'identity' (sources: 'destination')",
+            "[thresholds.component.identity]",
+        ),
+        (
             "bad-source-kind",
             "10:8: source[0].kind: unknown source kind 'statsd': use \"scrape\" (a /metrics endpoint) or \"promql\" (a Prometheus server)",
             "kind = \"statsd\"",
@@ -273,4 +283,64 @@ fn sigterm_stops_the_run_and_still_writes_the_summary() {
         "{}",
         json["requests"]
     );
+}
+
+#[test]
+fn thresholds_decide_the_exit_code() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(support::demo(vec![support::fixed("/", 5)]));
+    let dir = tempfile::tempdir().unwrap();
+    let profile = |name: &str, thresholds: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!("[target]\nurl = \"http://{}\"\n[load]\nrate = 100\nduration = \"3s\"\n[thresholds]\n{thresholds}", server.addrs.gateway),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let out_dir = dir.path().join("out");
+    let out = |p: &str| rampdeck(&["run", p, "--headless", "--out", out_dir.to_str().unwrap()]);
+
+    // A 5 ms route cannot have a p99 under 1 ms.
+    let failing = profile("fail", "p99 = \"< 1ms\"\nsuccess_rate = \"> 99\"\n");
+    let o = out(&failing);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("Thresholds   1 FAILED")
+            && text.contains("FAIL p99 < 1ms")
+            && text.contains("pass success_rate > 99"),
+        "{text}"
+    );
+    assert!(
+        stderr(&o).contains("threshold breached: p99 < 1ms"),
+        "breach is logged live: {}",
+        stderr(&o)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["thresholds_passed"], false);
+    assert_eq!(json["thresholds"][0]["name"], "p99");
+    assert!(json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["type"] == "threshold_breached"));
+
+    let passing = profile(
+        "pass",
+        "p99 = \"< 1s\"\nrps = \">= 95% of target\"\nsuccess_rate = \"> 99.9\"\n",
+    );
+    let o = out(&passing);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["thresholds_passed"], true);
 }

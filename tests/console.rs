@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampdeck::probes::{ProbeEvent, ProbeKind, RunOutcome};
+use rampdeck::report::thresholds::Verdict;
 use rampdeck::run::{Event, EventKind, RunModel};
 use rampdeck::stats::summary::RunState;
 use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles, TotalsSummary};
@@ -361,6 +362,45 @@ fn each_pane() {
         |f, a, _| panes::footer::draw(f, f.area(), a, Instant::now(), th),
         &m,
     );
+}
+
+#[test]
+fn a_breached_threshold_turns_the_header_red() {
+    let mut m = model(RunState::Running);
+    m.thresholds = vec![
+        Verdict {
+            name: "p99".into(),
+            expr: "< 250ms".into(),
+            unit: "ms",
+            actual: Some(312.0),
+            limit: Some(250.0),
+            pass: false,
+        },
+        Verdict {
+            name: "success_rate".into(),
+            expr: "> 99".into(),
+            unit: "%",
+            actual: Some(99.7),
+            limit: Some(99.0),
+            pass: true,
+        },
+    ];
+    let app = App::new(plan());
+    let mut t = Terminal::new(TestBackend::new(120, 3)).unwrap();
+    t.draw(|f| panes::header::draw(f, f.area(), &app, &m, Theme { color: true }))
+        .unwrap();
+    let text = t.backend().to_string();
+    assert!(text.contains("✗ 1 threshold breached"), "{text}");
+    let buf = t.backend().buffer();
+    let x = text
+        .lines()
+        .next()
+        .unwrap()
+        .chars()
+        .position(|c| c == '✗')
+        .unwrap() as u16;
+    assert_eq!(buf[(x, 0)].bg, ratatui::style::Color::Red);
+    insta::assert_snapshot!(t.backend());
 }
 
 #[test]

@@ -231,6 +231,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             interval: validate::DEFAULT_INTERVAL,
         },
         demo: None,
+        thresholds: Vec::new(),
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -391,6 +392,9 @@ impl Plan {
                 p.expect_status,
                 plan::fmt_dur(p.interval)
             );
+        }
+        for t in &self.thresholds {
+            let _ = writeln!(s, "threshold {} {}", t.name, t.expr);
         }
         if let Some(demo) = &self.demo {
             for r in &demo.routes {

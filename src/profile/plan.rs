@@ -20,6 +20,8 @@ pub struct Plan {
     pub load: LoadPlan,
     pub demo: Option<DemoConfig>,
     pub probes: crate::probes::config::ProbesConfig,
+    /// Pass/fail criteria, judged live and at the end (exit code 99 on a breach).
+    pub thresholds: Vec<crate::report::thresholds::Threshold>,
 }
 
 #[derive(Debug, Clone)]

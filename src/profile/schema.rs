@@ -40,6 +40,51 @@ pub struct RawProfile {
     pub stats: Vec<Spanned<RawStat>>,
     #[serde(default, rename = "probe")]
     pub probes: Vec<Spanned<RawProbe>>,
+    pub thresholds: Option<RawThresholds>,
+}
+
+/// `[thresholds]`: metric = "<op> <value>", e.g. p99 = "< 250ms".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    pub p50: Option<Spanned<String>>,
+    pub p90: Option<Spanned<String>>,
+    pub p95: Option<Spanned<String>>,
+    pub p99: Option<Spanned<String>>,
+    pub p999: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    pub mean: Option<Spanned<String>>,
+    pub service_p50: Option<Spanned<String>>,
+    pub service_p90: Option<Spanned<String>>,
+    pub service_p95: Option<Spanned<String>>,
+    pub service_p99: Option<Spanned<String>>,
+    pub service_p999: Option<Spanned<String>>,
+    pub service_max: Option<Spanned<String>>,
+    pub success_rate: Option<Spanned<String>>,
+    pub rps: Option<Spanned<String>>,
+    /// Per `[[source]]` name.
+    #[serde(default)]
+    pub component: BTreeMap<String, Spanned<RawComponentThresholds>>,
+    /// Per `[[stat]]` or `[[probe]]` name.
+    #[serde(default)]
+    pub probe: BTreeMap<String, Spanned<RawProbeThresholds>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponentThresholds {
+    pub cpu_avg: Option<Spanned<String>>,
+    pub cpu_max: Option<Spanned<String>>,
+    pub memory_max: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbeThresholds {
+    pub p50: Option<Spanned<String>>,
+    pub p95: Option<Spanned<String>>,
+    pub p99: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
 }
 
 /// `[[source]]`: where a control-plane component's CPU and memory come from.

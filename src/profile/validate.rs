@@ -63,6 +63,10 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
     };
     let load = load_plan(src, load)?;
     let probes = probes_config(src, raw.sources, raw.stats, raw.probes, demo.is_some())?;
+    let thresholds = match raw.thresholds {
+        Some(t) => thresholds(src, t, &probes, load.mode)?,
+        None => Vec::new(),
+    };
     Ok(Plan {
         name: raw.name.unwrap_or_else(|| {
             std::path::Path::new(src.path)
@@ -76,6 +80,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         load,
         demo,
         probes,
+        thresholds,
     })
 }
 
@@ -725,4 +730,102 @@ pub fn probes_config(
         });
     }
     Ok(out)
+}
+
+fn thresholds(
+    src: &Source,
+    raw: RawThresholds,
+    probes: &crate::probes::config::ProbesConfig,
+    mode: Mode,
+) -> Result<Vec<crate::report::thresholds::Threshold>, ProfileError> {
+    use crate::report::thresholds::{parse, Bound, Metric, Pct};
+    let mut out = Vec::new();
+    let mut add = |name: String,
+                   metric: Metric,
+                   text: Option<Spanned<String>>|
+     -> Result<(), ProfileError> {
+        if let Some(text) = text {
+            let t = parse(&name, metric, text.get_ref())
+                .map_err(|m| src.at(text.span(), format!("thresholds.{name}: {m}")))?;
+            if mode == Mode::Closed && matches!(t.bound, Bound::OfTarget(_)) {
+                return Err(src.at(text.span(), format!("thresholds.{name}: '% of target' compares with the target rate of an open-loop run; a closed loop has none, so give a rate, e.g. \">= 950\"")));
+            }
+            out.push(t);
+        }
+        Ok(())
+    };
+    let latency = [
+        ("p50", Pct::P50, raw.p50, raw.service_p50),
+        ("p90", Pct::P90, raw.p90, raw.service_p90),
+        ("p95", Pct::P95, raw.p95, raw.service_p95),
+        ("p99", Pct::P99, raw.p99, raw.service_p99),
+        ("p999", Pct::P999, raw.p999, raw.service_p999),
+        ("max", Pct::Max, raw.max, raw.service_max),
+    ];
+    for (name, pct, corrected, service) in latency {
+        add(name.into(), Metric::Latency(pct), corrected)?;
+        add(format!("service_{name}"), Metric::Service(pct), service)?;
+    }
+    add("mean".into(), Metric::Latency(Pct::Mean), raw.mean)?;
+    add("success_rate".into(), Metric::SuccessRate, raw.success_rate)?;
+    add("rps".into(), Metric::Rps, raw.rps)?;
+    for (component, t) in raw.component {
+        if !probes.sources.iter().any(|s| s.name == component) {
+            let known: Vec<&str> = probes.sources.iter().map(|s| s.name.as_str()).collect();
+            return Err(src.at(t.span(), format!("thresholds.component.{component}: no [[source]] is named '{component}' (sources: {})", list(&known))));
+        }
+        let t = t.into_inner();
+        add(
+            format!("component.{component}.cpu_avg"),
+            Metric::CpuAvg(component.clone()),
+            t.cpu_avg,
+        )?;
+        add(
+            format!("component.{component}.cpu_max"),
+            Metric::CpuMax(component.clone()),
+            t.cpu_max,
+        )?;
+        add(
+            format!("component.{component}.memory_max"),
+            Metric::MemoryMax(component.clone()),
+            t.memory_max,
+        )?;
+    }
+    for (probe, t) in raw.probe {
+        let known: Vec<&str> = probes
+            .stats
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(probes.probes.iter().map(|p| p.name.as_str()))
+            .collect();
+        if !known.contains(&probe.as_str()) {
+            return Err(src.at(t.span(), format!("thresholds.probe.{probe}: no [[stat]] or [[probe]] is named '{probe}' (probes: {})", list(&known))));
+        }
+        let t = t.into_inner();
+        for (name, pct, text) in [
+            ("p50", Pct::P50, t.p50),
+            ("p95", Pct::P95, t.p95),
+            ("p99", Pct::P99, t.p99),
+            ("max", Pct::Max, t.max),
+        ] {
+            add(
+                format!("probe.{probe}.{name}"),
+                Metric::Probe(probe.clone(), pct),
+                text,
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }

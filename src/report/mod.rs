@@ -1,6 +1,7 @@
 //! Reports: the end-of-run summary as text (stdout) and as `summary.json`.
 
 pub mod summary;
+pub mod thresholds;
 
 pub use summary::Summary;
 

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::thresholds::{judge, Facts, Verdict};
 use crate::engine::RunResult;
 use crate::profile::{Mode, Plan};
 use crate::run::event::Event;
@@ -64,6 +65,10 @@ pub struct Summary {
     pub components: Vec<ComponentSummary>,
     /// Stat commands and HTTP probes: how long they took under load.
     pub probes: Vec<ProbeSummary>,
+    /// Each `[thresholds]` entry judged on this summary's numbers.
+    pub thresholds: Vec<Verdict>,
+    /// None without thresholds; false makes the exit code 99.
+    pub thresholds_passed: Option<bool>,
     pub events: Vec<Event>,
 }
 
@@ -176,8 +181,19 @@ impl Summary {
                     }
                 })
                 .collect(),
+            thresholds: Vec::new(),
+            thresholds_passed: None,
             events: model.events.clone(),
         }
+        .judged(plan, model)
+    }
+
+    fn judged(mut self, plan: &Plan, model: &RunModel) -> Self {
+        if !plan.thresholds.is_empty() {
+            self.thresholds = judge(&plan.thresholds, &Facts::of_summary(&self, model));
+            self.thresholds_passed = Some(self.thresholds.iter().all(|v| v.pass));
+        }
+        self
     }
 
     pub fn write_json(&self, dir: &Path) -> Result<PathBuf, ReportError> {
@@ -321,6 +337,24 @@ impl Summary {
                 if let Some(why) = &p.problem {
                     let _ = writeln!(s, "      failing: {why}");
                 }
+            }
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(s);
+            let failed = self.thresholds.iter().filter(|v| !v.pass).count();
+            let verdict = if failed == 0 {
+                "all passed".to_owned()
+            } else {
+                format!("{failed} FAILED")
+            };
+            let _ = writeln!(s, "  Thresholds   {verdict}");
+            for v in &self.thresholds {
+                let _ = writeln!(
+                    s,
+                    "    {} {}",
+                    if v.pass { "pass" } else { "FAIL" },
+                    v.describe()
+                );
             }
         }
         if self.dropped > 0 {

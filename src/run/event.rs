@@ -55,6 +55,10 @@ pub enum EventKind {
     ProbeRecovered {
         name: String,
     },
+    /// A threshold started failing during the run.
+    ThresholdBreached,
+    /// It holds again.
+    ThresholdRecovered,
     Warning,
     Stopping {
         early: bool,
@@ -79,6 +83,8 @@ impl EventKind {
             EventKind::FirstStatus { code } => format!("http {code}"),
             EventKind::ProbeFailing { name } => format!("{name} failing"),
             EventKind::ProbeRecovered { name } => format!("{name} ok"),
+            EventKind::ThresholdBreached => "breach".into(),
+            EventKind::ThresholdRecovered => "holds".into(),
             EventKind::Warning => "warn".into(),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),

@@ -28,6 +28,8 @@ pub struct RunModel {
     pub components: Vec<ComponentView>,
     /// Stat commands, then HTTP probes, in profile order.
     pub probes: Vec<ProbeView>,
+    /// The thresholds' latest live verdicts.
+    pub thresholds: Vec<crate::report::thresholds::Verdict>,
 }
 
 impl Default for RunModel {
@@ -41,6 +43,7 @@ impl Default for RunModel {
             state: RunState::Running,
             components: Vec::new(),
             probes: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 }
@@ -163,6 +166,25 @@ impl RunModel {
             self.events.insert(at, ev);
         } else {
             self.events_dropped += 1;
+        }
+    }
+
+    /// Records what a threshold watch reported, as timeline events.
+    pub fn threshold_changes(&mut self, changes: Vec<(bool, String)>) {
+        let at = self.last().map_or(Duration::ZERO, |i| i.elapsed);
+        for (breach, text) in changes {
+            let (kind, message) = if breach {
+                (
+                    EventKind::ThresholdBreached,
+                    format!("threshold breached: {text}"),
+                )
+            } else {
+                (
+                    EventKind::ThresholdRecovered,
+                    format!("threshold holds again: {text}"),
+                )
+            };
+            self.push_event(Event { at, kind, message });
         }
     }
 

@@ -56,6 +56,10 @@ pub fn run(
 ) -> Result<ConsoleExit, ConsoleError> {
     let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
     let mut model = RunModel::for_plan(&plan);
+    let mut watch = crate::report::thresholds::Watch::new(
+        plan.thresholds.clone(),
+        plan.load.mode == crate::profile::Mode::Open,
+    );
     let mut app = App::new(plan);
     let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
     let mut next_frame = Instant::now();
@@ -66,7 +70,19 @@ pub fn run(
     let result = loop {
         while let Ok(ev) = events.try_recv() {
             log_event(&ev);
+            let interval = matches!(ev, EngineEvent::Interval(_));
             model.apply(ev);
+            if interval {
+                let changes = watch.update(&mut model);
+                for (breach, text) in &changes {
+                    if *breach {
+                        tracing::warn!(target: "thresholds", "breached: {text}");
+                    } else {
+                        tracing::info!(target: "thresholds", "holds again: {text}");
+                    }
+                }
+                model.threshold_changes(changes);
+            }
         }
         while let Ok(pe) = probe_events.try_recv() {
             if let ProbeEvent::State { name, problem, .. } = &pe {

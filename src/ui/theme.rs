@@ -73,6 +73,18 @@ impl Theme {
         self.fg(c).add_modifier(Modifier::BOLD)
     }
 
+    /// A breached threshold: white on red, or reversed without colour.
+    pub fn breach(self) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+
     /// Series colours, in order.
     pub const SERIES: [Color; 4] = [Color::Cyan, Color::Green, Color::Yellow, Color::Red];
     pub const TARGET: Color = Color::DarkGray;

@@ -22,7 +22,27 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         Mode::Closed => "closed loop",
     };
     let state_label = format!(" {} ", state.label());
-    let right_width = state_label.len() as u16;
+    // Thresholds judged so far: green while they hold, red once one breaks.
+    let failing = model
+        .thresholds
+        .iter()
+        .filter(|v| !v.pass && v.actual.is_some())
+        .count();
+    let (badge, badge_style) = match (model.thresholds.len(), failing) {
+        (0, _) => (String::new(), theme.dim()),
+        (n, 0) => (
+            format!(" ✓ {n} thresholds "),
+            theme.fg(ratatui::style::Color::Green),
+        ),
+        (_, f) => (
+            format!(
+                " ✗ {f} threshold{} breached ",
+                if f == 1 { "" } else { "s" }
+            ),
+            theme.breach(),
+        ),
+    };
+    let right_width = (badge.chars().count() + state_label.chars().count()) as u16;
     let [left, right] =
         Layout::horizontal([Constraint::Min(10), Constraint::Length(right_width)]).areas(top);
     let title = Line::from(vec![
@@ -36,7 +56,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
     ]);
     f.render_widget(Paragraph::new(title), left);
     f.render_widget(
-        Paragraph::new(Span::styled(state_label, theme.state(state))),
+        Paragraph::new(Line::from(vec![
+            Span::styled(badge, badge_style),
+            Span::styled(state_label, theme.state(state)),
+        ])),
         right,
     );
 

@@ -1,0 +1,556 @@
+//! Thresholds (k6-style pass/fail criteria): parsed from the profile, watched live, judged at the end.
+//!
+//! A threshold is a metric, an operator and a bound: `p99 = "< 250ms"`,
+//! `success_rate = "> 99.9"`, `rps = ">= 99% of target"`, a component's
+//! `cpu_max = "< 0.5"` or `memory_max = "< 200MiB"`, a probe's `p95 = "< 2s"`.
+//! Values are compared in the metric's own unit (ms, %, req/s, cores, bytes).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::run::RunModel;
+use crate::stats::summary::RunState;
+use crate::stats::Percentiles;
+
+use super::summary::Summary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Op {
+    fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => actual < limit,
+            Op::Le => actual <= limit,
+            Op::Gt => actual > limit,
+            Op::Ge => actual >= limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pct {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+impl Pct {
+    pub fn of(self, p: &Percentiles) -> f64 {
+        match self {
+            Pct::P50 => p.p50,
+            Pct::P90 => p.p90,
+            Pct::P95 => p.p95,
+            Pct::P99 => p.p99,
+            Pct::P999 => p.p999,
+            Pct::Max => p.max,
+            Pct::Mean => p.mean,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "p50" => Pct::P50,
+            "p90" => Pct::P90,
+            "p95" => Pct::P95,
+            "p99" => Pct::P99,
+            "p999" => Pct::P999,
+            "max" => Pct::Max,
+            "mean" => Pct::Mean,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// Corrected latency, ms.
+    Latency(Pct),
+    /// Service time, ms.
+    Service(Pct),
+    /// Percent of requests that succeeded.
+    SuccessRate,
+    /// Completed requests per second.
+    Rps,
+    CpuAvg(String),
+    CpuMax(String),
+    MemoryMax(String),
+    /// A stat command's or HTTP probe's duration, ms.
+    Probe(String, Pct),
+}
+
+impl Metric {
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "ms",
+            Metric::SuccessRate => "%",
+            Metric::Rps => "req/s",
+            Metric::CpuAvg(_) | Metric::CpuMax(_) => "cores",
+            Metric::MemoryMax(_) => "bytes",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Value(f64),
+    /// A percentage of the run's mean target rate (open loop).
+    OfTarget(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// Where it was written, e.g. "p99" or "component.destination.cpu_max".
+    pub name: String,
+    /// As written, e.g. "< 250ms".
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    pub bound: Bound,
+}
+
+/// Parses `"<op> <value>"` for `metric`; the error says what is allowed.
+pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String> {
+    let t = text.trim();
+    let (op, rest) = [("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)]
+        .iter()
+        .find_map(|(s, op)| t.strip_prefix(s).map(|r| (*op, r.trim())))
+        .ok_or_else(|| {
+            format!(
+                "'{text}' does not start with <, <=, > or >=; write it like {}",
+                example(&metric)
+            )
+        })?;
+    let bad = || {
+        format!(
+            "'{text}': '{rest}' is not a {}; write it like {}",
+            what(&metric),
+            example(&metric)
+        )
+    };
+    let bound = match &metric {
+        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => {
+            let d = humantime::parse_duration(rest).map_err(|_| bad())?;
+            Bound::Value(d.as_secs_f64() * 1000.0)
+        }
+        Metric::SuccessRate => Bound::Value(
+            rest.trim_end_matches('%')
+                .trim()
+                .parse()
+                .map_err(|_| bad())?,
+        ),
+        Metric::Rps => match rest.strip_suffix("of target") {
+            Some(pct) => Bound::OfTarget(
+                pct.trim()
+                    .trim_end_matches('%')
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad())?,
+            ),
+            None => Bound::Value(rest.parse().map_err(|_| bad())?),
+        },
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => Bound::Value(
+            rest.trim_end_matches("cores")
+                .trim()
+                .parse()
+                .map_err(|_| bad())?,
+        ),
+        Metric::MemoryMax(_) => Bound::Value(parse_bytes(rest).ok_or_else(bad)?),
+    };
+    Ok(Threshold {
+        name: name.to_owned(),
+        expr: t.to_owned(),
+        metric,
+        op,
+        bound,
+    })
+}
+
+fn what(m: &Metric) -> &'static str {
+    match m {
+        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "duration",
+        Metric::SuccessRate => "percentage",
+        Metric::Rps => "rate (a number, or \"N% of target\")",
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => "number of cores",
+        Metric::MemoryMax(_) => "size",
+    }
+}
+
+fn example(m: &Metric) -> &'static str {
+    match m {
+        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "\"< 250ms\"",
+        Metric::SuccessRate => "\"> 99.9\"",
+        Metric::Rps => "\">= 99% of target\" or \">= 950\"",
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => "\"< 0.5\"",
+        Metric::MemoryMax(_) => "\"< 200MiB\"",
+    }
+}
+
+/// "200MiB", "1.5GB", "4096" (bytes).
+fn parse_bytes(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.trim().parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// The numbers thresholds are judged on.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub requests: u64,
+    pub success_rate: Option<f64>,
+    pub rps: f64,
+    /// Mean target rate over the measured time (open loop only).
+    pub target_rps: Option<f64>,
+    pub components: Vec<ComponentFacts>,
+    /// (name, durations in ms)
+    pub probes: Vec<(String, Percentiles)>,
+}
+
+/// A component's CPU (cores) and memory (bytes), where sampled.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentFacts {
+    pub name: String,
+    pub cpu_avg: Option<f64>,
+    pub cpu_max: Option<f64>,
+    pub memory_max: Option<f64>,
+}
+
+/// Mean of the target level over measured (post-warmup, unpaused) intervals, and their length.
+fn measured(model: &RunModel) -> (f64, Option<f64>) {
+    let mut secs = 0.0;
+    let mut weighted = 0.0;
+    for i in model
+        .series
+        .iter()
+        .filter(|i| !i.warmup && i.state == RunState::Running)
+    {
+        secs += i.secs();
+        weighted += i.target * i.secs();
+    }
+    (secs, (secs > 0.0).then(|| weighted / secs))
+}
+
+impl Facts {
+    /// So far, from the live model.
+    pub fn live(model: &RunModel, open_loop: bool) -> Self {
+        let (secs, target) = measured(model);
+        let t = &model.totals;
+        Facts {
+            latency: t.latency,
+            service: t.service,
+            requests: t.requests,
+            success_rate: t.success_rate(),
+            rps: if secs > 0.0 {
+                t.requests as f64 / secs
+            } else {
+                0.0
+            },
+            target_rps: if open_loop { target } else { None },
+            components: model
+                .components
+                .iter()
+                .map(|c| ComponentFacts {
+                    name: c.name.clone(),
+                    cpu_avg: c.cpu_avg(),
+                    cpu_max: (!c.cpu.is_empty()).then_some(c.cpu_max),
+                    memory_max: (!c.memory.is_empty()).then_some(c.memory_max),
+                })
+                .collect(),
+            probes: model
+                .probes
+                .iter()
+                .map(|p| (p.name.clone(), Percentiles::of(&p.durations)))
+                .collect(),
+        }
+    }
+
+    /// At the end, from the summary (and the model for the target rate).
+    pub fn of_summary(s: &Summary, model: &RunModel) -> Self {
+        Facts {
+            latency: s.latency_ms,
+            service: s.service_time_ms,
+            requests: s.requests,
+            success_rate: (s.requests > 0).then_some(s.success_rate),
+            rps: s.rps,
+            target_rps: if s.mode == "open" {
+                measured(model).1
+            } else {
+                None
+            },
+            components: s
+                .components
+                .iter()
+                .map(|c| ComponentFacts {
+                    name: c.name.clone(),
+                    cpu_avg: c.cpu_avg_cores,
+                    cpu_max: c.cpu_max_cores,
+                    memory_max: c.memory_max_bytes,
+                })
+                .collect(),
+            probes: s
+                .probes
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        Percentiles {
+                            p50: p.p50_ms,
+                            p95: p.p95_ms,
+                            p99: p.p99_ms,
+                            max: p.max_ms,
+                            count: p.runs,
+                            ..Percentiles::default()
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn component(&self, name: &str) -> Option<&ComponentFacts> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    fn actual(&self, m: &Metric) -> Option<f64> {
+        let nonempty = |p: &Percentiles| p.count > 0;
+        match m {
+            Metric::Latency(p) => nonempty(&self.latency).then(|| p.of(&self.latency)),
+            Metric::Service(p) => nonempty(&self.service).then(|| p.of(&self.service)),
+            Metric::SuccessRate => self.success_rate,
+            Metric::Rps => Some(self.rps),
+            Metric::CpuAvg(n) => self.component(n).and_then(|c| c.cpu_avg),
+            Metric::CpuMax(n) => self.component(n).and_then(|c| c.cpu_max),
+            Metric::MemoryMax(n) => self.component(n).and_then(|c| c.memory_max),
+            Metric::Probe(n, p) => self
+                .probes
+                .iter()
+                .find(|x| &x.0 == n)
+                .filter(|x| x.1.count > 0)
+                .map(|x| p.of(&x.1)),
+        }
+    }
+}
+
+/// One threshold's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub name: String,
+    pub expr: String,
+    pub unit: &'static str,
+    /// None: no data to judge (no requests, no samples).
+    pub actual: Option<f64>,
+    pub limit: Option<f64>,
+    pub pass: bool,
+}
+
+impl Verdict {
+    pub fn describe(&self) -> String {
+        let v = |x: Option<f64>| {
+            x.map_or_else(
+                || "no data".to_owned(),
+                |x| format!("{} {}", short(x), self.unit),
+            )
+        };
+        format!(
+            "{} {} (actual {}, limit {})",
+            self.name,
+            self.expr,
+            v(self.actual),
+            v(self.limit)
+        )
+    }
+}
+
+fn short(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// Judges every threshold. Missing data fails: a threshold nobody could check has not passed.
+pub fn judge(thresholds: &[Threshold], facts: &Facts) -> Vec<Verdict> {
+    thresholds
+        .iter()
+        .map(|t| {
+            let actual = facts.actual(&t.metric);
+            let limit = match t.bound {
+                Bound::Value(v) => Some(v),
+                Bound::OfTarget(pct) => facts.target_rps.map(|target| target * pct / 100.0),
+            };
+            let pass = matches!((actual, limit), (Some(a), Some(l)) if t.op.holds(a, l));
+            Verdict {
+                name: t.name.clone(),
+                expr: t.expr.clone(),
+                unit: t.metric.unit(),
+                actual,
+                limit,
+                pass,
+            }
+        })
+        .collect()
+}
+
+/// Live evaluation: reports each threshold's passage into and out of breach once.
+pub struct Watch {
+    thresholds: Vec<Threshold>,
+    open_loop: bool,
+    breached: Vec<bool>,
+}
+
+/// Live verdicts need this much measured traffic, so the first few requests cannot flap them.
+pub const LIVE_MIN_REQUESTS: u64 = 100;
+pub const LIVE_MIN_TIME: Duration = Duration::from_secs(2);
+
+impl Watch {
+    pub fn new(thresholds: Vec<Threshold>, open_loop: bool) -> Self {
+        let n = thresholds.len();
+        Watch {
+            thresholds,
+            open_loop,
+            breached: vec![false; n],
+        }
+    }
+
+    /// Judges the model so far; returns the messages of thresholds that
+    /// changed state (breached: true). Stores the verdicts on the model.
+    pub fn update(&mut self, model: &mut RunModel) -> Vec<(bool, String)> {
+        if self.thresholds.is_empty() {
+            return Vec::new();
+        }
+        let facts = Facts::live(model, self.open_loop);
+        let (secs, _) = measured(model);
+        if facts.requests < LIVE_MIN_REQUESTS || secs < LIVE_MIN_TIME.as_secs_f64() {
+            return Vec::new();
+        }
+        let verdicts = judge(&self.thresholds, &facts);
+        let mut changes = Vec::new();
+        for (v, was) in verdicts.iter().zip(self.breached.iter_mut()) {
+            // No data yet (e.g. no probe sample) is not a live breach.
+            let breach = !v.pass && v.actual.is_some();
+            if breach != *was {
+                *was = breach;
+                changes.push((breach, v.describe()));
+            }
+        }
+        model.thresholds = verdicts;
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(metric: Metric, text: &str) -> Threshold {
+        parse("x", metric, text).unwrap()
+    }
+
+    #[test]
+    fn parses_each_kind_of_bound() {
+        assert_eq!(
+            t(Metric::Latency(Pct::P99), "< 250ms").bound,
+            Bound::Value(250.0)
+        );
+        assert_eq!(t(Metric::Latency(Pct::P99), "<=1.5s").op, Op::Le);
+        assert_eq!(t(Metric::SuccessRate, "> 99.9%").bound, Bound::Value(99.9));
+        assert_eq!(
+            t(Metric::Rps, ">= 99% of target").bound,
+            Bound::OfTarget(99.0)
+        );
+        assert_eq!(t(Metric::Rps, ">= 950").bound, Bound::Value(950.0));
+        assert_eq!(
+            t(Metric::MemoryMax("cp".into()), "< 200MiB").bound,
+            Bound::Value(200.0 * 1024.0 * 1024.0)
+        );
+        assert_eq!(
+            t(Metric::CpuMax("cp".into()), "< 0.5 cores").bound,
+            Bound::Value(0.5)
+        );
+    }
+
+    #[test]
+    fn bad_expressions_say_what_is_allowed() {
+        let e = parse("p99", Metric::Latency(Pct::P99), "250ms").unwrap_err();
+        assert!(
+            e.contains("does not start with <, <=, > or >=") && e.contains("\"< 250ms\""),
+            "{e}"
+        );
+        let e = parse("p99", Metric::Latency(Pct::P99), "< fast").unwrap_err();
+        assert!(e.contains("'fast' is not a duration"), "{e}");
+        let e = parse("rps", Metric::Rps, ">= lots").unwrap_err();
+        assert!(e.contains("\"N% of target\""), "{e}");
+        assert!(parse("m", Metric::MemoryMax("c".into()), "< 2 parsecs").is_err());
+    }
+
+    #[test]
+    fn judges_against_facts_and_fails_without_data() {
+        let facts = Facts {
+            latency: Percentiles {
+                p99: 300.0,
+                count: 10,
+                ..Percentiles::default()
+            },
+            success_rate: Some(99.95),
+            rps: 495.0,
+            target_rps: Some(500.0),
+            requests: 10,
+            ..Facts::default()
+        };
+        let v = judge(
+            &[
+                t(Metric::Latency(Pct::P99), "< 250ms"),
+                t(Metric::SuccessRate, "> 99.9"),
+                t(Metric::Rps, ">= 99% of target"),
+                t(Metric::Rps, ">= 99.5% of target"),
+                t(Metric::CpuMax("nobody".into()), "< 1"),
+            ],
+            &facts,
+        );
+        assert_eq!(
+            v.iter().map(|v| v.pass).collect::<Vec<_>>(),
+            vec![false, true, true, false, false]
+        );
+        assert_eq!(v[2].limit, Some(495.0));
+        assert_eq!(
+            v[4].actual, None,
+            "no such component: no data, so not passed"
+        );
+        assert!(
+            v[0].describe().contains("actual 300 ms, limit 250 ms"),
+            "{}",
+            v[0].describe()
+        );
+    }
+}
