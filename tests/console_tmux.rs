@@ -215,8 +215,9 @@ fn a_console_panic_restores_the_terminal_and_keeps_the_summary() {
 fn sigterm_closes_the_console_and_keeps_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let s = Session::start(&demo_cmd(dir.path(), "", 90));
-    s.wait_for("the console", Duration::from_secs(30), |sc| {
-        number_after(sc, "achieved ").is_some_and(|v| v > 0.0)
+    // After warmup, so the run has measured something and its thresholds can pass.
+    s.wait_for("the console past warmup", Duration::from_secs(30), |sc| {
+        number_after(sc, "since warmup ").is_some()
     });
     let out = Command::new("pgrep")
         .args([

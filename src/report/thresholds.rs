@@ -373,11 +373,10 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn describe(&self) -> String {
-        let v = |x: Option<f64>| {
-            x.map_or_else(
-                || "no data".to_owned(),
-                |x| format!("{} {}", short(x), self.unit),
-            )
+        let v = |x: Option<f64>| match x {
+            None => "no data".to_owned(),
+            Some(x) if self.unit == "bytes" => super::summary::bytes(x),
+            Some(x) => format!("{} {}", short(x), self.unit),
         };
         format!(
             "{} {} (actual {}, limit {})",
