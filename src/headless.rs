@@ -11,6 +11,7 @@ use crate::engine::{self, Control, EngineError, EngineEvent};
 use crate::profile::plan::{fmt_dur, fmt_level};
 use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
+use crate::run::log::RunLog;
 use crate::run::RunModel;
 use crate::stats::IntervalStats;
 
@@ -31,8 +32,15 @@ pub struct Options {
 
 /// Runs `plan` to the end (or until Ctrl-C / SIGTERM) and reports it.
 pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessError> {
-    let mut handle = engine::start(plan.clone()).await?;
+    let mut handle = engine::start_with(
+        plan.clone(),
+        engine::StartOptions {
+            histograms: opts.out.is_some(),
+        },
+    )
+    .await?;
     let started_at = handle.started_at;
+    let mut log = open_log(&plan, opts, started_at);
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let signals = tokio::spawn(forward_signals(handle.control.clone()));
     let mut model = RunModel::for_plan(&plan);
@@ -51,10 +59,15 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
             },
             Some(pe) = probes.events.recv() => {
                 print_probe_state(&pe, &mut err);
+                write_log(&mut log, |l| l.probe(&pe));
                 model.apply_probe(pe);
                 continue;
             }
         };
+        match &ev {
+            EngineEvent::Interval(s) => write_log(&mut log, |l| l.interval(s)),
+            EngineEvent::Event(e) => write_log(&mut log, |l| l.event(e)),
+        }
         match &ev {
             EngineEvent::Event(e) => {
                 let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
@@ -85,6 +98,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
     probes.stop().await;
     while let Ok(pe) = probes.events.try_recv() {
         print_probe_state(&pe, &mut err);
+        write_log(&mut log, |l| l.probe(&pe));
         model.apply_probe(pe);
     }
     signals.abort();
@@ -93,8 +107,40 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     let summary = Summary::new(&plan, &result, &model, started_at);
+    close_log(log, &summary);
     crate::report::deliver(&summary, opts.out.as_deref())?;
     Ok(summary)
+}
+
+/// Opens `run.jsonl` and `latency.hlog` under `--out`. A log that cannot be
+/// written never stops the run: it is reported and the run goes on without it.
+pub fn open_log(plan: &Plan, opts: &Options, started_at: std::time::SystemTime) -> Option<RunLog> {
+    let dir = opts.out.as_deref()?;
+    let env = crate::run::env::Environment::capture(plan, started_at);
+    RunLog::create(dir, plan, &env, started_at)
+        .map_err(|e| eprintln!("warning: {e}; the run goes on without a run log"))
+        .ok()
+}
+
+/// Writes one record; on failure, says so once and stops logging.
+pub fn write_log(
+    log: &mut Option<RunLog>,
+    f: impl FnOnce(&mut RunLog) -> Result<(), crate::run::log::RunLogError>,
+) {
+    if let Some(l) = log.as_mut() {
+        if let Err(e) = f(l) {
+            eprintln!("warning: {e}; the run goes on without a run log");
+            *log = None;
+        }
+    }
+}
+
+pub fn close_log(log: Option<RunLog>, summary: &Summary) {
+    if let Some(l) = log {
+        if let Err(e) = l.summary(summary) {
+            eprintln!("warning: {e}");
+        }
+    }
 }
 
 fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {

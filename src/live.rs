@@ -4,10 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::engine::{self, EngineError};
-use crate::headless::{forward_signals, Options};
+use tokio::sync::mpsc;
+
+use crate::engine::EngineEvent;
+use crate::headless::{close_log, forward_signals, open_log, write_log, Options};
+use crate::probes::ProbeEvent;
 use crate::profile::plan::fmt_dur;
 use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
+use crate::run::log::RunLog;
 use crate::run::RunModel;
 use crate::ui::console::{self, ConsoleError, ConsoleOptions};
 use crate::ui::theme::Theme;
@@ -29,9 +34,25 @@ pub enum LiveError {
 /// console fails) the run is stopped and its summary printed and written.
 pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, LiveError> {
     console::init_logging();
-    let handle = engine::start(plan.clone()).await?;
+    let handle = engine::start_with(
+        plan.clone(),
+        engine::StartOptions {
+            histograms: opts.out.is_some(),
+        },
+    )
+    .await?;
     let started_at = handle.started_at;
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
+    // With --out, a tee writes the run log and passes events on to the
+    // console, which does no file I/O of its own.
+    let probe_in = std::mem::replace(&mut probes.events, tokio::sync::mpsc::unbounded_channel().1);
+    let (engine_events, probe_events, tee_task) = match open_log(&plan, opts, started_at) {
+        Some(log) => {
+            let (e, p, task) = tee(handle.events, probe_in, log);
+            (e, p, Some(task))
+        }
+        None => (handle.events, probe_in, None),
+    };
     let control = handle.control.clone();
     let exit = Arc::new(AtomicBool::new(false));
     // SIGTERM (and SIGINT from outside the terminal) closes the console; the
@@ -55,10 +76,8 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     };
     let ui = {
         let (plan, control, exit) = (plan.clone(), control.clone(), exit.clone());
-        let events = handle.events;
-        // The console thread owns the probe events while it runs and hands them back.
-        let probe_events =
-            std::mem::replace(&mut probes.events, tokio::sync::mpsc::unbounded_channel().1);
+        // The console thread owns the events while it runs and hands them back.
+        let events = engine_events;
         let opts = ConsoleOptions {
             fps,
             theme: Theme::from_env(),
@@ -95,7 +114,8 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
         }
     }
     probes.stop().await;
-    while let Ok(pe) = probes.events.try_recv() {
+    // Closes once the probe tasks (and the tee, if any) are done.
+    while let Some(pe) = probes.events.recv().await {
         model.apply_probe(pe);
     }
     let result = match handle.task.await {
@@ -104,9 +124,61 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     };
     stopping.abort();
     let summary = Summary::new(&plan, &result, &model, started_at);
+    if let Some(task) = tee_task {
+        close_log(task.await.ok().flatten(), &summary);
+    }
     crate::report::deliver(&summary, opts.out.as_deref())?;
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(summary),
     }
+}
+
+type Tee = (
+    mpsc::UnboundedReceiver<EngineEvent>,
+    mpsc::UnboundedReceiver<ProbeEvent>,
+    tokio::task::JoinHandle<Option<RunLog>>,
+);
+
+/// Logs every engine and probe event and forwards it. Logging goes on if the
+/// console is gone (a panic), so the log still covers the whole run.
+fn tee(
+    mut engine_in: mpsc::UnboundedReceiver<EngineEvent>,
+    mut probe_in: mpsc::UnboundedReceiver<ProbeEvent>,
+    log: RunLog,
+) -> Tee {
+    let (etx, engine_out) = mpsc::unbounded_channel();
+    let (ptx, probe_out) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut log = Some(log);
+        let (mut etx, mut ptx) = (Some(etx), Some(ptx));
+        loop {
+            tokio::select! {
+                ev = engine_in.recv(), if etx.is_some() => match ev {
+                    Some(ev) => {
+                        match &ev {
+                            EngineEvent::Interval(s) => write_log(&mut log, |l| l.interval(s)),
+                            EngineEvent::Event(e) => write_log(&mut log, |l| l.event(e)),
+                        }
+                        if let Some(tx) = &etx {
+                            let _ = tx.send(ev);
+                        }
+                    }
+                    None => etx = None,
+                },
+                pe = probe_in.recv(), if ptx.is_some() => match pe {
+                    Some(pe) => {
+                        write_log(&mut log, |l| l.probe(&pe));
+                        if let Some(tx) = &ptx {
+                            let _ = tx.send(pe);
+                        }
+                    }
+                    None => ptx = None,
+                },
+                else => break,
+            }
+        }
+        log
+    });
+    (engine_out, probe_out, task)
 }

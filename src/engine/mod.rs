@@ -66,10 +66,16 @@ pub enum EngineEvent {
     Event(Event),
 }
 
+/// An interval's histograms (corrected latency, service time), in microseconds.
+pub type IntervalHistograms =
+    std::sync::Arc<(hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>)>;
+
 /// One interval, plus everything after warmup so far.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub interval: IntervalStats,
+    /// The interval's histograms, when asked for (`StartOptions::histograms`).
+    pub histograms: Option<IntervalHistograms>,
     pub totals: TotalsSummary,
     /// The most recent message of each error kind seen so far.
     pub last_errors: Vec<(ErrorKind, String)>,
@@ -84,8 +90,18 @@ pub struct EngineHandle {
     pub started: std::time::Instant,
 }
 
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Ship each interval's histograms in its snapshot (for the run log).
+    pub histograms: bool,
+}
+
 /// Starts a run of `plan` on the current runtime.
 pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
+    start_with(plan, StartOptions::default()).await
+}
+
+pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHandle, EngineError> {
     let TargetAddr::Url(endpoint) = &plan.target.addr else {
         return Err(EngineError::NoTarget);
     };
@@ -154,7 +170,8 @@ pub async fn start(plan: Arc<Plan>) -> Result<EngineHandle, EngineError> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let started_at = SystemTime::now();
     let started = std::time::Instant::now();
-    let sup = supervisor::Supervisor::new(plan, shared, events_tx, workers, started);
+    let sup =
+        supervisor::Supervisor::new(plan, shared, events_tx, workers, started, opts.histograms);
     let task = tokio::spawn(sup.run(control_rx));
     Ok(EngineHandle {
         control: control_tx,

@@ -60,6 +60,7 @@ pub(super) struct Supervisor {
     /// A hand-set level and the stage it applies to.
     manual: Option<(usize, f64)>,
     state: RunState,
+    keep_histograms: bool,
     // Aggregation.
     interval: Counts,
     spare: Counts,
@@ -82,10 +83,12 @@ impl Supervisor {
         events: mpsc::UnboundedSender<EngineEvent>,
         workers: usize,
         start: Instant,
+        keep_histograms: bool,
     ) -> Self {
         let (tx, _) = watch::channel(Arc::new(Schedule::empty(0)));
         let mut s = Supervisor {
             in_warmup: !plan.load.warmup.is_zero(),
+            keep_histograms,
             plan,
             shared,
             events,
@@ -364,8 +367,12 @@ impl Supervisor {
             status,
             errors: self.interval.error_list(),
         };
+        let histograms = self.keep_histograms.then(|| {
+            std::sync::Arc::new((self.interval.latency.clone(), self.interval.service.clone()))
+        });
         let snapshot = Snapshot {
             interval,
+            histograms,
             totals: TotalsSummary::of(&self.totals),
             last_errors: self.last_error_list(),
         };

@@ -206,6 +206,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         name: format!("{method} {url}"),
         description: None,
         source: None,
+        source_sha256: None,
         target: Target {
             addr: TargetAddr::Url(endpoint),
             headers: Vec::new(),

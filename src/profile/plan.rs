@@ -15,6 +15,8 @@ pub struct Plan {
     pub description: Option<String>,
     /// The profile file this came from (None for an ad-hoc URL run).
     pub source: Option<String>,
+    /// SHA-256 of the profile's text, so a report names exactly what ran.
+    pub source_sha256: Option<String>,
     pub target: Target,
     pub requests: Vec<RequestSpec>,
     pub load: LoadPlan,

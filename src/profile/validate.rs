@@ -75,6 +75,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         }),
         description: raw.description,
         source: Some(src.path.to_owned()),
+        source_sha256: Some(sha256_hex(src.text)),
         target,
         requests,
         load,
@@ -828,4 +829,12 @@ fn list(names: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -40,6 +40,8 @@ pub struct Summary {
     pub target: String,
     pub mode: &'static str,
     pub started_at: String,
+    /// Where it ran: version, git commit, host, CPU, kernel, profile hash.
+    pub environment: crate::run::env::Environment,
     /// Requests completed after warmup (responses and failures).
     pub requests: u64,
     pub ok: u64,
@@ -123,6 +125,7 @@ impl Summary {
                 Mode::Closed => "closed",
             },
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            environment: crate::run::env::Environment::capture(plan, started_at),
             requests: t.completed,
             ok: t.ok,
             failed: t.failed(),

@@ -1,6 +1,8 @@
 //! A run as the views see it: the interval series, the events, the totals so far.
 
+pub mod env;
 pub mod event;
+pub mod log;
 pub mod model;
 pub mod probes;
 

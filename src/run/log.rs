@@ -1,0 +1,358 @@
+//! The run log: `run.jsonl` written as the run goes (a crash loses at most the last second)
+//! and `latency.hlog` in HdrHistogram's interval log format; and reading a log back.
+//!
+//! `run.jsonl` is one JSON object per line, each with a `type`: a `header`
+//! (schema, version, environment, plan), then `interval` lines (with the
+//! interval's corrected-latency and service-time histograms, base64 of
+//! HdrHistogram's V2 deflate encoding, values in microseconds), `probe` and
+//! `event` lines as they happen, and a final `summary` line.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use super::env::Environment;
+use super::event::Event;
+use crate::engine::Snapshot;
+use crate::probes::{ProbeEvent, RunOutcome};
+use crate::profile::Plan;
+use crate::report::summary::Summary;
+
+pub const SCHEMA: u64 = 1;
+pub const RUN_LOG: &str = "run.jsonl";
+pub const HLOG: &str = "latency.hlog";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunLogError {
+    #[error("cannot write the run log '{path}': {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the run log '{path}': {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a run log line: {message}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: written by a newer rampdeck (schema {found}; this one reads up to {SCHEMA}); use a newer rampdeck to read it")]
+    NewerSchema { path: PathBuf, found: u64 },
+    #[error("{path}: has no header line; it is not a rampdeck run log")]
+    NoHeader { path: PathBuf },
+}
+
+pub struct RunLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+    hlog_path: PathBuf,
+    hlog: BufWriter<File>,
+    serializer: V2DeflateSerializer,
+    scratch: Vec<u8>,
+    last_flush: Instant,
+}
+
+/// Flushed at least this often, so a killed run loses at most this much.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+impl RunLog {
+    pub fn create(
+        dir: &Path,
+        plan: &Plan,
+        env: &Environment,
+        started_at: SystemTime,
+    ) -> Result<Self, RunLogError> {
+        let path = dir.join(RUN_LOG);
+        let hlog_path = dir.join(HLOG);
+        let open = |p: &Path| {
+            std::fs::create_dir_all(dir)
+                .and_then(|_| File::create(p))
+                .map(BufWriter::new)
+                .map_err(|source| RunLogError::Write {
+                    path: p.to_owned(),
+                    source,
+                })
+        };
+        let mut log = RunLog {
+            out: open(&path)?,
+            hlog: open(&hlog_path)?,
+            path,
+            hlog_path,
+            serializer: V2DeflateSerializer::new(),
+            scratch: Vec::new(),
+            last_flush: Instant::now(),
+        };
+        let header = json!({
+            "type": "header",
+            "schema": SCHEMA,
+            "rampdeck": env!("CARGO_PKG_VERSION"),
+            "environment": env,
+            "plan": {
+                "name": plan.name,
+                "target": plan.target_display(),
+                "mode": match plan.load.mode { crate::profile::Mode::Open => "open", crate::profile::Mode::Closed => "closed" },
+                "warmup_s": plan.load.warmup.as_secs_f64(),
+                "interval_s": plan.load.interval.as_secs_f64(),
+                "stages": plan.load.stages.iter().map(|s| json!({
+                    "kind": match s.kind { crate::profile::StageKind::Ramp => "ramp", crate::profile::StageKind::Hold => "hold" },
+                    "from": s.from, "to": s.to, "duration_s": s.duration.as_secs_f64(),
+                })).collect::<Vec<_>>(),
+            },
+        });
+        log.line(&header)?;
+        // The hlog header, as HdrHistogram's Java tools write it.
+        let mut head = Vec::new();
+        IntervalLogWriterBuilder::new()
+            .add_comment(&format!("rampdeck {} run of '{}': latency in microseconds", env!("CARGO_PKG_VERSION"), plan.name))
+            .add_comment("tag 'corrected' is latency from the intended send time, 'service' from the actual send")
+            .with_start_time(started_at)
+            .with_base_time(started_at)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut head, &mut log.serializer)
+            .map_err(|source| RunLogError::Write { path: log.hlog_path.clone(), source })?;
+        head.extend_from_slice(b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n");
+        log.hlog
+            .write_all(&head)
+            .map_err(|source| RunLogError::Write {
+                path: log.hlog_path.clone(),
+                source,
+            })?;
+        log.flush()?;
+        Ok(log)
+    }
+
+    fn line(&mut self, v: &Value) -> Result<(), RunLogError> {
+        serde_json::to_writer(&mut self.out, v)
+            .map_err(std::io::Error::other)
+            .and_then(|_| self.out.write_all(b"\n"))
+            .map_err(|source| RunLogError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), RunLogError> {
+        self.last_flush = Instant::now();
+        self.out.flush().map_err(|source| RunLogError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.hlog.flush().map_err(|source| RunLogError::Write {
+            path: self.hlog_path.clone(),
+            source,
+        })
+    }
+
+    fn encode(&mut self, h: &Histogram<u64>) -> Option<String> {
+        self.scratch.clear();
+        self.serializer.serialize(h, &mut self.scratch).ok()?;
+        Some(base64::engine::general_purpose::STANDARD.encode(&self.scratch))
+    }
+
+    pub fn interval(&mut self, s: &Snapshot) -> Result<(), RunLogError> {
+        let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
+        if let (Value::Object(map), Some(h)) = (&mut v, &s.histograms) {
+            map.insert("type".into(), json!("interval"));
+            map.insert("hdr".into(), json!(self.encode(&h.0)));
+            map.insert("hdr_service".into(), json!(self.encode(&h.1)));
+        }
+        if let Some(h) = &s.histograms {
+            let start = s.interval.elapsed.saturating_sub(s.interval.len);
+            let mut buf = Vec::new();
+            for (hist, tag) in [(&h.0, "corrected"), (&h.1, "service")] {
+                if hist.is_empty() {
+                    continue;
+                }
+                let mut w = IntervalLogWriterBuilder::new()
+                    .with_max_value_divisor(1000.0)
+                    .begin_log_with(&mut buf, &mut self.serializer)
+                    .map_err(|source| RunLogError::Write {
+                        path: self.hlog_path.clone(),
+                        source,
+                    })?;
+                w.write_histogram(hist, start, s.interval.len, Tag::new(tag))
+                    .map_err(|e| RunLogError::Write {
+                        path: self.hlog_path.clone(),
+                        source: std::io::Error::other(format!("{e:?}")),
+                    })?;
+            }
+            self.hlog
+                .write_all(&buf)
+                .map_err(|source| RunLogError::Write {
+                    path: self.hlog_path.clone(),
+                    source,
+                })?;
+        }
+        self.line(&v)
+    }
+
+    pub fn event(&mut self, e: &Event) -> Result<(), RunLogError> {
+        let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            // The event's own `type` (paused, stage, ...) moves to `event`.
+            let kind = map.remove("type").unwrap_or(Value::Null);
+            map.insert("event".into(), kind);
+            map.insert("type".into(), json!("event"));
+        }
+        self.line(&v)
+    }
+
+    pub fn probe(&mut self, e: &ProbeEvent) -> Result<(), RunLogError> {
+        let v = match e {
+            ProbeEvent::Resource {
+                component,
+                at,
+                cpu_cores,
+                memory_bytes,
+                took,
+                note,
+            } => json!({
+                "type": "resource", "component": component, "at_s": at.as_secs_f64(),
+                "cpu_cores": cpu_cores, "memory_bytes": memory_bytes, "took_ms": took.as_secs_f64() * 1000.0, "note": note,
+            }),
+            ProbeEvent::Run {
+                name,
+                kind,
+                at,
+                took,
+                outcome,
+                output,
+            } => json!({
+                "type": "probe_run", "name": name, "kind": kind, "at_s": at.as_secs_f64(),
+                "took_ms": took.as_secs_f64() * 1000.0,
+                "result": match outcome { RunOutcome::Ok => "ok", RunOutcome::Failed(_) => "failed", RunOutcome::TimedOut => "timeout" },
+                "reason": match outcome { RunOutcome::Failed(r) => Some(r.as_str()), _ => None },
+                "output": output,
+            }),
+            ProbeEvent::State { name, at, problem } => json!({
+                "type": "probe_state", "name": name, "at_s": at.as_secs_f64(), "problem": problem,
+            }),
+        };
+        self.line(&v)
+    }
+
+    pub fn summary(mut self, s: &Summary) -> Result<(), RunLogError> {
+        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert("type".into(), json!("summary"));
+        }
+        self.line(&v)?;
+        self.flush()
+    }
+}
+
+/// An interval line with its decoded histograms.
+#[derive(Debug, Clone)]
+pub struct LoggedInterval {
+    pub line: Value,
+    pub latency: Option<Histogram<u64>>,
+    pub service: Option<Histogram<u64>>,
+}
+
+/// A run log read back.
+#[derive(Debug, Clone)]
+pub struct RunLogContents {
+    pub header: Value,
+    pub intervals: Vec<LoggedInterval>,
+    pub events: Vec<Value>,
+    pub probes: Vec<Value>,
+    pub summary: Option<Value>,
+    /// Set when the last line was cut off (a killed run): everything before it was read.
+    pub truncated: bool,
+}
+
+fn decode(v: &Value) -> Option<Histogram<u64>> {
+    let b64 = v.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .ok()
+}
+
+/// Reads `run.jsonl` (a directory or the file). A cut-off last line is
+/// tolerated and reported; a broken line elsewhere is an error naming it.
+pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
+    let path = if path.is_dir() {
+        path.join(RUN_LOG)
+    } else {
+        path.to_owned()
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| RunLogError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = RunLogContents {
+        header: Value::Null,
+        intervals: Vec::new(),
+        events: Vec::new(),
+        probes: Vec::new(),
+        summary: None,
+        truncated: false,
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e)
+                if i + 1 == lines.len() && !text.ends_with('\n')
+                    || e.is_eof() && i + 1 == lines.len() =>
+            {
+                out.truncated = true;
+                break;
+            }
+            Err(e) => {
+                return Err(RunLogError::Corrupt {
+                    path,
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        };
+        match v["type"].as_str() {
+            Some("header") => {
+                let found = v["schema"].as_u64().unwrap_or(0);
+                if found > SCHEMA {
+                    return Err(RunLogError::NewerSchema { path, found });
+                }
+                out.header = v;
+            }
+            Some("interval") => {
+                let (latency, service) = (decode(&v["hdr"]), decode(&v["hdr_service"]));
+                out.intervals.push(LoggedInterval {
+                    line: v,
+                    latency,
+                    service,
+                });
+            }
+            Some("event") => out.events.push(v),
+            Some("resource" | "probe_run" | "probe_state") => out.probes.push(v),
+            Some("summary") => out.summary = Some(v),
+            _ => {
+                return Err(RunLogError::Corrupt {
+                    path,
+                    line: i + 1,
+                    message: "no known 'type'".into(),
+                })
+            }
+        }
+    }
+    if out.header.is_null() {
+        return Err(RunLogError::NoHeader { path });
+    }
+    Ok(out)
+}

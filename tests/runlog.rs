@@ -1,0 +1,160 @@
+//! The run log: a real run written to run.jsonl and latency.hlog, read back to the same numbers
+//! as its summary; a killed run's truncated log; a log from a newer rampdeck.
+
+mod support;
+
+use std::process::Command;
+
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+use rampdeck::run::log::{read, RunLogError};
+
+/// One headless run of 2 s at 200/s against a 2 ms route, logged into a temp dir.
+fn logged_run() -> tempfile::TempDir {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(support::demo(vec![
+        support::fixed("/", 2),
+        support::failing("/x", 503),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args([
+            "run",
+            &format!("http://{}/", server.addrs.gateway),
+            "--rate",
+            "200",
+            "--duration",
+            "2s",
+            "--headless",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[test]
+fn the_log_reads_back_to_the_summary_numbers() {
+    let dir = logged_run();
+    let log = read(dir.path()).unwrap();
+    assert!(!log.truncated);
+    assert_eq!(log.header["schema"], 1);
+    assert!(log.header["environment"]["cores"].as_u64().unwrap() >= 1);
+    assert!(log.header["environment"]["started_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        log.summary.as_ref().unwrap()["requests"],
+        summary["requests"],
+        "the last line is the summary"
+    );
+    assert!(summary["environment"]["rampdeck"].is_string());
+
+    // Merging the intervals' histograms gives exactly the summary's percentiles.
+    let mut merged = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut service = merged.clone();
+    for i in &log.intervals {
+        assert_eq!(i.line["warmup"], false);
+        merged
+            .add(i.latency.as_ref().expect("corrected histogram"))
+            .unwrap();
+        service
+            .add(i.service.as_ref().expect("service histogram"))
+            .unwrap();
+    }
+    assert_eq!(merged.len(), summary["requests"].as_u64().unwrap());
+    assert_eq!(merged.len(), 400);
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    assert_eq!(
+        ms(&merged, 0.99),
+        summary["latency_ms"]["p99"].as_f64().unwrap()
+    );
+    assert_eq!(
+        ms(&merged, 0.5),
+        summary["latency_ms"]["p50"].as_f64().unwrap()
+    );
+    assert_eq!(
+        merged.max() as f64 / 1000.0,
+        summary["latency_ms"]["max"].as_f64().unwrap()
+    );
+    assert_eq!(
+        ms(&service, 0.99),
+        summary["service_time_ms"]["p99"].as_f64().unwrap()
+    );
+    assert!(log.events.iter().any(|e| e["event"] == "started"));
+}
+
+#[test]
+fn the_hlog_is_read_by_hdrhistograms_interval_log_reader() {
+    let dir = logged_run();
+    let text = std::fs::read(dir.path().join("latency.hlog")).unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("#[StartTime: "));
+    let mut total = 0;
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(&text) {
+        if let LogEntry::Interval(h) = entry.expect("a valid hlog line") {
+            if h.tag().map(|t| t.as_str()) == Some("corrected") {
+                let bytes = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    h.encoded_histogram(),
+                )
+                .unwrap();
+                let hist: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut std::io::Cursor::new(bytes))
+                    .unwrap();
+                total += hist.len();
+                intervals += 1;
+                assert!(h.duration().as_secs_f64() > 0.0);
+            }
+        }
+    }
+    assert!(intervals >= 8, "{intervals}");
+    assert_eq!(total, 400);
+}
+
+#[test]
+fn a_killed_runs_truncated_log_reads_up_to_the_cut() {
+    let dir = logged_run();
+    let path = dir.path().join("run.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let full = read(&path).unwrap();
+    // Cut the file in the middle of its last interval line, as a kill would.
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines.len() - 3;
+    let mut cut: String = lines[..keep].iter().map(|l| format!("{l}\n")).collect();
+    cut.push_str(&lines[keep][..lines[keep].len() / 2]);
+    std::fs::write(&path, cut).unwrap();
+    let partial = read(&path).unwrap();
+    assert!(partial.truncated);
+    assert!(partial.summary.is_none());
+    assert!(!partial.intervals.is_empty() && partial.intervals.len() < full.intervals.len());
+
+    // A broken line that is not the last is an error naming it.
+    std::fs::write(&path, format!("{}\n{{broken\n{}\n", lines[0], lines[1])).unwrap();
+    let err = read(&path).unwrap_err().to_string();
+    assert!(err.contains("run.jsonl:2: not a run log line"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    std::fs::write(&path, "{\"type\":\"header\",\"schema\":7}\n").unwrap();
+    let err = read(&path).unwrap_err();
+    assert!(matches!(err, RunLogError::NewerSchema { found: 7, .. }));
+    assert!(
+        err.to_string()
+            .contains("written by a newer rampdeck (schema 7; this one reads up to 1)"),
+        "{err}"
+    );
+}
