@@ -38,6 +38,15 @@ pub enum Command {
         #[command(flatten)]
         adhoc: AdhocArgs,
     },
+    /// Compare two runs' summaries; exit 99 if a metric got worse beyond its tolerance.
+    Compare {
+        /// The baseline run: its --out directory or summary.json.
+        base: PathBuf,
+        /// The run to judge.
+        new: PathBuf,
+        #[command(flatten)]
+        tolerance: ToleranceArgs,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -76,9 +85,27 @@ pub struct RunArgs {
     /// Write summary.json into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Compare the finished run with this earlier run (its --out directory); exit 99 on a regression.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Append one line per run to this JSON-lines file, for trends.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ToleranceArgs {
+    /// How much worse (percent) a metric may get before it is a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    pub tolerance: f64,
+    /// A metric's own tolerance, METRIC=PCT (e.g. p99=20, component.destination.cpu_max=25); repeatable.
+    #[arg(long = "tolerance-for", value_name = "METRIC=PCT")]
+    pub tolerance_for: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 the run finished; 1 it could not run (bind, DNS, TLS
 //! setup, writing reports); 2 bad input (profile or flags, as clap does);
-//! 99 the run finished but a threshold failed.
+//! 99 the run finished but a threshold failed or a metric regressed
+//! against the baseline.
 
 mod cli;
 
@@ -15,6 +16,7 @@ use clap::Parser;
 use cli::{Cli, Command, RunArgs};
 use rampdeck::demo::{config::DemoConfig, DemoProcess};
 use rampdeck::profile::{self, Overrides, Plan, ProfileError};
+use rampdeck::report::compare;
 use rampdeck::{headless, live};
 
 /// `rampdeck demo` works from any directory, so its profile is built in.
@@ -23,7 +25,8 @@ const DEMO_PROFILE_PATH: &str = "profiles/demo.toml";
 
 const EXIT_CANNOT_RUN: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
-/// k6's convention: the run finished but a threshold failed.
+/// k6's convention: the run finished but a threshold failed (or, with a
+/// baseline, a metric regressed).
 const EXIT_THRESHOLDS_FAILED: u8 = 99;
 
 fn main() -> ExitCode {
@@ -33,6 +36,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { profiles } => check(&profiles),
+        Command::Compare {
+            base,
+            new,
+            tolerance,
+        } => compare(&base, &new, &tolerance),
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo { profile, run } => {
@@ -76,6 +84,34 @@ fn main() -> ExitCode {
             };
             with_plan(plan, &run)
         }
+    }
+}
+
+fn tolerances(t: &cli::ToleranceArgs) -> Result<compare::Tolerances, ExitCode> {
+    compare::Tolerances::with_overrides(t.tolerance, &t.tolerance_for).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
+
+fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs) -> ExitCode {
+    let tol = match tolerances(t) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let (base, new) = match (compare::load(base), compare::load(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let rows = compare::compare(&base, &new, &tol);
+    print!("{}", compare::render(&rows));
+    if compare::has_regression(&rows) {
+        ExitCode::from(EXIT_THRESHOLDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -127,6 +163,16 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    // Bad tolerances or a baseline that cannot be read fail now, not after the run.
+    if let Err(code) = tolerances(&run.tolerance) {
+        return code;
+    }
+    if let Some(base) = &run.baseline {
+        if let Err(e) = compare::load(base) {
+            eprintln!("error: --baseline: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -162,20 +208,29 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
     let result = if console {
         live::run(plan, &opts, run.fps)
             .await
-            .map(|s| s.thresholds_passed)
             .map_err(|e| e.to_string())
     } else {
-        headless::run(plan, &opts)
-            .await
-            .map(|s| s.thresholds_passed)
-            .map_err(|e| e.to_string())
+        headless::run(plan, &opts).await.map_err(|e| e.to_string())
     };
     if let Some(d) = demo {
         d.shutdown().await;
     }
+    let tol = match tolerances(&run.tolerance) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let result = result.and_then(|summary| {
+        let regression = rampdeck::report::after_run(
+            &summary,
+            run.baseline.as_deref(),
+            run.history.as_deref(),
+            &tol,
+        )?;
+        Ok(summary.thresholds_passed == Some(false) || regression)
+    });
     match result {
-        Ok(Some(false)) => ExitCode::from(EXIT_THRESHOLDS_FAILED),
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+        Ok(false) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)

@@ -344,3 +344,110 @@ fn thresholds_decide_the_exit_code() {
         serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["thresholds_passed"], true);
 }
+
+#[test]
+fn baselines_catch_regressions_and_history_grows() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(support::demo(vec![
+        support::fixed("/fast", 1),
+        support::fixed("/slow", 30),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let (fast, slow, history) = (
+        dir.path().join("fast"),
+        dir.path().join("slow"),
+        dir.path().join("history.jsonl"),
+    );
+    let run = |path: &str, out: &Path, extra: &[&str]| {
+        let url = format!("http://{}{path}", server.addrs.gateway);
+        let mut args = vec![
+            "run",
+            url.as_str(),
+            "--rate",
+            "100",
+            "--duration",
+            "2s",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push("--history");
+        args.push(history.to_str().unwrap());
+        rampdeck(&args)
+    };
+    let o = run("/fast", &fast, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Same route again against the first run: no regression.
+    let again = dir.path().join("again");
+    let o = run(
+        "/fast",
+        &again,
+        &[
+            "--baseline",
+            fast.to_str().unwrap(),
+            "--tolerance-for",
+            "p95=100",
+            "--tolerance-for",
+            "p99=100",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Compared with the baseline"));
+    // A 30x slower route: a regression, exit 99.
+    let o = run("/slow", &slow, &["--baseline", fast.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("REGRESSION"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // The compare command says the same, both ways round.
+    let o = rampdeck(&["compare", fast.to_str().unwrap(), slow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("p99") && l.contains("REGRESSION")),
+        "{table}"
+    );
+    let o = rampdeck(&["compare", slow.to_str().unwrap(), fast.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("better"));
+
+    // Bad input: exit 2, before any run.
+    let o = rampdeck(&["compare", "/nonexistent", slow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read '/nonexistent/summary.json'")
+            || stderr(&o).contains("cannot read '/nonexistent'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("/fast", &again, &["--baseline", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let lines = std::fs::read_to_string(&history).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3,
+        "one history line per finished run:\n{lines}"
+    );
+    for l in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["p99_ms"].as_f64().unwrap() > 0.0 && v["requests"].as_u64().unwrap() > 0);
+    }
+}

@@ -1,5 +1,6 @@
 //! Reports: the end-of-run summary as text (stdout) and as `summary.json`.
 
+pub mod compare;
 pub mod summary;
 pub mod thresholds;
 
@@ -24,4 +25,31 @@ pub fn deliver(
         }
         None => Ok(None),
     }
+}
+
+/// After a run: compare with `baseline` (printing the table) and append to
+/// `history`. Returns true when the comparison found a regression.
+pub fn after_run(
+    summary: &Summary,
+    baseline: Option<&Path>,
+    history: Option<&Path>,
+    tolerances: &compare::Tolerances,
+) -> Result<bool, String> {
+    let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
+    if let Some(path) = history {
+        let line = compare::history_line(&value).to_string();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|e| format!("cannot append to history '{}': {e}", path.display()))?;
+    }
+    let Some(base) = baseline else {
+        return Ok(false);
+    };
+    let base = compare::load(base).map_err(|e| e.to_string())?;
+    let rows = compare::compare(&base, &value, tolerances);
+    println!("Compared with the baseline:\n{}", compare::render(&rows));
+    Ok(compare::has_regression(&rows))
 }
