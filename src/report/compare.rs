@@ -184,7 +184,7 @@ pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {
             let tolerance_pct = tol.of(&name);
             let delta_pct = match (old_v, new_v) {
                 (Some(a), Some(b)) if a != 0.0 => Some((b - a) / a * 100.0),
-                (Some(_), Some(b)) if b == 0.0 => Some(0.0),
+                (Some(_), Some(0.0)) => Some(0.0),
                 _ => None,
             };
             let verdict = match (old_v, new_v, delta_pct) {
