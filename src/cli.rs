@@ -47,6 +47,14 @@ pub enum Command {
         #[command(flatten)]
         tolerance: ToleranceArgs,
     },
+    /// Write a report of a finished run (its --out directory): charts and tables.
+    Report {
+        /// The run's --out directory (with run.jsonl and summary.json).
+        dir: PathBuf,
+        /// md: report.md with SVG charts beside it; html: one self-contained report.html; json: report.json with the series.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -96,6 +104,13 @@ pub struct RunArgs {
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             new,
             tolerance,
         } => compare(&base, &new, &tolerance),
+        Command::Report { dir, format } => report(&dir, format),
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo { profile, run } => {
@@ -83,6 +84,32 @@ fn main() -> ExitCode {
                 })
             };
             with_plan(plan, &run)
+        }
+    }
+}
+
+fn report(dir: &std::path::Path, format: cli::ReportFormat) -> ExitCode {
+    use rampdeck::report::document::{write_report, DocumentError, Format};
+    let format = match format {
+        cli::ReportFormat::Md => Format::Md,
+        cli::ReportFormat::Html => Format::Html,
+        cli::ReportFormat::Json => Format::Json,
+    };
+    match write_report(dir, format) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        // A directory without a usable run log is the user's input.
+        Err(e @ (DocumentError::Log(_) | DocumentError::NoSummary(_))) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
         }
     }
 }

@@ -91,7 +91,10 @@ fn the_log_reads_back_to_the_summary_numbers() {
         ms(&service, 0.99),
         summary["service_time_ms"]["p99"].as_f64().unwrap()
     );
-    assert!(log.events.iter().any(|e| e["event"] == "started"));
+    assert!(log
+        .events
+        .iter()
+        .any(|e| e.kind == rampdeck::run::EventKind::Started));
 }
 
 #[test]
@@ -156,5 +159,74 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
         err.to_string()
             .contains("written by a newer rampdeck (schema 7; this one reads up to 1)"),
         "{err}"
+    );
+}
+
+#[test]
+fn reports_render_with_their_charts_in_every_format() {
+    let dir = logged_run();
+    let report = |format: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+            .args(["report", dir.path().to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    report("md");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("![Throughput](throughput.svg)")
+            && md.contains("![Latency (corrected, per interval)](latency.svg)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| requests | 400 |")
+            && md.contains("### Latency (ms)")
+            && md.contains("| 200 | 400 |"),
+        "{md}"
+    );
+    for svg in ["throughput.svg", "latency.svg"] {
+        let text = std::fs::read_to_string(dir.path().join(svg)).unwrap();
+        assert!(
+            text.contains("<svg") && text.contains("seconds since start"),
+            "{svg}"
+        );
+    }
+    assert!(
+        !dir.path().join("cpu.svg").exists(),
+        "no control plane in this run, so no CPU chart"
+    );
+
+    report("html");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 2, "charts inline");
+    assert!(
+        html.contains("<table>") && html.contains("<td>requests</td><td>400</td>"),
+        "tables"
+    );
+    for external in ["<script", "<link", " src=", "href=\"http"] {
+        assert!(!html.contains(external), "self-contained: found {external}");
+    }
+
+    report("json");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["requests"], 400);
+    assert!(json["series"]["ok_rps"].as_array().unwrap().len() >= 8);
+
+    // A directory that is not a run is bad input.
+    let o = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args(["report", "/tmp"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }

@@ -1,6 +1,8 @@
 //! Reports: the end-of-run summary as text (stdout) and as `summary.json`.
 
 pub mod compare;
+pub mod document;
+pub mod plot;
 pub mod summary;
 pub mod thresholds;
 

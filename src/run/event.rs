@@ -2,26 +2,26 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::ErrorKind;
 
 /// Serialized flat: `{"at_s": 12.5, "type": "level_set", "from": 400, "to": 440, "message": "..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Wall time since the run started.
-    #[serde(rename = "at_s", serialize_with = "secs")]
+    #[serde(
+        rename = "at_s",
+        serialize_with = "crate::stats::summary::secs",
+        deserialize_with = "crate::stats::summary::de_secs"
+    )]
     pub at: Duration,
     #[serde(flatten)]
     pub kind: EventKind,
     pub message: String,
 }
 
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Started,

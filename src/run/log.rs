@@ -269,7 +269,7 @@ pub struct LoggedInterval {
 pub struct RunLogContents {
     pub header: Value,
     pub intervals: Vec<LoggedInterval>,
-    pub events: Vec<Value>,
+    pub events: Vec<Event>,
     pub probes: Vec<Value>,
     pub summary: Option<Value>,
     /// Set when the last line was cut off (a killed run): everything before it was read.
@@ -339,7 +339,20 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                     service,
                 });
             }
-            Some("event") => out.events.push(v),
+            Some("event") => {
+                // Written with the event's own type moved to `event`; move it back.
+                let mut v = v;
+                if let Value::Object(map) = &mut v {
+                    let kind = map.remove("event").unwrap_or(Value::Null);
+                    map.insert("type".into(), kind);
+                }
+                let e: Event = serde_json::from_value(v).map_err(|e| RunLogError::Corrupt {
+                    path: path.clone(),
+                    line: i + 1,
+                    message: format!("event: {e}"),
+                })?;
+                out.events.push(e);
+            }
             Some("resource" | "probe_run" | "probe_state") => out.probes.push(v),
             Some("summary") => out.summary = Some(v),
             _ => {

@@ -65,9 +65,12 @@ impl RunState {
 pub struct IntervalStats {
     pub index: u64,
     /// Wall time since the run started, at the end of the interval.
+    #[serde(rename = "elapsed_s", serialize_with = "secs")]
     pub elapsed: Duration,
     /// Run clock (pauses excluded) at the end of the interval.
+    #[serde(rename = "run_clock_s", serialize_with = "secs")]
     pub run_clock: Duration,
+    #[serde(rename = "len_s", serialize_with = "secs")]
     pub len: Duration,
     pub warmup: bool,
     pub state: RunState,
@@ -102,6 +105,16 @@ impl IntervalStats {
     pub fn failed(&self) -> u64 {
         self.completed - self.ok
     }
+}
+
+/// Durations in logs and reports are plain seconds.
+pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+pub fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = <f64 as serde::Deserialize>::deserialize(d)?;
+    Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
 }
 
 /// Everything after warmup so far.

@@ -1,0 +1,480 @@
+//! `rampdeck report DIR`: the run's charts (SVG) and summary tables as Markdown, HTML or JSON.
+//!
+//! The charts come from the run log (`run.jsonl`), the tables from the
+//! summary. HTML is one self-contained file with the SVGs inline; Markdown
+//! writes the SVGs beside it and links them; JSON carries the series.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::plot::{self, Line};
+use crate::run::event::{Event, EventKind};
+use crate::run::log;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(transparent)]
+    Log(#[from] log::RunLogError),
+    #[error("{0}: the run log has no summary line and there is no summary.json (the run did not finish)")]
+    NoSummary(PathBuf),
+    #[error("cannot draw '{0}'")]
+    Plot(String),
+    #[error("cannot write '{path}': {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A component's CPU (cores) and memory (MiB) over time.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ComponentSeries {
+    pub name: String,
+    pub cpu: Vec<(f64, f64)>,
+    pub memory_mib: Vec<(f64, f64)>,
+}
+
+/// The series a report draws, in seconds since the start.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Series {
+    pub ok_rps: Vec<(f64, f64)>,
+    pub error_rps: Vec<(f64, f64)>,
+    pub target: Vec<(f64, f64)>,
+    /// p50, p90, p99, p99.9 corrected latency, ms.
+    pub latency: [Vec<(f64, f64)>; 4],
+    pub components: Vec<ComponentSeries>,
+    /// Per stat command or HTTP probe: (name, run durations in ms).
+    pub probes: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+fn series(l: &log::RunLogContents) -> Series {
+    let mut s = Series::default();
+    for i in &l.intervals {
+        let v = &i.line;
+        let (t, len) = (
+            v["elapsed_s"].as_f64().unwrap_or(0.0),
+            v["len_s"].as_f64().unwrap_or(0.0),
+        );
+        // A near-empty last interval gives no meaningful rate.
+        if len >= 0.05 {
+            let ok = v["ok"].as_f64().unwrap_or(0.0);
+            let done = v["completed"].as_f64().unwrap_or(0.0);
+            s.ok_rps.push((t, ok / len));
+            s.error_rps.push((t, (done - ok) / len));
+        }
+        s.target.push((t, v["target"].as_f64().unwrap_or(0.0)));
+        if v["latency"]["count"].as_u64().unwrap_or(0) > 0 {
+            for (k, key) in ["p50", "p90", "p99", "p999"].iter().enumerate() {
+                s.latency[k].push((t, v["latency"][key].as_f64().unwrap_or(0.0)));
+            }
+        }
+    }
+    for p in &l.probes {
+        let name = |k: &str| p[k].as_str().unwrap_or("?").to_owned();
+        let t = p["at_s"].as_f64().unwrap_or(0.0);
+        match p["type"].as_str() {
+            Some("resource") => {
+                let n = name("component");
+                let i = match s.components.iter().position(|c| c.name == n) {
+                    Some(i) => i,
+                    None => {
+                        s.components.push(ComponentSeries {
+                            name: n,
+                            ..ComponentSeries::default()
+                        });
+                        s.components.len() - 1
+                    }
+                };
+                if let Some(c) = p["cpu_cores"].as_f64() {
+                    s.components[i].cpu.push((t, c));
+                }
+                if let Some(m) = p["memory_bytes"].as_f64() {
+                    s.components[i].memory_mib.push((t, m / (1024.0 * 1024.0)));
+                }
+            }
+            Some("probe_run") => {
+                let n = name("name");
+                match s.probes.iter_mut().find(|x| x.0 == n) {
+                    Some(x) => x.1.push((t, p["took_ms"].as_f64().unwrap_or(0.0))),
+                    None => s
+                        .probes
+                        .push((n, vec![(t, p["took_ms"].as_f64().unwrap_or(0.0))])),
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Events worth a marker, as the console marks them.
+fn markers(events: &[Event]) -> Vec<(f64, String)> {
+    events
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e.kind,
+                EventKind::Started
+                    | EventKind::Finished
+                    | EventKind::Stopping { .. }
+                    | EventKind::Stage { index: 0 }
+                    | EventKind::Warning
+            )
+        })
+        .map(|e| (e.at.as_secs_f64(), e.kind.label()))
+        .collect()
+}
+
+/// (file name, title, svg) of each chart the run has data for.
+fn charts(s: &Series, events: &[Event]) -> Result<Vec<(String, String, String)>, DocumentError> {
+    let m = markers(events);
+    let mut out = Vec::new();
+    let mut add =
+        |file: &str, title: &str, y: &str, lines: Vec<Line>| -> Result<(), DocumentError> {
+            if lines.iter().any(|l| !l.points.is_empty()) {
+                let svg = plot::line_chart(title, y, &lines, &m).map_err(DocumentError::Plot)?;
+                out.push((file.to_owned(), title.to_owned(), svg));
+            }
+            Ok(())
+        };
+    add(
+        "throughput.svg",
+        "Throughput",
+        "requests per second",
+        vec![
+            Line {
+                label: "target",
+                color: plot::GREY_,
+                points: s.target.clone(),
+            },
+            Line {
+                label: "ok",
+                color: plot::GREEN_,
+                points: s.ok_rps.clone(),
+            },
+            Line {
+                label: "errors",
+                color: plot::RED_,
+                points: s.error_rps.clone(),
+            },
+        ],
+    )?;
+    let names = ["p50", "p90", "p99", "p99.9"];
+    add(
+        "latency.svg",
+        "Latency (corrected, per interval)",
+        "milliseconds",
+        names
+            .iter()
+            .zip(&s.latency)
+            .zip(plot::PALETTE)
+            .map(|((n, p), c)| Line {
+                label: n,
+                color: c,
+                points: p.clone(),
+            })
+            .collect(),
+    )?;
+    let cpu: Vec<Line> = s
+        .components
+        .iter()
+        .zip(plot::PALETTE.iter().cycle())
+        .map(|(c, &color)| Line {
+            label: &c.name,
+            color,
+            points: c.cpu.clone(),
+        })
+        .collect();
+    add("cpu.svg", "Control plane CPU", "cores", cpu)?;
+    let mem: Vec<Line> = s
+        .components
+        .iter()
+        .zip(plot::PALETTE.iter().cycle())
+        .map(|(c, &color)| Line {
+            label: &c.name,
+            color,
+            points: c.memory_mib.clone(),
+        })
+        .collect();
+    add("memory.svg", "Control plane memory", "MiB", mem)?;
+    let probes: Vec<Line> = s
+        .probes
+        .iter()
+        .zip(plot::PALETTE.iter().cycle())
+        .map(|(p, &color)| Line {
+            label: &p.0,
+            color,
+            points: p.1.clone(),
+        })
+        .collect();
+    add(
+        "probes.svg",
+        "Stat commands and probes",
+        "milliseconds per run",
+        probes,
+    )?;
+    Ok(out)
+}
+
+fn num(v: &Value) -> String {
+    if let Some(b) = v.as_bool() {
+        return if b { "yes" } else { "no" }.to_owned();
+    }
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+        Some(x) => format!("{x:.3}"),
+        None => v.as_str().map_or_else(|| "-".to_owned(), str::to_owned),
+    }
+}
+
+/// The summary as Markdown tables (also used, converted, by the HTML report).
+fn tables(s: &Value) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "| | |\n|---|---|");
+    for (k, label) in [
+        ("profile", "profile"),
+        ("target", "target"),
+        ("mode", "mode"),
+        ("started_at", "started"),
+        ("duration_s", "measured (s)"),
+        ("requests", "requests"),
+        ("rps", "requests/s"),
+        ("success_rate", "success (%)"),
+        ("dropped", "dropped (never sent)"),
+        ("thresholds_passed", "thresholds passed"),
+    ] {
+        let _ = writeln!(md, "| {label} | {} |", num(&s[k]).replace('|', "\\|"));
+    }
+    let _ = writeln!(md, "\n### Latency (ms)\n\n| | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|---|");
+    for (k, label) in [
+        ("latency_ms", "corrected"),
+        ("service_time_ms", "service time"),
+    ] {
+        let p = &s[k];
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            num(&p["p50"]),
+            num(&p["p90"]),
+            num(&p["p95"]),
+            num(&p["p99"]),
+            num(&p["p999"]),
+            num(&p["max"]),
+            num(&p["mean"])
+        );
+    }
+    let map_table = |md: &mut String, title: &str, key: &str, head: &str| {
+        if let Some(m) = s[key].as_object().filter(|m| !m.is_empty()) {
+            let _ = writeln!(md, "\n### {title}\n\n| {head} | count |\n|---|---|");
+            for (k, v) in m {
+                let _ = writeln!(md, "| {k} | {} |", num(v));
+            }
+        }
+    };
+    map_table(&mut md, "Status codes", "status_codes", "status");
+    map_table(&mut md, "Errors", "errors", "kind");
+    if let Some(cs) = s["components"].as_array().filter(|c| !c.is_empty()) {
+        let _ = writeln!(md, "\n### Control plane\n\n| component | cpu avg (cores) | cpu max (cores) | memory max (MiB) | samples |\n|---|---|---|---|---|");
+        for c in cs {
+            let mib = c["memory_max_bytes"]
+                .as_f64()
+                .map_or_else(|| "-".into(), |b| format!("{:.1}", b / 1048576.0));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {mib} | {} |",
+                num(&c["name"]),
+                num(&c["cpu_avg_cores"]),
+                num(&c["cpu_max_cores"]),
+                num(&c["samples"])
+            );
+        }
+    }
+    if let Some(ps) = s["probes"].as_array().filter(|p| !p.is_empty()) {
+        let _ = writeln!(md, "\n### Stat commands and probes (ms)\n\n| probe | runs | p50 | p95 | p99 | max | failed | timeouts |\n|---|---|---|---|---|---|---|---|");
+        for p in ps {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                num(&p["name"]),
+                num(&p["runs"]),
+                num(&p["p50_ms"]),
+                num(&p["p95_ms"]),
+                num(&p["p99_ms"]),
+                num(&p["max_ms"]),
+                num(&p["failures"]),
+                num(&p["timeouts"])
+            );
+        }
+    }
+    if let Some(ts) = s["thresholds"].as_array().filter(|t| !t.is_empty()) {
+        let _ = writeln!(
+            md,
+            "\n### Thresholds\n\n| threshold | actual | limit | result |\n|---|---|---|---|"
+        );
+        for t in ts {
+            let result = if t["pass"].as_bool() == Some(true) {
+                "pass"
+            } else {
+                "**FAIL**"
+            };
+            let _ = writeln!(
+                md,
+                "| {} {} | {} | {} | {result} |",
+                num(&t["name"]),
+                num(&t["expr"]).replace('<', "&lt;").replace('>', "&gt;"),
+                num(&t["actual"]),
+                num(&t["limit"])
+            );
+        }
+    }
+    if let Some(es) = s["events"].as_array().filter(|e| !e.is_empty()) {
+        let _ = writeln!(md, "\n### Events\n\n| time (s) | event |\n|---|---|");
+        for e in es {
+            let _ = writeln!(
+                md,
+                "| {:.1} | {} |",
+                e["at_s"].as_f64().unwrap_or(0.0),
+                num(&e["message"]).replace('|', "\\|")
+            );
+        }
+    }
+    let env = &s["environment"];
+    if env.is_object() {
+        let _ = writeln!(md, "\n### Environment\n\n| | |\n|---|---|");
+        for k in [
+            "rampdeck",
+            "git_commit",
+            "hostname",
+            "cpu_model",
+            "cores",
+            "kernel",
+            "profile",
+            "profile_sha256",
+        ] {
+            let _ = writeln!(md, "| {k} | {} |", num(&env[k]));
+        }
+    }
+    md
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Markdown tables to HTML tables (the only Markdown `tables` writes), headings and bold.
+fn md_to_html(md: &str) -> String {
+    let mut html = String::new();
+    let mut in_table = false;
+    let mut header = false;
+    for line in md.lines() {
+        if line.starts_with('|') {
+            if line.starts_with("|---") {
+                continue;
+            }
+            if !in_table {
+                html.push_str("<table>\n");
+                in_table = true;
+                header = true;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            let tag = if header { "th" } else { "td" };
+            html.push_str("<tr>");
+            for c in cells {
+                let c = escape(
+                    &c.replace("&lt;", "<")
+                        .replace("&gt;", ">")
+                        .replace("\\|", "|"),
+                );
+                let c = c
+                    .strip_prefix("**")
+                    .and_then(|c| c.strip_suffix("**"))
+                    .map_or(c.clone(), |b| format!("<b>{b}</b>"));
+                let _ = write!(html, "<{tag}>{c}</{tag}>");
+            }
+            html.push_str("</tr>\n");
+            header = false;
+        } else {
+            if in_table {
+                html.push_str("</table>\n");
+                in_table = false;
+            }
+            if let Some(h) = line.strip_prefix("### ") {
+                let _ = writeln!(html, "<h3>{}</h3>", escape(h));
+            }
+        }
+    }
+    if in_table {
+        html.push_str("</table>\n");
+    }
+    html
+}
+
+fn write(path: PathBuf, text: &str) -> Result<PathBuf, DocumentError> {
+    std::fs::write(&path, text).map_err(|source| DocumentError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Writes the report for the run in `dir`; returns the files written.
+pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, DocumentError> {
+    let l = log::read(dir)?;
+    if l.truncated {
+        eprintln!("warning: {}: the run log ends in a cut-off line (a killed run); reporting what was written", dir.display());
+    }
+    let summary = match (&l.summary, super::compare::load(dir)) {
+        (Some(s), _) => s.clone(),
+        (None, Ok(s)) => s,
+        (None, Err(_)) => return Err(DocumentError::NoSummary(dir.to_owned())),
+    };
+    let s = series(&l);
+    let title = format!(
+        "rampdeck report: {}",
+        summary["profile"].as_str().unwrap_or("run")
+    );
+    match format {
+        Format::Json => {
+            let doc = json!({ "summary": summary, "series": s, "events": l.events });
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            Ok(vec![write(dir.join("report.json"), &text)?])
+        }
+        Format::Md => {
+            let mut written = Vec::new();
+            let mut md = format!("# {title}\n\n");
+            for (file, chart_title, svg) in charts(&s, &l.events)? {
+                written.push(write(dir.join(&file), &svg)?);
+                let _ = writeln!(md, "![{chart_title}]({file})\n");
+            }
+            md.push_str(&tables(&summary));
+            written.insert(0, write(dir.join("report.md"), &md)?);
+            Ok(written)
+        }
+        Format::Html => {
+            let mut html = format!(
+                "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}th{{background:#f4f4f4}}svg{{max-width:100%;height:auto}}</style>\n</head><body>\n<h1>{0}</h1>\n",
+                escape(&title)
+            );
+            for (_, _, svg) in charts(&s, &l.events)? {
+                // The SVG document minus its XML prolog, inline.
+                let start = svg.find("<svg").unwrap_or(0);
+                html.push_str(&svg[start..]);
+                html.push('\n');
+            }
+            html.push_str(&md_to_html(&tables(&summary)));
+            html.push_str("</body></html>\n");
+            Ok(vec![write(dir.join("report.html"), &html)?])
+        }
+    }
+}

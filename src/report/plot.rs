@@ -1,0 +1,124 @@
+//! SVG line charts (plotters) for reports: series over run time, with labelled event markers.
+
+use plotters::prelude::*;
+
+pub struct Line<'a> {
+    pub label: &'a str,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+}
+
+pub const BLUE_: RGBColor = RGBColor(31, 119, 180);
+pub const GREEN_: RGBColor = RGBColor(44, 160, 44);
+pub const RED_: RGBColor = RGBColor(214, 39, 40);
+pub const ORANGE_: RGBColor = RGBColor(255, 127, 14);
+pub const GREY_: RGBColor = RGBColor(150, 150, 150);
+pub const PURPLE_: RGBColor = RGBColor(148, 103, 189);
+pub const PALETTE: [RGBColor; 5] = [BLUE_, GREEN_, ORANGE_, RED_, PURPLE_];
+
+/// A chart of `lines` over seconds since the start, with a dashed vertical
+/// line and a label per marker. Returns the SVG document.
+pub fn line_chart(
+    title: &str,
+    y_desc: &str,
+    lines: &[Line],
+    markers: &[(f64, String)],
+) -> Result<String, String> {
+    let x_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let y_top = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let y_max = if y_top > 0.0 { y_top * 1.15 } else { 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc(y_desc)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for (i, (t, label)) in markers.iter().enumerate() {
+            let style = ShapeStyle::from(&PURPLE_.mix(0.6)).stroke_width(1);
+            chart
+                .draw_series(LineSeries::new(vec![(*t, 0.0), (*t, y_max)], style))
+                .map_err(err)?;
+            // Labels step down so close events stay readable.
+            let y = y_max * (0.97 - 0.07 * (i % 4) as f64);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*t, y),
+                    ("sans-serif", 11).into_font().color(&PURPLE_),
+                )))
+                .map_err(err)?;
+        }
+        for l in lines.iter().filter(|l| !l.points.is_empty()) {
+            let color = l.color;
+            chart
+                .draw_series(LineSeries::new(
+                    l.points.iter().copied(),
+                    ShapeStyle::from(&color).stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(l.label)
+                .legend(move |(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 18, y)],
+                        ShapeStyle::from(&color).stroke_width(2),
+                    )
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_lines_markers_and_labels() {
+        let svg = line_chart(
+            "Latency",
+            "ms",
+            &[Line {
+                label: "p99",
+                color: RED_,
+                points: vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)],
+            }],
+            &[(1.5, "pause".into())],
+        )
+        .unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"));
+        assert!(
+            svg.contains("polyline") || svg.contains("<path"),
+            "lines are drawn"
+        );
+        for text in ["Latency", "p99", "pause", "seconds since start"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+    }
+}
