@@ -38,6 +38,17 @@ pub enum Command {
         #[command(flatten)]
         adhoc: AdhocArgs,
     },
+    /// Play a recorded run (its --out directory) back in the console: space, arrows, +/-, n.
+    Replay {
+        /// The run's --out directory (with run.jsonl).
+        dir: PathBuf,
+        /// Start at this speed: 1, 2, 4, 8 or 16.
+        #[arg(long, default_value_t = 1, value_parser = parse_speed)]
+        speed: u32,
+        /// Console frames per second.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+        fps: u32,
+    },
     /// Compare two runs' summaries; exit 99 if a metric got worse beyond its tolerance.
     Compare {
         /// The baseline run: its --out directory or summary.json.
@@ -174,4 +185,11 @@ impl AdhocArgs {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration ({e}); write it like 500ms, 30s or 5m"))
+}
+
+fn parse_speed(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if [1, 2, 4, 8, 16].contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a replay speed; use 1, 2, 4, 8 or 16")),
+    }
 }

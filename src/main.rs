@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             tolerance,
         } => compare(&base, &new, &tolerance),
         Command::Report { dir, format } => report(&dir, format),
+        Command::Replay { dir, speed, fps } => replay(&dir, speed, fps),
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo { profile, run } => {
@@ -84,6 +85,31 @@ fn main() -> ExitCode {
                 })
             };
             with_plan(plan, &run)
+        }
+    }
+}
+
+fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
+    let recording = match rampdeck::run::replay::Recording::load(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        eprintln!("error: replay draws the console and needs a terminal; for a file, use `rampdeck report {}`", dir.display());
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let mut r = rampdeck::run::replay::Replay::new(recording);
+    while r.speed < speed {
+        r.faster(true);
+    }
+    match rampdeck::ui::replay::run(r, fps, rampdeck::ui::theme::Theme::from_env()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
         }
     }
 }

@@ -245,3 +245,49 @@ fn sigterm_closes_the_console_and_keeps_the_summary() {
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["stopped_early"], true);
 }
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn a_recorded_run_replays_in_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_rampdeck");
+    let rec = Command::new(bin)
+        .args([
+            "demo",
+            "--rate",
+            "150",
+            "--duration",
+            "8s",
+            "--headless",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let s = Session::start(&format!(
+        "{bin} replay {} --speed 4; echo EXIT=$?; sleep 60",
+        dir.path().display()
+    ));
+    s.wait_for("the replay", Duration::from_secs(15), |sc| {
+        sc.contains("REPLAY ▶ 4x") && sc.contains("Throughput") && sc.contains("demo")
+    });
+    s.wait_for("the end of the recording", Duration::from_secs(15), |sc| {
+        sc.contains("REPLAY ⏸") && number_after(sc, "since warmup ").is_some()
+    });
+    for _ in 0..8 {
+        s.keys("Left");
+    }
+    s.wait_for("steps back", Duration::from_secs(5), |sc| {
+        sc.contains("REPLAY ⏸ 4x 0m06s")
+    });
+    s.keys("n");
+    s.keys("q");
+    let done = s.wait_for("exit", Duration::from_secs(10), |sc| sc.contains("EXIT="));
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(!s.alternate_screen());
+}

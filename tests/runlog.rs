@@ -230,3 +230,72 @@ fn reports_render_with_their_charts_in_every_format() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_replay_ends_with_the_summary_numbers_and_steps_both_ways() {
+    use rampdeck::run::replay::{Recording, Replay};
+    use std::time::Duration;
+    let dir = logged_run();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let mut r = Replay::new(Recording::load(dir.path()).unwrap());
+    assert_eq!(r.recording.plan.name, summary["profile"].as_str().unwrap());
+    assert_eq!(r.model.totals.requests, 0);
+
+    // Played to the end: the same totals the run reported.
+    r.seek(r.recording.duration);
+    let t = &r.model.totals;
+    assert_eq!(t.requests, summary["requests"].as_u64().unwrap());
+    assert_eq!(t.ok, summary["ok"].as_u64().unwrap());
+    assert_eq!(
+        t.latency.p50,
+        summary["latency_ms"]["p50"].as_f64().unwrap()
+    );
+    assert_eq!(
+        t.latency.p99,
+        summary["latency_ms"]["p99"].as_f64().unwrap()
+    );
+    assert_eq!(
+        t.latency.max,
+        summary["latency_ms"]["max"].as_f64().unwrap()
+    );
+    assert_eq!(
+        t.service.p99,
+        summary["service_time_ms"]["p99"].as_f64().unwrap()
+    );
+    assert!(!r.playing, "playback stops at the end");
+
+    // Back one interval, then from the start: totals shrink, the model is rebuilt.
+    let shown = r.model.series.len();
+    r.step(false);
+    assert_eq!(r.model.series.len(), shown - 1, "one interval back");
+    for _ in 0..3 {
+        r.step(false);
+    }
+    assert!(r.model.totals.requests < t_requests(&summary));
+    r.seek(Duration::ZERO);
+    assert_eq!(r.model.totals.requests, 0);
+    r.step(true);
+    let first = r.position;
+    assert!(
+        first > Duration::ZERO && r.model.series.len() == 1,
+        "one interval in"
+    );
+
+    // Events: the next one after the start is the first stage.
+    let msg = r.next_event().expect("an event");
+    assert!(msg.contains("stage 1/1"), "{msg}");
+    // Speed goes 1 -> 16 and no further; playing advances by wall time x speed.
+    for _ in 0..6 {
+        r.faster(true);
+    }
+    assert_eq!(r.speed, 16);
+    r.seek(Duration::ZERO);
+    r.playing = true;
+    r.advance(Duration::from_millis(100));
+    assert_eq!(r.position, Duration::from_millis(1600));
+}
+
+fn t_requests(summary: &serde_json::Value) -> u64 {
+    summary["requests"].as_u64().unwrap()
+}

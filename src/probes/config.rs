@@ -15,7 +15,7 @@ impl ProbesConfig {
         self.sources.is_empty() && self.stats.is_empty() && self.probes.is_empty()
     }
 
-    /// Replaces `{{name}}` placeholders in every URL, argv element and
+    /// Replaces `{{name}}` variables in every URL, argv element and
     /// working directory (the demo's addresses are only known once it runs).
     pub fn substitute(&mut self, vars: &[(&str, String)]) {
         let sub = |s: &mut String| {

@@ -556,15 +556,15 @@ fn probe_url(
 ) -> Result<String, ProfileError> {
     let mut concrete = url.get_ref().clone();
     for var in DEMO_VARS {
-        let placeholder = format!("{{{{{var}}}}}");
-        if concrete.contains(&placeholder) {
+        let pattern = format!("{{{{{var}}}}}");
+        if concrete.contains(&pattern) {
             if !has_demo {
                 return Err(src.at(
                     url.span(),
-                    format!("{field}: '{placeholder}' is the demo's address and only exists in a profile with [demo]"),
+                    format!("{field}: '{pattern}' is the demo's address and only exists in a profile with [demo]"),
                 ));
             }
-            concrete = concrete.replace(&placeholder, "http://127.0.0.1:1");
+            concrete = concrete.replace(&pattern, "http://127.0.0.1:1");
         }
     }
     if !concrete.contains("://") {

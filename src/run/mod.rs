@@ -5,6 +5,7 @@ pub mod event;
 pub mod log;
 pub mod model;
 pub mod probes;
+pub mod replay;
 
 pub use event::{Event, EventKind};
 pub use model::RunModel;

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Counts, ErrorKind};
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
@@ -40,7 +40,7 @@ impl Percentiles {
 }
 
 /// Run state as the views show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Running,
@@ -61,16 +61,28 @@ impl RunState {
 }
 
 /// One interval (default 250 ms) of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntervalStats {
     pub index: u64,
     /// Wall time since the run started, at the end of the interval.
-    #[serde(rename = "elapsed_s", serialize_with = "secs")]
+    #[serde(
+        rename = "elapsed_s",
+        serialize_with = "secs",
+        deserialize_with = "de_secs"
+    )]
     pub elapsed: Duration,
     /// Run clock (pauses excluded) at the end of the interval.
-    #[serde(rename = "run_clock_s", serialize_with = "secs")]
+    #[serde(
+        rename = "run_clock_s",
+        serialize_with = "secs",
+        deserialize_with = "de_secs"
+    )]
     pub run_clock: Duration,
-    #[serde(rename = "len_s", serialize_with = "secs")]
+    #[serde(
+        rename = "len_s",
+        serialize_with = "secs",
+        deserialize_with = "de_secs"
+    )]
     pub len: Duration,
     pub warmup: bool,
     pub state: RunState,

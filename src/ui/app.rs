@@ -31,6 +31,13 @@ pub enum Action {
     Backspace,
     Submit,
     Cancel,
+    // Replay.
+    PlayPause,
+    /// One interval forward (true) or back.
+    Step(bool),
+    /// Faster (true) or slower.
+    Faster(bool),
+    NextEvent,
 }
 
 /// What `update` asks the console loop to do.
@@ -43,6 +50,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputMode {
     Normal,
+    /// Playing back a recorded run: playback keys instead of run control.
+    Replay,
     Help,
     RouteMenu,
     /// Typing an exact rate or concurrency.
@@ -150,6 +159,10 @@ pub struct App {
     /// The level last asked for, so quick repeated `+` presses compound
     /// before the engine's next snapshot shows the change.
     pending_level: Option<(f64, Instant)>,
+    /// A recorded run is being played back (`rampdeck replay`).
+    pub replaying: bool,
+    /// Playback position and speed, for the footer.
+    pub replay_status: Option<String>,
 }
 
 impl App {
@@ -166,6 +179,17 @@ impl App {
             notice: None,
             markers: 0,
             pending_level: None,
+            replaying: false,
+            replay_status: None,
+        }
+    }
+
+    /// A console for `rampdeck replay`: playback keys, no run control.
+    pub fn for_replay(plan: Arc<Plan>) -> Self {
+        App {
+            mode: InputMode::Replay,
+            replaying: true,
+            ..App::new(plan)
         }
     }
 
@@ -248,6 +272,29 @@ impl App {
                 self.mode = InputMode::Marker(String::new());
                 vec![]
             }
+            (
+                InputMode::Replay,
+                Action::ToggleLatencyView
+                | Action::CycleWindow
+                | Action::ToggleZoom
+                | Action::FocusNext
+                | Action::FocusPrev,
+            ) => {
+                self.mode = InputMode::Normal;
+                let out = self.update(action, run);
+                self.mode = InputMode::Replay;
+                out
+            }
+            (InputMode::Replay, Action::ToggleHelp) => {
+                self.mode = InputMode::Help;
+                self.replaying = true;
+                vec![]
+            }
+            (InputMode::Replay, Action::Dismiss) => {
+                self.zoom = false;
+                vec![]
+            }
+            (InputMode::Replay, Action::Quit) => vec![Command::Quit],
             (InputMode::Normal, Action::ToggleLatencyView) => {
                 self.latency_view = match self.latency_view {
                     LatencyView::Corrected => LatencyView::Service,
@@ -342,7 +389,11 @@ impl App {
                 vec![Command::Engine(Control::Marker(name))]
             }
             (_, Action::Cancel | Action::Dismiss) => {
-                self.mode = InputMode::Normal;
+                self.mode = if self.replaying {
+                    InputMode::Replay
+                } else {
+                    InputMode::Normal
+                };
                 vec![]
             }
             _ => vec![],

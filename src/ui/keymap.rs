@@ -14,6 +14,8 @@ pub enum Key {
     Esc,
     Enter,
     Backspace,
+    Left,
+    Right,
 }
 
 impl Key {
@@ -27,6 +29,8 @@ impl Key {
             Key::Esc => "Esc".into(),
             Key::Enter => "Enter".into(),
             Key::Backspace => "Bksp".into(),
+            Key::Left => "←".into(),
+            Key::Right => "→".into(),
         }
     }
 
@@ -41,6 +45,8 @@ impl Key {
             KeyCode::Esc => Some(Key::Esc),
             KeyCode::Enter => Some(Key::Enter),
             KeyCode::Backspace => Some(Key::Backspace),
+            KeyCode::Left => Some(Key::Left),
+            KeyCode::Right => Some(Key::Right),
             _ => None,
         }
     }
@@ -150,6 +156,80 @@ pub const NORMAL: &[Binding] = &[
     b(Key::Ctrl('c'), Action::AskQuit, "quit (asks first)", None),
 ];
 
+/// `rampdeck replay`: playback keys, and the view keys of a live run.
+pub const REPLAY: &[Binding] = &[
+    b(
+        Key::Char(' '),
+        Action::PlayPause,
+        "play / pause",
+        Some("play"),
+    ),
+    b(
+        Key::Right,
+        Action::Step(true),
+        "step one interval forward",
+        Some("step"),
+    ),
+    b(
+        Key::Left,
+        Action::Step(false),
+        "step one interval back",
+        None,
+    ),
+    b(
+        Key::Char('+'),
+        Action::Faster(true),
+        "faster (up to 16x)",
+        Some("speed"),
+    ),
+    b(
+        Key::Char('-'),
+        Action::Faster(false),
+        "slower (down to 1x)",
+        None,
+    ),
+    b(
+        Key::Char('n'),
+        Action::NextEvent,
+        "jump to the next event",
+        Some("next event"),
+    ),
+    b(
+        Key::Char('v'),
+        Action::ToggleLatencyView,
+        "latency: corrected / service time",
+        Some("view"),
+    ),
+    b(
+        Key::Char('w'),
+        Action::CycleWindow,
+        "chart window: 1m, 5m, 15m, all",
+        Some("window"),
+    ),
+    b(
+        Key::Char('z'),
+        Action::ToggleZoom,
+        "zoom the focused pane",
+        Some("zoom"),
+    ),
+    b(Key::Tab, Action::FocusNext, "focus the next pane", None),
+    b(
+        Key::BackTab,
+        Action::FocusPrev,
+        "focus the previous pane",
+        None,
+    ),
+    b(
+        Key::Char('?'),
+        Action::ToggleHelp,
+        "this help",
+        Some("help"),
+    ),
+    b(Key::Esc, Action::Dismiss, "close zoom or overlay", None),
+    b(Key::Char('q'), Action::Quit, "quit", Some("quit")),
+    b(Key::Ctrl('c'), Action::Quit, "quit", None),
+];
+
 const TEXT: &[Binding] = &[
     b(Key::Enter, Action::Submit, "apply", Some("apply")),
     b(Key::Esc, Action::Cancel, "cancel", Some("cancel")),
@@ -183,6 +263,7 @@ const OVERLAY: &[Binding] = &[
 pub fn bindings(mode: &InputMode) -> &'static [Binding] {
     match mode {
         InputMode::Normal => NORMAL,
+        InputMode::Replay => REPLAY,
         InputMode::EditLevel(_) | InputMode::Marker(_) => TEXT,
         InputMode::ConfirmQuit => CONFIRM,
         InputMode::Help | InputMode::RouteMenu => OVERLAY,

@@ -11,5 +11,6 @@ pub mod console;
 pub mod draw;
 pub mod keymap;
 pub mod panes;
+pub mod replay;
 pub mod theme;
 pub mod view;

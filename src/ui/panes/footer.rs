@@ -13,6 +13,13 @@ use crate::ui::theme::Theme;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, now: Instant, theme: Theme) {
     let mut spans = Vec::new();
+    if let Some(status) = &app.replay_status {
+        spans.push(Span::styled(
+            format!(" {status} "),
+            theme.state(crate::stats::summary::RunState::Finished),
+        ));
+        spans.push(Span::raw(" "));
+    }
     if let Some(notice) = app.notice_at(now) {
         spans.push(Span::styled(
             format!(" {notice} "),

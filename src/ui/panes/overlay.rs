@@ -27,9 +27,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Mode::Closed => "in flight",
     };
     let (title, lines, width): (String, Vec<Line>, u16) = match &app.mode {
-        InputMode::Normal => return,
+        InputMode::Normal | InputMode::Replay => return,
         InputMode::Help => {
-            let lines = keymap::NORMAL
+            let table = if app.replaying {
+                keymap::REPLAY
+            } else {
+                keymap::NORMAL
+            };
+            let lines = table
                 .iter()
                 .map(|b| {
                     Line::from(vec![

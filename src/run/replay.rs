@@ -1,0 +1,387 @@
+//! Replay: a recorded run (`run.jsonl`) played back into a `RunModel` at any speed, stepping
+//! and jumping between events. The console draws the model as it would a live run.
+//!
+//! Totals are rebuilt from the recorded per-interval histograms, so a replay
+//! shows the same percentiles the run's summary reported.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use super::event::Event;
+use super::log::{self, RunLogError};
+use super::RunModel;
+use crate::probes::{ProbeEvent, ProbeKind, RunOutcome};
+use crate::profile::plan::{Endpoint, LoadPlan, Mode, Plan, Stage, StageKind, Target, TargetAddr};
+use crate::stats::{new_histogram, ErrorKind, IntervalStats, Percentiles, TotalsSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Log(#[from] RunLogError),
+    #[error("{0}: the run log has no intervals to replay")]
+    Empty(String),
+    #[error("{path}: interval {index}: {message}")]
+    Interval {
+        path: String,
+        index: usize,
+        message: String,
+    },
+}
+
+struct RecordedInterval {
+    stats: IntervalStats,
+    latency: Option<Histogram<u64>>,
+    service: Option<Histogram<u64>>,
+}
+
+enum Item {
+    Interval(Box<RecordedInterval>),
+    Event(Event),
+    Probe(ProbeEvent),
+}
+
+/// A run read back for replay.
+pub struct Recording {
+    /// What the header says ran (enough for the console's header and units).
+    pub plan: Plan,
+    /// In time order.
+    items: Vec<(Duration, Item)>,
+    pub duration: Duration,
+    pub truncated: bool,
+}
+
+fn secs(v: &Value) -> Duration {
+    Duration::try_from_secs_f64(v.as_f64().unwrap_or(0.0)).unwrap_or_default()
+}
+
+fn plan_of(header: &Value) -> Plan {
+    let p = &header["plan"];
+    let mode = if p["mode"] == "closed" {
+        Mode::Closed
+    } else {
+        Mode::Open
+    };
+    let stages = p["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| Stage {
+            kind: if s["kind"] == "ramp" {
+                StageKind::Ramp
+            } else {
+                StageKind::Hold
+            },
+            from: s["from"].as_f64().unwrap_or(0.0),
+            to: s["to"].as_f64().unwrap_or(0.0),
+            duration: secs(&s["duration_s"]),
+        })
+        .collect();
+    let target = p["target"].as_str().unwrap_or("");
+    Plan {
+        name: p["name"].as_str().unwrap_or("recorded run").to_owned(),
+        description: None,
+        source: header["environment"]["profile"].as_str().map(str::to_owned),
+        source_sha256: header["environment"]["profile_sha256"]
+            .as_str()
+            .map(str::to_owned),
+        target: Target {
+            addr: Endpoint::parse(target).map_or(TargetAddr::Demo, TargetAddr::Url),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            http2: false,
+            insecure: false,
+        },
+        requests: Vec::new(),
+        load: LoadPlan {
+            mode,
+            stages,
+            max_connections: 0,
+            warmup: secs(&p["warmup_s"]),
+            seed: 0,
+            interval: secs(&p["interval_s"]),
+        },
+        demo: None,
+        probes: crate::probes::config::ProbesConfig {
+            sources: Vec::new(),
+            stats: Vec::new(),
+            probes: Vec::new(),
+        },
+        thresholds: Vec::new(),
+    }
+}
+
+/// A probe line of the run log as the event it recorded.
+fn probe_event(v: &Value) -> Option<ProbeEvent> {
+    let at = secs(&v["at_s"]);
+    let name = |k: &str| v[k].as_str().unwrap_or("?").to_owned();
+    let ms = |k: &str| {
+        Duration::try_from_secs_f64(v[k].as_f64().unwrap_or(0.0) / 1000.0).unwrap_or_default()
+    };
+    Some(match v["type"].as_str()? {
+        "resource" => ProbeEvent::Resource {
+            component: name("component"),
+            at,
+            cpu_cores: v["cpu_cores"].as_f64(),
+            memory_bytes: v["memory_bytes"].as_f64(),
+            took: ms("took_ms"),
+            note: v["note"].as_str().map(str::to_owned),
+        },
+        "probe_run" => ProbeEvent::Run {
+            name: name("name"),
+            kind: if v["kind"] == "http" {
+                ProbeKind::Http
+            } else {
+                ProbeKind::Stat
+            },
+            at,
+            took: ms("took_ms"),
+            outcome: match v["result"].as_str() {
+                Some("ok") => RunOutcome::Ok,
+                Some("timeout") => RunOutcome::TimedOut,
+                _ => RunOutcome::Failed(v["reason"].as_str().unwrap_or("failed").to_owned()),
+            },
+            output: v["output"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect(),
+        },
+        "probe_state" => ProbeEvent::State {
+            name: name("name"),
+            at,
+            problem: v["problem"].as_str().map(str::to_owned),
+        },
+        _ => return None,
+    })
+}
+
+impl Recording {
+    pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
+        let l = log::read(dir)?;
+        let path = dir.display().to_string();
+        let mut items: Vec<(Duration, Item)> = Vec::new();
+        for (index, i) in l.intervals.into_iter().enumerate() {
+            let stats: IntervalStats =
+                serde_json::from_value(i.line).map_err(|e| ReplayError::Interval {
+                    path: path.clone(),
+                    index,
+                    message: e.to_string(),
+                })?;
+            items.push((
+                stats.elapsed,
+                Item::Interval(Box::new(RecordedInterval {
+                    stats,
+                    latency: i.latency,
+                    service: i.service,
+                })),
+            ));
+        }
+        if items.is_empty() {
+            return Err(ReplayError::Empty(path));
+        }
+        items.extend(l.events.into_iter().map(|e| (e.at, Item::Event(e))));
+        items.extend(l.probes.iter().filter_map(probe_event).map(|p| {
+            let at = match &p {
+                ProbeEvent::Resource { at, .. }
+                | ProbeEvent::Run { at, .. }
+                | ProbeEvent::State { at, .. } => *at,
+            };
+            (at, Item::Probe(p))
+        }));
+        // Stable: at equal times, intervals before the events they explain.
+        items.sort_by_key(|(at, _)| *at);
+        let duration = items.last().map_or(Duration::ZERO, |(at, _)| *at);
+        Ok(Recording {
+            plan: plan_of(&l.header),
+            items,
+            duration,
+            truncated: l.truncated,
+        })
+    }
+}
+
+/// Playback state over a recording.
+pub struct Replay {
+    pub recording: Recording,
+    pub position: Duration,
+    pub playing: bool,
+    /// 1, 2, 4, 8 or 16.
+    pub speed: u32,
+    pub model: RunModel,
+    next: usize,
+    latency: Histogram<u64>,
+    service: Histogram<u64>,
+    requests: u64,
+    ok: u64,
+    status: std::collections::BTreeMap<u16, u64>,
+    errors: std::collections::BTreeMap<ErrorKind, u64>,
+}
+
+pub const SPEEDS: [u32; 5] = [1, 2, 4, 8, 16];
+
+impl Replay {
+    pub fn new(recording: Recording) -> Self {
+        let model = RunModel::for_plan(&recording.plan);
+        Replay {
+            recording,
+            position: Duration::ZERO,
+            playing: true,
+            speed: 1,
+            model,
+            next: 0,
+            latency: new_histogram(),
+            service: new_histogram(),
+            requests: 0,
+            ok: 0,
+            status: Default::default(),
+            errors: Default::default(),
+        }
+    }
+
+    fn apply(&mut self, i: usize) {
+        match &self.recording.items[i].1 {
+            Item::Interval(b) => {
+                let RecordedInterval {
+                    stats,
+                    latency: lat,
+                    service: svc,
+                } = &**b;
+                // Totals count what the run counted: completed after warmup.
+                if !stats.warmup {
+                    if let Some(h) = lat {
+                        let _ = self.latency.add(h);
+                    }
+                    if let Some(h) = svc {
+                        let _ = self.service.add(h);
+                    }
+                    self.requests += stats.completed;
+                    self.ok += stats.ok;
+                    for (code, n) in &stats.status {
+                        *self.status.entry(*code).or_default() += n;
+                    }
+                    for (kind, n) in &stats.errors {
+                        *self.errors.entry(*kind).or_default() += n;
+                    }
+                }
+                self.model.state = stats.state;
+                self.model.series.push(stats.clone());
+            }
+            Item::Event(e) => self.model.push_event(e.clone()),
+            Item::Probe(p) => self.model.apply_probe(p.clone()),
+        }
+    }
+
+    fn refresh_totals(&mut self) {
+        self.model.totals = TotalsSummary {
+            requests: self.requests,
+            ok: self.ok,
+            latency: Percentiles::of(&self.latency),
+            service: Percentiles::of(&self.service),
+            status: self.status.iter().map(|(k, v)| (*k, *v)).collect(),
+            errors: self.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+        };
+    }
+
+    /// Moves to `t` (clamped to the recording): forward by applying what
+    /// happened in between, backward by rebuilding from the start.
+    pub fn seek(&mut self, t: Duration) {
+        let t = t.min(self.recording.duration);
+        if t < self.position {
+            let emptied = Recording {
+                plan: self.recording.plan.clone(),
+                items: Vec::new(),
+                duration: Duration::ZERO,
+                truncated: false,
+            };
+            let rec = std::mem::replace(&mut self.recording, emptied);
+            let (playing, speed) = (self.playing, self.speed);
+            *self = Replay::new(rec);
+            (self.playing, self.speed) = (playing, speed);
+        }
+        let mut changed = false;
+        while self.next < self.recording.items.len() && self.recording.items[self.next].0 <= t {
+            self.apply(self.next);
+            self.next += 1;
+            changed = true;
+        }
+        if changed {
+            self.refresh_totals();
+        }
+        self.position = t;
+        if self.at_end() {
+            self.playing = false;
+        }
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.position >= self.recording.duration
+    }
+
+    /// Plays `wall` of real time at the current speed.
+    pub fn advance(&mut self, wall: Duration) {
+        if self.playing {
+            self.seek(self.position + wall * self.speed);
+        }
+    }
+
+    pub fn toggle(&mut self) {
+        if self.at_end() {
+            self.seek(Duration::ZERO);
+            self.playing = true;
+        } else {
+            self.playing = !self.playing;
+        }
+    }
+
+    /// One interval forward or back; pauses. Back means: the interval before
+    /// the latest one shown becomes the latest.
+    pub fn step(&mut self, forward: bool) {
+        self.playing = false;
+        let times: Vec<Duration> = self
+            .recording
+            .items
+            .iter()
+            .filter_map(|(at, i)| matches!(i, Item::Interval(_)).then_some(*at))
+            .collect();
+        let target = if forward {
+            times.iter().copied().find(|at| *at > self.position)
+        } else {
+            let shown = times
+                .iter()
+                .copied()
+                .filter(|at| *at <= self.position)
+                .max();
+            shown.and_then(|cur| times.iter().copied().filter(|at| *at < cur).max())
+        };
+        self.seek(target.unwrap_or(if forward {
+            self.recording.duration
+        } else {
+            Duration::ZERO
+        }));
+    }
+
+    pub fn faster(&mut self, up: bool) {
+        let i = SPEEDS.iter().position(|&s| s == self.speed).unwrap_or(0);
+        self.speed = if up {
+            SPEEDS[(i + 1).min(SPEEDS.len() - 1)]
+        } else {
+            SPEEDS[i.saturating_sub(1)]
+        };
+    }
+
+    /// Jumps to the next event after the current position (a pause, a rate
+    /// change, a marker, a breach); returns its message.
+    pub fn next_event(&mut self) -> Option<String> {
+        let (at, msg) = self.recording.items.iter().find_map(|(at, i)| match i {
+            Item::Event(e) if *at > self.position => Some((*at, e.message.clone())),
+            _ => None,
+        })?;
+        self.seek(at);
+        Some(msg)
+    }
+}
