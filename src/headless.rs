@@ -92,7 +92,9 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
                 };
                 let _ = writeln!(err, "[{at:>7.1}s] {what}: {text}");
             }
-            model.threshold_changes(changes);
+            for e in model.threshold_changes(changes) {
+                write_log(&mut log, |l| l.event(&e));
+            }
         }
     }
     probes.stop().await;

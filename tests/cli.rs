@@ -327,6 +327,12 @@ fn thresholds_decide_the_exit_code() {
         .unwrap()
         .iter()
         .any(|e| e["type"] == "threshold_breached"));
+    let log = std::fs::read_to_string(out_dir.join("run.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"type\":\"event\"") && l.contains("threshold_breached")),
+        "the breach is in the run log as it happened"
+    );
 
     let passing = profile(
         "pass",

@@ -169,8 +169,9 @@ impl RunModel {
         }
     }
 
-    /// Records what a threshold watch reported, as timeline events.
-    pub fn threshold_changes(&mut self, changes: Vec<(bool, String)>) {
+    /// Records what a threshold watch reported, as timeline events; returns them.
+    pub fn threshold_changes(&mut self, changes: Vec<(bool, String)>) -> Vec<Event> {
+        let mut added = Vec::new();
         let at = self.last().map_or(Duration::ZERO, |i| i.elapsed);
         for (breach, text) in changes {
             let (kind, message) = if breach {
@@ -184,8 +185,11 @@ impl RunModel {
                     format!("threshold holds again: {text}"),
                 )
             };
-            self.push_event(Event { at, kind, message });
+            let e = Event { at, kind, message };
+            added.push(e.clone());
+            self.push_event(e);
         }
+        added
     }
 
     pub fn last(&self) -> Option<&IntervalStats> {

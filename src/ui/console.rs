@@ -81,7 +81,8 @@ pub fn run(
                         tracing::info!(target: "thresholds", "holds again: {text}");
                     }
                 }
-                model.threshold_changes(changes);
+                // The run log (written by the tee) gets these in the summary's events.
+                let _ = model.threshold_changes(changes);
             }
         }
         while let Ok(pe) = probe_events.try_recv() {
