@@ -184,28 +184,29 @@ fn charts(s: &Series, events: &[Event]) -> Result<Vec<(String, String, String)>,
             })
             .collect(),
     )?;
-    let cpu: Vec<Line> = s
-        .components
-        .iter()
-        .zip(plot::PALETTE.iter().cycle())
-        .map(|(c, &color)| Line {
-            label: &c.name,
-            color,
-            points: c.cpu.clone(),
-        })
-        .collect();
-    add("cpu.svg", "Control plane CPU", "cores", cpu)?;
-    let mem: Vec<Line> = s
-        .components
-        .iter()
-        .zip(plot::PALETTE.iter().cycle())
-        .map(|(c, &color)| Line {
-            label: &c.name,
-            color,
-            points: c.memory_mib.clone(),
-        })
-        .collect();
-    add("memory.svg", "Control plane memory", "MiB", mem)?;
+    let per_component = |get: fn(&ComponentSeries) -> &Vec<(f64, f64)>| -> Vec<Line> {
+        s.components
+            .iter()
+            .zip(plot::PALETTE.iter().cycle())
+            .map(|(c, &color)| Line {
+                label: &c.name,
+                color,
+                points: get(c).clone(),
+            })
+            .collect()
+    };
+    add(
+        "cpu.svg",
+        "Control plane CPU",
+        "cores",
+        per_component(|c| &c.cpu),
+    )?;
+    add(
+        "memory.svg",
+        "Control plane memory",
+        "MiB",
+        per_component(|c| &c.memory_mib),
+    )?;
     let probes: Vec<Line> = s
         .probes
         .iter()

@@ -70,7 +70,8 @@ const fn b(key: Key, action: Action, help: &'static str, hint: Option<&'static s
     }
 }
 
-pub const NORMAL: &[Binding] = &[
+/// Run control, for a live run.
+const RUN: &[Binding] = &[
     b(
         Key::Char(' '),
         Action::TogglePause,
@@ -110,54 +111,15 @@ pub const NORMAL: &[Binding] = &[
         Some("mark"),
     ),
     b(
-        Key::Char('v'),
-        Action::ToggleLatencyView,
-        "latency: corrected / service time",
-        Some("view"),
-    ),
-    b(
-        Key::Char('w'),
-        Action::CycleWindow,
-        "chart window: 1m, 5m, 15m, all",
-        Some("window"),
-    ),
-    b(
-        Key::Char('z'),
-        Action::ToggleZoom,
-        "zoom the focused pane",
-        Some("zoom"),
-    ),
-    b(Key::Tab, Action::FocusNext, "focus the next pane", None),
-    b(
-        Key::BackTab,
-        Action::FocusPrev,
-        "focus the previous pane",
-        None,
-    ),
-    b(
         Key::Char('l'),
         Action::ToggleLog,
         "show / hide the log pane",
         None,
     ),
-    b(
-        Key::Char('?'),
-        Action::ToggleHelp,
-        "this help",
-        Some("help"),
-    ),
-    b(Key::Esc, Action::Dismiss, "close zoom or overlay", None),
-    b(
-        Key::Char('q'),
-        Action::Quit,
-        "quit (press twice within 2 s)",
-        Some("quit"),
-    ),
-    b(Key::Ctrl('c'), Action::AskQuit, "quit (asks first)", None),
 ];
 
-/// `rampdeck replay`: playback keys, and the view keys of a live run.
-pub const REPLAY: &[Binding] = &[
+/// Playback, for `rampdeck replay`.
+const PLAYBACK: &[Binding] = &[
     b(
         Key::Char(' '),
         Action::PlayPause,
@@ -194,6 +156,10 @@ pub const REPLAY: &[Binding] = &[
         "jump to the next event",
         Some("next event"),
     ),
+];
+
+/// What the charts and panes show; the same live and in a replay.
+const VIEW: &[Binding] = &[
     b(
         Key::Char('v'),
         Action::ToggleLatencyView,
@@ -226,6 +192,19 @@ pub const REPLAY: &[Binding] = &[
         Some("help"),
     ),
     b(Key::Esc, Action::Dismiss, "close zoom or overlay", None),
+];
+
+const QUIT_RUN: &[Binding] = &[
+    b(
+        Key::Char('q'),
+        Action::Quit,
+        "quit (press twice within 2 s)",
+        Some("quit"),
+    ),
+    b(Key::Ctrl('c'), Action::AskQuit, "quit (asks first)", None),
+];
+
+const QUIT_REPLAY: &[Binding] = &[
     b(Key::Char('q'), Action::Quit, "quit", Some("quit")),
     b(Key::Ctrl('c'), Action::Quit, "quit", None),
 ];
@@ -260,20 +239,22 @@ const OVERLAY: &[Binding] = &[
     b(Key::Char('r'), Action::Dismiss, "close", None),
 ];
 
-pub fn bindings(mode: &InputMode) -> &'static [Binding] {
-    match mode {
-        InputMode::Normal => NORMAL,
-        InputMode::Replay => REPLAY,
-        InputMode::EditLevel(_) | InputMode::Marker(_) => TEXT,
-        InputMode::ConfirmQuit => CONFIRM,
-        InputMode::Help | InputMode::RouteMenu => OVERLAY,
-    }
+/// The keys of `mode`, in the order the help and the footer list them.
+pub fn bindings(mode: &InputMode) -> Vec<&'static Binding> {
+    let tables: &[&'static [Binding]] = match mode {
+        InputMode::Normal => &[RUN, VIEW, QUIT_RUN],
+        InputMode::Replay => &[PLAYBACK, VIEW, QUIT_REPLAY],
+        InputMode::EditLevel(_) | InputMode::Marker(_) => &[TEXT],
+        InputMode::ConfirmQuit => &[CONFIRM],
+        InputMode::Help | InputMode::RouteMenu => &[OVERLAY],
+    };
+    tables.iter().flat_map(|t| t.iter()).collect()
 }
 
 /// The action for a key in `mode`; text prompts take printable characters as input.
 pub fn action(mode: &InputMode, ev: &KeyEvent) -> Option<Action> {
     let key = Key::of(ev)?;
-    if let Some(found) = bindings(mode).iter().find(|b| b.key == key) {
+    if let Some(found) = bindings(mode).into_iter().find(|b| b.key == key) {
         return Some(found.action);
     }
     match (mode, key) {

@@ -29,11 +29,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let (title, lines, width): (String, Vec<Line>, u16) = match &app.mode {
         InputMode::Normal | InputMode::Replay => return,
         InputMode::Help => {
-            let table = if app.replaying {
-                keymap::REPLAY
+            let table = keymap::bindings(if app.replaying {
+                &InputMode::Replay
             } else {
-                keymap::NORMAL
-            };
+                &InputMode::Normal
+            });
             let lines = table
                 .iter()
                 .map(|b| {
