@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
     about = "A terminal console for live load tests of service meshes and API gateways",
     long_about = "A terminal console for live load tests of service meshes and API gateways.\n\n\
         Exit codes: 0 the run finished, 1 it could not run (bind, DNS, TLS setup), 2 bad input (profile or flags), \
-        99 the run finished but a threshold failed."
+        99 the run finished but a threshold failed or, with --baseline, a metric regressed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -101,7 +101,7 @@ pub struct RunArgs {
     /// Run length, e.g. 30s or 5m (cuts the stages short, or holds the last level longer).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Write summary.json into this directory.
+    /// Write summary.json, run.jsonl (the run log) and latency.hlog into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Compare the finished run with this earlier run (its --out directory); exit 99 on a regression.
