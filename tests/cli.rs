@@ -164,8 +164,7 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
             && stdout.contains("200: 400"),
         "{stdout}"
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     assert_eq!(json["schema"], 1);
     assert_eq!(json["requests"], 400);
     assert!(
@@ -196,8 +195,7 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     assert_eq!(json["success_rate"], 0.0);
     assert_eq!(json["errors"]["http_503"], json["requests"]);
 }
@@ -219,8 +217,7 @@ fn demo_runs_headless_when_stdout_is_not_a_terminal() {
         "{err}"
     );
     assert!(err.contains("warmup over"), "{err}");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     assert!(json["requests"].as_u64().unwrap() > 100, "{json}");
     assert!(json["success_rate"].as_f64().unwrap() > 90.0);
 }
@@ -275,8 +272,7 @@ fn sigterm_stops_the_run_and_still_writes_the_summary() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped early"));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     assert_eq!(json["stopped_early"], true);
     assert!(
         json["requests"].as_u64().unwrap() >= 150,
@@ -318,8 +314,7 @@ fn thresholds_decide_the_exit_code() {
         "breach is logged live: {}",
         stderr(&o)
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(&out_dir);
     assert_eq!(json["thresholds_passed"], false);
     assert_eq!(json["thresholds"][0]["name"], "p99");
     assert!(json["events"]
@@ -346,8 +341,7 @@ fn thresholds_decide_the_exit_code() {
         stderr(&o),
         String::from_utf8_lossy(&o.stdout)
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(&out_dir);
     assert_eq!(json["thresholds_passed"], true);
 }
 

@@ -1,6 +1,8 @@
 //! The console as an operator sees it, driven through tmux: panes fill, space pauses,
 //! `+` raises the target 10%, `q q` quits to a restored terminal and a summary.
 
+mod support;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -164,8 +166,7 @@ fn the_console_runs_pauses_steers_and_quits_cleanly() {
         "{done}"
     );
     assert!(!s.alternate_screen(), "the terminal is restored");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     let kinds: Vec<&str> = json["events"]
         .as_array()
         .unwrap()
@@ -241,8 +242,7 @@ fn sigterm_closes_the_console_and_keeps_the_summary() {
         "{done}"
     );
     assert!(!s.alternate_screen(), "the terminal is restored");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value = support::summary(dir.path());
     assert_eq!(json["stopped_early"], true);
 }
 

@@ -51,8 +51,7 @@ fn the_log_reads_back_to_the_summary_numbers() {
         .as_str()
         .unwrap()
         .ends_with('Z'));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = support::summary(dir.path());
     assert_eq!(
         log.summary.as_ref().unwrap()["requests"],
         summary["requests"],
@@ -236,8 +235,7 @@ fn a_replay_ends_with_the_summary_numbers_and_steps_both_ways() {
     use rampdeck::run::replay::{Recording, Replay};
     use std::time::Duration;
     let dir = logged_run();
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = support::summary(dir.path());
     let mut r = Replay::new(Recording::load(dir.path()).unwrap());
     assert_eq!(r.recording.plan.name, summary["profile"].as_str().unwrap());
     assert_eq!(r.model.totals.requests, 0);

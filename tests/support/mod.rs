@@ -124,3 +124,10 @@ pub async fn hanging_server() -> SocketAddr {
     });
     addr
 }
+
+/// The `summary.json` a run wrote into `dir`.
+pub fn summary(dir: &std::path::Path) -> serde_json::Value {
+    let path = dir.join("summary.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
