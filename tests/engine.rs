@@ -358,3 +358,54 @@ async fn http2_multiplexes_and_counts_like_http1() {
         r.totals.error_list()
     );
 }
+
+/// A server that answers one request per connection, keeps it alive, and
+/// closes it after 20 ms idle (as a gateway does on a config reload).
+async fn idle_closing_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Dropping the socket closes it: a clean FIN on an idle connection.
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_closed_by_the_server_lose_no_requests() {
+    let _serial = SERIAL.lock().await;
+    let addr = idle_closing_server().await;
+    // 5 connections at 50/s: each sits idle ~100 ms between requests, so
+    // nearly every request finds its connection closed by the server.
+    let plan = plan(
+        addr,
+        "timeout = \"1s\"\n[load]\nrate = 50\nduration = \"2s\"\nmax_connections = 5\n",
+    );
+    let (result, _) = engine::run_to_end(plan).await.unwrap();
+    let t = &result.totals;
+    assert_eq!(t.completed, 100);
+    assert_eq!(
+        t.ok, 100,
+        "a request on a connection the server had closed must go out on a new one, not hang: errors {:?}",
+        t.error_list()
+    );
+}

@@ -312,7 +312,24 @@ impl H1 {
             tokio::select! {
                 biased;
                 // The connection first: it moves the bytes the exchange waits for.
-                _ = conn.as_mut(), if !*conn_done => *conn_done = true,
+                done = conn.as_mut(), if !*conn_done => {
+                    *conn_done = true;
+                    // A connection that ended cleanly had no request in flight
+                    // (one in flight ends it with an error, which the exchange
+                    // gets). It was closed by the server while idle, e.g. on a
+                    // gateway's config reload: the request is still queued in
+                    // a dispatcher that will never run, so it was not sent.
+                    // Whatever the exchange already has is delivered first.
+                    if done.is_ok() {
+                        return futures_util::FutureExt::now_or_never(exchange.as_mut())
+                            .unwrap_or_else(|| {
+                                Err(ExchangeError::NotSent(Failure::new(
+                                    ErrorKind::Reset,
+                                    "the server closed the idle keep-alive connection",
+                                )))
+                            });
+                    }
+                }
                 r = &mut exchange => return r,
             }
         }
