@@ -1,4 +1,5 @@
-//! What the demo target does per route: latency model, error rate, periodic stalls. Plain data.
+//! What the demo target does per route (latency model, error rate, periodic stalls) and how its
+//! simulated Kubernetes Gateway API behaves. Plain data.
 
 use std::time::Duration;
 
@@ -7,6 +8,38 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoConfig {
     pub routes: Vec<DemoRoute>,
+    /// The simulated Gateway API control plane; absent in older JSON, hence the default.
+    #[serde(default)]
+    pub kube: KubeSim,
+}
+
+/// How the demo's simulated Gateway API implementation behaves (see `demo::kubeapi`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KubeSim {
+    /// Namespace of the pre-created Gateway; also the kubeconfig's default namespace.
+    pub namespace: String,
+    /// Name of the pre-created Gateway that HTTPRoutes attach to.
+    pub gateway: String,
+    /// Services that exist: each answers 200 with "<name>\n" and `x-backend: <name>`.
+    pub backends: Vec<String>,
+    /// From an accepted HTTPRoute write to the data plane serving it and its status being written.
+    pub propagation: Duration,
+    /// Fault: after a programmed route's backends change, requests matching it get 503 for this
+    /// long, like a gateway that drops traffic while it swaps a route.
+    pub swap_drop: Option<Duration>,
+}
+
+impl Default for KubeSim {
+    fn default() -> Self {
+        KubeSim {
+            namespace: "rampdeck".to_owned(),
+            gateway: "rampdeck".to_owned(),
+            backends: vec!["echo-v1".to_owned(), "echo-v2".to_owned()],
+            propagation: Duration::from_millis(50),
+            swap_drop: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +93,7 @@ impl Default for DemoConfig {
                 latency: LatencyModel::Fixed(Duration::from_millis(2)),
                 ..DemoRoute::new("/")
             }],
+            kube: KubeSim::default(),
         }
     }
 }

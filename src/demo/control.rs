@@ -1,4 +1,5 @@
-//! The demo control plane: `/metrics` in Prometheus text format with real process CPU and memory.
+//! The demo control plane: `/metrics` in Prometheus text format with real process CPU and
+//! memory, `/healthz`, `/stats`, and the simulated Kubernetes API (`/api`, `/apis`, `/version`).
 
 use std::convert::Infallible;
 use std::fmt::Write;
@@ -6,8 +7,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
@@ -18,6 +17,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::gateway::Gateway;
+use super::kubeapi::http::{full, Body};
+use super::kubeapi::KubeApi;
 use super::procfs;
 
 /// RPS and success rate in `/stats` cover this many whole seconds.
@@ -70,6 +71,7 @@ impl DemoStats {
 
 pub struct ControlPlane {
     pub gateway: Arc<Gateway>,
+    pub kube: Arc<KubeApi>,
     pub started: SystemTime,
 }
 
@@ -142,7 +144,86 @@ impl ControlPlane {
                 c.latency_us.load(Ordering::Relaxed) as f64 / 1e6
             );
         }
+        self.httproute_metrics(&mut s);
         s
+    }
+
+    /// The HTTPRoute data plane and the simulated Kubernetes API.
+    fn httproute_metrics(&self, s: &mut String) {
+        let router = &self.gateway.router;
+        let _ = writeln!(
+            s,
+            "# HELP demo_gateway_httproutes_programmed HTTPRoutes in the gateway's live route table."
+        );
+        let _ = writeln!(s, "# TYPE demo_gateway_httproutes_programmed gauge");
+        let _ = writeln!(
+            s,
+            "demo_gateway_httproutes_programmed {}",
+            router.programmed()
+        );
+        let _ = writeln!(
+            s,
+            "# HELP demo_gateway_backend_requests_total Requests served by each echo backend through HTTPRoutes."
+        );
+        let _ = writeln!(s, "# TYPE demo_gateway_backend_requests_total counter");
+        for (name, n) in router.backends().iter().zip(&router.backend_requests) {
+            let _ = writeln!(
+                s,
+                "demo_gateway_backend_requests_total{{backend=\"{name}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP demo_gateway_httproute_errors_total Requests matching an HTTPRoute not served: 500 for unresolved backends, 503 from the swap-drop fault."
+        );
+        let _ = writeln!(s, "# TYPE demo_gateway_httproute_errors_total counter");
+        let _ = writeln!(
+            s,
+            "demo_gateway_httproute_errors_total{{reason=\"backend_not_found\"}} {}",
+            router.unroutable.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "demo_gateway_httproute_errors_total{{reason=\"swap_drop\"}} {}",
+            router.dropped.load(Ordering::Relaxed)
+        );
+        let kube = &self.kube;
+        let _ = writeln!(
+            s,
+            "# HELP demo_kubeapi_requests_total Requests to the simulated Kubernetes API."
+        );
+        let _ = writeln!(s, "# TYPE demo_kubeapi_requests_total counter");
+        let _ = writeln!(
+            s,
+            "demo_kubeapi_requests_total {}",
+            kube.requests.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP demo_reconcile_passes_total Reconcile passes of the simulated Gateway API controller."
+        );
+        let _ = writeln!(s, "# TYPE demo_reconcile_passes_total counter");
+        let _ = writeln!(
+            s,
+            "demo_reconcile_passes_total {}",
+            kube.stats.passes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP demo_reconcile_status_writes_total Status writes by the simulated controller, by kind."
+        );
+        let _ = writeln!(s, "# TYPE demo_reconcile_status_writes_total counter");
+        let _ = writeln!(
+            s,
+            "demo_reconcile_status_writes_total{{kind=\"Gateway\"}} {}",
+            kube.stats.gateway_status_writes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "demo_reconcile_status_writes_total{{kind=\"HTTPRoute\"}} {}",
+            kube.stats.route_status_writes.load(Ordering::Relaxed)
+        );
     }
 
     /// Per-route success rate, RPS over the last 10 s, latency percentiles:
@@ -176,10 +257,10 @@ impl ControlPlane {
         }
     }
 
-    async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if KubeApi::serves(req.uri().path()) {
+            return Ok(self.kube.handle(req).await);
+        }
         let (code, ctype, body) = match req.uri().path() {
             "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),
             "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
@@ -195,7 +276,7 @@ impl ControlPlane {
                 "try /metrics\n".to_owned(),
             ),
         };
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+        let mut r = Response::new(full(body));
         *r.status_mut() = code;
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));

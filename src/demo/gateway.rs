@@ -1,4 +1,6 @@
-//! The demo gateway: routes requests by path prefix to simulated backends with latency, errors and stalls.
+//! The demo gateway: serves requests matching programmed HTTPRoutes from the echo backends
+//! (see `routing`), and everything else by path prefix from simulated routes with latency,
+//! errors and stalls.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -16,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{DemoConfig, DemoRoute, LatencyModel};
+use super::routing::{Decision, RequestView, Router};
 use crate::engine::rng::splitmix64;
 
 /// Per-route counters, exported by the control plane's `/metrics` and `/stats`.
@@ -70,10 +74,18 @@ impl RouteWindow {
     }
 }
 
+/// Header naming the echo backend that answered, as hashicorp/http-echo setups often add.
+pub const BACKEND_HEADER: &str = "x-backend";
+
 pub struct Gateway {
     pub routes: Vec<DemoRoute>,
     pub counters: Vec<RouteCounters>,
+    /// Requests that matched neither an HTTPRoute nor a static route.
     pub not_found: AtomicU64,
+    /// HTTPRoutes as programmed by the simulated control plane; consulted first.
+    pub router: Arc<Router>,
+    /// Per echo backend: its body ("<name>\n") and `x-backend` value.
+    echo: Vec<(Bytes, HeaderValue)>,
     pub started: Instant,
     draws: AtomicU64,
     body: Bytes,
@@ -85,7 +97,17 @@ impl Gateway {
         // Longest prefix first, so "/api/slow" wins over "/api".
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         let max_body = routes.iter().map(|r| r.body_bytes).max().unwrap_or(0);
+        let backends = &config.kube.backends;
         Gateway {
+            router: Arc::new(Router::new(backends, config.kube.swap_drop)),
+            echo: backends
+                .iter()
+                .map(|b| {
+                    let value = HeaderValue::from_str(b)
+                        .unwrap_or_else(|_| HeaderValue::from_static("invalid-name"));
+                    (Bytes::from(format!("{b}\n")), value)
+                })
+                .collect(),
             counters: routes.iter().map(|_| RouteCounters::default()).collect(),
             routes,
             not_found: AtomicU64::new(0),
@@ -135,6 +157,22 @@ impl Gateway {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let view = RequestView {
+            host,
+            path: req.uri().path(),
+            method: req.method().as_str(),
+            headers: req.headers(),
+            query: req.uri().query(),
+        };
+        if let Some(decision) = self.router.route(&view) {
+            return Ok(self.httproute_response(decision));
+        }
         let path = req.uri().path();
         let Some(i) = self.routes.iter().position(|r| path.starts_with(&r.prefix)) else {
             self.not_found.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +204,34 @@ impl Gateway {
         Ok(Response::new(Full::new(
             self.body.slice(..route.body_bytes),
         )))
+    }
+}
+
+impl Gateway {
+    /// The answer for a request that matched an HTTPRoute rule.
+    fn httproute_response(&self, decision: Decision) -> Response<Full<Bytes>> {
+        match decision {
+            Decision::Backend(i) => {
+                let Some((body, name)) = self.echo.get(i) else {
+                    return status(StatusCode::INTERNAL_SERVER_ERROR, "backend not found\n");
+                };
+                let mut r = Response::new(Full::new(body.clone()));
+                let headers = r.headers_mut();
+                headers.insert(HeaderName::from_static(BACKEND_HEADER), name.clone());
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                r
+            }
+            // The Gateway API requires 500 for rules whose backends do not resolve.
+            Decision::Unroutable => status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the matched route's backend is not found or invalid\n",
+            ),
+            // What Envoy answers when the upstream cluster vanished mid-swap.
+            Decision::Dropped => status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
+            ),
+        }
     }
 }
 

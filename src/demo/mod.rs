@@ -1,4 +1,5 @@
-//! The embedded demo target: a gateway with a route table and a control plane with `/metrics`.
+//! The embedded demo target: a gateway with a route table and a control plane with `/metrics`
+//! and a simulated Kubernetes Gateway API (`kubeapi`) whose HTTPRoutes program the gateway.
 //!
 //! `rampdeck demo` runs it in a child process (`rampdeck demo-target`), so
 //! the CPU and memory its control plane reports are the target's own and not
@@ -8,7 +9,9 @@
 pub mod config;
 pub mod control;
 pub mod gateway;
+pub mod kubeapi;
 pub mod procfs;
+pub mod routing;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -30,6 +33,8 @@ pub enum DemoError {
     Spawn(std::io::Error),
     #[error("demo target: {0}")]
     Handshake(String),
+    #[error("demo target: cannot create its Gateway: {0}")]
+    Seed(kubeapi::ApiError),
 }
 
 /// Where the demo listens; printed by the child as one JSON line.
@@ -43,6 +48,8 @@ pub struct DemoAddrs {
 pub struct DemoServer {
     pub addrs: DemoAddrs,
     pub gateway: Arc<gateway::Gateway>,
+    /// The simulated Kubernetes API served on `addrs.control`.
+    pub kube: Arc<kubeapi::KubeApi>,
     cancel: CancellationToken,
 }
 
@@ -60,16 +67,26 @@ impl DemoServer {
             control: cp_listener.local_addr().map_err(DemoError::Bind)?,
         };
         let gw = Arc::new(gateway::Gateway::new(config));
+        let cancel = CancellationToken::new();
+        let kube = kubeapi::KubeApi::start(
+            &config.kube,
+            gw.router.clone(),
+            addrs.control,
+            addrs.gateway,
+            cancel.clone(),
+        )
+        .map_err(DemoError::Seed)?;
         let cp = Arc::new(control::ControlPlane {
             gateway: gw.clone(),
+            kube: kube.clone(),
             started: SystemTime::now(),
         });
-        let cancel = CancellationToken::new();
         tokio::spawn(gateway::serve(gw_listener, gw.clone(), cancel.clone()));
         tokio::spawn(control::serve(cp_listener, cp, cancel.clone()));
         Ok(DemoServer {
             addrs,
             gateway: gw,
+            kube,
             cancel,
         })
     }

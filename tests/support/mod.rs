@@ -24,9 +24,12 @@ pub fn route(prefix: &str) -> DemoRoute {
 
 /// A demo gateway with these routes, served from the test's runtime.
 pub async fn demo(routes: Vec<DemoRoute>) -> DemoServer {
-    DemoServer::start(&DemoConfig { routes })
-        .await
-        .expect("bind 127.0.0.1")
+    DemoServer::start(&DemoConfig {
+        routes,
+        ..Default::default()
+    })
+    .await
+    .expect("bind 127.0.0.1")
 }
 
 pub fn fixed(prefix: &str, ms: u64) -> DemoRoute {

@@ -1,0 +1,406 @@
+//! HTTP front of the simulated API server: maps Kubernetes paths and methods to discovery,
+//! get, list, watch, create, update, patch and delete, reads bodies and query options, and
+//! answers errors as `Status` objects.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::ops::{self, WriteOptions};
+use super::patch::{self, PatchRequest};
+use super::query::{Filter, Query};
+use super::resource::{Kind, API_VERSION, GROUP, VERSION};
+use super::store::{Committed, Key, Since, Subresource};
+use super::validate::FieldValidation;
+use super::{discovery, openapi, table, watch, KubeApi};
+
+/// Response bodies of the control plane: whole documents or streamed watches.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// The API server's default request size limit is about 3 MiB.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+fn json_response(code: u16, v: &Value) -> Response<Body> {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code(), &e.status())
+}
+
+/// What a path names.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    Version,
+    CoreVersions,
+    CoreResources,
+    Namespaces,
+    Namespace(String),
+    Groups,
+    Group,
+    Resources,
+    OpenApiRoot,
+    OpenApiGroupVersion,
+    Collection {
+        kind: Kind,
+        namespace: Option<String>,
+    },
+    Object {
+        key: Key,
+        sub: Subresource,
+    },
+}
+
+/// The target of `path` and whether it used the legacy `/watch/` prefix.
+fn parse_path(path: &str) -> Option<(Target, bool)> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let t = match segs.as_slice() {
+        ["version"] => Target::Version,
+        ["api"] => Target::CoreVersions,
+        ["api", "v1"] => Target::CoreResources,
+        ["api", "v1", "namespaces"] => Target::Namespaces,
+        ["api", "v1", "namespaces", ns] => Target::Namespace((*ns).to_owned()),
+        ["openapi", "v3"] => Target::OpenApiRoot,
+        ["openapi", "v3", "apis", g, v] if *g == GROUP && *v == VERSION => {
+            Target::OpenApiGroupVersion
+        }
+        ["apis"] => Target::Groups,
+        ["apis", g] if *g == GROUP => Target::Group,
+        ["apis", g, v] if *g == GROUP && *v == VERSION => Target::Resources,
+        ["apis", g, v, rest @ ..] if *g == GROUP && *v == VERSION => {
+            let (watch, rest) = match rest {
+                ["watch", rest @ ..] => (true, rest),
+                _ => (false, rest),
+            };
+            let t = match rest {
+                [plural] => Target::Collection {
+                    kind: Kind::from_plural(plural)?,
+                    namespace: None,
+                },
+                ["namespaces", ns, plural] => Target::Collection {
+                    kind: Kind::from_plural(plural)?,
+                    namespace: Some((*ns).to_owned()),
+                },
+                ["namespaces", ns, plural, name] => Target::Object {
+                    key: Key::new(Kind::from_plural(plural)?, ns, name),
+                    sub: Subresource::Main,
+                },
+                ["namespaces", ns, plural, name, "status"] => Target::Object {
+                    key: Key::new(Kind::from_plural(plural)?, ns, name),
+                    sub: Subresource::Status,
+                },
+                _ => return None,
+            };
+            return Some((t, watch));
+        }
+        _ => return None,
+    };
+    Some((t, false))
+}
+
+/// Serves one API request.
+pub async fn handle(api: &KubeApi, req: Request<Incoming>) -> Response<Body> {
+    api.requests.fetch_add(1, Ordering::Relaxed);
+    match serve(api, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(MAX_BODY)),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "couldn't decode the request body as JSON (the demo API server reads JSON only): {e}"
+        ))
+    })
+}
+
+/// Adds a `Warning` header per message, as the API server does.
+fn with_warnings(mut r: Response<Body>, opts: &WriteOptions) -> Response<Body> {
+    let warnings = std::mem::take(&mut *opts.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            r.headers_mut().append(hyper::header::WARNING, v);
+        }
+    }
+    r
+}
+
+async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let Some((target, legacy_watch)) = parse_path(parts.uri.path()) else {
+        return Err(ApiError::PathNotFound);
+    };
+    let q = Query::parse(parts.uri.query());
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let as_table = table::wanted(header(ACCEPT));
+    let opts = WriteOptions {
+        manager: q
+            .get("fieldManager")
+            .map_or_else(|| default_manager(header(USER_AGENT)), str::to_owned),
+        dry_run: q.get("dryRun") == Some("All"),
+        validation: FieldValidation::parse(q.get("fieldValidation"))?,
+        warnings: Default::default(),
+    };
+    let method = parts.method.clone();
+    let get_only = |v: Value| {
+        if method == Method::GET || method == Method::HEAD {
+            Ok(json_response(200, &v))
+        } else {
+            Err(ApiError::MethodNotAllowed)
+        }
+    };
+    match target {
+        Target::Version => get_only(discovery::version()),
+        Target::CoreVersions => get_only(discovery::core_versions(&api.server)),
+        Target::CoreResources => get_only(discovery::core_resources()),
+        Target::Groups => get_only(discovery::groups()),
+        Target::Group => get_only(discovery::group()),
+        Target::Resources => get_only(discovery::resources()),
+        Target::OpenApiRoot => get_only(openapi::root()),
+        Target::OpenApiGroupVersion => get_only(openapi::group_version().clone()),
+        Target::Namespaces => {
+            let mut names = api.store.namespaces();
+            for extra in ["default", api.sim.namespace.as_str()] {
+                if !names.iter().any(|n| n == extra) {
+                    names.push(extra.to_owned());
+                }
+            }
+            names.sort();
+            get_only(discovery::namespace_list(
+                &names,
+                &api.started,
+                api.store.resource_version(),
+            ))
+        }
+        Target::Namespace(ns) => get_only(discovery::namespace(&ns, &api.started)),
+        Target::Collection { kind, namespace } => {
+            let filter = Filter::from_query(&q, namespace.as_deref())?;
+            match method {
+                Method::GET if legacy_watch || q.flag("watch") => {
+                    watch_response(api, kind, filter, &q, as_table)
+                }
+                Method::GET => {
+                    let (rv, items) = api.store.list(kind, namespace.as_deref());
+                    let items: Vec<&Value> = items
+                        .iter()
+                        .map(|v| v.as_ref())
+                        .filter(|o| filter.matches(o))
+                        .collect();
+                    if as_table {
+                        return Ok(json_response(200, &table::table(kind, &items, rv, true)));
+                    }
+                    Ok(json_response(200, &list(kind, rv, &items)))
+                }
+                Method::POST => {
+                    let Some(ns) = namespace else {
+                        return Err(ApiError::MethodNotAllowed);
+                    };
+                    let body = parse_json(&read_body(body).await?)?;
+                    let done = ops::create(&api.store, kind, &ns, body, &opts)?;
+                    Ok(with_warnings(json_response(201, done.object()), &opts))
+                }
+                Method::DELETE => {
+                    let (_, items) = api.store.list(kind, namespace.as_deref());
+                    let mut deleted = Vec::new();
+                    for o in items.iter().filter(|o| filter.matches(o)) {
+                        let key = Key::new(
+                            kind,
+                            o["metadata"]["namespace"].as_str().unwrap_or(""),
+                            o["metadata"]["name"].as_str().unwrap_or(""),
+                        );
+                        match ops::delete(&api.store, &key, None, &opts) {
+                            Ok(done) => deleted.push(done.object().clone()),
+                            // Deleted meanwhile by someone else: nothing left to do.
+                            Err(ApiError::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let refs: Vec<&Value> = deleted.iter().map(|v| v.as_ref()).collect();
+                    Ok(json_response(
+                        200,
+                        &list(kind, api.store.resource_version(), &refs),
+                    ))
+                }
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        Target::Object { key, sub } => {
+            if legacy_watch {
+                return Err(ApiError::BadRequest(
+                    "watch a single object with a fieldSelector on its collection".to_owned(),
+                ));
+            }
+            match method {
+                Method::GET | Method::HEAD => {
+                    let obj = api.store.get(&key).ok_or_else(|| ops::not_found(&key))?;
+                    if as_table {
+                        let rv = api.store.resource_version();
+                        return Ok(json_response(
+                            200,
+                            &table::table(key.kind, &[&obj], rv, true),
+                        ));
+                    }
+                    Ok(json_response(200, &obj))
+                }
+                Method::PUT => {
+                    let body = parse_json(&read_body(body).await?)?;
+                    let done = ops::update(&api.store, &key, body, sub, &opts)?;
+                    Ok(with_warnings(json_response(200, done.object()), &opts))
+                }
+                Method::PATCH => {
+                    let bytes = read_body(body).await?;
+                    let req = PatchRequest {
+                        content_type: header(CONTENT_TYPE),
+                        body: &bytes,
+                        field_manager: q.get("fieldManager"),
+                        force: q.flag("force"),
+                    };
+                    let done = patch::patch(&api.store, &key, sub, &req, &opts)?;
+                    let code = if matches!(done, Committed::Created(_)) {
+                        201
+                    } else {
+                        200
+                    };
+                    Ok(with_warnings(json_response(code, done.object()), &opts))
+                }
+                Method::DELETE if sub == Subresource::Main => {
+                    let bytes = read_body(body).await?;
+                    let options = if bytes.is_empty() {
+                        None
+                    } else {
+                        Some(parse_json(&bytes)?)
+                    };
+                    let done = ops::delete(&api.store, &key, options.as_ref(), &opts)?;
+                    Ok(json_response(200, done.object()))
+                }
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+    }
+}
+
+fn list(kind: Kind, rv: u64, items: &[&Value]) -> Value {
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": kind.list_kind(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    })
+}
+
+fn watch_response(
+    api: &KubeApi,
+    kind: Kind,
+    filter: Filter,
+    q: &Query,
+    as_table: bool,
+) -> Result<Response<Body>, ApiError> {
+    let initial_events = q.flag("sendInitialEvents");
+    let since = match q.get("resourceVersion") {
+        _ if initial_events => Since::Now,
+        None | Some("" | "0") => Since::Now,
+        Some(rv) => Since::Rv(
+            rv.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))?,
+        ),
+    };
+    let timeout = match q.get("timeoutSeconds") {
+        None => watch::DEFAULT_TIMEOUT,
+        Some(s) => Duration::from_secs(
+            s.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {s:?}")))?,
+        ),
+    };
+    let req = watch::WatchRequest {
+        kind,
+        filter,
+        since,
+        timeout,
+        bookmarks: q.flag("allowWatchBookmarks"),
+        initial_events_end: initial_events,
+        as_table,
+    };
+    let body = watch::start(&api.store, req, api.cancel.clone());
+    let mut r = Response::new(BoxBody::new(body));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+/// As the API server does without `fieldManager`: the user agent's program name.
+fn default_manager(user_agent: &str) -> String {
+    let name = user_agent.split('/').next().unwrap_or("").trim();
+    if name.is_empty() {
+        "unknown".to_owned()
+    } else {
+        name.chars().take(128).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parse_path("/version"), Some((Target::Version, false)));
+        assert_eq!(
+            parse_path("/apis/gateway.networking.k8s.io/v1/namespaces/a/httproutes/r/status"),
+            Some((
+                Target::Object {
+                    key: Key::new(Kind::HttpRoute, "a", "r"),
+                    sub: Subresource::Status
+                },
+                false
+            ))
+        );
+        assert_eq!(
+            parse_path("/apis/gateway.networking.k8s.io/v1/watch/gateways"),
+            Some((
+                Target::Collection {
+                    kind: Kind::Gateway,
+                    namespace: None
+                },
+                true
+            ))
+        );
+        assert_eq!(parse_path("/apis/apps/v1"), None);
+        assert_eq!(parse_path("/openapi/v2"), None);
+    }
+}

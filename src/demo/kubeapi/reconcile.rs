@@ -1,0 +1,654 @@
+//! The simulated Gateway API controller. It sees each HTTPRoute or Gateway write only after
+//! the configured propagation delay (as a real data plane sees config late), then in one
+//! pass: programs the demo gateway's route table with the accepted routes, writes each
+//! route's `status.parents` (Accepted, ResolvedRefs) and, when it changed, the Gateway's
+//! status (listeners' attachedRoutes). Writes whose delay ends while a pass is pending or
+//! running are handled by that pass, so a burst costs few Gateway status writes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+use super::resource::{Kind, API_VERSION, GROUP};
+use super::store::{
+    now_rfc3339, Change, Committed, Event, Key, Operation, Store, Subresource, Writer,
+};
+use crate::demo::config::KubeSim;
+use crate::demo::routing::{BackendSpec, MatchSpec, PathMatch, RouteSpec, Router, RuleSpec};
+
+/// `controllerName` in route status, and the field manager of status writes.
+pub const CONTROLLER: &str = "rampdeck.dev/demo-gateway";
+/// `gatewayClassName` of the pre-created Gateway.
+pub const GATEWAY_CLASS: &str = "rampdeck-demo";
+/// Annotation on the pre-created Gateway: where its data plane listens.
+pub const DATA_PLANE_ANNOTATION: &str = "rampdeck.dev/data-plane";
+
+/// Counters for the control plane's `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReconcileStats {
+    pub passes: AtomicU64,
+    pub gateway_status_writes: AtomicU64,
+    pub route_status_writes: AtomicU64,
+}
+
+/// The pre-created Gateway as a user would have applied it (spec only).
+pub fn demo_gateway(sim: &KubeSim, data_plane: &str) -> Value {
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Gateway",
+        "metadata": {
+            "name": sim.gateway,
+            "namespace": sim.namespace,
+            "annotations": {DATA_PLANE_ANNOTATION: data_plane},
+        },
+        "spec": {
+            "gatewayClassName": GATEWAY_CLASS,
+            "listeners": [{
+                "name": "http",
+                "protocol": "HTTP",
+                "port": 80,
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            }],
+        },
+    })
+}
+
+/// A condition, keeping `lastTransitionTime` from `previous` when the status did not change.
+fn condition(
+    previous: &Value,
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: i64,
+) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let since = previous
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind && c["status"] == status)
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .map_or_else(now_rfc3339, str::to_owned);
+    json!({
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+    })
+}
+
+/// A condition before it is stamped with times.
+#[derive(Debug, Clone, PartialEq)]
+struct Cond {
+    kind: &'static str,
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+impl Cond {
+    fn new(kind: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        Cond {
+            kind,
+            ok,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Our status for one parentRef of a route.
+struct ParentStatus {
+    parent_ref: Value,
+    conditions: Vec<Cond>,
+}
+
+/// What the pass decided for one route.
+struct RouteVerdict {
+    key: Key,
+    uid: Value,
+    generation: i64,
+    parents: Vec<ParentStatus>,
+}
+
+/// A listener of the demo Gateway as far as attaching routes goes.
+struct Listener {
+    name: String,
+    port: i64,
+    http: bool,
+    allowed: Value,
+}
+
+impl Listener {
+    /// Whether a route in `namespace` may attach, per `allowedRoutes` (namespaces default to Same).
+    fn allows(&self, namespace: &str, gateway_ns: &str) -> bool {
+        let kinds_ok = self.allowed["kinds"].as_array().is_none_or(|kinds| {
+            kinds
+                .iter()
+                .any(|k| k["kind"] == "HTTPRoute" && k["group"].as_str().unwrap_or(GROUP) == GROUP)
+        });
+        let ns = &self.allowed["namespaces"];
+        let ns_ok = match ns["from"].as_str().unwrap_or("Same") {
+            "All" => true,
+            "Selector" => ns["selector"]["matchLabels"]
+                .as_object()
+                .is_some_and(|labels| {
+                    // Namespaces here carry only their name label.
+                    labels.iter().all(|(k, v)| {
+                        k == "kubernetes.io/metadata.name" && v.as_str() == Some(namespace)
+                    })
+                }),
+            _ => namespace == gateway_ns,
+        };
+        kinds_ok && ns_ok
+    }
+}
+
+pub struct Reconciler {
+    store: Arc<Store>,
+    router: Arc<Router>,
+    sim: KubeSim,
+    /// IP reported in the Gateway's status.addresses.
+    address: String,
+    stats: Arc<ReconcileStats>,
+    /// HTTPRoutes and Gateways as this controller has seen them (late by the propagation delay).
+    view: BTreeMap<Key, Arc<Value>>,
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Arc<Store>,
+        router: Arc<Router>,
+        sim: KubeSim,
+        address: String,
+        stats: Arc<ReconcileStats>,
+    ) -> Self {
+        Reconciler {
+            store,
+            router,
+            sim,
+            address,
+            stats,
+            view: BTreeMap::new(),
+        }
+    }
+
+    fn gateway_key(&self) -> Key {
+        Key::new(Kind::Gateway, &self.sim.namespace, &self.sim.gateway)
+    }
+
+    /// Feeds on the store's events until cancelled; each event takes effect `propagation` after
+    /// it was committed. Status-only events are the controller's own output and change nothing.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<Arc<Event>>,
+        cancel: CancellationToken,
+    ) {
+        let delay = self.sim.propagation;
+        let mut pending: VecDeque<Arc<Event>> = VecDeque::new();
+        loop {
+            let due = pending.front().map(|e| Instant::from_std(e.at) + delay);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                got = events.recv() => match got {
+                    Some(e) if !e.status_only => pending.push_back(e),
+                    Some(_) => {}
+                    None => return,
+                },
+                _ = sleep_until(due), if due.is_some() => {
+                    while let Ok(e) = events.try_recv() {
+                        if !e.status_only {
+                            pending.push_back(e);
+                        }
+                    }
+                    let now = Instant::now();
+                    let mut changed = false;
+                    while let Some(e) = pending.front() {
+                        if Instant::from_std(e.at) + delay > now {
+                            break;
+                        }
+                        if let Some(e) = pending.pop_front() {
+                            self.observe(&e);
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        self.pass();
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, e: &Event) {
+        match e.kind {
+            super::store::EventType::Deleted => {
+                self.view.remove(&e.key);
+            }
+            _ => {
+                self.view.insert(e.key.clone(), e.object.clone());
+            }
+        }
+    }
+
+    /// One reconcile: program the data plane, then write route and Gateway status.
+    pub fn pass(&mut self) {
+        self.stats.passes.fetch_add(1, Ordering::Relaxed);
+        let gw_key = self.gateway_key();
+        let gateway = self.view.get(&gw_key).cloned();
+        let listeners: Vec<Listener> = gateway
+            .as_deref()
+            .and_then(|g| g["spec"]["listeners"].as_array())
+            .into_iter()
+            .flatten()
+            .map(|l| Listener {
+                name: l["name"].as_str().unwrap_or("").to_owned(),
+                port: l["port"].as_i64().unwrap_or(0),
+                http: l["protocol"] == "HTTP",
+                allowed: l["allowedRoutes"].clone(),
+            })
+            .collect();
+        let mut attached: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
+        let mut programmed = Vec::new();
+        let mut verdicts = Vec::new();
+        for (key, route) in self.view.iter().filter(|(k, _)| k.kind == Kind::HttpRoute) {
+            let generation = route["metadata"]["generation"].as_i64().unwrap_or(1);
+            let resolved = self.resolve_refs(route, &key.namespace);
+            let mut parents = Vec::new();
+            let mut accepted = false;
+            for parent in route["spec"]["parentRefs"].as_array().into_iter().flatten() {
+                let group = parent["group"].as_str().unwrap_or(GROUP);
+                let kind = parent["kind"].as_str().unwrap_or("Gateway");
+                let ns = parent["namespace"].as_str().unwrap_or(&key.namespace);
+                let name = parent["name"].as_str().unwrap_or("");
+                if group != GROUP || kind != "Gateway" {
+                    continue;
+                }
+                let target = Key::new(Kind::Gateway, ns, name);
+                let ours = target == gw_key;
+                if !ours && self.view.contains_key(&target) {
+                    // Another implementation's Gateway: not ours to report on.
+                    continue;
+                }
+                let verdict = if !ours || gateway.is_none() {
+                    Cond::new(
+                        "Accepted",
+                        false,
+                        "NoMatchingParent",
+                        format!("Gateway {ns}/{name} does not exist"),
+                    )
+                } else {
+                    let section = parent["sectionName"].as_str();
+                    let port = parent["port"].as_i64();
+                    let fitting: Vec<&Listener> = listeners
+                        .iter()
+                        .filter(|l| section.is_none_or(|s| s == l.name))
+                        .filter(|l| port.is_none_or(|p| p == l.port))
+                        .collect();
+                    let allowing: Vec<&&Listener> = fitting
+                        .iter()
+                        .filter(|l| l.http && l.allows(&key.namespace, &self.sim.namespace))
+                        .collect();
+                    if fitting.is_empty() {
+                        Cond::new(
+                            "Accepted",
+                            false,
+                            "NoMatchingParent",
+                            "no listener of the Gateway matches the parentRef's sectionName and port",
+                        )
+                    } else if allowing.is_empty() {
+                        Cond::new(
+                            "Accepted",
+                            false,
+                            "NotAllowedByListeners",
+                            "the Gateway's listeners do not allow routes from this namespace",
+                        )
+                    } else {
+                        for l in allowing {
+                            attached
+                                .entry(l.name.clone())
+                                .or_default()
+                                .insert(key.clone());
+                        }
+                        accepted = true;
+                        Cond::new("Accepted", true, "Accepted", "Route is accepted")
+                    }
+                };
+                parents.push(ParentStatus {
+                    parent_ref: parent.clone(),
+                    conditions: vec![verdict, resolved.clone()],
+                });
+            }
+            if accepted {
+                programmed.push(self.route_spec(key, route));
+            }
+            verdicts.push(RouteVerdict {
+                key: key.clone(),
+                uid: route["metadata"]["uid"].clone(),
+                generation,
+                parents,
+            });
+        }
+        self.router.program(&programmed);
+        for v in verdicts {
+            if let Ok(Committed::Updated(_)) = self.write_route_status(v) {
+                self.stats
+                    .route_status_writes
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if gateway.is_some() {
+            let counts: Vec<(String, usize)> = listeners
+                .iter()
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        attached.get(&l.name).map_or(0, BTreeSet::len),
+                    )
+                })
+                .collect();
+            if let Ok(Committed::Updated(_)) = self.write_gateway_status(&counts) {
+                self.stats
+                    .gateway_status_writes
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// ResolvedRefs for a route: every backendRef must name a Service that exists.
+    fn resolve_refs(&self, route: &Value, namespace: &str) -> Cond {
+        for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
+            for b in rule["backendRefs"].as_array().into_iter().flatten() {
+                let name = b["name"].as_str().unwrap_or("");
+                if let Some(reason) = self.unresolved(b, namespace) {
+                    let message = match reason {
+                        "InvalidKind" => {
+                            format!("backendRef {name}: only core Services are supported")
+                        }
+                        "RefNotPermitted" => format!(
+                            "backendRef {name}: cross-namespace references need a ReferenceGrant"
+                        ),
+                        _ => format!(
+                            "Service {}/{name} not found",
+                            b["namespace"].as_str().unwrap_or(namespace)
+                        ),
+                    };
+                    return Cond::new("ResolvedRefs", false, reason, message);
+                }
+            }
+        }
+        Cond::new(
+            "ResolvedRefs",
+            true,
+            "ResolvedRefs",
+            "All references are resolved",
+        )
+    }
+
+    /// Why a backendRef does not resolve, as a Gateway API condition reason.
+    fn unresolved(&self, backend: &Value, route_ns: &str) -> Option<&'static str> {
+        let group = backend["group"].as_str().unwrap_or("");
+        let kind = backend["kind"].as_str().unwrap_or("Service");
+        let ns = backend["namespace"].as_str().unwrap_or(route_ns);
+        let name = backend["name"].as_str().unwrap_or("");
+        if !group.is_empty() || kind != "Service" {
+            Some("InvalidKind")
+        } else if ns != route_ns {
+            Some("RefNotPermitted")
+        } else if ns != self.sim.namespace || self.router.backend_index(name).is_none() {
+            // The echo Services exist only in the demo's namespace.
+            Some("BackendNotFound")
+        } else {
+            None
+        }
+    }
+
+    fn route_spec(&self, key: &Key, route: &Value) -> RouteSpec {
+        let spec = &route["spec"];
+        let mut rules: Vec<RuleSpec> = spec["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rule| RuleSpec {
+                matches: rule["matches"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(match_spec)
+                    .collect(),
+                backends: rule["backendRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| BackendSpec {
+                        name: b["name"].as_str().unwrap_or("").to_owned(),
+                        weight: b["weight"]
+                            .as_u64()
+                            .map_or(1, |w| w.min(u64::from(u32::MAX)) as u32),
+                        valid_ref: self.unresolved(b, &key.namespace).is_none(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        if rules.is_empty() {
+            // The CRD defaults rules to one PathPrefix "/" rule without backends.
+            rules.push(RuleSpec {
+                matches: Vec::new(),
+                backends: Vec::new(),
+            });
+        }
+        RouteSpec {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            created: route["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            hostnames: spec["hostnames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect(),
+            rules,
+        }
+    }
+
+    fn status_writer(&self) -> Writer<'static> {
+        Writer {
+            manager: CONTROLLER,
+            operation: Operation::Update,
+            subresource: Subresource::Status,
+            dry_run: false,
+        }
+    }
+
+    /// Replaces this controller's entries in `status.parents`, keeping other controllers'.
+    fn write_route_status(&self, v: RouteVerdict) -> Result<Committed, ApiError> {
+        self.store.write(&v.key, self.status_writer(), |cur| {
+            let cur = cur.ok_or(ApiError::NotFound {
+                kind: Kind::HttpRoute,
+                name: v.key.name.clone(),
+            })?;
+            if cur["metadata"]["uid"] != v.uid {
+                // Deleted and re-created since this pass's view: its own pass will follow.
+                return Err(ApiError::Conflict {
+                    kind: Kind::HttpRoute,
+                    name: v.key.name.clone(),
+                    detail: "the object was re-created".to_owned(),
+                });
+            }
+            let previous: Vec<Value> = cur["status"]["parents"].as_array().cloned().unwrap_or_default();
+            let mut parents: Vec<Value> = previous
+                .iter()
+                .filter(|p| p["controllerName"] != CONTROLLER)
+                .cloned()
+                .collect();
+            for p in &v.parents {
+                let before = previous
+                    .iter()
+                    .find(|q| q["controllerName"] == CONTROLLER && q["parentRef"] == p.parent_ref)
+                    .map_or(Value::Null, |q| q["conditions"].clone());
+                parents.push(json!({
+                    "parentRef": p.parent_ref,
+                    "controllerName": CONTROLLER,
+                    "conditions": p.conditions.iter()
+                        .map(|c| condition(&before, c.kind, c.ok, c.reason, &c.message, v.generation))
+                        .collect::<Vec<_>>(),
+                }));
+            }
+            let mut new = cur.clone();
+            if parents.is_empty() && cur.get("status").is_none() {
+                return Ok(Change::Put(new));
+            }
+            new["status"] = json!({"parents": parents});
+            Ok(Change::Put(new))
+        })
+    }
+
+    fn write_gateway_status(&self, attached: &[(String, usize)]) -> Result<Committed, ApiError> {
+        let key = self.gateway_key();
+        self.store.write(&key, self.status_writer(), |cur| {
+            let cur = cur.ok_or(ApiError::NotFound {
+                kind: Kind::Gateway,
+                name: key.name.clone(),
+            })?;
+            let mut new = cur.clone();
+            new["status"] = gateway_status(cur, attached, &self.address);
+            Ok(Change::Put(new))
+        })
+    }
+}
+
+/// The Gateway's status with `attached` routes per listener name; conditions keep their
+/// lastTransitionTime from the current status when unchanged.
+pub fn gateway_status(gateway: &Value, attached: &[(String, usize)], address: &str) -> Value {
+    let generation = gateway["metadata"]["generation"].as_i64().unwrap_or(1);
+    let before = &gateway["status"];
+    let listeners: Vec<Value> = gateway["spec"]["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let name = l["name"].as_str().unwrap_or("");
+            let http = l["protocol"] == "HTTP";
+            let prev = before["listeners"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == name)
+                .map_or(Value::Null, |p| p["conditions"].clone());
+            let count = attached.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+            let conditions = if http {
+                vec![
+                    condition(&prev, "Accepted", true, "Accepted", "Listener is accepted", generation),
+                    condition(&prev, "Programmed", true, "Programmed", "Listener is programmed", generation),
+                    condition(&prev, "ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation),
+                    condition(&prev, "Conflicted", false, "NoConflicts", "No conflicts", generation),
+                ]
+            } else {
+                vec![
+                    condition(&prev, "Accepted", false, "UnsupportedProtocol", "the demo gateway serves HTTP listeners only", generation),
+                    condition(&prev, "Programmed", false, "Invalid", "Listener is not accepted", generation),
+                ]
+            };
+            json!({
+                "name": name,
+                "attachedRoutes": count,
+                "supportedKinds": if http { json!([{"group": GROUP, "kind": "HTTPRoute"}]) } else { json!([]) },
+                "conditions": conditions,
+            })
+        })
+        .collect();
+    let prev = &before["conditions"];
+    json!({
+        "addresses": [{"type": "IPAddress", "value": address}],
+        "conditions": [
+            condition(prev, "Accepted", true, "Accepted", "Gateway is accepted", generation),
+            condition(prev, "Programmed", true, "Programmed", "Gateway is programmed", generation),
+        ],
+        "listeners": listeners,
+    })
+}
+
+fn match_spec(m: &Value) -> MatchSpec {
+    let path = &m["path"];
+    let value = path["value"].as_str().unwrap_or("/").to_owned();
+    let mut path = match path["type"].as_str() {
+        None | Some("PathPrefix") => PathMatch::Prefix(value),
+        Some("Exact") => PathMatch::Exact(value),
+        Some(_) => PathMatch::Unsupported,
+    };
+    let exact_pairs = |field: &str, lower: bool| -> Option<Vec<(String, String)>> {
+        m[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                let exact = h["type"].as_str().is_none_or(|t| t == "Exact");
+                let name = h["name"].as_str().unwrap_or("");
+                let name = if lower {
+                    name.to_ascii_lowercase()
+                } else {
+                    name.to_owned()
+                };
+                exact.then(|| (name, h["value"].as_str().unwrap_or("").to_owned()))
+            })
+            .collect()
+    };
+    let headers = exact_pairs("headers", true);
+    let query = exact_pairs("queryParams", false);
+    if headers.is_none() || query.is_none() {
+        // RegularExpression matches are implementation-specific; this gateway has none.
+        path = PathMatch::Unsupported;
+    }
+    MatchSpec {
+        path,
+        method: m["method"].as_str().map(str::to_owned),
+        headers: headers.unwrap_or_default(),
+        query: query.unwrap_or_default(),
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes the pre-created Gateway and its initial status (no routes attached yet).
+pub fn seed(store: &Store, sim: &KubeSim, data_plane: &str, address: &str) -> Result<(), ApiError> {
+    let key = Key::new(Kind::Gateway, &sim.namespace, &sim.gateway);
+    let gateway = demo_gateway(sim, data_plane);
+    let setup = Writer {
+        manager: "rampdeck",
+        operation: Operation::Apply,
+        subresource: Subresource::Main,
+        dry_run: false,
+    };
+    super::validate::check_object(Kind::Gateway, &sim.gateway, &gateway)?;
+    store.write(&key, setup, |_| Ok(Change::Put(gateway)))?;
+    let writer = Writer {
+        manager: CONTROLLER,
+        operation: Operation::Update,
+        subresource: Subresource::Status,
+        dry_run: false,
+    };
+    let counts = vec![("http".to_owned(), 0)];
+    store.write(&key, writer, |cur| {
+        let mut g = cur.cloned().unwrap_or(Value::Null);
+        g["status"] = gateway_status(&g, &counts, address);
+        Ok(Change::Put(g))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! The demo gateway's dynamic route table, programmed from HTTPRoutes by the simulated
+//! control plane, and request matching with Gateway API precedence: most specific hostname
+//! (exact, then longest wildcard, then none), Exact path over PathPrefix, longest prefix,
+//! method, most header and query matches, oldest route, then namespace/name and rule order.
+//! Reading the table is one `Arc` clone per request.
+
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+
+use crate::engine::rng::splitmix64;
+
+/// A route as the control plane hands it to the data plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    pub namespace: String,
+    pub name: String,
+    /// creationTimestamp (RFC 3339, whole seconds): older routes win ties.
+    pub created: String,
+    pub hostnames: Vec<String>,
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    /// None matches everything (as a PathPrefix "/" match does).
+    pub matches: Vec<MatchSpec>,
+    pub backends: Vec<BackendSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchSpec {
+    pub path: PathMatch,
+    /// Upper-case HTTP method.
+    pub method: Option<String>,
+    /// Exact header matches; names are compared case-insensitively.
+    pub headers: Vec<(String, String)>,
+    /// Exact query parameter matches.
+    pub query: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathMatch {
+    Exact(String),
+    /// Segment-wise: "/foo" matches "/foo" and "/foo/bar", not "/foobar".
+    Prefix(String),
+    /// A match type this gateway does not implement (RegularExpression): matches nothing.
+    Unsupported,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendSpec {
+    pub name: String,
+    pub weight: u32,
+    /// False when the reference cannot resolve whatever its name (wrong kind, other namespace).
+    pub valid_ref: bool,
+}
+
+/// What the gateway does with a request that matched an HTTPRoute rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Serve from known backend `index` (into `Router::backends`).
+    Backend(usize),
+    /// Unknown backend, invalid reference, no backendRefs or only zero weights: the Gateway API
+    /// requires a 500.
+    Unroutable,
+    /// The swap-drop fault: the route's backends just changed.
+    Dropped,
+}
+
+/// The parts of a request that routing looks at.
+pub struct RequestView<'a> {
+    /// Host header or authority, any case, with or without a port.
+    pub host: &'a str,
+    pub path: &'a str,
+    pub method: &'a str,
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Exact(String),
+    /// "*.example.com" stored as ".example.com".
+    Wildcard(String),
+    Any,
+}
+
+impl HostMatch {
+    fn parse(h: &str) -> HostMatch {
+        let h = h.to_ascii_lowercase();
+        match h.strip_prefix('*') {
+            Some(suffix) => HostMatch::Wildcard(suffix.to_owned()),
+            None => HostMatch::Exact(h),
+        }
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Wildcard(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+            HostMatch::Any => true,
+        }
+    }
+
+    /// Precedence: exact before wildcard before none; longer before shorter.
+    fn rank(&self) -> (u8, Reverse<usize>) {
+        match self {
+            HostMatch::Exact(h) => (0, Reverse(h.len())),
+            HostMatch::Wildcard(s) => (1, Reverse(s.len())),
+            HostMatch::Any => (2, Reverse(0)),
+        }
+    }
+}
+
+impl PathMatch {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Exact(p) => p == path,
+            PathMatch::Prefix(p) => {
+                let p = p.trim_end_matches('/');
+                p.is_empty()
+                    || path == p
+                    || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+            }
+            PathMatch::Unsupported => false,
+        }
+    }
+
+    fn rank(&self) -> (u8, Reverse<usize>) {
+        match self {
+            PathMatch::Exact(p) => (0, Reverse(p.len())),
+            PathMatch::Prefix(p) => (1, Reverse(p.len())),
+            PathMatch::Unsupported => (2, Reverse(0)),
+        }
+    }
+}
+
+struct Backend {
+    weight: u64,
+    /// Index of a known backend, or None when the reference does not resolve.
+    known: Option<usize>,
+}
+
+struct Rule {
+    backends: Vec<Backend>,
+    total_weight: u64,
+}
+
+struct Programmed {
+    namespace: String,
+    name: String,
+    rules: Vec<Rule>,
+    /// Per rule, the (backend, weight) list: a change is a route swap.
+    signature: Vec<Vec<(String, u32)>>,
+    swapped_at: Option<Instant>,
+}
+
+struct Entry {
+    host: HostMatch,
+    matcher: MatchSpec,
+    route: usize,
+    rule: usize,
+}
+
+impl Entry {
+    fn matches(&self, req: &RequestView<'_>, host: &str) -> bool {
+        let m = &self.matcher;
+        self.host.matches(host)
+            && m.path.matches(req.path)
+            && m.method
+                .as_deref()
+                .is_none_or(|want| want.eq_ignore_ascii_case(req.method))
+            && m.headers.iter().all(|(name, value)| {
+                req.headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .any(|v| v.as_bytes() == value.as_bytes())
+            })
+            && m.query.iter().all(|(name, value)| {
+                req.query
+                    .unwrap_or("")
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .any(|(k, v)| k == name && v == value)
+            })
+    }
+}
+
+/// One programmed configuration; replaced whole on every reconcile.
+#[derive(Default)]
+pub struct RouteTable {
+    routes: Vec<Programmed>,
+    /// Sorted by precedence: the first match wins.
+    entries: Vec<Entry>,
+}
+
+pub struct Router {
+    table: RwLock<Arc<RouteTable>>,
+    backends: Vec<String>,
+    /// Requests served per known backend (same order as `backends`).
+    pub backend_requests: Vec<AtomicU64>,
+    /// Requests answered 500 because the matched rule's backend does not resolve.
+    pub unroutable: AtomicU64,
+    /// Requests answered 503 by the swap-drop fault.
+    pub dropped: AtomicU64,
+    swap_drop: Option<Duration>,
+    draws: AtomicU64,
+}
+
+impl Router {
+    pub fn new(backends: &[String], swap_drop: Option<Duration>) -> Self {
+        Router {
+            table: RwLock::new(Arc::new(RouteTable::default())),
+            backend_requests: backends.iter().map(|_| AtomicU64::new(0)).collect(),
+            backends: backends.to_vec(),
+            unroutable: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            swap_drop,
+            draws: AtomicU64::new(1),
+        }
+    }
+
+    pub fn backends(&self) -> &[String] {
+        &self.backends
+    }
+
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        self.backends.iter().position(|b| b == name)
+    }
+
+    fn current(&self) -> Arc<RouteTable> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Routes currently programmed.
+    pub fn programmed(&self) -> usize {
+        self.current().routes.len()
+    }
+
+    /// Replaces the table with `specs`. A route whose backends differ from the programmed
+    /// one's is a swap: it starts the swap-drop window.
+    pub fn program(&self, specs: &[RouteSpec]) {
+        let old = self.current();
+        let now = Instant::now();
+        let mut table = RouteTable::default();
+        let mut keyed = Vec::new();
+        for spec in specs {
+            let signature: Vec<Vec<(String, u32)>> = spec
+                .rules
+                .iter()
+                .map(|r| {
+                    r.backends
+                        .iter()
+                        .map(|b| (b.name.clone(), b.weight))
+                        .collect()
+                })
+                .collect();
+            let before = old
+                .routes
+                .iter()
+                .find(|p| p.namespace == spec.namespace && p.name == spec.name);
+            let swapped_at = match before {
+                Some(p) if p.signature != signature => Some(now),
+                Some(p) => p.swapped_at,
+                None => None,
+            };
+            let rules = spec
+                .rules
+                .iter()
+                .map(|r| {
+                    let backends: Vec<Backend> = r
+                        .backends
+                        .iter()
+                        .map(|b| Backend {
+                            weight: u64::from(b.weight),
+                            known: b.valid_ref.then(|| self.backend_index(&b.name)).flatten(),
+                        })
+                        .collect();
+                    Rule {
+                        total_weight: backends.iter().map(|b| b.weight).sum(),
+                        backends,
+                    }
+                })
+                .collect();
+            let route = table.routes.len();
+            table.routes.push(Programmed {
+                namespace: spec.namespace.clone(),
+                name: spec.name.clone(),
+                rules,
+                signature,
+                swapped_at,
+            });
+            let hosts: Vec<HostMatch> = if spec.hostnames.is_empty() {
+                vec![HostMatch::Any]
+            } else {
+                spec.hostnames.iter().map(|h| HostMatch::parse(h)).collect()
+            };
+            for (r, rule) in spec.rules.iter().enumerate() {
+                let matches = if rule.matches.is_empty() {
+                    vec![MatchSpec {
+                        path: PathMatch::Prefix("/".to_owned()),
+                        method: None,
+                        headers: Vec::new(),
+                        query: Vec::new(),
+                    }]
+                } else {
+                    rule.matches.clone()
+                };
+                for (m, matcher) in matches.into_iter().enumerate() {
+                    for host in &hosts {
+                        keyed.push((
+                            (
+                                host.rank(),
+                                matcher.path.rank(),
+                                matcher.method.is_none(),
+                                Reverse(matcher.headers.len()),
+                                Reverse(matcher.query.len()),
+                                spec.created.clone(),
+                                spec.namespace.clone(),
+                                spec.name.clone(),
+                                r,
+                                m,
+                            ),
+                            Entry {
+                                host: host.clone(),
+                                matcher: matcher.clone(),
+                                route,
+                                rule: r,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        table.entries = keyed.into_iter().map(|(_, e)| e).collect();
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+    }
+
+    /// The decision for a request, or None when no HTTPRoute matches it. Counts the outcome.
+    pub fn route(&self, req: &RequestView<'_>) -> Option<Decision> {
+        let table = self.current();
+        if table.entries.is_empty() {
+            return None;
+        }
+        let host = normalize_host(req.host);
+        let entry = table.entries.iter().find(|e| e.matches(req, &host))?;
+        let route = &table.routes[entry.route];
+        if let (Some(window), Some(at)) = (self.swap_drop, route.swapped_at) {
+            if at.elapsed() < window {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Some(Decision::Dropped);
+            }
+        }
+        let rule = &route.rules[entry.rule];
+        let picked = if rule.total_weight == 0 {
+            None
+        } else {
+            let n = self.draws.fetch_add(1, Ordering::Relaxed);
+            let mut ticket = splitmix64(n) % rule.total_weight;
+            rule.backends.iter().find(|b| {
+                if ticket < b.weight {
+                    true
+                } else {
+                    ticket -= b.weight;
+                    false
+                }
+            })
+        };
+        match picked.and_then(|b| b.known) {
+            Some(i) => {
+                self.backend_requests[i].fetch_add(1, Ordering::Relaxed);
+                Some(Decision::Backend(i))
+            }
+            None => {
+                self.unroutable.fetch_add(1, Ordering::Relaxed);
+                Some(Decision::Unroutable)
+            }
+        }
+    }
+}
+
+/// Lower case, without the port and a trailing dot; IPv6 literals keep their brackets.
+fn normalize_host(host: &str) -> String {
+    let h = if host.starts_with('[') {
+        host.split_once(']').map_or(host, |(a, _)| a)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, created: &str, hosts: &[&str], rules: Vec<RuleSpec>) -> RouteSpec {
+        RouteSpec {
+            namespace: "ns".into(),
+            name: name.into(),
+            created: created.into(),
+            hostnames: hosts.iter().map(|h| h.to_string()).collect(),
+            rules,
+        }
+    }
+
+    fn rule(path: PathMatch, backend: &str) -> RuleSpec {
+        RuleSpec {
+            matches: vec![MatchSpec {
+                path,
+                method: None,
+                headers: vec![],
+                query: vec![],
+            }],
+            backends: vec![BackendSpec {
+                name: backend.into(),
+                weight: 1,
+                valid_ref: true,
+            }],
+        }
+    }
+
+    fn ask(r: &Router, host: &str, path: &str) -> Option<Decision> {
+        let headers = HeaderMap::new();
+        r.route(&RequestView {
+            host,
+            path,
+            method: "GET",
+            headers: &headers,
+            query: None,
+        })
+    }
+
+    #[test]
+    fn precedence_and_segments() {
+        let r = Router::new(&["a".into(), "b".into(), "c".into()], None);
+        r.program(&[
+            route(
+                "any",
+                "2024-01-01T00:00:00Z",
+                &[],
+                vec![rule(PathMatch::Prefix("/".into()), "a")],
+            ),
+            route(
+                "wild",
+                "2024-01-01T00:00:00Z",
+                &["*.example.com"],
+                vec![rule(PathMatch::Prefix("/".into()), "b")],
+            ),
+            route(
+                "exact",
+                "2024-01-01T00:00:00Z",
+                &["x.example.com"],
+                vec![
+                    rule(PathMatch::Prefix("/api".into()), "c"),
+                    rule(PathMatch::Exact("/api/v1".into()), "a"),
+                ],
+            ),
+        ]);
+        assert_eq!(
+            ask(&r, "x.example.com:8080", "/api/x"),
+            Some(Decision::Backend(2))
+        );
+        assert_eq!(
+            ask(&r, "X.Example.com", "/api/v1"),
+            Some(Decision::Backend(0))
+        );
+        assert_eq!(
+            ask(&r, "x.example.com", "/apix"),
+            Some(Decision::Backend(1))
+        );
+        assert_eq!(ask(&r, "y.example.com", "/"), Some(Decision::Backend(1)));
+        assert_eq!(ask(&r, "example.com", "/"), Some(Decision::Backend(0)));
+        assert_eq!(ask(&r, "other", "/zzz"), Some(Decision::Backend(0)));
+    }
+
+    #[test]
+    fn unknown_backend_and_swap_drop() {
+        let r = Router::new(&["a".into(), "b".into()], Some(Duration::from_secs(60)));
+        r.program(&[route(
+            "r",
+            "t",
+            &["h"],
+            vec![rule(PathMatch::Prefix("/".into()), "zzz")],
+        )]);
+        assert_eq!(ask(&r, "h", "/"), Some(Decision::Unroutable));
+        assert_eq!(ask(&r, "other", "/"), None);
+        r.program(&[route(
+            "r",
+            "t",
+            &["h"],
+            vec![rule(PathMatch::Prefix("/".into()), "a")],
+        )]);
+        assert_eq!(ask(&r, "h", "/"), Some(Decision::Dropped));
+        let r = Router::new(&["a".into()], Some(Duration::from_secs(60)));
+        r.program(&[route(
+            "r",
+            "t",
+            &["h"],
+            vec![rule(PathMatch::Prefix("/".into()), "a")],
+        )]);
+        assert_eq!(ask(&r, "h", "/"), Some(Decision::Backend(0)));
+    }
+}
