@@ -42,6 +42,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
     let started_at = handle.started_at;
     let mut log = open_log(&plan, opts, started_at);
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
+    let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());
     let signals = tokio::spawn(forward_signals(handle.control.clone()));
     let mut model = RunModel::for_plan(&plan);
     let mut watch = crate::report::thresholds::Watch::new(
@@ -80,7 +81,10 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
             EngineEvent::Interval(_) => {}
         }
         let interval = matches!(ev, EngineEvent::Interval(_));
-        model.apply(ev);
+        for e in model.apply(ev) {
+            let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+            write_log(&mut log, |l| l.event(&e));
+        }
         if interval {
             let changes = watch.update(&mut model);
             for (breach, text) in &changes {
@@ -97,11 +101,16 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
             }
         }
     }
+    routes.stop().await;
     probes.stop().await;
     while let Ok(pe) = probes.events.try_recv() {
         print_probe_state(&pe, &mut err);
         write_log(&mut log, |l| l.probe(&pe));
         model.apply_probe(pe);
+    }
+    for e in model.finish_routes() {
+        let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+        write_log(&mut log, |l| l.event(&e));
     }
     signals.abort();
     let result = match handle.task.await {
@@ -146,11 +155,18 @@ pub fn close_log(log: Option<RunLog>, summary: &Summary) {
 }
 
 fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
-    if let crate::probes::ProbeEvent::State { name, at, problem } = pe {
-        let _ = match problem {
-            Some(p) => writeln!(err, "[{:>7.1}s] {name} failing: {p}", at.as_secs_f64()),
-            None => writeln!(err, "[{:>7.1}s] {name} ok again", at.as_secs_f64()),
-        };
+    use crate::probes::ProbeEvent;
+    match pe {
+        ProbeEvent::State { name, at, problem } => {
+            let _ = match problem {
+                Some(p) => writeln!(err, "[{:>7.1}s] {name} failing: {p}", at.as_secs_f64()),
+                None => writeln!(err, "[{:>7.1}s] {name} ok again", at.as_secs_f64()),
+            };
+        }
+        ProbeEvent::Route(r) => {
+            let _ = writeln!(err, "[{:>7.1}s] {}", pe.at().as_secs_f64(), r.message());
+        }
+        _ => {}
     }
 }
 

@@ -13,6 +13,7 @@ pub mod live;
 pub mod probes;
 pub mod profile;
 pub mod report;
+pub mod routes;
 pub mod run;
 pub mod stats;
 pub mod ui;

@@ -43,6 +43,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     .await?;
     let started_at = handle.started_at;
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
+    let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());
     // With --out, a tee writes the run log and passes events on to the
     // console, which does no file I/O of its own.
     let probe_in = std::mem::replace(&mut probes.events, tokio::sync::mpsc::unbounded_channel().1);
@@ -81,6 +82,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
         let opts = ConsoleOptions {
             fps,
             theme: Theme::from_env(),
+            routes: routes.sender(),
         };
         std::thread::Builder::new()
             .name("console".into())
@@ -113,6 +115,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
             model.apply(ev);
         }
     }
+    routes.stop().await;
     probes.stop().await;
     // Closes once the probe tasks (and the tee, if any) are done.
     while let Some(pe) = probes.events.recv().await {
@@ -123,6 +126,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     stopping.abort();
+    model.finish_routes();
     let summary = Summary::new(&plan, &result, &model, started_at);
     if let Some(task) = tee_task {
         close_log(task.await.ok().flatten(), &summary);

@@ -233,7 +233,54 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
     rt.block_on(run_plan(plan, run))
 }
 
+/// Writes a kubeconfig for the demo's simulated Kubernetes API and points
+/// the plan's route actions at it (unless `[kube]` names another), so the
+/// demo runs the same kube-rs path a real cluster does.
+fn demo_kubeconfig(
+    plan: &mut Plan,
+    addrs: &rampdeck::demo::DemoAddrs,
+    out: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
+    let demo = plan.demo.as_ref()?;
+    let path = match out {
+        Some(dir) => dir.join("kubeconfig"),
+        None => {
+            std::env::temp_dir().join(format!("rampdeck-demo-{}.kubeconfig", std::process::id()))
+        }
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let ns = demo.kube.namespace.clone();
+    match rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(&path, addrs.control, &ns) {
+        Ok(()) => {
+            eprintln!(
+                "demo Kubernetes API (simulated): kubectl --kubeconfig {} get httproutes,gateways",
+                path.display()
+            );
+            let k = &mut plan.routes.kube;
+            if k.kubeconfig.is_none() {
+                k.kubeconfig = Some(path.clone());
+                k.context = None;
+                k.namespace.get_or_insert(ns);
+            }
+            plan.routes
+                .base_vars
+                .insert("demo.kubeconfig".into(), path.display().to_string());
+            Some(path)
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: cannot write the demo kubeconfig {}: {e}; kube route actions will fail",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
+    let mut temp_kubeconfig = None;
     let demo = match &plan.demo {
         Some(config) => match DemoProcess::spawn(config).await {
             Ok(d) => {
@@ -242,6 +289,8 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
                     d.addrs.gateway, d.addrs.control
                 );
                 plan.with_demo(&d.addrs);
+                temp_kubeconfig = demo_kubeconfig(&mut plan, &d.addrs, run.out.as_deref())
+                    .filter(|_| run.out.is_none());
                 Some(d)
             }
             Err(e) => {
@@ -267,6 +316,9 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
     };
     if let Some(d) = demo {
         d.shutdown().await;
+    }
+    if let Some(p) = temp_kubeconfig {
+        let _ = std::fs::remove_file(p);
     }
     let tol = match tolerances(&run.tolerance) {
         Ok(t) => t,

@@ -206,3 +206,81 @@ async fn caddy_metrics_and_prometheus_queries_give_real_cpu_and_memory() {
         promql.problems
     );
 }
+
+/// An `http` route action against Caddy's admin API, under load on a stable
+/// route: the new route's propagation is measured, and the stable route
+/// loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs caddy (apt-get install caddy)"]
+async fn caddy_admin_api_route_add_propagates_with_zero_drops_on_the_stable_route() {
+    let _serial = support::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, site) = (free_port(), free_port());
+    let config = serde_json::json!({
+        "admin": {"listen": format!("127.0.0.1:{admin}")},
+        "apps": {"http": {"servers": {"srv0": {
+            "listen": [format!("127.0.0.1:{site}")],
+            // Host matchers would otherwise turn on automatic HTTPS.
+            "automatic_https": {"disable": true},
+            "routes": [{"match": [{"host": ["stable.local"]}],
+                        "handle": [{"handler": "static_response", "body": "stable"}]}]
+        }}}}
+    });
+    std::fs::write(dir.path().join("caddy.json"), config.to_string()).unwrap();
+    let _caddy = spawn(
+        "caddy",
+        &[
+            "run".into(),
+            "--config".into(),
+            dir.path().join("caddy.json").display().to_string(),
+        ],
+        dir.path(),
+    );
+    wait_until_ok(&format!("http://127.0.0.1:{admin}/config/"), "caddy").await;
+    let profile = format!(
+        r#"
+[target]
+url = "http://127.0.0.1:{site}"
+headers = {{ host = "stable.local" }}
+[load]
+rate = 300
+duration = "6s"
+
+[[route_action]]
+name = "add new.local"
+kind = "http"
+method = "POST"
+url = "http://127.0.0.1:{admin}/config/apps/http/servers/srv0/routes"
+headers = {{ "content-type" = "application/json" }}
+body = '{{"match": [{{"host": ["new.local"]}}], "handle": [{{"handler": "static_response", "body": "new route"}}]}}'
+at = "1s"
+verify = {{ url = "{{{{target}}}}/", host = "new.local", body_contains = "new route" }}
+"#
+    );
+    let plan = rampdeck::profile::parse("caddy-routes.toml", &profile).unwrap();
+    let out = dir.path().join("out");
+    let opts = rampdeck::headless::Options {
+        out: Some(out.clone()),
+    };
+    let summary = rampdeck::headless::run(Arc::new(plan), &opts)
+        .await
+        .unwrap();
+    assert!(summary.requests > 1500, "{}", summary.requests);
+    assert_eq!(summary.failed, 0, "the stable route lost requests");
+    let json = support::summary(&out);
+    let a = &json["route_actions"][0];
+    assert_eq!(a["phase"], "propagated", "{a}");
+    let data_plane = a["data_plane_ms"].as_f64().unwrap();
+    // Caddy applies a config change before its admin call returns, so the
+    // first poll already matches; it must still be a real, small number.
+    assert!((0.0..1000.0).contains(&data_plane), "{a}");
+    assert!(a["apply_ms"].as_f64().unwrap() > 0.0, "{a}");
+    assert_eq!(a["drops"]["total"], 0, "{a}");
+    assert_eq!(a["drops"]["complete"], true, "{a}");
+    eprintln!(
+        "caddy: apply {:.1} ms, data plane {:.1} ms after {} polls",
+        a["apply_ms"].as_f64().unwrap(),
+        data_plane,
+        a["verify_polls"]
+    );
+}

@@ -79,6 +79,9 @@ pub struct Snapshot {
     pub totals: TotalsSummary,
     /// The most recent message of each error kind seen so far.
     pub last_errors: Vec<(ErrorKind, String)>,
+    /// The interval's failed requests with their send times (warmup
+    /// included), up to `stats::counts::FAILURES_KEPT`.
+    pub failures: Vec<crate::stats::FailureAt>,
 }
 
 pub struct EngineHandle {
@@ -156,6 +159,8 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         Mode::Open => plan.load.max_connections,
         Mode::Closed => plan.load.peak_level().ceil() as usize,
     };
+    let started_at = SystemTime::now();
+    let started = std::time::Instant::now();
     let shared = Arc::new(worker::Shared {
         connector,
         pick: rng::WeightedPick::new(plan.requests.iter().map(|r| r.weight), plan.load.seed),
@@ -165,11 +170,10 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         timeout: plan.target.timeout,
         h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
         stop: CancellationToken::new(),
+        origin: started,
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let started_at = SystemTime::now();
-    let started = std::time::Instant::now();
     let sup =
         supervisor::Supervisor::new(plan, shared, events_tx, workers, started, opts.histograms);
     let task = tokio::spawn(sup.run(control_rx));

@@ -335,6 +335,9 @@ impl Supervisor {
             }
             self.last_stage = Some(stage);
         }
+        // The run totals keep no per-request list: it only serves route
+        // actions, which read it from the interval.
+        let failures = std::mem::take(&mut self.interval.failures);
         if !self.in_warmup {
             self.totals.merge(&self.interval);
         }
@@ -375,6 +378,7 @@ impl Supervisor {
             histograms,
             totals: TotalsSummary::of(&self.totals),
             last_errors: self.last_error_list(),
+            failures,
         };
         let _ = self.events.send(EngineEvent::Interval(Box::new(snapshot)));
         self.interval.reset();

@@ -51,6 +51,8 @@ pub struct Shared {
     pub h2: Option<H2Pool>,
     /// Stop sending: idle workers exit, busy ones finish their request first.
     pub stop: CancellationToken,
+    /// When the run started: failures are stamped with their send time from here.
+    pub origin: Instant,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -229,16 +231,23 @@ impl Worker {
         let service = end - start;
         // The schedule's time, never later than the actual send.
         let latency = intended.map_or(service, |t| end - t.min(start));
+        let sent = (
+            start.saturating_duration_since(self.shared.origin),
+            request as u16,
+        );
         match result {
-            Ok(status) => {
+            Ok(status) => self.shared.recorder.record(
+                latency,
+                service,
+                Outcome::Status(status),
+                sent,
+                String::new,
+            ),
+            Err(f) => {
                 self.shared
                     .recorder
-                    .record(latency, service, Outcome::Status(status), String::new)
+                    .record(latency, service, Outcome::Error(f.kind), sent, || f.message)
             }
-            Err(f) => self
-                .shared
-                .recorder
-                .record(latency, service, Outcome::Error(f.kind), || f.message),
         }
     }
 }

@@ -1,11 +1,11 @@
-//! The probes' HTTP client (hyper-util's pooled client over rustls): GET with a timeout, body read whole.
+//! The probes' HTTP client (hyper-util's pooled client over rustls): requests with a timeout, body read whole.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request};
-use http_body_util::{BodyExt, Empty};
+use http::{HeaderMap, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -16,11 +16,12 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 pub struct Fetched {
     pub status: u16,
+    pub headers: HeaderMap,
     pub body: Bytes,
     pub took: Duration,
 }
@@ -70,10 +71,7 @@ impl HttpClient {
         bearer: Option<&str>,
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
-        let start = Instant::now();
-        let mut req = Request::get(url)
-            .body(Empty::new())
-            .map_err(|e| FetchError::Failed(format!("invalid URL '{url}': {e}")))?;
+        let mut headers = HeaderMap::new();
         if let Some(token) = bearer {
             let value =
                 HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
@@ -81,8 +79,28 @@ impl HttpClient {
                         "the bearer token has characters a header cannot carry".into(),
                     )
                 })?;
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+            headers.insert(http::header::AUTHORIZATION, value);
         }
+        self.send(Method::GET, url, headers, Bytes::new(), timeout)
+            .await
+    }
+
+    /// Sends any request; a `host` header in `headers` overrides the URL's.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
+        let start = Instant::now();
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .body(Full::new(body))
+            .map_err(|e| FetchError::Failed(format!("invalid URL '{url}': {e}")))?;
+        req.headers_mut().extend(headers);
         let work = async {
             let resp = self
                 .client
@@ -90,18 +108,20 @@ impl HttpClient {
                 .await
                 .map_err(|e| FetchError::Failed(crate::engine::conn::error_chain(&e)))?;
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| FetchError::Failed(format!("reading the body: {e}")))?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, headers, body))
         };
         match tokio::time::timeout(timeout, work).await {
             Err(_) => Err(FetchError::TimedOut(timeout)),
             Ok(Err(e)) => Err(e),
-            Ok(Ok((status, body))) => Ok(Fetched {
+            Ok(Ok((status, headers, body))) => Ok(Fetched {
                 status,
+                headers,
                 body,
                 took: start.elapsed(),
             }),

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod plan;
+pub mod routes;
 pub mod schema;
 pub mod validate;
 
@@ -233,6 +234,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         },
         demo: None,
         thresholds: Vec::new(),
+        routes: Default::default(),
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -258,6 +260,9 @@ impl Plan {
             vars.push(("rampdeck", exe.display().to_string()));
         }
         self.probes.substitute(&vars);
+        for (k, v) in vars {
+            self.routes.base_vars.insert(k.to_owned(), v);
+        }
         self.with_demo_address(addrs.gateway);
     }
 
@@ -413,6 +418,55 @@ impl Plan {
                     ))
                 );
             }
+            let k = &demo.kube;
+            let _ = writeln!(
+                s,
+                "demo     kube API (simulated): Gateway {}/{}, backends {}, propagation {}{}",
+                k.namespace,
+                k.gateway,
+                k.backends.join(", "),
+                plan::fmt_dur(k.propagation),
+                k.swap_drop.map_or(String::new(), |d| format!(
+                    ", FAULT: 503s for {} after a backend swap",
+                    plan::fmt_dur(d)
+                ))
+            );
+        }
+        for a in &self.routes.actions {
+            use crate::routes::config::{ActionKind, ObjectSource};
+            let what = match &a.kind {
+                ActionKind::Kube(k) => {
+                    let obj = match &k.object {
+                        ObjectSource::File(p) => p.display().to_string(),
+                        ObjectSource::Inline(v) => format!(
+                            "{} {}",
+                            v["kind"].as_str().unwrap_or("?"),
+                            v["metadata"]["name"].as_str().unwrap_or("?")
+                        ),
+                        ObjectSource::Named { kind, name } => format!("{} {name}", kind.kind()),
+                    };
+                    format!(
+                        "kube {} {obj}{}",
+                        k.op.verb(),
+                        if k.watch { ", watch" } else { "" }
+                    )
+                }
+                ActionKind::Http(h) => format!("http {} {}", h.method, h.url),
+                ActionKind::Command(c) => format!("command {}", c.argv.join(" ")),
+            };
+            let key = a.key.map_or_else(|| "-".to_owned(), |k| k.to_string());
+            let at: Vec<String> = a.at.iter().map(|d| plan::fmt_dur(*d)).collect();
+            let _ = writeln!(
+                s,
+                "route    [{key}] {}: {what}{}{}",
+                a.name,
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(", at {}", at.join(", "))
+                },
+                if a.verify.is_some() { ", verify" } else { "" }
+            );
         }
         s
     }

@@ -24,6 +24,8 @@ pub struct Plan {
     pub probes: crate::probes::config::ProbesConfig,
     /// Pass/fail criteria, judged live and at the end (exit code 99 on a breach).
     pub thresholds: Vec<crate::report::thresholds::Threshold>,
+    /// Route actions fired by key or schedule.
+    pub routes: crate::routes::config::RoutesConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,69 @@ pub struct RawProfile {
     #[serde(default, rename = "probe")]
     pub probes: Vec<Spanned<RawProbe>>,
     pub thresholds: Option<RawThresholds>,
+    pub kube: Option<RawKube>,
+    #[serde(default, rename = "route_action")]
+    pub route_actions: Vec<Spanned<RawRouteAction>>,
+}
+
+/// `[kube]`: which cluster route actions talk to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKube {
+    pub kubeconfig: Option<String>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// `[[route_action]]`: a route change fired by a key or at an offset into the run.
+/// The fields of each kind are checked in validation, so a field of another
+/// kind gets a message naming the kind it belongs to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteAction {
+    pub name: Option<String>,
+    pub key: Option<Spanned<i64>>,
+    pub kind: Spanned<String>,
+    /// One duration or a list of them.
+    pub at: Option<Spanned<toml::Value>>,
+    pub timeout: Option<Spanned<Dur>>,
+    /// name = "value" or name = ["value1", "value2"] (one per firing, in turn).
+    #[serde(default)]
+    pub vars: BTreeMap<String, Spanned<toml::Value>>,
+    // kind = "kube"
+    pub op: Option<Spanned<String>>,
+    pub manifest: Option<Spanned<String>>,
+    pub object: Option<Spanned<toml::Table>>,
+    pub resource: Option<Spanned<String>>,
+    pub patch: Option<Spanned<toml::Table>>,
+    pub namespace: Option<Spanned<String>>,
+    pub watch: Option<Spanned<bool>>,
+    // kind = "http"
+    pub method: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<Spanned<String>>,
+    pub expect_status: Option<Spanned<i64>>,
+    // kind = "command"
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub verify: Option<Spanned<RawVerify>>,
+}
+
+/// `verify = { url = ..., host = ..., status = 200, header = "x-backend: echo-v2" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub url: Spanned<String>,
+    pub host: Option<String>,
+    pub status: Option<Spanned<i64>>,
+    pub header: Option<Spanned<String>>,
+    pub body_contains: Option<String>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
 }
 
 /// `[thresholds]`: metric = "<op> <value>", e.g. p99 = "< 250ms".
@@ -211,6 +274,20 @@ pub struct RawStage {
 pub struct RawDemo {
     #[serde(default, rename = "route")]
     pub routes: Vec<Spanned<RawDemoRoute>>,
+    pub kube: Option<RawDemoKube>,
+}
+
+/// `[demo.kube]`: the demo's simulated Gateway API implementation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemoKube {
+    pub namespace: Option<String>,
+    pub gateway: Option<String>,
+    pub backends: Option<Spanned<Vec<String>>>,
+    /// HTTPRoute write -> data plane serving it and status written.
+    pub propagation: Option<Spanned<Dur>>,
+    /// Fault: requests to a route get 503 for this long after its backends change.
+    pub swap_drop: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,6 +63,13 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
     };
     let load = load_plan(src, load)?;
     let probes = probes_config(src, raw.sources, raw.stats, raw.probes, demo.is_some())?;
+    let routes = super::routes::routes_config(
+        src,
+        raw.kube,
+        raw.route_actions,
+        demo.is_some(),
+        load.duration(),
+    )?;
     let thresholds = match raw.thresholds {
         Some(t) => thresholds(src, t, &probes, load.mode)?,
         None => Vec::new(),
@@ -82,6 +89,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         demo,
         probes,
         thresholds,
+        routes,
     })
 }
 
@@ -446,7 +454,11 @@ fn stage_list(
 
 fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
     if d.routes.is_empty() {
-        return Ok(DemoConfig::default());
+        let kube = d.kube.map(|k| demo_kube(src, k)).transpose()?;
+        return Ok(DemoConfig {
+            kube: kube.unwrap_or_default(),
+            ..DemoConfig::default()
+        });
     }
     let mut routes = Vec::with_capacity(d.routes.len());
     for (i, r) in d.routes.into_iter().enumerate() {
@@ -541,7 +553,37 @@ fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
         }
         routes.push(route);
     }
-    Ok(DemoConfig { routes })
+    let kube = match d.kube {
+        Some(k) => demo_kube(src, k)?,
+        None => Default::default(),
+    };
+    Ok(DemoConfig { routes, kube })
+}
+
+fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSim, ProfileError> {
+    let mut sim = crate::demo::config::KubeSim::default();
+    if let Some(ns) = k.namespace {
+        sim.namespace = ns;
+    }
+    if let Some(g) = k.gateway {
+        sim.gateway = g;
+    }
+    if let Some(b) = k.backends {
+        if b.get_ref().is_empty() {
+            return Err(src.at(b.span(), "demo.kube.backends: list at least one backend name, e.g. [\"echo-v1\", \"echo-v2\"]"));
+        }
+        sim.backends = b.into_inner();
+    }
+    if let Some(p) = k.propagation {
+        if p.get_ref().0 > Duration::from_secs(60) {
+            return Err(src.at(p.span(), "demo.kube.propagation: must be at most 60s"));
+        }
+        sim.propagation = p.get_ref().0;
+    }
+    if let Some(s) = k.swap_drop {
+        sim.swap_drop = positive_dur(src, "demo.kube.swap_drop", Some(s))?;
+    }
+    Ok(sim)
 }
 
 /// Placeholders a profile may use in probe URLs and commands.

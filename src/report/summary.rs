@@ -71,6 +71,9 @@ pub struct Summary {
     pub thresholds: Vec<Verdict>,
     /// None without thresholds; false makes the exit code 99.
     pub thresholds_passed: Option<bool>,
+    /// Each route action firing: apply time, propagation, drops around it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub route_actions: Vec<crate::routes::ActionRecord>,
     pub events: Vec<Event>,
 }
 
@@ -186,6 +189,7 @@ impl Summary {
                 .collect(),
             thresholds: Vec::new(),
             thresholds_passed: None,
+            route_actions: model.routes.records.clone(),
             events: model.events.clone(),
         }
         .judged(plan, model)
@@ -339,6 +343,40 @@ impl Summary {
                 );
                 if let Some(why) = &p.problem {
                     let _ = writeln!(s, "      failing: {why}");
+                }
+            }
+        }
+        if !self.route_actions.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  Route actions            at (s)   apply    data plane  control plane  drops"
+            );
+            for r in &self.route_actions {
+                let opt =
+                    |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} ms"));
+                let drops = r
+                    .drops
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |d| d.total.to_string());
+                let _ = writeln!(
+                    s,
+                    "    {:<20}{:>8.1}{:>9}{:>14}{:>15}{:>7}",
+                    format!("{} #{}", r.action, r.firing)
+                        .chars()
+                        .take(20)
+                        .collect::<String>(),
+                    r.applied_at_s.unwrap_or(r.fired_at_s),
+                    opt(r.apply_ms),
+                    opt(r.data_plane_ms),
+                    opt(r.control_plane_ms),
+                    drops
+                );
+                if let Some(e) = &r.error {
+                    let _ = writeln!(s, "      failed: {e}");
+                }
+                if let Some(d) = r.drops.as_ref().filter(|d| d.total > 0) {
+                    let _ = writeln!(s, "      {}", crate::run::routes::drops_line(&r.action, d));
                 }
             }
         }

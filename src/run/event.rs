@@ -59,6 +59,26 @@ pub enum EventKind {
     ThresholdBreached,
     /// It holds again.
     ThresholdRecovered,
+    /// A route action started.
+    RouteFired {
+        name: String,
+    },
+    /// It applied (the chart marker).
+    RouteApplied {
+        name: String,
+    },
+    /// Its verify probe and/or watch saw it take effect.
+    RoutePropagated {
+        name: String,
+    },
+    RouteFailed {
+        name: String,
+    },
+    /// The load's failed requests around it, once its window has passed.
+    RouteDrops {
+        name: String,
+        drops: u64,
+    },
     Warning,
     Stopping {
         early: bool,
@@ -85,6 +105,11 @@ impl EventKind {
             EventKind::ProbeRecovered { name } => format!("{name} ok"),
             EventKind::ThresholdBreached => "breach".into(),
             EventKind::ThresholdRecovered => "holds".into(),
+            EventKind::RouteFired { name } => format!("{name}…"),
+            EventKind::RouteApplied { name } => name.clone(),
+            EventKind::RoutePropagated { name } => format!("{name} ok"),
+            EventKind::RouteFailed { name } => format!("{name} failed"),
+            EventKind::RouteDrops { drops, .. } => format!("{drops} drops"),
             EventKind::Warning => "warn".into(),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),

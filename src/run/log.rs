@@ -242,6 +242,13 @@ impl RunLog {
             ProbeEvent::State { name, at, problem } => json!({
                 "type": "probe_state", "name": name, "at_s": at.as_secs_f64(), "problem": problem,
             }),
+            ProbeEvent::Route(r) => {
+                let mut v =
+                    serde_json::to_value(r).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+                v["type"] = json!("route_action");
+                v["at_s"] = json!(e.at().as_secs_f64());
+                v
+            }
         };
         self.line(&v)
     }

@@ -6,6 +6,7 @@ pub mod log;
 pub mod model;
 pub mod probes;
 pub mod replay;
+pub mod routes;
 
 pub use event::{Event, EventKind};
 pub use model::RunModel;

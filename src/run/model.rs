@@ -30,6 +30,8 @@ pub struct RunModel {
     pub probes: Vec<ProbeView>,
     /// The thresholds' latest live verdicts.
     pub thresholds: Vec<crate::report::thresholds::Verdict>,
+    /// Route action firings and their drops.
+    pub routes: super::routes::RouteLog,
 }
 
 impl Default for RunModel {
@@ -44,6 +46,7 @@ impl Default for RunModel {
             components: Vec::new(),
             probes: Vec::new(),
             thresholds: Vec::new(),
+            routes: super::routes::RouteLog::default(),
         }
     }
 }
@@ -69,6 +72,10 @@ impl RunModel {
                         .map(|h| ProbeView::new(&h.name, ProbeKind::Http)),
                 )
                 .collect(),
+            routes: super::routes::RouteLog::new(
+                plan.target.timeout,
+                plan.requests.iter().map(|r| r.name.clone()).collect(),
+            ),
             ..RunModel::default()
         }
     }
@@ -115,7 +122,20 @@ impl RunModel {
                 }
                 self.push_event(Event { at, kind, message });
             }
+            ProbeEvent::Route(r) => {
+                let e = self.routes.update(*r);
+                self.push_event(e);
+            }
         }
+    }
+
+    /// Closes the drop windows still open when the run ends; returns their events.
+    pub fn finish_routes(&mut self) -> Vec<Event> {
+        let events = self.routes.finish();
+        for e in &events {
+            self.push_event(e.clone());
+        }
+        events
     }
 
     fn component(&mut self, name: &str) -> &mut ComponentView {
@@ -140,18 +160,28 @@ impl RunModel {
         &mut self.probes[i]
     }
 
-    pub fn apply(&mut self, e: EngineEvent) {
+    /// Folds in an engine event; returns the events it made in turn (route
+    /// drop reports whose window has passed), which are also in `events`.
+    pub fn apply(&mut self, e: EngineEvent) -> Vec<Event> {
         match e {
             EngineEvent::Interval(s) => self.apply_snapshot(*s),
-            EngineEvent::Event(ev) => self.push_event(ev),
+            EngineEvent::Event(ev) => {
+                self.push_event(ev);
+                Vec::new()
+            }
         }
     }
 
-    fn apply_snapshot(&mut self, s: Snapshot) {
+    fn apply_snapshot(&mut self, s: Snapshot) -> Vec<Event> {
+        let made = self.routes.interval(&s.failures, s.interval.elapsed);
+        for e in &made {
+            self.push_event(e.clone());
+        }
         self.state = s.interval.state;
         self.totals = s.totals;
         self.last_errors = s.last_errors;
         self.series.push(s.interval);
+        made
     }
 
     /// Keeps events in time order: probe and engine events arrive on

@@ -105,6 +105,7 @@ fn plan_of(header: &Value) -> Plan {
             interval: secs(&p["interval_s"]),
         },
         demo: None,
+        routes: Default::default(),
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -156,6 +157,7 @@ fn probe_event(v: &Value) -> Option<ProbeEvent> {
             at,
             problem: v["problem"].as_str().map(str::to_owned),
         },
+        "route_action" => ProbeEvent::Route(Box::new(serde_json::from_value(v.clone()).ok()?)),
         _ => return None,
     })
 }
@@ -185,14 +187,12 @@ impl Recording {
             return Err(ReplayError::Empty(path));
         }
         items.extend(l.events.into_iter().map(|e| (e.at, Item::Event(e))));
-        items.extend(l.probes.iter().filter_map(probe_event).map(|p| {
-            let at = match &p {
-                ProbeEvent::Resource { at, .. }
-                | ProbeEvent::Run { at, .. }
-                | ProbeEvent::State { at, .. } => *at,
-            };
-            (at, Item::Probe(p))
-        }));
+        items.extend(
+            l.probes
+                .iter()
+                .filter_map(probe_event)
+                .map(|p| (p.at(), Item::Probe(p))),
+        );
         // Stable: at equal times, intervals before the events they explain.
         items.sort_by_key(|(at, _)| *at);
         let duration = items.last().map_or(Duration::ZERO, |(at, _)| *at);

@@ -22,6 +22,23 @@ pub struct Counts {
     pub completed: u64,
     /// The first message seen per error kind since the last reset.
     pub messages: [Option<String>; ErrorKind::COUNT],
+    /// When each failed request was sent, up to `FAILURES_KEPT`: route
+    /// actions list the drops around them from these.
+    pub failures: Vec<FailureAt>,
+}
+
+/// Failed requests kept with their send time per shard and per interval.
+/// Beyond this the counts stay exact but the per-request list is cut (and
+/// says so through `failures_dropped`).
+pub const FAILURES_KEPT: usize = 20_000;
+
+/// One failed request: when it was sent (since the run started) and how it failed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailureAt {
+    pub sent: Duration,
+    pub outcome: Outcome,
+    /// Which of the plan's requests (profile order).
+    pub request: u16,
 }
 
 impl Default for Counts {
@@ -34,6 +51,7 @@ impl Default for Counts {
             ok: 0,
             completed: 0,
             messages: Default::default(),
+            failures: Vec::new(),
         }
     }
 }
@@ -52,8 +70,16 @@ impl Counts {
         latency: Duration,
         service: Duration,
         outcome: Outcome,
+        (sent, request): (Duration, u16),
         message: impl FnOnce() -> String,
     ) {
+        if !outcome.is_ok() && self.failures.len() < FAILURES_KEPT {
+            self.failures.push(FailureAt {
+                sent,
+                outcome,
+                request,
+            });
+        }
         self.latency.saturating_record(micros(latency));
         self.service.saturating_record(micros(service));
         self.completed += 1;
@@ -102,6 +128,9 @@ impl Counts {
         }
         self.ok += other.ok;
         self.completed += other.completed;
+        let room = FAILURES_KEPT.saturating_sub(self.failures.len());
+        self.failures
+            .extend(other.failures.iter().take(room).copied());
         for (a, b) in self.messages.iter_mut().zip(other.messages.iter()) {
             if a.is_none() {
                 a.clone_from(b);
@@ -120,6 +149,7 @@ impl Counts {
         self.ok = 0;
         self.completed = 0;
         self.messages = Default::default();
+        self.failures.clear();
     }
 
     /// Non-zero status counts, by code.
@@ -158,12 +188,14 @@ mod tests {
             Duration::from_millis(5),
             Duration::from_millis(4),
             Outcome::Status(200),
+            (Duration::from_millis(7), 0),
             String::new,
         );
         a.record(
             Duration::from_millis(9),
             Duration::from_millis(9),
             Outcome::Status(503),
+            (Duration::from_millis(7), 0),
             String::new,
         );
         let mut b = Counts::default();
@@ -171,12 +203,14 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(1),
             Outcome::Error(ErrorKind::Reset),
+            (Duration::from_millis(7), 0),
             || "reset by peer".into(),
         );
         b.record(
             Duration::from_secs(1),
             Duration::from_secs(1),
             Outcome::Error(ErrorKind::Reset),
+            (Duration::from_millis(7), 0),
             || unreachable!(),
         );
         a.merge(&b);
@@ -188,8 +222,13 @@ mod tests {
             Some("reset by peer")
         );
         assert_eq!(a.success_rate(), Some(25.0));
+        // Every failure keeps its send time; successes are not listed.
+        assert_eq!(a.failures.len(), 3);
+        assert_eq!(a.failures[0].outcome, Outcome::Status(503));
+        assert_eq!(a.failures[0].sent, Duration::from_millis(7));
         a.reset();
         assert!(a.is_empty() && a.latency.is_empty() && a.messages.iter().all(Option::is_none));
+        assert!(a.failures.is_empty());
     }
 
     #[test]
@@ -199,6 +238,7 @@ mod tests {
             Duration::from_secs(600),
             Duration::ZERO,
             Outcome::Status(200),
+            (Duration::from_millis(7), 0),
             String::new,
         );
         assert_eq!(a.latency.len(), 1);

@@ -10,7 +10,7 @@ pub mod recorder;
 pub mod series;
 pub mod summary;
 
-pub use counts::Counts;
+pub use counts::{Counts, FailureAt};
 pub use recorder::Recorder;
 pub use series::Series;
 pub use summary::{IntervalStats, Percentiles, TotalsSummary};

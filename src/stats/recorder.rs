@@ -72,9 +72,10 @@ impl Recorder {
         latency: Duration,
         service: Duration,
         outcome: Outcome,
+        sent: (Duration, u16),
         message: impl FnOnce() -> String,
     ) {
-        lock(&self.shards[self.slot()].0).record(latency, service, outcome, message);
+        lock(&self.shards[self.slot()].0).record(latency, service, outcome, sent, message);
     }
 
     /// Requests started so far (monotonic).
@@ -127,6 +128,7 @@ mod tests {
                             Duration::from_micros(100 + i),
                             Duration::from_micros(50),
                             outcome,
+                            (Duration::ZERO, 0),
                             || format!("t{t}"),
                         );
                     }

@@ -170,6 +170,7 @@ mod tests {
                 Duration::from_millis(ms),
                 Duration::from_millis(1),
                 Outcome::Status(200),
+                (Duration::from_millis(7), 0),
                 String::new,
             );
         }

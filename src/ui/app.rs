@@ -15,6 +15,8 @@ pub enum Action {
     Nudge(f64),
     EditLevel,
     RouteMenu,
+    /// Fire the route action bound to this digit (from the route menu).
+    FireRoute(u8),
     StartMarker,
     ToggleLatencyView,
     CycleWindow,
@@ -44,6 +46,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Engine(Control),
+    /// Fire route action `index` (profile order).
+    Route(usize),
     Quit,
 }
 
@@ -267,6 +271,16 @@ impl App {
             (InputMode::Normal, Action::RouteMenu) => {
                 self.mode = InputMode::RouteMenu;
                 vec![]
+            }
+            (InputMode::RouteMenu, Action::FireRoute(digit)) => {
+                match crate::routes::runner::keys(&self.plan.routes).get(&digit) {
+                    Some(&index) if !run.finished => {
+                        self.mode = InputMode::Normal;
+                        vec![Command::Route(index)]
+                    }
+                    // An unbound digit (or a finished run): the menu stays open.
+                    _ => vec![],
+                }
             }
             (InputMode::Normal, Action::StartMarker) => {
                 self.mode = InputMode::Marker(String::new());

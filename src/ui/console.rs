@@ -34,6 +34,8 @@ pub enum ConsoleError {
 pub struct ConsoleOptions {
     pub fps: u32,
     pub theme: Theme,
+    /// Fires route actions by index (the route menu's digits).
+    pub routes: mpsc::UnboundedSender<usize>,
 }
 
 /// What the UI thread hands back: the model so far and the engine's event
@@ -86,11 +88,16 @@ pub fn run(
             }
         }
         while let Ok(pe) = probe_events.try_recv() {
-            if let ProbeEvent::State { name, problem, .. } = &pe {
-                match problem {
+            match &pe {
+                ProbeEvent::State { name, problem, .. } => match problem {
                     Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
                     None => tracing::info!(target: "probe", "{name} ok again"),
+                },
+                ProbeEvent::Route(r) if r.phase == crate::routes::Phase::Failed => {
+                    tracing::warn!(target: "route", "{}", r.message())
                 }
+                ProbeEvent::Route(r) => tracing::info!(target: "route", "{}", r.message()),
+                _ => {}
             }
             model.apply_probe(pe);
         }
@@ -138,6 +145,9 @@ pub fn run(
                     match cmd {
                         Command::Engine(c) => {
                             let _ = control.send(c);
+                        }
+                        Command::Route(i) => {
+                            let _ = opts.routes.send(i);
                         }
                         Command::Quit => quit = true,
                     }

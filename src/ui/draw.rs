@@ -87,7 +87,7 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
         }
     }
     footer::draw(f, foot, app, ctx.now, theme);
-    overlay::draw(f, area, app, theme);
+    overlay::draw(f, area, app, model, theme);
 }
 
 fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &DrawContext) {

@@ -232,6 +232,64 @@ const CONFIRM: &[Binding] = &[
     b(Key::Esc, Action::Cancel, "keep running", None),
 ];
 
+/// The route menu: a digit fires the action bound to it.
+const ROUTE_MENU: &[Binding] = &[
+    b(
+        Key::Char('1'),
+        Action::FireRoute(1),
+        "fire route action 1",
+        Some("1-9 fire"),
+    ),
+    b(
+        Key::Char('2'),
+        Action::FireRoute(2),
+        "fire route action 2",
+        None,
+    ),
+    b(
+        Key::Char('3'),
+        Action::FireRoute(3),
+        "fire route action 3",
+        None,
+    ),
+    b(
+        Key::Char('4'),
+        Action::FireRoute(4),
+        "fire route action 4",
+        None,
+    ),
+    b(
+        Key::Char('5'),
+        Action::FireRoute(5),
+        "fire route action 5",
+        None,
+    ),
+    b(
+        Key::Char('6'),
+        Action::FireRoute(6),
+        "fire route action 6",
+        None,
+    ),
+    b(
+        Key::Char('7'),
+        Action::FireRoute(7),
+        "fire route action 7",
+        None,
+    ),
+    b(
+        Key::Char('8'),
+        Action::FireRoute(8),
+        "fire route action 8",
+        None,
+    ),
+    b(
+        Key::Char('9'),
+        Action::FireRoute(9),
+        "fire route action 9",
+        None,
+    ),
+];
+
 const OVERLAY: &[Binding] = &[
     b(Key::Esc, Action::Dismiss, "close", Some("close")),
     b(Key::Char('?'), Action::Dismiss, "close", None),
@@ -246,7 +304,8 @@ pub fn bindings(mode: &InputMode) -> Vec<&'static Binding> {
         InputMode::Replay => &[PLAYBACK, VIEW, QUIT_REPLAY],
         InputMode::EditLevel(_) | InputMode::Marker(_) => &[TEXT],
         InputMode::ConfirmQuit => &[CONFIRM],
-        InputMode::Help | InputMode::RouteMenu => &[OVERLAY],
+        InputMode::Help => &[OVERLAY],
+        InputMode::RouteMenu => &[ROUTE_MENU, OVERLAY],
     };
     tables.iter().flat_map(|t| t.iter()).collect()
 }

@@ -57,6 +57,8 @@ pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<(f64, String)> {
                     | EventKind::WarmupEnded
                     | EventKind::FirstError { .. }
                     | EventKind::FirstStatus { .. }
+                    | EventKind::RouteApplied { .. }
+                    | EventKind::RouteFailed { .. }
             )
         })
         // Stage 0 starts at 0: no marker needed there.

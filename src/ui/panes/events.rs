@@ -41,7 +41,11 @@ pub fn draw(
             let color = match e.kind {
                 EventKind::FirstError { .. }
                 | EventKind::FirstStatus { .. }
-                | EventKind::Warning => Color::Red,
+                | EventKind::Warning
+                | EventKind::RouteFailed { .. } => Color::Red,
+                EventKind::RouteDrops { drops, .. } if drops > 0 => Color::Red,
+                EventKind::RouteDrops { .. } | EventKind::RoutePropagated { .. } => Color::Green,
+                EventKind::RouteFired { .. } | EventKind::RouteApplied { .. } => Theme::MARKER,
                 EventKind::Paused
                 | EventKind::Resumed
                 | EventKind::LevelSet { .. }

@@ -5,8 +5,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use ratatui::style::Color;
+
 use super::block;
 use crate::profile::Mode;
+use crate::routes::config::ActionKind;
+use crate::routes::Phase;
+use crate::run::RunModel;
 use crate::ui::app::{App, InputMode};
 use crate::ui::keymap;
 use crate::ui::theme::Theme;
@@ -21,7 +26,70 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     h
 }
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: Theme) {
+/// One line per route action: its key, name, what it does, and its last result.
+fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
+    let actions = &app.plan.routes.actions;
+    if actions.is_empty() {
+        return vec![
+            Line::styled(" No route actions in this profile.", theme.bold()),
+            Line::styled(
+                " Add [[route_action]] tables (kind kube, http or command) with key = 1-9.",
+                theme.dim(),
+            ),
+            Line::styled(" Esc closes.", theme.dim()),
+        ];
+    }
+    let mut lines = Vec::new();
+    for a in actions {
+        let key = a.key.map_or_else(|| " ".to_owned(), |k| k.to_string());
+        let what = match &a.kind {
+            ActionKind::Kube(k) => format!("kube {}", k.op.verb()),
+            ActionKind::Http(h) => format!("http {}", h.method),
+            ActionKind::Command(_) => "command".to_owned(),
+        };
+        let sched = if a.at.is_empty() {
+            String::new()
+        } else {
+            let at: Vec<String> =
+                a.at.iter()
+                    .map(|d| crate::profile::plan::fmt_dur(*d))
+                    .collect();
+            format!(" at {}", at.join(", "))
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {key} "), theme.bold()),
+            Span::raw(format!(
+                "{:<18} ",
+                a.name.chars().take(18).collect::<String>()
+            )),
+            Span::styled(format!("{what}{sched}"), theme.dim()),
+        ]));
+        if let Some(r) = model
+            .routes
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.action == a.name)
+        {
+            let color = match r.phase {
+                Phase::Failed => Color::Red,
+                Phase::Propagated => Color::Green,
+                _ => Theme::MARKER,
+            };
+            lines.push(Line::styled(
+                format!("     #{} {}", r.firing, r.message()),
+                theme.fg(color),
+            ));
+        }
+    }
+    lines.push(Line::styled(
+        " A digit fires its action; progress shows in Events · Esc closes",
+        theme.dim(),
+    ));
+    lines
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme) {
     let unit = match app.plan.load.mode {
         Mode::Open => "req/s",
         Mode::Closed => "in flight",
@@ -79,18 +147,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ],
             64,
         ),
-        InputMode::RouteMenu => (
-            " Route actions ".into(),
-            vec![
-                Line::styled(" No route actions configured.", theme.bold()),
-                Line::styled(
-                    " Route changes (Gateway API, admin APIs, commands) are not in this build yet.",
-                    theme.dim(),
-                ),
-                Line::styled(" Esc closes.", theme.dim()),
-            ],
-            64,
-        ),
+        InputMode::RouteMenu => (" Route actions ".into(), route_menu(app, model, theme), 84),
         InputMode::ConfirmQuit => (
             " Quit? ".into(),
             vec![

@@ -1,0 +1,471 @@
+//! All Kubernetes access: one `KubeContext` holding the client, typed Gateway API operations, and API errors explained.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::config::{KubeOp, KubeSettings, ObjectKind};
+use super::RouteError;
+
+/// The field manager rampdeck's server-side applies own their fields under.
+pub const FIELD_MANAGER: &str = "rampdeck";
+
+/// The client, and the namespace objects without one go to.
+#[derive(Clone)]
+pub struct KubeContext {
+    client: kube::Client,
+    pub namespace: String,
+    /// "context NAME (SERVER)" for messages.
+    pub describe: String,
+}
+
+impl KubeContext {
+    /// Builds the client from the kubeconfig the settings name, else
+    /// `$KUBECONFIG`, else `~/.kube/config`; errors say which file and
+    /// context were looked for.
+    pub async fn connect(s: &KubeSettings) -> Result<Self, RouteError> {
+        let path = kubeconfig_path(s)?;
+        let kc = Kubeconfig::read_from(&path).map_err(|e| {
+            RouteError::Kubeconfig(format!("cannot read kubeconfig {}: {e}", path.display()))
+        })?;
+        if let Some(ctx) = &s.context {
+            if !kc.contexts.iter().any(|c| &c.name == ctx) {
+                let have: Vec<_> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+                return Err(RouteError::Kubeconfig(format!(
+                    "kubeconfig {} has no context '{ctx}' (it has: {})",
+                    path.display(),
+                    if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    }
+                )));
+            }
+        }
+        let context = s
+            .context
+            .clone()
+            .or_else(|| kc.current_context.clone())
+            .unwrap_or_else(|| "(none)".into());
+        let opts = KubeConfigOptions {
+            context: s.context.clone(),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .map_err(|e| {
+                RouteError::Kubeconfig(format!(
+                    "kubeconfig {} context '{context}': {e}",
+                    path.display()
+                ))
+            })?;
+        let describe = format!("context {context} ({})", config.cluster_url);
+        let namespace = s
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::Client::try_from(config)
+            .map_err(|e| RouteError::Kubeconfig(format!("{describe}: {e}")))?;
+        Ok(KubeContext {
+            client,
+            namespace,
+            describe,
+        })
+    }
+
+    fn routes(&self, ns: &str) -> Api<HttpRoute> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    fn gateways(&self, ns: &str) -> Api<Gateway> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Applies, patches or deletes one object; returns the generation the
+    /// server gave it (None after a delete) and its parent Gateway, if any.
+    pub async fn run(&self, op: KubeOp, obj: &Target) -> Result<Applied, RouteError> {
+        let ns = obj.namespace.as_deref().unwrap_or(&self.namespace);
+        let what = || Resource {
+            verb: op.verb(),
+            kind: obj.kind,
+            namespace: ns.to_owned(),
+            name: obj.name.clone(),
+        };
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let mp = PatchParams::default();
+        let result = match (op, obj.kind) {
+            (KubeOp::Apply, ObjectKind::HttpRoute) => {
+                let typed: HttpRoute = typed(&obj.body, obj.kind)?;
+                let r = self
+                    .routes(ns)
+                    .patch(&obj.name, &pp, &Patch::Apply(&typed))
+                    .await;
+                r.map(|r| Applied::route(&r))
+            }
+            (KubeOp::Apply, ObjectKind::Gateway) => {
+                let typed: Gateway = typed(&obj.body, obj.kind)?;
+                let r = self
+                    .gateways(ns)
+                    .patch(&obj.name, &pp, &Patch::Apply(&typed))
+                    .await;
+                r.map(|g| Applied {
+                    generation: g.metadata.generation,
+                    parent: None,
+                })
+            }
+            (KubeOp::Patch, ObjectKind::HttpRoute) => self
+                .routes(ns)
+                .patch(&obj.name, &mp, &Patch::Merge(&obj.body))
+                .await
+                .map(|r| Applied::route(&r)),
+            (KubeOp::Patch, ObjectKind::Gateway) => self
+                .gateways(ns)
+                .patch(&obj.name, &mp, &Patch::Merge(&obj.body))
+                .await
+                .map(|g| Applied {
+                    generation: g.metadata.generation,
+                    parent: None,
+                }),
+            (KubeOp::Delete, ObjectKind::HttpRoute) => {
+                // The parent is read first, so its attachedRoutes can be watched going down.
+                let parent = match self.routes(ns).get_opt(&obj.name).await {
+                    Ok(Some(r)) => Applied::route(&r).parent,
+                    Ok(None) => None,
+                    Err(e) => return Err(explain(e, &what())),
+                };
+                self.routes(ns)
+                    .delete(&obj.name, &DeleteParams::default())
+                    .await
+                    .map(|_| Applied {
+                        generation: None,
+                        parent,
+                    })
+            }
+            (KubeOp::Delete, ObjectKind::Gateway) => self
+                .gateways(ns)
+                .delete(&obj.name, &DeleteParams::default())
+                .await
+                .map(|_| Applied {
+                    generation: None,
+                    parent: None,
+                }),
+        };
+        result.map_err(|e| explain(e, &what()))
+    }
+
+    /// Streams (arrival time, route or None when deleted) for one HTTPRoute.
+    pub fn watch_route(&self, ns: &str, name: &str) -> mpsc::UnboundedReceiver<(Instant, Seen)> {
+        let api = self.routes(ns);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        spawn_watch(api, cfg, |r: &HttpRoute| Seen::Route(route_state(r)))
+    }
+
+    /// Streams (arrival time, attachedRoutes summed over listeners) for one Gateway.
+    pub fn watch_gateway(&self, ns: &str, name: &str) -> mpsc::UnboundedReceiver<(Instant, Seen)> {
+        let api = self.gateways(ns);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        spawn_watch(api, cfg, |g: &Gateway| Seen::Attached(attached_routes(g)))
+    }
+
+    /// Lists the Gateway's attachedRoutes now (for the watch baseline).
+    pub async fn attached_routes(&self, ns: &str, name: &str) -> Result<i64, RouteError> {
+        let what = Resource {
+            verb: "get",
+            kind: ObjectKind::Gateway,
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+        };
+        self.gateways(ns)
+            .get(name)
+            .await
+            .map(|g| attached_routes(&g))
+            .map_err(|e| explain(e, &what))
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+}
+
+/// What a watch saw in one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Route(RouteState),
+    Attached(i64),
+    Deleted,
+    /// The watch itself failed (it retries); the reason, for the events pane.
+    Error(String),
+}
+
+/// The parts of an HTTPRoute's status that say whether it is in force.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteState {
+    pub generation: i64,
+    /// Lowest observedGeneration among the Accepted and ResolvedRefs
+    /// conditions that are True on every parent (None if any is not True).
+    pub ready_generation: Option<i64>,
+    /// "Accepted=False (NoMatchingParent)" and the like.
+    pub problems: Vec<String>,
+}
+
+pub fn route_state(r: &HttpRoute) -> RouteState {
+    let generation = r.metadata.generation.unwrap_or(0);
+    let mut ready: Option<i64> = None;
+    let mut problems = Vec::new();
+    let parents = r
+        .status
+        .as_ref()
+        .map(|s| s.parents.as_slice())
+        .unwrap_or(&[]);
+    let mut all = !parents.is_empty();
+    for p in parents {
+        for want in ["Accepted", "ResolvedRefs"] {
+            match p.conditions.iter().find(|c| c.type_ == want) {
+                Some(c) if c.status == "True" => {
+                    let g = c.observed_generation.unwrap_or(0);
+                    ready = Some(ready.map_or(g, |r| r.min(g)));
+                }
+                Some(c) => {
+                    all = false;
+                    problems.push(format!("{want}={} ({})", c.status, c.reason));
+                }
+                None => all = false,
+            }
+        }
+    }
+    RouteState {
+        generation,
+        ready_generation: if all { ready } else { None },
+        problems,
+    }
+}
+
+pub fn attached_routes(g: &Gateway) -> i64 {
+    g.status
+        .as_ref()
+        .and_then(|s| s.listeners.as_ref())
+        .map_or(0, |ls| {
+            ls.iter().map(|l| i64::from(l.attached_routes)).sum()
+        })
+}
+
+fn spawn_watch<K, F>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    seen: F,
+) -> mpsc::UnboundedReceiver<(Instant, Seen)>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: Fn(&K) -> Seen + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, cfg));
+        while let Some(ev) = stream.next().await {
+            let now = Instant::now();
+            let item = match ev {
+                Ok(watcher::Event::Apply(k) | watcher::Event::InitApply(k)) => seen(&k),
+                Ok(watcher::Event::Delete(_)) => Seen::Deleted,
+                Ok(_) => continue,
+                Err(e) => Seen::Error(e.to_string()),
+            };
+            // The receiver is gone once the action has its answer.
+            if tx.send((now, item)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One object to act on, after templating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub kind: ObjectKind,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The object (apply) or the merge patch (patch); unused for delete.
+    pub body: Value,
+}
+
+impl Target {
+    /// Reads kind, name and namespace from a whole object.
+    pub fn from_object(body: Value, ns_override: Option<&str>) -> Result<Self, String> {
+        let kind_s = body.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = ObjectKind::parse(kind_s).ok_or_else(|| {
+            if kind_s.is_empty() {
+                "the object has no kind: give kind = \"HTTPRoute\" or \"Gateway\"".to_owned()
+            } else {
+                format!("kind '{kind_s}' is not supported: use HTTPRoute or Gateway")
+            }
+        })?;
+        let meta = body.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or("the object has no metadata.name")?
+            .to_owned();
+        let namespace = ns_override.map(str::to_owned).or_else(|| {
+            meta.and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let mut body = body;
+        if let (Some(ns), Some(m)) = (&namespace, body.get_mut("metadata")) {
+            m["namespace"] = Value::String(ns.clone());
+        }
+        Ok(Target {
+            kind,
+            name,
+            namespace,
+            body,
+        })
+    }
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub generation: Option<i64>,
+    /// (namespace, name) of the first parent Gateway.
+    pub parent: Option<(Option<String>, String)>,
+}
+
+impl Applied {
+    fn route(r: &HttpRoute) -> Self {
+        let parent = r
+            .spec
+            .parent_refs
+            .as_ref()
+            .and_then(|p| p.first())
+            .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
+            .map(|p| (p.namespace.clone(), p.name.clone()));
+        Applied {
+            generation: r.metadata.generation,
+            parent,
+        }
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, kind: ObjectKind) -> Result<T, RouteError> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        RouteError::Manifest(format!(
+            "not a valid {} (gateway.networking.k8s.io/v1): {e}",
+            kind.kind()
+        ))
+    })
+}
+
+/// The object an API call was about, for error messages.
+pub struct Resource {
+    pub verb: &'static str,
+    pub kind: ObjectKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// Turns an API error into what the operator needs to do about it.
+pub fn explain(e: kube::Error, r: &Resource) -> RouteError {
+    let plural = r.kind.plural();
+    match e {
+        kube::Error::Api(s) => {
+            let msg = s.message.clone();
+            match s.code {
+                403 => RouteError::Forbidden(format!(
+                    "403 Forbidden: not allowed to {} {plural}.gateway.networking.k8s.io in namespace {} ({msg}); grant it with manifests/rbac.yaml (Role rampdeck: httproutes get, list, watch, create, patch, delete; gateways get, list, watch)",
+                    rbac_verb(r.verb), r.namespace
+                )),
+                404 if s.details.as_ref().is_none_or(|d| d.name.is_empty()) => {
+                    RouteError::NoCrds(format!(
+                        "404 on gateway.networking.k8s.io/v1 {plural}: the Gateway API CRDs are not installed in this cluster (install the standard channel: kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/latest/download/standard-install.yaml)"
+                    ))
+                }
+                404 => RouteError::Api {
+                    code: 404,
+                    message: format!("{} {}/{} not found: {msg}", r.kind.kind(), r.namespace, r.name),
+                },
+                409 => RouteError::Api {
+                    code: 409,
+                    message: format!("409 Conflict on {} {}/{}: {msg}", r.kind.kind(), r.namespace, r.name),
+                },
+                422 => RouteError::Api {
+                    code: 422,
+                    message: format!("422 Invalid {} {}/{}: {msg}", r.kind.kind(), r.namespace, r.name),
+                },
+                code => RouteError::Api {
+                    code,
+                    message: format!("{code} {}: {msg}", s.reason),
+                },
+            }
+        }
+        other => RouteError::Transport(format!(
+            "{} {} {}/{}: {}",
+            r.verb,
+            r.kind.kind(),
+            r.namespace,
+            r.name,
+            crate::engine::conn::error_chain(&other)
+        )),
+    }
+}
+
+/// The RBAC verb behind an operation (server-side apply is a patch, or a create).
+fn rbac_verb(op: &str) -> &str {
+    match op {
+        "apply" => "patch",
+        v => v,
+    }
+}
+
+fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, RouteError> {
+    if let Some(p) = &s.kubeconfig {
+        return Ok(p.clone());
+    }
+    if let Some(env) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let first = std::env::split_paths(&env).next().unwrap_or_default();
+        return Ok(first);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home {
+        Some(h) => Ok(h.join(".kube").join("config")),
+        None => Err(RouteError::Kubeconfig(
+            "no kubeconfig: set [kube] kubeconfig, $KUBECONFIG, or $HOME (for ~/.kube/config)"
+                .into(),
+        )),
+    }
+}
+
+/// Reads a manifest file (YAML or JSON, one document) after templating.
+pub fn parse_manifest(path: &Path, text: &str) -> Result<Value, RouteError> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| RouteError::Manifest(format!("{}: not valid YAML: {e}", path.display())))?;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    match docs.len() {
+        1 => docs
+            .into_iter()
+            .next()
+            .ok_or_else(|| RouteError::Manifest(String::new())),
+        0 => Err(RouteError::Manifest(format!(
+            "{}: the file has no object",
+            path.display()
+        ))),
+        n => Err(RouteError::Manifest(format!(
+            "{}: {n} objects in one file; a route action applies one (give each its own action)",
+            path.display()
+        ))),
+    }
+}
+
+/// How long ago `t` was, or zero if it is later than `since`.
+pub fn after(t: Instant, since: Instant) -> Duration {
+    t.saturating_duration_since(since)
+}
