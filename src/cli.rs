@@ -101,7 +101,7 @@ pub struct RunArgs {
     /// Run length, e.g. 30s or 5m (cuts the stages short, or holds the last level longer).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Write summary.json, run.jsonl (the run log) and latency.hlog into this directory.
+    /// Write summary.json, run.jsonl (the run log) and latency.hlog into this directory (and, for the demo, the kubeconfig of its simulated Kubernetes API).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Compare the finished run with this earlier run (its --out directory); exit 99 on a regression.

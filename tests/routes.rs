@@ -380,6 +380,18 @@ spec = {{ parentRefs = [{{ name = "rampdeck" }}], hostnames = ["shop.example.com
     )
     .await
     .unwrap();
+    // The run log keeps each firing and replays.
+    let log = rampdeck::run::log::read(&out).unwrap();
+    let fired = log
+        .probes
+        .iter()
+        .filter(|p| p["type"] == "route_action")
+        .count();
+    assert!(
+        fired >= 6,
+        "fired, applied, propagated for two firings: {fired}"
+    );
+    rampdeck::run::replay::Recording::load(&out).unwrap();
     let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }

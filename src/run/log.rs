@@ -360,7 +360,7 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                 })?;
                 out.events.push(e);
             }
-            Some("resource" | "probe_run" | "probe_state") => out.probes.push(v),
+            Some("resource" | "probe_run" | "probe_state" | "route_action") => out.probes.push(v),
             Some("summary") => out.summary = Some(v),
             _ => {
                 return Err(RunLogError::Corrupt {

@@ -226,7 +226,10 @@ pub const SPEEDS: [u32; 5] = [1, 2, 4, 8, 16];
 
 impl Replay {
     pub fn new(recording: Recording) -> Self {
-        let model = RunModel::for_plan(&recording.plan);
+        let mut model = RunModel::for_plan(&recording.plan);
+        // The log has each window's drop report as an event; the replayed
+        // intervals carry no per-request failures to recompute them from.
+        model.routes.recorded();
         Replay {
             recording,
             position: Duration::ZERO,

@@ -238,7 +238,7 @@ const ROUTE_MENU: &[Binding] = &[
         Key::Char('1'),
         Action::FireRoute(1),
         "fire route action 1",
-        Some("1-9 fire"),
+        Some("…9 fire"),
     ),
     b(
         Key::Char('2'),
