@@ -7,7 +7,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ProfileError, Source};
-use super::schema::{Dur, RawKube, RawRouteAction, RawVerify};
+use super::schema::{RawKube, RawRouteAction, RawVerify};
+use super::validate::positive_dur;
 use crate::routes::config::*;
 use crate::routes::template;
 
@@ -73,7 +74,7 @@ pub fn routes_config(
             None => None,
         };
         let at = schedule(src, &field, a.at.as_ref(), run_length)?;
-        let timeout = positive(src, &format!("{field}.timeout"), a.timeout.as_ref())?
+        let timeout = positive_dur(src, &format!("{field}.timeout"), a.timeout.clone())?
             .unwrap_or(DEFAULT_ACTION_TIMEOUT);
         let vars = vars(src, &field, &a.vars)?;
         let kind = match a.kind.get_ref().as_str() {
@@ -106,20 +107,6 @@ fn expand_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(p),
-    }
-}
-
-fn positive(
-    src: &Source,
-    field: &str,
-    d: Option<&Spanned<Dur>>,
-) -> Result<Option<Duration>, ProfileError> {
-    match d {
-        Some(d) if d.get_ref().0.is_zero() => {
-            Err(src.at(d.span(), format!("{field}: must be longer than 0")))
-        }
-        Some(d) => Ok(Some(d.get_ref().0)),
-        None => Ok(None),
     }
 }
 
@@ -434,9 +421,9 @@ fn verify(src: &Source, field: &str, v: &Spanned<RawVerify>) -> Result<VerifyCon
         }
         None => None,
     };
-    let interval = positive(src, &format!("{f}.interval"), r.interval.as_ref())?
+    let interval = positive_dur(src, &format!("{f}.interval"), r.interval.clone())?
         .unwrap_or(DEFAULT_VERIFY_INTERVAL);
-    let timeout = positive(src, &format!("{f}.timeout"), r.timeout.as_ref())?
+    let timeout = positive_dur(src, &format!("{f}.timeout"), r.timeout.clone())?
         .unwrap_or(DEFAULT_VERIFY_TIMEOUT);
     Ok(VerifyConfig {
         url: r.url.get_ref().clone(),

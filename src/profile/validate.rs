@@ -198,7 +198,7 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
     })
 }
 
-fn positive_dur(
+pub(super) fn positive_dur(
     src: &Source,
     field: &str,
     d: Option<Spanned<Dur>>,
