@@ -66,6 +66,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
     },
+    /// Run a Gateway API scenario (after gateway-api-bench) against a cluster or the demo; exit 0 pass, 99 fail.
+    ///
+    /// attached-routes: N routes onto one Gateway, timed until attachedRoutes counts them, then removed.
+    /// route-probe: routes applied one at a time, each probed every 5 ms until it answers 200.
+    /// route-change: open-loop traffic while one route flips between two backends; any failed request fails it.
+    Scenario {
+        #[arg(value_enum)]
+        name: ScenarioName,
+        #[command(flatten)]
+        args: ScenarioArgs,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -112,6 +123,68 @@ pub struct RunArgs {
     pub history: Option<PathBuf>,
     #[command(flatten)]
     pub tolerance: ToleranceArgs,
+    /// Console frames per second.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ScenarioName {
+    AttachedRoutes,
+    RouteProbe,
+    RouteChange,
+}
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// A profile with a [scenario] table (and [kube], [[source]]), e.g. profiles/scenarios-quick.toml.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Run against the embedded demo's simulated Kubernetes API and gateway instead of a cluster.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: how long the demo takes to program a route change.
+    #[arg(long, value_name = "D", value_parser = parse_duration, requires = "demo")]
+    pub demo_propagation: Option<Duration>,
+    /// With --demo: fault that answers 503 this long after a route's backend changes.
+    #[arg(long, value_name = "D", value_parser = parse_duration, requires = "demo")]
+    pub demo_swap_drop: Option<Duration>,
+    /// The Gateway's data-plane address, e.g. http://203.0.113.10 (route-probe, route-change).
+    #[arg(long, value_name = "URL")]
+    pub gateway_url: Option<String>,
+    /// The Gateway the routes attach to.
+    #[arg(long, value_name = "NAME")]
+    pub gateway: Option<String>,
+    /// Namespace for the routes (default: the kubeconfig's).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Routes to create (attached-routes, route-probe); replaces the profile's counts.
+    #[arg(long, value_name = "N")]
+    pub routes: Option<usize>,
+    /// attached-routes: concurrent writers.
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub writers: Option<u32>,
+    /// attached-routes: writes per second across all writers.
+    #[arg(long, value_name = "R")]
+    pub write_rate: Option<f64>,
+    /// route-change: requests per second.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// route-change: time between flips.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub period: Option<Duration>,
+    /// route-change: number of flips.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub iterations: Option<u32>,
+    /// Write scenario.json (and, with --demo, the demo's kubeconfig) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No console: progress on stderr, the result table on stdout.
+    #[arg(long)]
+    pub headless: bool,
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,

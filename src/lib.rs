@@ -15,5 +15,6 @@ pub mod profile;
 pub mod report;
 pub mod routes;
 pub mod run;
+pub mod scenarios;
 pub mod stats;
 pub mod ui;

@@ -6,6 +6,7 @@
 //! against the baseline.
 
 mod cli;
+mod scenario_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,11 +24,11 @@ use rampdeck::{headless, live};
 const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
 const DEMO_PROFILE_PATH: &str = "profiles/demo.toml";
 
-const EXIT_CANNOT_RUN: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
+pub(crate) const EXIT_CANNOT_RUN: u8 = 1;
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 /// k6's convention: the run finished but a threshold failed (or, with a
 /// baseline, a metric regressed).
-const EXIT_THRESHOLDS_FAILED: u8 = 99;
+pub(crate) const EXIT_THRESHOLDS_FAILED: u8 = 99;
 
 fn main() -> ExitCode {
     // Installs the panic hook that reports panics readably; errors we expect
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { profiles } => check(&profiles),
+        Command::Scenario { name, args } => scenario_cmd::main(name, &args),
         Command::Compare {
             base,
             new,
@@ -179,6 +181,18 @@ fn overrides(run: &RunArgs) -> Overrides {
 fn check(paths: &[String]) -> ExitCode {
     let mut bad = 0;
     for path in paths {
+        let is_scenario =
+            std::fs::read_to_string(path).is_ok_and(|t| profile::is_scenario_profile(&t));
+        if is_scenario {
+            match profile::scenario::load(path) {
+                Ok(plan) => println!("{path}: ok\n{}", indent(&plan.describe())),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    bad += 1;
+                }
+            }
+            continue;
+        }
         match profile::load(path) {
             Ok(plan) => println!("{path}: ok\n{}", indent(&plan.describe())),
             Err(e) => {
@@ -198,7 +212,7 @@ fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

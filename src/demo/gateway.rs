@@ -174,7 +174,14 @@ impl Gateway {
             return Ok(self.httproute_response(decision));
         }
         let path = req.uri().path();
-        let Some(i) = self.routes.iter().position(|r| path.starts_with(&r.prefix)) else {
+        // The built-in routes answer requests addressed to the gateway
+        // itself; a hostname no HTTPRoute serves gets 404, as on a real Gateway.
+        let matched = if addressed_by_ip(host) {
+            self.routes.iter().position(|r| path.starts_with(&r.prefix))
+        } else {
+            None
+        };
+        let Some(i) = matched else {
             self.not_found.fetch_add(1, Ordering::Relaxed);
             return Ok(status(StatusCode::NOT_FOUND, "no route\n"));
         };
@@ -264,5 +271,42 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: Cancell
                 _ = cancel.cancelled() => {}
             }
         });
+    }
+}
+
+/// Whether `host` (with an optional port) is an IP address or localhost, not a virtual host name.
+fn addressed_by_ip(host: &str) -> bool {
+    let h = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    h.is_empty() || h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok()
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::addressed_by_ip;
+
+    #[test]
+    fn addresses_are_not_virtual_hosts() {
+        for h in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "[::1]:80",
+            "::1",
+            "localhost:3000",
+            "",
+        ] {
+            assert!(addressed_by_ip(h), "{h}");
+        }
+        for h in ["shop.example.com", "1-route.example.com:80", "gw"] {
+            assert!(!addressed_by_ip(h), "{h}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod plan;
 pub mod routes;
+pub mod scenario;
 pub mod schema;
 pub mod validate;
 
@@ -31,14 +32,24 @@ pub fn load(path: &str) -> Result<Plan, ProfileError> {
 /// Validates profile text; `path` is only used in messages.
 pub fn parse(path: &str, text: &str) -> Result<Plan, ProfileError> {
     let src = Source { path, text };
-    let raw: schema::RawProfile = toml::from_str(text).map_err(|e| {
+    let raw = from_toml(&src)?;
+    validate::validate(&src, raw)
+}
+
+/// Parses the TOML into the schema, with errors at file:line:col.
+fn from_toml(src: &Source) -> Result<schema::RawProfile, ProfileError> {
+    toml::from_str(src.text).map_err(|e| {
         let message = plain_types(e.message());
         match e.span() {
             Some(span) => src.at(span, message),
             None => src.whole(message),
         }
-    })?;
-    validate::validate(&src, raw)
+    })
+}
+
+/// Whether the text has a `[scenario]` table (so `check` validates it as a scenario profile).
+pub fn is_scenario_profile(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("scenario"))
 }
 
 /// serde names Rust types ("expected f64"); users wrote TOML, so name TOML's.

@@ -24,11 +24,7 @@ pub fn routes_config(
     has_demo: bool,
     run_length: Duration,
 ) -> Result<RoutesConfig, ProfileError> {
-    let kube = kube.map_or_else(KubeSettings::default, |k| KubeSettings {
-        kubeconfig: k.kubeconfig.map(|p| expand_home(&p)),
-        context: k.context,
-        namespace: k.namespace,
-    });
+    let kube = kube_settings(kube);
     let mut out = RoutesConfig {
         kube,
         actions: Vec::new(),
@@ -101,6 +97,15 @@ pub fn routes_config(
         out.actions.push(action);
     }
     Ok(out)
+}
+
+/// `[kube]`, with `~/` expanded.
+pub fn kube_settings(kube: Option<RawKube>) -> KubeSettings {
+    kube.map_or_else(KubeSettings::default, |k| KubeSettings {
+        kubeconfig: k.kubeconfig.map(|p| expand_home(&p)),
+        context: k.context,
+        namespace: k.namespace,
+    })
 }
 
 fn expand_home(p: &str) -> PathBuf {

@@ -44,6 +44,65 @@ pub struct RawProfile {
     pub kube: Option<RawKube>,
     #[serde(default, rename = "route_action")]
     pub route_actions: Vec<Spanned<RawRouteAction>>,
+    /// Only read by `rampdeck scenario`.
+    pub scenario: Option<Spanned<RawScenario>>,
+}
+
+/// `[scenario]`: the Gateway API scenarios' cluster settings and, per scenario, its sizes and criteria.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub gateway: Option<Spanned<String>>,
+    pub gateway_namespace: Option<Spanned<String>>,
+    pub namespace: Option<Spanned<String>>,
+    pub gateway_url: Option<Spanned<String>>,
+    pub backend: Option<Spanned<String>>,
+    pub backend_port: Option<Spanned<i64>>,
+    pub missing_backend: Option<Spanned<String>>,
+    pub name_prefix: Option<Spanned<String>>,
+    pub attached_routes: Option<RawAttachedRoutes>,
+    pub route_probe: Option<RawRouteProbe>,
+    pub route_change: Option<RawRouteChange>,
+}
+
+/// `[scenario.attached_routes]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttachedRoutes {
+    /// A count or a list of counts.
+    pub routes: Option<Spanned<toml::Value>>,
+    pub writers: Option<Spanned<i64>>,
+    pub write_rate: Option<Spanned<f64>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub max_setup: Option<Spanned<Dur>>,
+    pub max_teardown: Option<Spanned<Dur>>,
+}
+
+/// `[scenario.route_probe]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteProbe {
+    pub routes: Option<Spanned<toml::Value>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub max_p99: Option<Spanned<Dur>>,
+    pub max_errors: Option<Spanned<i64>>,
+}
+
+/// `[scenario.route_change]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteChange {
+    pub rate: Option<Spanned<f64>>,
+    pub period: Option<Spanned<Dur>>,
+    pub iterations: Option<Spanned<i64>>,
+    pub backends: Option<Spanned<Vec<String>>>,
+    pub backend_header: Option<Spanned<String>>,
+    pub before: Option<Spanned<Dur>>,
+    pub after: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub max_failures: Option<Spanned<i64>>,
+    pub hostname: Option<Spanned<String>>,
 }
 
 /// `[kube]`: which cluster route actions talk to.

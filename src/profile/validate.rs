@@ -57,6 +57,11 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             .collect::<Result<_, _>>()?
     };
     let Some(load) = raw.load else {
+        if raw.scenario.is_some() {
+            return Err(src.whole(
+                "this profile has a [scenario] table and no [load]: run it with `rampdeck scenario NAME --profile PATH` (NAME: attached-routes, route-probe or route-change)",
+            ));
+        }
         return Err(src.whole(
             "missing [load] table: give load.rate and load.duration (open loop), load.concurrency and load.duration (closed loop), or [[load.stages]]",
         ));
@@ -198,7 +203,7 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
     })
 }
 
-pub(super) fn positive_dur(
+pub(crate) fn positive_dur(
     src: &Source,
     field: &str,
     d: Option<Spanned<Dur>>,
@@ -452,7 +457,7 @@ fn stage_list(
     Ok(out)
 }
 
-fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
+pub(super) fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
     if d.routes.is_empty() {
         let kube = d.kube.map(|k| demo_kube(src, k)).transpose()?;
         return Ok(DemoConfig {

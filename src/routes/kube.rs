@@ -8,7 +8,7 @@ use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::HttpRoute;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -190,6 +190,85 @@ impl KubeContext {
             .map_err(|e| explain(e, &what))
     }
 
+    /// Deletes one HTTPRoute; one that is already gone counts as deleted.
+    pub async fn delete_route(&self, ns: &str, name: &str) -> Result<(), RouteError> {
+        let what = Resource {
+            verb: "delete",
+            kind: ObjectKind::HttpRoute,
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+        };
+        match self.routes(ns).delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s))
+                if s.code == 404 && s.details.as_ref().is_some_and(|d| !d.name.is_empty()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(explain(e, &what)),
+        }
+    }
+
+    /// Names of the HTTPRoutes in `ns` carrying `label_selector` (leftovers of an earlier run).
+    pub async fn list_routes(
+        &self,
+        ns: &str,
+        label_selector: &str,
+    ) -> Result<Vec<String>, RouteError> {
+        let what = Resource {
+            verb: "list",
+            kind: ObjectKind::HttpRoute,
+            namespace: ns.to_owned(),
+            name: String::new(),
+        };
+        let lp = kube::api::ListParams::default().labels(label_selector);
+        self.routes(ns)
+            .list_metadata(&lp)
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|m| m.metadata.name)
+                    .collect()
+            })
+            .map_err(|e| explain(e, &what))
+    }
+
+    /// Streams every write the watch sees to one Gateway: (arrival time,
+    /// attachedRoutes, resourceVersion). Each new resourceVersion is one
+    /// write; the scenarios only touch routes, so these are status writes.
+    pub fn watch_gateway_writes(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> mpsc::UnboundedReceiver<(Instant, GatewaySeen)> {
+        let api = self.gateways(ns);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        spawn_watch_with(api, cfg, |ev| match ev {
+            watcher::Event::Apply(g) | watcher::Event::InitApply(g) => Some(GatewaySeen {
+                attached: attached_routes(&g),
+                resource_version: g.metadata.resource_version.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Streams (arrival time, route name, state) for every HTTPRoute in `ns` carrying `label_selector`.
+    pub fn watch_routes(
+        &self,
+        ns: &str,
+        label_selector: &str,
+    ) -> mpsc::UnboundedReceiver<(Instant, (String, RouteState))> {
+        let api = self.routes(ns);
+        let cfg = watcher::Config::default().labels(label_selector);
+        spawn_watch_with(api, cfg, |ev| match ev {
+            watcher::Event::Apply(r) | watcher::Event::InitApply(r) => {
+                Some((r.metadata.name.clone().unwrap_or_default(), route_state(&r)))
+            }
+            _ => None,
+        })
+    }
+
     pub fn client(&self) -> kube::Client {
         self.client.clone()
     }
@@ -212,6 +291,10 @@ pub struct RouteState {
     /// Lowest observedGeneration among the Accepted and ResolvedRefs
     /// conditions that are True on every parent (None if any is not True).
     pub ready_generation: Option<i64>,
+    /// Lowest observedGeneration of Accepted=True over every parent (None
+    /// if any parent has not accepted it). route-probe uses this: its
+    /// catch-all rule points at a missing backend, so ResolvedRefs stays False.
+    pub accepted_generation: Option<i64>,
     /// "Accepted=False (NoMatchingParent)" and the like.
     pub problems: Vec<String>,
 }
@@ -226,7 +309,20 @@ pub fn route_state(r: &HttpRoute) -> RouteState {
         .map(|s| s.parents.as_slice())
         .unwrap_or(&[]);
     let mut all = !parents.is_empty();
+    let mut accepted: Option<i64> = None;
+    let mut all_accepted = all;
     for p in parents {
+        match p
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Accepted" && c.status == "True")
+        {
+            Some(c) => {
+                let g = c.observed_generation.unwrap_or(0);
+                accepted = Some(accepted.map_or(g, |a| a.min(g)));
+            }
+            None => all_accepted = false,
+        }
         for want in ["Accepted", "ResolvedRefs"] {
             match p.conditions.iter().find(|c| c.type_ == want) {
                 Some(c) if c.status == "True" => {
@@ -244,6 +340,7 @@ pub fn route_state(r: &HttpRoute) -> RouteState {
     RouteState {
         generation,
         ready_generation: if all { ready } else { None },
+        accepted_generation: if all_accepted { accepted } else { None },
         problems,
     }
 }
@@ -278,6 +375,42 @@ where
                 Err(e) => Seen::Error(e.to_string()),
             };
             // The receiver is gone once the action has its answer.
+            if tx.send((now, item)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One Gateway write seen by `watch_gateway_writes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySeen {
+    pub attached: i64,
+    pub resource_version: String,
+}
+
+/// Like `spawn_watch`, for callers that keep only some events (watch
+/// errors are retried by the watcher and not passed on).
+fn spawn_watch_with<K, T, F>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    keep: F,
+) -> mpsc::UnboundedReceiver<(Instant, T)>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    T: Send + 'static,
+    F: Fn(watcher::Event<K>) -> Option<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Backoff, so an unreachable API server is retried, not spun on.
+        let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
+        while let Some(ev) = stream.next().await {
+            let now = Instant::now();
+            let Some(item) = ev.ok().and_then(&keep) else {
+                continue;
+            };
             if tx.send((now, item)).is_err() {
                 return;
             }

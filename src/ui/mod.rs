@@ -12,5 +12,6 @@ pub mod draw;
 pub mod keymap;
 pub mod panes;
 pub mod replay;
+pub mod scenario;
 pub mod theme;
 pub mod view;

@@ -1,0 +1,308 @@
+//! `rampdeck scenario`: builds the scenario from profile and flags, starts the demo if asked, runs it in a view, and maps the verdict to an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rampdeck::demo::{config::DemoConfig, DemoProcess};
+use rampdeck::probes::config::{
+    SourceConfig, SourceKind, DEFAULT_CPU_METRIC, DEFAULT_MEMORY_METRIC,
+};
+use rampdeck::profile::scenario::{route_count_flag, ScenarioPlan};
+use rampdeck::profile::ProfileError;
+use rampdeck::scenarios::config::ScenarioKind;
+use rampdeck::scenarios::session::{self, Session};
+use rampdeck::scenarios::{ScenarioError, ScenarioEvent};
+
+use crate::cli::{ScenarioArgs, ScenarioName};
+use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
+
+pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
+    let kind = match name {
+        ScenarioName::AttachedRoutes => ScenarioKind::AttachedRoutes,
+        ScenarioName::RouteProbe => ScenarioKind::RouteProbe,
+        ScenarioName::RouteChange => ScenarioKind::RouteChange,
+    };
+    let plan = match plan(kind, args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let rt = match crate::runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(run(kind, plan, args))
+}
+
+/// The profile (or the defaults) with the flags applied.
+fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileError> {
+    let mut p = match &a.profile {
+        Some(path) => rampdeck::profile::scenario::load(path)?,
+        None => rampdeck::profile::scenario::parse("(defaults)", "")?,
+    };
+    let flag = |flag: &str, message: &str| ProfileError::Flag {
+        flag: flag.into(),
+        message: message.into(),
+    };
+    let c = &mut p.config;
+    if let Some(n) = a.routes {
+        let n = route_count_flag("--routes", n)?;
+        c.attached.routes = vec![n];
+        c.probe.routes = vec![n];
+    }
+    if let Some(w) = a.writers {
+        c.attached.writers = w as usize;
+    }
+    if let Some(r) = a.write_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(flag(
+                "--write-rate",
+                "must be more than 0 writes per second",
+            ));
+        }
+        c.attached.write_rate = Some(r);
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0 && r <= 20_000.0) {
+            return Err(flag(
+                "--rate",
+                "must be more than 0 and at most 20000 requests per second",
+            ));
+        }
+        c.change.rate = r;
+    }
+    if let Some(d) = a.period {
+        if d.is_zero() {
+            return Err(flag("--period", "must be longer than 0"));
+        }
+        c.change.period = d;
+    }
+    if let Some(k) = a.iterations {
+        c.change.iterations = k;
+    }
+    if let Some(u) = &a.gateway_url {
+        rampdeck::profile::Endpoint::parse(u).map_err(|m| flag("--gateway-url", &m))?;
+        c.cluster.gateway_url = Some(u.clone());
+    }
+    for (f, v) in [("--gateway", &a.gateway), ("--namespace", &a.namespace)] {
+        if let Some(v) = v {
+            if !rampdeck::profile::scenario::is_dns_label(v) {
+                return Err(flag(
+                    f,
+                    "is not a Kubernetes name (lower-case letters, digits and '-')",
+                ));
+            }
+        }
+    }
+    if let Some(g) = &a.gateway {
+        c.cluster.gateway = g.clone();
+    }
+    if let Some(n) = &a.namespace {
+        c.cluster.namespace = Some(n.clone());
+    }
+    if let Some(ctx) = &a.context {
+        c.kube.context = Some(ctx.clone());
+    }
+    if a.demo {
+        let d = p.demo.get_or_insert_with(DemoConfig::default);
+        if let Some(prop) = a.demo_propagation {
+            d.kube.propagation = prop;
+        }
+        if let Some(s) = a.demo_swap_drop {
+            d.kube.swap_drop = Some(s).filter(|s| !s.is_zero());
+        }
+        if d.kube.backends.len() < 2 && kind == ScenarioKind::RouteChange {
+            return Err(flag(
+                "--demo",
+                "route-change needs two demo backends ([demo.kube] backends)",
+            ));
+        }
+    } else if c.cluster.gateway_url.is_none() && kind != ScenarioKind::AttachedRoutes {
+        return Err(flag(
+            "--gateway-url",
+            &format!("{} sends traffic through the Gateway: give its address (e.g. --gateway-url http://203.0.113.10), or run it on the demo with --demo", kind.name()),
+        ));
+    }
+    Ok(p)
+}
+
+/// Points the scenario at the running demo: its kubeconfig, Gateway, backends and `/metrics`.
+fn use_demo(p: &mut ScenarioPlan, d: &DemoProcess, kubeconfig: PathBuf) {
+    let Some(demo) = &p.demo else { return };
+    let sim = &demo.kube;
+    let c = &mut p.config;
+    c.kube.kubeconfig = Some(kubeconfig);
+    c.kube.context = None;
+    c.kube.namespace = Some(sim.namespace.clone());
+    c.cluster.namespace = Some(sim.namespace.clone());
+    c.cluster.gateway_namespace = Some(sim.namespace.clone());
+    c.cluster.gateway = sim.gateway.clone();
+    c.cluster.gateway_url = Some(format!("http://{}", d.addrs.gateway));
+    if let Some(b) = sim.backends.first() {
+        c.cluster.backend = b.clone();
+    }
+    if let [a, b, ..] = sim.backends.as_slice() {
+        c.change.backends = [a.clone(), b.clone()];
+    }
+    c.change.backend_header = Some(rampdeck::demo::gateway::BACKEND_HEADER.to_owned());
+    if p.probes.sources.is_empty() {
+        p.probes.sources.push(SourceConfig {
+            name: "demo control plane".into(),
+            kind: SourceKind::Scrape {
+                url: "{{demo.control}}/metrics".into(),
+                cpu_metric: DEFAULT_CPU_METRIC.into(),
+                memory_metric: DEFAULT_MEMORY_METRIC.into(),
+                labels: Vec::new(),
+            },
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+        });
+    }
+    p.probes.substitute(&[
+        ("demo.control", format!("http://{}", d.addrs.control)),
+        ("demo.gateway", format!("http://{}", d.addrs.gateway)),
+    ]);
+}
+
+async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) -> ExitCode {
+    let mut demo = None;
+    let mut temp_kubeconfig = None;
+    if args.demo {
+        let config = plan.demo.clone().unwrap_or_default();
+        let d = match DemoProcess::spawn(&config).await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CANNOT_RUN);
+            }
+        };
+        let path = match &args.out {
+            Some(dir) => dir.join("kubeconfig"),
+            None => std::env::temp_dir().join(format!(
+                "rampdeck-scenario-{}.kubeconfig",
+                std::process::id()
+            )),
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
+            &path,
+            d.addrs.control,
+            &config.kube.namespace,
+        ) {
+            eprintln!(
+                "error: cannot write the demo kubeconfig {}: {e}",
+                path.display()
+            );
+            d.shutdown().await;
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+        eprintln!(
+            "demo (simulated Gateway API, propagation {}{}): gateway http://{}  kubectl --kubeconfig {} get httproutes,gateways",
+            rampdeck::profile::plan::fmt_dur(config.kube.propagation),
+            config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck::profile::plan::fmt_dur(s))),
+            d.addrs.gateway,
+            path.display()
+        );
+        use_demo(&mut plan, &d, path.clone());
+        if args.out.is_none() {
+            temp_kubeconfig = Some(path);
+        }
+        demo = Some(d);
+    }
+    let session = session::start(kind, plan.config.clone(), plan.probes.clone());
+    let signals = tokio::spawn(cancel_on_signal(session.cancel.clone()));
+    let console =
+        !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let result = if console {
+        rampdeck::ui::scenario::run(
+            session,
+            kind,
+            args.fps,
+            rampdeck::ui::theme::Theme::from_env(),
+        )
+        .await
+    } else {
+        headless(session).await
+    };
+    signals.abort();
+    if let Some(d) = demo {
+        d.shutdown().await;
+    }
+    if let Some(p) = temp_kubeconfig {
+        let _ = std::fs::remove_file(p);
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    print!("{}", report.table());
+    if let Some(dir) = &args.out {
+        match report.write(dir) {
+            Ok(p) => eprintln!("wrote {}", p.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CANNOT_RUN);
+            }
+        }
+    }
+    match rampdeck::scenarios::exit_code(&report) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+    }
+}
+
+/// Progress lines on stderr until the scenario ends.
+async fn headless(
+    mut s: Session,
+) -> Result<rampdeck::scenarios::report::ScenarioReport, ScenarioError> {
+    let mut err = std::io::stderr();
+    while let Some(ev) = s.events.recv().await {
+        let (at, text) = match ev {
+            ScenarioEvent::Phase { at, text } => (at, format!("== {text}")),
+            ScenarioEvent::Log { at, text } => (at, text),
+            ScenarioEvent::Flip {
+                at,
+                iteration,
+                backend,
+            } => (at, format!("route-change: flip {iteration} -> {backend}")),
+            _ => continue,
+        };
+        let _ = writeln!(err, "[{:>7.2}s] {text}", at.as_secs_f64());
+    }
+    match s.task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Ctrl-C or SIGTERM ends the scenario early; the routes it made are still removed and the report written.
+async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let term_recv = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term_recv = std::future::pending::<()>();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        _ = term_recv => {}
+    }
+    eprintln!("stopping: removing the scenario's routes, then writing the report");
+    cancel.cancel();
+}

@@ -1,0 +1,247 @@
+//! Gateway API scenarios after gateway-api-bench: attached-routes, route-probe and route-change, run against any implementation (and the demo).
+//!
+//! `config` is what was asked for; `objects` builds the HTTPRoutes;
+//! `attached`, `probe` and `change` are the three tests; `traffic` is
+//! route-change's open-loop sender (it keeps every request, which the load
+//! engine deliberately does not); `report` is `scenario.json` and the result
+//! table; `resources` folds the control-plane probes into max/avg. Progress
+//! goes out as `ScenarioEvent`s, so the headless and console views draw the
+//! same run. All Kubernetes access goes through `routes::kube::KubeContext`.
+
+pub mod attached;
+pub mod change;
+pub mod config;
+pub mod objects;
+pub mod probe;
+pub mod report;
+pub mod resources;
+pub mod session;
+pub mod traffic;
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::probes::http::HttpClient;
+use crate::routes::kube::KubeContext;
+use crate::routes::RouteError;
+use config::{ScenarioConfig, ScenarioKind};
+use report::{Outcome, ScenarioReport};
+
+/// Why a scenario could not run (as opposed to ran and failed its criteria).
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Kube(#[from] RouteError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What the views draw while a scenario runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScenarioEvent {
+    /// A new phase began ("setup: 100 routes", "teardown"...).
+    Phase { at: Duration, text: String },
+    /// A line for the log.
+    Log { at: Duration, text: String },
+    /// attached-routes: routes applied so far (or still present, in teardown) and the Gateway's attachedRoutes.
+    Attached {
+        at: Duration,
+        applied: usize,
+        attached: Option<i64>,
+    },
+    /// route-probe: route `index` serves; propagation in ms.
+    Propagated {
+        at: Duration,
+        index: usize,
+        data_plane_ms: f64,
+    },
+    /// route-change: answers in the last 100 ms.
+    Traffic { at: Duration, ok: u64, failed: u64 },
+    /// route-change: the route now points at `backend`.
+    Flip {
+        at: Duration,
+        iteration: u32,
+        backend: String,
+    },
+    /// A control-plane CPU/memory reading (from the profile's sources).
+    Resource {
+        at: Duration,
+        component: String,
+        cpu_cores: Option<f64>,
+        memory_bytes: Option<f64>,
+    },
+}
+
+/// What every scenario works with.
+pub struct Ctx {
+    pub kube: KubeContext,
+    pub cfg: ScenarioConfig,
+    /// Namespace of the routes.
+    pub namespace: String,
+    /// Namespace of the Gateway.
+    pub gateway_namespace: String,
+    pub client: HttpClient,
+    pub origin: Instant,
+    pub tx: mpsc::UnboundedSender<ScenarioEvent>,
+    /// Cancelled on quit, Ctrl-C or SIGTERM: waits end early, clean-up still runs.
+    pub cancel: CancellationToken,
+}
+
+impl Ctx {
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub fn since(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.origin)
+    }
+
+    pub fn log(&self, text: impl Into<String>) {
+        let _ = self.tx.send(ScenarioEvent::Log {
+            at: self.now(),
+            text: text.into(),
+        });
+    }
+
+    pub fn phase(&self, text: impl Into<String>) {
+        let _ = self.tx.send(ScenarioEvent::Phase {
+            at: self.now(),
+            text: text.into(),
+        });
+    }
+
+    /// The data plane's base URL without a trailing slash.
+    pub fn gateway_url(&self) -> Result<String, ScenarioError> {
+        self.cfg
+            .cluster
+            .gateway_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .ok_or_else(|| {
+                ScenarioError::Setup(
+                    "no data-plane address: give --gateway-url (or [scenario] gateway_url), e.g. http://203.0.113.10, the address of the Gateway's listener".into(),
+                )
+            })
+    }
+
+    /// The label selector of this run's routes.
+    pub fn selector(&self) -> String {
+        format!("{}={}", objects::LABEL, self.cfg.cluster.name_prefix)
+    }
+
+    /// Deletes routes an interrupted earlier run left behind, so counts start clean.
+    pub async fn remove_leftovers(&self) -> Result<usize, ScenarioError> {
+        let names = self
+            .kube
+            .list_routes(&self.namespace, &self.selector())
+            .await?;
+        for n in &names {
+            self.kube.delete_route(&self.namespace, n).await?;
+        }
+        if !names.is_empty() {
+            self.log(format!(
+                "removed {} route(s) labelled {} left by an earlier run",
+                names.len(),
+                self.selector()
+            ));
+        }
+        Ok(names.len())
+    }
+}
+
+/// Connects to the cluster and checks the Gateway is there, so a wrong
+/// context or name fails before anything is created.
+pub async fn connect(
+    cfg: ScenarioConfig,
+    tx: mpsc::UnboundedSender<ScenarioEvent>,
+    cancel: CancellationToken,
+    origin: Instant,
+) -> Result<Ctx, ScenarioError> {
+    let kube = KubeContext::connect(&cfg.kube).await?;
+    let namespace = cfg
+        .cluster
+        .namespace
+        .clone()
+        .unwrap_or_else(|| kube.namespace.clone());
+    let gateway_namespace = cfg
+        .cluster
+        .gateway_namespace
+        .clone()
+        .unwrap_or_else(|| namespace.clone());
+    kube.attached_routes(&gateway_namespace, &cfg.cluster.gateway)
+        .await
+        .map_err(|e| match e {
+            RouteError::Api { code: 404, .. } => ScenarioError::Setup(format!(
+                "Gateway {gateway_namespace}/{} not found ({}); create it (manifests/gateway.yaml) or name yours with --gateway",
+                cfg.cluster.gateway, kube.describe
+            )),
+            other => ScenarioError::Kube(other),
+        })?;
+    let client = HttpClient::new().map_err(ScenarioError::Setup)?;
+    Ok(Ctx {
+        kube,
+        cfg,
+        namespace,
+        gateway_namespace,
+        client,
+        origin,
+        tx,
+        cancel,
+    })
+}
+
+/// Runs one scenario to the end (or until cancelled) and returns its report.
+/// Routes it created are removed before it returns, even when cancelled.
+pub async fn run(ctx: &Ctx, kind: ScenarioKind) -> Result<ScenarioReport, ScenarioError> {
+    let mut report = ScenarioReport::new(kind, ctx);
+    ctx.remove_leftovers().await?;
+    match kind {
+        ScenarioKind::AttachedRoutes => {
+            for &n in &ctx.cfg.attached.routes {
+                if ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let r = attached::run(ctx, n).await?;
+                report.attached_routes.push(r);
+            }
+        }
+        ScenarioKind::RouteProbe => {
+            for &n in &ctx.cfg.probe.routes {
+                if ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let r = probe::run(ctx, n).await?;
+                report.route_probe.push(r);
+            }
+        }
+        ScenarioKind::RouteChange => {
+            report.route_change = Some(change::run(ctx).await?);
+        }
+    }
+    report.interrupted = ctx.cancel.is_cancelled();
+    report.judge(&ctx.cfg);
+    Ok(report)
+}
+
+/// Waits for `d` unless cancelled first; false if cancelled.
+pub async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// The pass/fail outcome as an exit status: 0 passed, 99 failed.
+pub fn exit_code(report: &ScenarioReport) -> u8 {
+    match report.outcome {
+        Outcome::Passed => 0,
+        Outcome::Failed => 99,
+    }
+}

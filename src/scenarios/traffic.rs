@@ -1,0 +1,130 @@
+//! route-change's traffic: an open-loop sender that keeps every request (send time, latency, status or error, which backend answered).
+//!
+//! The load engine aggregates into histograms and never looks at response
+//! headers; route-change needs each request attributed to a backend and to
+//! the flip nearest it, at a modest rate (hundreds per second). Each request
+//! goes out at its scheduled time on its own task, so a slow answer never
+//! delays the next one (no coordinated omission), and latency is measured
+//! from the scheduled time.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::probes::http::{FetchError, Fetched, HttpClient};
+
+/// One request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// When it was scheduled to go, since the scenario's origin.
+    pub sent: Duration,
+    /// From the scheduled send to the whole answer.
+    pub latency: Duration,
+    pub answer: Answer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// An HTTP answer; `backend` indexes the backends list when recognised.
+    Status { code: u16, backend: Option<usize> },
+    /// No answer: timeout, refused, reset...
+    Error(String),
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        matches!(self, Answer::Status { code, .. } if (200..300).contains(code))
+    }
+}
+
+/// What to send and how to tell the backends apart.
+#[derive(Debug, Clone)]
+pub struct TrafficPlan {
+    pub url: String,
+    pub host: String,
+    pub rate: f64,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub backends: Vec<String>,
+    pub backend_header: Option<String>,
+}
+
+/// Sends `plan.rate` requests per second for `plan.duration` (or until
+/// cancelled), streaming each finished request to `out`.
+pub async fn send(
+    client: HttpClient,
+    plan: TrafficPlan,
+    origin: Instant,
+    cancel: CancellationToken,
+    out: mpsc::UnboundedSender<Sample>,
+) {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&plan.host) {
+        headers.insert(http::header::HOST, v);
+    }
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0u64.. {
+        let due = start + Duration::from_secs_f64(k as f64 / plan.rate);
+        if due >= start + plan.duration {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
+        let (client, headers, plan2, out) = (
+            client.clone(),
+            headers.clone(),
+            (
+                plan.url.clone(),
+                plan.timeout,
+                plan.backends.clone(),
+                plan.backend_header.clone(),
+            ),
+            out.clone(),
+        );
+        tasks.spawn(async move {
+            let (url, timeout, backends, header) = plan2;
+            let r = client
+                .send(Method::GET, &url, headers, Bytes::new(), timeout)
+                .await;
+            let answer = match r {
+                Ok(f) => Answer::Status {
+                    code: f.status,
+                    backend: which_backend(&f, &backends, header.as_deref()),
+                },
+                Err(FetchError::TimedOut(_)) => Answer::Error("timeout".into()),
+                Err(FetchError::Failed(m)) => Answer::Error(short(&m)),
+            };
+            let _ = out.send(Sample {
+                sent: due.saturating_duration_since(origin),
+                latency: due.elapsed(),
+                answer,
+            });
+        });
+        // Reap finished tasks as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// The backend named by the header, else by the body (http-echo answers with its text).
+pub fn which_backend(f: &Fetched, backends: &[String], header: Option<&str>) -> Option<usize> {
+    let named = |v: &str| backends.iter().position(|b| b == v.trim());
+    if let Some(h) = header {
+        if let Some(v) = f.headers.get(h).and_then(|v| v.to_str().ok()) {
+            return named(v);
+        }
+    }
+    std::str::from_utf8(&f.body).ok().and_then(named)
+}
+
+/// The last cause of a transport error, which is the one that says what happened.
+fn short(m: &str) -> String {
+    let last = m.rsplit(": ").next().unwrap_or(m);
+    last.chars().take(80).collect()
+}

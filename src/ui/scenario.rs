@@ -1,0 +1,340 @@
+//! The scenario console: a live chart of the scenario's progress (attachedRoutes vs routes applied, propagation per route, traffic around flips), control-plane readings and the log; the result table when it ends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::chart::{Reduce, Series, TimeChart};
+use super::theme::Theme;
+use crate::scenarios::config::ScenarioKind;
+use crate::scenarios::report::ScenarioReport;
+use crate::scenarios::session::Session;
+use crate::scenarios::{ScenarioError, ScenarioEvent};
+
+/// Log lines kept for the pane.
+const LOG_LINES: usize = 500;
+
+/// What the screen shows, built from the session's events.
+pub struct Screen {
+    pub kind: ScenarioKind,
+    pub phase: String,
+    pub log: VecDeque<String>,
+    /// (seconds, value) per series; which series depends on the scenario.
+    pub applied: Vec<(f64, f64)>,
+    pub attached: Vec<(f64, f64)>,
+    pub propagation: Vec<(f64, f64)>,
+    pub ok: Vec<(f64, f64)>,
+    pub failed: Vec<(f64, f64)>,
+    pub markers: Vec<(f64, String)>,
+    /// Latest (cpu cores, memory bytes) per component.
+    pub resources: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    pub now: f64,
+    /// The result table once the scenario has ended.
+    pub result: Option<String>,
+    pub stopping: bool,
+}
+
+impl Screen {
+    pub fn new(kind: ScenarioKind) -> Self {
+        Screen {
+            kind,
+            phase: "connecting".into(),
+            log: VecDeque::new(),
+            applied: Vec::new(),
+            attached: Vec::new(),
+            propagation: Vec::new(),
+            ok: Vec::new(),
+            failed: Vec::new(),
+            markers: Vec::new(),
+            resources: BTreeMap::new(),
+            now: 0.0,
+            result: None,
+            stopping: false,
+        }
+    }
+
+    pub fn apply(&mut self, ev: ScenarioEvent) {
+        let mut line = |at: Duration, text: String| {
+            if self.log.len() == LOG_LINES {
+                self.log.pop_front();
+            }
+            self.log
+                .push_back(format!("{:>7.2}s {text}", at.as_secs_f64()));
+        };
+        match ev {
+            ScenarioEvent::Phase { at, text } => {
+                line(at, text.clone());
+                self.markers.push((at.as_secs_f64(), short_phase(&text)));
+                self.phase = text;
+            }
+            ScenarioEvent::Log { at, text } => line(at, text),
+            ScenarioEvent::Attached {
+                at,
+                applied,
+                attached,
+            } => {
+                let t = at.as_secs_f64();
+                self.applied.push((t, applied as f64));
+                if let Some(a) = attached {
+                    self.attached.push((t, a as f64));
+                }
+            }
+            ScenarioEvent::Propagated {
+                at, data_plane_ms, ..
+            } => self.propagation.push((at.as_secs_f64(), data_plane_ms)),
+            ScenarioEvent::Traffic { at, ok, failed } => {
+                let t = at.as_secs_f64();
+                // Per 100 ms -> per second.
+                self.ok.push((t, ok as f64 * 10.0));
+                self.failed.push((t, failed as f64 * 10.0));
+            }
+            ScenarioEvent::Flip {
+                at,
+                iteration,
+                backend,
+            } => {
+                self.markers
+                    .push((at.as_secs_f64(), format!("{iteration}:{backend}")));
+            }
+            ScenarioEvent::Resource {
+                component,
+                cpu_cores,
+                memory_bytes,
+                ..
+            } => {
+                self.resources.insert(component, (cpu_cores, memory_bytes));
+            }
+        }
+    }
+}
+
+fn short_phase(text: &str) -> String {
+    let t = text.split(": ").nth(1).unwrap_or(text);
+    t.split_whitespace().next().unwrap_or("").to_owned()
+}
+
+/// Runs the console until the scenario ends and the operator leaves (q),
+/// or quits early (q, Ctrl-C: the scenario stops and removes its routes first).
+pub async fn run(
+    session: Session,
+    kind: ScenarioKind,
+    fps: u32,
+    theme: Theme,
+) -> Result<ScenarioReport, ScenarioError> {
+    let Session {
+        mut events,
+        cancel,
+        task,
+        origin,
+    } = session;
+    // The result table goes to the UI thread once the scenario has ended.
+    let (result_tx, result_rx) = std::sync::mpsc::channel::<String>();
+    let ui = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut terminal = ratatui::try_init()?;
+        let mut screen = Screen::new(kind);
+        let frame = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
+        let result = loop {
+            loop {
+                match events.try_recv() {
+                    Ok(ev) => screen.apply(ev),
+                    Err(_) => break,
+                }
+            }
+            if let Ok(table) = result_rx.try_recv() {
+                screen.result = Some(table);
+            }
+            screen.now = origin.elapsed().as_secs_f64();
+            if let Err(e) = terminal.draw(|f| draw(f, &screen, theme)) {
+                break Err(e);
+            }
+            let deadline = Instant::now() + frame;
+            match event::poll(deadline.saturating_duration_since(Instant::now())) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => break Err(e),
+            }
+            match event::read() {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                    let quit = matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
+                        || (k.code == KeyCode::Char('c')
+                            && k.modifiers.contains(KeyModifiers::CONTROL));
+                    if quit {
+                        if screen.result.is_some() {
+                            break Ok(());
+                        }
+                        screen.stopping = true;
+                        cancel.cancel();
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        ratatui::restore();
+        result
+    });
+    let report = match task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let _ = result_tx.send(match &report {
+        Ok(r) => r.table(),
+        Err(e) => format!("error: {e}"),
+    });
+    // The console stays up with the result until the operator leaves.
+    if let Ok(Err(e)) = ui.await {
+        return Err(ScenarioError::Setup(format!("console: {e}")));
+    }
+    report
+}
+
+fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
+    let [header, chart, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Percentage(55),
+        Constraint::Min(6),
+    ])
+    .areas(f.area());
+    let state = if s.result.is_some() {
+        "FINISHED  q: exit"
+    } else if s.stopping {
+        "STOPPING (removing routes)"
+    } else {
+        "RUNNING  q: stop"
+    };
+    let head = Line::from(vec![
+        Span::styled(
+            format!(" rampdeck scenario {} ", s.kind.name()),
+            theme.bold(),
+        ),
+        Span::raw(format!("│ {:.1}s │ ", s.now)),
+        Span::styled(state, theme.bold()),
+        Span::raw(format!(" │ {}", s.phase)),
+    ]);
+    f.render_widget(Paragraph::new(head), header);
+    draw_chart(f, s, theme, chart);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(44), Constraint::Min(20)]).areas(bottom);
+    draw_resources(f, s, theme, left);
+    draw_log(f, s, theme, right);
+}
+
+fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
+    let (title, series, unit): (&str, Vec<Series>, &str) = match s.kind {
+        ScenarioKind::AttachedRoutes => (
+            " routes applied (cyan) vs Gateway attachedRoutes (green) ",
+            vec![
+                series(Color::Cyan, &s.applied, Reduce::Max),
+                series(Color::Green, &s.attached, Reduce::Max),
+            ],
+            "",
+        ),
+        ScenarioKind::RouteProbe => (
+            " data-plane propagation per route, ms (apply returned -> first 200) ",
+            vec![series(Color::Yellow, &s.propagation, Reduce::Max)],
+            "ms",
+        ),
+        ScenarioKind::RouteChange => (
+            " answers/s: ok (green), failed (red); markers: flips ",
+            vec![
+                series(Color::Green, &s.ok, Reduce::Mean),
+                series(Color::Red, &s.failed, Reduce::Max),
+            ],
+            "/s",
+        ),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let x = (0.0, s.now.max(1.0));
+    let label = move |v: f64| format!("{v:.0}{unit}");
+    // Flip markers crowd the chart: label only every few.
+    let markers: Vec<(f64, String)> = s
+        .markers
+        .iter()
+        .enumerate()
+        .map(|(i, (t, l))| {
+            (
+                *t,
+                if s.markers.len() > 12 && i % 4 != 0 {
+                    String::new()
+                } else {
+                    l.clone()
+                },
+            )
+        })
+        .collect();
+    let chart = TimeChart {
+        series,
+        markers: &markers,
+        x,
+        y_label: &label,
+        theme,
+    };
+    f.render_widget(chart, inner);
+}
+
+fn series(color: Color, points: &[(f64, f64)], reduce: Reduce) -> Series {
+    Series {
+        color,
+        points: points.to_vec(),
+        reduce,
+    }
+}
+
+fn draw_resources(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
+    let mut lines = Vec::new();
+    if s.resources.is_empty() {
+        lines.push(Line::styled("no [[source]] in the profile", theme.dim()));
+    }
+    for (name, (cpu, mem)) in &s.resources {
+        lines.push(Line::styled(name.clone(), theme.bold()));
+        lines.push(Line::raw(format!(
+            "  cpu {}  mem {}",
+            cpu.map_or("-".into(), |c| format!("{c:.3} cores")),
+            mem.map_or("-".into(), |m| format!("{:.1} MiB", m / 1048576.0))
+        )));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(false))
+        .title(" control plane ");
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_log(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(false))
+        .title(" log ");
+    let rows = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = match &s.result {
+        Some(table) => table.lines().map(|l| Line::raw(l.to_owned())).collect(),
+        None => s
+            .log
+            .iter()
+            .skip(s.log.len().saturating_sub(rows))
+            .map(|l| Line::raw(l.clone()))
+            .collect(),
+    };
+    let block = if s.result.is_some() {
+        block.title(" result ")
+    } else {
+        block
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
