@@ -451,3 +451,72 @@ fn baselines_catch_regressions_and_history_grows() {
         assert!(v["p99_ms"].as_f64().unwrap() > 0.0 && v["requests"].as_u64().unwrap() > 0);
     }
 }
+
+#[test]
+fn scenarios_exit_0_on_pass_99_on_fail_and_2_on_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pass");
+    let o = rampdeck(&[
+        "scenario",
+        "route-change",
+        "--demo",
+        "--headless",
+        "--iterations",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("PASSED"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scenario.json")).unwrap()).unwrap();
+    assert_eq!(json["scenario"], "route-change");
+    assert_eq!(json["outcome"], "passed");
+    assert_eq!(json["route_change"]["flips"].as_array().unwrap().len(), 3);
+    assert!(
+        json["control_plane"]["demo control plane"]["samples"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
+    let o = rampdeck(&[
+        "scenario",
+        "route-change",
+        "--demo",
+        "--headless",
+        "--iterations",
+        "3",
+        "--demo-swap-drop",
+        "30ms",
+    ]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED: "));
+
+    let o = rampdeck(&["scenario", "attached-routes", "--demo", "--routes", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--routes: must be 1 to"),
+        "{}",
+        stderr(&o)
+    );
+    let o = rampdeck(&["scenario", "route-probe"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--gateway-url"), "{}", stderr(&o));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[scenario.route_change]\niterations = 0\n").unwrap();
+    let o = rampdeck(&[
+        "scenario",
+        "route-change",
+        "--demo",
+        "--profile",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.toml:2:14: scenario.route_change.iterations: must be 1 to 10000"),
+        "{}",
+        stderr(&o)
+    );
+}

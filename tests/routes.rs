@@ -351,13 +351,13 @@ path = "/shop"
 headers = {{ host = "shop.example.com" }}
 [load]
 rate = 200
-duration = "7s"
+duration = "8s"
 [kube]
 kubeconfig = "{kc}"
 [[route_action]]
 name = "flip"
 kind = "kube"
-at = ["10ms", "1s"]
+at = ["10ms", "1500ms"]
 vars = {{ backend = ["echo-v1", "echo-v2"] }}
 watch = true
 verify = {{ url = "{{{{target}}}}/shop", host = "shop.example.com", header = "x-backend: {{{{backend}}}}" }}
@@ -417,11 +417,18 @@ async fn a_scheduled_flip_writes_propagation_and_drops_to_the_summary() {
     assert_eq!(flip["drops"]["total"], 0, "{flip}");
     assert_eq!(flip["drops"]["complete"], true, "{flip}");
     // The first firing created the route: until it was programmed the
-    // demo's catch-all answered, which the verify probe did not count.
+    // hostname had no route, so the verify probe and the load got 404s.
     let create = &actions[0];
     assert_eq!(create["phase"], "propagated", "{create}");
+    assert_eq!(create["verify_misses"][0][0], 404, "{create}");
     let misses = create["verify_misses"][0][1].as_u64().unwrap();
     assert!(misses >= 10, "{create}");
+    let listed = create["drops"]["listed"].as_array().unwrap();
+    assert!(!listed.is_empty(), "{create}");
+    for d in listed {
+        assert_eq!(d["outcome"], "http 404", "{create}");
+        assert!(d["offset_ms"].as_f64().unwrap() < 150.0, "{create}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -407,6 +407,25 @@ iterations = 5
     }
 
     #[test]
+    fn the_presets_are_valid() {
+        let quick = parse(
+            "profiles/scenarios-quick.toml",
+            include_str!("../../profiles/scenarios-quick.toml"),
+        )
+        .unwrap();
+        assert_eq!(quick.config.attached.routes, vec![100]);
+        assert_eq!(quick.config.probe.routes, vec![100]);
+        assert_eq!(quick.config.cluster.backend_port, 8080);
+        let full = parse(
+            "profiles/scenarios-comprehensive.toml",
+            include_str!("../../profiles/scenarios-comprehensive.toml"),
+        )
+        .unwrap();
+        assert_eq!(full.config.attached.routes, vec![1000, 5000]);
+        assert_eq!(full.config.probe.routes, vec![1000, 5000]);
+    }
+
+    #[test]
     fn bad_values_name_file_line_and_field() {
         let cases = [
             (

@@ -161,7 +161,7 @@ async fn flip_under_load(
     route: &(dyn Fn(&str) -> crate::routes::kube::Target + Sync),
 ) -> ChangeResult {
     ctx.phase(format!(
-        "route-change: {} req/s; {} flips every {} after {}",
+        "route-change: traffic at {} req/s; {} flips every {} after {}",
         cfg.rate,
         cfg.iterations,
         crate::profile::plan::fmt_dur(cfg.period),
@@ -405,7 +405,7 @@ mod tests {
             v1(1010), // after flip 1 (1.000 s), still the old backend
             v2(1050),
             sample(
-                1100,
+                1080,
                 Answer::Status {
                     code: 503,
                     backend: None,
@@ -419,7 +419,7 @@ mod tests {
         let r = analyse(&cfg, samples, flips);
         assert_eq!((r.requests, r.ok, r.failed), (7, 5, 2));
         assert_eq!(r.failures[0].flip, 1);
-        assert!((r.failures[0].offset_ms - 100.0).abs() < 1e-6);
+        assert!((r.failures[0].offset_ms - 80.0).abs() < 1e-6);
         assert_eq!(r.failures[1].flip, 2);
         assert!((r.failures[1].offset_ms + 10.0).abs() < 1e-6);
         assert_eq!(r.failures[1].answer, "timeout");

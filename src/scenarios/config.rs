@@ -129,7 +129,7 @@ impl Default for ScenarioConfig {
                 namespace: None,
                 gateway_url: None,
                 backend: "echo-v1".into(),
-                backend_port: 80,
+                backend_port: 8080,
                 missing_backend: "rampdeck-missing".into(),
                 name_prefix: "rampdeck-scale".into(),
             },

@@ -114,9 +114,13 @@ impl Screen {
     }
 }
 
+/// "attached-routes: deleting 100 routes" -> "deleting".
 fn short_phase(text: &str) -> String {
     let t = text.split(": ").nth(1).unwrap_or(text);
-    t.split_whitespace().next().unwrap_or("").to_owned()
+    t.split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_alphabetic()))
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// Runs the console until the scenario ends and the operator leaves (q),
@@ -140,11 +144,8 @@ pub async fn run(
         let mut screen = Screen::new(kind);
         let frame = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
         let result = loop {
-            loop {
-                match events.try_recv() {
-                    Ok(ev) => screen.apply(ev),
-                    Err(_) => break,
-                }
+            while let Ok(ev) = events.try_recv() {
+                screen.apply(ev);
             }
             if let Ok(table) = result_rx.try_recv() {
                 screen.result = Some(table);
@@ -195,9 +196,11 @@ pub async fn run(
 }
 
 fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
+    // Once finished, the result table gets the room.
+    let chart_share = if s.result.is_some() { 35 } else { 55 };
     let [header, chart, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Percentage(55),
+        Constraint::Percentage(chart_share),
         Constraint::Min(6),
     ])
     .areas(f.area());
@@ -315,7 +318,11 @@ fn draw_log(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(false))
-        .title(" log ");
+        .title(if s.result.is_some() {
+            " result "
+        } else {
+            " log "
+        });
     let rows = area.height.saturating_sub(2) as usize;
     let lines: Vec<Line> = match &s.result {
         Some(table) => table.lines().map(|l| Line::raw(l.to_owned())).collect(),
@@ -326,11 +333,7 @@ fn draw_log(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
             .map(|l| Line::raw(l.clone()))
             .collect(),
     };
-    let block = if s.result.is_some() {
-        block.title(" result ")
-    } else {
-        block
-    };
+
     f.render_widget(
         Paragraph::new(lines)
             .block(block)
