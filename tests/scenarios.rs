@@ -229,3 +229,43 @@ async fn route_change_fails_and_lists_the_drops_of_a_swap_fault() {
         .table()
         .contains("failed requests (offset from the nearest flip)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_scenario_removes_its_routes_and_reports_what_ran() {
+    let mut d = demo(Duration::from_millis(20), None).await;
+    d.cfg.attached.routes = vec![200];
+    d.cfg.attached.write_rate = Some(40.0);
+    let s = session::start(
+        ScenarioKind::AttachedRoutes,
+        d.cfg.clone(),
+        ProbesConfig {
+            sources: Vec::new(),
+            stats: Vec::new(),
+            probes: Vec::new(),
+        },
+    );
+    let mut events = s.events;
+    let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.cancel.cancel();
+    let r = tokio::time::timeout(Duration::from_secs(5), s.task)
+        .await
+        .expect("a cancelled scenario ends promptly")
+        .unwrap()
+        .unwrap();
+    drain.abort();
+    assert!(r.interrupted);
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(
+        r.failed_criteria,
+        vec!["interrupted before the end".to_owned()]
+    );
+    let a = &r.attached_routes[0];
+    assert!((10..60).contains(&a.applied), "{} applied", a.applied);
+    let (_, routes) = d
+        .server
+        .kube
+        .store
+        .list(rampdeck::demo::kubeapi::resource::Kind::HttpRoute, None);
+    assert!(routes.is_empty(), "left behind: {}", routes.len());
+}

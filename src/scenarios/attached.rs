@@ -94,7 +94,17 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
     let started = Instant::now();
     let deadline = started + cfg.timeout;
     let (done_tx, mut done) = mpsc::unbounded_channel();
-    spawn_writers(ctx, n, Write::Apply, started, done_tx);
+    // Stops the apply writers on cancel or timeout.
+    let stop_applying = ctx.cancel.child_token();
+    spawn_writers(
+        ctx,
+        (1..=n).collect(),
+        Write::Apply,
+        started,
+        done_tx,
+        &stop_applying,
+    );
+    let mut created = Vec::with_capacity(n);
     let mut applied = 0usize;
     let mut apply_errors = 0u64;
     let mut first_apply_error = None;
@@ -115,14 +125,17 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
                 break;
             }
             Some((t, seen)) = watch.recv() => state.seen(ctx, t, seen, applied),
-            Some((t, result)) = done.recv() => {
+            Some((t, i, result)) = done.recv() => {
                 finished += 1;
                 last_applied = t;
                 match result {
-                    Ok(()) => applied += 1,
+                    Ok(()) => {
+                        applied += 1;
+                        created.push(i);
+                    }
                     Err(e) => {
                         apply_errors += 1;
-                        if first_apply_error.is_none() && !ctx.cancel.is_cancelled() {
+                        if first_apply_error.is_none() {
                             ctx.log(format!("attached-routes: apply failed: {e}"));
                             first_apply_error = Some(e);
                         }
@@ -130,6 +143,15 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
                 }
                 state.point(ctx, t, applied);
             }
+        }
+    }
+    // Applies in flight when setup stopped early still land: wait for them,
+    // so every route that exists is deleted below.
+    stop_applying.cancel();
+    while let Some((_, i, result)) = done.recv().await {
+        if result.is_ok() {
+            applied += 1;
+            created.push(i);
         }
     }
     let apply_s = last_applied.duration_since(started).as_secs_f64();
@@ -149,23 +171,31 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
     }
 
     // Teardown: always runs (even when cancelled), so nothing is left behind.
-    ctx.phase(format!("attached-routes: deleting {n} routes"));
+    ctx.phase(format!("attached-routes: deleting {applied} routes"));
     let del_started = Instant::now();
     let del_deadline = del_started + cfg.timeout;
     let (done_tx, mut done) = mpsc::unbounded_channel();
-    spawn_writers(ctx, n, Write::Delete, del_started, done_tx);
+    let to_delete = created.len();
+    spawn_writers(
+        ctx,
+        created,
+        Write::Delete,
+        del_started,
+        done_tx,
+        &ctx.cancel,
+    );
     let mut deleted = 0usize;
     let mut delete_errors = 0u64;
     let mut last_deleted = del_started;
     let mut teardown_reached = None;
     let mut present = applied;
     loop {
-        if deleted == n && state.attached <= baseline {
+        if deleted == to_delete && state.attached <= baseline {
             teardown_reached = Some(state.changed_at.max(del_started));
             break;
         }
         // Deletes finish even when cancelled; only the wait for the count is cut short.
-        let waiting = deleted == n;
+        let waiting = deleted == to_delete;
         tokio::select! {
             _ = ctx.cancel.cancelled(), if waiting => break,
             _ = tokio::time::sleep_until(del_deadline.into()), if waiting => {
@@ -173,7 +203,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
                 break;
             }
             Some((t, seen)) = watch.recv() => state.seen(ctx, t, seen, present),
-            Some((t, result)) = done.recv() => {
+            Some((t, _, result)) = done.recv() => {
                 deleted += 1;
                 last_deleted = t;
                 present = present.saturating_sub(1);
@@ -284,40 +314,46 @@ enum Write {
     Delete,
 }
 
-/// Starts the writers: each claims the next route index and, with a rate
-/// limit, waits for that index's slot (`start + k / rate`), so W writers
-/// share one rate. Each write's (return time, result) goes to `done`.
+/// Starts the writers: each claims the next of `routes` (route numbers)
+/// and, with a rate limit, waits for that claim's slot (`start + k / rate`),
+/// so W writers share one rate. Each write's (return time, route, result)
+/// goes to `done`. Once cancelled, deletes go as fast as the server answers.
 fn spawn_writers(
     ctx: &Ctx,
-    n: usize,
+    routes: Vec<usize>,
     op: Write,
     start: Instant,
-    done: mpsc::UnboundedSender<(Instant, Result<(), String>)>,
+    done: mpsc::UnboundedSender<(Instant, usize, Result<(), String>)>,
+    stop: &tokio_util::sync::CancellationToken,
 ) {
+    let routes = Arc::new(routes);
     let next = Arc::new(AtomicUsize::new(0));
     let rate = ctx.cfg.attached.write_rate;
     for _ in 0..ctx.cfg.attached.writers.max(1) {
         let next = next.clone();
+        let routes = routes.clone();
         let done = done.clone();
         let kube = ctx.kube.clone();
         let cluster = ctx.cfg.cluster.clone();
         let (ns, gw_ns) = (ctx.namespace.clone(), ctx.gateway_namespace.clone());
-        let cancel = ctx.cancel.clone();
+        let cancel = stop.clone();
         tokio::spawn(async move {
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= n {
+                let Some(&i) = routes.get(k) else {
                     return;
-                }
+                };
                 if let Some(r) = rate {
                     let due = start + Duration::from_secs_f64(k as f64 / r);
-                    tokio::time::sleep_until(due.into()).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tokio::time::sleep_until(due.into()) => {}
+                    }
                 }
-                let i = k + 1;
                 let result = match op {
-                    // A cancelled setup stops creating routes; the ones not
-                    // created count as finished so teardown can begin.
-                    Write::Apply if cancel.is_cancelled() => Err("cancelled".to_owned()),
+                    // A cancelled setup stops creating routes (the setup
+                    // loop has stopped counting; teardown removes what exists).
+                    Write::Apply if cancel.is_cancelled() => return,
                     Write::Apply => kube
                         .run(KubeOp::Apply, &numbered_route(&cluster, &ns, &gw_ns, i))
                         .await
@@ -328,7 +364,7 @@ fn spawn_writers(
                         .await
                         .map_err(|e| e.to_string()),
                 };
-                if done.send((Instant::now(), result)).is_err() {
+                if done.send((Instant::now(), i, result)).is_err() {
                     return;
                 }
             }

@@ -75,6 +75,8 @@ impl ScenarioReport {
                 f.push(format!("{n} routes: {} applies failed", r.apply_errors));
             }
             match r.setup_s {
+                // An interrupted run stopped waiting: not the controller's failure.
+                None if self.interrupted => {}
                 None => f.push(format!(
                     "{n} routes: attachedRoutes never reached {}",
                     r.baseline_attached + r.applied as i64
@@ -89,6 +91,7 @@ impl ScenarioReport {
                 }
             }
             match r.teardown_s {
+                None if self.interrupted => {}
                 None => f.push(format!(
                     "{n} routes: attachedRoutes never returned to {}",
                     r.baseline_attached
@@ -105,7 +108,7 @@ impl ScenarioReport {
         }
         for r in &self.route_probe {
             let n = r.routes;
-            if r.propagated < n {
+            if r.propagated < n && !self.interrupted {
                 f.push(format!("{n} routes: only {} answered 200", r.propagated));
             }
             if r.error_count > cfg.probe.max_errors {

@@ -150,6 +150,11 @@ pub async fn run(
             if let Ok(table) = result_rx.try_recv() {
                 screen.result = Some(table);
             }
+            // Stopped by a signal (SIGTERM, or Ctrl-C outside raw mode): no
+            // one may be there to press q, so leave once the report is in.
+            if screen.result.is_some() && cancel.is_cancelled() && !screen.stopping {
+                break Ok(());
+            }
             screen.now = origin.elapsed().as_secs_f64();
             if let Err(e) = terminal.draw(|f| draw(f, &screen, theme)) {
                 break Err(e);
