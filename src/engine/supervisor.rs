@@ -297,10 +297,16 @@ impl Supervisor {
 
     /// Moves what workers recorded since the last flush into an interval snapshot.
     fn flush(&mut self, now: Instant) {
+        // Started is read before the drain: a request counts as started
+        // before its result is recorded, so in-flight (started - completed)
+        // can then never exceed what really was in flight. Read after the
+        // drain, a supervisor preempted between the two reads counted every
+        // request that started and finished meanwhile as still in flight
+        // (16 in flight under a concurrency of 8 on a busy machine).
+        let started_all = self.shared.recorder.started_total();
         self.shared
             .recorder
             .drain_into(&mut self.interval, &mut self.spare);
-        let started_all = self.shared.recorder.started_total();
         let started = started_all - self.last_started;
         self.last_started = started_all;
         self.completed_all += self.interval.completed;
