@@ -409,3 +409,62 @@ async fn idle_connections_closed_by_the_server_lose_no_requests() {
         t.error_list()
     );
 }
+
+/// A server that answers the first request on each connection and, when a
+/// second arrives on it, reads it and closes without answering: the race of
+/// a request sent just as the server closes an idle keep-alive connection.
+async fn closes_on_second_request_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                for answered in [true, false] {
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if answered {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await;
+                    }
+                }
+                // Dropped unanswered: FIN with no response bytes.
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_request_on_a_reused_connection_is_retried_only_if_idempotent() {
+    let _serial = SERIAL.lock().await;
+    let addr = closes_on_second_request_server().await;
+    let load = "[load]\nrate = 50\nduration = \"1s\"\nmax_connections = 2\n";
+    let get = plan(addr, &format!("timeout = \"1s\"\n{load}"));
+    let (result, _) = engine::run_to_end(get).await.unwrap();
+    assert_eq!(
+        (result.totals.completed, result.totals.ok),
+        (50, 50),
+        "a GET the server closed on unanswered goes again on a new connection: {:?}",
+        result.totals.error_list()
+    );
+    let post = plan(
+        addr,
+        &format!(
+            "timeout = \"1s\"\n[[request]]\nmethod = \"POST\"\npath = \"/\"\nbody = \"x\"\n{load}"
+        ),
+    );
+    let (result, _) = engine::run_to_end(post).await.unwrap();
+    let t = &result.totals;
+    // A POST may have been acted on: it is never sent twice, so it fails.
+    assert_eq!(t.completed, 50);
+    assert!(t.failed() >= 20, "ok {} of {}", t.ok, t.completed);
+    assert_eq!(t.failed(), t.errors.iter().sum::<u64>());
+}

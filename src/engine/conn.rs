@@ -280,6 +280,11 @@ pub struct H1 {
 /// gone stale while idle, so the request can go again on a new one), or after.
 pub enum ExchangeError {
     NotSent(Failure),
+    /// Written, then the server closed the connection before any answer:
+    /// on a reused keep-alive connection this is the idle-close race, and
+    /// an idempotent request may go again (RFC 9110 9.2.2; Go's net/http,
+    /// which k6 uses, retries exactly this case).
+    ClosedBeforeResponse(Failure),
     Failed(Failure),
 }
 
@@ -301,10 +306,13 @@ impl H1 {
                 .ready()
                 .await
                 .map_err(|e| ExchangeError::NotSent(classify(&e, false)))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| ExchangeError::Failed(classify(&e, false)))?;
+            let resp = sender.send_request(req).await.map_err(|e| {
+                if e.is_incomplete_message() {
+                    ExchangeError::ClosedBeforeResponse(classify(&e, false))
+                } else {
+                    ExchangeError::Failed(classify(&e, false))
+                }
+            })?;
             drain(resp).await.map_err(ExchangeError::Failed)
         };
         tokio::pin!(exchange);

@@ -145,15 +145,26 @@ impl Worker {
                     }
                 };
                 let mut r = conn.exchange(spec.build()).await;
-                if reused && matches!(r, Err(ExchangeError::NotSent(_))) {
+                let stale = match &r {
                     // The idle connection had been closed by the server:
                     // nothing was sent, so this is not the request's failure.
+                    Err(ExchangeError::NotSent(_)) => true,
+                    // Sent as the server closed it while idle: no answer
+                    // came, so an idempotent request goes again, once.
+                    Err(ExchangeError::ClosedBeforeResponse(_)) => spec.method.is_idempotent(),
+                    _ => false,
+                };
+                if reused && stale {
                     let conn = slot.insert(shared.connector.connect_h1().await?);
                     r = conn.exchange(spec.build()).await;
                 }
                 match r {
                     Ok(status) => Ok(status),
-                    Err(ExchangeError::NotSent(f) | ExchangeError::Failed(f)) => {
+                    Err(
+                        ExchangeError::NotSent(f)
+                        | ExchangeError::ClosedBeforeResponse(f)
+                        | ExchangeError::Failed(f),
+                    ) => {
                         *slot = None;
                         Err(f)
                     }
