@@ -173,24 +173,8 @@ fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
 /// First Ctrl-C or SIGTERM stops the run (the summary is still written);
 /// a second one also stops waiting for requests in flight.
 pub async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    loop {
-        #[cfg(unix)]
-        let term_recv = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term_recv = std::future::pending::<()>();
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => if r.is_err() { return },
-            _ = term_recv => {}
-        }
+    let mut signals = crate::signals::StopSignals::new();
+    while signals.next().await {
         eprintln!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
         if control.send(Control::Stop).is_err() {
             return;

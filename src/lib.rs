@@ -16,5 +16,6 @@ pub mod report;
 pub mod routes;
 pub mod run;
 pub mod scenarios;
+pub mod signals;
 pub mod stats;
 pub mod ui;

@@ -12,6 +12,7 @@ use rampdeck::probes::config::{
 use rampdeck::profile::scenario::{route_count_flag, ScenarioPlan};
 use rampdeck::profile::ProfileError;
 use rampdeck::scenarios::config::ScenarioKind;
+use rampdeck::scenarios::report::Outcome;
 use rampdeck::scenarios::session::{self, Session};
 use rampdeck::scenarios::{ScenarioError, ScenarioEvent};
 
@@ -254,9 +255,9 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
             }
         }
     }
-    match rampdeck::scenarios::exit_code(&report) {
-        0 => ExitCode::SUCCESS,
-        _ => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+    match report.outcome {
+        Outcome::Passed => ExitCode::SUCCESS,
+        Outcome::Failed => ExitCode::from(EXIT_THRESHOLDS_FAILED),
     }
 }
 
@@ -267,7 +268,7 @@ async fn headless(
     let mut err = std::io::stderr();
     while let Some(ev) = s.events.recv().await {
         let (at, text) = match ev {
-            ScenarioEvent::Phase { at, text } => (at, format!("== {text}")),
+            ScenarioEvent::Phase { at, text, .. } => (at, format!("== {text}")),
             ScenarioEvent::Log { at, text } => (at, text),
             ScenarioEvent::Flip {
                 at,
@@ -286,23 +287,8 @@ async fn headless(
 
 /// Ctrl-C or SIGTERM ends the scenario early; the routes it made are still removed and the report written.
 async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    #[cfg(unix)]
-    let term_recv = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term_recv = std::future::pending::<()>();
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => if r.is_err() { return },
-        _ = term_recv => {}
+    if rampdeck::signals::StopSignals::new().next().await {
+        eprintln!("stopping: removing the scenario's routes, then writing the report");
+        cancel.cancel();
     }
-    eprintln!("stopping: removing the scenario's routes, then writing the report");
-    cancel.cancel();
 }

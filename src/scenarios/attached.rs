@@ -82,13 +82,16 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
         })?;
     let mut state = Tracker::new(ctx, first.1);
     let baseline = state.attached;
-    ctx.phase(format!(
-        "attached-routes: applying {n} routes ({} writer{}{}); Gateway has {baseline} attached",
-        cfg.writers,
-        if cfg.writers == 1 { "" } else { "s" },
-        cfg.write_rate
-            .map_or_else(String::new, |r| format!(", {r}/s"))
-    ));
+    ctx.phase(
+        "setup",
+        format!(
+            "attached-routes: applying {n} routes ({} writer{}{}); Gateway has {baseline} attached",
+            cfg.writers,
+            if cfg.writers == 1 { "" } else { "s" },
+            cfg.write_rate
+                .map_or_else(String::new, |r| format!(", {r}/s"))
+        ),
+    );
 
     // Setup.
     let started = Instant::now();
@@ -171,7 +174,10 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
     }
 
     // Teardown: always runs (even when cancelled), so nothing is left behind.
-    ctx.phase(format!("attached-routes: deleting {applied} routes"));
+    ctx.phase(
+        "teardown",
+        format!("attached-routes: deleting {applied} routes"),
+    );
     let del_started = Instant::now();
     let del_deadline = del_started + cfg.timeout;
     let (done_tx, mut done) = mpsc::unbounded_channel();
@@ -256,7 +262,6 @@ struct Tracker {
     writes: u64,
     /// When attachedRoutes last changed.
     changed_at: Instant,
-    routes: usize,
     timeline: Vec<TimelinePoint>,
     origin: Instant,
 }
@@ -269,7 +274,6 @@ impl Tracker {
             versions: HashSet::from([first.resource_version]),
             writes: 0,
             changed_at: ctx.origin,
-            routes: 0,
             timeline: Vec::new(),
             origin: ctx.origin,
         }
@@ -289,7 +293,6 @@ impl Tracker {
     }
 
     fn point(&mut self, ctx: &Ctx, t: Instant, routes: usize) {
-        self.routes = routes;
         let at = t.saturating_duration_since(self.origin);
         self.timeline.push(TimelinePoint {
             t_s: at.as_secs_f64(),

@@ -71,7 +71,7 @@ pub struct FlipRecord {
     pub last_old_ms: Option<f64>,
 }
 
-/// How long the route may take to serve from its first backend before traffic starts.
+/// Time between probes while waiting for the new route to serve.
 const READY_POLL: Duration = Duration::from_millis(10);
 
 pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
@@ -86,10 +86,13 @@ pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
             b,
         )
     };
-    ctx.phase(format!(
-        "route-change: creating {} -> {}",
-        cfg.hostname, cfg.backends[0]
-    ));
+    ctx.phase(
+        "create",
+        format!(
+            "route-change: creating {} -> {}",
+            cfg.hostname, cfg.backends[0]
+        ),
+    );
     ctx.kube
         .run(KubeOp::Apply, &route(&cfg.backends[0]))
         .await?;
@@ -116,29 +119,25 @@ pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
 /// Probes until the route answers from its first backend, so traffic starts on a working route.
 async fn wait_serving(ctx: &Ctx, plan: &TrafficPlan) -> Result<(), ScenarioError> {
     let start = Instant::now();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&plan.host) {
+        headers.insert(http::header::HOST, v);
+    }
     loop {
-        let one = TrafficPlan {
-            rate: 1.0,
-            duration: Duration::from_millis(1),
-            ..plan.clone()
-        };
-        traffic::send(
-            ctx.client.clone(),
-            one,
-            ctx.origin,
-            ctx.cancel.clone(),
-            tx.clone(),
-        )
-        .await;
-        if let Ok(s) = rx.try_recv() {
-            if matches!(
-                s.answer,
-                Answer::Status {
-                    code: 200,
-                    backend: Some(0)
-                }
-            ) {
+        let r = ctx
+            .client
+            .send(
+                http::Method::GET,
+                &plan.url,
+                headers.clone(),
+                bytes::Bytes::new(),
+                plan.timeout,
+            )
+            .await;
+        if let Ok(f) = r {
+            let backend =
+                traffic::which_backend(&f, &plan.backends, plan.backend_header.as_deref());
+            if f.status == 200 && backend == Some(0) {
                 return Ok(());
             }
         }
@@ -160,13 +159,16 @@ async fn flip_under_load(
     plan: TrafficPlan,
     route: &(dyn Fn(&str) -> crate::routes::kube::Target + Sync),
 ) -> ChangeResult {
-    ctx.phase(format!(
-        "route-change: traffic at {} req/s; {} flips every {} after {}",
-        cfg.rate,
-        cfg.iterations,
-        crate::profile::plan::fmt_dur(cfg.period),
-        crate::profile::plan::fmt_dur(cfg.before)
-    ));
+    ctx.phase(
+        "traffic",
+        format!(
+            "route-change: traffic at {} req/s; {} flips every {} after {}",
+            cfg.rate,
+            cfg.iterations,
+            crate::profile::plan::fmt_dur(cfg.period),
+            crate::profile::plan::fmt_dur(cfg.before)
+        ),
+    );
     let (tx, mut samples_rx) = mpsc::unbounded_channel();
     let sender = tokio::spawn(traffic::send(
         ctx.client.clone(),

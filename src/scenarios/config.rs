@@ -14,22 +14,12 @@ pub enum ScenarioKind {
 }
 
 impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 3] = [
-        ScenarioKind::AttachedRoutes,
-        ScenarioKind::RouteProbe,
-        ScenarioKind::RouteChange,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             ScenarioKind::AttachedRoutes => "attached-routes",
             ScenarioKind::RouteProbe => "route-probe",
             ScenarioKind::RouteChange => "route-change",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 

@@ -27,7 +27,7 @@ use crate::probes::http::HttpClient;
 use crate::routes::kube::KubeContext;
 use crate::routes::RouteError;
 use config::{ScenarioConfig, ScenarioKind};
-use report::{Outcome, ScenarioReport};
+use report::ScenarioReport;
 
 /// Why a scenario could not run (as opposed to ran and failed its criteria).
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +46,13 @@ pub enum ScenarioError {
 /// What the views draw while a scenario runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScenarioEvent {
-    /// A new phase began ("setup: 100 routes", "teardown"...).
-    Phase { at: Duration, text: String },
+    /// A new phase began: a one-word label for chart markers ("setup",
+    /// "teardown") and the full line for the log.
+    Phase {
+        at: Duration,
+        label: &'static str,
+        text: String,
+    },
     /// A line for the log.
     Log { at: Duration, text: String },
     /// attached-routes: routes applied so far (or still present, in teardown) and the Gateway's attachedRoutes.
@@ -110,9 +115,10 @@ impl Ctx {
         });
     }
 
-    pub fn phase(&self, text: impl Into<String>) {
+    pub fn phase(&self, label: &'static str, text: impl Into<String>) {
         let _ = self.tx.send(ScenarioEvent::Phase {
             at: self.now(),
+            label,
             text: text.into(),
         });
     }
@@ -235,13 +241,5 @@ pub async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         _ = cancel.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
-    }
-}
-
-/// The pass/fail outcome as an exit status: 0 passed, 99 failed.
-pub fn exit_code(report: &ScenarioReport) -> u8 {
-    match report.outcome {
-        Outcome::Passed => 0,
-        Outcome::Failed => 99,
     }
 }

@@ -15,30 +15,21 @@ pub const LABEL: &str = "rampdeck.dev/scenario";
 /// is programmed the hostname answers 404; once it is, `/i` answers 200; a
 /// 500 means the catch-all was programmed without the `/i` rule.
 pub fn numbered_route(c: &Cluster, namespace: &str, gateway_namespace: &str, i: usize) -> Target {
-    let name = route_name(c, i);
-    let body = json!({
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": { LABEL: c.name_prefix },
+    let rules = json!([
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": format!("/{i}")}}],
+            "backendRefs": [backend_ref(c, &c.backend)],
         },
-        "spec": {
-            "parentRefs": [parent(c, gateway_namespace)],
-            "hostnames": [hostname(i)],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": format!("/{i}")}}],
-                    "backendRefs": [{"name": c.backend, "port": c.backend_port}],
-                },
-                {
-                    "backendRefs": [{"name": c.missing_backend, "port": c.backend_port}],
-                },
-            ],
-        },
-    });
-    target(name, namespace, body)
+        {"backendRefs": [backend_ref(c, &c.missing_backend)]},
+    ]);
+    route(
+        c,
+        route_name(c, i),
+        namespace,
+        gateway_namespace,
+        &hostname(i),
+        rules,
+    )
 }
 
 /// route-change's route: every path of `hostname` to `backend`.
@@ -49,7 +40,20 @@ pub fn flip_route(
     hostname: &str,
     backend: &str,
 ) -> Target {
+    let rules = json!([{"backendRefs": [backend_ref(c, backend)]}]);
     let name = format!("{}-flip", c.name_prefix);
+    route(c, name, namespace, gateway_namespace, hostname, rules)
+}
+
+/// An HTTPRoute for one hostname on the scenario's Gateway, labelled as the scenario's.
+fn route(
+    c: &Cluster,
+    name: String,
+    namespace: &str,
+    gateway_namespace: &str,
+    hostname: &str,
+    rules: Value,
+) -> Target {
     let body = json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -59,12 +63,21 @@ pub fn flip_route(
             "labels": { LABEL: c.name_prefix },
         },
         "spec": {
-            "parentRefs": [parent(c, gateway_namespace)],
+            "parentRefs": [{"name": c.gateway, "namespace": gateway_namespace}],
             "hostnames": [hostname],
-            "rules": [{"backendRefs": [{"name": backend, "port": c.backend_port}]}],
+            "rules": rules,
         },
     });
-    target(name, namespace, body)
+    Target {
+        kind: ObjectKind::HttpRoute,
+        name,
+        namespace: Some(namespace.to_owned()),
+        body,
+    }
+}
+
+fn backend_ref(c: &Cluster, service: &str) -> Value {
+    json!({"name": service, "port": c.backend_port})
 }
 
 pub fn route_name(c: &Cluster, i: usize) -> String {
@@ -73,19 +86,6 @@ pub fn route_name(c: &Cluster, i: usize) -> String {
 
 pub fn hostname(i: usize) -> String {
     format!("{i}-route.example.com")
-}
-
-fn parent(c: &Cluster, gateway_namespace: &str) -> Value {
-    json!({"name": c.gateway, "namespace": gateway_namespace})
-}
-
-fn target(name: String, namespace: &str, body: Value) -> Target {
-    Target {
-        kind: ObjectKind::HttpRoute,
-        name,
-        namespace: Some(namespace.to_owned()),
-        body,
-    }
 }
 
 #[cfg(test)]

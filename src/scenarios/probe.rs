@@ -64,10 +64,13 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
     let cfg = &ctx.cfg.probe;
     let base = ctx.gateway_url()?;
     let mut watch = ctx.kube.watch_routes(&ctx.namespace, &ctx.selector());
-    ctx.phase(format!(
-        "route-probe: {n} routes, one at a time, probing every {}",
-        crate::profile::plan::fmt_dur(cfg.interval)
-    ));
+    ctx.phase(
+        "probing",
+        format!(
+            "route-probe: {n} routes, one at a time, probing every {}",
+            crate::profile::plan::fmt_dur(cfg.interval)
+        ),
+    );
     let mut ready: HashMap<String, Instant> = HashMap::new();
     let mut per_route = Vec::with_capacity(n);
     let mut applied_at: HashMap<String, (usize, Instant)> = HashMap::new();
@@ -143,7 +146,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
             r.control_plane_ms = Some(ms(t.saturating_duration_since(*done)));
         }
     }
-    ctx.phase(format!("route-probe: deleting {created} routes"));
+    ctx.phase("cleanup", format!("route-probe: deleting {created} routes"));
     for i in 1..=created {
         if let Err(e) = ctx
             .kube

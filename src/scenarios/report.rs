@@ -303,6 +303,7 @@ impl ScenarioReport {
             }
         }
         for (name, r) in &self.control_plane.0 {
+            let r = r.summary();
             let _ = writeln!(
                 s,
                 "control plane {name}: cpu avg {} max {}, memory avg {} max {} ({} samples)",

@@ -4,18 +4,41 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// One component's readings over the scenario.
+/// One component's readings over the scenario; serialized as its `ResourceSummary`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(into = "ResourceSummary")]
 pub struct ResourceStats {
+    samples: u64,
+    cpu: Acc,
+    memory: Acc,
+}
+
+/// What scenario.json and the table show per component.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceSummary {
     pub samples: u64,
     pub cpu_avg_cores: Option<f64>,
     pub cpu_max_cores: Option<f64>,
     pub memory_avg_bytes: Option<f64>,
     pub memory_max_bytes: Option<f64>,
-    #[serde(skip)]
-    cpu: Acc,
-    #[serde(skip)]
-    memory: Acc,
+}
+
+impl ResourceStats {
+    pub fn summary(&self) -> ResourceSummary {
+        ResourceSummary {
+            samples: self.samples,
+            cpu_avg_cores: self.cpu.avg(),
+            cpu_max_cores: self.cpu.max(),
+            memory_avg_bytes: self.memory.avg(),
+            memory_max_bytes: self.memory.max(),
+        }
+    }
+}
+
+impl From<ResourceStats> for ResourceSummary {
+    fn from(s: ResourceStats) -> Self {
+        s.summary()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -56,10 +79,6 @@ impl Resources {
         if let Some(m) = memory.filter(|m| m.is_finite()) {
             s.memory.add(m);
         }
-        s.cpu_avg_cores = s.cpu.avg();
-        s.cpu_max_cores = s.cpu.max();
-        s.memory_avg_bytes = s.memory.avg();
-        s.memory_max_bytes = s.memory.max();
     }
 }
 
@@ -73,7 +92,7 @@ mod tests {
         r.add("istiod", Some(0.5), Some(100.0));
         r.add("istiod", Some(1.5), None);
         r.add("istiod", None, Some(300.0));
-        let s = &r.0["istiod"];
+        let s = r.0["istiod"].summary();
         assert_eq!(s.samples, 3);
         assert_eq!(s.cpu_avg_cores, Some(1.0));
         assert_eq!(s.cpu_max_cores, Some(1.5));

@@ -65,6 +65,7 @@ pub async fn send(
     if let Ok(v) = HeaderValue::from_str(&plan.host) {
         headers.insert(http::header::HOST, v);
     }
+    let plan = std::sync::Arc::new(plan);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0u64.. {
@@ -76,26 +77,16 @@ pub async fn send(
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep_until(due.into()) => {}
         }
-        let (client, headers, plan2, out) = (
-            client.clone(),
-            headers.clone(),
-            (
-                plan.url.clone(),
-                plan.timeout,
-                plan.backends.clone(),
-                plan.backend_header.clone(),
-            ),
-            out.clone(),
-        );
+        let (client, headers, plan, out) =
+            (client.clone(), headers.clone(), plan.clone(), out.clone());
         tasks.spawn(async move {
-            let (url, timeout, backends, header) = plan2;
             let r = client
-                .send(Method::GET, &url, headers, Bytes::new(), timeout)
+                .send(Method::GET, &plan.url, headers, Bytes::new(), plan.timeout)
                 .await;
             let answer = match r {
                 Ok(f) => Answer::Status {
                     code: f.status,
-                    backend: which_backend(&f, &backends, header.as_deref()),
+                    backend: which_backend(&f, &plan.backends, plan.backend_header.as_deref()),
                 },
                 Err(FetchError::TimedOut(_)) => Answer::Error("timeout".into()),
                 Err(FetchError::Failed(m)) => Answer::Error(short(&m)),

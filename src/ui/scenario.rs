@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::chart::{Reduce, Series, TimeChart};
+use super::chart::{downsample, Reduce, Series, TimeChart};
 use super::theme::Theme;
 use crate::scenarios::config::ScenarioKind;
 use crate::scenarios::report::ScenarioReport;
@@ -68,9 +68,9 @@ impl Screen {
                 .push_back(format!("{:>7.2}s {text}", at.as_secs_f64()));
         };
         match ev {
-            ScenarioEvent::Phase { at, text } => {
+            ScenarioEvent::Phase { at, label, text } => {
                 line(at, text.clone());
-                self.markers.push((at.as_secs_f64(), short_phase(&text)));
+                self.markers.push((at.as_secs_f64(), label.to_owned()));
                 self.phase = text;
             }
             ScenarioEvent::Log { at, text } => line(at, text),
@@ -114,15 +114,6 @@ impl Screen {
     }
 }
 
-/// "attached-routes: deleting 100 routes" -> "deleting".
-fn short_phase(text: &str) -> String {
-    let t = text.split(": ").nth(1).unwrap_or(text);
-    t.split_whitespace()
-        .find(|w| w.starts_with(|c: char| c.is_alphabetic()))
-        .unwrap_or("")
-        .to_owned()
-}
-
 /// Runs the console until the scenario ends and the operator leaves (q),
 /// or quits early (q, Ctrl-C: the scenario stops and removes its routes first).
 pub async fn run(
@@ -155,7 +146,10 @@ pub async fn run(
             if screen.result.is_some() && cancel.is_cancelled() && !screen.stopping {
                 break Ok(());
             }
-            screen.now = origin.elapsed().as_secs_f64();
+            // The clock (and the chart's time axis) stops when the scenario does.
+            if screen.result.is_none() {
+                screen.now = origin.elapsed().as_secs_f64();
+            }
             if let Err(e) = terminal.draw(|f| draw(f, &screen, theme)) {
                 break Err(e);
             }
@@ -227,6 +221,11 @@ fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
     ]);
     f.render_widget(Paragraph::new(head), header);
     draw_chart(f, s, theme, chart);
+    // The result table carries the control-plane max/avg: it gets the full width.
+    if s.result.is_some() {
+        draw_log(f, s, theme, bottom);
+        return;
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Length(44), Constraint::Min(20)]).areas(bottom);
     draw_resources(f, s, theme, left);
@@ -234,25 +233,27 @@ fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
 }
 
 fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
+    let x = (0.0, s.now.max(1.0));
+    let w = area.width.saturating_sub(2);
     let (title, series, unit): (&str, Vec<Series>, &str) = match s.kind {
         ScenarioKind::AttachedRoutes => (
             " routes applied (cyan) vs Gateway attachedRoutes (green) ",
             vec![
-                series(Color::Cyan, &s.applied, Reduce::Max),
-                series(Color::Green, &s.attached, Reduce::Max),
+                series(Color::Cyan, &s.applied, Reduce::Max, x, w),
+                series(Color::Green, &s.attached, Reduce::Max, x, w),
             ],
             "",
         ),
         ScenarioKind::RouteProbe => (
             " data-plane propagation per route, ms (apply returned -> first 200) ",
-            vec![series(Color::Yellow, &s.propagation, Reduce::Max)],
+            vec![series(Color::Yellow, &s.propagation, Reduce::Max, x, w)],
             "ms",
         ),
         ScenarioKind::RouteChange => (
             " answers/s: ok (green), failed (red); markers: flips ",
             vec![
-                series(Color::Green, &s.ok, Reduce::Mean),
-                series(Color::Red, &s.failed, Reduce::Max),
+                series(Color::Green, &s.ok, Reduce::Mean, x, w),
+                series(Color::Red, &s.failed, Reduce::Max, x, w),
             ],
             "/s",
         ),
@@ -263,7 +264,6 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
         .title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let x = (0.0, s.now.max(1.0));
     let label = move |v: f64| format!("{v:.0}{unit}");
     // Flip markers crowd the chart: label only every few.
     let markers: Vec<(f64, String)> = s
@@ -291,10 +291,17 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
     f.render_widget(chart, inner);
 }
 
-fn series(color: Color, points: &[(f64, f64)], reduce: Reduce) -> Series {
+/// A series reduced to what the chart can show, so a frame does not copy a long history.
+fn series(
+    color: Color,
+    points: &[(f64, f64)],
+    reduce: Reduce,
+    x: (f64, f64),
+    width: u16,
+) -> Series {
     Series {
         color,
-        points: points.to_vec(),
+        points: downsample(points, x, usize::from(width) * 2, reduce),
         reduce,
     }
 }
