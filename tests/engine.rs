@@ -413,7 +413,8 @@ async fn idle_connections_closed_by_the_server_lose_no_requests() {
 /// A server that answers the first request on each connection and, when a
 /// second arrives on it, reads it and closes without answering: the race of
 /// a request sent just as the server closes an idle keep-alive connection.
-async fn closes_on_second_request_server() -> std::net::SocketAddr {
+/// With `reset`, it drops the connection with RST (linger 0) instead of FIN.
+async fn closes_on_second_request_server(reset: bool) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -435,7 +436,10 @@ async fn closes_on_second_request_server() -> std::net::SocketAddr {
                             .await;
                     }
                 }
-                // Dropped unanswered: FIN with no response bytes.
+                // Dropped unanswered: FIN (or RST) with no response bytes.
+                if reset {
+                    let _ = s.set_linger(Some(Duration::ZERO));
+                }
             });
         }
     });
@@ -445,7 +449,7 @@ async fn closes_on_second_request_server() -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_request_on_a_reused_connection_is_retried_only_if_idempotent() {
     let _serial = SERIAL.lock().await;
-    let addr = closes_on_second_request_server().await;
+    let addr = closes_on_second_request_server(false).await;
     let load = "[load]\nrate = 50\nduration = \"1s\"\nmax_connections = 2\n";
     let get = plan(addr, &format!("timeout = \"1s\"\n{load}"));
     let (result, _) = engine::run_to_end(get).await.unwrap();
@@ -467,4 +471,21 @@ async fn an_unanswered_request_on_a_reused_connection_is_retried_only_if_idempot
     assert_eq!(t.completed, 50);
     assert!(t.failed() >= 20, "ok {} of {}", t.ok, t.completed);
     assert_eq!(t.failed(), t.errors.iter().sum::<u64>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_before_any_answer_on_a_reused_connection_is_retried_for_a_get() {
+    let _serial = SERIAL.lock().await;
+    let addr = closes_on_second_request_server(true).await;
+    let get = plan(
+        addr,
+        "timeout = \"1s\"\n[load]\nrate = 50\nduration = \"1s\"\nmax_connections = 2\n",
+    );
+    let (result, _) = engine::run_to_end(get).await.unwrap();
+    assert_eq!(
+        (result.totals.completed, result.totals.ok),
+        (50, 50),
+        "{:?}",
+        result.totals.error_list()
+    );
 }

@@ -280,7 +280,8 @@ pub struct H1 {
 /// gone stale while idle, so the request can go again on a new one), or after.
 pub enum ExchangeError {
     NotSent(Failure),
-    /// Written, then the server closed the connection before any answer:
+    /// Written, then the server closed (FIN) or reset (RST: it closed with
+    /// our request unread) the connection before any answer:
     /// on a reused keep-alive connection this is the idle-close race, and
     /// an idempotent request may go again (RFC 9110 9.2.2; Go's net/http,
     /// which k6 uses, retries exactly this case).
@@ -307,10 +308,13 @@ impl H1 {
                 .await
                 .map_err(|e| ExchangeError::NotSent(classify(&e, false)))?;
             let resp = sender.send_request(req).await.map_err(|e| {
-                if e.is_incomplete_message() {
-                    ExchangeError::ClosedBeforeResponse(classify(&e, false))
+                // Closed or reset before any response head: no answer bytes
+                // were read (a parse error would mean some were).
+                let f = classify(&e, false);
+                if f.kind == ErrorKind::Reset {
+                    ExchangeError::ClosedBeforeResponse(f)
                 } else {
-                    ExchangeError::Failed(classify(&e, false))
+                    ExchangeError::Failed(f)
                 }
             })?;
             drain(resp).await.map_err(ExchangeError::Failed)
