@@ -438,6 +438,9 @@ async fn closes_on_second_request_server(reset: bool) -> std::net::SocketAddr {
                 }
                 // Dropped unanswered: FIN (or RST) with no response bytes.
                 if reset {
+                    // Deprecated because a non-zero linger blocks the
+                    // dropping thread; zero linger resets at once.
+                    #[allow(deprecated)]
                     let _ = s.set_linger(Some(Duration::ZERO));
                 }
             });
