@@ -256,8 +256,7 @@ impl AdhocArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration ({e}); write it like 500ms, 30s or 5m"))
+    rampdeck::util::limits::parse_duration(s)
 }
 
 fn parse_speed(s: &str) -> Result<u32, String> {

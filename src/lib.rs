@@ -19,3 +19,4 @@ pub mod scenarios;
 pub mod signals;
 pub mod stats;
 pub mod ui;
+pub mod util;

@@ -62,7 +62,8 @@ fn main() -> ExitCode {
             with_plan(plan, &run)
         }
         Command::Run { target, run, adhoc } => {
-            let is_url = target.starts_with("http://") || target.starts_with("https://");
+            // Anything with a scheme is a URL (ftp:// gets "unsupported scheme", not "cannot read profile").
+            let is_url = target.contains("://");
             let plan = if is_url {
                 let flags = profile::Adhoc {
                     method: adhoc.method.clone(),
@@ -181,8 +182,7 @@ fn overrides(run: &RunArgs) -> Overrides {
 fn check(paths: &[String]) -> ExitCode {
     let mut bad = 0;
     for path in paths {
-        let is_scenario =
-            std::fs::read_to_string(path).is_ok_and(|t| profile::is_scenario_profile(&t));
+        let is_scenario = profile::read(path).is_ok_and(|t| profile::is_scenario_profile(&t));
         if is_scenario {
             match profile::scenario::load(path) {
                 Ok(plan) => println!("{path}: ok\n{}", indent(&plan.describe())),
@@ -339,6 +339,9 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = result.and_then(|summary| {
+        if let Some(why) = summary.could_not_run() {
+            return Err(why);
+        }
         let regression = rampdeck::report::after_run(
             &summary,
             run.baseline.as_deref(),

@@ -49,7 +49,7 @@ fn every_shipped_profile_passes_check() {
 #[test]
 fn invalid_profiles_get_their_own_messages() {
     let cases = [
-        ("bad-type", "6:8: invalid type: string \"fast\", expected a number", "rate = \"fast\""),
+        ("bad-type", "6:8: load.rate: invalid type: string \"fast\", expected a number", "rate = \"fast\""),
         (
             "unknown-key",
             "5:1: unknown field `rat`, expected one of `mode`, `rate`, `concurrency`, `duration`, `max_connections`, `warmup`, `seed`, `interval`, `stages`",
@@ -57,7 +57,7 @@ fn invalid_profiles_get_their_own_messages() {
         ),
         (
             "bad-url",
-            "2:7: target.url: invalid URL 'htp://gateway.example.com': scheme 'htp' is not supported, use http:// or https://",
+            "2:7: target.url: invalid URL 'htp://gateway.example.com': unsupported scheme 'htp'; rampdeck sends HTTP, use http:// or https://",
             "url = ",
         ),
         ("zero-rate", "5:8: load.rate: must be more than 0 requests per second, got 0", "rate = 0"),

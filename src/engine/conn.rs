@@ -5,7 +5,7 @@
 //! workers share a few multiplexed connections (see `H2Pool`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+
+use super::stream::{flooded, Stream};
 use tokio_rustls::TlsConnector;
 
 use super::EngineError;
@@ -30,13 +32,25 @@ pub type Body = Full<Bytes>;
 pub struct Failure {
     pub kind: ErrorKind,
     pub message: String,
+    /// No request of this run can succeed (e.g. HTTP/2 without ALPN h2):
+    /// the run stops and exits 1 rather than count the same failure forever.
+    pub fatal: bool,
 }
 
 impl Failure {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Failure {
             kind,
-            message: message.into(),
+            // Error text can come from the network: keep it printable.
+            message: crate::util::text::sanitized(&message.into()),
+            fatal: false,
+        }
+    }
+
+    pub fn fatal(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure {
+            fatal: true,
+            ..Failure::new(kind, message)
         }
     }
 }
@@ -91,7 +105,7 @@ impl Connector {
         })
     }
 
-    async fn connect_io(&self) -> Result<Io, Failure> {
+    async fn connect_io(&self) -> Result<Stream, Failure> {
         // Round-robin over the resolved addresses; if one refuses, try the
         // others before failing (e.g. "localhost" resolving to ::1 first).
         let first = self.next_addr.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +139,7 @@ impl Connector {
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => Ok(Io::Plain(TokioIo::new(tcp))),
+            None => Ok(Stream::plain(tcp)),
             Some((connector, name)) => {
                 match tokio::time::timeout(
                     self.connect_timeout,
@@ -142,60 +156,64 @@ impl Connector {
                     )),
                     Ok(Err(e)) => Err(Failure::new(
                         ErrorKind::Tls,
-                        format!("TLS handshake with {addr}: {e}"),
+                        format!("TLS handshake with {addr}: {}", super::tls::words(&e)),
                     )),
-                    Ok(Ok(s)) => Ok(Io::Tls(TokioIo::new(Box::new(s)))),
+                    Ok(Ok(s)) => Ok(Stream::tls(s)),
                 }
             }
         }
     }
 
     pub async fn connect_h1(&self) -> Result<H1, Failure> {
-        let (sender, conn): (_, DriverFuture) = match self.connect_io().await? {
-            Io::Plain(io) => {
-                let (s, c) = http1::handshake(io)
-                    .await
-                    .map_err(|e| classify(&e, false))?;
-                (s, Box::pin(c))
-            }
-            Io::Tls(io) => {
-                let (s, c) = http1::handshake(io)
-                    .await
-                    .map_err(|e| classify(&e, false))?;
-                (s, Box::pin(c))
-            }
-        };
+        let mut stream = self.connect_io().await?;
+        let informational = Arc::new(AtomicU32::new(0));
+        stream.guard(informational.clone());
+        let (sender, conn) = http1::Builder::new()
+            // Real gateways send more than hyper's default 100 headers
+            // (tracing, CORS, security headers): allow what browsers do.
+            .max_headers(MAX_RESPONSE_HEADERS)
+            .max_header_size(MAX_RESPONSE_HEAD_BYTES)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| classify(&e, false))?;
         Ok(H1 {
             sender,
-            conn,
+            conn: Box::pin(conn),
             conn_done: false,
+            informational,
         })
     }
 
     pub async fn connect_h2(&self) -> Result<http2::SendRequest<Body>, Failure> {
-        let io = self.connect_io().await?;
+        let stream = self.connect_io().await?;
+        if stream.is_tls() && stream.alpn() != Some(b"h2") {
+            // Speaking h2 to an HTTP/1.1 server gets "frame with invalid
+            // size" on every request: the run cannot measure anything.
+            return Err(Failure::fatal(
+                ErrorKind::Protocol,
+                format!(
+                    "the server did not negotiate HTTP/2 over TLS (ALPN offered h2, it chose {}); it may only speak HTTP/1.1: run without http2",
+                    stream
+                        .alpn()
+                        .map_or_else(|| "nothing".to_owned(), |p| format!("'{}'", String::from_utf8_lossy(p)))
+                ),
+            ));
+        }
         let mut b = http2::Builder::new(TokioExecutor::new());
         b.adaptive_window(true);
-        let sender = match io {
-            Io::Plain(io) => {
-                let (s, c) = b.handshake(io).await.map_err(|e| classify(&e, false))?;
-                tokio::spawn(c);
-                s
-            }
-            Io::Tls(io) => {
-                let (s, c) = b.handshake(io).await.map_err(|e| classify(&e, false))?;
-                tokio::spawn(c);
-                s
-            }
-        };
+        let (sender, conn) = b
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| classify(&e, false))?;
+        tokio::spawn(conn);
         Ok(sender)
     }
 }
 
-enum Io {
-    Plain(TokioIo<TcpStream>),
-    Tls(TokioIo<Box<tokio_rustls::client::TlsStream<TcpStream>>>),
-}
+/// Response heads rampdeck reads: up to this many headers...
+pub const MAX_RESPONSE_HEADERS: usize = 256;
+/// ...and this many bytes, status line included.
+pub const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 fn connect_failure(addr: SocketAddr, e: &std::io::Error) -> Failure {
     let kind = match e.kind() {
@@ -208,7 +226,27 @@ fn connect_failure(addr: SocketAddr, e: &std::io::Error) -> Failure {
 
 /// Classifies a hyper error. `in_body`: the response head had arrived.
 pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
-    let io_kind = io_source(e).map(std::io::Error::kind);
+    let io = io_source(e);
+    if io
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| inner.is::<super::stream::InformationalFlood>())
+    {
+        return Failure::new(
+            ErrorKind::Protocol,
+            super::stream::InformationalFlood.to_string(),
+        );
+    }
+    if e.is_parse_too_large() {
+        return Failure::new(
+            ErrorKind::Protocol,
+            format!(
+                "the response head is larger than rampdeck reads ({MAX_RESPONSE_HEADERS} headers, {} KiB): {}",
+                MAX_RESPONSE_HEAD_BYTES / 1024,
+                error_chain(e)
+            ),
+        );
+    }
+    let io_kind = io.map(std::io::Error::kind);
     let reset = matches!(
         io_kind,
         Some(
@@ -265,7 +303,7 @@ pub async fn drain(resp: Response<Incoming>) -> Result<u16, Failure> {
     Ok(status)
 }
 
-type DriverFuture = std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<()>> + Send>>;
+type DriverFuture = std::pin::Pin<Box<http1::Connection<TokioIo<Stream>, Body>>>;
 
 /// An HTTP/1.1 connection owned by one worker. Its hyper connection future
 /// is driven inside the worker's own task rather than spawned: a request
@@ -274,6 +312,15 @@ pub struct H1 {
     sender: http1::SendRequest<Body>,
     conn: DriverFuture,
     conn_done: bool,
+    /// Informational (1xx) heads seen for the request in flight.
+    informational: Arc<AtomicU32>,
+}
+
+fn too_many_informational() -> ExchangeError {
+    ExchangeError::Failed(Failure::new(
+        ErrorKind::Protocol,
+        super::stream::InformationalFlood.to_string(),
+    ))
 }
 
 /// How an exchange failed: before anything was written (the connection had
@@ -294,12 +341,18 @@ impl H1 {
         self.conn_done || self.sender.is_closed()
     }
 
-    pub async fn exchange(&mut self, req: Request<Body>) -> Result<u16, ExchangeError> {
+    pub async fn exchange(&mut self, mut req: Request<Body>) -> Result<u16, ExchangeError> {
         let H1 {
             sender,
             conn,
             conn_done,
+            informational,
         } = self;
+        informational.store(0, Ordering::Relaxed);
+        let seen = informational.clone();
+        hyper::ext::on_informational(&mut req, move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
         let exchange = async {
             // A keep-alive connection the server has since closed fails here,
             // before anything is sent.
@@ -326,6 +379,10 @@ impl H1 {
                 // The connection first: it moves the bytes the exchange waits for.
                 done = conn.as_mut(), if !*conn_done => {
                     *conn_done = true;
+                    // The flood may have ended with the connection, in the same poll.
+                    if flooded(informational) {
+                        return Err(too_many_informational());
+                    }
                     // A connection that ended cleanly had no request in flight
                     // (one in flight ends it with an error, which the exchange
                     // gets). It was closed by the server while idle, e.g. on a

@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod rng;
 pub mod schedule;
+pub mod stream;
 mod supervisor;
 pub mod timer;
 mod tls;
@@ -143,6 +144,18 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 })?;
                 headers.insert(HOST, host);
             }
+            // curl's way: userinfo in the URL is Basic auth (never part of
+            // Host); an Authorization header the profile sets wins.
+            if let Some(info) = &endpoint.userinfo {
+                let value = HeaderValue::from_str(&info.basic_auth()).map_err(|_| {
+                    EngineError::Request {
+                        name: r.name.clone(),
+                        message: "the URL's user or password has characters a header cannot carry"
+                            .into(),
+                    }
+                })?;
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
             for (k, v) in plan.target.headers.iter().chain(r.headers.iter()) {
                 headers.insert(k.clone(), v.clone());
             }
@@ -171,6 +184,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
         stop: CancellationToken::new(),
         origin: started,
+        fatal: std::sync::OnceLock::new(),
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();

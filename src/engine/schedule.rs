@@ -11,6 +11,15 @@
 
 use std::time::{Duration, Instant};
 
+/// `t + d`, saturating instead of panicking: input durations are bounded
+/// at parse time (`util::limits`), but time arithmetic here must not be
+/// the place a bad value brings the run down.
+pub fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(crate::util::limits::MAX_DURATION * 2))
+        .unwrap_or(t)
+}
+
 /// One linear piece of the level (rate in open mode, concurrency in closed mode).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
@@ -43,7 +52,7 @@ impl Segment {
     }
 
     pub fn end(&self) -> Instant {
-        self.t0 + self.len
+        later(self.t0, self.len)
     }
 
     /// Seconds after `t0` at which `n` slots have become due, if within the segment.
@@ -142,13 +151,16 @@ impl Schedule {
         };
         let shift = |s: &Segment| self.paused_total - s.paused_before;
         if k < first.k0 {
-            return Due::At(first.t0 + shift(first));
+            return Due::At(later(first.t0, shift(first)));
         }
         let Some(s) = self.segments.iter().rev().find(|s| s.k0 <= k) else {
             return Due::NotScheduled;
         };
         match s.offset_of(k - s.k0) {
-            Some(d) if k < s.k_end() => Due::At(s.t0 + Duration::from_secs_f64(d) + shift(s)),
+            Some(d) if k < s.k_end() => Due::At(later(
+                later(s.t0, Duration::try_from_secs_f64(d).unwrap_or(s.len)),
+                shift(s),
+            )),
             _ => Due::NotScheduled,
         }
     }
@@ -166,7 +178,8 @@ impl Schedule {
             if s.slope > 0.0 {
                 let d = (need - s.r0) / s.slope;
                 if d <= s.len.as_secs_f64() {
-                    return Due::At(s.t0 + Duration::from_secs_f64(d.max(d0)));
+                    let d = Duration::try_from_secs_f64(d.max(d0)).unwrap_or(s.len);
+                    return Due::At(later(s.t0, d));
                 }
             }
         }

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
-use super::schedule::{Schedule, Segment};
+use super::schedule::{later, Schedule, Segment};
 use super::worker::{self, Shared};
 use super::{Control, EngineEvent, Snapshot};
 use crate::profile::plan::fmt_level;
@@ -34,6 +34,8 @@ pub struct RunResult {
     pub unfinished: u64,
     pub stopped_early: bool,
     pub last_errors: Vec<(ErrorKind, String)>,
+    /// Why the run was cut short because no request could succeed (exit 1).
+    pub aborted: Option<String>,
 }
 
 impl RunResult {
@@ -171,7 +173,7 @@ impl Supervisor {
                     }
                 };
                 let seg = Segment {
-                    t0: t + (from - rc),
+                    t0: later(t, from - rc),
                     len: stage_end - from,
                     k0: k,
                     r0,
@@ -410,13 +412,17 @@ impl Supervisor {
 
     /// Wall time at which warmup ends, if it is still ahead and the run is not paused.
     fn warmup_end(&self) -> Option<Instant> {
-        (self.in_warmup && self.paused_since.is_none())
-            .then(|| self.start + self.plan.load.warmup + self.schedule.paused_total)
+        (self.in_warmup && self.paused_since.is_none()).then(|| {
+            later(
+                self.start,
+                self.plan.load.warmup + self.schedule.paused_total,
+            )
+        })
     }
 
     pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> RunResult {
         let interval = self.plan.load.interval;
-        let mut tick = tokio::time::interval_at((self.start + interval).into(), interval);
+        let mut tick = tokio::time::interval_at(later(self.start, interval).into(), interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut control_open = true;
         let mut stopped_early = false;
@@ -449,7 +455,14 @@ impl Supervisor {
                     self.in_warmup = false;
                     self.emit(EventKind::WarmupEnded, "warmup over: statistics start now");
                 }
-                _ = tick.tick() => self.tick(interval),
+                _ = tick.tick() => {
+                    self.tick(interval);
+                    if let Some(why) = self.shared.fatal.get() {
+                        self.emit(EventKind::Warning, format!("cannot go on: {why}"));
+                        stopped_early = true;
+                        break;
+                    }
+                }
                 _ = sleep_until_opt(end), if end.is_some() => break,
             }
         }
@@ -476,7 +489,8 @@ impl Supervisor {
                 "schedule complete: waiting for requests in flight"
             },
         );
-        let deadline = tokio::time::Instant::from_std(stop_at + super::drain_timeout(&self.plan));
+        let deadline =
+            tokio::time::Instant::from_std(later(stop_at, super::drain_timeout(&self.plan)));
         loop {
             tokio::select! {
                 biased;
@@ -527,6 +541,7 @@ impl Supervisor {
             unfinished,
             stopped_early,
             last_errors: self.last_error_list(),
+            aborted: self.shared.fatal.get().cloned(),
         }
     }
 }

@@ -87,3 +87,65 @@ impl ServerCertVerifier for AcceptAnyCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A failed handshake in words an operator can act on; rustls and webpki
+/// print their errors as Rust debug text (`Other(OtherError(CaUsedAsEndEntity))`).
+pub fn words(e: &std::io::Error) -> String {
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return e.to_string();
+    };
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(c) => {
+            let what = match c {
+                C::BadEncoding => "it is not a valid certificate".to_owned(),
+                C::Expired | C::ExpiredContext { .. } => "it has expired".to_owned(),
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "it is not valid yet (check this machine's clock)".to_owned()
+                }
+                C::Revoked => "it has been revoked".to_owned(),
+                C::UnknownIssuer => {
+                    "it is not signed by a CA this machine trusts (a self-signed or private CA? add it to the system roots, or set target.insecure = true for a test gateway)".to_owned()
+                }
+                C::BadSignature => "its signature does not verify".to_owned(),
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "it is not valid for the host name in the URL".to_owned()
+                }
+                C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                    "it is not meant for a TLS server (wrong key usage)".to_owned()
+                }
+                C::Other(o) => webpki_words(&o.to_string()),
+                other => format!("{other:?}"),
+            };
+            format!("the server's certificate was refused: {what}")
+        }
+        rustls::Error::AlertReceived(a) => {
+            format!("the server ended the handshake with the TLS alert '{a:?}'")
+        }
+        rustls::Error::InvalidMessage(_) => {
+            "the server did not answer in TLS (is it plain HTTP? then use http://)".to_owned()
+        }
+        rustls::Error::NoApplicationProtocol => {
+            "the server supports none of the offered protocols (ALPN)".to_owned()
+        }
+        rustls::Error::PeerIncompatible(p) => {
+            format!("the server's TLS is incompatible with rustls: {p:?}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// webpki's errors print as their variant names.
+fn webpki_words(name: &str) -> String {
+    match name {
+        "CaUsedAsEndEntity" => {
+            "the server presented a CA certificate as its own (it must send a leaf certificate signed by that CA)".to_owned()
+        }
+        "EndEntityUsedAsCa" => "a leaf certificate was used as a CA in the chain".to_owned(),
+        "UnknownIssuer" => "it is not signed by a CA this machine trusts".to_owned(),
+        "CertNotValidForName" => "it is not valid for the host name in the URL".to_owned(),
+        "RequiredEkuNotFound" => "it is not meant for a TLS server (no serverAuth usage)".to_owned(),
+        "SelfSigned" => "it is self-signed".to_owned(),
+        _ => format!("{name} (from webpki)"),
+    }
+}

@@ -53,6 +53,9 @@ pub struct Shared {
     pub stop: CancellationToken,
     /// When the run started: failures are stamped with their send time from here.
     pub origin: Instant,
+    /// Set by the first failure no request can get past (`Failure::fatal`):
+    /// the supervisor then stops the run, and it exits 1.
+    pub fatal: std::sync::OnceLock<String>,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -206,21 +209,26 @@ impl Worker {
     ) {
         let request = self.shared.pick.pick(draw);
         let start = Instant::now();
-        let deadline = start + self.shared.timeout;
+        let deadline = super::schedule::later(start, self.shared.timeout);
         self.shared.recorder.started();
         let result = {
             let exchange = self.exchange(request);
             tokio::pin!(exchange);
             loop {
+                // The timer first: a server that floods bytes (1xx heads,
+                // say) keeps the exchange busy until tokio's cooperative
+                // budget runs out, and a timer polled after that reports
+                // Pending however late it is. Polled first, it sees a fresh
+                // budget on every wake-up, so the timeout fires on time.
                 tokio::select! {
                     biased;
-                    r = &mut exchange => break Some(r),
                     _ = timer.as_mut() => {
                         if Instant::now() >= deadline {
                             break None;
                         }
                         timer.as_mut().reset(deadline.into());
                     }
+                    r = &mut exchange => break Some(r),
                 }
             }
         };
@@ -255,6 +263,9 @@ impl Worker {
                 String::new,
             ),
             Err(f) => {
+                if f.fatal {
+                    let _ = self.shared.fatal.set(f.message.clone());
+                }
                 self.shared
                     .recorder
                     .record(latency, service, Outcome::Error(f.kind), sent, || f.message)

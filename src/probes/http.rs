@@ -42,6 +42,29 @@ impl std::fmt::Display for FetchError {
     }
 }
 
+/// `http://user:pw@host/x` as `http://host/x` and its Basic `Authorization`
+/// (curl's way): hyper would otherwise put the userinfo in the Host header.
+fn without_userinfo(
+    url: &str,
+) -> Result<(std::borrow::Cow<'_, str>, Option<HeaderValue>), FetchError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.into(), None));
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (info, host) = crate::util::secret::split_userinfo(&rest[..end]);
+    let Some(info) = info else {
+        return Ok((url.into(), None));
+    };
+    let mut value = HeaderValue::from_str(&info.basic_auth()).map_err(|_| {
+        FetchError::Failed("the URL's user or password has characters a header cannot carry".into())
+    })?;
+    value.set_sensitive(true);
+    Ok((
+        format!("{scheme}://{host}{}", &rest[end..]).into(),
+        Some(value),
+    ))
+}
+
 impl HttpClient {
     pub fn new() -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -95,11 +118,20 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
         let start = Instant::now();
+        let (url, auth) = without_userinfo(url)?;
         let mut req = Request::builder()
             .method(method)
-            .uri(url)
+            .uri(url.as_ref())
             .body(Full::new(body))
-            .map_err(|e| FetchError::Failed(format!("invalid URL '{url}': {e}")))?;
+            .map_err(|e| {
+                FetchError::Failed(format!(
+                    "invalid URL '{}': {e}",
+                    crate::util::secret::redact(&url)
+                ))
+            })?;
+        if let Some(auth) = auth {
+            req.headers_mut().insert(http::header::AUTHORIZATION, auth);
+        }
         req.headers_mut().extend(headers);
         let work = async {
             let resp = self
@@ -112,7 +144,16 @@ impl HttpClient {
             let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| FetchError::Failed(format!("reading the body: {e}")))?
+                .map_err(|e| {
+                    FetchError::Failed(if e.is::<http_body_util::LengthLimitError>() {
+                        format!(
+                            "the body is larger than {} MiB, the most a probe reads",
+                            MAX_BODY / (1024 * 1024)
+                        )
+                    } else {
+                        format!("reading the body: {e}")
+                    })
+                })?
                 .to_bytes();
             Ok((status, headers, body))
         };

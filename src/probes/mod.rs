@@ -360,7 +360,7 @@ struct SourceReading {
 }
 
 fn fetch_problem(url: &str, e: FetchError) -> String {
-    format!("{url}: {e}")
+    format!("{}: {e}", crate::util::secret::redact(url))
 }
 
 async fn read_source(
@@ -382,7 +382,11 @@ async fn read_source(
                 .await
                 .map_err(|e| fetch_problem(url, e))?;
             if f.status != 200 {
-                return Err(format!("{url}: HTTP {}", f.status));
+                return Err(format!(
+                    "{}: HTTP {}",
+                    crate::util::secret::redact(url),
+                    f.status
+                ));
             }
             let text = String::from_utf8_lossy(&f.body);
             let s = scrape::parse(&text)?;

@@ -64,6 +64,39 @@ impl Source<'_> {
         }
     }
 
+    /// The dotted field a value at `offset` belongs to, e.g. "load.duration":
+    /// the key written before `=` on its line, under the last table header.
+    pub fn field_at(&self, offset: usize) -> Option<String> {
+        let before = &self.text[..floor_char_boundary(self.text, offset)];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let (key, _) = before[line_start..].split_once('=')?;
+        let key = key.trim();
+        let is_key = |k: &str| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'))
+        };
+        if !is_key(key) {
+            return None;
+        }
+        let table = before[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| {
+                l.trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+            });
+        Some(match table {
+            Some(t) if !t.is_empty() => format!("{t}.{key}"),
+            _ => key.to_owned(),
+        })
+    }
+
     /// 1-based line and column (in characters) of a byte offset, and that line's text.
     fn position(&self, offset: usize) -> (usize, usize, &str) {
         let before = &self.text[..floor_char_boundary(self.text, offset)];

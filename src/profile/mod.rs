@@ -22,11 +22,65 @@ use error::Source;
 
 /// Reads and validates a profile file.
 pub fn load(path: &str) -> Result<Plan, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+    parse(path, &read(path)?)
+}
+
+/// Reads a profile's text: at most `MAX_PROFILE_BYTES`, UTF-8, failing as
+/// soon as either is broken (`/dev/zero` and `/dev/urandom` return at once).
+pub fn read(path: &str) -> Result<String, ProfileError> {
+    use std::io::Read;
+    let io = |source| ProfileError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse(path, &text)
+    };
+    let whole = |message: String| ProfileError::Whole {
+        path: path.to_owned(),
+        message,
+    };
+    let limit = crate::util::limits::MAX_PROFILE_BYTES;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = std::io::BufReader::new(file).take(limit + 1);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let mut checked = 0;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() as u64 > limit {
+            return Err(whole(format!(
+                "is larger than {} MiB, the most a profile may be; is this a profile?",
+                limit / (1024 * 1024)
+            )));
+        }
+        // Validate as it arrives; a character cut at the chunk's end waits for the next.
+        match std::str::from_utf8(&buf[checked..]) {
+            Ok(_) => checked = buf.len(),
+            Err(e) if e.error_len().is_none() => checked += e.valid_up_to(),
+            Err(e) => {
+                return Err(whole(format!(
+                    "is not UTF-8 text (invalid byte at offset {}); a profile is a TOML file",
+                    checked + e.valid_up_to()
+                )))
+            }
+        }
+        if let Some(i) = chunk[..n].iter().position(|&b| b == 0) {
+            return Err(whole(format!(
+                "holds a NUL byte (offset {}); a profile is a TOML text file",
+                buf.len() - n + i
+            )));
+        }
+    }
+    String::from_utf8(buf).map_err(|e| {
+        whole(format!(
+            "is not UTF-8 text (it ends inside a character at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// Validates profile text; `path` is only used in messages.
@@ -41,7 +95,22 @@ fn from_toml(src: &Source) -> Result<schema::RawProfile, ProfileError> {
     toml::from_str(src.text).map_err(|e| {
         let message = plain_types(e.message());
         match e.span() {
-            Some(span) => src.at(span, message),
+            Some(span) => {
+                // A bad value: name the field it was given for.
+                let value_error = [
+                    "invalid type",
+                    "invalid value",
+                    "invalid duration",
+                    "invalid length",
+                    "'",
+                ]
+                .iter()
+                .any(|p| message.starts_with(p));
+                match src.field_at(span.start).filter(|_| value_error) {
+                    Some(field) => src.at(span, format!("{field}: {message}")),
+                    None => src.at(span, message),
+                }
+            }
             None => src.whole(message),
         }
     })
@@ -176,9 +245,14 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         flag: flag.into(),
         message,
     };
+    let shown = crate::util::secret::redact(url).into_owned();
+    if url.chars().any(char::is_control) {
+        // Endpoint::parse words it (and a path cannot carry one either).
+        Endpoint::parse(url).map_err(|m| flag("URL", m))?;
+    }
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| flag("URL", format!("invalid URL '{url}': {e}")))?;
+        .map_err(|e| flag("URL", format!("invalid URL '{shown}': {e}")))?;
     let path = uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
@@ -215,7 +289,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
     }
     let timeout = flags.timeout.unwrap_or(validate::DEFAULT_TIMEOUT);
     let mut plan = Plan {
-        name: format!("{method} {url}"),
+        name: format!("{method} {shown}"),
         description: None,
         source: None,
         source_sha256: None,
@@ -286,6 +360,7 @@ impl Plan {
                 port: addr.port(),
                 authority: addr.to_string(),
                 base_path: String::new(),
+                userinfo: None,
             });
         }
     }
@@ -479,7 +554,8 @@ impl Plan {
                 if a.verify.is_some() { ", verify" } else { "" }
             );
         }
-        s
+        // Probe, source and action URLs may carry userinfo too.
+        crate::util::secret::redact(&s).into_owned()
     }
 }
 

@@ -52,64 +52,106 @@ pub struct Endpoint {
     pub https: bool,
     pub host: String,
     pub port: u16,
-    /// `host[:port]` as it goes into the Host header / :authority.
+    /// `host[:port]` as it goes into the Host header / :authority (never the userinfo).
     pub authority: String,
     /// Path prefix from the base URL, without a trailing slash ("" for none).
     pub base_path: String,
+    /// `user:password@` from the URL: sent as `Authorization: Basic`, as curl
+    /// does, and shown as `user:***@`.
+    pub userinfo: Option<crate::util::secret::UserInfo>,
 }
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Self, String> {
+        // Messages quote the URL: never with its password.
+        let shown = crate::util::secret::redact(url);
+        if let Some(i) = url.find(|c: char| c.is_control()) {
+            return Err(format!(
+                "invalid URL '{}': it contains a control character (byte {i}); a URL cannot carry CR, LF or other control characters",
+                crate::util::text::sanitize(&shown)
+            ));
+        }
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| format!("invalid URL '{url}': {e}"))?;
+            .map_err(|e| format!("invalid URL '{shown}': {e}"))?;
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
             Some(other) => {
                 return Err(format!(
-                "invalid URL '{url}': scheme '{other}' is not supported, use http:// or https://"
-            ))
+                    "invalid URL '{shown}': unsupported scheme '{other}'; rampdeck sends HTTP, use http:// or https://"
+                ))
             }
             None => {
                 return Err(format!(
-                    "invalid URL '{url}': it needs a scheme, e.g. http://{url}"
+                    "invalid URL '{shown}': it needs a scheme, e.g. http://{shown}"
                 ))
             }
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("invalid URL '{url}': it has no host"))?;
+            .ok_or_else(|| format!("invalid URL '{shown}': it has no host"))?;
+        let (userinfo, host_port) = crate::util::secret::split_userinfo(authority.as_str());
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("invalid URL '{url}': it has no host"));
+            return Err(format!("invalid URL '{shown}': it has no host"));
         }
         if uri.query().is_some() {
             return Err(format!(
-                "invalid URL '{url}': a base URL cannot carry a query; put it in a request path"
+                "invalid URL '{shown}': a base URL cannot carry a query; put it in a request path"
             ));
         }
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let port = match explicit_port(host_port) {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(text) => match text.parse::<u32>() {
+                Ok(p @ 1..=65535) => p as u16,
+                _ => {
+                    return Err(format!(
+                        "invalid URL '{shown}': port '{text}' is not a port; it must be a number from 1 to 65535"
+                    ))
+                }
+            },
+        };
         Ok(Endpoint {
             https,
             host: host.to_owned(),
             port,
-            authority: authority.as_str().to_owned(),
+            authority: host_port.to_owned(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
+            userinfo,
         })
     }
 
+    /// The base URL as shown and stored: a password is `***`.
     pub fn url(&self) -> String {
         format!(
-            "{}://{}{}",
+            "{}://{}{}{}",
             if self.https { "https" } else { "http" },
+            self.userinfo
+                .as_ref()
+                .map_or_else(String::new, |u| u.shown()),
             self.authority,
             self.base_path
         )
     }
+}
+
+/// The port text of `host:port` or `[v6]:port`, if one is written.
+fn explicit_port(host_port: &str) -> Option<&str> {
+    let after_host = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port,
+    };
+    after_host.rsplit_once(':').map(|(_, p)| p)
 }
 
 #[derive(Debug, Clone)]

@@ -135,14 +135,8 @@ fn schedule(
     };
     let mut out = Vec::new();
     for t in texts {
-        let d = humantime::parse_duration(t).map_err(|e| {
-            src.at(
-                at.span(),
-                format!(
-                    "{field}.at: invalid duration '{t}' ({e}): write it like \"30s\" or \"2m\""
-                ),
-            )
-        })?;
+        let d = crate::util::limits::parse_duration(t)
+            .map_err(|e| src.at(at.span(), format!("{field}.at: {e}")))?;
         if d >= run_length {
             return Err(src.at(
                 at.span(),

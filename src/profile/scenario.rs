@@ -122,11 +122,7 @@ impl ScenarioPlan {
 
 /// Reads and validates a scenario profile.
 pub fn load(path: &str) -> Result<ScenarioPlan, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse(path, &text)
+    parse(path, &super::read(path)?)
 }
 
 pub fn parse(path: &str, text: &str) -> Result<ScenarioPlan, ProfileError> {

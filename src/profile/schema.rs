@@ -16,11 +16,9 @@ pub struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map(Dur).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration '{text}' ({e}): write it like \"500ms\", \"30s\", \"2m\" or \"1h 30m\""
-            ))
-        })
+        crate::util::limits::parse_duration(&text)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -288,7 +288,15 @@ fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileEr
             ))
         }
     };
-    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    let Some(total) = crate::util::limits::total(stages.iter().map(|s| s.duration)) else {
+        return Err(src.at(
+            load_span,
+            format!(
+                "load: the stages add up to more than the longest run rampdeck accepts ({})",
+                crate::util::limits::MAX_DURATION_TEXT
+            ),
+        ));
+    };
     let warmup = match l.warmup {
         Some(w) if w.get_ref().0 >= total => {
             return Err(src.at(

@@ -62,6 +62,9 @@ pub struct Summary {
     pub paused_s: f64,
     pub elapsed_s: f64,
     pub stopped_early: bool,
+    /// Why the run stopped because no request could succeed (exit code 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
     pub error_messages: BTreeMap<String, String>,
     /// Control-plane components: CPU in cores, memory in bytes.
     pub components: Vec<ComponentSummary>,
@@ -150,6 +153,7 @@ impl Summary {
             paused_s: result.paused.as_secs_f64(),
             elapsed_s: result.elapsed.as_secs_f64(),
             stopped_early: result.stopped_early,
+            aborted: result.aborted.clone(),
             error_messages: result
                 .last_errors
                 .iter()
@@ -193,6 +197,23 @@ impl Summary {
             events: model.events.clone(),
         }
         .judged(plan, model)
+    }
+
+    /// Why this run measured nothing about the target, if so: the run
+    /// stopped on a fatal failure, or every request failed its TLS
+    /// handshake. Either is exit code 1 (it could not run), not a result.
+    pub fn could_not_run(&self) -> Option<String> {
+        if let Some(why) = &self.aborted {
+            return Some(why.clone());
+        }
+        let tls = self.errors.get("tls").copied().unwrap_or(0);
+        (self.requests > 0 && tls == self.requests).then(|| {
+            format!(
+                "every TLS handshake failed ({} requests): {}",
+                self.requests,
+                self.error_messages.get("tls").map_or("", String::as_str)
+            )
+        })
     }
 
     fn judged(mut self, plan: &Plan, model: &RunModel) -> Self {

@@ -144,7 +144,7 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
     };
     let bound = match &metric {
         Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => {
-            let d = humantime::parse_duration(rest).map_err(|_| bad())?;
+            let d = crate::util::limits::parse_duration(rest).map_err(|_| bad())?;
             Bound::Value(d.as_secs_f64() * 1000.0)
         }
         Metric::SuccessRate => Bound::Value(

@@ -1,0 +1,148 @@
+//! Credentials in URLs: split off userinfo (as curl does), build the Basic header, redact passwords wherever a URL is shown.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+
+/// `user[:password]` from a URL's authority, percent-decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub user: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for UserInfo {
+    // A Debug print (a panic message, a trace) must not carry the password either.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserInfo")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl UserInfo {
+    /// The `Authorization` value curl sends for `http://user:password@host/`.
+    pub fn basic_auth(&self) -> String {
+        let pair = format!("{}:{}", self.user, self.password.as_deref().unwrap_or(""));
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    /// `user:***@` (or `user@`), as the URL is shown.
+    pub fn shown(&self) -> String {
+        match self.password {
+            Some(_) => format!("{}:***@", self.user),
+            None => format!("{}@", self.user),
+        }
+    }
+}
+
+/// Splits `user:pw@host:port` into its userinfo and `host:port`.
+pub fn split_userinfo(authority: &str) -> (Option<UserInfo>, &str) {
+    match authority.rsplit_once('@') {
+        None => (None, authority),
+        Some((info, host)) => {
+            let (user, password) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(percent_decode(p))),
+                None => (info, None),
+            };
+            (
+                Some(UserInfo {
+                    user: percent_decode(user),
+                    password,
+                }),
+                host,
+            )
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Replaces the password of every `scheme://user:password@` in `text` with
+/// `***`, so a URL can be printed, logged or stored. Text without one is
+/// returned as it is.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace (or a quote, in messages).
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '\'' | '"' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((info, host)) if info.contains(':') => {
+                let user = info.split_once(':').map_or(info, |(u, _)| u);
+                out.push_str(user);
+                out.push_str(":***@");
+                out.push_str(host);
+                changed = true;
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_becomes_basic_auth_and_leaves_the_host() {
+        let (info, host) = split_userinfo("alice:S3cr3t%40PW@127.0.0.1:8080");
+        let info = info.unwrap();
+        assert_eq!(host, "127.0.0.1:8080");
+        assert_eq!(info.user, "alice");
+        assert_eq!(info.password.as_deref(), Some("S3cr3t@PW"));
+        // base64("alice:S3cr3t@PW")
+        assert_eq!(info.basic_auth(), "Basic YWxpY2U6UzNjcjN0QFBX");
+        assert_eq!(info.shown(), "alice:***@");
+        assert!(!format!("{info:?}").contains("S3cr3t"));
+        assert_eq!(split_userinfo("h:1").0, None);
+    }
+
+    #[test]
+    fn redacts_every_url_in_a_text() {
+        let t = "invalid URL 'http://alice:pw@h:1/x' and https://bob:zz@other/ ok";
+        assert_eq!(
+            redact(t),
+            "invalid URL 'http://alice:***@h:1/x' and https://bob:***@other/ ok"
+        );
+        assert!(matches!(redact("http://h/x@y"), Cow::Borrowed(_)));
+        assert_eq!(redact("http://user@h/"), "http://user@h/");
+    }
+}

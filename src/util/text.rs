@@ -1,0 +1,57 @@
+//! Remote text made safe for a terminal: control characters escaped, so a server or command cannot drive the screen.
+
+use std::borrow::Cow;
+
+/// Escapes every control character (C0, DEL, C1) except none: a scrape
+/// body, a PromQL error, a stat command's output or a server's error text
+/// can hold `ESC ] 0 ; ... BEL` (retitles the terminal) or `ESC [ 2 J`
+/// (clears it). Printed as `\x1b`, they are visible and harmless. Tabs
+/// become a space, since panes and one-line logs have no tab stops.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\t' {
+            out.push(' ');
+        } else if needs_escape(c) {
+            let n = c as u32;
+            if n <= 0xff {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `sanitize` into an owned string.
+pub fn sanitized(s: &str) -> String {
+    sanitize(s).into_owned()
+}
+
+fn needs_escape(c: char) -> bool {
+    // Newlines too: one message is one line in the log and the panes.
+    // U+2028/2029 and the bidi overrides can also reorder what is shown.
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_sequences() {
+        let hostile = "up\x1b]0;pwned\x07\x1b[2Jdown\r\n\u{9b}x";
+        let s = sanitize(hostile);
+        assert_eq!(s, "up\\x1b]0;pwned\\x07\\x1b[2Jdown\\x0d\\x0a\\x9bx");
+        assert!(!s.chars().any(char::is_control));
+        assert!(matches!(sanitize("plain text µs ✓"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("a\tb"), "a b");
+    }
+}
