@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// Append one line per run to this JSON-lines file, for trends.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Write into an --out directory that already holds a run, replacing its files.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub tolerance: ToleranceArgs,
     /// Console frames per second.

@@ -13,6 +13,7 @@ use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
 use crate::run::log::RunLog;
 use crate::run::RunModel;
+use crate::stats::summary::RunState;
 use crate::stats::IntervalStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,13 @@ pub struct Options {
 }
 
 /// Runs `plan` to the end (or until Ctrl-C / SIGTERM) and reports it.
-pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessError> {
+/// `signals` were installed when the command started, so a stop that came
+/// before the engine did still ends in a (possibly empty) summary.
+pub async fn run(
+    plan: Arc<Plan>,
+    opts: &Options,
+    signals: crate::signals::StopSignals,
+) -> Result<Summary, HeadlessError> {
     let mut handle = engine::start_with(
         plan.clone(),
         engine::StartOptions {
@@ -43,7 +50,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
     let mut log = open_log(&plan, opts, started_at);
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());
-    let signals = tokio::spawn(forward_signals(handle.control.clone()));
+    let signals = tokio::spawn(forward_signals(handle.control.clone(), signals));
     let mut model = RunModel::for_plan(&plan);
     let mut watch = crate::report::thresholds::Watch::new(
         plan.thresholds.clone(),
@@ -71,7 +78,12 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         }
         match &ev {
             EngineEvent::Event(e) => {
-                let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+                let _ = writeln!(
+                    err,
+                    "[{:>7.1}s] {}",
+                    e.at.as_secs_f64(),
+                    crate::util::text::sanitize(&e.message)
+                );
             }
             EngineEvent::Interval(s) if s.interval.elapsed >= next_progress => {
                 next_progress += Duration::from_secs(1);
@@ -82,7 +94,12 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         }
         let interval = matches!(ev, EngineEvent::Interval(_));
         for e in model.apply(ev) {
-            let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+            let _ = writeln!(
+                err,
+                "[{:>7.1}s] {}",
+                e.at.as_secs_f64(),
+                crate::util::text::sanitize(&e.message)
+            );
             write_log(&mut log, |l| l.event(&e));
         }
         if interval {
@@ -109,7 +126,12 @@ pub async fn run(plan: Arc<Plan>, opts: &Options) -> Result<Summary, HeadlessErr
         model.apply_probe(pe);
     }
     for e in model.finish_routes() {
-        let _ = writeln!(err, "[{:>7.1}s] {}", e.at.as_secs_f64(), e.message);
+        let _ = writeln!(
+            err,
+            "[{:>7.1}s] {}",
+            e.at.as_secs_f64(),
+            crate::util::text::sanitize(&e.message)
+        );
         write_log(&mut log, |l| l.event(&e));
     }
     signals.abort();
@@ -159,12 +181,22 @@ fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
     match pe {
         ProbeEvent::State { name, at, problem } => {
             let _ = match problem {
-                Some(p) => writeln!(err, "[{:>7.1}s] {name} failing: {p}", at.as_secs_f64()),
+                Some(p) => writeln!(
+                    err,
+                    "[{:>7.1}s] {name} failing: {}",
+                    at.as_secs_f64(),
+                    crate::util::text::sanitize(p)
+                ),
                 None => writeln!(err, "[{:>7.1}s] {name} ok again", at.as_secs_f64()),
             };
         }
         ProbeEvent::Route(r) => {
-            let _ = writeln!(err, "[{:>7.1}s] {}", pe.at().as_secs_f64(), r.message());
+            let _ = writeln!(
+                err,
+                "[{:>7.1}s] {}",
+                pe.at().as_secs_f64(),
+                crate::util::text::sanitize(&r.message())
+            );
         }
         _ => {}
     }
@@ -172,10 +204,18 @@ fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
 
 /// First Ctrl-C or SIGTERM stops the run (the summary is still written);
 /// a second one also stops waiting for requests in flight.
-pub async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
-    let mut signals = crate::signals::StopSignals::new();
+pub async fn forward_signals(
+    control: mpsc::UnboundedSender<Control>,
+    mut signals: crate::signals::StopSignals,
+) {
+    let mut first = true;
     while signals.next().await {
-        eprintln!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
+        if first {
+            eprintln!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
+        } else {
+            eprintln!("stopping now: requests still in flight are abandoned");
+        }
+        first = false;
         if control.send(Control::Stop).is_err() {
             return;
         }
@@ -190,13 +230,26 @@ fn progress_line(
     totals: &crate::stats::TotalsSummary,
 ) -> String {
     let recent = model.recent(Duration::from_secs(1));
+    // Numbered as the events number them: "stage 1/3".
+    let n = plan.load.stages.len();
     let stage = plan
         .load
         .stages
         .get(last.stage)
         .map_or_else(String::new, |s| {
-            format!("stage {} {:?}", last.stage, s.kind).to_lowercase()
+            format!("stage {}/{n} {:?}", last.stage + 1, s.kind).to_lowercase()
         });
+    // Once the schedule is over there is no target, only the drain.
+    let target = match last.state {
+        RunState::Running | RunState::Paused => {
+            format!(
+                "target {} {}",
+                fmt_level(last.target),
+                plan.load.mode.unit()
+            )
+        }
+        RunState::Stopping | RunState::Finished => "schedule done, draining".to_owned(),
+    };
     let errors = totals.requests - totals.ok;
     // During warmup nothing is counted yet, so show the interval's own numbers.
     let (p50, p99, scope) = if totals.requests > 0 {
@@ -205,13 +258,11 @@ fn progress_line(
         (last.latency.p50, last.latency.p99, "interval")
     };
     format!(
-        "[{:>6.1}s/{}] {}{} | target {} {} | sent {:.1}/s done {:.1}/s | p50 {:.2}ms p99 {:.2}ms ({scope}; now p99 {:.2}ms) | ok {} | errors {}{}",
+        "[{:>6.1}s/{}] {}{} | {target} | sent {:.1}/s done {:.1}/s | p50 {:.2}ms p99 {:.2}ms ({scope}; now p99 {:.2}ms) | ok {} | errors {}{}",
         last.run_clock.as_secs_f64(),
         fmt_dur(total),
         stage,
         if last.warmup { " (warmup)" } else { "" },
-        fmt_level(last.target),
-        plan.load.mode.unit(),
         recent.sent_rate(),
         recent.done_rate(),
         p50,

@@ -7,7 +7,7 @@ use crate::engine::{self, EngineError};
 use tokio::sync::mpsc;
 
 use crate::engine::EngineEvent;
-use crate::headless::{close_log, forward_signals, open_log, write_log, Options};
+use crate::headless::{close_log, open_log, write_log, Options};
 use crate::probes::ProbeEvent;
 use crate::profile::plan::fmt_dur;
 use crate::profile::Plan;
@@ -32,7 +32,12 @@ pub enum LiveError {
 
 /// Runs `plan` with the console open; after the operator quits (or the
 /// console fails) the run is stopped and its summary printed and written.
-pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, LiveError> {
+pub async fn run(
+    plan: Arc<Plan>,
+    opts: &Options,
+    fps: u32,
+    mut signals: crate::signals::StopSignals,
+) -> Result<Summary, LiveError> {
     console::init_logging();
     let handle = engine::start_with(
         plan.clone(),
@@ -56,23 +61,23 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     };
     let control = handle.control.clone();
     let exit = Arc::new(AtomicBool::new(false));
-    // SIGTERM (and SIGINT from outside the terminal) closes the console; the
-    // console then stops the run.
-    let signals = {
-        let exit = exit.clone();
+    // SIGTERM (and SIGINT from outside the terminal) closes the console,
+    // which then stops the run; once it is closed, a signal stops waiting
+    // for requests in flight, as in a headless run.
+    let console_open = Arc::new(AtomicBool::new(true));
+    let signal_task = {
+        let (exit, open, control) = (exit.clone(), console_open.clone(), control.clone());
         tokio::spawn(async move {
-            #[cfg(unix)]
-            if let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+            while signals.next().await {
+                if open.load(Ordering::Relaxed) {
+                    exit.store(true, Ordering::Relaxed);
+                } else {
+                    eprintln!("stopping now: requests still in flight are abandoned");
+                    if control.send(engine::Control::Stop).is_err() {
+                        return;
+                    }
                 }
             }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-            exit.store(true, Ordering::Relaxed);
         })
     };
     let ui = {
@@ -90,7 +95,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
             .map_err(|e| LiveError::Console(ConsoleError::Terminal(e)))?
     };
     let joined = tokio::task::spawn_blocking(move || ui.join()).await;
-    signals.abort();
+    console_open.store(false, Ordering::Relaxed);
     let (mut model, events, failure) = match joined {
         Ok(Ok(Ok(exit))) => {
             probes.events = exit.probe_events;
@@ -103,7 +108,6 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
     if failure.is_some() {
         let _ = control.send(engine::Control::Stop);
     }
-    let stopping = tokio::spawn(forward_signals(control.clone()));
     if model.state != crate::stats::summary::RunState::Finished {
         eprintln!(
             "stopping the run: waiting up to {} for requests in flight (Ctrl-C to abandon them)",
@@ -125,7 +129,7 @@ pub async fn run(plan: Arc<Plan>, opts: &Options, fps: u32) -> Result<Summary, L
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    stopping.abort();
+    signal_task.abort();
     model.finish_routes();
     let summary = Summary::new(&plan, &result, &model, started_at);
     if let Some(task) = tee_task {

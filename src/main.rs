@@ -34,6 +34,8 @@ fn main() -> ExitCode {
     // Installs the panic hook that reports panics readably; errors we expect
     // are reported below with their own exit codes.
     let _ = color_eyre::install();
+    // Before anything opens a file: the hard limit, as Go's runtime does.
+    let fd_limit = rampdeck::engine::fds::raise_limit();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { profiles } => check(&profiles),
@@ -48,6 +50,10 @@ fn main() -> ExitCode {
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo { profile, run } => {
+            let (rt, signals) = match start_run() {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
             let plan = match profile {
                 Some(path) => profile::load(&path),
                 None => profile::parse(DEMO_PROFILE_PATH, DEMO_PROFILE),
@@ -59,9 +65,13 @@ fn main() -> ExitCode {
                 overrides(&run).apply(&mut p)?;
                 Ok(p)
             });
-            with_plan(plan, &run)
+            with_plan(rt, signals, plan, &run, fd_limit)
         }
         Command::Run { target, run, adhoc } => {
+            let (rt, signals) = match start_run() {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
             // Anything with a scheme is a URL (ftp:// gets "unsupported scheme", not "cannot read profile").
             let is_url = target.contains("://");
             let plan = if is_url {
@@ -87,7 +97,7 @@ fn main() -> ExitCode {
                     Ok(p)
                 })
             };
-            with_plan(plan, &run)
+            with_plan(rt, signals, plan, &run, fd_limit)
         }
     }
 }
@@ -132,7 +142,7 @@ fn report(dir: &std::path::Path, format: cli::ReportFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         // A directory without a usable run log is the user's input.
-        Err(e @ (DocumentError::Log(_) | DocumentError::NoSummary(_))) => {
+        Err(e @ (DocumentError::Log(_) | DocumentError::NoSummary(..))) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
@@ -155,7 +165,7 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
         Ok(t) => t,
         Err(code) => return code,
     };
-    let (base, new) = match (compare::load(base), compare::load(new)) {
+    let (base, new) = match (load_summary(base), load_summary(new)) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
@@ -168,6 +178,24 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
         ExitCode::from(EXIT_THRESHOLDS_FAILED)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A run's summary for `compare`: its summary.json, or, for a run killed
+/// before it wrote one, the summary rebuilt from its run log (said so).
+fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    match compare::load(path) {
+        Ok(v) => Ok(v),
+        Err(e @ compare::CompareError::Read { .. })
+            if path.is_dir() && path.join("run.jsonl").exists() =>
+        {
+            let s = rampdeck::report::rebuild::rebuild(path).map_err(|r| format!("{e}; {r}"))?;
+            if let Some(why) = &s.incomplete {
+                eprintln!("warning: {}: incomplete: {why}", path.display());
+            }
+            serde_json::to_value(&s).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -222,7 +250,24 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
+/// The runtime and the stop signals, first thing for a command that runs
+/// load: a Ctrl-C or SIGTERM from here on ends in a written summary.
+fn start_run() -> Result<(tokio::runtime::Runtime, rampdeck::signals::StopSignals), ExitCode> {
+    let rt = runtime()?;
+    let signals = {
+        let _in_runtime = rt.enter();
+        rampdeck::signals::StopSignals::new()
+    };
+    Ok((rt, signals))
+}
+
+fn with_plan(
+    rt: tokio::runtime::Runtime,
+    signals: rampdeck::signals::StopSignals,
+    plan: Result<Plan, ProfileError>,
+    run: &RunArgs,
+    fd_limit: Option<u64>,
+) -> ExitCode {
     let plan = match plan {
         Ok(p) => p,
         Err(e) => {
@@ -230,6 +275,26 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    // Everything that can be known before the run is checked before it.
+    let connections = match plan.load.mode {
+        profile::Mode::Open => plan.load.max_connections,
+        profile::Mode::Closed => plan.load.peak_level().ceil() as usize,
+    };
+    let checks = [
+        rampdeck::engine::fds::check(connections as u64, fd_limit),
+        run.out.as_deref().map_or(Ok(()), |d| {
+            rampdeck::report::outputs::check_out_dir(d, run.force)
+        }),
+        run.history
+            .as_deref()
+            .map_or(Ok(()), rampdeck::report::outputs::check_history),
+    ];
+    for c in checks {
+        if let Err(e) = c {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     // Bad tolerances or a baseline that cannot be read fail now, not after the run.
     if let Err(code) = tolerances(&run.tolerance) {
         return code;
@@ -240,11 +305,7 @@ fn with_plan(plan: Result<Plan, ProfileError>, run: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(run_plan(plan, run))
+    rt.block_on(run_plan(plan, run, signals))
 }
 
 /// Writes a kubeconfig for the demo's simulated Kubernetes API and points
@@ -293,7 +354,11 @@ fn demo_kubeconfig(
     }
 }
 
-async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
+async fn run_plan(
+    mut plan: Plan,
+    run: &RunArgs,
+    signals: rampdeck::signals::StopSignals,
+) -> ExitCode {
     let mut temp_kubeconfig = None;
     let demo = match &plan.demo {
         Some(config) => match DemoProcess::spawn(config).await {
@@ -322,11 +387,13 @@ async fn run_plan(mut plan: Plan, run: &RunArgs) -> ExitCode {
         !run.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let plan = Arc::new(plan);
     let result = if console {
-        live::run(plan, &opts, run.fps)
+        live::run(plan, &opts, run.fps, signals)
             .await
             .map_err(|e| e.to_string())
     } else {
-        headless::run(plan, &opts).await.map_err(|e| e.to_string())
+        headless::run(plan, &opts, signals)
+            .await
+            .map_err(|e| e.to_string())
     };
     if let Some(d) = demo {
         d.shutdown().await;

@@ -49,6 +49,50 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         flag: flag.into(),
         message: message.into(),
     };
+    // A flag another scenario reads would be checked and then ignored: refuse it.
+    let applies = [
+        (
+            "--routes",
+            a.routes.is_some(),
+            &[ScenarioKind::AttachedRoutes, ScenarioKind::RouteProbe][..],
+            "attached-routes and route-probe; route-change flips one route between two backends",
+        ),
+        (
+            "--writers",
+            a.writers.is_some(),
+            &[ScenarioKind::AttachedRoutes][..],
+            "attached-routes",
+        ),
+        (
+            "--write-rate",
+            a.write_rate.is_some(),
+            &[ScenarioKind::AttachedRoutes][..],
+            "attached-routes",
+        ),
+        (
+            "--rate",
+            a.rate.is_some(),
+            &[ScenarioKind::RouteChange][..],
+            "route-change",
+        ),
+        (
+            "--period",
+            a.period.is_some(),
+            &[ScenarioKind::RouteChange][..],
+            "route-change",
+        ),
+        (
+            "--iterations",
+            a.iterations.is_some(),
+            &[ScenarioKind::RouteChange][..],
+            "route-change",
+        ),
+    ];
+    for (name, given, kinds, which) in applies {
+        if given && !kinds.contains(&kind) {
+            return Err(flag(name, &format!("applies to {which} only")));
+        }
+    }
     let c = &mut p.config;
     if let Some(n) = a.routes {
         let n = route_count_flag("--routes", n)?;

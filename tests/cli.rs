@@ -193,6 +193,7 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
         "1s",
         "--out",
         dir.path().to_str().unwrap(),
+        "--force",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = support::summary(dir.path());
@@ -223,20 +224,23 @@ fn demo_runs_headless_when_stdout_is_not_a_terminal() {
 }
 
 #[test]
-fn an_unwritable_out_dir_is_exit_code_1_after_the_summary() {
+fn an_unwritable_out_dir_is_bad_input_before_the_run() {
+    let started = std::time::Instant::now();
     let out = rampdeck(&[
         "demo",
         "--rate",
         "50",
         "--duration",
-        "6s",
+        "60s",
         "--out",
         "/proc/rampdeck-cannot-write",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Summary:"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // Found before the run, not after 60 s of it.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Summary:"));
     assert!(
-        stderr(&out).contains("cannot create output directory '/proc/rampdeck-cannot-write'"),
+        stderr(&out).contains("--out '/proc/rampdeck-cannot-write': cannot create it"),
         "{}",
         stderr(&out)
     );
@@ -296,7 +300,17 @@ fn thresholds_decide_the_exit_code() {
         path.display().to_string()
     };
     let out_dir = dir.path().join("out");
-    let out = |p: &str| rampdeck(&["run", p, "--headless", "--out", out_dir.to_str().unwrap()]);
+    // One directory for every run: --force replaces the previous run's files.
+    let out = |p: &str| {
+        rampdeck(&[
+            "run",
+            p,
+            "--headless",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--force",
+        ])
+    };
 
     // A 5 ms route cannot have a p99 under 1 ms.
     let failing = profile("fail", "p99 = \"< 1ms\"\nsuccess_rate = \"> 99\"\n");
@@ -437,8 +451,13 @@ fn baselines_catch_regressions_and_history_grows() {
         "{}",
         stderr(&o)
     );
-    let o = run("/fast", &again, &["--baseline", "/nonexistent"]);
+    let o = run(
+        "/fast",
+        &dir.path().join("fresh"),
+        &["--baseline", "/nonexistent"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--baseline"), "{}", stderr(&o));
 
     let lines = std::fs::read_to_string(&history).unwrap();
     assert_eq!(

@@ -294,3 +294,306 @@ async fn the_timeout_fires_on_time_while_a_body_floods_in() {
     let p99 = rampdeck::stats::Percentiles::of(&result.totals.service).p99;
     assert!(p99 < 1500.0, "service p99 {p99} ms");
 }
+
+// ---- 4. A killed run can still be reported and compared ----
+
+#[test]
+fn a_killed_runs_log_is_reported_and_compared_as_incomplete() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(support::fixed_server(200, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed");
+    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "100",
+            "--duration",
+            "60s",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let _ = child.wait_with_output();
+    assert!(!out.join("summary.json").exists());
+
+    let o = rampdeck(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("incomplete: the run was killed at"),
+        "{}",
+        text(&o)
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("**Incomplete:** the run was killed at"), "{md}");
+    let json = rampdeck(&["report", out.to_str().unwrap(), "--format", "json"]);
+    assert!(json.status.success(), "{}", text(&json));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let requests = doc["summary"]["requests"].as_u64().unwrap();
+    // About 2.5 s at 100/s was written before the kill.
+    assert!((100..=300).contains(&requests), "{requests}");
+    assert_eq!(doc["summary"]["ok"].as_u64(), Some(requests));
+
+    let o = rampdeck(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("incomplete"), "{}", text(&o));
+}
+
+// ---- 5. A stat command's output is read as a stream and bounded ----
+
+fn max_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_stat_command_that_prints_100_mb_on_one_line_costs_little() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(support::fixed_server(200, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[target]\nurl = \"http://{addr}\"\n[load]\nrate = 5\nduration = \"4s\"\n\
+             [[stat]]\nname = \"huge\"\ncommand = [\"sh\", \"-c\", \"head -c 100000000 /dev/zero | tr '\\\\000' x; echo; echo last line\"]\n\
+             interval = \"1s\"\ntimeout = \"10s\"\nlines = 3\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args([
+            "run",
+            profile.to_str().unwrap(),
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(max_rss_kib(child.id()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Unbounded, the 100 MB line was buffered whole (313 MB RSS).
+    assert!(peak < 120 * 1024, "peak RSS {peak} KiB");
+    let log_len = std::fs::metadata(out.join("run.jsonl")).unwrap().len();
+    assert!(log_len < 2_000_000, "run.jsonl is {log_len} bytes");
+    let log = std::fs::read_to_string(out.join("run.jsonl")).unwrap();
+    let run = log
+        .lines()
+        .find(|l| l.contains("\"probe_run\"") && l.contains("last line"))
+        .expect("a finished run of the stat command");
+    let v: serde_json::Value = serde_json::from_str(run).unwrap();
+    let lines: Vec<&str> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert_eq!(lines.last(), Some(&"last line"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.len() < 4200 && l.contains("[cut: 99995904 more bytes]")),
+        "{:?}",
+        lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
+}
+
+// ---- 6. compare judges success and refuses what it cannot read ----
+
+#[test]
+fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(support::fixed_server(200, "ok"));
+    let down = rt.block_on(support::closed_port());
+    let dir = tempfile::tempdir().unwrap();
+    let run = |addr: SocketAddr, name: &str| {
+        let out = dir.path().join(name);
+        let o = rampdeck(&[
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        out
+    };
+    let (base, dead) = (run(up, "base"), run(down, "dead"));
+    let o = rampdeck(&["compare", base.to_str().unwrap(), dead.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    let table = text(&o);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("success_rate") && l.contains("REGRESSION")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("errors.connect_refused") && l.contains("REGRESSION")),
+        "{table}"
+    );
+    // The same gate on the run itself.
+    let again = dir.path().join("again");
+    let o = rampdeck(&[
+        "run",
+        &format!("http://{down}/"),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--headless",
+        "--out",
+        again.to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+
+    for bad in [
+        vec!["--tolerance", "NaN"],
+        vec!["--tolerance", "-5"],
+        vec!["--tolerance-for", "latency=5"],
+        vec!["--tolerance-for", "p99=inf"],
+    ] {
+        let mut args = vec!["compare", base.to_str().unwrap(), base.to_str().unwrap()];
+        args.extend(bad.iter());
+        let o = rampdeck(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    let odd = dir.path().join("odd.json");
+    let mut v: serde_json::Value = support::summary(&base);
+    v["schema"] = serde_json::json!(7);
+    std::fs::write(&odd, v.to_string()).unwrap();
+    let o = rampdeck(&["compare", base.to_str().unwrap(), odd.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("schema is 7"), "{}", text(&o));
+    let mut v: serde_json::Value = support::summary(&base);
+    v["requests"] = serde_json::json!("many");
+    std::fs::write(&odd, v.to_string()).unwrap();
+    let o = rampdeck(&["compare", base.to_str().unwrap(), odd.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("'requests' must be a whole number"),
+        "{}",
+        text(&o)
+    );
+}
+
+// ---- 7. Odd statuses and NaN samples ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_outside_100_to_599_is_kept_and_counted_as_a_failure() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = raw_server(|mut s| async move {
+        while read_head(&mut s).await.is_some() {
+            let r = b"HTTP/1.1 999 Weird\r\ncontent-length: 0\r\n\r\n";
+            if s.write_all(r).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = rampdeck_async(vec![
+        "run".into(),
+        format!("http://{addr}/"),
+        "--rate".into(),
+        "20".into(),
+        "--duration".into(),
+        "1s".into(),
+        "--headless".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let s = support::summary(&out);
+    let n = s["requests"].as_u64().unwrap();
+    assert!(n >= 15, "{s}");
+    assert_eq!(s["ok"], 0, "{s}");
+    assert_eq!(s["status_codes"]["999"].as_u64(), Some(n), "{s}");
+    assert_eq!(s["errors"]["http_invalid_status"].as_u64(), Some(n), "{s}");
+    assert!(!text(&o).contains("Errors       none"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nan_memory_gauge_is_no_data_and_fails_its_threshold() {
+    let _serial = support::SERIAL.lock().await;
+    let target = support::fixed_server(200, "ok").await;
+    let metrics = raw_server(|mut s| async move {
+        while read_head(&mut s).await.is_some() {
+            let body = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes NaN\n";
+            let r = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            if s.write_all(r.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[target]\nurl = \"http://{target}\"\n[load]\nrate = 10\nduration = \"2s\"\n\
+             [[source]]\nname = \"cp\"\nkind = \"scrape\"\nurl = \"http://{metrics}/metrics\"\ninterval = \"250ms\"\n\
+             [thresholds.component.cp]\nmemory_max = \"< 100MiB\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let o = rampdeck_async(vec![
+        "run".into(),
+        profile.display().to_string(),
+        "--headless".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        o.status.code(),
+        Some(99),
+        "a threshold on no data fails: {}",
+        text(&o)
+    );
+    let s = support::summary(&out);
+    let cp = &s["components"][0];
+    assert!(cp["memory_max_bytes"].is_null(), "{cp}");
+    assert!(
+        cp["problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("NaN, no data"),
+        "{cp}"
+    );
+    assert_eq!(s["thresholds_passed"], false);
+    assert!(!text(&o).contains(" 0 B"), "{}", text(&o));
+}

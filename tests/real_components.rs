@@ -262,9 +262,10 @@ verify = {{ url = "{{{{target}}}}/", host = "new.local", body_contains = "new ro
     let opts = rampdeck::headless::Options {
         out: Some(out.clone()),
     };
-    let summary = rampdeck::headless::run(Arc::new(plan), &opts)
-        .await
-        .unwrap();
+    let summary =
+        rampdeck::headless::run(Arc::new(plan), &opts, rampdeck::signals::StopSignals::new())
+            .await
+            .unwrap();
     assert!(summary.requests > 1500, "{}", summary.requests);
     assert_eq!(summary.failed, 0, "the stable route lost requests");
     let json = support::summary(&out);

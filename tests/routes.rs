@@ -377,6 +377,7 @@ spec = {{ parentRefs = [{{ name = "rampdeck" }}], hostnames = ["shop.example.com
         &rampdeck::headless::Options {
             out: Some(out.clone()),
         },
+        rampdeck::signals::StopSignals::new(),
     )
     .await
     .unwrap();

@@ -216,6 +216,14 @@ pub const MAX_RESPONSE_HEADERS: usize = 256;
 pub const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
 fn connect_failure(addr: SocketAddr, e: &std::io::Error) -> Failure {
+    if super::fds::is_local_exhaustion(e) {
+        return Failure::new(
+            ErrorKind::LocalResources,
+            format!(
+                "connect to {addr}: {e} (rampdeck ran out of its own resources; this is not the target's failure)"
+            ),
+        );
+    }
     let kind = match e.kind() {
         std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
         std::io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
@@ -405,16 +413,45 @@ impl H1 {
     }
 }
 
+/// How an HTTP/2 exchange failed: on a stream the server says it never
+/// processed (safe to send again), or otherwise.
+pub enum H2Failure {
+    Unprocessed(Failure),
+    Failed(Failure),
+}
+
 pub async fn send_h2(
     sender: &mut http2::SendRequest<Body>,
     req: Request<Body>,
-) -> Result<u16, Failure> {
-    sender.ready().await.map_err(|e| classify(&e, false))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| classify(&e, false))?;
-    drain(resp).await
+) -> Result<u16, H2Failure> {
+    let head = |e: hyper::Error| {
+        let f = classify(&e, false);
+        if unprocessed(&e) {
+            H2Failure::Unprocessed(f)
+        } else {
+            H2Failure::Failed(f)
+        }
+    };
+    sender.ready().await.map_err(head)?;
+    let resp = sender.send_request(req).await.map_err(head)?;
+    drain(resp).await.map_err(H2Failure::Failed)
+}
+
+/// A stream the server refused or cut off with a graceful GOAWAY: by the
+/// protocol it was not processed (RFC 9113 6.8, 8.7).
+fn unprocessed(e: &hyper::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h2e) = err.downcast_ref::<h2::Error>() {
+            return match h2e.reason() {
+                Some(h2::Reason::REFUSED_STREAM) => true,
+                Some(h2::Reason::NO_ERROR) => h2e.is_go_away() && h2e.is_remote(),
+                _ => false,
+            };
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// HTTP/2 connections shared by workers: each carries up to `STREAMS_PER_CONN`

@@ -7,6 +7,7 @@
 //! waits on its consumer.
 
 pub mod conn;
+pub mod fds;
 pub mod rng;
 pub mod schedule;
 pub mod stream;

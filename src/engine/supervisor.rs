@@ -32,6 +32,9 @@ pub struct RunResult {
     pub dropped: u64,
     /// Requests still in flight when the drain timeout gave up on them.
     pub unfinished: u64,
+    /// Requests sent again on a new connection because the server closed
+    /// the old one before processing them (keep-alive close, HTTP/2 GOAWAY).
+    pub resent: u64,
     pub stopped_early: bool,
     pub last_errors: Vec<(ErrorKind, String)>,
     /// Why the run was cut short because no request could succeed (exit 1).
@@ -323,11 +326,13 @@ impl Supervisor {
         }
         let status = self.interval.status_list();
         for &(code, _) in &status {
-            if code >= 400 && self.seen_status.insert(code) {
-                self.emit(
-                    EventKind::FirstStatus { code },
-                    format!("first HTTP {code} response"),
-                );
+            if crate::stats::is_failure_status(code) && self.seen_status.insert(code) {
+                let text = if (100..600).contains(&code) {
+                    format!("first HTTP {code} response")
+                } else {
+                    format!("first response with status {code}, which HTTP does not define (counted as a failure)")
+                };
+                self.emit(EventKind::FirstStatus { code }, text);
             }
         }
         let stage = self.schedule.stage_at(now).or(self.last_stage).unwrap_or(0);
@@ -491,11 +496,26 @@ impl Supervisor {
         );
         let deadline =
             tokio::time::Instant::from_std(later(stop_at, super::drain_timeout(&self.plan)));
+        // A Stop while draining abandons what is in flight only if it is
+        // the second: one that stopped the run early, or one before it here.
+        // After a schedule that ran out, one signal must not drop requests.
+        let mut abandon_on_stop = stopped_early;
         loop {
             tokio::select! {
                 biased;
                 cmd = control.recv(), if control_open => match cmd {
-                    Some(Control::Stop) => break,
+                    Some(Control::Stop) if abandon_on_stop => break,
+                    Some(Control::Stop) => {
+                        abandon_on_stop = true;
+                        let in_flight = self.shared.recorder.started_total().saturating_sub(self.completed_all);
+                        self.emit(
+                            EventKind::Warning,
+                            format!(
+                                "stop asked: still waiting up to {} for about {in_flight} requests in flight; stop again to abandon them",
+                                crate::profile::plan::fmt_dur(super::drain_timeout(&self.plan))
+                            ),
+                        );
+                    }
                     Some(_) => {}
                     None => control_open = false,
                 },
@@ -542,6 +562,7 @@ impl Supervisor {
             stopped_early,
             last_errors: self.last_error_list(),
             aborted: self.shared.fatal.get().cloned(),
+            resent: self.shared.recorder.resent_total(),
         }
     }
 }

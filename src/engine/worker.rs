@@ -15,7 +15,7 @@ use hyper::client::conn::http2;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Pool, H1};
+use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1};
 use super::rng::{splitmix64, WeightedPick};
 use super::schedule::{Due, Schedule};
 use super::timer::PreciseTimer;
@@ -158,6 +158,7 @@ impl Worker {
                     _ => false,
                 };
                 if reused && stale {
+                    shared.recorder.resent();
                     let conn = slot.insert(shared.connector.connect_h1().await?);
                     r = conn.exchange(spec.build()).await;
                 }
@@ -178,19 +179,34 @@ impl Worker {
                     .h2
                     .as_ref()
                     .ok_or_else(|| Failure::new(ErrorKind::Connect, "no HTTP/2 pool"))?;
-                let s = match sender {
-                    Some(s) if !s.is_closed() => s,
-                    _ => {
-                        let (g, s) = pool.get(&shared.connector, self.id, *generation).await?;
-                        *generation = Some(g);
-                        sender.insert(s)
+                let mut resent = false;
+                loop {
+                    let s = match sender {
+                        Some(s) if !s.is_closed() => s,
+                        _ => {
+                            let (g, s) = pool.get(&shared.connector, self.id, *generation).await?;
+                            *generation = Some(g);
+                            sender.insert(s)
+                        }
+                    };
+                    let r = send_h2(s, spec.build()).await;
+                    match r {
+                        Ok(status) => return Ok(status),
+                        // A graceful GOAWAY (nginx at keepalive_requests) or
+                        // REFUSED_STREAM: the server says it never processed
+                        // this stream, so it goes again on a new connection,
+                        // once, whatever its method (RFC 9113 8.7).
+                        Err(H2Failure::Unprocessed(_)) if !resent => {
+                            resent = true;
+                            shared.recorder.resent();
+                            *sender = None;
+                        }
+                        Err(H2Failure::Unprocessed(f) | H2Failure::Failed(f)) => {
+                            *sender = None;
+                            return Err(f);
+                        }
                     }
-                };
-                let r = send_h2(s, spec.build()).await;
-                if r.is_err() {
-                    *sender = None;
                 }
-                r
             }
         }
     }

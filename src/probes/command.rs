@@ -61,7 +61,7 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
     // Its own process group, so a timeout can kill everything it started.
     #[cfg(unix)]
     cmd.process_group(0);
-    let child = match cmd.spawn() {
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             let what = match e.kind() {
@@ -79,8 +79,18 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
         }
     };
     let mut group = GroupKill(child.id());
-    let waited = tokio::time::timeout(cfg.timeout, child.wait_with_output()).await;
-    if matches!(waited, Ok(Ok(_))) {
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let keep = cfg.keep_lines;
+    let work = async {
+        // Both pipes are read as they fill (a full pipe would block the
+        // command), keeping only the last lines: memory is bounded by
+        // `keep * MAX_LINE_BYTES` whatever the command prints.
+        let (out, err) = tokio::join!(tail(stdout, keep), tail(stderr, keep));
+        let status = child.wait().await;
+        (out, err, status)
+    };
+    let waited = tokio::time::timeout(cfg.timeout, work).await;
+    if matches!(waited, Ok((_, _, Ok(_)))) {
         group.0 = None;
     }
     match waited {
@@ -92,25 +102,15 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
                 lines: Vec::new(),
             }
         }
-        Ok(Err(e)) => CommandRun {
+        Ok((_, _, Err(e))) => CommandRun {
             took: start.elapsed(),
             outcome: RunOutcome::Failed(format!("waiting for it: {e}")),
             lines: Vec::new(),
         },
-        Ok(Ok(out)) => {
+        Ok((out, err, Ok(status))) => {
             let took = start.elapsed();
-            let text = if out.stdout.is_empty() {
-                &out.stderr
-            } else {
-                &out.stdout
-            };
-            let text = String::from_utf8_lossy(text);
-            let all: Vec<&str> = text.lines().collect();
-            let lines = all[all.len().saturating_sub(cfg.keep_lines)..]
-                .iter()
-                .map(|l| l.to_string())
-                .collect();
-            let outcome = match out.status.code() {
+            let lines = if out.is_empty() { err } else { out }.into_lines();
+            let outcome = match status.code() {
                 Some(0) => RunOutcome::Ok,
                 Some(code) => RunOutcome::Failed(format!("exit status {code}")),
                 None => RunOutcome::Failed("killed by a signal".into()),
@@ -121,5 +121,119 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
                 lines,
             }
         }
+    }
+}
+
+/// A kept line is cut at this many bytes (and says so).
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The last `keep` lines of a stream, each at most `MAX_LINE_BYTES`.
+#[derive(Debug, Default)]
+pub struct Tail {
+    keep: usize,
+    lines: std::collections::VecDeque<String>,
+    /// The line being read, up to the cap.
+    current: Vec<u8>,
+    /// Bytes of the current line beyond the cap, discarded.
+    cut: usize,
+    /// Anything at all arrived.
+    any: bool,
+}
+
+impl Tail {
+    pub fn new(keep: usize) -> Self {
+        Tail {
+            keep,
+            ..Tail::default()
+        }
+    }
+
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        self.any |= !bytes.is_empty();
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.take(&bytes[..i]);
+            self.end_line();
+            bytes = &bytes[i + 1..];
+        }
+        self.take(bytes);
+    }
+
+    fn take(&mut self, part: &[u8]) {
+        let room = MAX_LINE_BYTES.saturating_sub(self.current.len());
+        let n = part.len().min(room);
+        self.current.extend_from_slice(&part[..n]);
+        self.cut += part.len() - n;
+    }
+
+    fn end_line(&mut self) {
+        let mut line = String::from_utf8_lossy(&self.current)
+            .trim_end_matches('\r')
+            .to_owned();
+        if self.cut > 0 {
+            line.push_str(&format!(" [cut: {} more bytes]", self.cut));
+        }
+        self.current.clear();
+        self.cut = 0;
+        if self.keep == 0 {
+            return;
+        }
+        if self.lines.len() == self.keep {
+            self.lines.pop_front();
+        }
+        // Command output is drawn in a pane and logged: keep it printable.
+        self.lines.push_back(crate::util::text::sanitized(&line));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.any
+    }
+
+    pub fn into_lines(mut self) -> Vec<String> {
+        if !self.current.is_empty() || self.cut > 0 {
+            self.end_line();
+        }
+        self.lines.into()
+    }
+}
+
+async fn tail(pipe: Option<impl tokio::io::AsyncRead + Unpin>, keep: usize) -> Tail {
+    use tokio::io::AsyncReadExt;
+    let mut t = Tail::new(keep);
+    let Some(mut pipe) = pipe else { return t };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return t,
+            Ok(n) => t.feed(&buf[..n]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_lines_and_cuts_long_ones() {
+        let mut t = Tail::new(2);
+        t.feed(b"one\ntwo\nthr");
+        t.feed(b"ee\r\n");
+        let long = vec![b'x'; 10 * MAX_LINE_BYTES];
+        for chunk in long.chunks(1000) {
+            t.feed(chunk);
+        }
+        let lines = t.into_lines();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], "three");
+        assert!(lines[1].starts_with("xxxx"));
+        assert!(
+            lines[1].ends_with(&format!("[cut: {} more bytes]", 9 * MAX_LINE_BYTES)),
+            "{}",
+            &lines[1][MAX_LINE_BYTES..]
+        );
+        assert!(lines[1].len() < MAX_LINE_BYTES + 40);
+        let mut esc = Tail::new(1);
+        esc.feed(b"\x1b]0;t\x07ok\n");
+        assert_eq!(esc.into_lines(), vec!["\\x1b]0;t\\x07ok"]);
     }
 }

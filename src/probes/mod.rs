@@ -134,6 +134,8 @@ impl StateTracker {
     }
 
     fn set(&mut self, problem: Option<String>, tx: &mpsc::UnboundedSender<ProbeEvent>) {
+        // Problems quote what servers and commands said: keep them printable.
+        let problem = problem.map(|p| crate::util::text::sanitized(&p));
         // The first healthy reading is not news; the first failure is.
         let changed = match &self.problem {
             None => problem.is_some(),
@@ -257,7 +259,8 @@ impl Step for SourceStep {
                     cpu_cores: r.cpu,
                     memory_bytes: r.memory,
                     took,
-                    note: (!r.notes.is_empty()).then(|| r.notes.join("; ")),
+                    note: (!r.notes.is_empty())
+                        .then(|| crate::util::text::sanitized(&r.notes.join("; "))),
                 });
                 self.ctx.state.set(
                     (!r.problems.is_empty()).then(|| r.problems.join("; ")),
@@ -334,6 +337,10 @@ impl Ctx {
         output: Vec<String>,
         timeout: Duration,
     ) {
+        let outcome = match outcome {
+            RunOutcome::Failed(m) => RunOutcome::Failed(crate::util::text::sanitized(&m)),
+            o => o,
+        };
         let problem = match &outcome {
             RunOutcome::Ok => None,
             RunOutcome::Failed(m) => Some(m.clone()),
@@ -392,7 +399,12 @@ async fn read_source(
             let s = scrape::parse(&text)?;
             match scrape::read(&s, cpu_metric, labels) {
                 Some(v) => {
-                    r.cpu = cpu_rate.update(at.as_secs_f64(), v.value);
+                    // A NaN counter must not become the rate's baseline.
+                    r.cpu = if v.value.is_finite() {
+                        cpu_rate.update(at.as_secs_f64(), v.value)
+                    } else {
+                        Some(v.value)
+                    };
                     if v.series > 1 {
                         r.notes.push(format!("cpu: summed {} series", v.series));
                     }
@@ -450,6 +462,15 @@ async fn read_source(
                     Err(e) => r.problems.push(format!("{what}_query: {e}")),
                 }
             }
+        }
+    }
+    // NaN and ±Inf are valid in the exposition format and in PromQL, but
+    // they are no measurement: record "no data", never 0 or 1e308.
+    for (slot, what) in [(&mut r.cpu, "cpu"), (&mut r.memory, "memory")] {
+        if let Some(v) = slot.filter(|v| !v.is_finite()) {
+            *slot = None;
+            r.problems
+                .push(format!("{what}: the sample is {v}, no data"));
         }
     }
     if r.cpu.is_none() && r.memory.is_none() && !r.problems.is_empty() {

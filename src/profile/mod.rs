@@ -281,6 +281,10 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
                 .map_err(|_| flag("-H", format!("'{}' is not a valid header name", k.trim())))?;
             let value = HeaderValue::from_str(v.trim())
                 .map_err(|_| flag("-H", format!("'{}' is not a valid header value", v.trim())))?;
+            let body_len = flags.body.as_ref().map_or(0, String::len);
+            if let Some(m) = plan::framing_problem(k.trim(), v.trim(), Some(body_len)) {
+                return Err(flag("-H", format!("{}: {m}", k.trim())));
+            }
             Ok((name, value))
         })
         .collect::<Result<Vec<_>, ProfileError>>()?;

@@ -154,6 +154,33 @@ fn explicit_port(host_port: &str) -> Option<&str> {
     after_host.rsplit_once(':').map(|(_, p)| p)
 }
 
+/// Why a header the user set would break the request's framing, if it
+/// would. rampdeck sets Content-Length from the body (hyper frames it); a
+/// different one truncates the body or hangs the server waiting for more,
+/// and a user Transfer-Encoding would make the server misread the body.
+/// `body_len` is None for target-wide headers, sent with every body size.
+pub fn framing_problem(name: &str, value: &str, body_len: Option<usize>) -> Option<String> {
+    if name.eq_ignore_ascii_case("transfer-encoding") {
+        return Some(
+            "rampdeck frames the body itself; remove this header (a body is sent with Content-Length)"
+                .into(),
+        );
+    }
+    if !name.eq_ignore_ascii_case("content-length") {
+        return None;
+    }
+    match body_len {
+        None => Some(
+            "Content-Length cannot be set for every request; rampdeck sets it from each request's body, so remove it"
+                .into(),
+        ),
+        Some(len) if value.trim().parse::<usize>().ok() != Some(len) => Some(format!(
+            "'{value}' disagrees with the body ({len} bytes); remove it, rampdeck sets Content-Length from the body"
+        )),
+        Some(_) => None,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
     pub name: String,

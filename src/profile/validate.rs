@@ -118,7 +118,7 @@ fn target(src: &Source, t: Spanned<RawTarget>, has_demo: bool) -> Result<Target,
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT.min(timeout));
     Ok(Target {
         addr,
-        headers: headers(src, "target.headers", t.headers)?,
+        headers: headers(src, "target.headers", t.headers, None)?,
         timeout,
         connect_timeout,
         http2: t.http2,
@@ -126,13 +126,19 @@ fn target(src: &Source, t: Spanned<RawTarget>, has_demo: bool) -> Result<Target,
     })
 }
 
+/// Headers; `body_len` is the request's body (None for target-wide headers,
+/// which apply to requests of every size).
 fn headers(
     src: &Source,
     field: &str,
     map: std::collections::BTreeMap<String, Spanned<String>>,
+    body_len: Option<usize>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ProfileError> {
     map.into_iter()
         .map(|(k, v)| {
+            if let Some(m) = super::plan::framing_problem(&k, v.get_ref(), body_len) {
+                return Err(src.at(v.span(), format!("{field}.{k}: {m}")));
+            }
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                 src.at(
                     v.span(),
@@ -169,6 +175,15 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
         None => Method::GET,
     };
     let path = match r.path {
+        Some(p) if p.get_ref().chars().any(char::is_control) => {
+            let at = p.get_ref().find(char::is_control).unwrap_or(0);
+            return Err(src.at(
+                p.span(),
+                format!(
+                    "{field}.path: it contains a control character (CR, LF, tab or similar) at byte {at}; a request path cannot carry one (write it percent-encoded, e.g. %0A)"
+                ),
+            ));
+        }
         Some(p) if p.get_ref().starts_with('/') && p.get_ref().parse::<http::uri::PathAndQuery>().is_ok() => {
             p.into_inner()
         }
@@ -197,7 +212,12 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
         name: r.name.unwrap_or_else(|| format!("{method} {path}")),
         method,
         path,
-        headers: headers(src, &format!("{field}.headers"), r.headers)?,
+        headers: headers(
+            src,
+            &format!("{field}.headers"),
+            r.headers,
+            Some(r.body.as_ref().map_or(0, String::len)),
+        )?,
         body: r.body.map(Bytes::from).unwrap_or_default(),
         weight,
     })

@@ -18,7 +18,14 @@ pub enum CompareError {
     NotSummary { path: PathBuf, message: String },
     #[error("--tolerance-for '{0}': write it as METRIC=PERCENT, e.g. p99=20")]
     BadTolerance(String),
+    #[error("{flag} '{value}': a tolerance is a number 0 or more (percent, or percentage points for success_rate and errors.*)")]
+    BadNumber { flag: &'static str, value: String },
+    #[error("--tolerance-for '{0}': not a metric; metrics are {METRIC_NAMES}")]
+    UnknownMetric(String),
 }
+
+/// What `--tolerance-for` may name (component and probe names are the runs' own).
+pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95";
 
 /// Which way is worse for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +33,18 @@ pub enum CompareError {
 pub enum Worse {
     Higher,
     Lower,
+}
+
+/// How a metric's change is measured against its tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// Percent of the base value (latencies, rates, CPU).
+    Relative,
+    /// Percentage points (success rate, error shares): from 0% errors, any
+    /// relative change is infinite, and 99.9% to 99% success is only a 0.9%
+    /// relative drop while the failures grew tenfold.
+    Points,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,16 +62,25 @@ pub struct Row {
     pub metric: String,
     pub old: Option<f64>,
     pub new: Option<f64>,
+    /// Relative change, percent of the base value.
     pub delta_pct: Option<f64>,
+    /// The tolerance, in the metric's scale (percent or points).
     pub tolerance_pct: f64,
+    pub scale: Scale,
     pub worse: Worse,
     pub verdict: Verdict,
 }
 
-/// Percent change each metric may worsen by before it is a regression.
+/// Default tolerance of the points-scaled metrics (success rate, error shares).
+pub const DEFAULT_POINTS: f64 = 0.1;
+
+/// How much each metric may worsen by before it is a regression.
 #[derive(Debug, Clone)]
 pub struct Tolerances {
+    /// Percent, for relative metrics.
     pub default_pct: f64,
+    /// Percentage points, for success_rate and errors.*.
+    pub default_points: f64,
     pub per_metric: BTreeMap<String, f64>,
 }
 
@@ -60,41 +88,79 @@ impl Default for Tolerances {
     fn default() -> Self {
         Tolerances {
             default_pct: 10.0,
+            default_points: DEFAULT_POINTS,
             per_metric: BTreeMap::new(),
         }
+    }
+}
+
+fn tolerance_number(flag: &'static str, text: &str) -> Result<f64, CompareError> {
+    text.trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| CompareError::BadNumber {
+            flag,
+            value: text.to_owned(),
+        })
+}
+
+/// Whether `name` is something `compare` can produce.
+fn is_metric_name(name: &str) -> bool {
+    if ["p95", "p99", "service_p99", "rps", "success_rate"].contains(&name) {
+        return true;
+    }
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["errors", kind] => !kind.is_empty(),
+        ["component", rest @ .., last] if !rest.is_empty() => {
+            ["cpu_max", "memory_max"].contains(last)
+        }
+        ["probe", rest @ .., "p95"] => !rest.is_empty(),
+        _ => false,
     }
 }
 
 impl Tolerances {
     /// Parses `METRIC=PERCENT` overrides, e.g. `p99=20` or `component.destination.cpu_max=25`.
     pub fn with_overrides(default_pct: f64, overrides: &[String]) -> Result<Self, CompareError> {
+        if !default_pct.is_finite() || default_pct < 0.0 {
+            return Err(CompareError::BadNumber {
+                flag: "--tolerance",
+                value: default_pct.to_string(),
+            });
+        }
         let mut t = Tolerances {
             default_pct,
-            per_metric: BTreeMap::new(),
+            ..Tolerances::default()
         };
         for o in overrides {
             let (k, v) = o
                 .split_once('=')
                 .ok_or_else(|| CompareError::BadTolerance(o.clone()))?;
-            let v: f64 = v
-                .trim()
-                .trim_end_matches('%')
-                .parse()
-                .map_err(|_| CompareError::BadTolerance(o.clone()))?;
-            t.per_metric.insert(k.trim().to_owned(), v);
+            let k = k.trim();
+            if !is_metric_name(k) {
+                return Err(CompareError::UnknownMetric(o.clone()));
+            }
+            let v = tolerance_number("--tolerance-for", v)?;
+            t.per_metric.insert(k.to_owned(), v);
         }
         Ok(t)
     }
 
-    fn of(&self, metric: &str) -> f64 {
-        self.per_metric
-            .get(metric)
-            .copied()
-            .unwrap_or(self.default_pct)
+    fn of(&self, metric: &str, scale: Scale) -> f64 {
+        self.per_metric.get(metric).copied().unwrap_or(match scale {
+            Scale::Relative => self.default_pct,
+            Scale::Points => self.default_points,
+        })
     }
 }
 
-/// Reads a summary from a run directory or a summary.json path.
+/// Reads a summary from a run directory or a summary.json path, and
+/// refuses one whose schema or field types are not what this rampdeck
+/// writes: a gate must not pass on numbers it could not read.
 pub fn load(path: &Path) -> Result<Value, CompareError> {
     let file = if path.is_dir() {
         path.join("summary.json")
@@ -109,85 +175,204 @@ pub fn load(path: &Path) -> Result<Value, CompareError> {
         path: file.clone(),
         message: e.to_string(),
     })?;
-    if v["schema"].as_u64().is_none() || v["latency_ms"].is_null() {
-        return Err(CompareError::NotSummary {
-            path: file,
-            message: "no 'schema' or 'latency_ms' key".into(),
-        });
-    }
+    check_shape(&v).map_err(|message| CompareError::NotSummary {
+        path: file,
+        message,
+    })?;
     Ok(v)
 }
 
-/// The metrics compared: latency p95/p99, service p99, throughput, and per
-/// component CPU and memory maxima and per probe p95, where either run has them.
-fn metrics(s: &Value) -> Vec<(String, Option<f64>, Worse)> {
+/// The fields `compare` reads, with their types.
+pub fn check_shape(v: &Value) -> Result<(), String> {
+    let schema = super::summary::SCHEMA as u64;
+    match v["schema"].as_u64() {
+        Some(s) if s == schema => {}
+        Some(s) => {
+            return Err(format!(
+                "its schema is {s}; this rampdeck reads schema {schema}"
+            ))
+        }
+        None => return Err("no 'schema' number".into()),
+    }
+    let number = |path: &str, x: &Value| -> Result<(), String> {
+        match x.as_f64() {
+            Some(f) if f.is_finite() => Ok(()),
+            _ => Err(format!("'{path}' must be a number, found {x}")),
+        }
+    };
+    let count = |path: &str, x: &Value| -> Result<(), String> {
+        x.as_u64()
+            .map(|_| ())
+            .ok_or_else(|| format!("'{path}' must be a whole number 0 or more, found {x}"))
+    };
+    count("requests", &v["requests"])?;
+    count("ok", &v["ok"])?;
+    number("rps", &v["rps"])?;
+    number("success_rate", &v["success_rate"])?;
+    for (table, keys) in [
+        ("latency_ms", &["p50", "p95", "p99"][..]),
+        ("service_time_ms", &["p99"][..]),
+    ] {
+        if !v[table].is_object() {
+            return Err(format!("'{table}' must be an object of percentiles"));
+        }
+        for k in keys {
+            number(&format!("{table}.{k}"), &v[table][k])?;
+        }
+    }
+    for table in ["errors", "status_codes"] {
+        match &v[table] {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    count(&format!("{table}.{k}"), x)?;
+                }
+            }
+            Value::Null => {}
+            other => return Err(format!("'{table}' must be an object, found {other}")),
+        }
+    }
+    for list in ["components", "probes"] {
+        if !(v[list].is_array() || v[list].is_null()) {
+            return Err(format!("'{list}' must be a list"));
+        }
+    }
+    Ok(())
+}
+
+struct MetricValue {
+    name: String,
+    value: Option<f64>,
+    worse: Worse,
+    scale: Scale,
+}
+
+fn metric(name: impl Into<String>, value: Option<f64>, worse: Worse, scale: Scale) -> MetricValue {
+    MetricValue {
+        name: name.into(),
+        value,
+        worse,
+        scale,
+    }
+}
+
+/// The metrics compared: latency p95/p99, service p99, throughput, success
+/// rate, each error kind's share of requests, and per component CPU and
+/// memory maxima and per probe p95, where either run has them.
+fn metrics(s: &Value, error_names: &[String]) -> Vec<MetricValue> {
+    use Scale::{Points, Relative};
     let mut m = vec![
-        (
-            "p95".to_owned(),
+        metric(
+            "p95",
             s["latency_ms"]["p95"].as_f64(),
             Worse::Higher,
+            Relative,
         ),
-        (
-            "p99".to_owned(),
+        metric(
+            "p99",
             s["latency_ms"]["p99"].as_f64(),
             Worse::Higher,
+            Relative,
         ),
-        (
-            "service_p99".to_owned(),
+        metric(
+            "service_p99",
             s["service_time_ms"]["p99"].as_f64(),
             Worse::Higher,
+            Relative,
         ),
-        ("rps".to_owned(), s["rps"].as_f64(), Worse::Lower),
+        metric("rps", s["rps"].as_f64(), Worse::Lower, Relative),
     ];
+    let requests = s["requests"].as_u64().unwrap_or(0);
+    // With no requests there is no rate of anything: a run that sent
+    // nothing cannot pass as 100% successful (or 0% failing).
+    let share = |n: u64| (requests > 0).then(|| 100.0 * n as f64 / requests as f64);
+    m.push(metric(
+        "success_rate",
+        share(s["ok"].as_u64().unwrap_or(0)),
+        Worse::Lower,
+        Points,
+    ));
+    for kind in error_names {
+        let n = s["errors"][kind].as_u64().unwrap_or(0);
+        m.push(metric(
+            format!("errors.{kind}"),
+            share(n),
+            Worse::Higher,
+            Points,
+        ));
+    }
     for c in s["components"].as_array().into_iter().flatten() {
         let name = c["name"].as_str().unwrap_or("?");
-        m.push((
+        m.push(metric(
             format!("component.{name}.cpu_max"),
             c["cpu_max_cores"].as_f64(),
             Worse::Higher,
+            Relative,
         ));
-        m.push((
+        m.push(metric(
             format!("component.{name}.memory_max"),
             c["memory_max_bytes"].as_f64(),
             Worse::Higher,
+            Relative,
         ));
     }
     for p in s["probes"].as_array().into_iter().flatten() {
         let name = p["name"].as_str().unwrap_or("?");
-        m.push((
+        m.push(metric(
             format!("probe.{name}.p95"),
             p["p95_ms"].as_f64(),
             Worse::Higher,
+            Relative,
         ));
     }
     m
 }
 
+fn error_names(runs: [&Value; 2]) -> Vec<String> {
+    let mut names: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r["errors"].as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {
-    let old = metrics(base);
-    let newer = metrics(new);
-    let mut names: Vec<String> = old.iter().map(|m| m.0.clone()).collect();
-    for (n, ..) in &newer {
-        if !names.contains(n) {
-            names.push(n.clone());
+    let kinds = error_names([base, new]);
+    let old = metrics(base, &kinds);
+    let newer = metrics(new, &kinds);
+    let mut names: Vec<String> = old.iter().map(|m| m.name.clone()).collect();
+    for m in &newer {
+        if !names.contains(&m.name) {
+            names.push(m.name.clone());
         }
     }
     names
         .into_iter()
         .map(|name| {
-            let find = |list: &[(String, Option<f64>, Worse)]| {
-                list.iter().find(|m| m.0 == name).map(|m| (m.1, m.2))
+            let find = |list: &[MetricValue]| {
+                list.iter()
+                    .find(|m| m.name == name)
+                    .map(|m| (m.value, m.worse, m.scale))
             };
             let (o, n) = (find(&old), find(&newer));
-            let worse = o.or(n).map_or(Worse::Higher, |x| x.1);
+            let (worse, scale) = o
+                .or(n)
+                .map_or((Worse::Higher, Scale::Relative), |x| (x.1, x.2));
             let (old_v, new_v) = (o.and_then(|x| x.0), n.and_then(|x| x.0));
-            let tolerance_pct = tol.of(&name);
+            let tolerance_pct = tol.of(&name, scale);
             let delta_pct = match (old_v, new_v) {
                 (Some(a), Some(b)) if a != 0.0 => Some((b - a) / a * 100.0),
                 (Some(_), Some(0.0)) => Some(0.0),
                 _ => None,
             };
-            let verdict = match (old_v, new_v, delta_pct) {
+            let change = match (scale, old_v, new_v) {
+                (Scale::Points, Some(a), Some(b)) => Some(b - a),
+                (Scale::Relative, _, _) => delta_pct,
+                _ => None,
+            };
+            let verdict = match (old_v, new_v, change) {
                 (Some(_), Some(_), Some(d)) => {
                     let worse_by = if worse == Worse::Higher { d } else { -d };
                     if worse_by > tolerance_pct {
@@ -206,6 +391,9 @@ pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {
                         Verdict::Better
                     }
                 }
+                // The new run has nothing to judge where the base had a
+                // value (it sent no requests, say): that is no pass.
+                (Some(_), None, _) if scale == Scale::Points => Verdict::Regression,
                 _ => Verdict::Missing,
             };
             Row {
@@ -214,6 +402,7 @@ pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {
                 new: new_v,
                 delta_pct,
                 tolerance_pct,
+                scale,
                 worse,
                 verdict,
             }
@@ -245,14 +434,24 @@ pub fn render(rows: &[Row]) -> String {
         )
     };
     for r in rows {
-        let delta = r
-            .delta_pct
-            .map_or_else(|| "-".to_owned(), |d| format!("{d:+.1}%"));
+        let delta = match (r.scale, r.old, r.new) {
+            (Scale::Points, Some(a), Some(b)) => format!("{:+.2}pt", b - a),
+            _ => r
+                .delta_pct
+                .map_or_else(|| "-".to_owned(), |d| format!("{d:+.1}%")),
+        };
+        let unit = match r.scale {
+            Scale::Relative => "%",
+            Scale::Points => " points",
+        };
         let verdict = match r.verdict {
-            Verdict::Ok => format!("ok (within {}%)", r.tolerance_pct),
+            Verdict::Ok => format!("ok (within {}{unit})", r.tolerance_pct),
             Verdict::Better => "better".to_owned(),
+            Verdict::Regression if r.new.is_none() => {
+                "REGRESSION (the new run has no value: it completed no requests)".to_owned()
+            }
             Verdict::Regression => format!(
-                "REGRESSION (more than {}% {})",
+                "REGRESSION (more than {}{unit} {})",
                 r.tolerance_pct,
                 if r.worse == Worse::Higher {
                     "higher"
@@ -299,8 +498,12 @@ mod tests {
     fn summary(p99: f64, rps: f64, cpu: f64) -> Value {
         json!({
             "schema": 1,
+            "requests": 1000,
+            "ok": 1000,
+            "success_rate": 100.0,
+            "errors": {},
             "rps": rps,
-            "latency_ms": {"p95": p99 / 2.0, "p99": p99},
+            "latency_ms": {"p50": p99 / 4.0, "p95": p99 / 2.0, "p99": p99},
             "service_time_ms": {"p99": 5.0},
             "components": [{"name": "cp", "cpu_max_cores": cpu, "memory_max_bytes": 1e8}],
             "probes": [],
@@ -353,6 +556,90 @@ mod tests {
         );
         assert_eq!(verdict(&rows, "p99"), Verdict::Ok);
         assert!(Tolerances::with_overrides(10.0, &["p99".into()]).is_err());
+        for bad in [
+            "p98=5",
+            "latency=5",
+            "component.x=5",
+            "p99=NaN",
+            "p99=-1",
+            "p99=inf",
+        ] {
+            assert!(
+                Tolerances::with_overrides(10.0, &[bad.into()]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Tolerances::with_overrides(f64::NAN, &[]).is_err());
+        assert!(Tolerances::with_overrides(
+            10.0,
+            &[
+                "errors.connect_refused=1".into(),
+                "component.a.b.cpu_max=5".into()
+            ]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_target_that_went_down_is_a_regression() {
+        let base = summary(100.0, 1000.0, 0.5);
+        // Every request refused, fast: latency and rps alone would look fine.
+        let mut down = summary(100.0, 1000.0, 0.5);
+        down["ok"] = json!(0);
+        down["success_rate"] = json!(0.0);
+        down["errors"] = json!({"connect_refused": 1000});
+        let rows = compare(&base, &down, &Tolerances::default());
+        assert_eq!(verdict(&rows, "success_rate"), Verdict::Regression);
+        assert_eq!(
+            verdict(&rows, "errors.connect_refused"),
+            Verdict::Regression
+        );
+        assert!(has_regression(&rows));
+        // Status 999 is counted as a failure, so it regresses too.
+        let mut odd = summary(100.0, 1000.0, 0.5);
+        odd["ok"] = json!(0);
+        odd["errors"] = json!({"http_invalid_status": 1000});
+        assert!(has_regression(&compare(
+            &base,
+            &odd,
+            &Tolerances::default()
+        )));
+        // Nothing completed at all: no pass either.
+        let mut empty = summary(100.0, 0.0, 0.5);
+        empty["requests"] = json!(0);
+        empty["ok"] = json!(0);
+        assert!(has_regression(&compare(
+            &base,
+            &empty,
+            &Tolerances::default()
+        )));
+        // 99.95% against 100%: within the default 0.1 points.
+        let mut fine = summary(100.0, 1000.0, 0.5);
+        fine["requests"] = json!(2000);
+        fine["ok"] = json!(1999);
+        fine["errors"] = json!({"http_503": 1});
+        assert!(!has_regression(&compare(
+            &base,
+            &fine,
+            &Tolerances::default()
+        )));
+    }
+
+    #[test]
+    fn summaries_of_another_shape_are_refused() {
+        let good = summary(100.0, 1000.0, 0.5);
+        assert_eq!(check_shape(&good), Ok(()));
+        let mut newer = good.clone();
+        newer["schema"] = json!(2);
+        assert!(check_shape(&newer).unwrap_err().contains("schema is 2"));
+        let mut typed = good.clone();
+        typed["rps"] = json!("fast");
+        assert!(check_shape(&typed)
+            .unwrap_err()
+            .contains("'rps' must be a number"));
+        let mut errs = good;
+        errs["errors"] = json!({"reset": -3});
+        assert!(check_shape(&errs).unwrap_err().contains("errors.reset"));
     }
 
     #[test]

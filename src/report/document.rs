@@ -24,8 +24,8 @@ pub enum Format {
 pub enum DocumentError {
     #[error(transparent)]
     Log(#[from] log::RunLogError),
-    #[error("{0}: the run log has no summary line and there is no summary.json (the run did not finish)")]
-    NoSummary(PathBuf),
+    #[error("{0}: the run log has no summary line, there is no summary.json, and none can be rebuilt: {1}")]
+    NoSummary(PathBuf, String),
     #[error("cannot draw '{0}'")]
     Plot(String),
     #[error("cannot write '{path}': {source}")]
@@ -240,6 +240,9 @@ fn num(v: &Value) -> String {
 /// The summary as Markdown tables (also used, converted, by the HTML report).
 fn tables(s: &Value) -> String {
     let mut md = String::new();
+    if let Some(why) = s["incomplete"].as_str() {
+        let _ = writeln!(md, "**Incomplete:** {}\n", why.replace('|', "\\|"));
+    }
     let _ = writeln!(md, "| | |\n|---|---|");
     for (k, label) in [
         ("profile", "profile"),
@@ -438,7 +441,15 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
     let summary = match (&l.summary, super::compare::load(dir)) {
         (Some(s), _) => s.clone(),
         (None, Ok(s)) => s,
-        (None, Err(_)) => return Err(DocumentError::NoSummary(dir.to_owned())),
+        // Killed before its summary: rebuild it from the intervals written.
+        (None, Err(_)) => {
+            let rebuilt = super::rebuild::rebuild(dir)
+                .map_err(|e| DocumentError::NoSummary(dir.to_owned(), e.to_string()))?;
+            if let Some(why) = &rebuilt.incomplete {
+                eprintln!("warning: {}: incomplete: {why}", dir.display());
+            }
+            serde_json::to_value(&rebuilt).unwrap_or_default()
+        }
     };
     let s = series(&l);
     let title = format!(

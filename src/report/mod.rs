@@ -2,7 +2,9 @@
 
 pub mod compare;
 pub mod document;
+pub mod outputs;
 pub mod plot;
+pub mod rebuild;
 pub mod summary;
 pub mod thresholds;
 

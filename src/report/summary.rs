@@ -58,10 +58,17 @@ pub struct Summary {
     pub sent: u64,
     pub dropped: u64,
     pub unfinished: u64,
+    /// Sent again on a new connection because the server closed the old
+    /// one before processing them (HTTP/1.1 keep-alive close, HTTP/2
+    /// GOAWAY): reconnects, not failures.
+    pub resent: u64,
     pub warmup_s: f64,
     pub paused_s: f64,
     pub elapsed_s: f64,
     pub stopped_early: bool,
+    /// Set when this summary was rebuilt from a killed run's log: what is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     /// Why the run stopped because no request could succeed (exit code 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
@@ -116,8 +123,8 @@ impl Summary {
             .map(|(k, n)| (k.name().to_owned(), n))
             .collect();
         for (code, n) in t.status_list() {
-            if code >= 400 {
-                errors.insert(http_error_name(code), n);
+            if crate::stats::is_failure_status(code) {
+                *errors.entry(http_error_name(code)).or_default() += n;
             }
         }
         Summary {
@@ -149,11 +156,13 @@ impl Summary {
             sent: result.sent,
             dropped: result.dropped,
             unfinished: result.unfinished,
+            resent: result.resent,
             warmup_s: plan.load.warmup.as_secs_f64(),
             paused_s: result.paused.as_secs_f64(),
             elapsed_s: result.elapsed.as_secs_f64(),
             stopped_early: result.stopped_early,
             aborted: result.aborted.clone(),
+            incomplete: None,
             error_messages: result
                 .last_errors
                 .iter()
@@ -433,7 +442,18 @@ impl Summary {
                 group(self.unfinished)
             );
         }
-        s
+        if self.resent > 0 {
+            let _ = writeln!(
+                s,
+                "  Note: {} requests went again on a new connection: the server closed the old one before processing them (keep-alive close or HTTP/2 GOAWAY); they are not failures.",
+                group(self.resent)
+            );
+        }
+        // Error messages and probe problems quote servers and commands:
+        // no control character of theirs reaches the terminal.
+        s.lines()
+            .map(|l| crate::util::text::sanitize(l).into_owned() + "\n")
+            .collect()
     }
 }
 

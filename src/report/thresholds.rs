@@ -171,6 +171,11 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
         ),
         Metric::MemoryMax(_) => Bound::Value(parse_bytes(rest).ok_or_else(bad)?),
     };
+    // "NaN" and "inf" parse as numbers, but no measurement can be judged against them.
+    let (Bound::Value(v) | Bound::OfTarget(v)) = bound;
+    if !v.is_finite() {
+        return Err(bad());
+    }
     Ok(Threshold {
         name: name.to_owned(),
         expr: t.to_owned(),

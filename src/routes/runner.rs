@@ -475,7 +475,7 @@ impl Ctx {
                     RouteError::TimedOut(crate::profile::plan::fmt_dur(timeout))
                 }
                 crate::probes::http::FetchError::Failed(m) => {
-                    RouteError::Http(format!("{url}: {m}"))
+                    RouteError::Http(format!("{}: {m}", crate::util::secret::redact(url)))
                 }
             })?;
         let ok = match h.expect_status {
@@ -486,9 +486,11 @@ impl Ctx {
             let body = String::from_utf8_lossy(&f.body);
             let body = body.trim();
             let cut: String = body.chars().take(300).collect();
+            let cut = crate::util::text::sanitized(&cut);
             return Err(RouteError::Http(format!(
-                "{} {url} answered HTTP {}{}{}",
+                "{} {} answered HTTP {}{}{}",
                 h.method,
+                crate::util::secret::redact(url),
                 f.status,
                 if cut.is_empty() { "" } else { ": " },
                 cut

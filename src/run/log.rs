@@ -283,12 +283,23 @@ pub struct RunLogContents {
     pub truncated: bool,
 }
 
-fn decode(v: &Value) -> Option<Histogram<u64>> {
-    let b64 = v.as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+/// A histogram field: absent is fine (a run without `--out` histograms),
+/// present but undecodable is corruption, never silently "no data".
+fn decode(v: &Value, key: &str) -> Result<Option<Histogram<u64>>, String> {
+    let field = &v[key];
+    if field.is_null() {
+        return Ok(None);
+    }
+    let b64 = field
+        .as_str()
+        .ok_or_else(|| format!("'{key}' must be a base64 string"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("'{key}' is not valid base64: {e}"))?;
     Deserializer::new()
         .deserialize(&mut std::io::Cursor::new(bytes))
-        .ok()
+        .map(Some)
+        .map_err(|e| format!("'{key}' is not an HdrHistogram: {e}"))
 }
 
 /// Reads `run.jsonl` (a directory or the file). A cut-off last line is
@@ -339,7 +350,13 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                 out.header = v;
             }
             Some("interval") => {
-                let (latency, service) = (decode(&v["hdr"]), decode(&v["hdr_service"]));
+                let corrupt = |message| RunLogError::Corrupt {
+                    path: path.clone(),
+                    line: i + 1,
+                    message,
+                };
+                let latency = decode(&v, "hdr").map_err(corrupt)?;
+                let service = decode(&v, "hdr_service").map_err(corrupt)?;
                 out.intervals.push(LoggedInterval {
                     line: v,
                     latency,

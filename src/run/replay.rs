@@ -51,6 +51,74 @@ pub struct Recording {
     items: Vec<(Duration, Item)>,
     pub duration: Duration,
     pub truncated: bool,
+    /// The run log's header line (plan, environment, start time).
+    pub header: Value,
+}
+
+/// A recording's numbers added up from its intervals, as the run would
+/// have counted them: for a run that was killed before its summary.
+pub struct RecordedTotals {
+    /// Completed after warmup, with the recorded histograms merged.
+    pub counts: crate::stats::Counts,
+    /// Sent, warmup included.
+    pub sent: u64,
+    /// Run-clock time measured: after warmup, while running.
+    pub measured: Duration,
+    pub paused: Duration,
+    /// Wall time of the last interval.
+    pub elapsed: Duration,
+    /// In flight at the last interval.
+    pub in_flight: u64,
+    pub intervals: usize,
+}
+
+impl Recording {
+    pub fn totals(&self) -> RecordedTotals {
+        use crate::stats::summary::RunState;
+        let mut t = RecordedTotals {
+            counts: crate::stats::Counts::default(),
+            sent: 0,
+            measured: Duration::ZERO,
+            paused: Duration::ZERO,
+            elapsed: Duration::ZERO,
+            in_flight: 0,
+            intervals: 0,
+        };
+        for (_, item) in &self.items {
+            let Item::Interval(b) = item else { continue };
+            let st = &b.stats;
+            t.intervals += 1;
+            t.sent = t.sent.saturating_add(st.started);
+            t.elapsed = st.elapsed;
+            t.in_flight = st.in_flight;
+            match st.state {
+                RunState::Paused => t.paused += st.len,
+                RunState::Running if !st.warmup => t.measured += st.len,
+                _ => {}
+            }
+            if st.warmup {
+                continue;
+            }
+            let c = &mut t.counts;
+            if let Some(h) = &b.latency {
+                let _ = c.latency.add(h);
+            }
+            if let Some(h) = &b.service {
+                let _ = c.service.add(h);
+            }
+            c.completed = c.completed.saturating_add(st.completed);
+            c.ok = c.ok.saturating_add(st.ok);
+            for &(code, n) in &st.status {
+                if let Some(slot) = c.status.get_mut(code as usize) {
+                    *slot = slot.saturating_add(n);
+                }
+            }
+            for &(kind, n) in &st.errors {
+                c.errors[kind.index()] = c.errors[kind.index()].saturating_add(n);
+            }
+        }
+        t
+    }
 }
 
 fn secs(v: &Value) -> Duration {
@@ -201,6 +269,7 @@ impl Recording {
             items,
             duration,
             truncated: l.truncated,
+            header: l.header,
         })
     }
 }
@@ -262,13 +331,16 @@ impl Replay {
                     if let Some(h) = svc {
                         let _ = self.service.add(h);
                     }
-                    self.requests += stats.completed;
-                    self.ok += stats.ok;
+                    // Saturating: a corrupt or hostile log's u64::MAX must not wrap to small numbers.
+                    self.requests = self.requests.saturating_add(stats.completed);
+                    self.ok = self.ok.saturating_add(stats.ok);
                     for (code, n) in &stats.status {
-                        *self.status.entry(*code).or_default() += n;
+                        let c = self.status.entry(*code).or_default();
+                        *c = c.saturating_add(*n);
                     }
                     for (kind, n) in &stats.errors {
-                        *self.errors.entry(*kind).or_default() += n;
+                        let c = self.errors.entry(*kind).or_default();
+                        *c = c.saturating_add(*n);
                     }
                 }
                 self.model.state = stats.state;
@@ -300,6 +372,7 @@ impl Replay {
                 items: Vec::new(),
                 duration: Duration::ZERO,
                 truncated: false,
+                header: Value::Null,
             };
             let rec = std::mem::replace(&mut self.recording, emptied);
             let (playing, speed) = (self.playing, self.speed);

@@ -50,10 +50,13 @@ pub enum ErrorKind {
     Body,
     /// The peer spoke something that is not valid HTTP.
     Protocol,
+    /// rampdeck itself ran out of something (file descriptors, local
+    /// ports, memory): the generator's limit, not the target's failure.
+    LocalResources,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Connect,
@@ -62,6 +65,7 @@ impl ErrorKind {
         ErrorKind::Tls,
         ErrorKind::Body,
         ErrorKind::Protocol,
+        ErrorKind::LocalResources,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -79,6 +83,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Body => "body",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::LocalResources => "local_resources",
         }
     }
 }
@@ -97,13 +102,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// 1xx-3xx count as success; 4xx and 5xx and transport errors do not.
+    /// 1xx-3xx count as success; 4xx and 5xx, codes outside 100-599 and
+    /// transport errors do not.
     pub fn is_ok(self) -> bool {
-        matches!(self, Outcome::Status(s) if s < 400)
+        matches!(self, Outcome::Status(s) if (100..400).contains(&s))
     }
 }
 
-/// The `errors` key for a failing HTTP status, e.g. "http_503".
+/// Whether an HTTP status counts as a failed request (4xx, 5xx, or a code
+/// outside 100-599, which no HTTP version defines).
+pub fn is_failure_status(status: u16) -> bool {
+    !(100..400).contains(&status)
+}
+
+/// The `errors` key for a failing HTTP status, e.g. "http_503"; every code
+/// outside 100-599 (999, 600) is "http_invalid_status".
 pub fn http_error_name(status: u16) -> String {
-    format!("http_{status}")
+    if (100..600).contains(&status) {
+        format!("http_{status}")
+    } else {
+        "http_invalid_status".to_owned()
+    }
 }

@@ -20,6 +20,9 @@ struct Padded<T>(T);
 pub struct Recorder {
     shards: Box<[Padded<Mutex<Counts>>]>,
     started: Box<[Padded<AtomicU64>]>,
+    /// Requests sent again on a new connection because the server closed
+    /// the old one before processing them; rare, so one shared counter.
+    resent: AtomicU64,
 }
 
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
@@ -53,6 +56,7 @@ impl Recorder {
                 .map(|_| Padded(Mutex::new(Counts::default())))
                 .collect(),
             started: (0..n).map(|_| Padded(AtomicU64::new(0))).collect(),
+            resent: AtomicU64::new(0),
         }
     }
 
@@ -76,6 +80,15 @@ impl Recorder {
         message: impl FnOnce() -> String,
     ) {
         lock(&self.shards[self.slot()].0).record(latency, service, outcome, sent, message);
+    }
+
+    /// Counts a request sent again on a new connection (not a new request).
+    pub fn resent(&self) {
+        self.resent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn resent_total(&self) -> u64 {
+        self.resent.load(Ordering::Relaxed)
     }
 
     /// Requests started so far (monotonic).

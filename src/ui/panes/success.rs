@@ -57,7 +57,7 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     if !t.status.is_empty() {
         let mut spans = vec![Span::styled("status ", theme.dim())];
         for (code, n) in &t.status {
-            let s = if *code >= 400 {
+            let s = if crate::stats::is_failure_status(*code) {
                 theme.fg(ratatui::style::Color::Red)
             } else {
                 Style::new()

@@ -1,0 +1,48 @@
+//! A killed run's summary, rebuilt from the intervals its run log holds, so `report` and `compare` still work.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::summary::Summary;
+use crate::engine::RunResult;
+use crate::run::replay::{Recording, Replay, ReplayError};
+
+/// Rebuilds the summary of the run in `dir` from `run.jsonl`, as replay
+/// does: totals from the recorded histograms, probes and events as logged.
+/// It says it is incomplete, and when the run was cut off.
+pub fn rebuild(dir: &Path) -> Result<Summary, ReplayError> {
+    let recording = Recording::load(dir)?;
+    let totals = recording.totals();
+    let header = recording.header.clone();
+    let plan = recording.plan.clone();
+    let started_at = header["environment"]["started_at"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut replay = Replay::new(recording);
+    replay.seek(Duration::MAX);
+    let result = RunResult {
+        totals: totals.counts,
+        elapsed: totals.elapsed,
+        measured: totals.measured,
+        paused: totals.paused,
+        sent: totals.sent,
+        dropped: 0,
+        unfinished: totals.in_flight,
+        stopped_early: true,
+        last_errors: Vec::new(),
+        aborted: None,
+        resent: 0,
+    };
+    let mut summary = Summary::new(&plan, &result, &replay.model, started_at);
+    // Where it ran is the recorded environment, not this machine's now.
+    if let Ok(env) = serde_json::from_value(header["environment"].clone()) {
+        summary.environment = env;
+    }
+    summary.incomplete = Some(format!(
+        "the run was killed at {:.1}s: this summary is rebuilt from the {} intervals in run.jsonl (requests in flight then, and anything after, are not counted)",
+        totals.elapsed.as_secs_f64(),
+        totals.intervals
+    ));
+    Ok(summary)
+}
