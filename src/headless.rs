@@ -241,14 +241,14 @@ fn progress_line(
         });
     // Once the schedule is over there is no target, only the drain.
     let target = match last.state {
-        RunState::Running | RunState::Paused => {
+        RunState::Running | RunState::Paused if last.run_clock < total => {
             format!(
                 "target {} {}",
                 fmt_level(last.target),
                 plan.load.mode.unit()
             )
         }
-        RunState::Stopping | RunState::Finished => "schedule done, draining".to_owned(),
+        _ => "schedule done".to_owned(),
     };
     let errors = totals.requests - totals.ok;
     // During warmup nothing is counted yet, so show the interval's own numbers.

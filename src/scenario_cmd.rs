@@ -55,42 +55,42 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
             "--routes",
             a.routes.is_some(),
             &[ScenarioKind::AttachedRoutes, ScenarioKind::RouteProbe][..],
-            "attached-routes and route-probe; route-change flips one route between two backends",
+            "attached-routes and route-probe only (route-change flips one route between two backends)",
         ),
         (
             "--writers",
             a.writers.is_some(),
             &[ScenarioKind::AttachedRoutes][..],
-            "attached-routes",
+            "attached-routes only",
         ),
         (
             "--write-rate",
             a.write_rate.is_some(),
             &[ScenarioKind::AttachedRoutes][..],
-            "attached-routes",
+            "attached-routes only",
         ),
         (
             "--rate",
             a.rate.is_some(),
             &[ScenarioKind::RouteChange][..],
-            "route-change",
+            "route-change only",
         ),
         (
             "--period",
             a.period.is_some(),
             &[ScenarioKind::RouteChange][..],
-            "route-change",
+            "route-change only",
         ),
         (
             "--iterations",
             a.iterations.is_some(),
             &[ScenarioKind::RouteChange][..],
-            "route-change",
+            "route-change only",
         ),
     ];
     for (name, given, kinds, which) in applies {
         if given && !kinds.contains(&kind) {
-            return Err(flag(name, &format!("applies to {which} only")));
+            return Err(flag(name, &format!("applies to {which}")));
         }
     }
     let c = &mut p.config;

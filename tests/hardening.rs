@@ -597,3 +597,530 @@ async fn a_nan_memory_gauge_is_no_data_and_fails_its_threshold() {
     assert_eq!(s["thresholds_passed"], false);
     assert!(!text(&o).contains(" 0 B"), "{}", text(&o));
 }
+
+// ---- 8. A graceful HTTP/2 GOAWAY is a reconnect, not a failure ----
+
+/// HTTP/2 (prior knowledge) that shuts each connection down gracefully
+/// after `every` streams (GOAWAY NO_ERROR, in-flight streams finished,
+/// then closed), as nginx does at keepalive_requests.
+async fn goaway_server(every: usize) -> SocketAddr {
+    raw_server(move |s| async move {
+        let Ok(mut conn) = h2::server::handshake(s).await else {
+            return;
+        };
+        let mut n = 0;
+        while let Some(Ok((_req, mut respond))) = conn.accept().await {
+            n += 1;
+            let resp = http::Response::new(());
+            if let Ok(mut body) = respond.send_response(resp, false) {
+                let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+            }
+            if n == every {
+                conn.graceful_shutdown();
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_cut_off_by_a_graceful_goaway_go_again() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = goaway_server(1000).await;
+    let plan = plan_with(
+        addr,
+        "http2 = true",
+        "[load]\nconcurrency = 20\nduration = \"3s\"\n",
+    );
+    let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
+    let t = &result.totals;
+    assert!(t.completed > 3000, "{}", t.completed);
+    assert_eq!(
+        t.ok,
+        t.completed,
+        "{:?} {:?}",
+        t.error_list(),
+        result.last_errors
+    );
+    assert!(
+        result.resent > 0,
+        "no stream was cut off: the test proves nothing"
+    );
+}
+
+// ---- 9. Terminal escapes from remote text are escaped ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_a_promql_server_never_reach_the_terminal() {
+    let _serial = support::SERIAL.lock().await;
+    let target = support::fixed_server(200, "ok").await;
+    let prom = raw_server(|mut s| async move {
+        while read_head(&mut s).await.is_some() {
+            let body = r#"{"status":"error","errorType":"bad_data","error":"\u001b]0;pwned\u0007\u001b[2Jgone"}"#;
+            let r = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            if s.write_all(r.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[target]\nurl = \"http://{target}\"\n[load]\nrate = 10\nduration = \"1s\"\n\
+             [[source]]\nname = \"cp\"\nkind = \"promql\"\nurl = \"http://{prom}\"\ncpu_query = \"x\"\ninterval = \"250ms\"\n"
+        ),
+    )
+    .unwrap();
+    let o = rampdeck_async(vec![
+        "run".into(),
+        profile.display().to_string(),
+        "--headless".into(),
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let all = text(&o);
+    assert!(all.contains("\\x1b]0;pwned\\x07\\x1b[2Jgone"), "{all}");
+    assert!(
+        !all.contains('\x1b') && !all.contains('\x07'),
+        "raw escapes in {all:?}"
+    );
+}
+
+// ---- 10. Out of file descriptors is the generator's limit ----
+
+#[test]
+fn the_fd_limit_is_raised_and_a_plan_over_the_hard_limit_is_refused() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(support::fixed_server(200, "ok"));
+    let bin = env!("CARGO_BIN_EXE_rampdeck");
+    let sh = |limits: &str, conc: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{limits}; exec \"$0\" run http://{addr}/ --concurrency {conc} --duration 1s --headless"
+            ))
+            .arg(bin)
+            .output()
+            .unwrap()
+    };
+    // A soft limit of 1024 under a higher hard limit: raised, so 1500
+    // connections run without a single "Too many open files".
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .unwrap_or(u64::MAX);
+    if hard >= 4096 {
+        let o = sh("ulimit -Sn 1024", "1500");
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("Too many open files"), "{}", text(&o));
+        assert!(!text(&o).contains("local_resources"), "{}", text(&o));
+    }
+    // A hard limit the plan cannot fit under: said before the run, exit 2.
+    let o = sh("ulimit -n 1024", "3000");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("file descriptors"), "{}", text(&o));
+}
+
+// ---- 11. Input that is wrong is refused at once, in words ----
+
+#[test]
+fn bad_ports_schemes_paths_and_framing_are_refused_in_words() {
+    let o = rampdeck(&["run", "http://127.0.0.1:99999/"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("port '99999' is not a port"),
+        "{}",
+        text(&o)
+    );
+    for url in ["ftp://127.0.0.1/x", "file:///etc/passwd"] {
+        let o = rampdeck(&["run", url]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("unsupported scheme"),
+            "{url}: {}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("cannot read profile"), "{}", text(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nrate = 5\nduration = \"1s\"\n{body}")).unwrap();
+        rampdeck(&["check", p.to_str().unwrap()])
+    };
+    let o = check("port.toml", "").status;
+    assert!(o.success());
+    let p = dir.path().join("bigport.toml");
+    std::fs::write(
+        &p,
+        "[target]\nurl = \"http://127.0.0.1:99999\"\n[load]\nrate = 5\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let o = rampdeck(&["check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("target.url: invalid URL"), "{}", text(&o));
+    let o = check(
+        "crlf.toml",
+        "[[request]]\npath = \"/a\\r\\nX-Injected: 1\"\n",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("request[0].path: it contains a control character"),
+        "{}",
+        text(&o)
+    );
+    let o = check(
+        "cl.toml",
+        "[[request]]\npath = \"/\"\nmethod = \"POST\"\nbody = \"hello\"\n[request.headers]\nContent-Length = \"10\"\n",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("'10' disagrees with the body (5 bytes)"),
+        "{}",
+        text(&o)
+    );
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--body",
+        "hello",
+        "-H",
+        "Content-Length: 3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("disagrees with the body"), "{}", text(&o));
+    // Output places are checked before a 60 s run starts.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let t0 = Instant::now();
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--duration",
+        "60s",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is a file, not a directory"),
+        "{}",
+        text(&o)
+    );
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--duration",
+        "60s",
+        "--history",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--history"), "{}", text(&o));
+    assert!(t0.elapsed() < Duration::from_secs(20));
+}
+
+// ---- 12. One signal during the final drain waits; a second abandons ----
+
+#[test]
+fn one_signal_after_the_schedule_waits_for_requests_in_flight() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(support::demo(vec![support::fixed("/", 2000)]));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, signals: usize| {
+        let out = dir.path().join(name);
+        let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+            .args([
+                "run",
+                &format!("http://{}/", server.addrs.gateway),
+                "--rate",
+                "40",
+                "--duration",
+                "1s",
+                "--headless",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The schedule ends at 1 s; requests take 2 s.
+        std::thread::sleep(Duration::from_millis(1500));
+        let pid = rustix::process::Pid::from_child(&child);
+        for _ in 0..signals {
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        support::summary(&out)
+    };
+    let one = run("one", 1);
+    assert_eq!(one["unfinished"], 0, "{one}");
+    assert_eq!(one["requests"], 40, "{one}");
+    let two = run("two", 2);
+    assert!(two["unfinished"].as_u64().unwrap() > 0, "{two}");
+}
+
+// ---- 13. Realistic response heads ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_with_150_headers_is_read() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = raw_server(|mut s| async move {
+        let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
+        for i in 0..150 {
+            head.push_str(&format!("x-header-{i}: value\r\n"));
+        }
+        head.push_str("\r\nok");
+        while read_head(&mut s).await.is_some() {
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let plan = plan_with(addr, "", "[load]\nrate = 20\nduration = \"1s\"\n");
+    let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
+    assert!(result.totals.completed >= 15);
+    assert_eq!(
+        result.totals.ok, result.totals.completed,
+        "{:?}",
+        result.last_errors
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_the_limit_names_the_limit() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = raw_server(|mut s| async move {
+        let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
+        for i in 0..300 {
+            head.push_str(&format!("x-header-{i}: value\r\n"));
+        }
+        head.push_str("\r\nok");
+        while read_head(&mut s).await.is_some() {
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let plan = plan_with(addr, "", "[load]\nrate = 10\nduration = \"1s\"\n");
+    let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
+    let msg = &result.last_errors[0].1;
+    assert!(msg.contains("256 headers, 64 KiB"), "{msg}");
+}
+
+// ---- Low ----
+
+#[test]
+fn check_refuses_endless_and_binary_files_at_once() {
+    for dev in ["/dev/zero", "/dev/urandom"] {
+        let t0 = Instant::now();
+        let o = rampdeck(&["check", dev]);
+        assert_eq!(o.status.code(), Some(2), "{dev}: {}", text(&o));
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{dev}: {:?}",
+            t0.elapsed()
+        );
+        assert!(
+            text(&o).contains("NUL byte") || text(&o).contains("not UTF-8"),
+            "{dev}: {}",
+            text(&o)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(17 * 1024 * 1024)).unwrap();
+    let o = rampdeck(&["check", big.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("larger than 16 MiB"), "{}", text(&o));
+}
+
+#[test]
+fn sigterm_in_the_first_milliseconds_still_writes_a_valid_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("early");
+    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args([
+            "run",
+            "http://127.0.0.1:9/",
+            "--rate",
+            "10",
+            "--duration",
+            "30s",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = support::summary(&out);
+    assert_eq!(s["schema"], 1);
+    assert_eq!(s["stopped_early"], true);
+    assert!(s["requests"].as_u64().is_some(), "{s}");
+}
+
+#[test]
+fn progress_numbers_stages_as_events_do_and_ends_without_a_zero_target() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(support::fixed_server(200, "ok"));
+    let o = rampdeck(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "20",
+        "--duration",
+        "2s",
+        "--headless",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stage 1/1 hold"), "{err}");
+    assert!(!err.contains("stage 0"), "{err}");
+    assert!(!err.contains("target 0 req/s"), "{err}");
+}
+
+#[test]
+fn a_scenario_flag_for_another_scenario_is_refused() {
+    let o = rampdeck(&[
+        "scenario",
+        "route-change",
+        "--demo",
+        "--routes",
+        "50",
+        "--headless",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--routes: applies to attached-routes and route-probe only"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_page_over_the_limit_says_what_the_limit_is() {
+    let addr = raw_server(|mut s| async move {
+        if read_head(&mut s).await.is_none() {
+            return;
+        }
+        let len = 17 * 1024 * 1024;
+        let _ = s
+            .write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").as_bytes())
+            .await;
+        let chunk = vec![b'#'; 1 << 20];
+        for _ in 0..17 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = rampdeck::probes::http::HttpClient::new().unwrap();
+    let e = match client
+        .get(
+            &format!("http://{addr}/metrics"),
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+    {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a 17 MiB page was read"),
+    };
+    assert!(e.contains("larger than 16 MiB"), "{e}");
+}
+
+#[test]
+fn corrupt_histograms_are_refused_and_huge_counters_do_not_wrap() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(support::fixed_server(200, "ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = rampdeck(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "20",
+        "--duration",
+        "2s",
+        "--headless",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Reusing the directory needs --force.
+    let o = rampdeck(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "20",
+        "--duration",
+        "1s",
+        "--headless",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+
+    let log = std::fs::read_to_string(out.join("run.jsonl")).unwrap();
+    let mut lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intervals: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v["type"] == "interval" && !v["warmup"].as_bool().unwrap_or(false))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(intervals.len() >= 2);
+    let write = |lines: &[serde_json::Value], dir: &Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
+        std::fs::write(dir.join("run.jsonl"), text).unwrap();
+    };
+    let mut bad = lines.clone();
+    bad[intervals[0]]["hdr"] = serde_json::json!("not base64 at all!");
+    let corrupt = dir.path().join("corrupt");
+    write(&bad, &corrupt);
+    let o = rampdeck(&["report", corrupt.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(":{}:", intervals[0] + 1))
+            || text(&o).contains(&format!("line {}", intervals[0] + 1)),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("'hdr' is not valid base64"),
+        "{}",
+        text(&o)
+    );
+
+    for &i in &intervals[..2] {
+        lines[i]["completed"] = serde_json::json!(u64::MAX);
+        lines[i]["ok"] = serde_json::json!(u64::MAX);
+    }
+    let huge = dir.path().join("huge");
+    write(&lines, &huge);
+    let rec = rampdeck::run::replay::Recording::load(&huge).unwrap();
+    let mut replay = rampdeck::run::replay::Replay::new(rec);
+    replay.seek(Duration::MAX);
+    assert_eq!(replay.model.totals.requests, u64::MAX);
+    assert_eq!(replay.model.totals.ok, u64::MAX);
+}

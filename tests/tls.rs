@@ -19,8 +19,22 @@ use tokio::net::TcpListener;
 /// An HTTPS server with a fresh self-signed certificate; answers 200 with the
 /// negotiated HTTP version in a header.
 async fn tls_server() -> SocketAddr {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    tls_server_with(&[b"h2", b"http/1.1"], false).await
+}
+
+/// The same with the ALPN protocols it accepts, and (`ca`) a certificate
+/// that is a CA's, not a server's.
+async fn tls_server_with(alpn: &[&[u8]], ca: bool) -> SocketAddr {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let signing_key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertifiedKey {
+        cert: params.self_signed(&signing_key).unwrap(),
+        signing_key,
+    };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -30,7 +44,7 @@ async fn tls_server() -> SocketAddr {
     .with_no_client_auth()
     .with_single_cert(vec![cert.cert.der().clone()], key)
     .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -85,6 +99,104 @@ async fn a_self_signed_gateway_fails_verification_as_tls() {
         .map(|(_, m)| m.as_str())
         .unwrap_or("");
     assert!(msg.contains("certificate"), "{msg}");
+    // In words, not rustls' debug text.
+    assert!(
+        msg.contains("not signed by a CA this machine trusts"),
+        "{msg}"
+    );
+    assert!(!msg.contains("UnknownIssuer"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_as_the_servers_own_is_said_in_words() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = tls_server_with(&[b"http/1.1"], true).await;
+    let (r, _) = engine::run_to_end(https_plan(addr, "")).await.unwrap();
+    let msg = &r.last_errors[0].1;
+    assert!(
+        msg.contains("presented a CA certificate as its own"),
+        "{msg}"
+    );
+    assert!(!msg.contains("OtherError"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_where_every_handshake_fails_is_exit_1() {
+    let addr = tls_server().await;
+    let url = format!("https://{addr}/");
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+            .args([
+                "run",
+                &url,
+                "--rate",
+                "20",
+                "--duration",
+                "1s",
+                "--headless",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("every TLS handshake failed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_to_a_server_without_alpn_h2_stops_with_exit_1() {
+    let _serial = support::SERIAL.lock().await;
+    // No ALPN at all (the handshake succeeds, then h2 frames meet HTTP/1.1),
+    // and ALPN without h2 (the server refuses the handshake).
+    for alpn in [&[][..], &[&b"http/1.1"[..]][..]] {
+        let addr = tls_server_with(alpn, false).await;
+        let plan = Arc::new(
+        rampdeck::profile::parse(
+            "tls.toml",
+            &format!("[target]\nurl = \"https://{addr}\"\ninsecure = true\nhttp2 = true\n[load]\nrate = 50\nduration = \"30s\"\n"),
+        )
+        .unwrap(),
+    );
+        let t0 = std::time::Instant::now();
+        let (r, _) = engine::run_to_end(plan).await.unwrap();
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t0.elapsed()
+        );
+        let why = r.aborted.expect("the run stops");
+        assert!(why.contains("did not negotiate HTTP/2"), "{why}");
+        let e = &r.totals.errors;
+        assert_eq!(
+            e[ErrorKind::Protocol.index()] + e[ErrorKind::Tls.index()],
+            r.totals.completed
+        );
+        let url = format!("https://{addr}/");
+        let o = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+                .args([
+                    "run",
+                    &url,
+                    "--http2",
+                    "--insecure",
+                    "--rate",
+                    "20",
+                    "--duration",
+                    "30s",
+                    "--headless",
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("did not negotiate HTTP/2"), "{err}");
+        assert!(!err.contains("frame with invalid size"), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,6 +154,12 @@ impl Connector {
                             self.connect_timeout
                         ),
                     )),
+                    Ok(Err(e)) if self.http2 && super::tls::refused_alpn(&e) => Err(Failure::fatal(
+                        ErrorKind::Tls,
+                        format!(
+                            "TLS handshake with {addr}: the server did not negotiate HTTP/2 (it refused ALPN h2); it may only speak HTTP/1.1: run without http2"
+                        ),
+                    )),
                     Ok(Err(e)) => Err(Failure::new(
                         ErrorKind::Tls,
                         format!("TLS handshake with {addr}: {}", super::tls::words(&e)),
@@ -438,8 +444,14 @@ pub async fn send_h2(
 }
 
 /// A stream the server refused or cut off with a graceful GOAWAY: by the
-/// protocol it was not processed (RFC 9113 6.8, 8.7).
+/// protocol it was not processed (RFC 9113 6.8, 8.7). Also a request
+/// hyper had queued when the connection closed: it never left.
 fn unprocessed(e: &hyper::Error) -> bool {
+    // Canceled: still queued when the connection ended. Closed: the
+    // connection's dispatch channel was gone, so it was never handed over.
+    if e.is_canceled() || e.is_closed() {
+        return true;
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(h2e) = err.downcast_ref::<h2::Error>() {

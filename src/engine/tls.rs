@@ -135,6 +135,17 @@ pub fn words(e: &std::io::Error) -> String {
     }
 }
 
+/// The server ended the handshake because it speaks none of the offered
+/// protocols (ALPN): for an HTTP/2 run, it does not speak h2.
+pub fn refused_alpn(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::NoApplicationProtocol
+        ))
+    )
+}
+
 /// webpki's errors print as their variant names.
 fn webpki_words(name: &str) -> String {
     match name {

@@ -246,7 +246,10 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         message,
     };
     let shown = crate::util::secret::redact(url).into_owned();
-    if url.chars().any(char::is_control) {
+    let scheme_ok = url
+        .split_once("://")
+        .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    if url.chars().any(char::is_control) || !scheme_ok {
         // Endpoint::parse words it (and a path cannot carry one either).
         Endpoint::parse(url).map_err(|m| flag("URL", m))?;
     }

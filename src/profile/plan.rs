@@ -71,6 +71,13 @@ impl Endpoint {
                 crate::util::text::sanitize(&shown)
             ));
         }
+        if let Some((scheme, _)) = url.split_once("://") {
+            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                return Err(format!(
+                    "invalid URL '{shown}': unsupported scheme '{scheme}'; rampdeck sends HTTP, use http:// or https://"
+                ));
+            }
+        }
         let uri: http::Uri = url
             .parse()
             .map_err(|e| format!("invalid URL '{shown}': {e}"))?;
