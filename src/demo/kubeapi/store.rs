@@ -136,8 +136,27 @@ struct Inner {
     rv: u64,
     /// Events with rv <= this were dropped from the history.
     compacted: u64,
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Stored>,
     history: VecDeque<Arc<Event>>,
+}
+
+/// An object at rest: compact JSON text. A `serde_json::Value` spends a
+/// B-tree node (about 640 bytes) on every JSON object, however small, and
+/// a route with its managedFields has some forty: 26 KB parsed against
+/// about 2 KB as text. Reads parse it (outside the lock); the events in
+/// flight to watchers and the reconciler keep the parsed form.
+#[derive(Clone)]
+struct Stored(Arc<str>);
+
+impl Stored {
+    fn new(v: &Value) -> Self {
+        Stored(v.to_string().into())
+    }
+
+    fn value(&self) -> Arc<Value> {
+        // It was serialized from a Value here, so it parses.
+        Arc::new(serde_json::from_str(&self.0).unwrap_or(Value::Null))
+    }
 }
 
 pub struct Store {
@@ -184,19 +203,23 @@ impl Store {
     }
 
     pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
-        self.lock().objects.get(key).cloned()
+        let stored = self.lock().objects.get(key).cloned();
+        stored.map(|s| s.value())
     }
 
     /// Objects of `kind`, in one namespace or all, and the resourceVersion they are current to.
     pub fn list(&self, kind: Kind, namespace: Option<&str>) -> (u64, Vec<Arc<Value>>) {
-        let inner = self.lock();
-        let items = inner
-            .objects
-            .iter()
-            .filter(|(k, _)| k.kind == kind && namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (inner.rv, items)
+        let (rv, stored): (u64, Vec<Stored>) = {
+            let inner = self.lock();
+            let items = inner
+                .objects
+                .iter()
+                .filter(|(k, _)| k.kind == kind && namespace.is_none_or(|ns| k.namespace == ns))
+                .map(|(_, v)| v.clone())
+                .collect();
+            (inner.rv, items)
+        };
+        (rv, stored.iter().map(Stored::value).collect())
     }
 
     /// Namespaces that hold at least one object.
@@ -222,7 +245,7 @@ impl Store {
         decide: impl FnOnce(Option<&Value>) -> Result<Change, ApiError>,
     ) -> Result<Committed, ApiError> {
         let mut inner = self.lock();
-        let old = inner.objects.get(key).cloned();
+        let old = inner.objects.get(key).map(Stored::value);
         match decide(old.as_deref())? {
             Change::Delete => {
                 let Some(old) = old else {
@@ -266,7 +289,7 @@ impl Store {
                         Some(_) => Committed::Updated(obj),
                     });
                 }
-                inner.objects.insert(key.clone(), obj.clone());
+                inner.objects.insert(key.clone(), Stored::new(&obj));
                 let (event, status_only) = match &old {
                     None => (EventType::Added, false),
                     Some(_) => (
@@ -391,23 +414,34 @@ impl Store {
     ) -> Result<WatchStart, ApiError> {
         let inner = self.lock();
         let live = self.watchers.subscribe();
+        let rv = inner.rv;
         let initial = match since {
-            Since::Now => inner
-                .objects
-                .iter()
-                .filter(|(k, _)| wants(k))
-                .map(|(k, o)| {
-                    Arc::new(Event {
-                        rv: meta_rv(o),
-                        key: k.clone(),
-                        kind: EventType::Added,
-                        object: o.clone(),
-                        old: None,
-                        at: Instant::now(),
-                        status_only: false,
+            Since::Now => {
+                // The snapshot is taken under the lock with the subscription;
+                // parsing it need not be.
+                let current: Vec<(Key, Stored)> = inner
+                    .objects
+                    .iter()
+                    .filter(|(k, _)| wants(k))
+                    .map(|(k, o)| (k.clone(), o.clone()))
+                    .collect();
+                drop(inner);
+                current
+                    .into_iter()
+                    .map(|(key, o)| {
+                        let object = o.value();
+                        Arc::new(Event {
+                            rv: meta_rv(&object),
+                            key,
+                            kind: EventType::Added,
+                            object,
+                            old: None,
+                            at: Instant::now(),
+                            status_only: false,
+                        })
                     })
-                })
-                .collect(),
+                    .collect()
+            }
             Since::Rv(rv) => {
                 if rv < inner.compacted {
                     return Err(ApiError::Expired {
@@ -423,11 +457,7 @@ impl Store {
                     .collect()
             }
         };
-        Ok(WatchStart {
-            initial,
-            live,
-            rv: inner.rv,
-        })
+        Ok(WatchStart { initial, live, rv })
     }
 }
 
