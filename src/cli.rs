@@ -185,6 +185,9 @@ pub struct ScenarioArgs {
     /// Write scenario.json (and, with --demo, the demo's kubeconfig) into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds a result, replacing its files.
+    #[arg(long)]
+    pub force: bool,
     /// No console: progress on stderr, the result table on stdout.
     #[arg(long)]
     pub headless: bool,

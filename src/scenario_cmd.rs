@@ -32,6 +32,12 @@ pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    if let Some(dir) = &args.out {
+        if let Err(e) = rampdeck::report::outputs::check_out_dir(dir, args.force) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     let rt = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
