@@ -39,13 +39,7 @@ pub async fn run(
     opts: &Options,
     signals: crate::signals::StopSignals,
 ) -> Result<Summary, HeadlessError> {
-    let mut handle = engine::start_with(
-        plan.clone(),
-        engine::StartOptions {
-            histograms: opts.out.is_some(),
-        },
-    )
-    .await?;
+    let mut handle = engine::start(plan.clone()).await?;
     let started_at = handle.started_at;
     let mut log = open_log(&plan, opts, started_at);
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
@@ -85,13 +79,16 @@ pub async fn run(
                     crate::util::text::sanitize(&e.message)
                 );
             }
-            EngineEvent::Interval(s) if s.interval.elapsed >= next_progress => {
-                next_progress += Duration::from_secs(1);
-                let line = progress_line(&plan, &model, &s.interval, total, &s.totals);
-                let _ = writeln!(err, "{line}");
-            }
             EngineEvent::Interval(_) => {}
         }
+        // Printed once the model has folded the interval into its totals.
+        let progress = match &ev {
+            EngineEvent::Interval(s) if s.interval.elapsed >= next_progress => {
+                next_progress += Duration::from_secs(1);
+                Some(s.interval.clone())
+            }
+            _ => None,
+        };
         let interval = matches!(ev, EngineEvent::Interval(_));
         for e in model.apply(ev) {
             let _ = writeln!(
@@ -101,6 +98,9 @@ pub async fn run(
                 crate::util::text::sanitize(&e.message)
             );
             write_log(&mut log, |l| l.event(&e));
+        }
+        if let Some(last) = progress {
+            let _ = writeln!(err, "{}", progress_line(&plan, &model, &last, total));
         }
         if interval {
             let changes = watch.update(&mut model);
@@ -227,8 +227,8 @@ fn progress_line(
     model: &RunModel,
     last: &IntervalStats,
     total: Duration,
-    totals: &crate::stats::TotalsSummary,
 ) -> String {
+    let totals = &model.totals;
     let recent = model.recent(Duration::from_secs(1));
     // Numbered as the events number them: "stage 1/3".
     let n = plan.load.stages.len();

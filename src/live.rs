@@ -39,13 +39,7 @@ pub async fn run(
     mut signals: crate::signals::StopSignals,
 ) -> Result<Summary, LiveError> {
     console::init_logging();
-    let handle = engine::start_with(
-        plan.clone(),
-        engine::StartOptions {
-            histograms: opts.out.is_some(),
-        },
-    )
-    .await?;
+    let handle = engine::start(plan.clone()).await?;
     let started_at = handle.started_at;
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
     let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());

@@ -404,6 +404,9 @@ fn baselines_catch_regressions_and_history_grows() {
             "p95=100",
             "--tolerance-for",
             "p99=100",
+            // A 1 ms route's tail moves with whatever else the machine runs.
+            "--tolerance-for",
+            "service_p99=200",
         ],
     );
     assert_eq!(

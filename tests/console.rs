@@ -92,6 +92,8 @@ fn model(state: RunState) -> RunModel {
             } else {
                 pct(lat.p50 * 0.9, 24.0)
             },
+            failed_latency: Percentiles::default(),
+            error_latency: Percentiles::default(),
             status: vec![(200, sent - failed), (503, failed)],
             errors: vec![],
         });
@@ -151,6 +153,9 @@ fn model(state: RunState) -> RunModel {
         ok: 17_180,
         latency: pct(4.2, 31.0),
         service: pct(3.9, 24.0),
+        failed_latency: pct(1.1, 3.0),
+        error_latency: pct(0.2, 0.9),
+        failures: pct(0.9, 2.8),
         status: vec![(200, 17_180), (503, 38)],
         errors: vec![(ErrorKind::Reset, 12)],
     };

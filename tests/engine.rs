@@ -72,55 +72,79 @@ async fn closed_loop_holds_the_asked_concurrency() {
     assert!((300.0..=400.0).contains(&rps), "{rps}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_sends_nothing_and_is_charged_to_no_request() {
-    let _serial = SERIAL.lock().await;
-    let server = demo(vec![fixed("/", 1)]).await;
-    let plan = plan(
-        server.addrs.gateway,
-        "[load]\nrate = 400\nduration = \"3s\"\n",
-    );
-    let mut h = engine::start(plan).await.unwrap();
+/// A plan run against the in-process target on paused tokio time.
+async fn run_virtual(
+    body: &str,
+    behaviour: engine::memory::Behaviour,
+    controls: Vec<(Duration, Control)>,
+) -> (engine::RunResult, Vec<EngineEvent>, Vec<tokio::time::Instant>, tokio::time::Instant) {
+    let plan = plan("127.0.0.1:9".parse().unwrap(), body);
+    let target = engine::memory::MemoryTarget::new(behaviour);
+    let received = target.received.clone();
+    let origin = tokio::time::Instant::now();
+    let mut h = engine::start_with(
+        plan,
+        engine::StartOptions {
+            memory: Some(target),
+        },
+    )
+    .await
+    .unwrap();
     let control = h.control.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        let _ = control.send(Control::Pause);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let _ = control.send(Control::Resume);
+        for (at, c) in controls {
+            tokio::time::sleep_until(origin + at).await;
+            let _ = control.send(c);
+        }
     });
     let mut events = Vec::new();
     while let Some(e) = h.events.recv().await {
         events.push(e);
     }
     let result = h.task.await.unwrap();
-    let ivs = intervals(&events);
-    let paused: Vec<_> = ivs.iter().filter(|i| i.state == RunState::Paused).collect();
-    assert!(paused.len() >= 4, "{} paused intervals", paused.len());
-    // The first paused interval may hold sends from just before the pause.
-    assert!(
-        paused.iter().skip(1).all(|i| i.started == 0),
-        "{:?}",
-        paused.iter().map(|i| i.started).collect::<Vec<_>>()
-    );
-    // The schedule resumes where it stopped: 3 s of sending at 400/s.
-    assert!(
-        (result.sent as f64 - 1200.0).abs() <= 12.0,
-        "sent {}",
-        result.sent
-    );
-    assert!(
-        (result.paused.as_secs_f64() - 1.5).abs() < 0.1,
-        "{:?}",
-        result.paused
-    );
-    assert!(
-        (result.measured.as_secs_f64() - 3.0).abs() < 0.1,
-        "{:?}",
-        result.measured
-    );
-    // No request waited out the pause.
+    (result, events, received.times(), origin)
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_with_a_backlog_sends_nothing_and_is_charged_to_no_request() {
+    // 200/s asked of 10 connections to a 200 ms server (50/s): a backlog
+    // grows from the start. Paused at 1 s for 4 s.
+    let (result, events, received, origin) = run_virtual(
+        "[load]\nrate = 200\nduration = \"3s\"\nmax_connections = 10\n",
+        engine::memory::Behaviour {
+            status: 200,
+            delay: Duration::from_millis(200),
+        },
+        vec![
+            (Duration::from_secs(1), Control::Pause),
+            (Duration::from_secs(5), Control::Resume),
+        ],
+    )
+    .await;
+    // Nothing reached the server while paused (those in flight at the
+    // pause had arrived before it).
+    let during: Vec<_> = received
+        .iter()
+        .map(|t| *t - origin)
+        .filter(|t| *t > Duration::from_millis(1001) && *t < Duration::from_secs(5))
+        .collect();
+    assert!(during.is_empty(), "sent while paused: {during:?}");
+    assert_eq!(result.paused, Duration::from_secs(4));
+    assert_eq!(result.measured, Duration::from_secs(3));
+    // 3 s of run clock at 50/s.
+    assert!((145..=160).contains(&result.sent), "sent {}", result.sent);
+    // The backlog's corrected latency is what it waited while the run
+    // clock ran: under 3 s, never the 4 s pause on top.
     let p = Percentiles::of(&result.totals.latency);
-    assert!(p.max < 500.0, "corrected max {} ms", p.max);
+    assert!(p.max > 1500.0 && p.max < 3000.0, "corrected max {} ms", p.max);
+    // No interval is published while the clock stands still, and the
+    // intervals lie on the run-clock grid.
+    let ivs = intervals(&events);
+    for (n, i) in ivs.iter().enumerate().take(12) {
+        assert_eq!(i.index, n as u64);
+        assert_eq!(i.run_clock, Duration::from_millis(250) * (n as u32 + 1), "{n}");
+    }
+    assert!(ivs.iter().all(|i| i.state != RunState::Paused));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,8 +346,10 @@ async fn a_slow_server_counts_timeouts() {
         r.totals.errors[ErrorKind::Timeout.index()],
         r.totals.completed
     );
-    // A timed-out request took the timeout, not the server's 400 ms.
-    let p = Percentiles::of(&r.totals.service);
+    // A timed-out request took the timeout, not the server's 400 ms; it is
+    // in the errors' histogram, never in the successes'.
+    assert!(r.totals.latency.is_empty());
+    let p = Percentiles::of(&r.totals.error_latency);
     assert!(p.max < 200.0 && p.p50 >= 100.0, "{p:?}");
 }
 

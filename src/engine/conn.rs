@@ -57,6 +57,8 @@ impl Failure {
 
 /// Everything needed to open a connection to the target.
 pub struct Connector {
+    /// The in-process test target instead of the network.
+    memory: Option<super::memory::MemoryTarget>,
     addrs: Vec<SocketAddr>,
     next_addr: AtomicUsize,
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -97,6 +99,7 @@ impl Connector {
             None
         };
         Ok(Connector {
+            memory: None,
             addrs,
             next_addr: AtomicUsize::new(0),
             tls,
@@ -105,7 +108,22 @@ impl Connector {
         })
     }
 
+    /// Connections to an in-process server (engine tests on paused time).
+    pub fn memory(target: super::memory::MemoryTarget, t: &Target) -> Self {
+        Connector {
+            memory: Some(target),
+            addrs: Vec::new(),
+            next_addr: AtomicUsize::new(0),
+            tls: None,
+            http2: t.http2,
+            connect_timeout: t.connect_timeout,
+        }
+    }
+
     async fn connect_io(&self) -> Result<Stream, Failure> {
+        if let Some(m) = &self.memory {
+            return Ok(Stream::memory(m.connect()));
+        }
         // Round-robin over the resolved addresses; if one refuses, try the
         // others before failing (e.g. "localhost" resolving to ::1 first).
         let first = self.next_addr.fetch_add(1, Ordering::Relaxed);

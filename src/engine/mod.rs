@@ -6,8 +6,10 @@
 //! and events on a channel and sends `Control` commands back. The engine never
 //! waits on its consumer.
 
+pub mod clock;
 pub mod conn;
 pub mod fds;
+pub mod memory;
 pub mod rng;
 pub mod schedule;
 pub mod stream;
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::profile::{Mode, Plan, TargetAddr};
 use crate::run::event::Event;
-use crate::stats::{ErrorKind, IntervalStats, Recorder, TotalsSummary};
+use crate::stats::{ErrorKind, IntervalStats, Recorder};
 
 pub use supervisor::RunResult;
 
@@ -68,17 +70,13 @@ pub enum EngineEvent {
     Event(Event),
 }
 
-/// An interval's histograms (corrected latency, service time), in microseconds.
-pub type IntervalHistograms =
-    std::sync::Arc<(hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>)>;
-
 /// One interval, plus everything after warmup so far.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub interval: IntervalStats,
-    /// The interval's histograms, when asked for (`StartOptions::histograms`).
-    pub histograms: Option<IntervalHistograms>,
-    pub totals: TotalsSummary,
+    /// The interval's histograms (the run log stores them; a model folds
+    /// them into its totals; an agent's coordinator merges them).
+    pub histograms: Arc<crate::stats::Histograms>,
     /// The most recent message of each error kind seen so far.
     pub last_errors: Vec<(ErrorKind, String)>,
     /// The interval's failed requests with their send times (warmup
@@ -93,12 +91,16 @@ pub struct EngineHandle {
     pub started_at: SystemTime,
     /// The instant every event's `at` counts from.
     pub started: std::time::Instant,
+    /// The run clock, for whatever acts at a run-clock time (route actions).
+    pub clock: tokio::sync::watch::Receiver<clock::RunClock>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct StartOptions {
-    /// Ship each interval's histograms in its snapshot (for the run log).
-    pub histograms: bool,
+    /// Send to an in-process server instead of the network, so engine
+    /// tests can run on paused tokio time (`tokio::time::pause()`); its
+    /// timers then are tokio's too.
+    pub memory: Option<memory::MemoryTarget>,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -110,7 +112,10 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
     let TargetAddr::Url(endpoint) = &plan.target.addr else {
         return Err(EngineError::NoTarget);
     };
-    let connector = conn::Connector::new(endpoint, &plan.target).await?;
+    let connector = match &opts.memory {
+        Some(m) => conn::Connector::memory(m.clone(), &plan.target),
+        None => conn::Connector::new(endpoint, &plan.target).await?,
+    };
     let requests = plan
         .requests
         .iter()
@@ -174,7 +179,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         Mode::Closed => plan.load.peak_level().ceil() as usize,
     };
     let started_at = SystemTime::now();
-    let started = std::time::Instant::now();
+    let origin = tokio::time::Instant::now();
     let shared = Arc::new(worker::Shared {
         connector,
         pick: rng::WeightedPick::new(plan.requests.iter().map(|r| r.weight), plan.load.seed),
@@ -184,20 +189,22 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         timeout: plan.target.timeout,
         h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
         stop: CancellationToken::new(),
-        origin: started,
+        origin,
         fatal: std::sync::OnceLock::new(),
+        tokio_timers: opts.memory.is_some(),
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let sup =
-        supervisor::Supervisor::new(plan, shared, events_tx, workers, started, opts.histograms);
+    let (clock_tx, clock_rx) = tokio::sync::watch::channel(clock::RunClock::new(origin));
+    let sup = supervisor::Supervisor::new(plan, shared, events_tx, clock_tx, workers, origin);
     let task = tokio::spawn(sup.run(control_rx));
     Ok(EngineHandle {
         control: control_tx,
         events: events_rx,
         task,
         started_at,
-        started,
+        started: origin.into_std(),
+        clock: clock_rx,
     })
 }
 

@@ -34,6 +34,8 @@ impl std::error::Error for InformationalFlood {}
 enum Inner {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    /// The in-process test target (`engine::memory`).
+    Memory(tokio::io::DuplexStream),
 }
 
 /// A connection's stream. With a guard (HTTP/1.1), reads fail once the
@@ -61,6 +63,13 @@ impl Stream {
         }
     }
 
+    pub fn memory(s: tokio::io::DuplexStream) -> Self {
+        Stream {
+            inner: Inner::Memory(s),
+            informational: None,
+        }
+    }
+
     /// Guards reads with this request's count of 1xx heads.
     pub fn guard(&mut self, counter: Arc<AtomicU32>) {
         self.informational = Some(counter);
@@ -69,7 +78,7 @@ impl Stream {
     /// The protocol the TLS handshake agreed on (ALPN), if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         match &self.inner {
-            Inner::Plain(_) => None,
+            Inner::Plain(_) | Inner::Memory(_) => None,
             Inner::Tls(s) => s.get_ref().1.alpn_protocol(),
         }
     }
@@ -97,6 +106,7 @@ impl AsyncRead for Stream {
         match &mut this.inner {
             Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Inner::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -110,6 +120,7 @@ impl AsyncWrite for Stream {
         match &mut self.get_mut().inner {
             Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Inner::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -121,6 +132,7 @@ impl AsyncWrite for Stream {
         match &mut self.get_mut().inner {
             Inner::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Inner::Memory(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -128,6 +140,7 @@ impl AsyncWrite for Stream {
         match &self.inner {
             Inner::Plain(s) => s.is_write_vectored(),
             Inner::Tls(s) => s.is_write_vectored(),
+            Inner::Memory(s) => s.is_write_vectored(),
         }
     }
 
@@ -135,6 +148,7 @@ impl AsyncWrite for Stream {
         match &mut self.get_mut().inner {
             Inner::Plain(s) => Pin::new(s).poll_flush(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Inner::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -142,6 +156,7 @@ impl AsyncWrite for Stream {
         match &mut self.get_mut().inner {
             Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Inner::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -1,12 +1,18 @@
-//! The engine's supervisor: run clock, stages, pause and hand-set levels, interval aggregation, shutdown.
+//! The engine's supervisor: run clock, stages, pause and hand-set levels, intervals on the clock's grid, shutdown.
+//!
+//! Intervals lie on a fixed grid of the run clock: interval *n* covers run
+//! clock `[n·Δ, (n+1)·Δ)` whatever happens in it (a pause stops the clock,
+//! so an interval that holds a pause closes after it), so two processes'
+//! intervals line up by index. Warmup is rounded up to the grid.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 
+use super::clock::RunClock;
 use super::schedule::{later, Schedule, Segment};
 use super::worker::{self, Shared};
 use super::{Control, EngineEvent, Snapshot};
@@ -14,7 +20,7 @@ use crate::profile::plan::fmt_level;
 use crate::profile::{validate::MAX_CONNECTIONS, Mode, Plan};
 use crate::run::event::{Event, EventKind};
 use crate::stats::summary::RunState;
-use crate::stats::{Counts, ErrorKind, IntervalStats, TotalsSummary};
+use crate::stats::{Counts, ErrorKind, IntervalStats, Percentiles};
 
 /// A finished run's numbers. `totals` covers what completed after warmup.
 #[derive(Debug, Clone)]
@@ -22,33 +28,44 @@ pub struct RunResult {
     pub totals: Counts,
     /// Wall time from start to the last request finishing.
     pub elapsed: Duration,
-    /// Run-clock time from the end of warmup to the moment sending stopped.
+    /// The measured window on the run clock: from the end of warmup to the
+    /// moment sending stopped (pauses excluded).
     pub measured: Duration,
     pub paused: Duration,
     /// Requests sent, warmup included.
     pub sent: u64,
+    /// Requests sent within the measured window.
+    pub sent_measured: u64,
     /// Open loop: requests the schedule asked for that never left because
     /// every connection was busy until the run ended.
     pub dropped: u64,
     /// Requests still in flight when the drain timeout gave up on them.
     pub unfinished: u64,
-    /// Requests sent again on a new connection because the server closed
-    /// the old one before processing them (keep-alive close, HTTP/2 GOAWAY).
-    pub resent: u64,
     pub stopped_early: bool,
     pub last_errors: Vec<(ErrorKind, String)>,
     /// Why the run was cut short because no request could succeed (exit 1).
     pub aborted: Option<String>,
+    /// Requests sent again on a new connection because the server closed
+    /// the old one before processing them (keep-alive close, HTTP/2 GOAWAY).
+    pub resent: u64,
 }
 
 impl RunResult {
+    /// The achieved rate: requests sent within the measured window, per
+    /// measured second (README, "achieved rate"). Completions during the
+    /// drain after it belong to requests already counted here.
     pub fn rps(&self) -> f64 {
-        let s = self.measured.as_secs_f64();
-        if s > 0.0 {
-            self.totals.completed as f64 / s
-        } else {
-            0.0
-        }
+        rate(self.sent_measured, self.measured)
+    }
+}
+
+/// `n` per second of `d` (0 for an empty window).
+pub fn rate(n: u64, d: Duration) -> f64 {
+    let s = d.as_secs_f64();
+    if s > 0.0 {
+        n as f64 / s
+    } else {
+        0.0
     }
 }
 
@@ -57,28 +74,37 @@ pub(super) struct Supervisor {
     shared: Arc<Shared>,
     events: mpsc::UnboundedSender<EngineEvent>,
     tx: watch::Sender<Arc<Schedule>>,
+    clock_tx: watch::Sender<RunClock>,
     schedule: Schedule,
     workers: JoinSet<()>,
     spawned: usize,
-    start: Instant,
+    origin: Instant,
     paused_since: Option<Instant>,
     /// A hand-set level and the stage it applies to.
     manual: Option<(usize, f64)>,
     state: RunState,
-    keep_histograms: bool,
+    /// The grid step.
+    delta: Duration,
+    /// Warmup, rounded up to the grid.
+    warmup: Duration,
+    /// Run-clock time sending stopped (the measured window's end).
+    stop_rc: Option<Duration>,
     // Aggregation.
     interval: Counts,
     spare: Counts,
     totals: Counts,
-    in_warmup: bool,
-    last_flush: Instant,
-    last_started: u64,
-    completed_all: u64,
+    /// The interval being filled covers [index·Δ, (index+1)·Δ).
     index: u64,
+    last_started: u64,
+    sent_measured: u64,
+    completed_all: u64,
     seen: [bool; ErrorKind::COUNT],
     seen_status: std::collections::BTreeSet<u16>,
     last_errors: [Option<String>; ErrorKind::COUNT],
-    last_stage: Option<usize>,
+    /// Stages whose start has been announced.
+    stages_announced: usize,
+    /// Each ended pause: the run clock when it began, and its length.
+    pauses: Vec<(Duration, Duration)>,
 }
 
 impl Supervisor {
@@ -86,38 +112,43 @@ impl Supervisor {
         plan: Arc<Plan>,
         shared: Arc<Shared>,
         events: mpsc::UnboundedSender<EngineEvent>,
+        clock_tx: watch::Sender<RunClock>,
         workers: usize,
-        start: Instant,
-        keep_histograms: bool,
+        origin: Instant,
     ) -> Self {
-        let (tx, _) = watch::channel(Arc::new(Schedule::empty(0)));
+        let delta = plan.load.interval.max(Duration::from_millis(1));
+        let warmup = round_up(plan.load.warmup, delta);
+        let (tx, _) = watch::channel(Arc::new(Schedule::empty(0, origin)));
         let mut s = Supervisor {
-            in_warmup: !plan.load.warmup.is_zero(),
-            keep_histograms,
             plan,
             shared,
             events,
             tx,
-            schedule: Schedule::empty(0),
+            clock_tx,
+            schedule: Schedule::empty(0, origin),
             workers: JoinSet::new(),
             spawned: 0,
-            start,
+            origin,
             paused_since: None,
             manual: None,
             state: RunState::Running,
+            delta,
+            warmup,
+            stop_rc: None,
             interval: Counts::default(),
             spare: Counts::default(),
             totals: Counts::default(),
-            last_flush: start,
-            last_started: 0,
-            completed_all: 0,
             index: 0,
+            last_started: 0,
+            sent_measured: 0,
+            completed_all: 0,
             seen: [false; ErrorKind::COUNT],
             seen_status: Default::default(),
             last_errors: Default::default(),
-            last_stage: None,
+            stages_announced: 0,
+            pauses: Vec::new(),
         };
-        let future = s.future(start, 0.0);
+        let future = s.future(Duration::ZERO, 0.0);
         s.schedule.extend(future);
         s.publish();
         s.spawn_workers(workers);
@@ -139,28 +170,50 @@ impl Supervisor {
     fn publish(&mut self) {
         self.schedule.generation += 1;
         self.tx.send_replace(Arc::new(self.schedule.clone()));
+        let clock = RunClock {
+            origin: self.origin,
+            paused_total: self.schedule.paused_total,
+            paused_since: self.paused_since,
+            stopped: self.state == RunState::Finished,
+        };
+        self.clock_tx.send_replace(clock);
     }
 
-    fn emit(&self, kind: EventKind, message: impl Into<String>) {
+    fn clock(&self) -> RunClock {
+        *self.clock_tx.borrow()
+    }
+
+    /// Run clock now.
+    fn rc(&self) -> Duration {
+        self.clock().now()
+    }
+
+    /// Wall time since the start at which the run clock read `rc` (for
+    /// event stamps): `rc` plus the pauses that began before it.
+    fn elapsed_of(&self, rc: Duration) -> Duration {
+        let paused: Duration = self
+            .pauses
+            .iter()
+            .filter(|(at, _)| *at < rc)
+            .map(|(_, len)| *len)
+            .sum();
+        rc.saturating_add(paused)
+    }
+
+    fn emit_at(&self, at: Duration, kind: EventKind, message: impl Into<String>) {
         let _ = self.events.send(EngineEvent::Event(Event {
-            at: self.start.elapsed(),
+            at,
             kind,
             message: message.into(),
         }));
     }
 
-    /// Run clock at `t`: wall time since start, less time paused.
-    fn run_clock(&self, t: Instant) -> Duration {
-        let paused_now = self
-            .paused_since
-            .map_or(Duration::ZERO, |p| t.saturating_duration_since(p));
-        t.saturating_duration_since(self.start)
-            .saturating_sub(self.schedule.paused_total + paused_now)
+    fn emit(&self, kind: EventKind, message: impl Into<String>) {
+        self.emit_at(self.origin.elapsed(), kind, message);
     }
 
-    /// The plan's remaining stages from wall time `t` on, as segments starting at slot `k`.
-    fn future(&self, t: Instant, mut k: f64) -> Vec<Segment> {
-        let rc = self.run_clock(t);
+    /// The plan's remaining stages from run-clock `rc` on, as segments starting at slot `k`.
+    fn future(&self, rc: Duration, mut k: f64) -> Vec<Segment> {
         let mut out = Vec::new();
         let mut stage_start = Duration::ZERO;
         for (i, st) in self.plan.load.stages.iter().enumerate() {
@@ -176,12 +229,11 @@ impl Supervisor {
                     }
                 };
                 let seg = Segment {
-                    t0: later(t, from - rc),
+                    t0: from,
                     len: stage_end - from,
                     k0: k,
                     r0,
                     slope,
-                    paused_before: self.schedule.paused_total,
                     stage: i,
                 };
                 k = seg.k_end();
@@ -192,38 +244,38 @@ impl Supervisor {
         out
     }
 
-    fn current_level(&self, now: Instant) -> f64 {
-        let (_, planned) = self.plan.load.level_at(self.run_clock(now));
+    fn current_stage(&self, rc: Duration) -> Option<usize> {
+        (rc < self.plan.load.duration()).then(|| self.plan.load.level_at(rc).0)
+    }
+
+    fn current_level(&self, rc: Duration) -> f64 {
+        let (stage, planned) = self.plan.load.level_at(rc);
         match self.manual {
-            Some((stage, level)) if Some(stage) == self.current_stage(now) => level,
+            Some((s, level)) if s == stage => level,
             _ => planned,
         }
     }
 
-    fn current_stage(&self, now: Instant) -> Option<usize> {
-        let rc = self.run_clock(now);
-        (rc < self.plan.load.duration()).then(|| self.plan.load.level_at(rc).0)
-    }
-
-    /// Applies a command; returns true when the run should stop.
+    /// Applies a command at the run clock's now; returns true when the run should stop.
     fn apply(&mut self, cmd: Control) -> bool {
         let now = Instant::now();
         match cmd {
             Control::Pause if self.paused_since.is_none() => {
-                self.schedule.truncate_at(now);
-                self.schedule.paused = true;
                 self.paused_since = Some(now);
+                self.schedule.paused = true;
                 self.state = RunState::Paused;
                 self.publish();
                 self.emit(EventKind::Paused, "paused: nothing is sent until resumed");
             }
             Control::Resume if self.paused_since.is_some() => {
-                let paused_for = self.paused_since.take().map_or(Duration::ZERO, |p| now - p);
+                let rc = self.rc();
+                let paused_for = self
+                    .paused_since
+                    .take()
+                    .map_or(Duration::ZERO, |p| now - p);
+                self.pauses.push((rc, paused_for));
                 self.schedule.paused_total += paused_for;
                 self.schedule.paused = false;
-                let k = self.schedule.k_end();
-                let future = self.future(now, k);
-                self.schedule.extend(future);
                 self.state = RunState::Running;
                 self.publish();
                 self.emit(
@@ -239,12 +291,10 @@ impl Supervisor {
                 };
                 return self.apply(next);
             }
-            Control::SetRate(level) if self.plan.load.mode == Mode::Open => {
-                self.set_level(now, level)
-            }
+            Control::SetRate(level) if self.plan.load.mode == Mode::Open => self.set_level(level),
             Control::SetConcurrency(level) if self.plan.load.mode == Mode::Closed => {
                 self.spawn_workers(level as usize);
-                self.set_level(now, level as f64)
+                self.set_level(level as f64)
             }
             Control::SetRate(_) | Control::SetConcurrency(_) => {
                 let what = match self.plan.load.mode {
@@ -263,7 +313,7 @@ impl Supervisor {
         false
     }
 
-    fn set_level(&mut self, now: Instant, level: f64) {
+    fn set_level(&mut self, level: f64) {
         if !level.is_finite() || level < 0.0 {
             self.emit(
                 EventKind::Warning,
@@ -271,17 +321,17 @@ impl Supervisor {
             );
             return;
         }
-        let Some(stage) = self.current_stage(now) else {
+        let rc = self.rc();
+        let Some(stage) = self.current_stage(rc) else {
             return;
         };
-        let before = self.current_level(now);
+        let before = self.current_level(rc);
         self.manual = Some((stage, level));
-        if self.paused_since.is_none() {
-            let k = self.schedule.truncate_at(now);
-            let future = self.future(now, k);
-            self.schedule.extend(future);
-            self.publish();
-        }
+        // While paused the clock stands still: the new level starts where it stopped.
+        let k = self.schedule.truncate_at(rc);
+        let future = self.future(rc, k);
+        self.schedule.extend(future);
+        self.publish();
         self.emit(
             EventKind::LevelSet {
                 from: before,
@@ -300,14 +350,30 @@ impl Supervisor {
         );
     }
 
-    /// Moves what workers recorded since the last flush into an interval snapshot.
-    fn flush(&mut self, now: Instant) {
+    /// Announces each stage at the run-clock time it began, up to `upto`.
+    fn announce_stages(&mut self, upto: Duration) {
+        let n = self.plan.load.stages.len();
+        while self.stages_announced < n && self.state != RunState::Stopping {
+            let i = self.stages_announced;
+            let start = self.plan.load.stage_start(i);
+            if start > upto || self.stop_rc.is_some_and(|s| start >= s) {
+                break;
+            }
+            let st = &self.plan.load.stages[i];
+            let text = format!("stage {}/{n}: {}", i + 1, st.describe(self.plan.load.mode));
+            self.emit_at(self.elapsed_of(start), EventKind::Stage { index: i }, text);
+            self.stages_announced += 1;
+        }
+    }
+
+    /// Closes the interval being filled at run-clock `end` (its grid
+    /// boundary, or earlier for the last one) and publishes it.
+    fn close_interval(&mut self, end: Duration) {
+        let start = self.delta.saturating_mul(self.index as u32);
+        self.announce_stages(start);
         // Started is read before the drain: a request counts as started
         // before its result is recorded, so in-flight (started - completed)
-        // can then never exceed what really was in flight. Read after the
-        // drain, a supervisor preempted between the two reads counted every
-        // request that started and finished meanwhile as still in flight
-        // (16 in flight under a concurrency of 8 on a busy machine).
+        // can then never exceed what really was in flight.
         let started_all = self.shared.recorder.started_total();
         self.shared
             .recorder
@@ -335,76 +401,60 @@ impl Supervisor {
                 self.emit(EventKind::FirstStatus { code }, text);
             }
         }
-        let stage = self.schedule.stage_at(now).or(self.last_stage).unwrap_or(0);
-        if self.last_stage != Some(stage) && self.state != RunState::Stopping {
-            if let Some(st) = self.plan.load.stages.get(stage) {
-                let n = self.plan.load.stages.len();
-                let text = format!(
-                    "stage {}/{n}: {}",
-                    stage + 1,
-                    st.describe(self.plan.load.mode)
-                );
-                self.emit(EventKind::Stage { index: stage }, text);
-            }
-            self.last_stage = Some(stage);
+        let warmup = start < self.warmup;
+        let in_window = !warmup && self.stop_rc.is_none_or(|s| start < s);
+        if in_window {
+            self.sent_measured += started;
         }
+        let stage = self.plan.load.level_at(start).0;
         // The run totals keep no per-request list: it only serves route
         // actions, which read it from the interval.
         let failures = std::mem::take(&mut self.interval.failures);
-        if !self.in_warmup {
+        if !warmup {
             self.totals.merge(&self.interval);
         }
+        let sending = self.stop_rc.is_none() && self.current_stage(end).is_some();
         let interval = IntervalStats {
             index: self.index,
-            elapsed: now - self.start,
-            run_clock: self.run_clock(now),
-            len: now - self.last_flush,
-            warmup: self.in_warmup,
+            elapsed: self.origin.elapsed(),
+            run_clock: end,
+            len: end.saturating_sub(start),
+            warmup,
             state: self.state,
             stage,
             // The level in force (also while paused: what the run resumes at).
-            target: if self.current_stage(now).is_some()
-                && self.state != RunState::Stopping
-                && self.state != RunState::Finished
-            {
-                self.current_level(now)
+            target: if sending {
+                self.current_level(end)
             } else {
                 0.0
             },
-            manual: self
-                .manual
-                .is_some_and(|(s, _)| Some(s) == self.current_stage(now)),
+            manual: self.manual.is_some_and(|(s, _)| Some(s) == self.current_stage(end)),
             started,
             completed: self.interval.completed,
             ok: self.interval.ok,
             in_flight: started_all.saturating_sub(self.completed_all),
-            latency: crate::stats::Percentiles::of(&self.interval.latency),
-            service: crate::stats::Percentiles::of(&self.interval.service),
+            latency: Percentiles::of(&self.interval.latency),
+            service: Percentiles::of(&self.interval.service),
+            failed_latency: Percentiles::of(&self.interval.failed_latency),
+            error_latency: Percentiles::of(&self.interval.error_latency),
             status,
             errors: self.interval.error_list(),
         };
-        let histograms = self.keep_histograms.then(|| {
-            std::sync::Arc::new((self.interval.latency.clone(), self.interval.service.clone()))
-        });
         let snapshot = Snapshot {
             interval,
-            histograms,
-            totals: TotalsSummary::of(&self.totals),
+            histograms: Arc::new(self.interval.histograms()),
             last_errors: self.last_error_list(),
             failures,
         };
         let _ = self.events.send(EngineEvent::Interval(Box::new(snapshot)));
         self.interval.reset();
         self.index += 1;
-        self.last_flush = now;
-    }
-
-    /// A scheduled flush, unless one happened moments ago (an interval of a
-    /// few microseconds would show as a wild rate).
-    fn tick(&mut self, interval: Duration) {
-        let now = Instant::now();
-        if now - self.last_flush >= interval / 2 {
-            self.flush(now);
+        if self.warmup > Duration::ZERO && end == self.warmup && warmup {
+            self.emit_at(
+                self.elapsed_of(self.warmup),
+                EventKind::WarmupEnded,
+                "warmup over: statistics start now",
+            );
         }
     }
 
@@ -415,23 +465,17 @@ impl Supervisor {
             .collect()
     }
 
-    /// Wall time at which warmup ends, if it is still ahead and the run is not paused.
-    fn warmup_end(&self) -> Option<Instant> {
-        (self.in_warmup && self.paused_since.is_none()).then(|| {
-            later(
-                self.start,
-                self.plan.load.warmup + self.schedule.paused_total,
-            )
-        })
+    /// Wall time of the next grid boundary, None while paused.
+    fn next_boundary(&self) -> Option<Instant> {
+        let rc = self.delta.saturating_mul(self.index as u32 + 1);
+        (self.paused_since.is_none()).then(|| self.schedule.wall(rc))
     }
 
     pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> RunResult {
-        let interval = self.plan.load.interval;
-        let mut tick = tokio::time::interval_at(later(self.start, interval).into(), interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut control_open = true;
         let mut stopped_early = false;
-        self.emit(
+        self.emit_at(
+            Duration::ZERO,
             EventKind::Started,
             format!(
                 "started: {} against {}",
@@ -439,51 +483,42 @@ impl Supervisor {
                 self.plan.target_display()
             ),
         );
+        self.announce_stages(Duration::ZERO);
+        let total = self.plan.load.duration();
         loop {
-            let end = if self.paused_since.is_some() {
-                None
-            } else {
-                self.schedule.end()
-            };
-            let warm_end = self.warmup_end();
+            let boundary = self.next_boundary();
+            let end = (self.paused_since.is_none()).then(|| self.schedule.wall(total));
             tokio::select! {
                 biased;
                 cmd = control.recv(), if control_open => match cmd {
                     None => control_open = false,
                     Some(cmd) => if self.apply(cmd) { stopped_early = true; break },
                 },
-                _ = sleep_until_opt(warm_end), if warm_end.is_some() => {
-                    let now = Instant::now();
-                    self.flush(now);
-                    // Intervals restart at the warmup boundary, full length.
-                    tick.reset();
-                    self.in_warmup = false;
-                    self.emit(EventKind::WarmupEnded, "warmup over: statistics start now");
-                }
-                _ = tick.tick() => {
-                    self.tick(interval);
+                _ = sleep_until_opt(boundary) => {
+                    let end_rc = self.delta.saturating_mul(self.index as u32 + 1);
+                    self.close_interval(end_rc);
                     if let Some(why) = self.shared.fatal.get() {
                         self.emit(EventKind::Warning, format!("cannot go on: {why}"));
                         stopped_early = true;
                         break;
                     }
                 }
-                _ = sleep_until_opt(end), if end.is_some() => break,
+                _ = sleep_until_opt(end) => break,
             }
         }
 
         // Stop sending; let requests in flight finish, up to the drain timeout.
         let stop_at = Instant::now();
-        let measured = self
-            .run_clock(stop_at)
-            .saturating_sub(self.plan.load.warmup);
-        let due = self.schedule.count_at(stop_at).floor() as u64;
-        self.schedule.truncate_at(stop_at);
+        let stop_rc = self.rc().min(total);
+        self.stop_rc = Some(stop_rc);
+        let measured = stop_rc.saturating_sub(self.warmup);
+        let due = self.schedule.count_at(stop_rc).floor() as u64;
+        self.schedule.truncate_at(stop_rc);
         self.publish();
         self.shared.stop.cancel();
         self.state = RunState::Stopping;
-        let paused =
-            self.schedule.paused_total + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
+        let paused = self.schedule.paused_total
+            + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
         self.emit(
             EventKind::Stopping {
                 early: stopped_early,
@@ -494,13 +529,20 @@ impl Supervisor {
                 "schedule complete: waiting for requests in flight"
             },
         );
-        let deadline =
-            tokio::time::Instant::from_std(later(stop_at, super::drain_timeout(&self.plan)));
+        // The drain runs on the clock again, even if it was paused.
+        if let Some(p) = self.paused_since.take() {
+            self.pauses.push((stop_rc, stop_at - p));
+            self.schedule.paused_total += stop_at - p;
+            self.schedule.paused = false;
+            self.publish();
+        }
+        let deadline = later(stop_at, super::drain_timeout(&self.plan));
         // A Stop while draining abandons what is in flight only if it is
         // the second: one that stopped the run early, or one before it here.
         // After a schedule that ran out, one signal must not drop requests.
         let mut abandon_on_stop = stopped_early;
         loop {
+            let boundary = self.next_boundary();
             tokio::select! {
                 biased;
                 cmd = control.recv(), if control_open => match cmd {
@@ -520,7 +562,10 @@ impl Supervisor {
                     None => control_open = false,
                 },
                 joined = self.workers.join_next() => if joined.is_none() { break },
-                _ = tick.tick() => self.tick(interval),
+                _ = sleep_until_opt(boundary) => {
+                    let end_rc = self.delta.saturating_mul(self.index as u32 + 1);
+                    self.close_interval(end_rc);
+                }
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
@@ -528,7 +573,9 @@ impl Supervisor {
         while self.workers.join_next().await.is_some() {}
         let end = Instant::now();
         self.state = RunState::Finished;
-        self.flush(end);
+        let end_rc = self.rc();
+        self.close_interval(end_rc);
+        self.publish();
         let sent = self.shared.recorder.started_total();
         let unfinished = sent.saturating_sub(self.completed_all);
         let dropped = match self.plan.load.mode {
@@ -549,14 +596,15 @@ impl Supervisor {
         }
         self.emit(
             EventKind::Finished,
-            format!("finished after {:.1}s", (end - self.start).as_secs_f64()),
+            format!("finished after {:.1}s", (end - self.origin).as_secs_f64()),
         );
         RunResult {
             totals: std::mem::take(&mut self.totals),
-            elapsed: end - self.start,
+            elapsed: end - self.origin,
             measured,
             paused,
             sent,
+            sent_measured: self.sent_measured,
             dropped,
             unfinished,
             stopped_early,
@@ -567,9 +615,15 @@ impl Supervisor {
     }
 }
 
+/// `d` rounded up to a multiple of `step`.
+fn round_up(d: Duration, step: Duration) -> Duration {
+    let n = d.as_nanos().div_ceil(step.as_nanos().max(1));
+    step.saturating_mul(n.min(u32::MAX as u128) as u32)
+}
+
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
+        Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }

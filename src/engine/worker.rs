@@ -7,7 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
@@ -56,6 +58,9 @@ pub struct Shared {
     /// Set by the first failure no request can get past (`Failure::fatal`):
     /// the supervisor then stops the run, and it exits 1.
     pub fatal: std::sync::OnceLock<String>,
+    /// Wait with tokio's timer instead of a timerfd: on paused (test) time,
+    /// only tokio's timers follow the clock.
+    pub tokio_timers: bool,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -312,14 +317,18 @@ pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<S
                         tokio::select! {
                             biased;
                             _ = shared.stop.cancelled() => return,
-                            _ = timer.sleep_until(t) => break t,
+                            _ = sleep_precise(&timer, &shared, t) => {
+                                // A pause that came during the sleep: the slot waits for the resume.
+                                if w.refresh() && w.schedule.paused { continue }
+                                break t
+                            }
                         }
                     }
                     tokio::select! {
                         biased;
                         _ = shared.stop.cancelled() => return,
                         r = w.rx.changed() => if r.is_err() { return } else { w.reload() },
-                        _ = timer.sleep_until(t) => break t,
+                        _ = sleep_precise(&timer, &shared, t) => break t,
                     }
                 }
                 Due::NotScheduled => {
@@ -333,6 +342,16 @@ pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<S
             return;
         }
         w.send(k, Some(intended), timeout.as_mut()).await;
+    }
+}
+
+/// Sleeps until `t`: a timerfd for sub-millisecond precision, or tokio's
+/// timer on test time.
+async fn sleep_precise(timer: &PreciseTimer, shared: &Shared, t: Instant) {
+    if shared.tokio_timers {
+        tokio::time::sleep_until(t).await
+    } else {
+        timer.sleep_until(t.into_std()).await
     }
 }
 
@@ -355,7 +374,7 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
                         biased;
                         _ = shared.stop.cancelled() => return,
                         r = w.rx.changed() => if r.is_err() { return } else { w.reload() },
-                        _ = tokio::time::sleep_until(t.into()) => {}
+                        _ = tokio::time::sleep_until(t) => {}
                     }
                 }
                 Due::NotScheduled => {

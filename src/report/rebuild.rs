@@ -27,6 +27,7 @@ pub fn rebuild(dir: &Path) -> Result<Summary, ReplayError> {
         measured: totals.measured,
         paused: totals.paused,
         sent: totals.sent,
+        sent_measured: totals.sent_measured,
         dropped: 0,
         unfinished: totals.in_flight,
         stopped_early: true,

@@ -166,15 +166,30 @@ impl RunLog {
 
     pub fn interval(&mut self, s: &Snapshot) -> Result<(), RunLogError> {
         let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
-        if let (Value::Object(map), Some(h)) = (&mut v, &s.histograms) {
+        let h = &s.histograms;
+        if let Value::Object(map) = &mut v {
             map.insert("type".into(), json!("interval"));
-            map.insert("hdr".into(), json!(self.encode(&h.0)));
-            map.insert("hdr_service".into(), json!(self.encode(&h.1)));
+            for (key, hist) in [
+                ("hdr", &h.latency),
+                ("hdr_service", &h.service),
+                ("hdr_failed", &h.failed),
+                ("hdr_errored", &h.errored),
+            ] {
+                // Empty ones are left out; the reader takes absent as empty.
+                if !hist.is_empty() {
+                    map.insert(key.into(), json!(self.encode(hist)));
+                }
+            }
         }
-        if let Some(h) = &s.histograms {
+        {
             let start = s.interval.elapsed.saturating_sub(s.interval.len);
             let mut buf = Vec::new();
-            for (hist, tag) in [(&h.0, "corrected"), (&h.1, "service")] {
+            for (hist, tag) in [
+                (&h.latency, "corrected"),
+                (&h.service, "service"),
+                (&h.failed, "failed"),
+                (&h.errored, "errored"),
+            ] {
                 if hist.is_empty() {
                     continue;
                 }
@@ -263,12 +278,11 @@ impl RunLog {
     }
 }
 
-/// An interval line with its decoded histograms.
+/// An interval line with its decoded histograms (empty where absent).
 #[derive(Debug, Clone)]
 pub struct LoggedInterval {
     pub line: Value,
-    pub latency: Option<Histogram<u64>>,
-    pub service: Option<Histogram<u64>>,
+    pub histograms: crate::stats::Histograms,
 }
 
 /// A run log read back.
@@ -355,12 +369,20 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                     line: i + 1,
                     message,
                 };
-                let latency = decode(&v, "hdr").map_err(corrupt)?;
-                let service = decode(&v, "hdr_service").map_err(corrupt)?;
+                let mut histograms = crate::stats::Histograms::default();
+                for (key, slot) in [
+                    ("hdr", &mut histograms.latency),
+                    ("hdr_service", &mut histograms.service),
+                    ("hdr_failed", &mut histograms.failed),
+                    ("hdr_errored", &mut histograms.errored),
+                ] {
+                    if let Some(h) = decode(&v, key).map_err(corrupt)? {
+                        let _ = slot.add(&h);
+                    }
+                }
                 out.intervals.push(LoggedInterval {
                     line: v,
-                    latency,
-                    service,
+                    histograms,
                 });
             }
             Some("event") => {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::engine::{EngineEvent, Snapshot};
 use crate::stats::summary::RunState;
-use crate::stats::{ErrorKind, IntervalStats, Series, TotalsSummary};
+use crate::stats::{Counts, ErrorKind, Histograms, IntervalStats, Series, TotalsSummary};
 
 use super::event::{Event, EventKind};
 use super::probes::{ComponentView, ProbeView};
@@ -32,6 +32,8 @@ pub struct RunModel {
     pub thresholds: Vec<crate::report::thresholds::Verdict>,
     /// Route action firings and their drops.
     pub routes: super::routes::RouteLog,
+    /// Everything after warmup, folded from the intervals' histograms.
+    cumulative: Counts,
 }
 
 impl Default for RunModel {
@@ -47,6 +49,7 @@ impl Default for RunModel {
             probes: Vec::new(),
             thresholds: Vec::new(),
             routes: super::routes::RouteLog::default(),
+            cumulative: Counts::default(),
         }
     }
 }
@@ -166,6 +169,13 @@ impl RunModel {
         match e {
             EngineEvent::Interval(s) => self.apply_snapshot(*s),
             EngineEvent::Event(ev) => {
+                // Between intervals (a pause holds the clock, so none comes), the state follows the events.
+                match ev.kind {
+                    EventKind::Paused => self.state = RunState::Paused,
+                    EventKind::Resumed => self.state = RunState::Running,
+                    EventKind::Stopping { .. } => self.state = RunState::Stopping,
+                    _ => {}
+                }
                 self.push_event(ev);
                 Vec::new()
             }
@@ -177,11 +187,21 @@ impl RunModel {
         for e in &made {
             self.push_event(e.clone());
         }
-        self.state = s.interval.state;
-        self.totals = s.totals;
         self.last_errors = s.last_errors;
-        self.series.push(s.interval);
+        self.apply_interval(s.interval, &s.histograms);
         made
+    }
+
+    /// Folds in one interval and its histograms: the series, the state, and
+    /// the totals (after warmup), which are exact because histograms merge.
+    /// Live runs, replays and merged agents all go through here.
+    pub fn apply_interval(&mut self, i: IntervalStats, h: &Histograms) {
+        if !i.warmup {
+            self.cumulative.add_interval(&i, h);
+            self.totals = TotalsSummary::of(&self.cumulative);
+        }
+        self.state = i.state;
+        self.series.push(i);
     }
 
     /// Keeps events in time order: probe and engine events arrive on

@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use serde_json::Value;
 
 use super::event::Event;
@@ -15,7 +14,7 @@ use super::log::{self, RunLogError};
 use super::RunModel;
 use crate::probes::{ProbeEvent, ProbeKind, RunOutcome};
 use crate::profile::plan::{Endpoint, LoadPlan, Mode, Plan, Stage, StageKind, Target, TargetAddr};
-use crate::stats::{new_histogram, ErrorKind, IntervalStats, Percentiles, TotalsSummary};
+use crate::stats::{Histograms, IntervalStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -33,8 +32,7 @@ pub enum ReplayError {
 
 struct RecordedInterval {
     stats: IntervalStats,
-    latency: Option<Histogram<u64>>,
-    service: Option<Histogram<u64>>,
+    histograms: Histograms,
 }
 
 enum Item {
@@ -62,6 +60,8 @@ pub struct RecordedTotals {
     pub counts: crate::stats::Counts,
     /// Sent, warmup included.
     pub sent: u64,
+    /// Sent in measured (running, after warmup) intervals.
+    pub sent_measured: u64,
     /// Run-clock time measured: after warmup, while running.
     pub measured: Duration,
     pub paused: Duration,
@@ -78,6 +78,7 @@ impl Recording {
         let mut t = RecordedTotals {
             counts: crate::stats::Counts::default(),
             sent: 0,
+            sent_measured: 0,
             measured: Duration::ZERO,
             paused: Duration::ZERO,
             elapsed: Duration::ZERO,
@@ -93,29 +94,16 @@ impl Recording {
             t.in_flight = st.in_flight;
             match st.state {
                 RunState::Paused => t.paused += st.len,
-                RunState::Running if !st.warmup => t.measured += st.len,
+                RunState::Running if !st.warmup => {
+                    t.measured += st.len;
+                    t.sent_measured = t.sent_measured.saturating_add(st.started);
+                }
                 _ => {}
             }
             if st.warmup {
                 continue;
             }
-            let c = &mut t.counts;
-            if let Some(h) = &b.latency {
-                let _ = c.latency.add(h);
-            }
-            if let Some(h) = &b.service {
-                let _ = c.service.add(h);
-            }
-            c.completed = c.completed.saturating_add(st.completed);
-            c.ok = c.ok.saturating_add(st.ok);
-            for &(code, n) in &st.status {
-                if let Some(slot) = c.status.get_mut(code as usize) {
-                    *slot = slot.saturating_add(n);
-                }
-            }
-            for &(kind, n) in &st.errors {
-                c.errors[kind.index()] = c.errors[kind.index()].saturating_add(n);
-            }
+            t.counts.add_interval(st, &b.histograms);
         }
         t
     }
@@ -246,8 +234,7 @@ impl Recording {
                 stats.elapsed,
                 Item::Interval(Box::new(RecordedInterval {
                     stats,
-                    latency: i.latency,
-                    service: i.service,
+                    histograms: i.histograms,
                 })),
             ));
         }
@@ -283,12 +270,6 @@ pub struct Replay {
     pub speed: u32,
     pub model: RunModel,
     next: usize,
-    latency: Histogram<u64>,
-    service: Histogram<u64>,
-    requests: u64,
-    ok: u64,
-    status: std::collections::BTreeMap<u16, u64>,
-    errors: std::collections::BTreeMap<ErrorKind, u64>,
 }
 
 pub const SPEEDS: [u32; 5] = [1, 2, 4, 8, 16];
@@ -306,60 +287,18 @@ impl Replay {
             speed: 1,
             model,
             next: 0,
-            latency: new_histogram(),
-            service: new_histogram(),
-            requests: 0,
-            ok: 0,
-            status: Default::default(),
-            errors: Default::default(),
         }
     }
 
     fn apply(&mut self, i: usize) {
         match &self.recording.items[i].1 {
-            Item::Interval(b) => {
-                let RecordedInterval {
-                    stats,
-                    latency: lat,
-                    service: svc,
-                } = &**b;
-                // Totals count what the run counted: completed after warmup.
-                if !stats.warmup {
-                    if let Some(h) = lat {
-                        let _ = self.latency.add(h);
-                    }
-                    if let Some(h) = svc {
-                        let _ = self.service.add(h);
-                    }
-                    // Saturating: a corrupt or hostile log's u64::MAX must not wrap to small numbers.
-                    self.requests = self.requests.saturating_add(stats.completed);
-                    self.ok = self.ok.saturating_add(stats.ok);
-                    for (code, n) in &stats.status {
-                        let c = self.status.entry(*code).or_default();
-                        *c = c.saturating_add(*n);
-                    }
-                    for (kind, n) in &stats.errors {
-                        let c = self.errors.entry(*kind).or_default();
-                        *c = c.saturating_add(*n);
-                    }
-                }
-                self.model.state = stats.state;
-                self.model.series.push(stats.clone());
-            }
+            // The model folds the totals from the histograms, as it does live.
+            Item::Interval(b) => self
+                .model
+                .apply_interval(b.stats.clone(), &b.histograms),
             Item::Event(e) => self.model.push_event(e.clone()),
             Item::Probe(p) => self.model.apply_probe(p.clone()),
         }
-    }
-
-    fn refresh_totals(&mut self) {
-        self.model.totals = TotalsSummary {
-            requests: self.requests,
-            ok: self.ok,
-            latency: Percentiles::of(&self.latency),
-            service: Percentiles::of(&self.service),
-            status: self.status.iter().map(|(k, v)| (*k, *v)).collect(),
-            errors: self.errors.iter().map(|(k, v)| (*k, *v)).collect(),
-        };
     }
 
     /// Moves to `t` (clamped to the recording): forward by applying what
@@ -379,14 +318,9 @@ impl Replay {
             *self = Replay::new(rec);
             (self.playing, self.speed) = (playing, speed);
         }
-        let mut changed = false;
         while self.next < self.recording.items.len() && self.recording.items[self.next].0 <= t {
             self.apply(self.next);
             self.next += 1;
-            changed = true;
-        }
-        if changed {
-            self.refresh_totals();
         }
         self.position = t;
         if self.at_end() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{new_histogram, ErrorKind, Outcome, HIST_HIGH_US};
+use super::{new_histogram, ErrorKind, Histograms, Outcome};
 
 /// Status codes are counted by code: hyper accepts 100-999 from the wire,
 /// and an odd code (999) is kept as it came so the operator sees it.
@@ -13,10 +13,14 @@ pub const STATUS_SLOTS: usize = 1000;
 /// The mergeable unit of statistics: a shard, an interval, or a whole run.
 #[derive(Debug, Clone)]
 pub struct Counts {
-    /// From the intended send time (coordinated-omission corrected).
+    /// Successful responses, from the intended send time (coordinated-omission corrected).
     pub latency: Histogram<u64>,
-    /// From the actual send time.
+    /// Successful responses, from the actual send time.
     pub service: Histogram<u64>,
+    /// Failed responses (4xx, 5xx, invalid status), corrected.
+    pub failed_latency: Histogram<u64>,
+    /// Transport errors, corrected time to the error.
+    pub error_latency: Histogram<u64>,
     pub status: Box<[u64; STATUS_SLOTS]>,
     pub errors: [u64; ErrorKind::COUNT],
     pub ok: u64,
@@ -47,6 +51,8 @@ impl Default for Counts {
         Counts {
             latency: new_histogram(),
             service: new_histogram(),
+            failed_latency: new_histogram(),
+            error_latency: new_histogram(),
             status: Box::new([0; STATUS_SLOTS]),
             errors: [0; ErrorKind::COUNT],
             ok: 0,
@@ -58,8 +64,18 @@ impl Default for Counts {
 }
 
 fn micros(d: Duration) -> u64 {
-    // Sub-microsecond values still count as a sample; beyond 60 s they saturate.
-    (d.as_micros() as u64).clamp(1, HIST_HIGH_US)
+    // Sub-microsecond values still count as a sample; the histograms grow
+    // for large ones (a value past even that saturates rather than panics).
+    (d.as_micros().min(u64::MAX as u128) as u64).max(1)
+}
+
+/// Records `d`, growing the histogram for a value past its range (only a
+/// value past what hdrhistogram can represent at all saturates).
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let v = micros(d);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
 }
 
 impl Counts {
@@ -81,8 +97,14 @@ impl Counts {
                 request,
             });
         }
-        self.latency.saturating_record(micros(latency));
-        self.service.saturating_record(micros(service));
+        match outcome {
+            _ if outcome.is_ok() => {
+                record(&mut self.latency, latency);
+                record(&mut self.service, service);
+            }
+            Outcome::Status(_) => record(&mut self.failed_latency, latency),
+            Outcome::Error(_) => record(&mut self.error_latency, latency),
+        }
         self.completed += 1;
         match outcome {
             Outcome::Status(code) => {
@@ -118,9 +140,11 @@ impl Counts {
         if other.is_empty() {
             return;
         }
-        // Both histograms share bounds, so adding cannot go out of range.
+        // The histograms grow as needed, so adding cannot go out of range.
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
+        let _ = self.failed_latency.add(&other.failed_latency);
+        let _ = self.error_latency.add(&other.error_latency);
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
             *a += b;
         }
@@ -145,6 +169,8 @@ impl Counts {
         }
         self.latency.reset();
         self.service.reset();
+        self.failed_latency.reset();
+        self.error_latency.reset();
         self.status.fill(0);
         self.errors = [0; ErrorKind::COUNT];
         self.ok = 0;
@@ -172,6 +198,37 @@ impl Counts {
             .collect()
     }
 
+    /// Folds in a finished interval: its counters and its histograms.
+    /// This is how a model (or a coordinator merging agents) builds totals
+    /// from intervals, exactly, without the engine's own.
+    pub fn add_interval(&mut self, i: &super::IntervalStats, h: &Histograms) {
+        let _ = self.latency.add(&h.latency);
+        let _ = self.service.add(&h.service);
+        let _ = self.failed_latency.add(&h.failed);
+        let _ = self.error_latency.add(&h.errored);
+        self.completed = self.completed.saturating_add(i.completed);
+        self.ok = self.ok.saturating_add(i.ok);
+        for &(code, n) in &i.status {
+            if let Some(slot) = self.status.get_mut(code as usize) {
+                *slot = slot.saturating_add(n);
+            }
+        }
+        for &(kind, n) in &i.errors {
+            let c = &mut self.errors[kind.index()];
+            *c = c.saturating_add(n);
+        }
+    }
+
+    /// A copy of the four histograms (for a snapshot or the run log).
+    pub fn histograms(&self) -> Histograms {
+        Histograms {
+            latency: self.latency.clone(),
+            service: self.service.clone(),
+            failed: self.failed_latency.clone(),
+            errored: self.error_latency.clone(),
+        }
+    }
+
     /// Success rate in percent; None when nothing completed.
     pub fn success_rate(&self) -> Option<f64> {
         (self.completed > 0).then(|| 100.0 * self.ok as f64 / self.completed as f64)
@@ -181,6 +238,39 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_and_huge_latencies_land_in_their_own_histograms_whole() {
+        let mut c = Counts::default();
+        let ms = Duration::from_millis;
+        for _ in 0..100 {
+            c.record(ms(100), ms(90), Outcome::Status(200), (ms(1), 0), String::new);
+        }
+        // A fast 503 and a 50 µs refusal do not move the success percentiles.
+        for _ in 0..1000 {
+            c.record(ms(1), ms(1), Outcome::Status(503), (ms(1), 0), String::new);
+            c.record(
+                Duration::from_micros(50),
+                Duration::from_micros(50),
+                Outcome::Error(ErrorKind::ConnectRefused),
+                (ms(1), 0),
+                String::new,
+            );
+        }
+        let p = |h: &Histogram<u64>| crate::stats::Percentiles::of(h);
+        assert!((p(&c.latency).p50 - 100.0).abs() < 0.2, "{:?}", p(&c.latency));
+        assert_eq!(p(&c.latency).count, 100);
+        assert_eq!(p(&c.failed_latency).count, 1000);
+        assert_eq!(p(&c.error_latency).count, 1000);
+        assert!(p(&c.error_latency).p99 < 0.06);
+        // A 90 s corrected latency is recorded as 90 s, not clipped at 60.
+        c.record(ms(90_000), ms(5), Outcome::Status(200), (ms(1), 0), String::new);
+        let max = p(&c.latency).max;
+        assert!((max - 90_000.0).abs() < 90.0, "{max}");
+        let mut total = Counts::default();
+        total.merge(&c);
+        assert!((p(&total.latency).max - 90_000.0).abs() < 90.0);
+    }
 
     #[test]
     fn records_and_merges() {
@@ -233,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_latency_saturates_instead_of_vanishing() {
+    fn huge_latency_is_kept_whole() {
         let mut a = Counts::default();
         a.record(
             Duration::from_secs(600),
@@ -243,7 +333,8 @@ mod tests {
             String::new,
         );
         assert_eq!(a.latency.len(), 1);
-        assert!(a.latency.max() >= HIST_HIGH_US - HIST_HIGH_US / 1000);
+        // Ten minutes, to 3 significant digits (the histogram grew for it).
+        assert!(a.latency.max().abs_diff(600_000_000) < 600_000, "{}", a.latency.max());
         assert_eq!(a.service.max(), 1);
     }
 }

@@ -18,7 +18,10 @@ pub use summary::{IntervalStats, Percentiles, TotalsSummary};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Latencies are recorded in microseconds, from 1 µs to 60 s, 3 significant digits.
+/// Latencies are recorded in microseconds, 3 significant digits. The
+/// histograms start sized for 1 µs to 60 s and grow when a larger value
+/// comes (a backlog's corrected latency can exceed any request timeout), so
+/// no value is ever clipped; the memory of one is about 140 KB until then.
 pub const HIST_LOW_US: u64 = 1;
 pub const HIST_HIGH_US: u64 = 60_000_000;
 pub const HIST_SIGFIG: u8 = 3;
@@ -26,8 +29,54 @@ pub const HIST_SIGFIG: u8 = 3;
 pub fn new_histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts; this cannot fail.
     #[allow(clippy::expect_used)]
-    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
-        .expect("constant histogram bounds are valid")
+    let mut h = Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// One interval's (or a run's) four latency histograms, in microseconds.
+/// Successes, failed responses and transport errors are kept apart: a
+/// connection refused in 50 µs or a fast 503 must not pull the success
+/// percentiles down (a target that sheds load would look faster).
+#[derive(Debug, Clone)]
+pub struct Histograms {
+    /// Successful responses, from the intended send time (corrected).
+    pub latency: Histogram<u64>,
+    /// Successful responses, from the actual send (service time).
+    pub service: Histogram<u64>,
+    /// Failed responses (4xx, 5xx, invalid status), corrected.
+    pub failed: Histogram<u64>,
+    /// Transport errors (refused, reset, timeout, ...): corrected time to the error.
+    pub errored: Histogram<u64>,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Histograms {
+            latency: new_histogram(),
+            service: new_histogram(),
+            failed: new_histogram(),
+            errored: new_histogram(),
+        }
+    }
+}
+
+impl Histograms {
+    /// Adds `other` in; the histograms grow as needed, so this cannot lose a value.
+    pub fn add(&mut self, other: &Histograms) {
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        let _ = self.failed.add(&other.failed);
+        let _ = self.errored.add(&other.errored);
+    }
+
+    /// Failed responses and transport errors together (what `failed_*` thresholds judge).
+    pub fn failures(&self) -> Histogram<u64> {
+        let mut h = self.failed.clone();
+        let _ = h.add(&self.errored);
+        h
+    }
 }
 
 /// Why a request failed without an HTTP status (statuses are counted by code).

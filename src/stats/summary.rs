@@ -96,8 +96,14 @@ pub struct IntervalStats {
     pub completed: u64,
     pub ok: u64,
     pub in_flight: u64,
+    /// Successful responses only (corrected, service time).
     pub latency: Percentiles,
     pub service: Percentiles,
+    /// Failed responses' corrected latency; transport errors' time to the error.
+    #[serde(default)]
+    pub failed_latency: Percentiles,
+    #[serde(default)]
+    pub error_latency: Percentiles,
     pub status: Vec<(u16, u64)>,
     pub errors: Vec<(ErrorKind, u64)>,
 }
@@ -134,19 +140,29 @@ pub fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
 pub struct TotalsSummary {
     pub requests: u64,
     pub ok: u64,
+    /// Successful responses only.
     pub latency: Percentiles,
     pub service: Percentiles,
+    pub failed_latency: Percentiles,
+    pub error_latency: Percentiles,
+    /// Failed responses and transport errors together (`failed_*` thresholds).
+    pub failures: Percentiles,
     pub status: Vec<(u16, u64)>,
     pub errors: Vec<(ErrorKind, u64)>,
 }
 
 impl TotalsSummary {
     pub fn of(c: &Counts) -> Self {
+        let mut failures = c.failed_latency.clone();
+        let _ = failures.add(&c.error_latency);
         TotalsSummary {
             requests: c.completed,
             ok: c.ok,
             latency: Percentiles::of(&c.latency),
             service: Percentiles::of(&c.service),
+            failed_latency: Percentiles::of(&c.failed_latency),
+            error_latency: Percentiles::of(&c.error_latency),
+            failures: Percentiles::of(&failures),
             status: c.status_list(),
             errors: c.error_list(),
         }
