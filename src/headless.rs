@@ -43,7 +43,12 @@ pub async fn run(
     let started_at = handle.started_at;
     let mut log = open_log(&plan, opts, started_at);
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
-    let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());
+    let mut routes = crate::routes::start_for(
+        &plan,
+        handle.started,
+        Some(handle.clock.clone()),
+        probes.sender(),
+    );
     let signals = tokio::spawn(forward_signals(handle.control.clone(), signals));
     let mut model = RunModel::for_plan(&plan);
     let mut watch = crate::report::thresholds::Watch::new(
@@ -222,12 +227,7 @@ pub async fn forward_signals(
     }
 }
 
-fn progress_line(
-    plan: &Plan,
-    model: &RunModel,
-    last: &IntervalStats,
-    total: Duration,
-) -> String {
+fn progress_line(plan: &Plan, model: &RunModel, last: &IntervalStats, total: Duration) -> String {
     let totals = &model.totals;
     let recent = model.recent(Duration::from_secs(1));
     // Numbered as the events number them: "stage 1/3".

@@ -42,7 +42,12 @@ pub async fn run(
     let handle = engine::start(plan.clone()).await?;
     let started_at = handle.started_at;
     let mut probes = crate::probes::start(&plan.probes, handle.started)?;
-    let mut routes = crate::routes::start_for(&plan, handle.started, probes.sender());
+    let mut routes = crate::routes::start_for(
+        &plan,
+        handle.started,
+        Some(handle.clock.clone()),
+        probes.sender(),
+    );
     // With --out, a tee writes the run log and passes events on to the
     // console, which does no file I/O of its own.
     let probe_in = std::mem::replace(&mut probes.events, tokio::sync::mpsc::unbounded_channel().1);

@@ -74,6 +74,11 @@ fn model(state: RunState) -> RunModel {
             run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),
             len: Duration::from_millis(250),
             warmup: t <= 5.0,
+            measured: if t <= 5.0 || paused {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(250)
+            },
             state: if paused {
                 RunState::Paused
             } else {

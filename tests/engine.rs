@@ -77,7 +77,12 @@ async fn run_virtual(
     body: &str,
     behaviour: engine::memory::Behaviour,
     controls: Vec<(Duration, Control)>,
-) -> (engine::RunResult, Vec<EngineEvent>, Vec<tokio::time::Instant>, tokio::time::Instant) {
+) -> (
+    engine::RunResult,
+    Vec<EngineEvent>,
+    Vec<tokio::time::Instant>,
+    tokio::time::Instant,
+) {
     let plan = plan("127.0.0.1:9".parse().unwrap(), body);
     let target = engine::memory::MemoryTarget::new(behaviour);
     let received = target.received.clone();
@@ -136,13 +141,21 @@ async fn pause_with_a_backlog_sends_nothing_and_is_charged_to_no_request() {
     // The backlog's corrected latency is what it waited while the run
     // clock ran: under 3 s, never the 4 s pause on top.
     let p = Percentiles::of(&result.totals.latency);
-    assert!(p.max > 1500.0 && p.max < 3000.0, "corrected max {} ms", p.max);
+    assert!(
+        p.max > 1500.0 && p.max < 3000.0,
+        "corrected max {} ms",
+        p.max
+    );
     // No interval is published while the clock stands still, and the
     // intervals lie on the run-clock grid.
     let ivs = intervals(&events);
     for (n, i) in ivs.iter().enumerate().take(12) {
         assert_eq!(i.index, n as u64);
-        assert_eq!(i.run_clock, Duration::from_millis(250) * (n as u32 + 1), "{n}");
+        assert_eq!(
+            i.run_clock,
+            Duration::from_millis(250) * (n as u32 + 1),
+            "{n}"
+        );
     }
     assert!(ivs.iter().all(|i| i.state != RunState::Paused));
 }
@@ -517,4 +530,44 @@ async fn a_reset_before_any_answer_on_a_reused_connection_is_retried_for_a_get()
         "{:?}",
         result.totals.error_list()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_achieved_rate_is_sent_per_measured_second_live_and_at_the_end() {
+    // 100/s for 2 s against a 1.5 s server: half the completions come in
+    // the drain, after sending stopped. Dividing completions by 2 s would
+    // still come to 100/s here, so the window also starts after a warmup.
+    let (result, events, _, _) = run_virtual(
+        "[load]\nrate = 100\nduration = \"3s\"\nwarmup = \"1s\"\nmax_connections = 300\n",
+        engine::memory::Behaviour {
+            status: 200,
+            delay: Duration::from_millis(1500),
+        },
+        vec![],
+    )
+    .await;
+    assert_eq!(result.measured, Duration::from_secs(2));
+    // (A slot due exactly on the warmup boundary may count on either side.)
+    assert!(
+        (199..=200).contains(&result.sent_measured),
+        "{}",
+        result.sent_measured
+    );
+    assert!((result.rps() - 100.0).abs() <= 0.5, "{}", result.rps());
+    // Completed after warmup includes the drain: more than sent in the window.
+    assert!(result.totals.completed > 200, "{}", result.totals.completed);
+    // The live figure, from the intervals as a console or threshold sees
+    // them, is the same number.
+    let mut model = rampdeck::run::RunModel::default();
+    for e in events {
+        model.apply(e);
+    }
+    let live = rampdeck::report::thresholds::Facts::live(&model, true);
+    assert!(
+        (live.rps - result.rps()).abs() < 1e-9,
+        "live {} final {}",
+        live.rps,
+        result.rps()
+    );
+    assert_eq!(model.totals.requests, result.totals.completed);
 }

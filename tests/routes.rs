@@ -1,5 +1,7 @@
 //! Route actions against scripted servers: Kubernetes API errors (403, 404, 409, 422, a hang), admin-API and command actions.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -110,7 +112,7 @@ fn kube_apply() -> ActionKind {
 /// Fires action 0 once and returns its final record.
 async fn fire_once(cfg: RoutesConfig) -> ActionRecord {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut h = rampdeck::routes::start(Arc::new(cfg), BTreeMap::new(), Instant::now(), tx);
+    let mut h = rampdeck::routes::start(Arc::new(cfg), BTreeMap::new(), Instant::now(), None, tx);
     h.fire(0);
     let last = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(ev) = rx.recv().await {
@@ -447,4 +449,48 @@ async fn the_demos_swap_fault_shows_up_as_listed_drops() {
         let off = drop["offset_ms"].as_f64().unwrap();
         assert!((50.0..400.0).contains(&off), "{d}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_action_fires_on_the_run_clock_after_a_pause() {
+    let _serial = support::SERIAL.lock().await;
+    let server = support::fixed_server(200, "ok").await;
+    // Stage 2 begins at run clock 1 s, and so does the action; the run is
+    // paused from 0.3 s to 1.3 s, so both come at 2 s of wall time.
+    let plan = support::plan(
+        server,
+        "[load]\n[[load.stages]]\nkind = \"hold\"\ntarget = 10\nduration = \"1s\"\n[[load.stages]]\nkind = \"hold\"\ntarget = 20\nduration = \"1s\"\n\
+         [[route_action]]\nname = \"flip\"\nkind = \"command\"\ncommand = [\"true\"]\nat = \"1s\"\n",
+    );
+    let mut h = rampdeck::engine::start(plan.clone()).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut routes = rampdeck::routes::start_for(&plan, h.started, Some(h.clock.clone()), tx);
+    let control = h.control.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = control.send(rampdeck::engine::Control::Pause);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let _ = control.send(rampdeck::engine::Control::Resume);
+    });
+    let mut stage2 = None;
+    while let Some(e) = h.events.recv().await {
+        if let rampdeck::engine::EngineEvent::Event(e) = e {
+            if e.kind == (rampdeck::run::EventKind::Stage { index: 1 }) {
+                stage2 = Some(e.at);
+            }
+        }
+    }
+    routes.stop().await;
+    let _ = h.task.await;
+    let mut fired = None;
+    while let Ok(e) = rx.try_recv() {
+        if let rampdeck::probes::ProbeEvent::Route(r) = e {
+            fired.get_or_insert(r.fired_at_s);
+        }
+    }
+    let fired = fired.expect("the action fired");
+    let stage2 = stage2.expect("stage 2 began").as_secs_f64();
+    assert!((fired - 2.0).abs() < 0.2, "fired at {fired} s of wall time");
+    assert!((stage2 - 2.0).abs() < 0.05, "stage 2 at {stage2} s");
+    assert!((fired - stage2).abs() < 0.2, "{fired} vs {stage2}");
 }

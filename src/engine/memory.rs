@@ -61,22 +61,23 @@ impl MemoryTarget {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let (b, received) = (self.behaviour, self.received.clone());
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
-                let received = received.clone();
-                async move {
-                    received.count.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut at) = received.at.lock() {
-                        at.push(Instant::now());
+            let svc =
+                hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                    let received = received.clone();
+                    async move {
+                        received.count.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut at) = received.at.lock() {
+                            at.push(Instant::now());
+                        }
+                        tokio::time::sleep(b.delay).await;
+                        let mut r = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(b"ok"),
+                        ));
+                        *r.status_mut() =
+                            hyper::StatusCode::from_u16(b.status).unwrap_or(hyper::StatusCode::OK);
+                        Ok::<_, std::convert::Infallible>(r)
                     }
-                    tokio::time::sleep(b.delay).await;
-                    let mut r = hyper::Response::new(http_body_util::Full::new(
-                        bytes::Bytes::from_static(b"ok"),
-                    ));
-                    *r.status_mut() =
-                        hyper::StatusCode::from_u16(b.status).unwrap_or(hyper::StatusCode::OK);
-                    Ok::<_, std::convert::Infallible>(r)
-                }
-            });
+                });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(server), svc)
                 .await;

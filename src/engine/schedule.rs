@@ -318,7 +318,10 @@ mod tests {
         s.paused = false;
         s.paused_total = Duration::from_secs(3);
         assert_eq!(at(&s, s.due(15)), Duration::from_millis(4500));
-        assert_eq!(s.rc_at(s.origin + Duration::from_secs(5)), Duration::from_secs(2));
+        assert_eq!(
+            s.rc_at(s.origin + Duration::from_secs(5)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

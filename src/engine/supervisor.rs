@@ -269,10 +269,7 @@ impl Supervisor {
             }
             Control::Resume if self.paused_since.is_some() => {
                 let rc = self.rc();
-                let paused_for = self
-                    .paused_since
-                    .take()
-                    .map_or(Duration::ZERO, |p| now - p);
+                let paused_for = self.paused_since.take().map_or(Duration::ZERO, |p| now - p);
                 self.pauses.push((rc, paused_for));
                 self.schedule.paused_total += paused_for;
                 self.schedule.paused = false;
@@ -402,8 +399,9 @@ impl Supervisor {
             }
         }
         let warmup = start < self.warmup;
-        let in_window = !warmup && self.stop_rc.is_none_or(|s| start < s);
-        if in_window {
+        let window_end = self.stop_rc.unwrap_or(Duration::MAX);
+        let measured = end.min(window_end).saturating_sub(start.max(self.warmup));
+        if !warmup && start < window_end {
             self.sent_measured += started;
         }
         let stage = self.plan.load.level_at(start).0;
@@ -420,6 +418,7 @@ impl Supervisor {
             run_clock: end,
             len: end.saturating_sub(start),
             warmup,
+            measured: if warmup { Duration::ZERO } else { measured },
             state: self.state,
             stage,
             // The level in force (also while paused: what the run resumes at).
@@ -428,7 +427,9 @@ impl Supervisor {
             } else {
                 0.0
             },
-            manual: self.manual.is_some_and(|(s, _)| Some(s) == self.current_stage(end)),
+            manual: self
+                .manual
+                .is_some_and(|(s, _)| Some(s) == self.current_stage(end)),
             started,
             completed: self.interval.completed,
             ok: self.interval.ok,
@@ -517,8 +518,8 @@ impl Supervisor {
         self.publish();
         self.shared.stop.cancel();
         self.state = RunState::Stopping;
-        let paused = self.schedule.paused_total
-            + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
+        let paused =
+            self.schedule.paused_total + self.paused_since.map_or(Duration::ZERO, |p| stop_at - p);
         self.emit(
             EventKind::Stopping {
                 early: stopped_early,

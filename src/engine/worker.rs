@@ -247,7 +247,7 @@ impl Worker {
                         if Instant::now() >= deadline {
                             break None;
                         }
-                        timer.as_mut().reset(deadline.into());
+                        timer.as_mut().reset(deadline);
                     }
                     r = &mut exchange => break Some(r),
                 }

@@ -180,6 +180,13 @@ pub struct RawThresholds {
     pub service_p99: Option<Spanned<String>>,
     pub service_p999: Option<Spanned<String>>,
     pub service_max: Option<Spanned<String>>,
+    /// Failed responses and transport errors (the rest of `p99`'s requests).
+    pub failed_p50: Option<Spanned<String>>,
+    pub failed_p90: Option<Spanned<String>>,
+    pub failed_p95: Option<Spanned<String>>,
+    pub failed_p99: Option<Spanned<String>>,
+    pub failed_p999: Option<Spanned<String>>,
+    pub failed_max: Option<Spanned<String>>,
     pub success_rate: Option<Spanned<String>>,
     pub rps: Option<Spanned<String>>,
     /// Per `[[source]]` name.

@@ -831,16 +831,23 @@ fn thresholds(
         Ok(())
     };
     let latency = [
-        ("p50", Pct::P50, raw.p50, raw.service_p50),
-        ("p90", Pct::P90, raw.p90, raw.service_p90),
-        ("p95", Pct::P95, raw.p95, raw.service_p95),
-        ("p99", Pct::P99, raw.p99, raw.service_p99),
-        ("p999", Pct::P999, raw.p999, raw.service_p999),
-        ("max", Pct::Max, raw.max, raw.service_max),
+        ("p50", Pct::P50, raw.p50, raw.service_p50, raw.failed_p50),
+        ("p90", Pct::P90, raw.p90, raw.service_p90, raw.failed_p90),
+        ("p95", Pct::P95, raw.p95, raw.service_p95, raw.failed_p95),
+        ("p99", Pct::P99, raw.p99, raw.service_p99, raw.failed_p99),
+        (
+            "p999",
+            Pct::P999,
+            raw.p999,
+            raw.service_p999,
+            raw.failed_p999,
+        ),
+        ("max", Pct::Max, raw.max, raw.service_max, raw.failed_max),
     ];
-    for (name, pct, corrected, service) in latency {
+    for (name, pct, corrected, service, failed) in latency {
         add(name.into(), Metric::Latency(pct), corrected)?;
         add(format!("service_{name}"), Metric::Service(pct), service)?;
+        add(format!("failed_{name}"), Metric::Failed(pct), failed)?;
     }
     add("mean".into(), Metric::Latency(Pct::Mean), raw.mean)?;
     add("success_rate".into(), Metric::SuccessRate, raw.success_rate)?;

@@ -51,8 +51,15 @@ pub struct Summary {
     pub rps: f64,
     /// Percent of `requests` that got a 1xx-3xx response (0-100).
     pub success_rate: f64,
+    /// Successful responses: corrected latency and service time.
     pub latency_ms: Percentiles,
     pub service_time_ms: Percentiles,
+    /// Failed responses (4xx, 5xx, invalid status), corrected.
+    pub failed_latency_ms: Percentiles,
+    /// Transport errors (refused, reset, timeout, ...): corrected time to the error.
+    pub error_latency_ms: Percentiles,
+    /// Both of those together, as `failed_*` thresholds judge them.
+    pub failed_ms: Percentiles,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub sent: u64,
@@ -147,6 +154,13 @@ impl Summary {
             success_rate: t.success_rate().unwrap_or(0.0),
             latency_ms: Percentiles::of(&t.latency),
             service_time_ms: Percentiles::of(&t.service),
+            failed_latency_ms: Percentiles::of(&t.failed_latency),
+            error_latency_ms: Percentiles::of(&t.error_latency),
+            failed_ms: {
+                let mut all = t.failed_latency.clone();
+                let _ = all.add(&t.error_latency);
+                Percentiles::of(&all)
+            },
             status_codes: t
                 .status_list()
                 .into_iter()

@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::run::RunModel;
-use crate::stats::summary::RunState;
 use crate::stats::Percentiles;
 
 use super::summary::Summary;
@@ -78,10 +77,12 @@ impl Pct {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Metric {
-    /// Corrected latency, ms.
+    /// Successful responses' corrected latency, ms.
     Latency(Pct),
-    /// Service time, ms.
+    /// Successful responses' service time, ms.
     Service(Pct),
+    /// Failed responses' and transport errors' corrected latency, ms.
+    Failed(Pct),
     /// Percent of requests that succeeded.
     SuccessRate,
     /// Completed requests per second.
@@ -96,7 +97,7 @@ pub enum Metric {
 impl Metric {
     pub fn unit(&self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "ms",
+            Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => "ms",
             Metric::SuccessRate => "%",
             Metric::Rps => "req/s",
             Metric::CpuAvg(_) | Metric::CpuMax(_) => "cores",
@@ -143,7 +144,7 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
         )
     };
     let bound = match &metric {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => {
+        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
             let d = crate::util::limits::parse_duration(rest).map_err(|_| bad())?;
             Bound::Value(d.as_secs_f64() * 1000.0)
         }
@@ -187,7 +188,9 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
 
 fn what(m: &Metric) -> &'static str {
     match m {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "duration",
+        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
+            "duration"
+        }
         Metric::SuccessRate => "percentage",
         Metric::Rps => "rate (a number, or \"N% of target\")",
         Metric::CpuAvg(_) | Metric::CpuMax(_) => "number of cores",
@@ -197,7 +200,9 @@ fn what(m: &Metric) -> &'static str {
 
 fn example(m: &Metric) -> &'static str {
     match m {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Probe(..) => "\"< 250ms\"",
+        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
+            "\"< 250ms\""
+        }
         Metric::SuccessRate => "\"> 99.9\"",
         Metric::Rps => "\">= 99% of target\" or \">= 950\"",
         Metric::CpuAvg(_) | Metric::CpuMax(_) => "\"< 0.5\"",
@@ -227,8 +232,11 @@ fn parse_bytes(s: &str) -> Option<f64> {
 /// The numbers thresholds are judged on.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
+    /// Successful responses only.
     pub latency: Percentiles,
     pub service: Percentiles,
+    /// Failed responses and transport errors.
+    pub failed: Percentiles,
     pub requests: u64,
     pub success_rate: Option<f64>,
     pub rps: f64,
@@ -248,36 +256,33 @@ pub struct ComponentFacts {
     pub memory_max: Option<f64>,
 }
 
-/// Mean of the target level over measured (post-warmup, unpaused) intervals, and their length.
-fn measured(model: &RunModel) -> (f64, Option<f64>) {
+/// Over the measured window so far: its length, the requests sent in it,
+/// and the mean target level (the same sums the final summary uses).
+fn measured(model: &RunModel) -> (f64, u64, Option<f64>) {
     let mut secs = 0.0;
+    let mut sent = 0;
     let mut weighted = 0.0;
-    for i in model
-        .series
-        .iter()
-        .filter(|i| !i.warmup && i.state == RunState::Running)
-    {
-        secs += i.secs();
-        weighted += i.target * i.secs();
+    for i in model.series.iter().filter(|i| !i.measured.is_zero()) {
+        let s = i.measured.as_secs_f64();
+        secs += s;
+        sent += i.started;
+        weighted += i.target * s;
     }
-    (secs, (secs > 0.0).then(|| weighted / secs))
+    (secs, sent, (secs > 0.0).then(|| weighted / secs))
 }
 
 impl Facts {
     /// So far, from the live model.
     pub fn live(model: &RunModel, open_loop: bool) -> Self {
-        let (secs, target) = measured(model);
+        let (secs, sent, target) = measured(model);
         let t = &model.totals;
         Facts {
             latency: t.latency,
             service: t.service,
+            failed: t.failures,
             requests: t.requests,
             success_rate: t.success_rate(),
-            rps: if secs > 0.0 {
-                t.requests as f64 / secs
-            } else {
-                0.0
-            },
+            rps: if secs > 0.0 { sent as f64 / secs } else { 0.0 },
             target_rps: if open_loop { target } else { None },
             components: model
                 .components
@@ -302,11 +307,12 @@ impl Facts {
         Facts {
             latency: s.latency_ms,
             service: s.service_time_ms,
+            failed: s.failed_ms,
             requests: s.requests,
             success_rate: (s.requests > 0).then_some(s.success_rate),
             rps: s.rps,
             target_rps: if s.mode == "open" {
-                measured(model).1
+                measured(model).2
             } else {
                 None
             },
@@ -349,6 +355,7 @@ impl Facts {
         match m {
             Metric::Latency(p) => nonempty(&self.latency).then(|| p.of(&self.latency)),
             Metric::Service(p) => nonempty(&self.service).then(|| p.of(&self.service)),
+            Metric::Failed(p) => nonempty(&self.failed).then(|| p.of(&self.failed)),
             Metric::SuccessRate => self.success_rate,
             Metric::Rps => Some(self.rps),
             Metric::CpuAvg(n) => self.component(n).and_then(|c| c.cpu_avg),
@@ -454,7 +461,7 @@ impl Watch {
             return Vec::new();
         }
         let facts = Facts::live(model, self.open_loop);
-        let (secs, _) = measured(model);
+        let (secs, _, _) = measured(model);
         if facts.requests < LIVE_MIN_REQUESTS || secs < LIVE_MIN_TIME.as_secs_f64() {
             return Vec::new();
         }

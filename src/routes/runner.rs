@@ -71,6 +71,7 @@ struct Ctx {
 pub fn start_for(
     plan: &crate::profile::Plan,
     origin: Instant,
+    clock: Option<RunClockRx>,
     tx: mpsc::UnboundedSender<ProbeEvent>,
 ) -> RouteHandle {
     let mut base = plan.routes.base_vars.clone();
@@ -80,15 +81,21 @@ pub fn start_for(
     if let Ok(exe) = std::env::current_exe() {
         base.insert("rampdeck".into(), exe.display().to_string());
     }
-    start(Arc::new(plan.routes.clone()), base, origin, tx)
+    start(Arc::new(plan.routes.clone()), base, origin, clock, tx)
 }
+
+/// The engine's run clock, which scheduled firings (`at`) follow.
+pub type RunClockRx = tokio::sync::watch::Receiver<crate::engine::clock::RunClock>;
 
 /// Starts the runner. `base` holds the run-wide `{{vars}}` (target, demo
 /// addresses); `origin` is the run's start, so times line up with the engine's.
+/// `at` firings wait for the run clock (`clock`): a pause delays them, so
+/// they fire in the stage the profile says; without one, wall time from `origin`.
 pub fn start(
     cfg: Arc<RoutesConfig>,
     base: Vars,
     origin: Instant,
+    mut clock: Option<RunClockRx>,
     tx: mpsc::UnboundedSender<ProbeEvent>,
 ) -> RouteHandle {
     let (fire, mut fire_rx) = mpsc::unbounded_channel::<usize>();
@@ -122,11 +129,19 @@ pub fn start(
         let mut running: Vec<Option<u32>> = vec![None; cfg.actions.len()];
         let mut tasks: JoinSet<usize> = JoinSet::new();
         loop {
-            let due = schedule.get(next).map(|&(t, _)| ctx.origin + t);
-            let sleep = async {
-                match due {
-                    Some(t) => tokio::time::sleep_until(t.into()).await,
-                    None => std::future::pending().await,
+            let due = schedule.get(next).map(|&(t, _)| t);
+            let origin = ctx.origin;
+            let clock = clock.as_mut();
+            let sleep = async move {
+                match (due, clock) {
+                    (Some(rc), Some(clock)) => {
+                        if !crate::engine::clock::wait_until(clock, rc).await {
+                            // The run is over: no more scheduled firings.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    (Some(t), None) => tokio::time::sleep_until((origin + t).into()).await,
+                    (None, _) => std::future::pending().await,
                 }
             };
             let index = tokio::select! {

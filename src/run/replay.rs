@@ -74,7 +74,6 @@ pub struct RecordedTotals {
 
 impl Recording {
     pub fn totals(&self) -> RecordedTotals {
-        use crate::stats::summary::RunState;
         let mut t = RecordedTotals {
             counts: crate::stats::Counts::default(),
             sent: 0,
@@ -92,13 +91,11 @@ impl Recording {
             t.sent = t.sent.saturating_add(st.started);
             t.elapsed = st.elapsed;
             t.in_flight = st.in_flight;
-            match st.state {
-                RunState::Paused => t.paused += st.len,
-                RunState::Running if !st.warmup => {
-                    t.measured += st.len;
-                    t.sent_measured = t.sent_measured.saturating_add(st.started);
-                }
-                _ => {}
+            // Wall time less run-clock time is the time paused so far.
+            t.paused = st.elapsed.saturating_sub(st.run_clock);
+            if !st.measured.is_zero() {
+                t.measured += st.measured;
+                t.sent_measured = t.sent_measured.saturating_add(st.started);
             }
             if st.warmup {
                 continue;
@@ -293,9 +290,7 @@ impl Replay {
     fn apply(&mut self, i: usize) {
         match &self.recording.items[i].1 {
             // The model folds the totals from the histograms, as it does live.
-            Item::Interval(b) => self
-                .model
-                .apply_interval(b.stats.clone(), &b.histograms),
+            Item::Interval(b) => self.model.apply_interval(b.stats.clone(), &b.histograms),
             Item::Event(e) => self.model.push_event(e.clone()),
             Item::Probe(p) => self.model.apply_probe(p.clone()),
         }

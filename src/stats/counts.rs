@@ -244,7 +244,13 @@ mod tests {
         let mut c = Counts::default();
         let ms = Duration::from_millis;
         for _ in 0..100 {
-            c.record(ms(100), ms(90), Outcome::Status(200), (ms(1), 0), String::new);
+            c.record(
+                ms(100),
+                ms(90),
+                Outcome::Status(200),
+                (ms(1), 0),
+                String::new,
+            );
         }
         // A fast 503 and a 50 µs refusal do not move the success percentiles.
         for _ in 0..1000 {
@@ -258,13 +264,23 @@ mod tests {
             );
         }
         let p = |h: &Histogram<u64>| crate::stats::Percentiles::of(h);
-        assert!((p(&c.latency).p50 - 100.0).abs() < 0.2, "{:?}", p(&c.latency));
+        assert!(
+            (p(&c.latency).p50 - 100.0).abs() < 0.2,
+            "{:?}",
+            p(&c.latency)
+        );
         assert_eq!(p(&c.latency).count, 100);
         assert_eq!(p(&c.failed_latency).count, 1000);
         assert_eq!(p(&c.error_latency).count, 1000);
         assert!(p(&c.error_latency).p99 < 0.06);
         // A 90 s corrected latency is recorded as 90 s, not clipped at 60.
-        c.record(ms(90_000), ms(5), Outcome::Status(200), (ms(1), 0), String::new);
+        c.record(
+            ms(90_000),
+            ms(5),
+            Outcome::Status(200),
+            (ms(1), 0),
+            String::new,
+        );
         let max = p(&c.latency).max;
         assert!((max - 90_000.0).abs() < 90.0, "{max}");
         let mut total = Counts::default();
@@ -334,7 +350,11 @@ mod tests {
         );
         assert_eq!(a.latency.len(), 1);
         // Ten minutes, to 3 significant digits (the histogram grew for it).
-        assert!(a.latency.max().abs_diff(600_000_000) < 600_000, "{}", a.latency.max());
+        assert!(
+            a.latency.max().abs_diff(600_000_000) < 600_000,
+            "{}",
+            a.latency.max()
+        );
         assert_eq!(a.service.max(), 1);
     }
 }

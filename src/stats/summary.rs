@@ -85,6 +85,16 @@ pub struct IntervalStats {
     )]
     pub len: Duration,
     pub warmup: bool,
+    /// The part of the interval inside the measured window (after warmup,
+    /// before sending stopped): the achieved rate is `started` over the
+    /// sum of these, live and at the end alike.
+    #[serde(
+        default,
+        rename = "measured_s",
+        serialize_with = "secs",
+        deserialize_with = "de_secs"
+    )]
+    pub measured: Duration,
     pub state: RunState,
     pub stage: usize,
     /// Target level in force at the end of the interval (req/s or concurrency;
