@@ -7,21 +7,19 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::engine::{self, Control, EngineError, EngineEvent};
+use crate::engine::Control;
 use crate::profile::plan::{fmt_dur, fmt_level};
 use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
-use crate::run::log::RunLog;
 use crate::run::RunModel;
+use crate::session::{Note, RunSession, SessionError, View};
 use crate::stats::summary::RunState;
 use crate::stats::IntervalStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
     #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Probes(#[from] crate::probes::ProbeError),
+    Session(#[from] SessionError),
     #[error(transparent)]
     Report(#[from] ReportError),
 }
@@ -39,171 +37,60 @@ pub async fn run(
     opts: &Options,
     signals: crate::signals::StopSignals,
 ) -> Result<Summary, HeadlessError> {
-    let mut handle = engine::start(plan.clone()).await?;
-    let started_at = handle.started_at;
-    let mut log = open_log(&plan, opts, started_at);
-    let mut probes = crate::probes::start(&plan.probes, handle.started)?;
-    let mut routes = crate::routes::start_for(
-        &plan,
-        handle.started,
-        Some(handle.clock.clone()),
-        probes.sender(),
-    );
-    let signals = tokio::spawn(forward_signals(handle.control.clone(), signals));
-    let mut model = RunModel::for_plan(&plan);
-    let mut watch = crate::report::thresholds::Watch::new(
-        plan.thresholds.clone(),
-        plan.load.mode == crate::profile::Mode::Open,
-    );
-    let mut next_progress = Duration::from_secs(1);
-    let total = plan.load.duration();
-    let mut err = std::io::stderr();
-    loop {
-        let ev = tokio::select! {
-            ev = handle.events.recv() => match ev {
-                Some(ev) => ev,
-                None => break,
-            },
-            Some(pe) = probes.events.recv() => {
-                print_probe_state(&pe, &mut err);
-                write_log(&mut log, |l| l.probe(&pe));
-                model.apply_probe(pe);
-                continue;
-            }
-        };
-        match &ev {
-            EngineEvent::Interval(s) => write_log(&mut log, |l| l.interval(s)),
-            EngineEvent::Event(e) => write_log(&mut log, |l| l.event(e)),
-        }
-        match &ev {
-            EngineEvent::Event(e) => {
-                let _ = writeln!(
-                    err,
-                    "[{:>7.1}s] {}",
-                    e.at.as_secs_f64(),
-                    crate::util::text::sanitize(&e.message)
-                );
-            }
-            EngineEvent::Interval(_) => {}
-        }
-        // Printed once the model has folded the interval into its totals.
-        let progress = match &ev {
-            EngineEvent::Interval(s) if s.interval.elapsed >= next_progress => {
-                next_progress += Duration::from_secs(1);
-                Some(s.interval.clone())
-            }
-            _ => None,
-        };
-        let interval = matches!(ev, EngineEvent::Interval(_));
-        for e in model.apply(ev) {
-            let _ = writeln!(
-                err,
-                "[{:>7.1}s] {}",
-                e.at.as_secs_f64(),
-                crate::util::text::sanitize(&e.message)
-            );
-            write_log(&mut log, |l| l.event(&e));
-        }
-        if let Some(last) = progress {
-            let _ = writeln!(err, "{}", progress_line(&plan, &model, &last, total));
-        }
-        if interval {
-            let changes = watch.update(&mut model);
-            for (breach, text) in &changes {
-                let at = model.last().map_or(0.0, |i| i.elapsed.as_secs_f64());
-                let what = if *breach {
-                    "threshold breached"
-                } else {
-                    "threshold holds again"
-                };
-                let _ = writeln!(err, "[{at:>7.1}s] {what}: {text}");
-            }
-            for e in model.threshold_changes(changes) {
-                write_log(&mut log, |l| l.event(&e));
-            }
-        }
-    }
-    routes.stop().await;
-    probes.stop().await;
-    while let Ok(pe) = probes.events.try_recv() {
-        print_probe_state(&pe, &mut err);
-        write_log(&mut log, |l| l.probe(&pe));
-        model.apply_probe(pe);
-    }
-    for e in model.finish_routes() {
-        let _ = writeln!(
-            err,
-            "[{:>7.1}s] {}",
-            e.at.as_secs_f64(),
-            crate::util::text::sanitize(&e.message)
-        );
-        write_log(&mut log, |l| l.event(&e));
-    }
+    let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
+    let signals = tokio::spawn(forward_signals(session.control(), signals));
+    let mut view = Stderr::new(plan);
+    session.drive(&mut view).await;
+    let summary = session.finish(&mut view).await;
     signals.abort();
-    let result = match handle.task.await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
-    let summary = Summary::new(&plan, &result, &model, started_at);
-    close_log(log, &summary);
-    crate::report::deliver(&summary, opts.out.as_deref())?;
-    Ok(summary)
+    Ok(summary?)
 }
 
-/// Opens `run.jsonl` and `latency.hlog` under `--out`. A log that cannot be
-/// written never stops the run: it is reported and the run goes on without it.
-pub fn open_log(plan: &Plan, opts: &Options, started_at: std::time::SystemTime) -> Option<RunLog> {
-    let dir = opts.out.as_deref()?;
-    let env = crate::run::env::Environment::capture(plan, started_at);
-    RunLog::create(dir, plan, &env, started_at)
-        .map_err(|e| eprintln!("warning: {e}; the run goes on without a run log"))
-        .ok()
+/// Prints what happens as one line each on stderr, and a progress line a second.
+pub struct Stderr {
+    plan: Arc<Plan>,
+    next_progress: Duration,
+    err: std::io::Stderr,
 }
 
-/// Writes one record; on failure, says so once and stops logging.
-pub fn write_log(
-    log: &mut Option<RunLog>,
-    f: impl FnOnce(&mut RunLog) -> Result<(), crate::run::log::RunLogError>,
-) {
-    if let Some(l) = log.as_mut() {
-        if let Err(e) = f(l) {
-            eprintln!("warning: {e}; the run goes on without a run log");
-            *log = None;
+impl Stderr {
+    pub fn new(plan: Arc<Plan>) -> Self {
+        Stderr {
+            plan,
+            next_progress: Duration::from_secs(1),
+            err: std::io::stderr(),
         }
+    }
+
+    fn line(&mut self, at: Duration, text: &str) {
+        let _ = writeln!(
+            self.err,
+            "[{:>7.1}s] {}",
+            at.as_secs_f64(),
+            crate::util::text::sanitize(text)
+        );
     }
 }
 
-pub fn close_log(log: Option<RunLog>, summary: &Summary) {
-    if let Some(l) = log {
-        if let Err(e) = l.summary(summary) {
-            eprintln!("warning: {e}");
+impl View for Stderr {
+    fn note(&mut self, note: &Note, model: &RunModel) {
+        use crate::probes::ProbeEvent;
+        match note {
+            Note::Event(e) => self.line(e.at, &e.message),
+            Note::Interval(i) if i.elapsed >= self.next_progress => {
+                self.next_progress += Duration::from_secs(1);
+                let total = self.plan.load.duration();
+                let line = progress_line(&self.plan, model, i, total);
+                let _ = writeln!(self.err, "{line}");
+            }
+            Note::Interval(_) => {}
+            Note::Probe(ProbeEvent::State { name, at, problem }) => match problem {
+                Some(p) => self.line(*at, &format!("{name} failing: {p}")),
+                None => self.line(*at, &format!("{name} ok again")),
+            },
+            Note::Probe(pe @ ProbeEvent::Route(r)) => self.line(pe.at(), &r.message()),
+            Note::Probe(_) => {}
         }
-    }
-}
-
-fn print_probe_state(pe: &crate::probes::ProbeEvent, err: &mut impl Write) {
-    use crate::probes::ProbeEvent;
-    match pe {
-        ProbeEvent::State { name, at, problem } => {
-            let _ = match problem {
-                Some(p) => writeln!(
-                    err,
-                    "[{:>7.1}s] {name} failing: {}",
-                    at.as_secs_f64(),
-                    crate::util::text::sanitize(p)
-                ),
-                None => writeln!(err, "[{:>7.1}s] {name} ok again", at.as_secs_f64()),
-            };
-        }
-        ProbeEvent::Route(r) => {
-            let _ = writeln!(
-                err,
-                "[{:>7.1}s] {}",
-                pe.at().as_secs_f64(),
-                crate::util::text::sanitize(&r.message())
-            );
-        }
-        _ => {}
     }
 }
 

@@ -16,6 +16,7 @@ pub mod report;
 pub mod routes;
 pub mod run;
 pub mod scenarios;
+pub mod session;
 pub mod signals;
 pub mod stats;
 pub mod ui;

@@ -153,6 +153,8 @@ fn model(state: RunState) -> RunModel {
     ] {
         m.push_event(e);
     }
+    // The level in force, as folding the intervals would have set it.
+    m.level = m.last().map_or(0.0, |i| i.target);
     m.totals = TotalsSummary {
         requests: 17_230,
         ok: 17_180,

@@ -305,3 +305,52 @@ fn a_replay_ends_with_the_summary_numbers_and_steps_both_ways() {
 fn t_requests(summary: &serde_json::Value) -> u64 {
     summary["requests"].as_u64().unwrap()
 }
+
+/// The kinds of event lines in a run log.
+fn event_kinds(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(dir.join("run.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "event")
+        .filter_map(|v| v["event"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_console_run_and_a_headless_run_log_the_same_event_kinds() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = support::demo(vec![support::failing("/", 503)]).await;
+        // A breached threshold and a route action's drop report: what the
+        // console path used to leave out of its log.
+        let plan = support::plan(
+            server.addrs.gateway,
+            "timeout = \"1s\"\n[load]\nrate = 50\nduration = \"2s\"\n[thresholds]\nsuccess_rate = \"> 99\"\n\
+             [[route_action]]\nname = \"flip\"\nkind = \"command\"\ncommand = [\"true\"]\nat = \"500ms\"\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (console, headless) = (dir.path().join("console"), dir.path().join("headless"));
+        // The console's path: the session with the log pane's view.
+        let mut s = rampdeck::session::RunSession::start(plan.clone(), Some(&console))
+            .await
+            .unwrap();
+        let mut view = rampdeck::ui::console::LogPane;
+        s.drive(&mut view).await;
+        s.finish(&mut view).await.unwrap();
+        rampdeck::headless::run(
+            plan,
+            &rampdeck::headless::Options {
+                out: Some(headless.clone()),
+            },
+            rampdeck::signals::StopSignals::new(),
+        )
+        .await
+        .unwrap();
+        let (a, b) = (event_kinds(&console), event_kinds(&headless));
+        assert_eq!(a, b);
+        for kind in ["threshold_breached", "route_drops", "stage", "finished"] {
+            assert!(a.contains(kind), "{kind} missing from {a:?}");
+        }
+    });
+}

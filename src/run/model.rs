@@ -34,6 +34,9 @@ pub struct RunModel {
     pub routes: super::routes::RouteLog,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Counts,
+    /// The level in force now: the last interval's, or a newer hand-set one
+    /// (while paused no interval comes to show it).
+    pub level: f64,
 }
 
 impl Default for RunModel {
@@ -50,6 +53,7 @@ impl Default for RunModel {
             thresholds: Vec::new(),
             routes: super::routes::RouteLog::default(),
             cumulative: Counts::default(),
+            level: 0.0,
         }
     }
 }
@@ -171,6 +175,7 @@ impl RunModel {
             EngineEvent::Event(ev) => {
                 // Between intervals (a pause holds the clock, so none comes), the state follows the events.
                 match ev.kind {
+                    EventKind::LevelSet { to, .. } => self.level = to,
                     EventKind::Paused => self.state = RunState::Paused,
                     EventKind::Resumed => self.state = RunState::Running,
                     EventKind::Stopping { .. } => self.state = RunState::Stopping,
@@ -201,6 +206,7 @@ impl RunModel {
             self.totals = TotalsSummary::of(&self.cumulative);
         }
         self.state = i.state;
+        self.level = i.target;
         self.series.push(i);
     }
 

@@ -7,7 +7,7 @@
 //! still has what it needs to stop the run and write the summary.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyEventKind};
@@ -17,7 +17,7 @@ use super::app::{App, Command, RunView};
 use super::draw::{draw, DrawContext};
 use super::keymap;
 use super::theme::Theme;
-use crate::engine::{Control, EngineEvent};
+use crate::engine::Control;
 use crate::probes::ProbeEvent;
 use crate::profile::Plan;
 use crate::run::{EventKind, RunModel};
@@ -38,30 +38,18 @@ pub struct ConsoleOptions {
     pub routes: mpsc::UnboundedSender<usize>,
 }
 
-/// What the UI thread hands back: the model so far and the engine's event
-/// stream, which the caller drains to the end.
-pub struct ConsoleExit {
-    pub model: RunModel,
-    pub events: mpsc::UnboundedReceiver<EngineEvent>,
-    pub probe_events: mpsc::UnboundedReceiver<ProbeEvent>,
-}
-
 /// Runs the console on the calling thread until the operator quits or
-/// `exit` is set. Sends `Stop` to the engine on the way out if it is still running.
+/// `exit` is set, drawing `model` (which the run session keeps current).
+/// Sends `Stop` to the engine on the way out if it is still running.
 pub fn run(
     plan: Arc<Plan>,
-    mut events: mpsc::UnboundedReceiver<EngineEvent>,
-    mut probe_events: mpsc::UnboundedReceiver<ProbeEvent>,
+    model: Arc<Mutex<RunModel>>,
     control: mpsc::UnboundedSender<Control>,
     exit: Arc<AtomicBool>,
     opts: ConsoleOptions,
-) -> Result<ConsoleExit, ConsoleError> {
+) -> Result<(), ConsoleError> {
     let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
-    let mut model = RunModel::for_plan(&plan);
-    let mut watch = crate::report::thresholds::Watch::new(
-        plan.thresholds.clone(),
-        plan.load.mode == crate::profile::Mode::Open,
-    );
+    let lock = || model.lock().unwrap_or_else(|e| e.into_inner());
     let mut app = App::new(plan);
     let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
     let mut next_frame = Instant::now();
@@ -70,37 +58,6 @@ pub fn run(
     let panic_after_first_frame =
         std::env::var_os("RAMPDECK_FAULT").is_some_and(|v| v == "console-panic");
     let result = loop {
-        while let Ok(ev) = events.try_recv() {
-            log_event(&ev);
-            let interval = matches!(ev, EngineEvent::Interval(_));
-            model.apply(ev);
-            if interval {
-                let changes = watch.update(&mut model);
-                for (breach, text) in &changes {
-                    if *breach {
-                        tracing::warn!(target: "thresholds", "breached: {text}");
-                    } else {
-                        tracing::info!(target: "thresholds", "holds again: {text}");
-                    }
-                }
-                // The run log (written by the tee) gets these in the summary's events.
-                let _ = model.threshold_changes(changes);
-            }
-        }
-        while let Ok(pe) = probe_events.try_recv() {
-            match &pe {
-                ProbeEvent::State { name, problem, .. } => match problem {
-                    Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
-                    None => tracing::info!(target: "probe", "{name} ok again"),
-                },
-                ProbeEvent::Route(r) if r.phase == crate::routes::Phase::Failed => {
-                    tracing::warn!(target: "route", "{}", r.message())
-                }
-                ProbeEvent::Route(r) => tracing::info!(target: "route", "{}", r.message()),
-                _ => {}
-            }
-            model.apply_probe(pe);
-        }
         if exit.load(Ordering::Relaxed) {
             break Ok(());
         }
@@ -111,13 +68,19 @@ pub fn run(
                 theme: opts.theme,
                 live_log: true,
             };
-            if let Err(e) = terminal.draw(|f| draw(f, &app, &model, &ctx)) {
+            let drawn = {
+                let m = lock();
+                let drawn = terminal.draw(|f| draw(f, &app, &m, &ctx));
+                if panic_after_first_frame && m.last().is_some() {
+                    drop(m);
+                    panic!("RAMPDECK_FAULT=console-panic: injected console failure");
+                }
+                drawn
+            };
+            if let Err(e) = drawn {
                 break Err(ConsoleError::Terminal(e));
             }
             next_frame = now + frame;
-            if panic_after_first_frame && model.last().is_some() {
-                panic!("RAMPDECK_FAULT=console-panic: injected console failure");
-            }
         }
         let wait = next_frame.saturating_duration_since(Instant::now());
         match event::poll(wait) {
@@ -134,11 +97,14 @@ pub fn run(
                 let Some(action) = keymap::action(&app.mode, &key) else {
                     continue;
                 };
-                let run = RunView {
-                    now: Instant::now(),
-                    level: model.last().map_or(0.0, |i| i.target),
-                    finished: model.state == RunState::Finished,
-                    paused: model.state == RunState::Paused,
+                let run = {
+                    let m = lock();
+                    RunView {
+                        now: Instant::now(),
+                        level: m.level,
+                        finished: m.state == RunState::Finished,
+                        paused: m.state == RunState::Paused,
+                    }
                 };
                 let mut quit = false;
                 for cmd in app.update(action, &run) {
@@ -164,24 +130,38 @@ pub fn run(
     };
     ratatui::restore();
     result?;
-    if model.state != RunState::Finished {
+    if lock().state != RunState::Finished {
         let _ = control.send(Control::Stop);
     }
-    Ok(ConsoleExit {
-        model,
-        events,
-        probe_events,
-    })
+    Ok(())
 }
 
-/// Puts run events into the log pane (tui-logger, through tracing).
-pub fn log_event(ev: &EngineEvent) {
-    if let EngineEvent::Event(e) = ev {
-        match e.kind {
-            EventKind::FirstError { .. } | EventKind::FirstStatus { .. } | EventKind::Warning => {
-                tracing::warn!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message)
+/// The session's view for a console run: what happens goes to the log
+/// pane (tui-logger, through tracing); the panes draw the model itself.
+pub struct LogPane;
+
+impl crate::session::View for LogPane {
+    fn note(&mut self, note: &crate::session::Note, _: &RunModel) {
+        use crate::session::Note;
+        match note {
+            Note::Event(e) => match e.kind {
+                EventKind::FirstError { .. }
+                | EventKind::FirstStatus { .. }
+                | EventKind::Warning
+                | EventKind::ThresholdBreached => {
+                    tracing::warn!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message)
+                }
+                _ => tracing::info!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message),
+            },
+            Note::Probe(ProbeEvent::State { name, problem, .. }) => match problem {
+                Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
+                None => tracing::info!(target: "probe", "{name} ok again"),
+            },
+            Note::Probe(ProbeEvent::Route(r)) if r.phase == crate::routes::Phase::Failed => {
+                tracing::warn!(target: "route", "{}", r.message())
             }
-            _ => tracing::info!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message),
+            Note::Probe(ProbeEvent::Route(r)) => tracing::info!(target: "route", "{}", r.message()),
+            Note::Probe(_) | Note::Interval(_) => {}
         }
     }
 }

@@ -79,8 +79,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
             };
             format!("stage {}/{} {kind}", stage_idx + 1, plan.load.stages.len())
         });
-    let recent = model.recent(RECENT);
-    let target = last.map_or(0.0, |i| i.target);
+    // While paused the run clock stands still and no interval comes: the
+    // last ones would show a rate that is not being sent.
+    let recent = if model.state == crate::stats::summary::RunState::Paused {
+        crate::run::model::Recent::default()
+    } else {
+        model.recent(RECENT)
+    };
+    let target = model.level;
     let manual = if last.is_some_and(|i| i.manual) {
         " (by hand)"
     } else {

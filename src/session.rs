@@ -1,0 +1,244 @@
+//! One run session: the engine, probes, route actions, run log, threshold watch and model, driven the same way by every view.
+//!
+//! The headless view and the console used to wire these each on their own,
+//! and the copies drifted (a console run's log lost its drop and threshold
+//! events). Now both start a `RunSession`, `drive` it to the end while it
+//! folds every event into the model, the log and the thresholds, telling
+//! their `View` what happened, and `finish` it into the summary. The model
+//! sits behind a mutex so the console thread can draw it; only the session
+//! writes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::engine::{self, Control, EngineError, EngineEvent, RunResult};
+use crate::probes::ProbeEvent;
+use crate::profile::Plan;
+use crate::report::summary::Summary;
+use crate::report::thresholds::Watch;
+use crate::run::event::Event;
+use crate::run::log::{RunLog, RunLogError};
+use crate::run::RunModel;
+use crate::stats::IntervalStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Probes(#[from] crate::probes::ProbeError),
+}
+
+/// What a view is told as the session folds events in.
+#[derive(Debug, Clone)]
+pub enum Note {
+    /// A timeline event (engine, threshold, route drop report, probe state).
+    Event(Event),
+    /// An interval was folded in (the model has it).
+    Interval(Box<IntervalStats>),
+    /// A probe, stat command or route action reported.
+    Probe(ProbeEvent),
+}
+
+/// How a view follows the run: print it (headless), log it (console).
+pub trait View {
+    fn note(&mut self, note: &Note, model: &RunModel);
+}
+
+/// A view that wants nothing.
+pub struct Quiet;
+
+impl View for Quiet {
+    fn note(&mut self, _: &Note, _: &RunModel) {}
+}
+
+pub struct RunSession {
+    pub plan: Arc<Plan>,
+    control: mpsc::UnboundedSender<Control>,
+    engine_events: Option<mpsc::UnboundedReceiver<EngineEvent>>,
+    task: tokio::task::JoinHandle<RunResult>,
+    pub started_at: std::time::SystemTime,
+    probes: crate::probes::Probes,
+    routes: crate::routes::RouteHandle,
+    log: Option<RunLog>,
+    out: Option<PathBuf>,
+    watch: Watch,
+    model: Arc<Mutex<RunModel>>,
+}
+
+/// A poisoned lock still holds a consistent model (every write is one fold).
+fn lock(m: &Mutex<RunModel>) -> MutexGuard<'_, RunModel> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RunSession {
+    /// Starts the engine, probes and route actions of `plan`; with `out`,
+    /// the run log too (a log that cannot be written is reported and the
+    /// run goes on without it).
+    pub async fn start(plan: Arc<Plan>, out: Option<&Path>) -> Result<Self, SessionError> {
+        Self::start_with(plan, out, engine::StartOptions::default()).await
+    }
+
+    pub async fn start_with(
+        plan: Arc<Plan>,
+        out: Option<&Path>,
+        opts: engine::StartOptions,
+    ) -> Result<Self, SessionError> {
+        let handle = engine::start_with(plan.clone(), opts).await?;
+        let log = out.and_then(|dir| {
+            let env = crate::run::env::Environment::capture(&plan, handle.started_at);
+            RunLog::create(dir, &plan, &env, handle.started_at)
+                .map_err(|e| eprintln!("warning: {e}; the run goes on without a run log"))
+                .ok()
+        });
+        let probes = crate::probes::start(&plan.probes, handle.started)?;
+        let routes = crate::routes::start_for(
+            &plan,
+            handle.started,
+            Some(handle.clock.clone()),
+            probes.sender(),
+        );
+        Ok(RunSession {
+            watch: Watch::new(
+                plan.thresholds.clone(),
+                plan.load.mode == crate::profile::Mode::Open,
+            ),
+            model: Arc::new(Mutex::new(RunModel::for_plan(&plan))),
+            plan,
+            control: handle.control,
+            engine_events: Some(handle.events),
+            task: handle.task,
+            started_at: handle.started_at,
+            probes,
+            routes,
+            log,
+            out: out.map(Path::to_path_buf),
+        })
+    }
+
+    pub fn control(&self) -> mpsc::UnboundedSender<Control> {
+        self.control.clone()
+    }
+
+    /// Fires route actions by index (the console's route menu).
+    pub fn route_sender(&self) -> mpsc::UnboundedSender<usize> {
+        self.routes.sender()
+    }
+
+    /// The model, for a view that draws it (the console thread).
+    pub fn model(&self) -> Arc<Mutex<RunModel>> {
+        self.model.clone()
+    }
+
+    /// Folds engine and probe events in until the engine has finished.
+    /// Cancel-safe: dropped between events, it loses none.
+    pub async fn drive(&mut self, view: &mut impl View) {
+        loop {
+            let Some(engine_events) = self.engine_events.as_mut() else {
+                return;
+            };
+            tokio::select! {
+                ev = engine_events.recv() => match ev {
+                    Some(ev) => self.engine(ev, view),
+                    None => {
+                        self.engine_events = None;
+                        return;
+                    }
+                },
+                Some(pe) = self.probes.events.recv() => self.probe(pe, view),
+            }
+        }
+    }
+
+    /// Folds probe and route reports in for as long as it is awaited (the
+    /// console after the engine finished, until the operator quits).
+    pub async fn follow_probes(&mut self, view: &mut impl View) -> std::convert::Infallible {
+        while let Some(pe) = self.probes.events.recv().await {
+            self.probe(pe, view);
+        }
+        std::future::pending().await
+    }
+
+    fn write(&mut self, f: impl FnOnce(&mut RunLog) -> Result<(), RunLogError>) {
+        if let Some(l) = self.log.as_mut() {
+            if let Err(e) = f(l) {
+                eprintln!("warning: {e}; the run goes on without a run log");
+                self.log = None;
+            }
+        }
+    }
+
+    fn engine(&mut self, ev: EngineEvent, view: &mut impl View) {
+        match &ev {
+            EngineEvent::Interval(s) => self.write(|l| l.interval(s)),
+            EngineEvent::Event(e) => self.write(|l| l.event(e)),
+        }
+        let model = self.model.clone();
+        let mut m = lock(&model);
+        let mut notes = Vec::new();
+        match &ev {
+            EngineEvent::Event(e) => notes.push(Note::Event(e.clone())),
+            EngineEvent::Interval(s) => notes.push(Note::Interval(Box::new(s.interval.clone()))),
+        }
+        let interval = matches!(ev, EngineEvent::Interval(_));
+        // Route drop reports whose window has passed, made by the fold.
+        for e in m.apply(ev) {
+            self.write(|l| l.event(&e));
+            notes.push(Note::Event(e));
+        }
+        if interval {
+            let changes = self.watch.update(&mut m);
+            for e in m.threshold_changes(changes) {
+                self.write(|l| l.event(&e));
+                notes.push(Note::Event(e));
+            }
+        }
+        for n in &notes {
+            view.note(n, &m);
+        }
+    }
+
+    fn probe(&mut self, pe: ProbeEvent, view: &mut impl View) {
+        self.write(|l| l.probe(&pe));
+        let model = self.model.clone();
+        let mut m = lock(&model);
+        m.apply_probe(pe.clone());
+        view.note(&Note::Probe(pe), &m);
+    }
+
+    /// Stops route actions and probes, folds in what they still sent,
+    /// closes the drop windows, and turns the run into its summary: printed,
+    /// written to `summary.json` and as the run log's last line.
+    pub async fn finish(
+        mut self,
+        view: &mut impl View,
+    ) -> Result<Summary, crate::report::summary::ReportError> {
+        // Whatever the engine still had (a view that stopped driving early).
+        self.drive(view).await;
+        self.routes.stop().await;
+        self.probes.stop().await;
+        while let Ok(pe) = self.probes.events.try_recv() {
+            self.probe(pe, view);
+        }
+        let model = self.model.clone();
+        let events = lock(&model).finish_routes();
+        for e in events {
+            self.write(|l| l.event(&e));
+            view.note(&Note::Event(e), &lock(&model));
+        }
+        let result = match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let summary = Summary::new(&self.plan, &result, &lock(&model), self.started_at);
+        if let Some(l) = self.log.take() {
+            if let Err(e) = l.summary(&summary) {
+                eprintln!("warning: {e}");
+            }
+        }
+        crate::report::deliver(&summary, self.out.as_deref())?;
+        Ok(summary)
+    }
+}
