@@ -88,7 +88,11 @@ impl View for Stderr {
                 Some(p) => self.line(*at, &format!("{name} failing: {p}")),
                 None => self.line(*at, &format!("{name} ok again")),
             },
-            Note::Probe(pe @ ProbeEvent::Route(r)) => self.line(pe.at(), &r.message()),
+            Note::Route(r) => {
+                let at = Duration::try_from_secs_f64(r.applied_at_s.unwrap_or(r.fired_at_s))
+                    .unwrap_or_default();
+                self.line(at, &r.message());
+            }
             Note::Probe(_) => {}
         }
     }

@@ -38,8 +38,10 @@ pub enum Note {
     Event(Event),
     /// An interval was folded in (the model has it).
     Interval(Box<IntervalStats>),
-    /// A probe, stat command or route action reported.
+    /// A probe or stat command reported.
     Probe(ProbeEvent),
+    /// A route action firing moved on (fired, applied, propagated, failed).
+    Route(Box<crate::routes::ActionRecord>),
 }
 
 /// How a view follows the run: print it (headless), log it (console).
@@ -62,6 +64,7 @@ pub struct RunSession {
     pub started_at: std::time::SystemTime,
     probes: crate::probes::Probes,
     routes: crate::routes::RouteHandle,
+    route_events: mpsc::UnboundedReceiver<crate::routes::ActionRecord>,
     log: Option<RunLog>,
     out: Option<PathBuf>,
     watch: Watch,
@@ -94,12 +97,9 @@ impl RunSession {
                 .ok()
         });
         let probes = crate::probes::start(&plan.probes, handle.started)?;
-        let routes = crate::routes::start_for(
-            &plan,
-            handle.started,
-            Some(handle.clock.clone()),
-            probes.sender(),
-        );
+        let (route_tx, route_events) = mpsc::unbounded_channel();
+        let routes =
+            crate::routes::start_for(&plan, handle.started, Some(handle.clock.clone()), route_tx);
         Ok(RunSession {
             watch: Watch::new(
                 plan.thresholds.clone(),
@@ -113,6 +113,7 @@ impl RunSession {
             started_at: handle.started_at,
             probes,
             routes,
+            route_events,
             log,
             out: out.map(Path::to_path_buf),
         })
@@ -148,6 +149,7 @@ impl RunSession {
                     }
                 },
                 Some(pe) = self.probes.events.recv() => self.probe(pe, view),
+                Some(r) = self.route_events.recv() => self.route(r, view),
             }
         }
     }
@@ -155,10 +157,13 @@ impl RunSession {
     /// Folds probe and route reports in for as long as it is awaited (the
     /// console after the engine finished, until the operator quits).
     pub async fn follow_probes(&mut self, view: &mut impl View) -> std::convert::Infallible {
-        while let Some(pe) = self.probes.events.recv().await {
-            self.probe(pe, view);
+        loop {
+            tokio::select! {
+                Some(pe) = self.probes.events.recv() => self.probe(pe, view),
+                Some(r) = self.route_events.recv() => self.route(r, view),
+                else => return std::future::pending().await,
+            }
         }
-        std::future::pending().await
     }
 
     fn write(&mut self, f: impl FnOnce(&mut RunLog) -> Result<(), RunLogError>) {
@@ -200,6 +205,14 @@ impl RunSession {
         }
     }
 
+    fn route(&mut self, r: crate::routes::ActionRecord, view: &mut impl View) {
+        self.write(|l| l.route(&r));
+        let model = self.model.clone();
+        let mut m = lock(&model);
+        m.apply_route(r.clone());
+        view.note(&Note::Route(Box::new(r)), &m);
+    }
+
     fn probe(&mut self, pe: ProbeEvent, view: &mut impl View) {
         self.write(|l| l.probe(&pe));
         let model = self.model.clone();
@@ -221,6 +234,9 @@ impl RunSession {
         self.probes.stop().await;
         while let Ok(pe) = self.probes.events.try_recv() {
             self.probe(pe, view);
+        }
+        while let Ok(r) = self.route_events.try_recv() {
+            self.route(r, view);
         }
         let model = self.model.clone();
         let events = lock(&model).finish_routes();

@@ -13,7 +13,6 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rampdeck::probes::ProbeEvent;
 use rampdeck::routes::config::*;
 use rampdeck::routes::{ActionRecord, Phase};
 use tokio::net::TcpListener;
@@ -116,10 +115,8 @@ async fn fire_once(cfg: RoutesConfig) -> ActionRecord {
     h.fire(0);
     let last = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(ev) = rx.recv().await {
-            if let ProbeEvent::Route(r) = ev {
-                if matches!(r.phase, Phase::Failed | Phase::Propagated) {
-                    return *r;
-                }
+            if matches!(ev.phase, Phase::Failed | Phase::Propagated) {
+                return ev;
             }
         }
         panic!("the runner stopped without a final record");
@@ -484,9 +481,7 @@ async fn a_scheduled_action_fires_on_the_run_clock_after_a_pause() {
     let _ = h.task.await;
     let mut fired = None;
     while let Ok(e) = rx.try_recv() {
-        if let rampdeck::probes::ProbeEvent::Route(r) = e {
-            fired.get_or_insert(r.fired_at_s);
-        }
+        fired.get_or_insert(e.fired_at_s);
     }
     let fired = fired.expect("the action fired");
     let stage2 = stage2.expect("stage 2 began").as_secs_f64();

@@ -71,10 +71,6 @@ pub enum ProbeEvent {
         at: Duration,
         problem: Option<String>,
     },
-    /// A route action's firing moved on (fired, applied, propagated, failed).
-    /// Route actions share this channel: like probes, they are measured
-    /// beside the load and their results go to the same views and log.
-    Route(Box<crate::routes::ActionRecord>),
 }
 
 impl ProbeEvent {
@@ -84,34 +80,19 @@ impl ProbeEvent {
             ProbeEvent::Resource { at, .. }
             | ProbeEvent::Run { at, .. }
             | ProbeEvent::State { at, .. } => *at,
-            ProbeEvent::Route(r) => {
-                Duration::try_from_secs_f64(r.applied_at_s.unwrap_or(r.fired_at_s))
-                    .unwrap_or_default()
-            }
         }
     }
 }
 
 pub struct Probes {
     pub events: mpsc::UnboundedReceiver<ProbeEvent>,
-    /// For route actions, which report on the same channel; dropped on stop.
-    sender: Option<mpsc::UnboundedSender<ProbeEvent>>,
     tasks: JoinSet<()>,
     cancel: CancellationToken,
 }
 
 impl Probes {
-    /// A sender onto the probe channel (for route actions).
-    pub fn sender(&self) -> mpsc::UnboundedSender<ProbeEvent> {
-        match &self.sender {
-            Some(s) => s.clone(),
-            None => mpsc::unbounded_channel().0,
-        }
-    }
-
     /// Stops every probe task and waits for them (a stat command in flight is killed).
     pub async fn stop(&mut self) {
-        self.sender = None;
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
@@ -198,7 +179,6 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
     }
     Ok(Probes {
         events,
-        sender: Some(tx),
         tasks,
         cancel,
     })

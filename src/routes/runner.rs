@@ -18,7 +18,6 @@ use super::kube::{after, parse_manifest, KubeContext, Seen, Target};
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
 use crate::probes::http::HttpClient;
-use crate::probes::ProbeEvent;
 
 /// The console's (and the schedule's) way to fire actions.
 pub struct RouteHandle {
@@ -61,7 +60,7 @@ struct Ctx {
     cfg: Arc<RoutesConfig>,
     base: Vars,
     origin: Instant,
-    tx: mpsc::UnboundedSender<ProbeEvent>,
+    tx: mpsc::UnboundedSender<ActionRecord>,
     http: Option<HttpClient>,
     /// Connected on first use and kept; a failed connect is retried next firing.
     kube: Mutex<Option<KubeContext>>,
@@ -72,7 +71,7 @@ pub fn start_for(
     plan: &crate::profile::Plan,
     origin: Instant,
     clock: Option<RunClockRx>,
-    tx: mpsc::UnboundedSender<ProbeEvent>,
+    tx: mpsc::UnboundedSender<ActionRecord>,
 ) -> RouteHandle {
     let mut base = plan.routes.base_vars.clone();
     if let crate::profile::plan::TargetAddr::Url(e) = &plan.target.addr {
@@ -96,7 +95,7 @@ pub fn start(
     base: Vars,
     origin: Instant,
     mut clock: Option<RunClockRx>,
-    tx: mpsc::UnboundedSender<ProbeEvent>,
+    tx: mpsc::UnboundedSender<ActionRecord>,
 ) -> RouteHandle {
     let (fire, mut fire_rx) = mpsc::unbounded_channel::<usize>();
     let cancel = CancellationToken::new();
@@ -234,7 +233,7 @@ struct Watches {
 
 impl Ctx {
     fn send(&self, r: &ActionRecord) {
-        let _ = self.tx.send(ProbeEvent::Route(Box::new(r.clone())));
+        let _ = self.tx.send(r.clone());
     }
 
     async fn fire(&self, index: usize, firing: u32) {

@@ -257,14 +257,14 @@ impl RunLog {
             ProbeEvent::State { name, at, problem } => json!({
                 "type": "probe_state", "name": name, "at_s": at.as_secs_f64(), "problem": problem,
             }),
-            ProbeEvent::Route(r) => {
-                let mut v =
-                    serde_json::to_value(r).unwrap_or_else(|e| json!({ "error": e.to_string() }));
-                v["type"] = json!("route_action");
-                v["at_s"] = json!(e.at().as_secs_f64());
-                v
-            }
         };
+        self.line(&v)
+    }
+
+    pub fn route(&mut self, r: &crate::routes::ActionRecord) -> Result<(), RunLogError> {
+        let mut v = serde_json::to_value(r).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        v["type"] = json!("route_action");
+        v["at_s"] = json!(r.applied_at_s.unwrap_or(r.fired_at_s));
         self.line(&v)
     }
 

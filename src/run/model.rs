@@ -129,11 +129,13 @@ impl RunModel {
                 }
                 self.push_event(Event { at, kind, message });
             }
-            ProbeEvent::Route(r) => {
-                let e = self.routes.update(*r);
-                self.push_event(e);
-            }
         }
+    }
+
+    /// Folds in a route action firing's new state (its event goes on the timeline).
+    pub fn apply_route(&mut self, r: crate::routes::ActionRecord) {
+        let e = self.routes.update(r);
+        self.push_event(e);
     }
 
     /// Closes the drop windows still open when the run ends; returns their events.

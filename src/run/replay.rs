@@ -39,6 +39,7 @@ enum Item {
     Interval(Box<RecordedInterval>),
     Event(Event),
     Probe(ProbeEvent),
+    Route(Box<crate::routes::ActionRecord>),
 }
 
 /// A run read back for replay.
@@ -210,7 +211,6 @@ fn probe_event(v: &Value) -> Option<ProbeEvent> {
             at,
             problem: v["problem"].as_str().map(str::to_owned),
         },
-        "route_action" => ProbeEvent::Route(Box::new(serde_json::from_value(v.clone()).ok()?)),
         _ => return None,
     })
 }
@@ -244,6 +244,19 @@ impl Recording {
                 .iter()
                 .filter_map(probe_event)
                 .map(|p| (p.at(), Item::Probe(p))),
+        );
+        items.extend(
+            l.probes
+                .iter()
+                .filter(|v| v["type"] == "route_action")
+                .filter_map(|v| {
+                    serde_json::from_value::<crate::routes::ActionRecord>(v.clone()).ok()
+                })
+                .map(|r| {
+                    let at = Duration::try_from_secs_f64(r.applied_at_s.unwrap_or(r.fired_at_s))
+                        .unwrap_or_default();
+                    (at, Item::Route(Box::new(r)))
+                }),
         );
         // Stable: at equal times, intervals before the events they explain.
         items.sort_by_key(|(at, _)| *at);
@@ -293,6 +306,7 @@ impl Replay {
             Item::Interval(b) => self.model.apply_interval(b.stats.clone(), &b.histograms),
             Item::Event(e) => self.model.push_event(e.clone()),
             Item::Probe(p) => self.model.apply_probe(p.clone()),
+            Item::Route(r) => self.model.apply_route((**r).clone()),
         }
     }
 

@@ -157,10 +157,10 @@ impl crate::session::View for LogPane {
                 Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
                 None => tracing::info!(target: "probe", "{name} ok again"),
             },
-            Note::Probe(ProbeEvent::Route(r)) if r.phase == crate::routes::Phase::Failed => {
+            Note::Route(r) if r.phase == crate::routes::Phase::Failed => {
                 tracing::warn!(target: "route", "{}", r.message())
             }
-            Note::Probe(ProbeEvent::Route(r)) => tracing::info!(target: "route", "{}", r.message()),
+            Note::Route(r) => tracing::info!(target: "route", "{}", r.message()),
             Note::Probe(_) | Note::Interval(_) => {}
         }
     }
