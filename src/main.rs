@@ -15,7 +15,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use cli::{Cli, Command, RunArgs};
-use rampdeck::demo::{config::DemoConfig, DemoProcess};
+use rampdeck::demo::config::DemoConfig;
 use rampdeck::profile::{self, Overrides, Plan, ProfileError};
 use rampdeck::report::compare;
 use rampdeck::{headless, live};
@@ -308,27 +308,16 @@ fn with_plan(
     rt.block_on(run_plan(plan, run, signals))
 }
 
-/// Writes a kubeconfig for the demo's simulated Kubernetes API and points
-/// the plan's route actions at it (unless `[kube]` names another), so the
-/// demo runs the same kube-rs path a real cluster does.
-fn demo_kubeconfig(
-    plan: &mut Plan,
-    addrs: &rampdeck::demo::DemoAddrs,
-    out: Option<&std::path::Path>,
-) -> Option<std::path::PathBuf> {
-    let demo = plan.demo.as_ref()?;
-    let path = match out {
-        Some(dir) => dir.join("kubeconfig"),
-        None => {
-            std::env::temp_dir().join(format!("rampdeck-demo-{}.kubeconfig", std::process::id()))
-        }
+/// Points the plan's route actions at the demo's simulated Kubernetes API
+/// (unless `[kube]` names another), so the demo runs the same kube-rs path
+/// a real cluster does.
+fn use_demo_kubeconfig(plan: &mut Plan, launched: &rampdeck::demo::launch::Launched) {
+    let Some(demo) = plan.demo.as_ref() else {
+        return;
     };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
     let ns = demo.kube.namespace.clone();
-    match rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(&path, addrs.control, &ns) {
-        Ok(()) => {
+    match &launched.kubeconfig {
+        Ok(path) => {
             eprintln!(
                 "demo Kubernetes API (simulated): kubectl --kubeconfig {} get httproutes,gateways",
                 path.display()
@@ -342,15 +331,8 @@ fn demo_kubeconfig(
             plan.routes
                 .base_vars
                 .insert("demo.kubeconfig".into(), path.display().to_string());
-            Some(path)
         }
-        Err(e) => {
-            eprintln!(
-                "warning: cannot write the demo kubeconfig {}: {e}; kube route actions will fail",
-                path.display()
-            );
-            None
-        }
+        Err(e) => eprintln!("warning: {e}; kube route actions will fail"),
     }
 }
 
@@ -359,24 +341,25 @@ async fn run_plan(
     run: &RunArgs,
     signals: rampdeck::signals::StopSignals,
 ) -> ExitCode {
-    let mut temp_kubeconfig = None;
     let demo = match &plan.demo {
-        Some(config) => match DemoProcess::spawn(config).await {
-            Ok(d) => {
-                eprintln!(
-                    "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see README)",
-                    d.addrs.gateway, d.addrs.control
-                );
-                plan.with_demo(&d.addrs);
-                temp_kubeconfig = demo_kubeconfig(&mut plan, &d.addrs, run.out.as_deref())
-                    .filter(|_| run.out.is_none());
-                Some(d)
+        Some(config) => {
+            match rampdeck::demo::launch::launch(config, run.out.as_deref(), "demo").await {
+                Ok(d) => {
+                    let addrs = &d.process.addrs;
+                    eprintln!(
+                        "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see README)",
+                        addrs.gateway, addrs.control
+                    );
+                    plan.with_demo(addrs);
+                    use_demo_kubeconfig(&mut plan, &d);
+                    Some(d)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CANNOT_RUN);
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_CANNOT_RUN);
-            }
-        },
+        }
         None => None,
     };
     let opts = headless::Options {
@@ -396,10 +379,7 @@ async fn run_plan(
             .map_err(|e| e.to_string())
     };
     if let Some(d) = demo {
-        d.shutdown().await;
-    }
-    if let Some(p) = temp_kubeconfig {
-        let _ = std::fs::remove_file(p);
+        d.stop().await;
     }
     let tol = match tolerances(&run.tolerance) {
         Ok(t) => t,

@@ -221,49 +221,32 @@ fn use_demo(p: &mut ScenarioPlan, d: &DemoProcess, kubeconfig: PathBuf) {
 
 async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) -> ExitCode {
     let mut demo = None;
-    let mut temp_kubeconfig = None;
     if args.demo {
         let config = plan.demo.clone().unwrap_or_default();
-        let d = match DemoProcess::spawn(&config).await {
+        let d = match rampdeck::demo::launch::launch(&config, args.out.as_deref(), "scenario").await
+        {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(EXIT_CANNOT_RUN);
             }
         };
-        let path = match &args.out {
-            Some(dir) => dir.join("kubeconfig"),
-            None => std::env::temp_dir().join(format!(
-                "rampdeck-scenario-{}.kubeconfig",
-                std::process::id()
-            )),
+        let path = match &d.kubeconfig {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                d.stop().await;
+                return ExitCode::from(EXIT_CANNOT_RUN);
+            }
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
-            &path,
-            d.addrs.control,
-            &config.kube.namespace,
-        ) {
-            eprintln!(
-                "error: cannot write the demo kubeconfig {}: {e}",
-                path.display()
-            );
-            d.shutdown().await;
-            return ExitCode::from(EXIT_CANNOT_RUN);
-        }
         eprintln!(
             "demo (simulated Gateway API, propagation {}{}): gateway http://{}  kubectl --kubeconfig {} get httproutes,gateways",
             rampdeck::profile::plan::fmt_dur(config.kube.propagation),
             config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck::profile::plan::fmt_dur(s))),
-            d.addrs.gateway,
+            d.process.addrs.gateway,
             path.display()
         );
-        use_demo(&mut plan, &d, path.clone());
-        if args.out.is_none() {
-            temp_kubeconfig = Some(path);
-        }
+        use_demo(&mut plan, &d.process, path);
         demo = Some(d);
     }
     let session = session::start(kind, plan.config.clone(), plan.probes.clone());
@@ -283,10 +266,7 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
     };
     signals.abort();
     if let Some(d) = demo {
-        d.shutdown().await;
-    }
-    if let Some(p) = temp_kubeconfig {
-        let _ = std::fs::remove_file(p);
+        d.stop().await;
     }
     let report = match result {
         Ok(r) => r,

@@ -158,7 +158,12 @@ fn the_console_runs_pauses_steers_and_quits_cleanly() {
     let done = s.wait_for("the summary", Duration::from_secs(20), |sc| {
         sc.contains("EXIT=")
     });
-    assert!(done.contains("EXIT=0"), "{done}");
+    // A clean exit: 0, or 99 when the demo's thresholds fail on the ~1 s
+    // measured here (two seeded checkout 503s in ~190 requests are over 1%).
+    assert!(
+        done.contains("EXIT=0") || done.contains("EXIT=99"),
+        "{done}"
+    );
     assert!(
         done.contains("Summary:")
             && done.contains("stopped early")

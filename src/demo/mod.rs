@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod kubeapi;
+pub mod launch;
 pub mod procfs;
 pub mod routing;
 

@@ -8,14 +8,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc;
 
 use super::app::{App, Command, RunView};
 use super::draw::{draw, DrawContext};
 use super::keymap;
+use super::terminal::{Flow, Screen};
 use super::theme::Theme;
 use crate::engine::Control;
 use crate::probes::ProbeEvent;
@@ -48,92 +48,93 @@ pub fn run(
     exit: Arc<AtomicBool>,
     opts: ConsoleOptions,
 ) -> Result<(), ConsoleError> {
-    let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
-    let lock = || model.lock().unwrap_or_else(|e| e.into_inner());
-    let mut app = App::new(plan);
-    let frame = Duration::from_secs_f64(1.0 / opts.fps.clamp(1, 60) as f64);
-    let mut next_frame = Instant::now();
-    // Fault injection for the end-to-end tests: proves a panicking console
-    // still restores the terminal and the run's summary is still written.
-    let panic_after_first_frame =
-        std::env::var_os("RAMPDECK_FAULT").is_some_and(|v| v == "console-panic");
-    let result = loop {
-        if exit.load(Ordering::Relaxed) {
-            break Ok(());
-        }
-        let now = Instant::now();
-        if now >= next_frame {
-            let ctx = DrawContext {
-                now,
-                theme: opts.theme,
-                live_log: true,
-            };
-            let drawn = {
-                let m = lock();
-                let drawn = terminal.draw(|f| draw(f, &app, &m, &ctx));
-                if panic_after_first_frame && m.last().is_some() {
-                    drop(m);
-                    panic!("RAMPDECK_FAULT=console-panic: injected console failure");
-                }
-                drawn
-            };
-            if let Err(e) = drawn {
-                break Err(ConsoleError::Terminal(e));
-            }
-            next_frame = now + frame;
-        }
-        let wait = next_frame.saturating_duration_since(Instant::now());
-        match event::poll(wait) {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(e) => break Err(ConsoleError::Terminal(e)),
-        }
-        let input = match event::read() {
-            Ok(ev) => ev,
-            Err(e) => break Err(ConsoleError::Terminal(e)),
-        };
-        match input {
-            Event::Key(key) if key.kind != KeyEventKind::Release => {
-                let Some(action) = keymap::action(&app.mode, &key) else {
-                    continue;
-                };
-                let run = {
-                    let m = lock();
-                    RunView {
-                        now: Instant::now(),
-                        level: m.level,
-                        finished: m.state == RunState::Finished,
-                        paused: m.state == RunState::Paused,
-                    }
-                };
-                let mut quit = false;
-                for cmd in app.update(action, &run) {
-                    match cmd {
-                        Command::Engine(c) => {
-                            let _ = control.send(c);
-                        }
-                        Command::Route(i) => {
-                            let _ = opts.routes.send(i);
-                        }
-                        Command::Quit => quit = true,
-                    }
-                }
-                if quit {
-                    break Ok(());
-                }
-                // Show the effect of a key at once, not at the next frame.
-                next_frame = Instant::now();
-            }
-            Event::Resize(..) => next_frame = Instant::now(),
-            _ => {}
-        }
+    let mut screen = Live {
+        app: App::new(plan),
+        model,
+        control,
+        exit,
+        theme: opts.theme,
+        routes: opts.routes,
+        // Fault injection for the end-to-end tests: proves a panicking
+        // console still restores the terminal and the run's summary is
+        // still written.
+        panic_after_first_frame: std::env::var_os("RAMPDECK_FAULT")
+            .is_some_and(|v| v == "console-panic"),
     };
-    ratatui::restore();
-    result?;
-    if lock().state != RunState::Finished {
-        let _ = control.send(Control::Stop);
+    super::terminal::run(&mut screen, opts.fps).map_err(ConsoleError::Terminal)?;
+    if screen.lock().state != RunState::Finished {
+        let _ = screen.control.send(Control::Stop);
     }
     Ok(())
+}
+
+/// The live console as a screen of the terminal loop.
+struct Live {
+    app: App,
+    model: Arc<Mutex<RunModel>>,
+    control: mpsc::UnboundedSender<Control>,
+    exit: Arc<AtomicBool>,
+    theme: Theme,
+    routes: mpsc::UnboundedSender<usize>,
+    panic_after_first_frame: bool,
+}
+
+impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunModel> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Screen for Live {
+    fn update(&mut self, _: Instant) -> Flow {
+        if self.exit.load(Ordering::Relaxed) {
+            Flow::Leave
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn draw(&mut self, f: &mut ratatui::Frame, now: Instant) {
+        let ctx = DrawContext {
+            now,
+            theme: self.theme,
+            live_log: true,
+        };
+        let m = self.lock();
+        draw(f, &self.app, &m, &ctx);
+        if self.panic_after_first_frame && m.last().is_some() {
+            drop(m);
+            panic!("RAMPDECK_FAULT=console-panic: injected console failure");
+        }
+    }
+
+    fn key(&mut self, key: &crossterm::event::KeyEvent) -> Flow {
+        let Some(action) = keymap::action(&self.app.mode, key) else {
+            return Flow::Continue;
+        };
+        let run = {
+            let m = self.lock();
+            RunView {
+                now: Instant::now(),
+                level: m.level,
+                finished: m.state == RunState::Finished,
+                paused: m.state == RunState::Paused,
+            }
+        };
+        let mut flow = Flow::Continue;
+        for cmd in self.app.update(action, &run) {
+            match cmd {
+                Command::Engine(c) => {
+                    let _ = self.control.send(c);
+                }
+                Command::Route(i) => {
+                    let _ = self.routes.send(i);
+                }
+                Command::Quit => flow = Flow::Leave,
+            }
+        }
+        flow
+    }
 }
 
 /// The session's view for a console run: what happens goes to the log

@@ -297,6 +297,24 @@ const OVERLAY: &[Binding] = &[
     b(Key::Char('r'), Action::Dismiss, "close", None),
 ];
 
+/// A scenario's console: its only key leaves (stopping it first if it runs).
+pub const SCENARIO: &[Binding] = &[
+    b(
+        Key::Char('q'),
+        Action::Quit,
+        "stop the scenario (its routes are removed first), or leave once it has ended",
+        Some("quit"),
+    ),
+    b(Key::Esc, Action::Quit, "the same as q", None),
+    b(Key::Ctrl('c'), Action::Quit, "the same as q", None),
+];
+
+/// The action for a key in a scenario's console.
+pub fn scenario_action(ev: &KeyEvent) -> Option<Action> {
+    let key = Key::of(ev)?;
+    SCENARIO.iter().find(|b| b.key == key).map(|b| b.action)
+}
+
 /// The keys of `mode`, in the order the help and the footer list them.
 pub fn bindings(mode: &InputMode) -> Vec<&'static Binding> {
     let tables: &[&'static [Binding]] = match mode {

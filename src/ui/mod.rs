@@ -13,5 +13,6 @@ pub mod keymap;
 pub mod panes;
 pub mod replay;
 pub mod scenario;
+pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -1,20 +1,18 @@
 //! `rampdeck replay`: the console over a recorded run, with playback keys instead of run control.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crossterm::event::{self, Event, KeyEventKind};
+use std::time::Instant;
 
 use super::app::{Action, App, Command, RunView};
 use super::console::ConsoleError;
 use super::draw::{draw, DrawContext};
 use super::keymap;
+use super::terminal::{self, Flow, Screen};
 use super::theme::Theme;
 use super::view::fmt_clock;
 use crate::run::replay::Replay;
 
-pub fn run(mut replay: Replay, fps: u32, theme: Theme) -> Result<(), ConsoleError> {
-    let mut terminal = ratatui::try_init().map_err(ConsoleError::Terminal)?;
+pub fn run(replay: Replay, fps: u32, theme: Theme) -> Result<(), ConsoleError> {
     let mut app = App::for_replay(Arc::new(replay.recording.plan.clone()));
     if replay.recording.truncated {
         app.notice = Some((
@@ -22,68 +20,75 @@ pub fn run(mut replay: Replay, fps: u32, theme: Theme) -> Result<(), ConsoleErro
             Instant::now(),
         ));
     }
-    let frame = Duration::from_secs_f64(1.0 / fps.clamp(1, 60) as f64);
-    let (mut last, mut next_frame) = (Instant::now(), Instant::now());
-    let result = loop {
-        let now = Instant::now();
-        replay.advance(now - last);
-        last = now;
-        if now >= next_frame {
-            app.replay_status = Some(format!(
-                "REPLAY {} {}x {} / {}",
-                if replay.playing { "▶" } else { "⏸" },
-                replay.speed,
-                fmt_clock(replay.position),
-                fmt_clock(replay.recording.duration)
-            ));
-            // Live-only parts (the log widget) have nothing to show in a replay.
-            let ctx = DrawContext {
-                now,
-                theme,
-                live_log: false,
-            };
-            if let Err(e) = terminal.draw(|f| draw(f, &app, &replay.model, &ctx)) {
-                break Err(ConsoleError::Terminal(e));
-            }
-            next_frame = now + frame;
-        }
-        match event::poll(next_frame.saturating_duration_since(Instant::now())) {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(e) => break Err(ConsoleError::Terminal(e)),
-        }
-        let key = match event::read() {
-            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => k,
-            Ok(_) => continue,
-            Err(e) => break Err(ConsoleError::Terminal(e)),
+    let mut screen = Playback {
+        replay,
+        app,
+        theme,
+        last: Instant::now(),
+    };
+    terminal::run(&mut screen, fps).map_err(ConsoleError::Terminal)
+}
+
+/// A recorded run as a screen of the terminal loop.
+struct Playback {
+    replay: Replay,
+    app: App,
+    theme: Theme,
+    last: Instant,
+}
+
+impl Screen for Playback {
+    fn update(&mut self, now: Instant) -> Flow {
+        self.replay.advance(now - self.last);
+        self.last = now;
+        Flow::Continue
+    }
+
+    fn draw(&mut self, f: &mut ratatui::Frame, now: Instant) {
+        let r = &self.replay;
+        self.app.replay_status = Some(format!(
+            "REPLAY {} {}x {} / {}",
+            if r.playing { "▶" } else { "⏸" },
+            r.speed,
+            fmt_clock(r.position),
+            fmt_clock(r.recording.duration)
+        ));
+        // Live-only parts (the log widget) have nothing to show in a replay.
+        let ctx = DrawContext {
+            now,
+            theme: self.theme,
+            live_log: false,
         };
-        let Some(action) = keymap::action(&app.mode, &key) else {
-            continue;
+        draw(f, &self.app, &self.replay.model, &ctx);
+    }
+
+    fn key(&mut self, key: &crossterm::event::KeyEvent) -> Flow {
+        let Some(action) = keymap::action(&self.app.mode, key) else {
+            return Flow::Continue;
         };
         match action {
-            Action::PlayPause => replay.toggle(),
-            Action::Step(forward) => replay.step(forward),
-            Action::Faster(up) => replay.faster(up),
+            Action::PlayPause => self.replay.toggle(),
+            Action::Step(forward) => self.replay.step(forward),
+            Action::Faster(up) => self.replay.faster(up),
             Action::NextEvent => {
-                let msg = replay
+                let msg = self
+                    .replay
                     .next_event()
                     .unwrap_or_else(|| "no more events".into());
-                app.notice = Some((msg, Instant::now()));
+                self.app.notice = Some((msg, Instant::now()));
             }
             other => {
                 let view = RunView {
                     now: Instant::now(),
                     level: 0.0,
                     finished: true,
-                    paused: !replay.playing,
+                    paused: !self.replay.playing,
                 };
-                if app.update(other, &view).contains(&Command::Quit) {
-                    break Ok(());
+                if self.app.update(other, &view).contains(&Command::Quit) {
+                    return Flow::Leave;
                 }
             }
         }
-        next_frame = Instant::now();
-    };
-    ratatui::restore();
-    result
+        Flow::Continue
+    }
 }

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
@@ -11,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::chart::{downsample, Reduce, Series, TimeChart};
+use super::terminal::Flow;
 use super::theme::Theme;
 use crate::scenarios::config::ScenarioKind;
 use crate::scenarios::report::ScenarioReport;
@@ -123,7 +126,7 @@ pub async fn run(
     theme: Theme,
 ) -> Result<ScenarioReport, ScenarioError> {
     let Session {
-        mut events,
+        events,
         cancel,
         task,
         origin,
@@ -131,53 +134,15 @@ pub async fn run(
     // The result table goes to the UI thread once the scenario has ended.
     let (result_tx, result_rx) = std::sync::mpsc::channel::<String>();
     let ui = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut terminal = ratatui::try_init()?;
-        let mut screen = Screen::new(kind);
-        let frame = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
-        let result = loop {
-            while let Ok(ev) = events.try_recv() {
-                screen.apply(ev);
-            }
-            if let Ok(table) = result_rx.try_recv() {
-                screen.result = Some(table);
-            }
-            // Stopped by a signal (SIGTERM, or Ctrl-C outside raw mode): no
-            // one may be there to press q, so leave once the report is in.
-            if screen.result.is_some() && cancel.is_cancelled() && !screen.stopping {
-                break Ok(());
-            }
-            // The clock (and the chart's time axis) stops when the scenario does.
-            if screen.result.is_none() {
-                screen.now = origin.elapsed().as_secs_f64();
-            }
-            if let Err(e) = terminal.draw(|f| draw(f, &screen, theme)) {
-                break Err(e);
-            }
-            let deadline = Instant::now() + frame;
-            match event::poll(deadline.saturating_duration_since(Instant::now())) {
-                Ok(false) => continue,
-                Ok(true) => {}
-                Err(e) => break Err(e),
-            }
-            match event::read() {
-                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
-                    let quit = matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
-                        || (k.code == KeyCode::Char('c')
-                            && k.modifiers.contains(KeyModifiers::CONTROL));
-                    if quit {
-                        if screen.result.is_some() {
-                            break Ok(());
-                        }
-                        screen.stopping = true;
-                        cancel.cancel();
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => break Err(e),
-            }
+        let mut console = ScenarioConsole {
+            screen: Screen::new(kind),
+            events,
+            results: result_rx,
+            cancel,
+            origin,
+            theme,
         };
-        ratatui::restore();
-        result
+        super::terminal::run(&mut console, fps)
     });
     let report = match task.await {
         Ok(r) => r,
@@ -192,6 +157,54 @@ pub async fn run(
         return Err(ScenarioError::Setup(format!("console: {e}")));
     }
     report
+}
+
+/// The scenario's console as a screen of the terminal loop.
+struct ScenarioConsole {
+    screen: Screen,
+    events: mpsc::UnboundedReceiver<ScenarioEvent>,
+    results: std::sync::mpsc::Receiver<String>,
+    cancel: CancellationToken,
+    origin: Instant,
+    theme: Theme,
+}
+
+impl super::terminal::Screen for ScenarioConsole {
+    fn update(&mut self, _: Instant) -> Flow {
+        let screen = &mut self.screen;
+        while let Ok(ev) = self.events.try_recv() {
+            screen.apply(ev);
+        }
+        if let Ok(table) = self.results.try_recv() {
+            screen.result = Some(table);
+        }
+        // Stopped by a signal (SIGTERM, or Ctrl-C outside raw mode): no
+        // one may be there to press q, so leave once the report is in.
+        if screen.result.is_some() && self.cancel.is_cancelled() && !screen.stopping {
+            return Flow::Leave;
+        }
+        // The clock (and the chart's time axis) stops when the scenario does.
+        if screen.result.is_none() {
+            screen.now = self.origin.elapsed().as_secs_f64();
+        }
+        Flow::Continue
+    }
+
+    fn draw(&mut self, f: &mut Frame, _: Instant) {
+        draw(f, &self.screen, self.theme);
+    }
+
+    fn key(&mut self, key: &crossterm::event::KeyEvent) -> Flow {
+        if super::keymap::scenario_action(key) != Some(super::app::Action::Quit) {
+            return Flow::Continue;
+        }
+        if self.screen.result.is_some() {
+            return Flow::Leave;
+        }
+        self.screen.stopping = true;
+        self.cancel.cancel();
+        Flow::Continue
+    }
 }
 
 fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
