@@ -87,8 +87,8 @@ fn model(state: RunState) -> RunModel {
             stage: if t < 20.0 { 0 } else { 1 },
             target,
             manual: t >= 45.0,
-            started: sent,
-            completed: sent,
+            sent,
+            finished: sent,
             ok: sent - failed,
             in_flight: if paused { 0 } else { 3 },
             latency: if paused { Percentiles::default() } else { lat },
@@ -425,7 +425,7 @@ fn a_target_that_went_down_turns_success_red_and_says_why() {
         iv.elapsed += Duration::from_secs(5);
         iv.ok = 0;
         iv.status.clear();
-        iv.errors = vec![(ErrorKind::ConnectRefused, iv.completed)];
+        iv.errors = vec![(ErrorKind::ConnectRefused, iv.finished)];
         m.series.push(iv);
     }
     m.totals.errors.push((ErrorKind::ConnectRefused, 2_000));

@@ -1,5 +1,5 @@
 //! Engine accuracy against servers with known behaviour: rates, concurrency, control, stages,
-//! coordinated omission and error classes. Counts and percentiles are asserted, never speed.
+//! coordinated omission and error classes. Measurements and percentiles are asserted, never speed.
 
 mod support;
 
@@ -41,7 +41,7 @@ async fn open_loop_rate_is_within_one_percent() {
         "completed rate {}",
         result.rps()
     );
-    assert_eq!(result.totals.completed, result.totals.ok);
+    assert_eq!(result.totals.finished, result.totals.ok);
     assert_eq!((result.dropped, result.unfinished), (0, 0));
 }
 
@@ -235,7 +235,7 @@ async fn stages_ramp_as_written() {
                 let mid = i.run_clock.saturating_sub(i.len / 2);
                 mid >= Duration::from_secs(second) && mid < Duration::from_secs(second + 1)
             })
-            .map(|i| i.started)
+            .map(|i| i.sent)
             .sum();
         assert!(
             (sent as f64 - want).abs() <= want * 0.1 + 5.0,
@@ -319,10 +319,10 @@ async fn a_closed_port_counts_connect_refused() {
         closed_port().await,
     )
     .await;
-    assert!(r.totals.completed >= 95, "{}", r.totals.completed);
+    assert!(r.totals.finished >= 95, "{}", r.totals.finished);
     assert_eq!(
         r.totals.errors[ErrorKind::ConnectRefused.index()],
-        r.totals.completed
+        r.totals.finished
     );
     let first = events.iter().any(|e| matches!(e, EngineEvent::Event(ev) if ev.kind == EventKind::FirstError { kind: ErrorKind::ConnectRefused } && ev.message.contains("refused")));
     assert!(first, "the first refusal is logged with its message");
@@ -336,10 +336,10 @@ async fn a_resetting_server_counts_resets() {
         resetting_server().await,
     )
     .await;
-    assert!(r.totals.completed >= 95, "{}", r.totals.completed);
+    assert!(r.totals.finished >= 95, "{}", r.totals.finished);
     assert_eq!(
         r.totals.errors[ErrorKind::Reset.index()],
-        r.totals.completed,
+        r.totals.finished,
         "{:?}",
         r.totals.error_list()
     );
@@ -354,10 +354,10 @@ async fn a_slow_server_counts_timeouts() {
         server.addrs.gateway,
     )
     .await;
-    assert!(r.totals.completed >= 45, "{}", r.totals.completed);
+    assert!(r.totals.finished >= 45, "{}", r.totals.finished);
     assert_eq!(
         r.totals.errors[ErrorKind::Timeout.index()],
-        r.totals.completed
+        r.totals.finished
     );
     // A timed-out request took the timeout, not the server's 400 ms; it is
     // in the errors' histogram, never in the successes'.
@@ -375,8 +375,8 @@ async fn a_503_route_counts_http_503() {
         server.addrs.gateway,
     )
     .await;
-    assert!(r.totals.completed >= 95);
-    assert_eq!(r.totals.status_list(), vec![(503, r.totals.completed)]);
+    assert!(r.totals.finished >= 95);
+    assert_eq!(r.totals.status_list(), vec![(503, r.totals.finished)]);
     assert_eq!((r.totals.ok, r.totals.success_rate()), (0, Some(0.0)));
 }
 
@@ -392,7 +392,7 @@ async fn http2_multiplexes_and_counts_like_http1() {
     assert!((r.sent as f64 - 500.0).abs() <= 5.0, "{}", r.sent);
     assert_eq!(
         r.totals.ok,
-        r.totals.completed,
+        r.totals.finished,
         "{:?}",
         r.totals.error_list()
     );
@@ -441,7 +441,7 @@ async fn idle_connections_closed_by_the_server_lose_no_requests() {
     );
     let (result, _) = engine::run_to_end(plan).await.unwrap();
     let t = &result.totals;
-    assert_eq!(t.completed, 100);
+    assert_eq!(t.finished, 100);
     assert_eq!(
         t.ok, 100,
         "a request on a connection the server had closed must go out on a new one, not hang: errors {:?}",
@@ -496,7 +496,7 @@ async fn an_unanswered_request_on_a_reused_connection_is_retried_only_if_idempot
     let get = plan(addr, &format!("timeout = \"1s\"\n{load}"));
     let (result, _) = engine::run_to_end(get).await.unwrap();
     assert_eq!(
-        (result.totals.completed, result.totals.ok),
+        (result.totals.finished, result.totals.ok),
         (50, 50),
         "a GET the server closed on unanswered goes again on a new connection: {:?}",
         result.totals.error_list()
@@ -510,8 +510,8 @@ async fn an_unanswered_request_on_a_reused_connection_is_retried_only_if_idempot
     let (result, _) = engine::run_to_end(post).await.unwrap();
     let t = &result.totals;
     // A POST may have been acted on: it is never sent twice, so it fails.
-    assert_eq!(t.completed, 50);
-    assert!(t.failed() >= 20, "ok {} of {}", t.ok, t.completed);
+    assert_eq!(t.finished, 50);
+    assert!(t.failed() >= 20, "ok {} of {}", t.ok, t.finished);
     assert_eq!(t.failed(), t.errors.iter().sum::<u64>());
 }
 
@@ -525,7 +525,7 @@ async fn a_reset_before_any_answer_on_a_reused_connection_is_retried_for_a_get()
     );
     let (result, _) = engine::run_to_end(get).await.unwrap();
     assert_eq!(
-        (result.totals.completed, result.totals.ok),
+        (result.totals.finished, result.totals.ok),
         (50, 50),
         "{:?}",
         result.totals.error_list()
@@ -555,7 +555,7 @@ async fn the_achieved_rate_is_sent_per_measured_second_live_and_at_the_end() {
     );
     assert!((result.rps() - 100.0).abs() <= 0.5, "{}", result.rps());
     // Completed after warmup includes the drain: more than sent in the window.
-    assert!(result.totals.completed > 200, "{}", result.totals.completed);
+    assert!(result.totals.finished > 200, "{}", result.totals.finished);
     // The live figure, from the intervals as a console or threshold sees
     // them, is the same number.
     let mut model = rampdeck::run::RunModel::default();
@@ -569,5 +569,5 @@ async fn the_achieved_rate_is_sent_per_measured_second_live_and_at_the_end() {
         live.rps,
         result.rps()
     );
-    assert_eq!(model.totals.requests, result.totals.completed);
+    assert_eq!(model.totals.requests, result.totals.finished);
 }

@@ -256,12 +256,12 @@ async fn a_flood_of_1xx_heads_fails_the_request_at_once() {
     let took = t0.elapsed();
     let cpu = cpu_seconds() - cpu0;
     assert!(took < Duration::from_secs(6), "took {took:?}");
-    assert!(result.totals.completed >= 30, "{}", result.totals.completed);
+    assert!(result.totals.finished >= 30, "{}", result.totals.finished);
     assert_eq!(result.totals.ok, 0);
     let protocol = result.totals.errors[rampdeck::stats::ErrorKind::Protocol.index()];
     assert_eq!(
         protocol,
-        result.totals.completed,
+        result.totals.finished,
         "{:?} {:?}",
         result.totals.error_list(),
         result.last_errors
@@ -634,10 +634,10 @@ async fn streams_cut_off_by_a_graceful_goaway_go_again() {
     );
     let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
     let t = &result.totals;
-    assert!(t.completed > 3000, "{}", t.completed);
+    assert!(t.finished > 3000, "{}", t.finished);
     assert_eq!(
         t.ok,
-        t.completed,
+        t.finished,
         "{:?} {:?}",
         t.error_list(),
         result.last_errors
@@ -885,9 +885,9 @@ async fn a_response_with_150_headers_is_read() {
     .await;
     let plan = plan_with(addr, "", "[load]\nrate = 20\nduration = \"1s\"\n");
     let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
-    assert!(result.totals.completed >= 15);
+    assert!(result.totals.finished >= 15);
     assert_eq!(
-        result.totals.ok, result.totals.completed,
+        result.totals.ok, result.totals.finished,
         "{:?}",
         result.last_errors
     );
@@ -1113,7 +1113,7 @@ fn corrupt_histograms_are_refused_and_huge_counters_do_not_wrap() {
     );
 
     for &i in &intervals[..2] {
-        lines[i]["completed"] = serde_json::json!(u64::MAX);
+        lines[i]["finished"] = serde_json::json!(u64::MAX);
         lines[i]["ok"] = serde_json::json!(u64::MAX);
     }
     let huge = dir.path().join("huge");

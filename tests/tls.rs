@@ -85,10 +85,10 @@ async fn a_self_signed_gateway_fails_verification_as_tls() {
     let _serial = support::SERIAL.lock().await;
     let addr = tls_server().await;
     let (r, _) = engine::run_to_end(https_plan(addr, "")).await.unwrap();
-    assert!(r.totals.completed >= 45);
+    assert!(r.totals.finished >= 45);
     assert_eq!(
         r.totals.errors[ErrorKind::Tls.index()],
-        r.totals.completed,
+        r.totals.finished,
         "{:?}",
         r.totals.error_list()
     );
@@ -171,7 +171,7 @@ async fn http2_to_a_server_without_alpn_h2_stops_with_exit_1() {
         let e = &r.totals.errors;
         assert_eq!(
             e[ErrorKind::Protocol.index()] + e[ErrorKind::Tls.index()],
-            r.totals.completed
+            r.totals.finished
         );
         let url = format!("https://{addr}/");
         let o = tokio::task::spawn_blocking(move || {
@@ -208,7 +208,7 @@ async fn insecure_accepts_it_over_http1_and_http2() {
         .unwrap();
     assert_eq!(
         r.totals.status_list(),
-        vec![(200, r.totals.completed)],
+        vec![(200, r.totals.finished)],
         "{:?}",
         r.totals.error_list()
     );
@@ -217,9 +217,9 @@ async fn insecure_accepts_it_over_http1_and_http2() {
         .unwrap();
     assert_eq!(
         r.totals.status_list(),
-        vec![(202, r.totals.completed)],
+        vec![(202, r.totals.finished)],
         "{:?}",
         r.totals.error_list()
     );
-    assert!(r.totals.completed >= 45);
+    assert!(r.totals.finished >= 45);
 }

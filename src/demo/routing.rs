@@ -343,7 +343,7 @@ impl Router {
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
     }
 
-    /// The decision for a request, or None when no HTTPRoute matches it. Counts the outcome.
+    /// The decision for a request, or None when no HTTPRoute matches it. Measurements the outcome.
     pub fn route(&self, req: &RequestView<'_>) -> Option<Decision> {
         let table = self.current();
         if table.entries.is_empty() {

@@ -80,7 +80,7 @@ pub struct Snapshot {
     /// The most recent message of each error kind seen so far.
     pub last_errors: Vec<(ErrorKind, String)>,
     /// The interval's failed requests with their send times (warmup
-    /// included), up to `stats::counts::FAILURES_KEPT`.
+    /// included), up to `stats::measurements::FAILURES_KEPT`.
     pub failures: Vec<crate::stats::FailureAt>,
 }
 

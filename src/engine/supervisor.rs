@@ -20,12 +20,12 @@ use crate::profile::plan::fmt_level;
 use crate::profile::{validate::MAX_CONNECTIONS, Mode, Plan};
 use crate::run::event::{Event, EventKind};
 use crate::stats::summary::RunState;
-use crate::stats::{Counts, ErrorKind, IntervalStats, Percentiles};
+use crate::stats::{ErrorKind, IntervalStats, Measurements, Percentiles};
 
 /// A finished run's numbers. `totals` covers what completed after warmup.
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    pub totals: Counts,
+    pub totals: Measurements,
     /// Wall time from start to the last request finishing.
     pub elapsed: Duration,
     /// The measured window on the run clock: from the end of warmup to the
@@ -90,14 +90,14 @@ pub(super) struct Supervisor {
     /// Run-clock time sending stopped (the measured window's end).
     stop_rc: Option<Duration>,
     // Aggregation.
-    interval: Counts,
-    spare: Counts,
-    totals: Counts,
+    interval: Measurements,
+    spare: Measurements,
+    totals: Measurements,
     /// The interval being filled covers [index·Δ, (index+1)·Δ).
     index: u64,
     last_started: u64,
     sent_measured: u64,
-    completed_all: u64,
+    finished_all: u64,
     seen: [bool; ErrorKind::COUNT],
     seen_status: std::collections::BTreeSet<u16>,
     last_errors: [Option<String>; ErrorKind::COUNT],
@@ -135,13 +135,13 @@ impl Supervisor {
             delta,
             warmup,
             stop_rc: None,
-            interval: Counts::default(),
-            spare: Counts::default(),
-            totals: Counts::default(),
+            interval: Measurements::default(),
+            spare: Measurements::default(),
+            totals: Measurements::default(),
             index: 0,
             last_started: 0,
             sent_measured: 0,
-            completed_all: 0,
+            finished_all: 0,
             seen: [false; ErrorKind::COUNT],
             seen_status: Default::default(),
             last_errors: Default::default(),
@@ -371,13 +371,13 @@ impl Supervisor {
         // Started is read before the drain: a request counts as started
         // before its result is recorded, so in-flight (started - completed)
         // can then never exceed what really was in flight.
-        let started_all = self.shared.recorder.started_total();
+        let started_all = self.shared.recorder.sent_total();
         self.shared
             .recorder
             .drain_into(&mut self.interval, &mut self.spare);
         let started = started_all - self.last_started;
         self.last_started = started_all;
-        self.completed_all += self.interval.completed;
+        self.finished_all += self.interval.finished;
         for kind in ErrorKind::ALL {
             if let Some(m) = &self.interval.messages[kind.index()] {
                 if !self.seen[kind.index()] {
@@ -430,10 +430,10 @@ impl Supervisor {
             manual: self
                 .manual
                 .is_some_and(|(s, _)| Some(s) == self.current_stage(end)),
-            started,
-            completed: self.interval.completed,
+            sent: started,
+            finished: self.interval.finished,
             ok: self.interval.ok,
-            in_flight: started_all.saturating_sub(self.completed_all),
+            in_flight: started_all.saturating_sub(self.finished_all),
             latency: Percentiles::of(&self.interval.latency),
             service: Percentiles::of(&self.interval.service),
             failed_latency: Percentiles::of(&self.interval.failed_latency),
@@ -550,7 +550,7 @@ impl Supervisor {
                     Some(Control::Stop) if abandon_on_stop => break,
                     Some(Control::Stop) => {
                         abandon_on_stop = true;
-                        let in_flight = self.shared.recorder.started_total().saturating_sub(self.completed_all);
+                        let in_flight = self.shared.recorder.sent_total().saturating_sub(self.finished_all);
                         self.emit(
                             EventKind::Warning,
                             format!(
@@ -577,8 +577,8 @@ impl Supervisor {
         let end_rc = self.rc();
         self.close_interval(end_rc);
         self.publish();
-        let sent = self.shared.recorder.started_total();
-        let unfinished = sent.saturating_sub(self.completed_all);
+        let sent = self.shared.recorder.sent_total();
+        let unfinished = sent.saturating_sub(self.finished_all);
         let dropped = match self.plan.load.mode {
             Mode::Open => due.saturating_sub(sent),
             Mode::Closed => 0,

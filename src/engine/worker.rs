@@ -231,7 +231,7 @@ impl Worker {
         let request = self.shared.pick.pick(draw);
         let start = Instant::now();
         let deadline = super::schedule::later(start, self.shared.timeout);
-        self.shared.recorder.started();
+        self.shared.recorder.sent();
         let result = {
             let exchange = self.exchange(request);
             tokio::pin!(exchange);

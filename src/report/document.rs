@@ -67,7 +67,11 @@ fn series(l: &log::RunLogContents) -> Series {
         // A near-empty last interval gives no meaningful rate.
         if len >= 0.05 {
             let ok = v["ok"].as_f64().unwrap_or(0.0);
-            let done = v["completed"].as_f64().unwrap_or(0.0);
+            // "completed" in logs written before it was called "finished".
+            let done = v["finished"]
+                .as_f64()
+                .or(v["completed"].as_f64())
+                .unwrap_or(0.0);
             s.ok_rps.push((t, ok / len));
             s.error_rps.push((t, (done - ok) / len));
         }

@@ -146,7 +146,7 @@ impl Summary {
             },
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
             environment: crate::run::env::Environment::capture(plan, started_at),
-            requests: t.completed,
+            requests: t.finished,
             ok: t.ok,
             failed: t.failed(),
             duration_s: result.measured.as_secs_f64(),

@@ -265,7 +265,7 @@ fn measured(model: &RunModel) -> (f64, u64, Option<f64>) {
     for i in model.series.iter().filter(|i| !i.measured.is_zero()) {
         let s = i.measured.as_secs_f64();
         secs += s;
-        sent += i.started;
+        sent += i.sent;
         weighted += i.target * s;
     }
     (secs, sent, (secs > 0.0).then(|| weighted / secs))

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::engine::{EngineEvent, Snapshot};
 use crate::stats::summary::RunState;
-use crate::stats::{Counts, ErrorKind, Histograms, IntervalStats, Series, TotalsSummary};
+use crate::stats::{ErrorKind, Histograms, IntervalStats, Measurements, Series, TotalsSummary};
 
 use super::event::{Event, EventKind};
 use super::probes::{ComponentView, ProbeView};
@@ -33,7 +33,7 @@ pub struct RunModel {
     /// Route action firings and their drops.
     pub routes: super::routes::RouteLog,
     /// Everything after warmup, folded from the intervals' histograms.
-    cumulative: Counts,
+    cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
     /// (while paused no interval comes to show it).
     pub level: f64,
@@ -52,7 +52,7 @@ impl Default for RunModel {
             probes: Vec::new(),
             thresholds: Vec::new(),
             routes: super::routes::RouteLog::default(),
-            cumulative: Counts::default(),
+            cumulative: Measurements::default(),
             level: 0.0,
         }
     }
@@ -265,39 +265,39 @@ impl RunModel {
                 break;
             }
             r.secs += i.len.as_secs_f64();
-            r.started += i.started;
-            r.completed += i.completed;
+            r.sent += i.sent;
+            r.finished += i.finished;
             r.ok += i.ok;
         }
         r
     }
 }
 
-/// Counts over a recent window of intervals.
+/// Measurements over a recent window of intervals.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Recent {
     pub secs: f64,
-    pub started: u64,
-    pub completed: u64,
+    pub sent: u64,
+    pub finished: u64,
     pub ok: u64,
 }
 
 impl Recent {
     pub fn sent_rate(&self) -> f64 {
         if self.secs > 0.0 {
-            self.started as f64 / self.secs
+            self.sent as f64 / self.secs
         } else {
             0.0
         }
     }
     pub fn done_rate(&self) -> f64 {
         if self.secs > 0.0 {
-            self.completed as f64 / self.secs
+            self.finished as f64 / self.secs
         } else {
             0.0
         }
     }
     pub fn success_rate(&self) -> Option<f64> {
-        (self.completed > 0).then(|| 100.0 * self.ok as f64 / self.completed as f64)
+        (self.finished > 0).then(|| 100.0 * self.ok as f64 / self.finished as f64)
     }
 }

@@ -58,7 +58,7 @@ pub struct Recording {
 /// have counted them: for a run that was killed before its summary.
 pub struct RecordedTotals {
     /// Completed after warmup, with the recorded histograms merged.
-    pub counts: crate::stats::Counts,
+    pub counts: crate::stats::Measurements,
     /// Sent, warmup included.
     pub sent: u64,
     /// Sent in measured (running, after warmup) intervals.
@@ -76,7 +76,7 @@ pub struct RecordedTotals {
 impl Recording {
     pub fn totals(&self) -> RecordedTotals {
         let mut t = RecordedTotals {
-            counts: crate::stats::Counts::default(),
+            counts: crate::stats::Measurements::default(),
             sent: 0,
             sent_measured: 0,
             measured: Duration::ZERO,
@@ -89,14 +89,14 @@ impl Recording {
             let Item::Interval(b) = item else { continue };
             let st = &b.stats;
             t.intervals += 1;
-            t.sent = t.sent.saturating_add(st.started);
+            t.sent = t.sent.saturating_add(st.sent);
             t.elapsed = st.elapsed;
             t.in_flight = st.in_flight;
             // Wall time less run-clock time is the time paused so far.
             t.paused = st.elapsed.saturating_sub(st.run_clock);
             if !st.measured.is_zero() {
                 t.measured += st.measured;
-                t.sent_measured = t.sent_measured.saturating_add(st.started);
+                t.sent_measured = t.sent_measured.saturating_add(st.sent);
             }
             if st.warmup {
                 continue;

@@ -5,12 +5,12 @@
 //! histograms into the percentiles everyone else shows; `series` is the
 //! bounded ring of interval summaries the charts draw from.
 
-pub mod counts;
+pub mod measurements;
 pub mod recorder;
 pub mod series;
 pub mod summary;
 
-pub use counts::{Counts, FailureAt};
+pub use measurements::{FailureAt, Measurements};
 pub use recorder::Recorder;
 pub use series::Series;
 pub use summary::{IntervalStats, Percentiles, TotalsSummary};

@@ -1,4 +1,4 @@
-//! The engine's write side: one `Counts` shard per OS thread, so recording never contends.
+//! The engine's write side: one `Measurements` shard per OS thread, so recording never contends.
 //!
 //! Connection tasks call `record` from whichever runtime thread polls them.
 //! Each thread is given its own shard the first time it records, so the lock
@@ -11,15 +11,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Counts, Outcome};
+use super::{Measurements, Outcome};
 
 /// Keeps each shard on its own cache lines so threads do not false-share.
 #[repr(align(128))]
 struct Padded<T>(T);
 
 pub struct Recorder {
-    shards: Box<[Padded<Mutex<Counts>>]>,
-    started: Box<[Padded<AtomicU64>]>,
+    shards: Box<[Padded<Mutex<Measurements>>]>,
+    /// Requests sent, per shard.
+    sent: Box<[Padded<AtomicU64>]>,
     /// Requests sent again on a new connection because the server closed
     /// the old one before processing them; rare, so one shared counter.
     resent: AtomicU64,
@@ -41,7 +42,7 @@ fn thread_slot() -> usize {
     })
 }
 
-fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
+fn lock(m: &Mutex<Measurements>) -> MutexGuard<'_, Measurements> {
     // A panic while holding the lock leaves plain counters behind; keep them.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -53,9 +54,9 @@ impl Recorder {
         let n = (threads.max(1) * 2).next_power_of_two().clamp(4, 64);
         Recorder {
             shards: (0..n)
-                .map(|_| Padded(Mutex::new(Counts::default())))
+                .map(|_| Padded(Mutex::new(Measurements::default())))
                 .collect(),
-            started: (0..n).map(|_| Padded(AtomicU64::new(0))).collect(),
+            sent: (0..n).map(|_| Padded(AtomicU64::new(0))).collect(),
             resent: AtomicU64::new(0),
         }
     }
@@ -64,10 +65,10 @@ impl Recorder {
         thread_slot() & (self.shards.len() - 1)
     }
 
-    /// Counts a request leaving (for in-flight and sent rates).
+    /// Measurements a request leaving (for in-flight and sent rates).
     #[inline]
-    pub fn started(&self) {
-        self.started[self.slot()].0.fetch_add(1, Ordering::Relaxed);
+    pub fn sent(&self) {
+        self.sent[self.slot()].0.fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
@@ -82,7 +83,7 @@ impl Recorder {
         lock(&self.shards[self.slot()].0).record(latency, service, outcome, sent, message);
     }
 
-    /// Counts a request sent again on a new connection (not a new request).
+    /// Measurements a request sent again on a new connection (not a new request).
     pub fn resent(&self) {
         self.resent.fetch_add(1, Ordering::Relaxed);
     }
@@ -91,18 +92,15 @@ impl Recorder {
         self.resent.load(Ordering::Relaxed)
     }
 
-    /// Requests started so far (monotonic).
-    pub fn started_total(&self) -> u64 {
-        self.started
-            .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
-            .sum()
+    /// Requests sent so far (monotonic).
+    pub fn sent_total(&self) -> u64 {
+        self.sent.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
     }
 
     /// Moves everything recorded since the last drain into `into`. `spare` is
     /// swapped in for each non-empty shard, so the lock is held for a pointer
     /// swap, not for the merge.
-    pub fn drain_into(&self, into: &mut Counts, spare: &mut Counts) {
+    pub fn drain_into(&self, into: &mut Measurements, spare: &mut Measurements) {
         for shard in self.shards.iter() {
             {
                 let mut g = lock(&shard.0);
@@ -131,7 +129,7 @@ mod tests {
                 let rec = rec.clone();
                 std::thread::spawn(move || {
                     for i in 0..1000u64 {
-                        rec.started();
+                        rec.sent();
                         let outcome = if i % 10 == 0 {
                             Outcome::Error(ErrorKind::Timeout)
                         } else {
@@ -151,13 +149,13 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        let mut all = Counts::default();
-        let mut spare = Counts::default();
+        let mut all = Measurements::default();
+        let mut spare = Measurements::default();
         rec.drain_into(&mut all, &mut spare);
-        assert_eq!(rec.started_total(), 4000);
-        assert_eq!((all.completed, all.ok), (4000, 3600));
+        assert_eq!(rec.sent_total(), 4000);
+        assert_eq!((all.finished, all.ok), (4000, 3600));
         assert_eq!(all.errors[ErrorKind::Timeout.index()], 400);
-        let mut again = Counts::default();
+        let mut again = Measurements::default();
         rec.drain_into(&mut again, &mut spare);
         assert!(again.is_empty(), "a drain takes the data out");
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::{Counts, ErrorKind};
+use super::{ErrorKind, Measurements};
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -102,8 +102,12 @@ pub struct IntervalStats {
     pub target: f64,
     /// The level was set by hand and holds until the stage ends.
     pub manual: bool,
-    pub started: u64,
-    pub completed: u64,
+    /// Requests sent in the interval (warmup or not).
+    #[serde(rename = "sent", alias = "started")]
+    pub sent: u64,
+    /// Requests that finished in it: responses of any status, and failures.
+    #[serde(rename = "finished", alias = "completed")]
+    pub finished: u64,
     pub ok: u64,
     pub in_flight: u64,
     /// Successful responses only (corrected, service time).
@@ -124,14 +128,14 @@ impl IntervalStats {
     }
     /// Requests sent per second (what the generator achieved).
     pub fn sent_rate(&self) -> f64 {
-        self.started as f64 / self.secs()
+        self.sent as f64 / self.secs()
     }
     /// Responses (or failures) per second.
     pub fn done_rate(&self) -> f64 {
-        self.completed as f64 / self.secs()
+        self.finished as f64 / self.secs()
     }
     pub fn failed(&self) -> u64 {
-        self.completed - self.ok
+        self.finished - self.ok
     }
 }
 
@@ -162,11 +166,11 @@ pub struct TotalsSummary {
 }
 
 impl TotalsSummary {
-    pub fn of(c: &Counts) -> Self {
+    pub fn of(c: &Measurements) -> Self {
         let mut failures = c.failed_latency.clone();
         let _ = failures.add(&c.error_latency);
         TotalsSummary {
-            requests: c.completed,
+            requests: c.finished,
             ok: c.ok,
             latency: Percentiles::of(&c.latency),
             service: Percentiles::of(&c.service),
@@ -190,7 +194,7 @@ mod tests {
 
     #[test]
     fn percentiles_of_known_values() {
-        let mut c = Counts::default();
+        let mut c = Measurements::default();
         for ms in 1..=1000u64 {
             c.record(
                 Duration::from_millis(ms),
@@ -209,7 +213,7 @@ mod tests {
         assert!(close(p.max, 1000.0), "{p:?}");
         assert_eq!(p.count, 1000);
         assert_eq!(
-            Percentiles::of(&Counts::default().latency),
+            Percentiles::of(&Measurements::default().latency),
             Percentiles::default()
         );
     }

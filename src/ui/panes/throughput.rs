@@ -16,7 +16,7 @@ use crate::ui::view::{self, fmt_rate, RECENT};
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
     let recent = model.recent(RECENT);
-    let failed = recent.completed - recent.ok;
+    let failed = recent.finished - recent.ok;
     let secs = recent.secs.max(1e-9);
     let title = Line::from(vec![
         Span::raw(" Throughput "),

@@ -1,4 +1,4 @@
-//! `Counts`: histograms of corrected latency and service time, plus counters by status and error kind.
+//! `Measurements`: histograms of corrected latency and service time, plus counters by status and error kind.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ pub const STATUS_SLOTS: usize = 1000;
 
 /// The mergeable unit of statistics: a shard, an interval, or a whole run.
 #[derive(Debug, Clone)]
-pub struct Counts {
+pub struct Measurements {
     /// Successful responses, from the intended send time (coordinated-omission corrected).
     pub latency: Histogram<u64>,
     /// Successful responses, from the actual send time.
@@ -24,7 +24,7 @@ pub struct Counts {
     pub status: Box<[u64; STATUS_SLOTS]>,
     pub errors: [u64; ErrorKind::COUNT],
     pub ok: u64,
-    pub completed: u64,
+    pub finished: u64,
     /// The first message seen per error kind since the last reset.
     pub messages: [Option<String>; ErrorKind::COUNT],
     /// When each failed request was sent, up to `FAILURES_KEPT`: route
@@ -46,9 +46,9 @@ pub struct FailureAt {
     pub request: u16,
 }
 
-impl Default for Counts {
+impl Default for Measurements {
     fn default() -> Self {
-        Counts {
+        Measurements {
             latency: new_histogram(),
             service: new_histogram(),
             failed_latency: new_histogram(),
@@ -56,7 +56,7 @@ impl Default for Counts {
             status: Box::new([0; STATUS_SLOTS]),
             errors: [0; ErrorKind::COUNT],
             ok: 0,
-            completed: 0,
+            finished: 0,
             messages: Default::default(),
             failures: Vec::new(),
         }
@@ -78,7 +78,7 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
     }
 }
 
-impl Counts {
+impl Measurements {
     /// Records one finished request. `message` is only called the first time
     /// an error kind is seen since the last reset, so errors do not allocate.
     #[inline]
@@ -105,7 +105,7 @@ impl Counts {
             Outcome::Status(_) => record(&mut self.failed_latency, latency),
             Outcome::Error(_) => record(&mut self.error_latency, latency),
         }
-        self.completed += 1;
+        self.finished += 1;
         match outcome {
             Outcome::Status(code) => {
                 let slot = if (code as usize) < STATUS_SLOTS {
@@ -129,14 +129,14 @@ impl Counts {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.completed == 0
+        self.finished == 0
     }
 
     pub fn failed(&self) -> u64 {
-        self.completed - self.ok
+        self.finished - self.ok
     }
 
-    pub fn merge(&mut self, other: &Counts) {
+    pub fn merge(&mut self, other: &Measurements) {
         if other.is_empty() {
             return;
         }
@@ -152,7 +152,7 @@ impl Counts {
             *a += b;
         }
         self.ok += other.ok;
-        self.completed += other.completed;
+        self.finished += other.finished;
         let room = FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures
             .extend(other.failures.iter().take(room).copied());
@@ -174,7 +174,7 @@ impl Counts {
         self.status.fill(0);
         self.errors = [0; ErrorKind::COUNT];
         self.ok = 0;
-        self.completed = 0;
+        self.finished = 0;
         self.messages = Default::default();
         self.failures.clear();
     }
@@ -206,7 +206,7 @@ impl Counts {
         let _ = self.service.add(&h.service);
         let _ = self.failed_latency.add(&h.failed);
         let _ = self.error_latency.add(&h.errored);
-        self.completed = self.completed.saturating_add(i.completed);
+        self.finished = self.finished.saturating_add(i.finished);
         self.ok = self.ok.saturating_add(i.ok);
         for &(code, n) in &i.status {
             if let Some(slot) = self.status.get_mut(code as usize) {
@@ -231,7 +231,7 @@ impl Counts {
 
     /// Success rate in percent; None when nothing completed.
     pub fn success_rate(&self) -> Option<f64> {
-        (self.completed > 0).then(|| 100.0 * self.ok as f64 / self.completed as f64)
+        (self.finished > 0).then(|| 100.0 * self.ok as f64 / self.finished as f64)
     }
 }
 
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn failures_and_huge_latencies_land_in_their_own_histograms_whole() {
-        let mut c = Counts::default();
+        let mut c = Measurements::default();
         let ms = Duration::from_millis;
         for _ in 0..100 {
             c.record(
@@ -283,14 +283,14 @@ mod tests {
         );
         let max = p(&c.latency).max;
         assert!((max - 90_000.0).abs() < 90.0, "{max}");
-        let mut total = Counts::default();
+        let mut total = Measurements::default();
         total.merge(&c);
         assert!((p(&total.latency).max - 90_000.0).abs() < 90.0);
     }
 
     #[test]
     fn records_and_merges() {
-        let mut a = Counts::default();
+        let mut a = Measurements::default();
         a.record(
             Duration::from_millis(5),
             Duration::from_millis(4),
@@ -305,7 +305,7 @@ mod tests {
             (Duration::from_millis(7), 0),
             String::new,
         );
-        let mut b = Counts::default();
+        let mut b = Measurements::default();
         b.record(
             Duration::from_secs(1),
             Duration::from_secs(1),
@@ -321,7 +321,7 @@ mod tests {
             || unreachable!(),
         );
         a.merge(&b);
-        assert_eq!((a.completed, a.ok, a.failed()), (4, 1, 3));
+        assert_eq!((a.finished, a.ok, a.failed()), (4, 1, 3));
         assert_eq!(a.status_list(), vec![(200, 1), (503, 1)]);
         assert_eq!(a.error_list(), vec![(ErrorKind::Reset, 2)]);
         assert_eq!(
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn huge_latency_is_kept_whole() {
-        let mut a = Counts::default();
+        let mut a = Measurements::default();
         a.record(
             Duration::from_secs(600),
             Duration::ZERO,
