@@ -1,4 +1,4 @@
-//! `Measurements`: histograms of corrected latency and service time, plus counters by status and error kind.
+//! `Measurements`: the successes', failed responses' and transport errors' latency histograms, plus counters by status and error kind.
 
 use std::time::Duration;
 
