@@ -29,6 +29,32 @@ async fn rampdeck_async(args: Vec<String>) -> Output {
     .expect("join")
 }
 
+/// Runs the binary with `args`, sends `signals` after `after` (200 ms
+/// apart), and returns how it ended.
+fn signalled(args: &[&str], after: Duration, signals: &[rustix::process::Signal]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let pid = rustix::process::Pid::from_child(&child);
+    for (i, &sig) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts the exit code and that the output says `needle`.
+fn exits_saying(o: &Output, code: i32, needle: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    assert!(text(o).contains(needle), "{}", text(o));
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}\n{}",
@@ -303,35 +329,27 @@ fn a_killed_runs_log_is_reported_and_compared_as_incomplete() {
     let addr = rt.block_on(support::fixed_server(200, "ok"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("killed");
-    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-        .args([
-            "run",
-            &format!("http://{addr}/"),
-            "--rate",
-            "100",
-            "--duration",
-            "60s",
-            "--headless",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    let pid = rustix::process::Pid::from_child(&child);
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    let _ = child.wait_with_output();
+    let url = format!("http://{addr}/");
+    let args = [
+        "run",
+        &url,
+        "--rate",
+        "100",
+        "--duration",
+        "60s",
+        "--headless",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    signalled(
+        &args,
+        Duration::from_millis(2500),
+        &[rustix::process::Signal::KILL],
+    );
     assert!(!out.join("summary.json").exists());
 
     let o = rampdeck(&["report", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        text(&o).contains("incomplete: the run was killed at"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 0, "incomplete: the run was killed at");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("**Incomplete:** the run was killed at"), "{md}");
     let json = rampdeck(&["report", out.to_str().unwrap(), "--format", "json"]);
@@ -498,12 +516,7 @@ fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
     v["requests"] = serde_json::json!("many");
     std::fs::write(&odd, v.to_string()).unwrap();
     let o = rampdeck(&["compare", base.to_str().unwrap(), odd.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("'requests' must be a whole number"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 2, "'requests' must be a whole number");
 }
 
 // ---- 7. Odd statuses and NaN samples ----
@@ -728,12 +741,7 @@ fn the_fd_limit_is_raised_and_a_plan_over_the_hard_limit_is_refused() {
 #[test]
 fn bad_ports_schemes_paths_and_framing_are_refused_in_words() {
     let o = rampdeck(&["run", "http://127.0.0.1:99999/"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("port '99999' is not a port"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 2, "port '99999' is not a port");
     for url in ["ftp://127.0.0.1/x", "file:///etc/passwd"] {
         let o = rampdeck(&["run", url]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -765,22 +773,12 @@ fn bad_ports_schemes_paths_and_framing_are_refused_in_words() {
         "crlf.toml",
         "[[request]]\npath = \"/a\\r\\nX-Injected: 1\"\n",
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("request[0].path: it contains a control character"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 2, "request[0].path: it contains a control character");
     let o = check(
         "cl.toml",
         "[[request]]\npath = \"/\"\nmethod = \"POST\"\nbody = \"hello\"\n[request.headers]\nContent-Length = \"10\"\n",
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("'10' disagrees with the body (5 bytes)"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 2, "'10' disagrees with the body (5 bytes)");
     let o = rampdeck(&[
         "run",
         "http://127.0.0.1:9/",
@@ -803,12 +801,7 @@ fn bad_ports_schemes_paths_and_framing_are_refused_in_words() {
         "--out",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("is a file, not a directory"),
-        "{}",
-        text(&o)
-    );
+    exits_saying(&o, 2, "is a file, not a directory");
     let o = rampdeck(&[
         "run",
         "http://127.0.0.1:9/",
@@ -829,32 +822,23 @@ fn one_signal_after_the_schedule_waits_for_requests_in_flight() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(support::demo(vec![support::fixed("/", 2000)]));
     let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/", server.addrs.gateway);
     let run = |name: &str, signals: usize| {
         let out = dir.path().join(name);
-        let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-            .args([
-                "run",
-                &format!("http://{}/", server.addrs.gateway),
-                "--rate",
-                "40",
-                "--duration",
-                "1s",
-                "--headless",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let args = [
+            "run",
+            &url,
+            "--rate",
+            "40",
+            "--duration",
+            "1s",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         // The schedule ends at 1 s; requests take 2 s.
-        std::thread::sleep(Duration::from_millis(1500));
-        let pid = rustix::process::Pid::from_child(&child);
-        for _ in 0..signals {
-            rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let o = child.wait_with_output().unwrap();
+        let term = vec![rustix::process::Signal::TERM; signals];
+        let o = signalled(&args, Duration::from_millis(1500), &term);
         assert!(o.status.success(), "{}", text(&o));
         support::summary(&out)
     };
@@ -867,22 +851,31 @@ fn one_signal_after_the_schedule_waits_for_requests_in_flight() {
 
 // ---- 13. Realistic response heads ----
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_with_150_headers_is_read() {
-    let _serial = support::SERIAL.lock().await;
-    let addr = raw_server(|mut s| async move {
-        let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
-        for i in 0..150 {
-            head.push_str(&format!("x-header-{i}: value\r\n"));
-        }
-        head.push_str("\r\nok");
-        while read_head(&mut s).await.is_some() {
-            if s.write_all(head.as_bytes()).await.is_err() {
-                return;
+/// Answers 200 with `n` extra headers.
+async fn headers_server(n: usize) -> SocketAddr {
+    let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
+    for i in 0..n {
+        head.push_str(&format!("x-header-{i}: value\r\n"));
+    }
+    head.push_str("\r\nok");
+    let head: Arc<str> = head.into();
+    raw_server(move |mut s| {
+        let head = head.clone();
+        async move {
+            while read_head(&mut s).await.is_some() {
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
             }
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_with_150_headers_is_read() {
+    let _serial = support::SERIAL.lock().await;
+    let addr = headers_server(150).await;
     let plan = plan_with(addr, "", "[load]\nrate = 20\nduration = \"1s\"\n");
     let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
     assert!(result.totals.finished >= 15);
@@ -896,19 +889,7 @@ async fn a_response_with_150_headers_is_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_over_the_limit_names_the_limit() {
     let _serial = support::SERIAL.lock().await;
-    let addr = raw_server(|mut s| async move {
-        let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
-        for i in 0..300 {
-            head.push_str(&format!("x-header-{i}: value\r\n"));
-        }
-        head.push_str("\r\nok");
-        while read_head(&mut s).await.is_some() {
-            if s.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
+    let addr = headers_server(300).await;
     let plan = plan_with(addr, "", "[load]\nrate = 10\nduration = \"1s\"\n");
     let (result, _) = rampdeck::engine::run_to_end(plan).await.unwrap();
     let msg = &result.last_errors[0].1;
@@ -946,26 +927,22 @@ fn check_refuses_endless_and_binary_files_at_once() {
 fn sigterm_in_the_first_milliseconds_still_writes_a_valid_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("early");
-    let child = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-        .args([
-            "run",
-            "http://127.0.0.1:9/",
-            "--rate",
-            "10",
-            "--duration",
-            "30s",
-            "--headless",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(30));
-    let pid = rustix::process::Pid::from_child(&child);
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let o = child.wait_with_output().unwrap();
+    let args = [
+        "run",
+        "http://127.0.0.1:9/",
+        "--rate",
+        "10",
+        "--duration",
+        "30s",
+        "--headless",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = signalled(
+        &args,
+        Duration::from_millis(30),
+        &[rustix::process::Signal::TERM],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = support::summary(&out);
     assert_eq!(s["schema"], 1);
@@ -1003,11 +980,10 @@ fn a_scenario_flag_for_another_scenario_is_refused() {
         "50",
         "--headless",
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("--routes: applies to attached-routes and route-probe only"),
-        "{}",
-        text(&o)
+    exits_saying(
+        &o,
+        2,
+        "--routes: applies to attached-routes and route-probe only",
     );
 }
 

@@ -75,6 +75,18 @@ async fn tls_server_with(alpn: &[&[u8]], ca: bool) -> SocketAddr {
     addr
 }
 
+/// The binary with `args`, off the async threads.
+async fn rampdeck(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 fn https_plan(addr: SocketAddr, target_extra: &str) -> Arc<rampdeck::profile::Plan> {
     let text = format!("[target]\nurl = \"https://{addr}\"\n{target_extra}\n[load]\nrate = 50\nduration = \"1s\"\n");
     Arc::new(rampdeck::profile::parse("tls.toml", &text).unwrap())
@@ -124,22 +136,16 @@ async fn a_ca_certificate_as_the_servers_own_is_said_in_words() {
 async fn a_run_where_every_handshake_fails_is_exit_1() {
     let addr = tls_server().await;
     let url = format!("https://{addr}/");
-    let o = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-            .args([
-                "run",
-                &url,
-                "--rate",
-                "20",
-                "--duration",
-                "1s",
-                "--headless",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = rampdeck(vec![
+        "run".to_string(),
+        url.clone(),
+        "--rate".to_string(),
+        "20".to_string(),
+        "--duration".to_string(),
+        "1s".to_string(),
+        "--headless".to_string(),
+    ])
+    .await;
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("every TLS handshake failed"), "{err}");
@@ -174,24 +180,18 @@ async fn http2_to_a_server_without_alpn_h2_stops_with_exit_1() {
             r.totals.finished
         );
         let url = format!("https://{addr}/");
-        let o = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_rampdeck"))
-                .args([
-                    "run",
-                    &url,
-                    "--http2",
-                    "--insecure",
-                    "--rate",
-                    "20",
-                    "--duration",
-                    "30s",
-                    "--headless",
-                ])
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let o = rampdeck(vec![
+            "run".to_string(),
+            url.clone(),
+            "--http2".to_string(),
+            "--insecure".to_string(),
+            "--rate".to_string(),
+            "20".to_string(),
+            "--duration".to_string(),
+            "30s".to_string(),
+            "--headless".to_string(),
+        ])
+        .await;
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("did not negotiate HTTP/2"), "{err}");
