@@ -80,6 +80,30 @@ where
     addr
 }
 
+/// Answers every request on a keep-alive connection with `response`.
+async fn answering(response: String) -> SocketAddr {
+    let response: Arc<str> = response.into();
+    raw_server(move |mut s| {
+        let response = response.clone();
+        async move {
+            while read_head(&mut s).await.is_some() {
+                if s.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// An HTTP/1.1 response with `body` and its length.
+fn response(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Reads one request head (up to the blank line).
 async fn read_head(s: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::new();
@@ -524,15 +548,7 @@ fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_outside_100_to_599_is_kept_and_counted_as_a_failure() {
     let _serial = support::SERIAL.lock().await;
-    let addr = raw_server(|mut s| async move {
-        while read_head(&mut s).await.is_some() {
-            let r = b"HTTP/1.1 999 Weird\r\ncontent-length: 0\r\n\r\n";
-            if s.write_all(r).await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
+    let addr = answering(response("999 Weird", "", "")).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let o = rampdeck_async(vec![
@@ -561,16 +577,8 @@ async fn a_status_outside_100_to_599_is_kept_and_counted_as_a_failure() {
 async fn a_nan_memory_gauge_is_no_data_and_fails_its_threshold() {
     let _serial = support::SERIAL.lock().await;
     let target = support::fixed_server(200, "ok").await;
-    let metrics = raw_server(|mut s| async move {
-        while read_head(&mut s).await.is_some() {
-            let body = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes NaN\n";
-            let r = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-            if s.write_all(r.as_bytes()).await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
+    let body = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes NaN\n";
+    let metrics = answering(response("200 OK", "", body)).await;
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("p.toml");
     std::fs::write(
@@ -667,15 +675,13 @@ async fn streams_cut_off_by_a_graceful_goaway_go_again() {
 async fn escape_sequences_from_a_promql_server_never_reach_the_terminal() {
     let _serial = support::SERIAL.lock().await;
     let target = support::fixed_server(200, "ok").await;
-    let prom = raw_server(|mut s| async move {
-        while read_head(&mut s).await.is_some() {
-            let body = r#"{"status":"error","errorType":"bad_data","error":"\u001b]0;pwned\u0007\u001b[2Jgone"}"#;
-            let r = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-            if s.write_all(r.as_bytes()).await.is_err() {
-                return;
-            }
-        }
-    })
+    let body =
+        r#"{"status":"error","errorType":"bad_data","error":"\u001b]0;pwned\u0007\u001b[2Jgone"}"#;
+    let prom = answering(response(
+        "400 Bad Request",
+        "content-type: application/json\r\n",
+        body,
+    ))
     .await;
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("p.toml");
@@ -858,18 +864,7 @@ async fn headers_server(n: usize) -> SocketAddr {
         head.push_str(&format!("x-header-{i}: value\r\n"));
     }
     head.push_str("\r\nok");
-    let head: Arc<str> = head.into();
-    raw_server(move |mut s| {
-        let head = head.clone();
-        async move {
-            while read_head(&mut s).await.is_some() {
-                if s.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        }
-    })
-    .await
+    answering(head).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
