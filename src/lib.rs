@@ -1,10 +1,14 @@
 //! rampdeck: a terminal console for live load tests of service meshes and API gateways.
 //!
 //! Data flows one way: a profile becomes a `Plan` (`profile`), the `engine`
-//! sends load and records into `stats`, publishing interval snapshots and
-//! events that a `run::RunModel` collects; views (the headless runner and the
-//! console) read the model, and `report` turns the finished run into a
-//! summary. `demo` is the embedded target. Domain modules never draw.
+//! sends load on the run clock and records into `stats`, publishing
+//! interval snapshots and events; a `session::RunSession` folds them, with
+//! probe and route-action reports, into a `run::RunModel`, the run log and
+//! the threshold watch; views (the headless runner and the console) drive
+//! the session and read the model, and `report` turns the finished run into
+//! a summary. `demo` is the embedded target; `util` holds leaf helpers
+//! (redaction, escaping, input bounds) that import nothing else of the
+//! crate. Domain modules never draw.
 
 pub mod demo;
 pub mod engine;

@@ -55,6 +55,23 @@ fn exits_saying(o: &Output, code: i32, needle: &str) {
     assert!(text(o).contains(needle), "{}", text(o));
 }
 
+/// `rampdeck run TARGET --rate 20 --duration 1s --headless --out OUT`.
+async fn run_headless(target: &str, out: &Path) -> Output {
+    let args = [
+        "run",
+        target,
+        "--rate",
+        "20",
+        "--duration",
+        "1s",
+        "--headless",
+        "--out",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.push(out.display().to_string());
+    rampdeck_async(args).await
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}\n{}",
@@ -164,18 +181,7 @@ async fn url_credentials_become_basic_auth_and_never_reach_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let url = format!("http://alice:S3cr3tPW@{addr}/x");
-    let o = rampdeck_async(vec![
-        "run".into(),
-        url.clone(),
-        "--rate".into(),
-        "20".into(),
-        "--duration".into(),
-        "1s".into(),
-        "--headless".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ])
-    .await;
+    let o = run_headless(&url, &out).await;
     assert!(o.status.success(), "{}", text(&o));
     let heads = heads.lock().unwrap().clone();
     assert!(!heads.is_empty());
@@ -551,18 +557,7 @@ async fn a_status_outside_100_to_599_is_kept_and_counted_as_a_failure() {
     let addr = answering(response("999 Weird", "", "")).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let o = rampdeck_async(vec![
-        "run".into(),
-        format!("http://{addr}/"),
-        "--rate".into(),
-        "20".into(),
-        "--duration".into(),
-        "1s".into(),
-        "--headless".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ])
-    .await;
+    let o = run_headless(&format!("http://{addr}/"), &out).await;
     assert!(o.status.success(), "{}", text(&o));
     let s = support::summary(&out);
     let n = s["requests"].as_u64().unwrap();
