@@ -412,7 +412,7 @@ fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(rampdeck::demo::fetch_stats(url, timeout)) {
+    match rt.block_on(rampdeck::probes::demo_stat::fetch_stats(url, timeout)) {
         Ok(stats) => {
             print!("{}", stats.table());
             ExitCode::SUCCESS

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{DemoConfig, DemoRoute, LatencyModel};
 use super::routing::{Decision, RequestView, Router};
-use crate::engine::rng::splitmix64;
+use crate::util::rng::splitmix64;
 
 /// Per-route counters, exported by the control plane's `/metrics` and `/stats`.
 #[derive(Debug, Default)]
@@ -46,7 +46,7 @@ pub struct RouteWindow {
 impl Default for RouteWindow {
     fn default() -> Self {
         RouteWindow {
-            latency: crate::stats::new_histogram(),
+            latency: latency_histogram(),
             seconds: [(u64::MAX, 0, 0); WINDOW_SECS],
         }
     }
@@ -240,6 +240,13 @@ impl Gateway {
             ),
         }
     }
+}
+
+/// The demo's own latency record (for its stat command): 1 µs to 60 s.
+fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    // Constant bounds that hdrhistogram accepts; this cannot fail.
+    #[allow(clippy::expect_used)]
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {

@@ -118,20 +118,6 @@ pub async fn run_child(config: DemoConfig) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// `rampdeck demo-stat URL`: the control plane's `/stats`, decoded.
-pub async fn fetch_stats(url: &str, timeout: Duration) -> Result<control::DemoStats, String> {
-    let client = crate::probes::http::HttpClient::new()?;
-    let stats_url = format!("{}/stats", url.trim_end_matches('/'));
-    let f = client
-        .get(&stats_url, None, timeout)
-        .await
-        .map_err(|e| format!("{stats_url}: {e}"))?;
-    if f.status != 200 {
-        return Err(format!("{stats_url}: HTTP {}", f.status));
-    }
-    serde_json::from_slice(&f.body).map_err(|e| format!("{stats_url}: not demo stats: {e}"))
-}
-
 /// The demo running in a child process; killed when dropped.
 pub struct DemoProcess {
     pub addrs: DemoAddrs,

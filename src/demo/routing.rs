@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
-use crate::engine::rng::splitmix64;
+use crate::util::rng::splitmix64;
 
 /// A route as the control plane hands it to the data plane.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,6 @@ pub mod clock;
 pub mod conn;
 pub mod fds;
 pub mod memory;
-pub mod rng;
 pub mod schedule;
 pub mod stream;
 mod supervisor;
@@ -182,7 +181,10 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
     let origin = tokio::time::Instant::now();
     let shared = Arc::new(worker::Shared {
         connector,
-        pick: rng::WeightedPick::new(plan.requests.iter().map(|r| r.weight), plan.load.seed),
+        pick: crate::util::rng::WeightedPick::new(
+            plan.requests.iter().map(|r| r.weight),
+            plan.load.seed,
+        ),
         requests,
         recorder: Recorder::new(threads),
         next_slot: AtomicU64::new(0),

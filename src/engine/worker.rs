@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1};
-use super::rng::{splitmix64, WeightedPick};
 use super::schedule::{Due, Schedule};
 use super::timer::PreciseTimer;
 use crate::stats::{ErrorKind, Outcome, Recorder};
+use crate::util::rng::{splitmix64, WeightedPick};
 
 /// A request ready to be cloned onto the wire.
 pub struct Prepared {

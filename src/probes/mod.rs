@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod config;
+pub mod demo_stat;
 pub mod http;
 pub mod promql;
 pub mod scrape;
