@@ -13,6 +13,7 @@
 pub mod demo;
 pub mod engine;
 pub mod headless;
+pub mod kube;
 pub mod live;
 pub mod probes;
 pub mod profile;

@@ -313,17 +313,7 @@ fn io_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io
     None
 }
 
-/// An error and its sources, "outer: inner: root", as operators need to read it.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(err) = cur {
-        s.push_str(": ");
-        s.push_str(&err.to_string());
-        cur = err.source();
-    }
-    s
-}
+pub use crate::util::text::error_chain;
 
 /// Reads a response body to its end without keeping it; returns the status.
 pub async fn drain(resp: Response<Incoming>) -> Result<u16, Failure> {

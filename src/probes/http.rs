@@ -138,7 +138,7 @@ impl HttpClient {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| FetchError::Failed(crate::engine::conn::error_chain(&e)))?;
+                .map_err(|e| FetchError::Failed(crate::util::text::error_chain(&e)))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
             let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)

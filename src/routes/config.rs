@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// How to reach Kubernetes and what to do there belong to `kube`; route
+// actions name them in their config.
+pub use crate::kube::settings::{KubeOp, KubeSettings, ObjectKind};
+
 /// Every `[[route_action]]`, plus how to reach Kubernetes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoutesConfig {
@@ -11,14 +15,6 @@ pub struct RoutesConfig {
     pub actions: Vec<ActionConfig>,
     /// Run-wide `{{vars}}` (target, demo addresses), filled in before the run.
     pub base_vars: BTreeMap<String, String>,
-}
-
-/// `[kube]`: unset fields come from the kubeconfig (or `$KUBECONFIG`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KubeSettings {
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,25 +49,6 @@ impl ActionKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KubeOp {
-    /// Server-side apply, field manager `rampdeck`.
-    Apply,
-    /// JSON merge patch.
-    Patch,
-    Delete,
-}
-
-impl KubeOp {
-    pub fn verb(self) -> &'static str {
-        match self {
-            KubeOp::Apply => "apply",
-            KubeOp::Patch => "patch",
-            KubeOp::Delete => "delete",
-        }
-    }
-}
-
 /// Where a kube action's object comes from; templated at each firing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectSource {
@@ -81,36 +58,6 @@ pub enum ObjectSource {
     Inline(serde_json::Value),
     /// Only a kind and name (`resource = "httproute/route-1"`), for delete and patch.
     Named { kind: ObjectKind, name: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    HttpRoute,
-    Gateway,
-}
-
-impl ObjectKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "httproute" | "httproutes" => Some(ObjectKind::HttpRoute),
-            "gateway" | "gateways" => Some(ObjectKind::Gateway),
-            _ => None,
-        }
-    }
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            ObjectKind::HttpRoute => "HTTPRoute",
-            ObjectKind::Gateway => "Gateway",
-        }
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            ObjectKind::HttpRoute => "httproutes",
-            ObjectKind::Gateway => "gateways",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,6 @@
 
 pub mod config;
 pub mod drops;
-pub mod kube;
 pub mod runner;
 pub mod template;
 pub mod verify;
@@ -20,18 +19,8 @@ pub use runner::{start, start_for, RouteHandle};
 /// Everything that can go wrong with one firing; shown in the events pane, never fatal.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
-    #[error("{0}")]
-    Kubeconfig(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NoCrds(String),
-    #[error("{message}")]
-    Api { code: u16, message: String },
-    #[error("{0}")]
-    Transport(String),
-    #[error("{0}")]
-    Manifest(String),
+    #[error(transparent)]
+    Kube(#[from] crate::kube::KubeError),
     #[error("{0}")]
     Template(String),
     #[error("{0}")]

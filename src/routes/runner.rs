@@ -14,9 +14,9 @@ use super::config::{
     ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
     ObjectSource, RoutesConfig,
 };
-use super::kube::{after, parse_manifest, KubeContext, Seen, Target};
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
+use crate::kube::{after, parse_manifest, KubeContext, KubeError, Seen, Target};
 use crate::probes::http::HttpClient;
 
 /// The console's (and the schedule's) way to fire actions.
@@ -394,7 +394,10 @@ impl Ctx {
         let object = match &k.object {
             ObjectSource::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    RouteError::Manifest(format!("cannot read {}: {e}", path.display()))
+                    RouteError::Kube(KubeError::Manifest(format!(
+                        "cannot read {}: {e}",
+                        path.display()
+                    )))
                 })?;
                 let text = render(&text, vars)
                     .map_err(|e| RouteError::Template(format!("{}: {e}", path.display())))?;
@@ -415,7 +418,8 @@ impl Ctx {
             }
         };
         let object = object.unwrap_or(serde_json::Value::Null);
-        let mut t = Target::from_object(object, ns.as_deref()).map_err(RouteError::Manifest)?;
+        let mut t = Target::from_object(object, ns.as_deref())
+            .map_err(|m| RouteError::Kube(KubeError::Manifest(m)))?;
         if k.op == KubeOp::Patch {
             if let Some(p) = &k.patch {
                 t.body = render_json(p, vars).map_err(RouteError::Template)?;

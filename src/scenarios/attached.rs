@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use super::objects::{numbered_route, route_name};
 use super::{Ctx, ScenarioError, ScenarioEvent};
+use crate::kube::GatewaySeen;
 use crate::routes::config::KubeOp;
-use crate::routes::kube::GatewaySeen;
 
 /// One size's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -157,7 +157,7 @@ async fn flip_under_load(
     ctx: &Ctx,
     cfg: &super::config::ChangeConfig,
     plan: TrafficPlan,
-    route: &(dyn Fn(&str) -> crate::routes::kube::Target + Sync),
+    route: &(dyn Fn(&str) -> crate::kube::Target + Sync),
 ) -> ChangeResult {
     ctx.phase(
         "traffic",
@@ -213,7 +213,7 @@ async fn flip(
     ctx: &Ctx,
     iteration: u32,
     backend: &str,
-    route: &(dyn Fn(&str) -> crate::routes::kube::Target + Sync),
+    route: &(dyn Fn(&str) -> crate::kube::Target + Sync),
 ) -> FlipRecord {
     let started = Instant::now();
     let r = ctx.kube.run(KubeOp::Apply, &route(backend)).await;

@@ -6,7 +6,7 @@
 //! engine deliberately does not); `report` is `scenario.json` and the result
 //! table; `resources` folds the control-plane probes into max/avg. Progress
 //! goes out as `ScenarioEvent`s, so the headless and console views draw the
-//! same run. All Kubernetes access goes through `routes::kube::KubeContext`.
+//! same run. All Kubernetes access goes through `kube::KubeContext`.
 
 pub mod attached;
 pub mod change;
@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::kube::KubeContext;
+use crate::kube::KubeError;
 use crate::probes::http::HttpClient;
-use crate::routes::kube::KubeContext;
-use crate::routes::RouteError;
 use config::{ScenarioConfig, ScenarioKind};
 use report::ScenarioReport;
 
@@ -33,7 +33,7 @@ use report::ScenarioReport;
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{0}")]
-    Kube(#[from] RouteError),
+    Kube(#[from] KubeError),
     #[error("{0}")]
     Setup(String),
     #[error("cannot write {path}: {source}")]
@@ -184,7 +184,7 @@ pub async fn connect(
     kube.attached_routes(&gateway_namespace, &cfg.cluster.gateway)
         .await
         .map_err(|e| match e {
-            RouteError::Api { code: 404, .. } => ScenarioError::Setup(format!(
+            KubeError::Api { code: 404, .. } => ScenarioError::Setup(format!(
                 "Gateway {gateway_namespace}/{} not found ({}); create it (manifests/gateway.yaml) or name yours with --gateway",
                 cfg.cluster.gateway, kube.describe
             )),

@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use super::objects::{hostname, numbered_route, route_name};
 use super::{Ctx, ScenarioError, ScenarioEvent};
+use crate::kube::RouteState;
 use crate::routes::config::KubeOp;
-use crate::routes::kube::RouteState;
 use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

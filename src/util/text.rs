@@ -1,4 +1,4 @@
-//! Remote text made safe for a terminal: control characters escaped, so a server or command cannot drive the screen.
+//! Text for operators: remote text made safe for a terminal (control characters escaped), and error chains spelled out.
 
 use std::borrow::Cow;
 
@@ -39,6 +39,18 @@ fn needs_escape(c: char) -> bool {
     // U+2028/2029 and the bidi overrides can also reorder what is shown.
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// An error and its sources, "outer: inner: root", as operators need to read it.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        s.push_str(": ");
+        s.push_str(&err.to_string());
+        cur = err.source();
+    }
+    s
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::config::{KubeOp, KubeSettings, ObjectKind};
-use super::RouteError;
+use super::error::KubeError;
+use super::settings::{KubeOp, KubeSettings, ObjectKind};
 
 /// The field manager rampdeck's server-side applies own their fields under.
 pub const FIELD_MANAGER: &str = "rampdeck";
@@ -31,15 +31,15 @@ impl KubeContext {
     /// Builds the client from the kubeconfig the settings name, else
     /// `$KUBECONFIG`, else `~/.kube/config`; errors say which file and
     /// context were looked for.
-    pub async fn connect(s: &KubeSettings) -> Result<Self, RouteError> {
+    pub async fn connect(s: &KubeSettings) -> Result<Self, KubeError> {
         let path = kubeconfig_path(s)?;
         let kc = Kubeconfig::read_from(&path).map_err(|e| {
-            RouteError::Kubeconfig(format!("cannot read kubeconfig {}: {e}", path.display()))
+            KubeError::Kubeconfig(format!("cannot read kubeconfig {}: {e}", path.display()))
         })?;
         if let Some(ctx) = &s.context {
             if !kc.contexts.iter().any(|c| &c.name == ctx) {
                 let have: Vec<_> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
-                return Err(RouteError::Kubeconfig(format!(
+                return Err(KubeError::Kubeconfig(format!(
                     "kubeconfig {} has no context '{ctx}' (it has: {})",
                     path.display(),
                     if have.is_empty() {
@@ -62,7 +62,7 @@ impl KubeContext {
         let config = kube::Config::from_custom_kubeconfig(kc, &opts)
             .await
             .map_err(|e| {
-                RouteError::Kubeconfig(format!(
+                KubeError::Kubeconfig(format!(
                     "kubeconfig {} context '{context}': {e}",
                     path.display()
                 ))
@@ -73,7 +73,7 @@ impl KubeContext {
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config)
-            .map_err(|e| RouteError::Kubeconfig(format!("{describe}: {e}")))?;
+            .map_err(|e| KubeError::Kubeconfig(format!("{describe}: {e}")))?;
         Ok(KubeContext {
             client,
             namespace,
@@ -91,7 +91,7 @@ impl KubeContext {
 
     /// Applies, patches or deletes one object; returns the generation the
     /// server gave it (None after a delete) and its parent Gateway, if any.
-    pub async fn run(&self, op: KubeOp, obj: &Target) -> Result<Applied, RouteError> {
+    pub async fn run(&self, op: KubeOp, obj: &Target) -> Result<Applied, KubeError> {
         let ns = obj.namespace.as_deref().unwrap_or(&self.namespace);
         let what = || Resource {
             verb: op.verb(),
@@ -176,7 +176,7 @@ impl KubeContext {
     }
 
     /// Lists the Gateway's attachedRoutes now (for the watch baseline).
-    pub async fn attached_routes(&self, ns: &str, name: &str) -> Result<i64, RouteError> {
+    pub async fn attached_routes(&self, ns: &str, name: &str) -> Result<i64, KubeError> {
         let what = Resource {
             verb: "get",
             kind: ObjectKind::Gateway,
@@ -191,7 +191,7 @@ impl KubeContext {
     }
 
     /// Deletes one HTTPRoute; one that is already gone counts as deleted.
-    pub async fn delete_route(&self, ns: &str, name: &str) -> Result<(), RouteError> {
+    pub async fn delete_route(&self, ns: &str, name: &str) -> Result<(), KubeError> {
         let what = Resource {
             verb: "delete",
             kind: ObjectKind::HttpRoute,
@@ -214,7 +214,7 @@ impl KubeContext {
         &self,
         ns: &str,
         label_selector: &str,
-    ) -> Result<Vec<String>, RouteError> {
+    ) -> Result<Vec<String>, KubeError> {
         let what = Resource {
             verb: "list",
             kind: ObjectKind::HttpRoute,
@@ -489,9 +489,9 @@ impl Applied {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: &Value, kind: ObjectKind) -> Result<T, RouteError> {
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, kind: ObjectKind) -> Result<T, KubeError> {
     serde_json::from_value(v.clone()).map_err(|e| {
-        RouteError::Manifest(format!(
+        KubeError::Manifest(format!(
             "not a valid {} (gateway.networking.k8s.io/v1): {e}",
             kind.kind()
         ))
@@ -507,46 +507,46 @@ pub struct Resource {
 }
 
 /// Turns an API error into what the operator needs to do about it.
-pub fn explain(e: kube::Error, r: &Resource) -> RouteError {
+pub fn explain(e: kube::Error, r: &Resource) -> KubeError {
     let plural = r.kind.plural();
     match e {
         kube::Error::Api(s) => {
             let msg = s.message.clone();
             match s.code {
-                403 => RouteError::Forbidden(format!(
+                403 => KubeError::Forbidden(format!(
                     "403 Forbidden: not allowed to {} {plural}.gateway.networking.k8s.io in namespace {} ({msg}); grant it with manifests/rbac.yaml (Role rampdeck: httproutes get, list, watch, create, patch, delete; gateways get, list, watch)",
                     rbac_verb(r.verb), r.namespace
                 )),
                 404 if s.details.as_ref().is_none_or(|d| d.name.is_empty()) => {
-                    RouteError::NoCrds(format!(
+                    KubeError::NoCrds(format!(
                         "404 on gateway.networking.k8s.io/v1 {plural}: the Gateway API CRDs are not installed in this cluster (install the standard channel: kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/latest/download/standard-install.yaml)"
                     ))
                 }
-                404 => RouteError::Api {
+                404 => KubeError::Api {
                     code: 404,
                     message: format!("{} {}/{} not found: {msg}", r.kind.kind(), r.namespace, r.name),
                 },
-                409 => RouteError::Api {
+                409 => KubeError::Api {
                     code: 409,
                     message: format!("409 Conflict on {} {}/{}: {msg}", r.kind.kind(), r.namespace, r.name),
                 },
-                422 => RouteError::Api {
+                422 => KubeError::Api {
                     code: 422,
                     message: format!("422 Invalid {} {}/{}: {msg}", r.kind.kind(), r.namespace, r.name),
                 },
-                code => RouteError::Api {
+                code => KubeError::Api {
                     code,
                     message: format!("{code} {}: {msg}", s.reason),
                 },
             }
         }
-        other => RouteError::Transport(format!(
+        other => KubeError::Transport(format!(
             "{} {} {}/{}: {}",
             r.verb,
             r.kind.kind(),
             r.namespace,
             r.name,
-            crate::engine::conn::error_chain(&other)
+            crate::util::text::error_chain(&other)
         )),
     }
 }
@@ -559,7 +559,7 @@ fn rbac_verb(op: &str) -> &str {
     }
 }
 
-fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, RouteError> {
+fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, KubeError> {
     if let Some(p) = &s.kubeconfig {
         return Ok(p.clone());
     }
@@ -570,7 +570,7 @@ fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, RouteError> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     match home {
         Some(h) => Ok(h.join(".kube").join("config")),
-        None => Err(RouteError::Kubeconfig(
+        None => Err(KubeError::Kubeconfig(
             "no kubeconfig: set [kube] kubeconfig, $KUBECONFIG, or $HOME (for ~/.kube/config)"
                 .into(),
         )),
@@ -578,20 +578,20 @@ fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, RouteError> {
 }
 
 /// Reads a manifest file (YAML or JSON, one document) after templating.
-pub fn parse_manifest(path: &Path, text: &str) -> Result<Value, RouteError> {
+pub fn parse_manifest(path: &Path, text: &str) -> Result<Value, KubeError> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| RouteError::Manifest(format!("{}: not valid YAML: {e}", path.display())))?;
+        .map_err(|e| KubeError::Manifest(format!("{}: not valid YAML: {e}", path.display())))?;
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     match docs.len() {
         1 => docs
             .into_iter()
             .next()
-            .ok_or_else(|| RouteError::Manifest(String::new())),
-        0 => Err(RouteError::Manifest(format!(
+            .ok_or_else(|| KubeError::Manifest(String::new())),
+        0 => Err(KubeError::Manifest(format!(
             "{}: the file has no object",
             path.display()
         ))),
-        n => Err(RouteError::Manifest(format!(
+        n => Err(KubeError::Manifest(format!(
             "{}: {n} objects in one file; a route action applies one (give each its own action)",
             path.display()
         ))),
