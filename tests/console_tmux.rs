@@ -281,9 +281,15 @@ fn a_recorded_run_replays_in_the_console() {
     s.wait_for("the replay", Duration::from_secs(15), |sc| {
         sc.contains("REPLAY ▶ 4x") && sc.contains("Throughput") && sc.contains("demo")
     });
-    s.wait_for("the end of the recording", Duration::from_secs(15), |sc| {
+    let end = s.wait_for("the end of the recording", Duration::from_secs(15), |sc| {
         sc.contains("REPLAY ⏸") && number_after(sc, "since warmup ").is_some()
     });
+    // The header says so too, not the recorded run's last state.
+    let header = end.lines().next().unwrap_or("");
+    assert!(
+        header.contains("REPLAY") && !header.contains("FINISHED"),
+        "{header}"
+    );
     for _ in 0..8 {
         s.keys("Left");
     }

@@ -20,7 +20,7 @@ use super::theme::Theme;
 use crate::engine::Control;
 use crate::probes::ProbeEvent;
 use crate::profile::Plan;
-use crate::run::{EventKind, RunModel};
+use crate::run::RunModel;
 use crate::stats::summary::RunState;
 
 #[derive(Debug, thiserror::Error)]
@@ -137,32 +137,49 @@ impl Screen for Live {
     }
 }
 
-/// The session's view for a console run: what happens goes to the log
-/// pane (tui-logger, through tracing); the panes draw the model itself.
+/// The session's view for a console run. The Events pane shows the run's
+/// timeline (from the model); the Log pane gets only what is not an event:
+/// each stat command and probe run with its outcome and last output line,
+/// the sources' notes, and a failed route action's full error.
 pub struct LogPane;
 
 impl crate::session::View for LogPane {
     fn note(&mut self, note: &crate::session::Note, _: &RunModel) {
+        use crate::probes::RunOutcome;
         use crate::session::Note;
         match note {
-            Note::Event(e) => match e.kind {
-                EventKind::FirstError { .. }
-                | EventKind::FirstStatus { .. }
-                | EventKind::Warning
-                | EventKind::ThresholdBreached => {
-                    tracing::warn!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message)
+            Note::Probe(ProbeEvent::Run {
+                name,
+                took,
+                outcome,
+                output,
+                ..
+            }) => {
+                let last = output.last().map_or(String::new(), |l| format!(" | {l}"));
+                let ms = took.as_secs_f64() * 1000.0;
+                match outcome {
+                    RunOutcome::Ok => {
+                        tracing::info!(target: "probe", "{name} {ms:.1} ms ok{last}")
+                    }
+                    RunOutcome::TimedOut => {
+                        tracing::warn!(target: "probe", "{name} timed out after {ms:.0} ms")
+                    }
+                    RunOutcome::Failed(why) => {
+                        tracing::warn!(target: "probe", "{name} failed after {ms:.1} ms: {why}{last}")
+                    }
                 }
-                _ => tracing::info!(target: "run", "{:.1}s {}", e.at.as_secs_f64(), e.message),
-            },
-            Note::Probe(ProbeEvent::State { name, problem, .. }) => match problem {
-                Some(p) => tracing::warn!(target: "probe", "{name} failing: {p}"),
-                None => tracing::info!(target: "probe", "{name} ok again"),
-            },
-            Note::Route(r) if r.phase == crate::routes::Phase::Failed => {
-                tracing::warn!(target: "route", "{}", r.message())
             }
-            Note::Route(r) => tracing::info!(target: "route", "{}", r.message()),
-            Note::Probe(_) | Note::Interval(_) => {}
+            Note::Probe(ProbeEvent::Resource {
+                component,
+                note: Some(n),
+                ..
+            }) => tracing::info!(target: "source", "{component}: {n}"),
+            Note::Route(r) => {
+                if let Some(e) = &r.error {
+                    tracing::warn!(target: "route", "{} #{}: {e}", r.action, r.firing);
+                }
+            }
+            Note::Event(_) | Note::Interval(_) | Note::Probe(_) => {}
         }
     }
 }

@@ -21,7 +21,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         Mode::Open => "open loop",
         Mode::Closed => "closed loop",
     };
-    let state_label = format!(" {} ", state.label());
+    // A recorded run is a replay, whatever state its log reached.
+    let state_label =
+        if app.mode == crate::ui::app::InputMode::Replay || app.replay_status.is_some() {
+            " REPLAY ".to_owned()
+        } else {
+            format!(" {} ", state.label())
+        };
     // Thresholds judged so far: green while they hold, red once one breaks.
     let failing = model
         .thresholds
