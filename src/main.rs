@@ -347,7 +347,7 @@ async fn run_plan(
                 Ok(d) => {
                     let addrs = &d.process.addrs;
                     eprintln!(
-                        "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see README)",
+                        "demo target: gateway http://{}  control plane http://{}/metrics  (a simulation, see docs/demo.md)",
                         addrs.gateway, addrs.control
                     );
                     plan.with_demo(addrs);

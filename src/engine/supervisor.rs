@@ -52,7 +52,7 @@ pub struct RunResult {
 
 impl RunResult {
     /// The achieved rate: requests sent within the measured window, per
-    /// measured second (README, "achieved rate"). Completions during the
+    /// measured second (docs/numbers.md, "Achieved rate"). Completions during the
     /// drain after it belong to requests already counted here.
     pub fn rps(&self) -> f64 {
         rate(self.sent_measured, self.measured)

@@ -30,7 +30,7 @@ pub enum ReportError {
     },
 }
 
-/// Field names and units are the documented summary.json schema (README).
+/// Field names and units are the documented summary.json schema (docs/output.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub schema: u32,
