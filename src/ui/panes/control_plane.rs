@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::block;
+use super::{block, fit};
 use crate::report::summary::bytes;
 use crate::run::RunModel;
 use crate::ui::app::App;
@@ -72,18 +72,53 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
             .last()
             .map_or_else(|| "-".to_owned(), |p| bytes(p.1));
         let took = fmt_ms(c.took.value_at_quantile(0.5) as f64 / 1000.0);
-        lines.push(Line::from(vec![
-            name,
-            Span::styled(format!("{took}ms per scrape"), theme.dim()),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("  cpu ", theme.dim()),
-            Span::styled(cpu, theme.bold()),
-            Span::styled(format!(" (max {:.3})  ", c.cpu_max), theme.dim()),
-            Span::styled("mem ", theme.dim()),
-            Span::styled(mem, theme.bold()),
-            Span::styled(format!(" (max {})", bytes(c.memory_max)), theme.dim()),
-        ]));
+        let w = table.width;
+        lines.push(fit(
+            w,
+            vec![
+                vec![
+                    name.clone(),
+                    Span::styled(format!("{took}ms per scrape"), theme.dim()),
+                ],
+                vec![name.clone(), Span::styled(format!("{took}ms"), theme.dim())],
+                vec![name],
+            ],
+        ));
+        let (cpu_max, mem_max) = (format!("{:.3}", c.cpu_max), bytes(c.memory_max));
+        let dim = |s: String| Span::styled(s, theme.dim());
+        let bold = |s: &str| Span::styled(s.to_owned(), theme.bold());
+        lines.push(fit(
+            w,
+            vec![
+                vec![
+                    dim("  cpu ".into()),
+                    bold(&cpu),
+                    dim(format!(" (max {cpu_max})  mem ")),
+                    bold(&mem),
+                    dim(format!(" (max {mem_max})")),
+                ],
+                vec![
+                    dim("  cpu ".into()),
+                    bold(&cpu),
+                    dim("  mem ".into()),
+                    bold(&mem),
+                    dim(format!(" (max {mem_max})")),
+                ],
+                vec![
+                    dim("  cpu ".into()),
+                    bold(&cpu),
+                    dim("  mem ".into()),
+                    bold(&mem),
+                ],
+                vec![
+                    dim("cpu ".into()),
+                    bold(&cpu),
+                    dim(" mem ".into()),
+                    bold(&mem),
+                ],
+                vec![bold(&cpu), dim(" ".into()), bold(&mem)],
+            ],
+        ));
     }
     f.render_widget(Paragraph::new(lines), table);
     if charts.height < 4 {

@@ -54,29 +54,37 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
             Span::styled(format!("{} ", p.name), theme.bold()),
             Span::styled(last, style.add_modifier(ratatui::style::Modifier::BOLD)),
         ]));
-        let mut detail = vec![Span::styled(
-            format!(
-                "  p50 {} p95 {} p99 {} ms · {} runs",
-                ms(0.5),
-                ms(0.95),
-                ms(0.99),
-                p.runs
-            ),
-            theme.dim(),
-        )];
+        let (p50, p95, p99) = (ms(0.5), ms(0.95), ms(0.99));
+        let mut bad = Vec::new();
         if p.failures > 0 {
-            detail.push(Span::styled(
+            bad.push(Span::styled(
                 format!(" · {} failed", p.failures),
                 theme.fg(Color::Red),
             ));
         }
         if p.timeouts > 0 {
-            detail.push(Span::styled(
+            bad.push(Span::styled(
                 format!(" · {} timed out", p.timeouts),
                 theme.fg(Color::Red),
             ));
         }
-        lines.push(Line::from(detail));
+        let form = |text: String| {
+            let mut v = vec![Span::styled(text, theme.dim())];
+            v.extend(bad.iter().cloned());
+            v
+        };
+        lines.push(super::fit(
+            table.width,
+            vec![
+                form(format!(
+                    "  p50 {p50} p95 {p95} p99 {p99} ms · {} runs",
+                    p.runs
+                )),
+                form(format!("  p50 {p50} p95 {p95} p99 {p99} ms")),
+                form(format!("  p50 {p50} p99 {p99} ms")),
+                form(format!("p99 {p99} ms")),
+            ],
+        ));
     }
     f.render_widget(Paragraph::new(lines), table);
     if let Some(p) = model.probes.iter().find(|p| !p.output.is_empty()) {
