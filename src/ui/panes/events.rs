@@ -31,33 +31,40 @@ pub fn draw(
     let inner = b.inner(events_area);
     f.render_widget(b, events_area);
     let rows = inner.height as usize;
-    let lines: Vec<Line> = model
-        .events
-        .iter()
-        .rev()
-        .take(rows)
-        .rev()
-        .map(|e| {
-            let color = match e.kind {
-                EventKind::FirstError { .. }
-                | EventKind::FirstStatus { .. }
-                | EventKind::Warning
-                | EventKind::RouteFailed { .. } => Color::Red,
-                EventKind::RouteDrops { drops, .. } if drops > 0 => Color::Red,
-                EventKind::RouteDrops { .. } | EventKind::RoutePropagated { .. } => Color::Green,
-                EventKind::RouteFired { .. } | EventKind::RouteApplied { .. } => Theme::MARKER,
-                EventKind::Paused
-                | EventKind::Resumed
-                | EventKind::LevelSet { .. }
-                | EventKind::Marker { .. } => Theme::MARKER,
-                _ => Color::Reset,
+    let width = inner.width as usize;
+    // Long events wrap under their text instead of being cut at the border;
+    // the newest that fit are shown.
+    let mut lines: Vec<Line> = Vec::new();
+    for e in model.events.iter().rev().take(rows).rev() {
+        let color = match e.kind {
+            EventKind::FirstError { .. }
+            | EventKind::FirstStatus { .. }
+            | EventKind::Warning
+            | EventKind::RouteFailed { .. } => Color::Red,
+            EventKind::RouteDrops { drops, .. } if drops > 0 => Color::Red,
+            EventKind::RouteDrops { .. } | EventKind::RoutePropagated { .. } => Color::Green,
+            EventKind::RouteFired { .. } | EventKind::RouteApplied { .. } => Theme::MARKER,
+            EventKind::Paused
+            | EventKind::Resumed
+            | EventKind::LevelSet { .. }
+            | EventKind::Marker { .. } => Theme::MARKER,
+            _ => Color::Reset,
+        };
+        let stamp = format!("{:>7.1}s ", e.at.as_secs_f64());
+        let indent = stamp.chars().count();
+        for (i, part) in wrap(&e.message, width.saturating_sub(indent).max(8))
+            .into_iter()
+            .enumerate()
+        {
+            let head = if i == 0 {
+                Span::styled(stamp.clone(), theme.dim())
+            } else {
+                Span::raw(" ".repeat(indent))
             };
-            Line::from(vec![
-                Span::styled(format!("{:>7.1}s ", e.at.as_secs_f64()), theme.dim()),
-                Span::styled(e.message.clone(), theme.fg(color)),
-            ])
-        })
-        .collect();
+            lines.push(Line::from(vec![head, Span::styled(part, theme.fg(color))]));
+        }
+    }
+    let lines: Vec<Line> = lines.split_off(lines.len().saturating_sub(rows));
     f.render_widget(Paragraph::new(lines), inner);
     if let Some(log_area) = log_area {
         let log = tui_logger::TuiLoggerWidget::default()
@@ -70,5 +77,46 @@ pub fn draw(
             .style_warn(theme.fg(Color::Yellow))
             .style_info(theme.fg(Color::Reset));
         f.render_widget(log, log_area);
+    }
+}
+
+/// `text` in pieces of at most `width` characters, broken at spaces where it can.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let fits =
+            line.chars().count() + usize::from(!line.is_empty()) + word.chars().count() <= width;
+        if !fits && !line.is_empty() {
+            out.push(std::mem::take(&mut line));
+        }
+        let mut word: Vec<char> = word.chars().collect();
+        // A word longer than the line is cut into lines of its own.
+        while word.len() > width {
+            out.push(word.drain(..width).collect());
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.extend(word);
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_events_wrap_whole() {
+        let w = super::wrap("route shop flip: 3 failed requests from -1 s to +5 s", 20);
+        assert!(w.iter().all(|l| l.chars().count() <= 20), "{w:?}");
+        assert_eq!(
+            w.join(" "),
+            "route shop flip: 3 failed requests from -1 s to +5 s"
+        );
+        assert_eq!(super::wrap("", 10), vec![String::new()]);
+        assert_eq!(super::wrap("abcdefghijkl", 5), vec!["abcde", "fghij", "kl"]);
     }
 }
