@@ -354,3 +354,26 @@ fn a_console_run_and_a_headless_run_log_the_same_event_kinds() {
         }
     });
 }
+
+#[test]
+fn a_report_leads_with_the_verdict_and_plots_latency_by_percentile() {
+    let dir = logged_run();
+    let o = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args(["report", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let verdict = md.find("## No thresholds set").expect("a verdict");
+    let headline = md
+        .find("| achieved rate (req/s) |")
+        .expect("headline numbers");
+    let first_chart = md.find("![").expect("charts");
+    assert!(verdict < headline && headline < first_chart, "{md}");
+    assert!(md.contains("![Latency by percentile"), "{md}");
+    let svg = std::fs::read_to_string(dir.path().join("percentiles.svg")).unwrap();
+    assert!(
+        svg.contains("99%") && svg.contains("99.9%"),
+        "the 1/(1-p) axis labels"
+    );
+}

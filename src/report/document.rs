@@ -139,9 +139,29 @@ fn markers(events: &[Event]) -> Vec<(f64, String)> {
 }
 
 /// (file name, title, svg) of each chart the run has data for.
-fn charts(s: &Series, events: &[Event]) -> Result<Vec<(String, String, String)>, DocumentError> {
+fn charts(
+    s: &Series,
+    events: &[Event],
+    hist: &crate::stats::Histograms,
+) -> Result<Vec<(String, String, String)>, DocumentError> {
     let m = markers(events);
     let mut out = Vec::new();
+    let dist = [
+        ("corrected", plot::BLUE_, &hist.latency),
+        ("service time", plot::GREEN_, &hist.service),
+    ]
+    .into_iter()
+    .map(|(label, color, h)| Line {
+        label,
+        color,
+        points: plot::percentile_points(h),
+    })
+    .collect::<Vec<_>>();
+    if dist.iter().any(|l| !l.points.is_empty()) {
+        let title = "Latency by percentile (successes, whole run)";
+        let svg = plot::percentile_chart(title, &dist).map_err(DocumentError::Plot)?;
+        out.push(("percentiles.svg".to_owned(), title.to_owned(), svg));
+    }
     let mut add =
         |file: &str, title: &str, y: &str, lines: Vec<Line>| -> Result<(), DocumentError> {
             if lines.iter().any(|l| !l.points.is_empty()) {
@@ -241,6 +261,66 @@ fn num(v: &Value) -> String {
     }
 }
 
+/// What a reader needs first: pass or fail, the thresholds, and the
+/// headline numbers (rate, success, p50/p99 corrected and service time).
+fn verdict(s: &Value) -> String {
+    let mut md = String::new();
+    let ts = s["thresholds"].as_array().cloned().unwrap_or_default();
+    let failed = ts
+        .iter()
+        .filter(|t| t["pass"].as_bool() != Some(true))
+        .count();
+    let _ = writeln!(
+        md,
+        "## {}\n",
+        match (ts.len(), failed) {
+            (0, _) => "No thresholds set".to_owned(),
+            (n, 0) => format!("PASS: all {n} thresholds held"),
+            (n, f) => format!("FAIL: {f} of {n} thresholds failed"),
+        }
+    );
+    if let Some(why) = s["aborted"].as_str() {
+        let _ = writeln!(
+            md,
+            "**The run could not go on:** {}\n",
+            why.replace('|', "\\|")
+        );
+    }
+    let ms = |k: &str, p: &str| num(&s[k][p]);
+    let _ = writeln!(
+        md,
+        "| achieved rate (req/s) | success (%) | p50 (ms) | p99 (ms) | service p50 (ms) | service p99 (ms) |\n|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} |",
+        num(&s["rps"]),
+        num(&s["success_rate"]),
+        ms("latency_ms", "p50"),
+        ms("latency_ms", "p99"),
+        ms("service_time_ms", "p50"),
+        ms("service_time_ms", "p99"),
+    );
+    if let Some(ts) = s["thresholds"].as_array().filter(|t| !t.is_empty()) {
+        let _ = writeln!(
+            md,
+            "\n### Thresholds\n\n| threshold | actual | limit | result |\n|---|---|---|---|"
+        );
+        for t in ts {
+            let result = if t["pass"].as_bool() == Some(true) {
+                "pass"
+            } else {
+                "**FAIL**"
+            };
+            let _ = writeln!(
+                md,
+                "| {} {} | {} | {} | {result} |",
+                num(&t["name"]),
+                num(&t["expr"]).replace('<', "&lt;").replace('>', "&gt;"),
+                num(&t["actual"]),
+                num(&t["limit"])
+            );
+        }
+    }
+    md
+}
+
 /// The summary as Markdown tables (also used, converted, by the HTML report).
 fn tables(s: &Value) -> String {
     let mut md = String::new();
@@ -323,27 +403,6 @@ fn tables(s: &Value) -> String {
             );
         }
     }
-    if let Some(ts) = s["thresholds"].as_array().filter(|t| !t.is_empty()) {
-        let _ = writeln!(
-            md,
-            "\n### Thresholds\n\n| threshold | actual | limit | result |\n|---|---|---|---|"
-        );
-        for t in ts {
-            let result = if t["pass"].as_bool() == Some(true) {
-                "pass"
-            } else {
-                "**FAIL**"
-            };
-            let _ = writeln!(
-                md,
-                "| {} {} | {} | {} | {result} |",
-                num(&t["name"]),
-                num(&t["expr"]).replace('<', "&lt;").replace('>', "&gt;"),
-                num(&t["actual"]),
-                num(&t["limit"])
-            );
-        }
-    }
     if let Some(es) = s["events"].as_array().filter(|e| !e.is_empty()) {
         let _ = writeln!(md, "\n### Events\n\n| time (s) | event |\n|---|---|");
         for e in es {
@@ -419,6 +478,19 @@ fn md_to_html(md: &str) -> String {
             }
             if let Some(h) = line.strip_prefix("### ") {
                 let _ = writeln!(html, "<h3>{}</h3>", escape(h));
+            } else if let Some(h) = line.strip_prefix("## ") {
+                let _ = writeln!(html, "<h2>{}</h2>", escape(h));
+            } else if !line.trim().is_empty() {
+                // A paragraph; **bold** runs become <b>.
+                let mut p = String::new();
+                for (i, part) in escape(&line.replace("\\|", "|")).split("**").enumerate() {
+                    if i % 2 == 1 {
+                        let _ = write!(p, "<b>{part}</b>");
+                    } else {
+                        p.push_str(part);
+                    }
+                }
+                let _ = writeln!(html, "<p>{p}</p>");
             }
         }
     }
@@ -456,6 +528,11 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         }
     };
     let s = series(&l);
+    // The whole run's histograms, as the summary counted them (after warmup).
+    let mut hist = crate::stats::Histograms::default();
+    for i in l.intervals.iter().filter(|i| i.line["warmup"] != true) {
+        hist.add(&i.histograms);
+    }
     let title = format!(
         "rampdeck report: {}",
         summary["profile"].as_str().unwrap_or("run")
@@ -468,8 +545,8 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         }
         Format::Md => {
             let mut written = Vec::new();
-            let mut md = format!("# {title}\n\n");
-            for (file, chart_title, svg) in charts(&s, &l.events)? {
+            let mut md = format!("# {title}\n\n{}\n", verdict(&summary));
+            for (file, chart_title, svg) in charts(&s, &l.events, &hist)? {
                 written.push(write(dir.join(&file), &svg)?);
                 let _ = writeln!(md, "![{chart_title}]({file})\n");
             }
@@ -482,7 +559,16 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
                 "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}th{{background:#f4f4f4}}svg{{max-width:100%;height:auto}}</style>\n</head><body>\n<h1>{0}</h1>\n",
                 escape(&title)
             );
-            for (_, _, svg) in charts(&s, &l.events)? {
+            // The verdict first, in a banner of its colour.
+            let pass = !verdict(&summary).contains("## FAIL");
+            let _ = write!(
+                html,
+                "<div style=\"border-left:6px solid {};background:{};padding:.2em 1em;margin-bottom:1em\">{}</div>\n",
+                if pass { "#2ca02c" } else { "#d62728" },
+                if pass { "#eef8ee" } else { "#fdeeee" },
+                md_to_html(&verdict(&summary))
+            );
+            for (_, _, svg) in charts(&s, &l.events, &hist)? {
                 // The SVG document minus its XML prolog, inline.
                 let start = svg.find("<svg").unwrap_or(0);
                 html.push_str(&svg[start..]);

@@ -95,9 +95,120 @@ pub fn line_chart(
     Ok(svg)
 }
 
+/// HdrHistogram's percentile distribution plot: latency against percentile
+/// on a 1/(1-p) axis (x = log10(1/(1-p)): 0 is 0%, 1 is 90%, 2 is 99%, ...),
+/// so the tail gets the room it matters by.
+pub fn percentile_chart(title: &str, lines: &[Line]) -> Result<String, String> {
+    let x_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(2.0, f64::max)
+        .ceil();
+    let y_top = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let y_max = if y_top > 0.0 { y_top * 1.1 } else { 1.0 };
+    let percent = |x: &f64| {
+        let p = 100.0 * (1.0 - 10f64.powf(-x));
+        let digits = (x.round() as i64 - 2).max(0) as usize;
+        format!("{p:.digits$}%")
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .margin_right(36)
+            .x_label_area_size(32)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("milliseconds")
+            .x_labels(x_max as usize + 1)
+            .x_label_formatter(&percent)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for l in lines.iter().filter(|l| !l.points.is_empty()) {
+            let color = l.color;
+            chart
+                .draw_series(LineSeries::new(
+                    l.points.iter().copied(),
+                    ShapeStyle::from(&color).stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(l.label)
+                .legend(move |(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 18, y)],
+                        ShapeStyle::from(&color).stroke_width(2),
+                    )
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A histogram's (x = log10(1/(1-p)), latency ms) points for `percentile_chart`.
+pub fn percentile_points(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    h.iter_quantiles(4)
+        .filter(|v| v.quantile_iterated_to() < 1.0)
+        .map(|v| {
+            let q = v.quantile_iterated_to();
+            (
+                (1.0 / (1.0 - q)).log10(),
+                v.value_iterated_to() as f64 / 1000.0,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_percentile_axis_reads_as_percentiles() {
+        let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v * 100).unwrap();
+        }
+        let pts = percentile_points(&h);
+        assert!(pts.len() > 20);
+        // x grows with the percentile; the tail is near 1 s (10_000 * 100 µs).
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert!(pts.last().unwrap().1 > 900.0);
+        let svg = percentile_chart(
+            "Latency by percentile",
+            &[Line {
+                label: "corrected",
+                color: BLUE_,
+                points: pts,
+            }],
+        )
+        .unwrap();
+        for label in ["90%", "99%", "99.9%"] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+    }
 
     #[test]
     fn draws_lines_markers_and_labels() {
