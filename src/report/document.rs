@@ -561,9 +561,9 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
             );
             // The verdict first, in a banner of its colour.
             let pass = !verdict(&summary).contains("## FAIL");
-            let _ = write!(
+            let _ = writeln!(
                 html,
-                "<div style=\"border-left:6px solid {};background:{};padding:.2em 1em;margin-bottom:1em\">{}</div>\n",
+                "<div style=\"border-left:6px solid {};background:{};padding:.2em 1em;margin-bottom:1em\">{}</div>",
                 if pass { "#2ca02c" } else { "#d62728" },
                 if pass { "#eef8ee" } else { "#fdeeee" },
                 md_to_html(&verdict(&summary))
