@@ -188,6 +188,14 @@ pub struct ScenarioArgs {
     /// Write into an --out directory that already holds a result, replacing its files.
     #[arg(long)]
     pub force: bool,
+    /// Compare the result with this earlier scenario result (its --out directory or scenario.json); exit 99 on a regression.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Append one line per scenario run to this JSON-lines file, for trends.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// No console: progress on stderr, the result table on stdout.
     #[arg(long)]
     pub headless: bool,

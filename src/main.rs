@@ -172,7 +172,24 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let rows = compare::compare(&base, &new, &tol);
+    use rampdeck::report::scenario_compare;
+    let rows = match (
+        scenario_compare::is_scenario(&base),
+        scenario_compare::is_scenario(&new),
+    ) {
+        (false, false) => compare::compare(&base, &new, &tol),
+        (true, true) => match scenario_compare::compare(&base, &new, &tol) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+        _ => {
+            eprintln!("error: cannot compare a scenario result with a load run's summary");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     print!("{}", compare::render(&rows));
     if compare::has_regression(&rows) {
         ExitCode::from(EXIT_THRESHOLDS_FAILED)
@@ -184,6 +201,10 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
 /// A run's summary for `compare`: its summary.json, or, for a run killed
 /// before it wrote one, the summary rebuilt from its run log (said so).
 fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    // A scenario's directory compares as a scenario.
+    if path.is_dir() && !path.join("summary.json").exists() && path.join("scenario.json").exists() {
+        return rampdeck::report::scenario_compare::load(path).map_err(|e| e.to_string());
+    }
     match compare::load(path) {
         Ok(v) => Ok(v),
         Err(e @ compare::CompareError::Read { .. })
@@ -194,6 +215,10 @@ fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
                 eprintln!("warning: {}: incomplete: {why}", path.display());
             }
             serde_json::to_value(&s).map_err(|e| e.to_string())
+        }
+        // A scenario.json given as a file.
+        Err(e @ compare::CompareError::NotSummary { .. }) => {
+            rampdeck::report::scenario_compare::load(path).map_err(|_| e.to_string())
         }
         Err(e) => Err(e.to_string()),
     }

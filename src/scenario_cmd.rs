@@ -38,6 +38,26 @@ pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    // A baseline, tolerances or a history file that cannot be used fail now, not after the run.
+    if let Err(e) = rampdeck::report::compare::Tolerances::with_overrides(
+        args.tolerance.tolerance,
+        &args.tolerance.tolerance_for,
+    ) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if let Some(base) = &args.baseline {
+        if let Err(e) = rampdeck::report::scenario_compare::load(base) {
+            eprintln!("error: --baseline: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    if let Some(h) = &args.history {
+        if let Err(e) = rampdeck::report::outputs::check_history(h) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     let rt = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -285,10 +305,59 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
             }
         }
     }
+    let regression = match after_scenario(&report, args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
     match report.outcome {
-        Outcome::Passed => ExitCode::SUCCESS,
-        Outcome::Failed => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+        Outcome::Passed if !regression => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_THRESHOLDS_FAILED),
     }
+}
+
+/// `--history` and `--baseline` after a scenario, as after a run; true on a regression.
+fn after_scenario(
+    report: &rampdeck::scenarios::report::ScenarioReport,
+    args: &ScenarioArgs,
+) -> Result<bool, String> {
+    use rampdeck::report::{compare, scenario_compare};
+    let value = serde_json::to_value(report).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.history {
+        use std::io::Write;
+        let line = serde_json::json!({
+            "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "scenario": value["scenario"],
+            "outcome": value["outcome"],
+            "attached_routes": value["attached_routes"].as_array().map(|a| a.iter().map(|x| serde_json::json!({
+                "routes": x["routes"], "setup_total_s": x["setup_total_s"], "teardown_s": x["teardown_s"],
+            })).collect::<Vec<_>>()),
+            "route_probe": value["route_probe"].as_array().map(|a| a.iter().map(|x| serde_json::json!({
+                "routes": x["routes"], "data_plane_p99_ms": x["data_plane_ms"]["p99"], "control_plane_p99_ms": x["control_plane_ms"]["p99"],
+            })).collect::<Vec<_>>()),
+            "route_change_failed": value["route_change"]["failed"],
+        });
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|e| format!("cannot append to history '{}': {e}", path.display()))?;
+    }
+    let Some(base) = &args.baseline else {
+        return Ok(false);
+    };
+    let tol = compare::Tolerances::with_overrides(
+        args.tolerance.tolerance,
+        &args.tolerance.tolerance_for,
+    )
+    .map_err(|e| e.to_string())?;
+    let base = scenario_compare::load(base).map_err(|e| e.to_string())?;
+    let rows = scenario_compare::compare(&base, &value, &tol)?;
+    println!("Compared with the baseline:\n{}", compare::render(&rows));
+    Ok(compare::has_regression(&rows))
 }
 
 /// Progress lines on stderr until the scenario ends.

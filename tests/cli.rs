@@ -542,3 +542,81 @@ fn scenarios_exit_0_on_pass_99_on_fail_and_2_on_bad_input() {
         stderr(&o)
     );
 }
+
+#[test]
+fn scenario_results_have_baselines_history_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, new, history) = (
+        dir.path().join("base"),
+        dir.path().join("new"),
+        dir.path().join("history.jsonl"),
+    );
+    let scenario = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "scenario",
+            "attached-routes",
+            "--demo",
+            "--routes",
+            "20",
+            "--headless",
+            "--out",
+            out.to_str().unwrap(),
+            "--history",
+            history.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        rampdeck(&args)
+    };
+    let o = scenario(&base, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Against itself with room for a busy machine: no regression.
+    let o = scenario(
+        &new,
+        &[
+            "--baseline",
+            base.to_str().unwrap(),
+            "--tolerance",
+            "100000",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("attached.20.setup_total_s"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // A baseline that was ten thousand times faster: a regression, exit 99.
+    let fast = dir.path().join("fast.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.join("scenario.json")).unwrap()).unwrap();
+    let setup = v["attached_routes"][0]["setup_total_s"].as_f64().unwrap();
+    v["attached_routes"][0]["setup_total_s"] = serde_json::json!(setup / 10_000.0);
+    std::fs::write(&fast, v.to_string()).unwrap();
+    let o = rampdeck(&["compare", fast.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .any(|l| l.contains("attached.20.setup_total_s") && l.contains("REGRESSION")));
+    // A scenario result and a load run's summary do not compare.
+    let run = dir.path().join("run");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(support::fixed_server(200, "ok"));
+    let url = format!("http://{server}/");
+    let o = rampdeck(&[
+        "run",
+        &url,
+        "--rate",
+        "10",
+        "--duration",
+        "1s",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rampdeck(&["compare", run.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&history).unwrap().lines().count(),
+        2
+    );
+}

@@ -25,7 +25,7 @@ pub enum CompareError {
 }
 
 /// What `--tolerance-for` may name (component and probe names are the runs' own).
-pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95";
+pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95; for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max";
 
 /// Which way is worse for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +119,10 @@ fn is_metric_name(name: &str) -> bool {
             ["cpu_max", "memory_max"].contains(last)
         }
         ["probe", rest @ .., "p95"] => !rest.is_empty(),
+        // Scenario results (`report::scenario_compare`).
+        ["attached", n, _] | ["probe", n, _] => n.parse::<u64>().is_ok(),
+        ["change", k] => ["failed_per_flip", "success_rate", "during_p99"].contains(k),
+        ["control_plane", k] => ["cpu_max", "memory_max"].contains(k),
         _ => false,
     }
 }
@@ -239,11 +243,23 @@ pub fn check_shape(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-struct MetricValue {
+/// One metric of one run, as `compare_metrics` takes it.
+pub struct MetricValue {
     name: String,
     value: Option<f64>,
     worse: Worse,
     scale: Scale,
+}
+
+impl MetricValue {
+    pub fn new(name: String, value: Option<f64>, worse: Worse, scale: Scale) -> Self {
+        MetricValue {
+            name,
+            value,
+            worse,
+            scale,
+        }
+    }
 }
 
 fn metric(name: impl Into<String>, value: Option<f64>, worse: Worse, scale: Scale) -> MetricValue {
@@ -340,8 +356,15 @@ fn error_names(runs: [&Value; 2]) -> Vec<String> {
 
 pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {
     let kinds = error_names([base, new]);
-    let old = metrics(base, &kinds);
-    let newer = metrics(new, &kinds);
+    compare_metrics(metrics(base, &kinds), metrics(new, &kinds), tol)
+}
+
+/// Rows for two runs' metrics: each judged against its tolerance.
+pub fn compare_metrics(
+    old: Vec<MetricValue>,
+    newer: Vec<MetricValue>,
+    tol: &Tolerances,
+) -> Vec<Row> {
     let mut names: Vec<String> = old.iter().map(|m| m.name.clone()).collect();
     for m in &newer {
         if !names.contains(&m.name) {

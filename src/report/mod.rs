@@ -5,6 +5,7 @@ pub mod document;
 pub mod outputs;
 pub mod plot;
 pub mod rebuild;
+pub mod scenario_compare;
 pub mod summary;
 pub mod thresholds;
 

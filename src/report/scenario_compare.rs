@@ -1,0 +1,151 @@
+//! Baselines for Gateway API scenario results: what each scenario measures, compared with the run compare's tolerances.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::compare::{compare_metrics, CompareError, MetricValue, Row, Scale, Tolerances, Worse};
+
+/// Whether `v` is a scenario result (`scenario.json`) rather than a run summary.
+pub fn is_scenario(v: &Value) -> bool {
+    v["scenario"].is_string() && v["schema"].is_null()
+}
+
+/// Reads `scenario.json` from a scenario's `--out` directory (or the file).
+pub fn load(path: &Path) -> Result<Value, CompareError> {
+    let file = if path.is_dir() {
+        path.join("scenario.json")
+    } else {
+        path.to_owned()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| CompareError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| CompareError::NotSummary {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
+    if !is_scenario(&v) {
+        return Err(CompareError::NotSummary {
+            path: file,
+            message: "no 'scenario' name: not a scenario result".into(),
+        });
+    }
+    Ok(v)
+}
+
+fn m(name: String, value: Option<f64>, worse: Worse) -> MetricValue {
+    MetricValue::new(name, value, worse, Scale::Relative)
+}
+
+/// What a scenario measures: setup and teardown times, status writes and
+/// errors (attached-routes, per route count), propagation p50/p99 on both
+/// planes (route-probe), failures per flip and latency during the flips
+/// (route-change), and the control plane's maxima.
+fn metrics(v: &Value) -> Vec<MetricValue> {
+    use Worse::{Higher, Lower};
+    let mut out = Vec::new();
+    for a in v["attached_routes"].as_array().into_iter().flatten() {
+        let n = a["routes"].as_u64().unwrap_or(0);
+        let p = |k: &str| format!("attached.{n}.{k}");
+        for k in ["setup_total_s", "setup_s", "apply_s", "teardown_s"] {
+            out.push(m(p(k), a[k].as_f64(), Higher));
+        }
+        for k in ["status_writes_setup", "apply_errors", "delete_errors"] {
+            out.push(m(p(k), a[k].as_f64(), Higher));
+        }
+    }
+    for r in v["route_probe"].as_array().into_iter().flatten() {
+        let n = r["routes"].as_u64().unwrap_or(0);
+        for plane in ["data_plane_ms", "control_plane_ms"] {
+            for q in ["p50", "p99"] {
+                let key = format!("probe.{n}.{}_{q}", plane.trim_end_matches("_ms"));
+                out.push(m(key, r[plane][q].as_f64(), Higher));
+            }
+        }
+        out.push(m(
+            format!("probe.{n}.error_count"),
+            r["error_count"].as_f64(),
+            Higher,
+        ));
+        out.push(m(
+            format!("probe.{n}.propagated"),
+            r["propagated"].as_f64(),
+            Lower,
+        ));
+    }
+    let c = &v["route_change"];
+    if c.is_object() {
+        let flips = c["iterations"].as_f64().filter(|n| *n > 0.0);
+        out.push(m(
+            "change.failed_per_flip".into(),
+            flips.and_then(|f| c["failed"].as_f64().map(|x| x / f)),
+            Higher,
+        ));
+        let requests = c["requests"].as_f64().filter(|n| *n > 0.0);
+        out.push(MetricValue::new(
+            "change.success_rate".into(),
+            requests.and_then(|r| c["ok"].as_f64().map(|ok| 100.0 * ok / r)),
+            Lower,
+            Scale::Points,
+        ));
+        out.push(m(
+            "change.during_p99".into(),
+            c["latency_during_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+    }
+    for (k, name) in [
+        ("cpu_max_cores", "cpu_max"),
+        ("memory_max_bytes", "memory_max"),
+    ] {
+        out.push(m(
+            format!("control_plane.{name}"),
+            v["control_plane"][k].as_f64(),
+            Higher,
+        ));
+    }
+    out
+}
+
+/// Compares two scenario results of the same scenario.
+pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Result<Vec<Row>, String> {
+    if base["scenario"] != new["scenario"] {
+        return Err(format!(
+            "cannot compare a {} result with a {} result",
+            base["scenario"], new["scenario"]
+        ));
+    }
+    Ok(compare_metrics(metrics(base), metrics(new), tol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attached(setup: f64, errors: u64) -> Value {
+        json!({
+            "scenario": "attached-routes",
+            "attached_routes": [{"routes": 100, "setup_total_s": setup, "setup_s": setup / 2.0,
+                "apply_s": setup / 2.0, "teardown_s": 1.0, "status_writes_setup": 10,
+                "apply_errors": errors, "delete_errors": 0}],
+            "control_plane": {"cpu_max_cores": 0.5, "memory_max_bytes": 1e8},
+        })
+    }
+
+    #[test]
+    fn a_slower_setup_or_new_errors_regress() {
+        let t = Tolerances::default();
+        let same = compare(&attached(10.0, 0), &attached(10.5, 0), &t).unwrap();
+        assert!(!super::super::compare::has_regression(&same));
+        let slow = compare(&attached(10.0, 0), &attached(13.0, 0), &t).unwrap();
+        assert!(slow.iter().any(|r| r.metric == "attached.100.setup_total_s"
+            && r.verdict == super::super::compare::Verdict::Regression));
+        let errors = compare(&attached(10.0, 0), &attached(10.0, 5), &t).unwrap();
+        assert!(super::super::compare::has_regression(&errors));
+        let other = json!({"scenario": "route-change"});
+        assert!(compare(&attached(1.0, 0), &other, &t).is_err());
+    }
+}
