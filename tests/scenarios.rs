@@ -206,6 +206,10 @@ async fn route_change_passes_without_the_fault_and_shows_the_switch() {
     }
     assert!(c.latency_before_ms.count > 90 && c.latency_during_ms.count > 200);
     assert_eq!(c.unrecognised, 0);
+    // The verdict says how short a drop it could have seen.
+    let table = r.table();
+    let want = format!("detection resolution {:.1}ms", 1000.0 / c.rate);
+    assert!(table.contains(&want), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -250,6 +250,15 @@ impl ScenarioReport {
                 c.ok,
                 c.failed
             );
+            // What "no drops" can mean at this rate: a shorter outage can
+            // fall between two requests and go unseen.
+            if c.rate > 0.0 {
+                let _ = writeln!(
+                    s,
+                    "  detection resolution {:.1}ms: a gap shorter than one request interval (1/rate) can go unseen; raise --rate to see shorter ones",
+                    1000.0 / c.rate
+                );
+            }
             let _ = writeln!(
                 s,
                 "  {:<8} {:>9} {:>9} {:>9} {:>9} {:>7}",
