@@ -564,7 +564,7 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
             let _ = writeln!(
                 html,
                 "<div style=\"border-left:6px solid {};background:{};padding:.2em 1em;margin-bottom:1em\">{}</div>",
-                if pass { "#2ca02c" } else { "#d62728" },
+                if pass { "#1e7b34" } else { "#b3261e" },
                 if pass { "#eef8ee" } else { "#fdeeee" },
                 md_to_html(&verdict(&summary))
             );
