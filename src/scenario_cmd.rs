@@ -326,7 +326,6 @@ fn after_scenario(
     use rampdeck::report::{compare, scenario_compare};
     let value = serde_json::to_value(report).map_err(|e| e.to_string())?;
     if let Some(path) = &args.history {
-        use std::io::Write;
         let line = serde_json::json!({
             "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             "scenario": value["scenario"],
@@ -339,12 +338,7 @@ fn after_scenario(
             })).collect::<Vec<_>>()),
             "route_change_failed": value["route_change"]["failed"],
         });
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| writeln!(f, "{line}"))
-            .map_err(|e| format!("cannot append to history '{}': {e}", path.display()))?;
+        rampdeck::report::append_history(path, &line)?;
     }
     let Some(base) = &args.baseline else {
         return Ok(false);

@@ -166,8 +166,18 @@ impl Tolerances {
 /// refuses one whose schema or field types are not what this rampdeck
 /// writes: a gate must not pass on numbers it could not read.
 pub fn load(path: &Path) -> Result<Value, CompareError> {
+    let (file, v) = read_json(path, "summary.json")?;
+    check_shape(&v).map_err(|message| CompareError::NotSummary {
+        path: file,
+        message,
+    })?;
+    Ok(v)
+}
+
+/// Reads the JSON document at `path`, or `name` inside it if it is a directory.
+pub fn read_json(path: &Path, name: &str) -> Result<(PathBuf, Value), CompareError> {
     let file = if path.is_dir() {
-        path.join("summary.json")
+        path.join(name)
     } else {
         path.to_owned()
     };
@@ -179,11 +189,7 @@ pub fn load(path: &Path) -> Result<Value, CompareError> {
         path: file.clone(),
         message: e.to_string(),
     })?;
-    check_shape(&v).map_err(|message| CompareError::NotSummary {
-        path: file,
-        message,
-    })?;
-    Ok(v)
+    Ok((file, v))
 }
 
 /// The fields `compare` reads, with their types.

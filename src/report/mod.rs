@@ -32,6 +32,16 @@ pub fn deliver(
     }
 }
 
+/// Appends one JSON line to a `--history` file.
+pub fn append_history(path: &Path, line: &serde_json::Value) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|e| format!("cannot append to history '{}': {e}", path.display()))
+}
+
 /// After a run: compare with `baseline` (printing the table) and append to
 /// `history`. Returns true when the comparison found a regression.
 pub fn after_run(
@@ -42,13 +52,7 @@ pub fn after_run(
 ) -> Result<bool, String> {
     let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
     if let Some(path) = history {
-        let line = compare::history_line(&value).to_string();
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| writeln!(f, "{line}"))
-            .map_err(|e| format!("cannot append to history '{}': {e}", path.display()))?;
+        append_history(path, &compare::history_line(&value))?;
     }
     let Some(base) = baseline else {
         return Ok(false);

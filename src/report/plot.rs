@@ -67,32 +67,49 @@ pub fn line_chart(
                 )))
                 .map_err(err)?;
         }
-        for l in lines.iter().filter(|l| !l.points.is_empty()) {
-            let color = l.color;
-            chart
-                .draw_series(LineSeries::new(
-                    l.points.iter().copied(),
-                    ShapeStyle::from(&color).stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(l.label)
-                .legend(move |(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 18, y)],
-                        ShapeStyle::from(&color).stroke_width(2),
-                    )
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GREY_)
-            .draw()
-            .map_err(err)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight, title)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws `lines` (2 px, each with its legend entry) and the legend box at `legend`.
+fn draw_lines<'a>(
+    chart: &mut Chart<'a, 'a>,
+    lines: &[Line],
+    legend: SeriesLabelPosition,
+    title: &str,
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
+    for l in lines.iter().filter(|l| !l.points.is_empty()) {
+        let color = l.color;
+        chart
+            .draw_series(LineSeries::new(
+                l.points.iter().copied(),
+                ShapeStyle::from(&color).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(l.label)
+            .legend(move |(x, y)| {
+                PathElement::new(
+                    vec![(x, y), (x + 18, y)],
+                    ShapeStyle::from(&color).stroke_width(2),
+                )
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY_)
+        .draw()
+        .map_err(err)
 }
 
 /// HdrHistogram's percentile distribution plot: latency against percentile
@@ -136,29 +153,7 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> Result<String, String> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
-        for l in lines.iter().filter(|l| !l.points.is_empty()) {
-            let color = l.color;
-            chart
-                .draw_series(LineSeries::new(
-                    l.points.iter().copied(),
-                    ShapeStyle::from(&color).stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(l.label)
-                .legend(move |(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 18, y)],
-                        ShapeStyle::from(&color).stroke_width(2),
-                    )
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GREY_)
-            .draw()
-            .map_err(err)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft, title)?;
         root.present().map_err(err)?;
     }
     Ok(svg)

@@ -13,19 +13,7 @@ pub fn is_scenario(v: &Value) -> bool {
 
 /// Reads `scenario.json` from a scenario's `--out` directory (or the file).
 pub fn load(path: &Path) -> Result<Value, CompareError> {
-    let file = if path.is_dir() {
-        path.join("scenario.json")
-    } else {
-        path.to_owned()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| CompareError::Read {
-        path: file.clone(),
-        source,
-    })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| CompareError::NotSummary {
-        path: file.clone(),
-        message: e.to_string(),
-    })?;
+    let (file, v) = super::compare::read_json(path, "scenario.json")?;
     if !is_scenario(&v) {
         return Err(CompareError::NotSummary {
             path: file,
