@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use super::stream::{flooded, Stream};
+use super::stream::Stream;
 use tokio_rustls::TlsConnector;
 
 use super::EngineError;
@@ -338,13 +338,6 @@ pub struct H1 {
     informational: Arc<AtomicU32>,
 }
 
-fn too_many_informational() -> ExchangeError {
-    ExchangeError::Failed(Failure::new(
-        ErrorKind::Protocol,
-        super::stream::InformationalFlood.to_string(),
-    ))
-}
-
 /// How an exchange failed: before anything was written (the connection had
 /// gone stale while idle, so the request can go again on a new one), or after.
 pub enum ExchangeError {
@@ -401,10 +394,6 @@ impl H1 {
                 // The connection first: it moves the bytes the exchange waits for.
                 done = conn.as_mut(), if !*conn_done => {
                     *conn_done = true;
-                    // The flood may have ended with the connection, in the same poll.
-                    if flooded(informational) {
-                        return Err(too_many_informational());
-                    }
                     // A connection that ended cleanly had no request in flight
                     // (one in flight ends it with an error, which the exchange
                     // gets). It was closed by the server while idle, e.g. on a

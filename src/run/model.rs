@@ -250,6 +250,11 @@ impl RunModel {
         added
     }
 
+    /// Everything after warmup, as folded from the intervals (histograms and counters).
+    pub fn cumulative(&self) -> &Measurements {
+        &self.cumulative
+    }
+
     pub fn last(&self) -> Option<&IntervalStats> {
         self.series.last()
     }

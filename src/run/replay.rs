@@ -54,59 +54,6 @@ pub struct Recording {
     pub header: Value,
 }
 
-/// A recording's numbers added up from its intervals, as the run would
-/// have counted them: for a run that was killed before its summary.
-pub struct RecordedTotals {
-    /// Completed after warmup, with the recorded histograms merged.
-    pub counts: crate::stats::Measurements,
-    /// Sent, warmup included.
-    pub sent: u64,
-    /// Sent in measured (running, after warmup) intervals.
-    pub sent_measured: u64,
-    /// Run-clock time measured: after warmup, while running.
-    pub measured: Duration,
-    pub paused: Duration,
-    /// Wall time of the last interval.
-    pub elapsed: Duration,
-    /// In flight at the last interval.
-    pub in_flight: u64,
-    pub intervals: usize,
-}
-
-impl Recording {
-    pub fn totals(&self) -> RecordedTotals {
-        let mut t = RecordedTotals {
-            counts: crate::stats::Measurements::default(),
-            sent: 0,
-            sent_measured: 0,
-            measured: Duration::ZERO,
-            paused: Duration::ZERO,
-            elapsed: Duration::ZERO,
-            in_flight: 0,
-            intervals: 0,
-        };
-        for (_, item) in &self.items {
-            let Item::Interval(b) = item else { continue };
-            let st = &b.stats;
-            t.intervals += 1;
-            t.sent = t.sent.saturating_add(st.sent);
-            t.elapsed = st.elapsed;
-            t.in_flight = st.in_flight;
-            // Wall time less run-clock time is the time paused so far.
-            t.paused = st.elapsed.saturating_sub(st.run_clock);
-            if !st.measured.is_zero() {
-                t.measured += st.measured;
-                t.sent_measured = t.sent_measured.saturating_add(st.sent);
-            }
-            if st.warmup {
-                continue;
-            }
-            t.counts.add_interval(st, &b.histograms);
-        }
-        t
-    }
-}
-
 fn secs(v: &Value) -> Duration {
     Duration::try_from_secs_f64(v.as_f64().unwrap_or(0.0)).unwrap_or_default()
 }
