@@ -139,7 +139,7 @@ impl Screen for Live {
 
 /// The session's view for a console run. The Events pane shows the run's
 /// timeline (from the model); the Log pane gets only what is not an event:
-/// each stat command and probe run with its outcome and last output line,
+/// each stat command and probe run with its outcome (and a failure's last output line),
 /// the sources' notes, and a failed route action's full error.
 pub struct LogPane;
 
@@ -158,9 +158,8 @@ impl crate::session::View for LogPane {
                 let last = output.last().map_or(String::new(), |l| format!(" | {l}"));
                 let ms = took.as_secs_f64() * 1000.0;
                 match outcome {
-                    RunOutcome::Ok => {
-                        tracing::info!(target: "probe", "{name} {ms:.1} ms ok{last}")
-                    }
+                    // Its output is in the stat pane; the log keeps it for failures.
+                    RunOutcome::Ok => tracing::info!(target: "probe", "{name} {ms:.1} ms ok"),
                     RunOutcome::TimedOut => {
                         tracing::warn!(target: "probe", "{name} timed out after {ms:.0} ms")
                     }

@@ -32,10 +32,16 @@ pub fn draw(
     f.render_widget(b, events_area);
     let rows = inner.height as usize;
     let width = inner.width as usize;
-    // Long events wrap under their text instead of being cut at the border;
-    // the newest that fit are shown.
-    let mut lines: Vec<Line> = Vec::new();
-    for e in model.events.iter().rev().take(rows).rev() {
+    // Long events wrap under their text instead of being cut at the border.
+    // Whole events, newest last: the oldest that do not fit are left out
+    // (never the head of one, which would leave its tail without a time).
+    let mut groups: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0;
+    for e in model.events.iter().rev() {
+        if used >= rows {
+            break;
+        }
+        let mut group = Vec::new();
         let color = match e.kind {
             EventKind::FirstError { .. }
             | EventKind::FirstStatus { .. }
@@ -61,10 +67,15 @@ pub fn draw(
             } else {
                 Span::raw(" ".repeat(indent))
             };
-            lines.push(Line::from(vec![head, Span::styled(part, theme.fg(color))]));
+            group.push(Line::from(vec![head, Span::styled(part, theme.fg(color))]));
         }
+        if used + group.len() > rows && !groups.is_empty() {
+            break;
+        }
+        used += group.len();
+        groups.push(group);
     }
-    let lines: Vec<Line> = lines.split_off(lines.len().saturating_sub(rows));
+    let lines: Vec<Line> = groups.into_iter().rev().flatten().take(rows).collect();
     f.render_widget(Paragraph::new(lines), inner);
     if let Some(log_area) = log_area {
         let log = tui_logger::TuiLoggerWidget::default()

@@ -79,9 +79,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         spans.push(Span::styled(format!("{name} "), theme.fg(color)));
         spans.push(Span::styled(format!("{} ", fmt_ms(v)), theme.bold()));
     }
+    let percentiles = spans.clone();
     spans.push(Span::styled(
         format!("max {}", fmt_ms(now.max)),
         theme.dim(),
     ));
-    f.render_widget(Paragraph::new(Line::from(spans)), legend);
+    // Narrow: the max goes before any percentile is cut.
+    let line = super::fit(legend.width, vec![spans, percentiles]);
+    f.render_widget(Paragraph::new(line), legend);
 }
