@@ -43,7 +43,7 @@ bench_cpu() {
   echo "CPU seconds per 100k requests, closed loop, 50 connections, HTTP/1.1, $DUR, $REPEAT runs each (median):"
   : > "$TMP/rd"; : > "$TMP/wrk"; : > "$TMP/oha"
   for i in $(seq "$REPEAT"); do
-    cpu=$(cpu_of "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --out "$TMP/o")
+    cpu=$(cpu_of "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --force --out "$TMP/o")
     req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
     echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/rd"
     printf '  rampdeck run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
@@ -66,7 +66,7 @@ bench_cpu() {
 bench_accuracy() {
   start_target
   echo "Open loop at 50,000/s for $DUR:"
-  "$BIN" run "$URL" --rate 50000 --duration "$DUR" --headless --out "$TMP/o" > /dev/null 2> "$TMP/err" || { cat "$TMP/err"; exit 1; }
+  "$BIN" run "$URL" --rate 50000 --duration "$DUR" --headless --force --out "$TMP/o" > /dev/null 2> "$TMP/err" || { cat "$TMP/err"; exit 1; }
   python3 - "$TMP/o/summary.json" "${DUR%s}" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -122,10 +122,10 @@ bench_console() {
   echo "Closed loop, 50 connections, ${secs}s on CPU 0, console open vs headless ($REPEAT runs each, alternating):"
   : > "$TMP/head"; : > "$TMP/cons"
   for i in $(seq "$REPEAT"); do
-    taskset -c 0 "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --out "$TMP/h" > /dev/null 2>&1
+    taskset -c 0 "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --force --out "$TMP/h" > /dev/null 2>&1
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$TMP/h/summary.json" >> "$TMP/head"
     rm -rf "$TMP/c"
-    tmux new-session -d -s "$s" -x 120 -y 40 "taskset -c 0 $BIN run $URL --concurrency 50 --duration $DUR --out $TMP/c"
+    tmux new-session -d -s "$s" -x 120 -y 40 "taskset -c 0 $BIN run $URL --concurrency 50 --duration $DUR --force --out $TMP/c"
     # Once the run has finished, one q quits the console.
     sleep $(( secs + 3 ))
     while tmux has-session -t "$s" 2>/dev/null; do tmux send-keys -t "$s" q; sleep 1; done
