@@ -26,6 +26,10 @@ pub enum Command {
         /// A profile with a [demo] table to use instead of the built-in demo profile.
         #[arg(long, value_name = "PROFILE")]
         profile: Option<String>,
+        /// Fault: the demo gateway answers 503 this long on a route whose backend just changed
+        /// (sets [demo.kube] swap_drop), to see real drops charged to that route only.
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        swap_drop: Option<Duration>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -7,12 +7,13 @@
 //! the threshold watch; views (the headless runner and the console) drive
 //! the session and read the model, and `report` turns the finished run into
 //! a summary. `demo` is the embedded target; `util` holds leaf helpers
-//! (redaction, escaping, input bounds) that import nothing else of the
-//! crate. Domain modules never draw.
+//! (redaction, escaping, input bounds) and `httproute` the Gateway API
+//! match rules; both import nothing else of the crate. Domain modules never draw.
 
 pub mod demo;
 pub mod engine;
 pub mod headless;
+pub mod httproute;
 pub mod kube;
 pub mod live;
 pub mod probes;

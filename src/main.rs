@@ -49,7 +49,11 @@ fn main() -> ExitCode {
         Command::Replay { dir, speed, fps } => replay(&dir, speed, fps),
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
-        Command::Demo { profile, run } => {
+        Command::Demo {
+            profile,
+            swap_drop,
+            run,
+        } => {
             let (rt, signals) = match start_run() {
                 Ok(x) => x,
                 Err(code) => return code,
@@ -59,8 +63,9 @@ fn main() -> ExitCode {
                 None => profile::parse(DEMO_PROFILE_PATH, DEMO_PROFILE),
             };
             let plan = plan.and_then(|mut p| {
-                if p.demo.is_none() {
-                    p.demo = Some(DemoConfig::default());
+                let demo = p.demo.get_or_insert_with(DemoConfig::default);
+                if swap_drop.is_some() {
+                    demo.kube.swap_drop = swap_drop;
                 }
                 overrides(&run).apply(&mut p)?;
                 Ok(p)

@@ -83,6 +83,21 @@ async fn run_virtual(
     Vec<tokio::time::Instant>,
     tokio::time::Instant,
 ) {
+    run_virtual_cpu(body, behaviour, controls, None).await
+}
+
+/// `run_virtual`, with rampdeck's CPU read as `cpu` says.
+async fn run_virtual_cpu(
+    body: &str,
+    behaviour: engine::memory::Behaviour,
+    controls: Vec<(Duration, Control)>,
+    cpu: Option<engine::cpu::CpuMeter>,
+) -> (
+    engine::RunResult,
+    Vec<EngineEvent>,
+    Vec<tokio::time::Instant>,
+    tokio::time::Instant,
+) {
     let plan = plan("127.0.0.1:9".parse().unwrap(), body);
     let target = engine::memory::MemoryTarget::new(behaviour);
     let received = target.received.clone();
@@ -91,6 +106,7 @@ async fn run_virtual(
         plan,
         engine::StartOptions {
             memory: Some(target),
+            cpu,
         },
     )
     .await
@@ -570,4 +586,74 @@ async fn the_achieved_rate_is_sent_per_measured_second_live_and_at_the_end() {
         result.rps()
     );
     assert_eq!(model.totals.requests, result.totals.finished);
+}
+
+/// The pace events a run made, by type.
+fn pace_events(events: &[EngineEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Event(ev) => Some(ev),
+            _ => None,
+        })
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::GeneratorLimited | EventKind::ConnectionsBusy | EventKind::KeepingUp
+            )
+        })
+        .map(|e| (e.kind.label(), e.message.clone()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn falling_behind_with_cpu_saturated_is_the_generators_limit() {
+    // 400/s asked of 4 connections to a 50 ms server (80/s), with
+    // rampdeck's CPU read as saturated: the generator is to blame.
+    let body = "[load]\nrate = 400\nduration = \"3s\"\nmax_connections = 4\n";
+    let slow = engine::memory::Behaviour {
+        status: 200,
+        delay: Duration::from_millis(50),
+    };
+    let (result, events, _, _) = run_virtual_cpu(
+        body,
+        slow,
+        Vec::new(),
+        Some(engine::cpu::CpuMeter::fixed(2.0, 2)),
+    )
+    .await;
+    let pace = pace_events(&events);
+    assert_eq!(pace.len(), 1, "{pace:?}");
+    assert_eq!(pace[0].0, "generator-limited");
+    assert!(
+        pace[0].1.starts_with("generator-limited: rampdeck at 100% CPU (2 cores), sending "),
+        "{pace:?}"
+    );
+    assert!(result.generator_limited >= Duration::from_secs(2), "{:?}", result.generator_limited);
+    assert_eq!(result.behind_cause, engine::pace::Lag::GeneratorLimited);
+    let limited: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Interval(s) => Some(s.interval.generator_limited),
+            _ => None,
+        })
+        .collect();
+    assert!(limited.iter().filter(|&&l| l).count() >= 2, "{limited:?}");
+
+    // The same backlog with CPU to spare: every connection was waiting on the target.
+    let (result, events, _, _) = run_virtual_cpu(
+        body,
+        slow,
+        Vec::new(),
+        Some(engine::cpu::CpuMeter::fixed(0.3, 2)),
+    )
+    .await;
+    let pace = pace_events(&events);
+    assert_eq!(pace.len(), 1, "{pace:?}");
+    assert_eq!(pace[0].0, "conns busy");
+    assert!(pace[0].1.starts_with("all 4 connections busy waiting on the target"), "{pace:?}");
+    assert_eq!(result.generator_limited, Duration::ZERO);
+    assert_eq!(result.behind_cause, engine::pace::Lag::ConnectionsBusy);
+    // 3 s at 80/s leaves about 960 of the 1,200 scheduled unsent at the end.
+    assert!((850..=1000).contains(&result.dropped), "{}", result.dropped);
 }

@@ -93,6 +93,7 @@ fn action(kind: ActionKind, timeout: Duration) -> ActionConfig {
         at: Vec::new(),
         timeout,
         vars: BTreeMap::new(),
+        affects: None,
         kind,
         verify: None,
     }
@@ -414,7 +415,7 @@ async fn a_scheduled_flip_writes_propagation_and_drops_to_the_summary() {
     }
     assert_eq!(flip["attached_routes"], 1);
     // Without a fault, a flip between two live backends drops nothing.
-    assert_eq!(flip["drops"]["total"], 0, "{flip}");
+    assert_eq!(flip["drops"]["drops"], 0, "{flip}");
     assert_eq!(flip["drops"]["complete"], true, "{flip}");
     // The first firing created the route: until it was programmed the
     // hostname had no route, so the verify probe and the load got 404s.
@@ -436,7 +437,7 @@ async fn the_demos_swap_fault_shows_up_as_listed_drops() {
     let s = scheduled_flip(Some("50ms")).await;
     let flip = &s["route_actions"][1];
     let d = &flip["drops"];
-    let total = d["total"].as_u64().unwrap();
+    let total = d["drops"].as_u64().unwrap();
     // 200 req/s for 50 ms: about 10 requests get the 503.
     assert!((3..=25).contains(&total), "{d}");
     for drop in d["listed"].as_array().unwrap() {

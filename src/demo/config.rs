@@ -28,6 +28,19 @@ pub struct KubeSim {
     /// Fault: after a programmed route's backends change, requests matching it get 503 for this
     /// long, like a gateway that drops traffic while it swaps a route.
     pub swap_drop: Option<Duration>,
+    /// HTTPRoutes the cluster starts with, programmed before any load: the
+    /// demo is a working gateway whose route actions change existing routes.
+    pub routes: Vec<SeedRoute>,
+}
+
+/// `[[demo.kube.route]]`: one pre-created HTTPRoute with one rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedRoute {
+    pub name: String,
+    /// None matches any host.
+    pub hostnames: Vec<String>,
+    pub path_prefix: String,
+    pub backend: String,
 }
 
 impl Default for KubeSim {
@@ -38,6 +51,7 @@ impl Default for KubeSim {
             backends: vec!["echo-v1".to_owned(), "echo-v2".to_owned()],
             propagation: Duration::from_millis(50),
             swap_drop: None,
+            routes: Vec::new(),
         }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
-
+pub use crate::httproute::{MatchSpec, PathMatch, RequestView};
+use crate::httproute::{normalize_host, HostMatch};
 use crate::util::rng::splitmix64;
 
 /// A route as the control plane hands it to the data plane.
@@ -32,26 +32,6 @@ pub struct RuleSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct MatchSpec {
-    pub path: PathMatch,
-    /// Upper-case HTTP method.
-    pub method: Option<String>,
-    /// Exact header matches; names are compared case-insensitively.
-    pub headers: Vec<(String, String)>,
-    /// Exact query parameter matches.
-    pub query: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PathMatch {
-    Exact(String),
-    /// Segment-wise: "/foo" matches "/foo" and "/foo/bar", not "/foobar".
-    Prefix(String),
-    /// A match type this gateway does not implement (RegularExpression): matches nothing.
-    Unsupported,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct BackendSpec {
     pub name: String,
     pub weight: u32,
@@ -69,76 +49,6 @@ pub enum Decision {
     Unroutable,
     /// The swap-drop fault: the route's backends just changed.
     Dropped,
-}
-
-/// The parts of a request that routing looks at.
-pub struct RequestView<'a> {
-    /// Host header or authority, any case, with or without a port.
-    pub host: &'a str,
-    pub path: &'a str,
-    pub method: &'a str,
-    pub headers: &'a HeaderMap,
-    pub query: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum HostMatch {
-    Exact(String),
-    /// "*.example.com" stored as ".example.com".
-    Wildcard(String),
-    Any,
-}
-
-impl HostMatch {
-    fn parse(h: &str) -> HostMatch {
-        let h = h.to_ascii_lowercase();
-        match h.strip_prefix('*') {
-            Some(suffix) => HostMatch::Wildcard(suffix.to_owned()),
-            None => HostMatch::Exact(h),
-        }
-    }
-
-    fn matches(&self, host: &str) -> bool {
-        match self {
-            HostMatch::Exact(h) => h == host,
-            HostMatch::Wildcard(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
-            }
-            HostMatch::Any => true,
-        }
-    }
-
-    /// Precedence: exact before wildcard before none; longer before shorter.
-    fn rank(&self) -> (u8, Reverse<usize>) {
-        match self {
-            HostMatch::Exact(h) => (0, Reverse(h.len())),
-            HostMatch::Wildcard(s) => (1, Reverse(s.len())),
-            HostMatch::Any => (2, Reverse(0)),
-        }
-    }
-}
-
-impl PathMatch {
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            PathMatch::Exact(p) => p == path,
-            PathMatch::Prefix(p) => {
-                let p = p.trim_end_matches('/');
-                p.is_empty()
-                    || path == p
-                    || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
-            }
-            PathMatch::Unsupported => false,
-        }
-    }
-
-    fn rank(&self) -> (u8, Reverse<usize>) {
-        match self {
-            PathMatch::Exact(p) => (0, Reverse(p.len())),
-            PathMatch::Prefix(p) => (1, Reverse(p.len())),
-            PathMatch::Unsupported => (2, Reverse(0)),
-        }
-    }
 }
 
 struct Backend {
@@ -170,25 +80,7 @@ struct Entry {
 
 impl Entry {
     fn matches(&self, req: &RequestView<'_>, host: &str) -> bool {
-        let m = &self.matcher;
-        self.host.matches(host)
-            && m.path.matches(req.path)
-            && m.method
-                .as_deref()
-                .is_none_or(|want| want.eq_ignore_ascii_case(req.method))
-            && m.headers.iter().all(|(name, value)| {
-                req.headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .any(|v| v.as_bytes() == value.as_bytes())
-            })
-            && m.query.iter().all(|(name, value)| {
-                req.query
-                    .unwrap_or("")
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-                    .any(|(k, v)| k == name && v == value)
-            })
+        self.host.matches(host) && self.matcher.matches(req)
     }
 }
 
@@ -303,12 +195,7 @@ impl Router {
             };
             for (r, rule) in spec.rules.iter().enumerate() {
                 let matches = if rule.matches.is_empty() {
-                    vec![MatchSpec {
-                        path: PathMatch::Prefix("/".to_owned()),
-                        method: None,
-                        headers: Vec::new(),
-                        query: Vec::new(),
-                    }]
+                    vec![MatchSpec::everything()]
                 } else {
                     rule.matches.clone()
                 };
@@ -386,19 +273,10 @@ impl Router {
     }
 }
 
-/// Lower case, without the port and a trailing dot; IPv6 literals keep their brackets.
-fn normalize_host(host: &str) -> String {
-    let h = if host.starts_with('[') {
-        host.split_once(']').map_or(host, |(a, _)| a)
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    h.trim_end_matches('.').to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     fn route(name: &str, created: &str, hosts: &[&str], rules: Vec<RuleSpec>) -> RouteSpec {
         RouteSpec {

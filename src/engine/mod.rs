@@ -8,8 +8,10 @@
 
 pub mod clock;
 pub mod conn;
+pub mod cpu;
 pub mod fds;
 pub mod memory;
+pub mod pace;
 pub mod schedule;
 pub mod stream;
 mod supervisor;
@@ -100,6 +102,9 @@ pub struct StartOptions {
     /// tests can run on paused tokio time (`tokio::time::pause()`); its
     /// timers then are tokio's too.
     pub memory: Option<memory::MemoryTarget>,
+    /// rampdeck's own CPU as the engine sees it; a fixed reading lets tests
+    /// make the generator the limit on purpose.
+    pub cpu: Option<cpu::CpuMeter>,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -198,7 +203,10 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (clock_tx, clock_rx) = tokio::sync::watch::channel(clock::RunClock::new(origin));
-    let sup = supervisor::Supervisor::new(plan, shared, events_tx, clock_tx, workers, origin);
+    let mut sup = supervisor::Supervisor::new(plan, shared, events_tx, clock_tx, workers, origin);
+    if let Some(cpu) = opts.cpu {
+        sup.cpu = cpu;
+    }
     let task = tokio::spawn(sup.run(control_rx));
     Ok(EngineHandle {
         control: control_tx,

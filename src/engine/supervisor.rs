@@ -48,6 +48,10 @@ pub struct RunResult {
     /// Requests sent again on a new connection because the server closed
     /// the old one before processing them (keep-alive close, HTTP/2 GOAWAY).
     pub resent: u64,
+    /// Measured time rampdeck's CPU was saturated while the schedule fell behind.
+    pub generator_limited: Duration,
+    /// Why the backlog (and so `dropped`) grew, mostly.
+    pub behind_cause: super::pace::Lag,
 }
 
 impl RunResult {
@@ -105,6 +109,8 @@ pub(super) struct Supervisor {
     stages_announced: usize,
     /// Each ended pause: the run clock when it began, and its length.
     pauses: Vec<(Duration, Duration)>,
+    pub(super) cpu: super::cpu::CpuMeter,
+    pace: super::pace::Pace,
 }
 
 impl Supervisor {
@@ -147,6 +153,8 @@ impl Supervisor {
             last_errors: Default::default(),
             stages_announced: 0,
             pauses: Vec::new(),
+            cpu: super::cpu::CpuMeter::new(),
+            pace: super::pace::Pace::default(),
         };
         let future = s.future(Duration::ZERO, 0.0);
         s.schedule.extend(future);
@@ -412,6 +420,40 @@ impl Supervisor {
             self.totals.merge(&self.interval);
         }
         let sending = self.stop_rc.is_none() && self.current_stage(end).is_some();
+        let behind = match self.plan.load.mode {
+            Mode::Open => (self
+                .schedule
+                .count_at(end.saturating_sub(super::pace::LATE))
+                .floor() as u64)
+                .saturating_sub(started_all),
+            Mode::Closed => 0,
+        };
+        let cpu_cores = self.cpu.sample();
+        let saturated = cpu_cores.is_some_and(|c| self.cpu.saturated(c));
+        let generator_limited = behind > 0 && saturated;
+        let target_now = self.current_level(end);
+        if let Some(lag) = self.pace.observe(
+            behind,
+            saturated,
+            if warmup { Duration::ZERO } else { measured },
+        ) {
+            let len = end.saturating_sub(start).as_secs_f64().max(1e-9);
+            let message = pace_message(
+                lag,
+                started as f64 / len,
+                target_now,
+                cpu_cores.unwrap_or(0.0),
+                self.cpu.cores,
+                behind,
+                self.plan.load.max_connections,
+            );
+            let kind = match lag {
+                super::pace::Lag::GeneratorLimited => EventKind::GeneratorLimited,
+                super::pace::Lag::ConnectionsBusy => EventKind::ConnectionsBusy,
+                super::pace::Lag::KeepingUp => EventKind::KeepingUp,
+            };
+            self.emit(kind, message);
+        }
         let interval = IntervalStats {
             index: self.index,
             elapsed: self.origin.elapsed(),
@@ -434,6 +476,9 @@ impl Supervisor {
             finished: self.interval.finished,
             ok: self.interval.ok,
             in_flight: started_all.saturating_sub(self.finished_all),
+            behind,
+            cpu_percent: cpu_cores.map(|c| 100.0 * c / self.cpu.cores.max(1) as f64),
+            generator_limited,
             latency: Percentiles::of(&self.interval.latency),
             service: Percentiles::of(&self.interval.service),
             failed_latency: Percentiles::of(&self.interval.failed_latency),
@@ -612,7 +657,37 @@ impl Supervisor {
             last_errors: self.last_error_list(),
             aborted: self.shared.fatal.get().cloned(),
             resent: self.shared.recorder.resent_total(),
+            generator_limited: self.pace.generator_limited,
+            behind_cause: self.pace.cause(),
         }
+    }
+}
+
+/// The event line for a change of pace: the generator's limit in words,
+/// never left to pass for the target's latency.
+fn pace_message(
+    lag: super::pace::Lag,
+    sent_rate: f64,
+    target: f64,
+    cores_used: f64,
+    cores: usize,
+    behind: u64,
+    connections: usize,
+) -> String {
+    use super::pace::Lag;
+    let rate = |r: f64| crate::util::fmt::fmt_rate(r);
+    match lag {
+        Lag::GeneratorLimited => format!(
+            "generator-limited: rampdeck at {:.0}% CPU ({cores} core{}), sending {}/s of {}/s; latency and capacity from here on are rampdeck's limit, not the target's",
+            100.0 * cores_used / cores.max(1) as f64,
+            if cores == 1 { "" } else { "s" },
+            rate(sent_rate),
+            rate(target)
+        ),
+        Lag::ConnectionsBusy => format!(
+            "all {connections} connections busy waiting on the target: {behind} scheduled requests not sent yet (rampdeck has CPU to spare)"
+        ),
+        Lag::KeepingUp => "the schedule keeps up again".to_owned(),
     }
 }
 

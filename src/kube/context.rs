@@ -119,6 +119,7 @@ impl KubeContext {
                 r.map(|g| Applied {
                     generation: g.metadata.generation,
                     parent: None,
+                    route: None,
                 })
             }
             (KubeOp::Patch, ObjectKind::HttpRoute) => self
@@ -133,12 +134,17 @@ impl KubeContext {
                 .map(|g| Applied {
                     generation: g.metadata.generation,
                     parent: None,
+                    route: None,
                 }),
             (KubeOp::Delete, ObjectKind::HttpRoute) => {
                 // The parent is read first, so its attachedRoutes can be watched going down.
-                let parent = match self.routes(ns).get_opt(&obj.name).await {
-                    Ok(Some(r)) => Applied::route(&r).parent,
-                    Ok(None) => None,
+                let before = match self.routes(ns).get_opt(&obj.name).await {
+                    Ok(Some(r)) => Applied::route(&r),
+                    Ok(None) => Applied {
+                        generation: None,
+                        parent: None,
+                        route: None,
+                    },
                     Err(e) => return Err(explain(e, &what())),
                 };
                 self.routes(ns)
@@ -146,7 +152,7 @@ impl KubeContext {
                     .await
                     .map(|_| Applied {
                         generation: None,
-                        parent,
+                        ..before
                     })
             }
             (KubeOp::Delete, ObjectKind::Gateway) => self
@@ -156,6 +162,7 @@ impl KubeContext {
                 .map(|_| Applied {
                     generation: None,
                     parent: None,
+                    route: None,
                 }),
         };
         result.map_err(|e| explain(e, &what()))
@@ -471,6 +478,9 @@ pub struct Applied {
     pub generation: Option<i64>,
     /// (namespace, name) of the first parent Gateway.
     pub parent: Option<(Option<String>, String)>,
+    /// The HTTPRoute as the API server returned it (after an apply or a
+    /// patch; as it was, for a delete): which requests it serves.
+    pub route: Option<Value>,
 }
 
 impl Applied {
@@ -485,6 +495,7 @@ impl Applied {
         Applied {
             generation: r.metadata.generation,
             parent,
+            route: serde_json::to_value(r).ok(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub fn routes_config(
     actions: Vec<Spanned<RawRouteAction>>,
     has_demo: bool,
     run_length: Duration,
+    requests: &[String],
 ) -> Result<RoutesConfig, ProfileError> {
     let kube = kube_settings(kube);
     let mut out = RoutesConfig {
@@ -73,6 +74,11 @@ pub fn routes_config(
         let timeout = positive_dur(src, &format!("{field}.timeout"), a.timeout.clone())?
             .unwrap_or(DEFAULT_ACTION_TIMEOUT);
         let vars = vars(src, &field, &a.vars)?;
+        let affects = a
+            .affects
+            .as_ref()
+            .map(|x| affects(src, &field, x, requests))
+            .transpose()?;
         let kind = match a.kind.get_ref().as_str() {
             "kube" => ActionKind::Kube(kube_action(src, &field, &a)?),
             "http" => ActionKind::Http(http_action(src, &field, &a)?),
@@ -90,6 +96,7 @@ pub fn routes_config(
             at,
             timeout,
             vars,
+            affects,
             kind,
             verify,
         };
@@ -97,6 +104,37 @@ pub fn routes_config(
         out.actions.push(action);
     }
     Ok(out)
+}
+
+/// `affects = ["shop", ...]`: names of the profile's `[[request]]`s.
+fn affects(
+    src: &Source,
+    field: &str,
+    raw: &Spanned<Vec<String>>,
+    requests: &[String],
+) -> Result<Vec<String>, ProfileError> {
+    if raw.get_ref().is_empty() {
+        return Err(src.at(
+            raw.span(),
+            format!("{field}.affects: list the [[request]] names this action touches, e.g. [\"shop\"]; leave it out to match them from the HTTPRoute"),
+        ));
+    }
+    for name in raw.get_ref() {
+        if !requests.contains(name) {
+            return Err(src.at(
+                raw.span(),
+                format!(
+                    "{field}.affects: '{name}' is not a [[request]] name; the profile's requests are {}",
+                    requests
+                        .iter()
+                        .map(|r| format!("'{r}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(raw.get_ref().clone())
 }
 
 /// `[kube]`, with `~/` expanded.

@@ -127,6 +127,8 @@ pub struct RawRouteAction {
     /// name = "value" or name = ["value1", "value2"] (one per firing, in turn).
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<toml::Value>>,
+    /// The `[[request]]` names whose failures count as this action's drops.
+    pub affects: Option<Spanned<Vec<String>>>,
     // kind = "kube"
     pub op: Option<Spanned<String>>,
     pub manifest: Option<Spanned<String>>,
@@ -352,6 +354,20 @@ pub struct RawDemoKube {
     pub propagation: Option<Spanned<Dur>>,
     /// Fault: requests to a route get 503 for this long after its backends change.
     pub swap_drop: Option<Spanned<Dur>>,
+    /// HTTPRoutes that exist (and are programmed) before the load starts.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Spanned<RawSeedRoute>>,
+}
+
+/// `[[demo.kube.route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeedRoute {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    pub path_prefix: Option<Spanned<String>>,
+    pub backend: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -74,6 +74,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         raw.route_actions,
         demo.is_some(),
         load.duration(),
+        &requests.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
     )?;
     let thresholds = match raw.thresholds {
         Some(t) => thresholds(src, t, &probes, load.mode)?,
@@ -615,6 +616,47 @@ fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSi
     }
     if let Some(s) = k.swap_drop {
         sim.swap_drop = positive_dur(src, "demo.kube.swap_drop", Some(s))?;
+    }
+    for (i, r) in k.routes.into_iter().enumerate() {
+        let r = r.into_inner();
+        let field = format!("demo.kube.route[{i}]");
+        let name = r.name.get_ref();
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        };
+        if !dns(name) {
+            return Err(src.at(r.name.span(), format!("{field}.name: '{name}' is not a Kubernetes object name (lower-case letters, digits, '-' and '.')")));
+        }
+        if sim.routes.iter().any(|x: &crate::demo::config::SeedRoute| &x.name == name) {
+            return Err(src.at(r.name.span(), format!("{field}.name: '{name}' is used by another [[demo.kube.route]]")));
+        }
+        if !sim.backends.contains(r.backend.get_ref()) {
+            return Err(src.at(
+                r.backend.span(),
+                format!(
+                    "{field}.backend: '{}' is not one of demo.kube.backends ({})",
+                    r.backend.get_ref(),
+                    sim.backends.join(", ")
+                ),
+            ));
+        }
+        let path_prefix = match r.path_prefix {
+            Some(p) if !p.get_ref().starts_with('/') => {
+                return Err(src.at(p.span(), format!("{field}.path_prefix: must start with '/', e.g. \"/shop\"")))
+            }
+            Some(p) => p.into_inner(),
+            None => "/".to_owned(),
+        };
+        sim.routes.push(crate::demo::config::SeedRoute {
+            name: name.clone(),
+            hostnames: r.hostnames,
+            path_prefix,
+            backend: r.backend.into_inner(),
+        });
     }
     Ok(sim)
 }

@@ -337,7 +337,8 @@ fn tables(s: &Value) -> String {
         ("requests", "requests"),
         ("rps", "requests/s"),
         ("success_rate", "success (%)"),
-        ("dropped", "dropped (never sent)"),
+        ("not_sent", "not sent (never left)"),
+        ("generator_limited_s", "generator-limited (s)"),
         ("thresholds_passed", "thresholds passed"),
     ] {
         let _ = writeln!(md, "| {label} | {} |", num(&s[k]).replace('|', "\\|"));

@@ -40,6 +40,15 @@ pub fn rebuild(dir: &Path) -> Result<Summary, ReplayError> {
         last_errors: Vec::new(),
         aborted: None,
         resent: 0,
+        generator_limited: series()
+            .filter(|i| i.generator_limited)
+            .map(|i| i.measured)
+            .sum(),
+        behind_cause: if series().any(|i| i.generator_limited) {
+            crate::engine::pace::Lag::GeneratorLimited
+        } else {
+            crate::engine::pace::Lag::ConnectionsBusy
+        },
     };
     let intervals = model.series.len();
     let elapsed = result.elapsed;

@@ -71,6 +71,17 @@ fn metrics(v: &Value) -> Vec<MetricValue> {
             flips.and_then(|f| c["failed"].as_f64().map(|x| x / f)),
             Higher,
         ));
+        // What the flips themselves caused (older results have no split).
+        let drops: Option<f64> = c["flips"].as_array().and_then(|fs| {
+            fs.iter()
+                .map(|f| f["drops"].as_f64())
+                .sum::<Option<f64>>()
+        });
+        out.push(m(
+            "change.drops_per_flip".into(),
+            flips.and_then(|f| drops.map(|d| d / f)),
+            Higher,
+        ));
         let requests = c["requests"].as_f64().filter(|n| *n > 0.0);
         out.push(MetricValue::new(
             "change.success_rate".into(),

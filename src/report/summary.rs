@@ -63,7 +63,15 @@ pub struct Summary {
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub sent: u64,
-    pub dropped: u64,
+    /// Open loop: scheduled requests that never left (the success rate
+    /// counts only what was sent).
+    pub not_sent: u64,
+    /// Why: "connections waiting on the target" or "generator-limited".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_sent_cause: Option<String>,
+    /// Measured seconds in which rampdeck's CPU was saturated while the
+    /// schedule fell behind: the generator, not the target, was the limit.
+    pub generator_limited_s: f64,
     pub unfinished: u64,
     /// Sent again on a new connection because the server closed the old
     /// one before processing them (HTTP/1.1 keep-alive close, HTTP/2
@@ -168,7 +176,9 @@ impl Summary {
                 .collect(),
             errors,
             sent: result.sent,
-            dropped: result.dropped,
+            not_sent: result.dropped,
+            not_sent_cause: (result.dropped > 0).then(|| lag_cause(result.behind_cause).to_owned()),
+            generator_limited_s: result.generator_limited.as_secs_f64(),
             unfinished: result.unfinished,
             resent: result.resent,
             warmup_s: plan.load.warmup.as_secs_f64(),
@@ -282,14 +292,30 @@ impl Summary {
             timing.push_str(", stopped early");
         }
         let _ = writeln!(s, "{timing}");
+        let not_sent = if self.not_sent > 0 {
+            format!(
+                " of sent   {} not sent ({})",
+                group(self.not_sent),
+                self.not_sent_cause.as_deref().unwrap_or(WAITING_ON_TARGET)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "  Requests     {}   ok {}   failed {}   success {:.2}%",
+            "  Requests     {}   ok {}   failed {}   success {:.2}%{not_sent}",
             group(self.requests),
             group(self.ok),
             group(self.failed),
             self.success_rate
         );
+        if self.generator_limited_s > 0.0 {
+            let _ = writeln!(
+                s,
+                "  Generator    LIMITED for {:.1}s: rampdeck's own CPU was saturated while the schedule fell behind; latency and throughput then are rampdeck's limit, not the target's",
+                self.generator_limited_s
+            );
+        }
         let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
         let _ = writeln!(s);
         let _ = writeln!(
@@ -402,7 +428,7 @@ impl Summary {
                 let drops = r
                     .drops
                     .as_ref()
-                    .map_or_else(|| "-".to_owned(), |d| d.total.to_string());
+                    .map_or_else(|| "-".to_owned(), |d| d.charged().to_string());
                 let _ = writeln!(
                     s,
                     "    {:<20}{:>8.1}{:>9}{:>14}{:>15}{:>7}",
@@ -419,7 +445,7 @@ impl Summary {
                 if let Some(e) = &r.error {
                     let _ = writeln!(s, "      failed: {e}");
                 }
-                if let Some(d) = r.drops.as_ref().filter(|d| d.total > 0) {
+                if let Some(d) = r.drops.as_ref().filter(|d| d.charged() + d.before + d.unrelated > 0) {
                     let _ = writeln!(s, "      {}", crate::run::routes::drops_line(&r.action, d));
                 }
             }
@@ -442,11 +468,16 @@ impl Summary {
                 );
             }
         }
-        if self.dropped > 0 {
+        if self.not_sent > 0 {
+            let advice = if self.not_sent_cause.as_deref() == Some(GENERATOR_LIMITED) {
+                "rampdeck ran out of CPU: lower the rate or spread the load over agents"
+            } else {
+                "every connection was waiting on the target: raise load.max_connections or lower the rate"
+            };
             let _ = writeln!(
                 s,
-                "  Note: {} scheduled requests never left because every connection was busy; raise load.max_connections or lower the rate.",
-                group(self.dropped)
+                "  Note: {} scheduled requests never left; {advice}.",
+                group(self.not_sent)
             );
         }
         if self.unfinished > 0 {
@@ -468,6 +499,16 @@ impl Summary {
         s.lines()
             .map(|l| crate::util::text::sanitize(l).into_owned() + "\n")
             .collect()
+    }
+}
+
+use crate::routes::drops::{GENERATOR_LIMITED, WAITING_ON_TARGET};
+
+/// The summary's words for why the schedule fell behind.
+pub fn lag_cause(lag: crate::engine::pace::Lag) -> &'static str {
+    match lag {
+        crate::engine::pace::Lag::GeneratorLimited => GENERATOR_LIMITED,
+        _ => WAITING_ON_TARGET,
     }
 }
 

@@ -28,6 +28,10 @@ pub struct ActionConfig {
     pub timeout: Duration,
     /// `{{name}}` values; a list is used in turn, one value per firing.
     pub vars: BTreeMap<String, Vec<String>>,
+    /// `affects`: the profile's requests (by name) whose failures are this
+    /// action's drops. Unset: the requests its HTTPRoute serves, or every
+    /// request when that cannot be told (http and command actions).
+    pub affects: Option<Vec<String>>,
     pub kind: ActionKind,
     pub verify: Option<VerifyConfig>,
 }

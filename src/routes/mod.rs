@@ -3,9 +3,12 @@
 //! `config` is what the profile asks for; `kube` holds all Kubernetes
 //! access; `verify` polls the data plane; `runner` fires actions (by key or
 //! on schedule) and reports each firing as an `ActionRecord` on the probe
-//! channel; `drops` lists the load's failed requests around an action. A
+//! channel; `affects` says which of the profile's requests an action
+//! touches, and `drops` sorts the load's failed requests around it into
+//! the action's drops, an outage already under way, and unrelated ones. A
 //! failing action is reported and the run goes on.
 
+pub mod affects;
 pub mod config;
 pub mod drops;
 pub mod runner;
@@ -71,6 +74,10 @@ pub struct ActionRecord {
     /// The parent Gateway's attachedRoutes, last seen by the watch.
     pub attached_routes: Option<i64>,
     pub error: Option<String>,
+    /// The requests whose failures are this firing's drops; None counts
+    /// every request (an http or command action without `affects`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affects: Option<affects::Affects>,
     /// Filled in by the run model once the drop window has passed.
     pub drops: Option<drops::Drops>,
 }

@@ -14,6 +14,7 @@ use super::config::{
     ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
     ObjectSource, RoutesConfig,
 };
+use super::affects::RequestKey;
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
 use crate::kube::{after, parse_manifest, KubeContext, KubeError, Seen, Target};
@@ -64,6 +65,8 @@ struct Ctx {
     http: Option<HttpClient>,
     /// Connected on first use and kept; a failed connect is retried next firing.
     kube: Mutex<Option<KubeContext>>,
+    /// The profile's requests, to tell which of them a changed route serves.
+    requests: Vec<RequestKey>,
 }
 
 /// Starts the plan's route actions, with the run-wide variables filled in.
@@ -80,7 +83,8 @@ pub fn start_for(
     if let Ok(exe) = std::env::current_exe() {
         base.insert("rampdeck".into(), exe.display().to_string());
     }
-    start(Arc::new(plan.routes.clone()), base, origin, clock, tx)
+    let requests = super::affects::request_keys(plan);
+    start_with(Arc::new(plan.routes.clone()), base, origin, clock, tx, requests)
 }
 
 /// The engine's run clock, which scheduled firings (`at`) follow.
@@ -94,8 +98,20 @@ pub fn start(
     cfg: Arc<RoutesConfig>,
     base: Vars,
     origin: Instant,
+    clock: Option<RunClockRx>,
+    tx: mpsc::UnboundedSender<ActionRecord>,
+) -> RouteHandle {
+    start_with(cfg, base, origin, clock, tx, Vec::new())
+}
+
+/// `start`, knowing the profile's requests (which a changed HTTPRoute serves).
+fn start_with(
+    cfg: Arc<RoutesConfig>,
+    base: Vars,
+    origin: Instant,
     mut clock: Option<RunClockRx>,
     tx: mpsc::UnboundedSender<ActionRecord>,
+    requests: Vec<RequestKey>,
 ) -> RouteHandle {
     let (fire, mut fire_rx) = mpsc::unbounded_channel::<usize>();
     let cancel = CancellationToken::new();
@@ -113,6 +129,7 @@ pub fn start(
         origin,
         tx,
         kube: Mutex::new(None),
+        requests,
     });
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
@@ -201,6 +218,7 @@ fn record(a: &ActionConfig, firing: u32, at: Duration) -> ActionRecord {
         control_plane_ms: None,
         attached_routes: None,
         error: None,
+        affects: a.affects.as_deref().map(super::affects::named),
         drops: None,
     }
 }
@@ -291,6 +309,15 @@ impl Ctx {
                     .map_err(|_| {
                         RouteError::TimedOut(crate::profile::plan::fmt_dur(a.timeout))
                     })??;
+                if r.affects.is_none() {
+                    r.affects = applied.route.as_ref().and_then(|route| {
+                        super::affects::from_route(
+                            route,
+                            &format!("{ns}/{}", target.name),
+                            &self.requests,
+                        )
+                    });
+                }
                 kube_target = Some((kctx, k.op, applied));
             }
             ActionKind::Http(h) => {

@@ -80,6 +80,12 @@ pub enum EventKind {
         drops: u64,
     },
     Warning,
+    /// rampdeck's CPU is saturated and the schedule falls behind.
+    GeneratorLimited,
+    /// The schedule falls behind with every connection waiting on the target.
+    ConnectionsBusy,
+    /// It keeps up again.
+    KeepingUp,
     Stopping {
         early: bool,
     },
@@ -111,6 +117,9 @@ impl EventKind {
             EventKind::RouteFailed { name } => format!("{name} failed"),
             EventKind::RouteDrops { drops, .. } => format!("{drops} drops"),
             EventKind::Warning => "warn".into(),
+            EventKind::GeneratorLimited => "generator-limited".into(),
+            EventKind::ConnectionsBusy => "conns busy".into(),
+            EventKind::KeepingUp => "keeps up".into(),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),
         }

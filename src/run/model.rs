@@ -81,7 +81,10 @@ impl RunModel {
                 .collect(),
             routes: super::routes::RouteLog::new(
                 plan.target.timeout,
-                plan.requests.iter().map(|r| r.name.clone()).collect(),
+                plan.requests
+                    .iter()
+                    .map(|r| (r.name.clone(), r.weight))
+                    .collect(),
             ),
             ..RunModel::default()
         }
@@ -190,7 +193,7 @@ impl RunModel {
     }
 
     fn apply_snapshot(&mut self, s: Snapshot) -> Vec<Event> {
-        let made = self.routes.interval(&s.failures, s.interval.elapsed);
+        let made = self.routes.interval(&s.failures, &s.interval);
         for e in &made {
             self.push_event(e.clone());
         }

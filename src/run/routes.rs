@@ -6,10 +6,30 @@ use std::time::Duration;
 use super::event::{Event, EventKind};
 use crate::routes::config::{DROPS_AFTER, DROPS_BEFORE};
 use crate::routes::{drops, ActionRecord, Phase};
-use crate::stats::FailureAt;
+use crate::stats::{FailureAt, IntervalStats};
 
 /// Failures kept while windows are open: a bad run must not grow memory.
 const FAILURES_RING: usize = 500_000;
+/// Intervals' pace kept: enough for a window and its settle time.
+const PACE_RING: usize = 4096;
+/// Failures of the affected requests this many of their mean send gaps
+/// apart still continue one outage (a gap that long is e^-10 unlikely
+/// while every request fails)...
+const OUTAGE_GAPS: f64 = 10.0;
+/// ...within these bounds.
+const OUTAGE_GAP_MIN: Duration = Duration::from_millis(20);
+const OUTAGE_GAP_MAX: Duration = Duration::from_secs(1);
+
+/// One interval as the drop windows need it.
+#[derive(Debug, Clone, Copy)]
+struct PaceAt {
+    /// Wall time since the run started, at the interval's end.
+    end: Duration,
+    len: Duration,
+    sent: u64,
+    behind: u64,
+    generator_limited: bool,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct RouteLog {
@@ -24,15 +44,21 @@ pub struct RouteLog {
     overflowed: bool,
     /// The plan's request names, for the drop list.
     requests: Vec<String>,
+    /// Their weights (the share of the load each gets).
+    weights: Vec<u32>,
+    /// Recent intervals' send rate and backlog.
+    pace: VecDeque<PaceAt>,
     /// Playing back a run log: drop windows are not recomputed.
     replay: bool,
 }
 
 impl RouteLog {
-    pub fn new(request_timeout: Duration, requests: Vec<String>) -> Self {
+    pub fn new(request_timeout: Duration, requests: Vec<(String, u32)>) -> Self {
+        let (requests, weights) = requests.into_iter().unzip();
         RouteLog {
             settle: request_timeout,
             requests,
+            weights,
             ..RouteLog::default()
         }
     }
@@ -72,12 +98,23 @@ impl RouteLog {
         self.replay = true;
     }
 
-    /// Takes an interval's failures; returns the drop reports of windows
-    /// that closed by `now` (the interval's end).
-    pub fn interval(&mut self, failures: &[FailureAt], now: Duration) -> Vec<Event> {
+    /// Takes an interval and its failures; returns the drop reports of
+    /// windows that closed by the interval's end.
+    pub fn interval(&mut self, failures: &[FailureAt], i: &IntervalStats) -> Vec<Event> {
         if self.replay {
             return Vec::new();
         }
+        let now = i.elapsed;
+        if self.pace.len() == PACE_RING {
+            self.pace.pop_front();
+        }
+        self.pace.push_back(PaceAt {
+            end: now,
+            len: i.len,
+            sent: i.sent,
+            behind: i.behind,
+            generator_limited: i.generator_limited,
+        });
         if !self.records.is_empty() {
             for f in failures {
                 if self.failures.len() == FAILURES_RING {
@@ -96,6 +133,9 @@ impl RouteLog {
             .unwrap_or(now.saturating_sub(DROPS_BEFORE));
         while self.failures.front().is_some_and(|f| f.sent < keep_from) {
             self.failures.pop_front();
+        }
+        while self.pace.len() > 2 && self.pace[1].end < keep_from {
+            self.pace.pop_front();
         }
         out
     }
@@ -118,7 +158,8 @@ impl RouteLog {
 
     fn close(&mut self, now: Duration, ending: bool) -> Vec<Event> {
         let mut out = Vec::new();
-        for r in self.records.iter_mut().filter(|r| r.drops.is_none()) {
+        let mut records = std::mem::take(&mut self.records);
+        for r in records.iter_mut().filter(|r| r.drops.is_none()) {
             let Some(at) = r
                 .applied_at_s
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
@@ -129,31 +170,109 @@ impl RouteLog {
             if now < closes && !ending {
                 continue;
             }
-            let complete = now >= closes && !self.overflowed;
-            let d = drops::collect(
-                &self.failures,
-                at,
-                DROPS_BEFORE,
-                DROPS_AFTER,
-                complete,
-                &self.requests,
-            );
+            let d = self.window(r, at, now >= closes && !self.overflowed);
             let message = drops_line(&r.action, &d);
             out.push(Event {
                 at: at + DROPS_AFTER,
                 kind: EventKind::RouteDrops {
                     name: r.action.clone(),
-                    drops: d.total,
+                    drops: d.charged(),
                 },
                 message,
             });
             r.drops = Some(d);
         }
+        self.records = records;
         out
+    }
+
+    /// Sorts one firing's window: its drops, an outage under way, unrelated
+    /// failures, and the scheduled requests that could not leave.
+    fn window(&self, r: &ActionRecord, at: Duration, complete: bool) -> drops::Drops {
+        let fired = Duration::try_from_secs_f64(r.fired_at_s)
+            .unwrap_or_default()
+            .min(at);
+        let affected: Option<Vec<bool>> = r.affects.as_ref().map(|a| {
+            self.requests
+                .iter()
+                .map(|n| a.requests.contains(n))
+                .collect()
+        });
+        let mut d = drops::collect(
+            &self.failures,
+            &drops::Window {
+                fired,
+                applied: at,
+                before: DROPS_BEFORE,
+                after: DROPS_AFTER,
+                affected: affected.as_deref(),
+                outage_gap: self.outage_gap(fired, affected.as_deref()),
+                complete,
+                names: &self.requests,
+            },
+        );
+        // The backlog when the action was sent, and its peak in the window.
+        let end = at + DROPS_AFTER;
+        let base = self
+            .pace
+            .iter()
+            .rev()
+            .find(|p| p.end <= fired)
+            .map_or(0, |p| p.behind);
+        let during: Vec<&PaceAt> = self
+            .pace
+            .iter()
+            .filter(|p| p.end > fired && p.end.saturating_sub(p.len) < end)
+            .collect();
+        let peak = during.iter().map(|p| p.behind).max().unwrap_or(0);
+        d.not_sent = peak.saturating_sub(base);
+        if d.not_sent > 0 {
+            let limited = during.iter().any(|p| p.generator_limited);
+            d.not_sent_cause = Some(
+                if limited {
+                    drops::GENERATOR_LIMITED
+                } else {
+                    drops::WAITING_ON_TARGET
+                }
+                .to_owned(),
+            );
+        }
+        d
+    }
+
+    /// How far apart the affected requests' failures may be and still be
+    /// one outage: a multiple of their mean send gap at the firing.
+    fn outage_gap(&self, fired: Duration, affected: Option<&[bool]>) -> Duration {
+        let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
+        let share = match affected {
+            Some(a) if total > 0 => {
+                let mine: u64 = self
+                    .weights
+                    .iter()
+                    .zip(a)
+                    .filter(|(_, &on)| on)
+                    .map(|(&w, _)| u64::from(w))
+                    .sum();
+                mine as f64 / total as f64
+            }
+            _ => 1.0,
+        };
+        let rate = self
+            .pace
+            .iter()
+            .find(|p| p.end >= fired && !p.len.is_zero())
+            .or(self.pace.back())
+            .map_or(0.0, |p| p.sent as f64 / p.len.as_secs_f64().max(1e-9));
+        let per_second = rate * share;
+        if per_second <= 0.0 {
+            return OUTAGE_GAP_MAX;
+        }
+        Duration::from_secs_f64((OUTAGE_GAPS / per_second).min(OUTAGE_GAP_MAX.as_secs_f64()))
+            .clamp(OUTAGE_GAP_MIN, OUTAGE_GAP_MAX)
     }
 }
 
-/// "route flip: 0 failed requests from -1 s to +5 s", or the first few drops.
+/// "route flip: zero drops from -1 s to +5 s", or the drops and what else failed.
 pub fn drops_line(action: &str, d: &drops::Drops) -> String {
     let window = format!("{:+.0} s to {:+.0} s", d.from_ms / 1000.0, d.to_ms / 1000.0);
     let cut = if d.complete {
@@ -161,25 +280,43 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
     } else {
         " (window cut short)"
     };
-    if d.total == 0 {
-        return format!("route {action}: zero failed requests from {window}{cut}");
+    let mut line = if d.drops == 0 {
+        format!("route {action}: zero drops from {window}{cut}")
+    } else {
+        let first: Vec<String> = d
+            .listed
+            .iter()
+            .filter(|x| x.class == drops::Class::Drop)
+            .take(5)
+            .map(|x| format!("{:+.0} ms {} {}", x.offset_ms, x.request, x.outcome))
+            .collect();
+        let by: Vec<String> = d
+            .by_request
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        format!(
+            "route {action}: {} drops from {window}{cut} ({}): {}{}",
+            d.drops,
+            by.join(", "),
+            first.join(", "),
+            if d.drops > 5 { ", …" } else { "" }
+        )
+    };
+    if d.not_sent > 0 {
+        let cause = d.not_sent_cause.as_deref().unwrap_or(drops::WAITING_ON_TARGET);
+        let charged = if cause == drops::GENERATOR_LIMITED {
+            ", not charged to the route"
+        } else {
+            ""
+        };
+        line += &format!("; {} scheduled requests not sent ({cause}{charged})", d.not_sent);
     }
-    let first: Vec<String> = d
-        .listed
-        .iter()
-        .take(5)
-        .map(|x| format!("{:+.0} ms {} {}", x.offset_ms, x.request, x.outcome))
-        .collect();
-    let by: Vec<String> = d
-        .by_request
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
-    format!(
-        "route {action}: {} failed requests from {window}{cut} ({}): {}{}",
-        d.total,
-        by.join(", "),
-        first.join(", "),
-        if d.total > 5 { ", …" } else { "" }
-    )
+    if d.before > 0 {
+        line += &format!("; {} already failing before the change", d.before);
+    }
+    if d.unrelated > 0 {
+        line += &format!("; {} unrelated failures in the window", d.unrelated);
+    }
+    line
 }

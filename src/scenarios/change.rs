@@ -69,6 +69,13 @@ pub struct FlipRecord {
     /// Offset of the first request the new backend answered, and of the last the old one did.
     pub first_new_ms: Option<f64>,
     pub last_old_ms: Option<f64>,
+    /// Failed requests this flip caused: sent from its start to the next
+    /// flip's, outside an outage that was under way when it started (as
+    /// route actions' drops are sorted: `routes::drops`).
+    pub drops: u64,
+    /// Failures in the second before it started, and the rest of an outage
+    /// under way then: "already failing before the change".
+    pub before: u64,
 }
 
 /// Time between probes while waiting for the new route to serve.
@@ -235,6 +242,8 @@ async fn flip(
         new_share: None,
         first_new_ms: None,
         last_old_ms: None,
+        drops: 0,
+        before: 0,
     };
     match r {
         Ok(_) => {
@@ -247,6 +256,52 @@ async fn flip(
         }
     }
     rec
+}
+
+/// Sorts each flip's failures into its drops and an outage already under
+/// way, with the rules route actions use. The scenario's traffic goes to the
+/// flipped route only, so no failure is unrelated.
+fn split_drops(cfg: &super::config::ChangeConfig, samples: &[Sample], flips: &mut [FlipRecord]) {
+    let failed: Vec<crate::stats::FailureAt> = samples
+        .iter()
+        .filter(|s| !s.answer.ok())
+        .map(|s| crate::stats::FailureAt {
+            sent: s.sent,
+            outcome: match &s.answer {
+                Answer::Status { code, .. } => crate::stats::Outcome::Status(*code),
+                Answer::Error(_) => crate::stats::Outcome::Error(crate::stats::ErrorKind::Connect),
+            },
+            request: 0,
+        })
+        .collect();
+    let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
+    let starts: Vec<Duration> = flips.iter().map(|f| secs(f.started_s)).collect();
+    let end = samples.last().map_or(Duration::ZERO, |s| s.sent);
+    // Ten of the traffic's send gaps: a longer quiet spell ends an outage.
+    let gap = Duration::from_secs_f64((10.0 / cfg.rate.max(1e-3)).clamp(0.02, 1.0));
+    let names = ["route".to_owned()];
+    for (i, f) in flips.iter_mut().enumerate() {
+        let start = starts[i];
+        let lead = start.saturating_sub(i.checked_sub(1).map_or(Duration::ZERO, |p| starts[p]));
+        let next = starts.get(i + 1).copied().unwrap_or(end + Duration::from_millis(1));
+        // The window ends just before the next flip starts.
+        let after = next.saturating_sub(start).saturating_sub(Duration::from_nanos(1));
+        let d = crate::routes::drops::collect(
+            &failed,
+            &crate::routes::drops::Window {
+                fired: start,
+                applied: start,
+                before: lead.min(crate::routes::config::DROPS_BEFORE),
+                after,
+                affected: None,
+                outage_gap: gap,
+                complete: true,
+                names: &names,
+            },
+        );
+        f.drops = d.drops;
+        f.before = d.before;
+    }
 }
 
 /// Attributes every request to its phase, flip window and nearest flip.
@@ -323,6 +378,7 @@ pub fn analyse(
             });
         }
     }
+    split_drops(cfg, &samples, &mut flips);
     for f in &mut flips {
         let answered: u64 = f
             .answers
@@ -378,6 +434,8 @@ mod tests {
             new_share: None,
             first_new_ms: None,
             last_old_ms: None,
+            drops: 0,
+            before: 0,
         }
     }
 
@@ -424,6 +482,10 @@ mod tests {
         assert!((r.failures[0].offset_ms - 80.0).abs() < 1e-6);
         assert_eq!(r.failures[1].flip, 2);
         assert!((r.failures[1].offset_ms + 10.0).abs() < 1e-6);
+        // Both were sent after flip 1 started (0.995 s) and before flip 2
+        // did (1.195 s): flip 1's drops, and "already failing" for flip 2.
+        assert_eq!((r.flips[0].drops, r.flips[0].before), (2, 0));
+        assert_eq!((r.flips[1].drops, r.flips[1].before), (0, 2));
         assert_eq!(r.failures[1].answer, "timeout");
         let f1 = &r.flips[0];
         assert_eq!(f1.requests, 5);

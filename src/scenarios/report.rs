@@ -277,13 +277,13 @@ impl ScenarioReport {
             }
             let _ = writeln!(
                 s,
-                "  {:>4} {:<10} {:>9} {:>8} {:>9} {:>11} {:>11}",
-                "flip", "to", "apply ms", "requests", "new share", "first new", "last old"
+                "  {:>4} {:<10} {:>9} {:>8} {:>9} {:>11} {:>11} {:>6} {:>7}",
+                "flip", "to", "apply ms", "requests", "new share", "first new", "last old", "drops", "before"
             );
             for f in &c.flips {
                 let _ = writeln!(
                     s,
-                    "  {:>4} {:<10} {:>9} {:>8} {:>9} {:>11} {:>11}{}",
+                    "  {:>4} {:<10} {:>9} {:>8} {:>9} {:>11} {:>11} {:>6} {:>7}{}",
                     f.iteration,
                     f.backend,
                     f.apply_ms.map_or("-".into(), |v| format!("{v:.1}")),
@@ -292,6 +292,8 @@ impl ScenarioReport {
                         .map_or("-".into(), |v| format!("{:.0}%", v * 100.0)),
                     f.first_new_ms.map_or("-".into(), |v| format!("+{v:.0}ms")),
                     f.last_old_ms.map_or("-".into(), |v| format!("+{v:.0}ms")),
+                    f.drops,
+                    f.before,
                     f.error
                         .as_deref()
                         .map_or(String::new(), |e| format!("  error: {e}"))

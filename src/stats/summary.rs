@@ -110,6 +110,19 @@ pub struct IntervalStats {
     pub finished: u64,
     pub ok: u64,
     pub in_flight: u64,
+    /// Open loop: scheduled requests overdue (by more than 10 ms) and not
+    /// yet sent at the interval's end, because every connection was busy or
+    /// rampdeck was out of CPU.
+    #[serde(default)]
+    pub behind: u64,
+    /// rampdeck's own CPU over the interval, in percent of the cores it may
+    /// run on (100 = all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// rampdeck's CPU was saturated while the schedule fell behind: the
+    /// generator, not the target, was the limit.
+    #[serde(default)]
+    pub generator_limited: bool,
     /// Successful responses only (corrected, service time).
     pub latency: Percentiles,
     pub service: Percentiles,

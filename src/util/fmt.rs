@@ -15,3 +15,30 @@ pub fn fmt_dur(d: Duration) -> String {
     let ms = Duration::from_millis(d.as_millis() as u64);
     humantime::format_duration(ms).to_string()
 }
+
+/// A rate for a sentence: "950", "38k", "1.2k", "1.5M".
+pub fn fmt_rate(v: f64) -> String {
+    let v = v.max(0.0);
+    if v >= 999_500.0 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 9_950.0 {
+        format!("{:.0}k", v / 1e3)
+    } else if v >= 1_000.0 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_read_as_words() {
+        use super::fmt_rate;
+        assert_eq!(fmt_rate(950.4), "950");
+        assert_eq!(fmt_rate(1_234.0), "1.2k");
+        assert_eq!(fmt_rate(38_012.0), "38k");
+        assert_eq!(fmt_rate(50_000.0), "50k");
+        assert_eq!(fmt_rate(2_500_000.0), "2.5M");
+    }
+}

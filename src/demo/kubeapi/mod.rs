@@ -78,8 +78,9 @@ impl KubeApi {
         let address = data_plane.ip().to_string();
         reconcile::seed(&store, sim, &data_plane.to_string(), &address)?;
         let stats = Arc::new(ReconcileStats::default());
-        let reconciler =
+        let mut reconciler =
             reconcile::Reconciler::new(store.clone(), router, sim.clone(), address, stats.clone());
+        reconciler.prime();
         tokio::spawn(reconciler.run(events, cancel.clone()));
         Ok(Arc::new(KubeApi {
             store,

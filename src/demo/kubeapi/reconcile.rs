@@ -20,7 +20,7 @@ use super::store::{
     now_rfc3339, Change, Committed, Event, Key, Operation, Store, Subresource, Writer,
 };
 use crate::demo::config::KubeSim;
-use crate::demo::routing::{BackendSpec, MatchSpec, PathMatch, RouteSpec, Router, RuleSpec};
+use crate::demo::routing::{BackendSpec, MatchSpec, RouteSpec, Router, RuleSpec};
 
 /// `controllerName` in route status, and the field manager of status writes.
 pub const CONTROLLER: &str = "rampdeck.dev/demo-gateway";
@@ -223,6 +223,23 @@ impl Reconciler {
             view: BTreeMap::new(),
             written: std::collections::HashMap::new(),
         }
+    }
+
+    /// Programs what the store already holds (the seeded Gateway and
+    /// routes) at once, so the demo serves its routes before any load.
+    pub fn prime(&mut self) {
+        for kind in Kind::ALL {
+            for obj in self.store.list(kind, None).1 {
+                let m = &obj["metadata"];
+                let key = Key::new(
+                    kind,
+                    m["namespace"].as_str().unwrap_or(""),
+                    m["name"].as_str().unwrap_or(""),
+                );
+                self.view.insert(key.clone(), slim(&key, &obj));
+            }
+        }
+        self.pass();
     }
 
     fn gateway_key(&self) -> Key {
@@ -480,7 +497,7 @@ impl Reconciler {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(match_spec)
+                    .map(MatchSpec::from_json)
                     .collect(),
                 backends: rule["backendRefs"]
                     .as_array()
@@ -637,45 +654,6 @@ pub fn gateway_status(gateway: &Value, attached: &[(String, usize)], address: &s
     })
 }
 
-fn match_spec(m: &Value) -> MatchSpec {
-    let path = &m["path"];
-    let value = path["value"].as_str().unwrap_or("/").to_owned();
-    let mut path = match path["type"].as_str() {
-        None | Some("PathPrefix") => PathMatch::Prefix(value),
-        Some("Exact") => PathMatch::Exact(value),
-        Some(_) => PathMatch::Unsupported,
-    };
-    let exact_pairs = |field: &str, lower: bool| -> Option<Vec<(String, String)>> {
-        m[field]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|h| {
-                let exact = h["type"].as_str().is_none_or(|t| t == "Exact");
-                let name = h["name"].as_str().unwrap_or("");
-                let name = if lower {
-                    name.to_ascii_lowercase()
-                } else {
-                    name.to_owned()
-                };
-                exact.then(|| (name, h["value"].as_str().unwrap_or("").to_owned()))
-            })
-            .collect()
-    };
-    let headers = exact_pairs("headers", true);
-    let query = exact_pairs("queryParams", false);
-    if headers.is_none() || query.is_none() {
-        // RegularExpression matches are implementation-specific; this gateway has none.
-        path = PathMatch::Unsupported;
-    }
-    MatchSpec {
-        path,
-        method: m["method"].as_str().map(str::to_owned),
-        headers: headers.unwrap_or_default(),
-        query: query.unwrap_or_default(),
-    }
-}
-
 async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -707,5 +685,28 @@ pub fn seed(store: &Store, sim: &KubeSim, data_plane: &str, address: &str) -> Re
         g["status"] = gateway_status(&g, &counts, address);
         Ok(Change::Put(g))
     })?;
+    for r in &sim.routes {
+        let key = Key::new(Kind::HttpRoute, &sim.namespace, &r.name);
+        let route = seed_route(sim, r);
+        super::validate::check_object(Kind::HttpRoute, &r.name, &route)?;
+        store.write(&key, setup, |_| Ok(Change::Put(route)))?;
+    }
     Ok(())
+}
+
+/// A `[[demo.kube.route]]` as a user would have applied it.
+fn seed_route(sim: &KubeSim, r: &crate::demo::config::SeedRoute) -> Value {
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": {"name": r.name, "namespace": sim.namespace},
+        "spec": {
+            "parentRefs": [{"name": sim.gateway}],
+            "hostnames": r.hostnames,
+            "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": r.path_prefix}}],
+                "backendRefs": [{"name": r.backend, "port": 8080}],
+            }],
+        },
+    })
 }

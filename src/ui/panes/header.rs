@@ -72,7 +72,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
     let total = plan.load.duration();
     let run_clock = last.map_or_else(Default::default, |i| i.run_clock);
     let stage_idx = last.map_or(0, |i| i.stage);
-    let stage = plan
+    let stage_text = plan
         .load
         .stages
         .get(stage_idx)
@@ -114,20 +114,84 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         ""
     };
     let sep = || Span::styled(" · ", theme.dim());
-    let line = Line::from(vec![
-        Span::raw(" "),
-        Span::raw(stage),
-        sep(),
-        Span::styled("target ", theme.dim()),
-        Span::styled(target, theme.bold()),
-        sep(),
-        Span::styled("achieved ", theme.dim()),
-        Span::styled(achieved, theme.bold()),
-        sep(),
-        Span::styled("in flight ", theme.dim()),
-        Span::raw(last.map_or(0, |i| i.in_flight).to_string()),
-        Span::styled(warm, theme.dim()),
-    ]);
+    let in_flight = last.map_or(0, |i| i.in_flight).to_string();
+    // When the schedule falls behind, say who is to blame: rampdeck's own
+    // CPU must never pass for the target's latency.
+    let lag = last.filter(|i| i.behind > 0).map(|i| {
+        if i.generator_limited {
+            let cpu = i.cpu_percent.unwrap_or(0.0);
+            (
+                format!(
+                    "GENERATOR-LIMITED: rampdeck at {cpu:.0}% CPU, sending {} of {}",
+                    achieved, target
+                ),
+                format!("GENERATOR-LIMITED {cpu:.0}% CPU"),
+                "GEN-LIMITED".to_owned(),
+            )
+        } else {
+            let n = crate::report::summary::group(i.behind);
+            (
+                format!("{n} not sent: all connections waiting on the target"),
+                format!("{n} not sent: conns busy"),
+                format!("{n} not sent"),
+            )
+        }
+    });
+    let lead = |stage: bool, labels: bool| {
+        let mut v = vec![Span::raw(" ")];
+        if stage {
+            v.push(Span::raw(stage_text.clone()));
+            v.push(sep());
+        }
+        if labels {
+            v.push(Span::styled("target ", theme.dim()));
+        }
+        v.push(Span::styled(target.clone(), theme.bold()));
+        v.push(sep());
+        if labels {
+            v.push(Span::styled("achieved ", theme.dim()));
+        }
+        v.push(Span::styled(achieved.clone(), theme.bold()));
+        v
+    };
+    let tail = |v: &mut Vec<Span<'static>>, flight: bool, lag_form: Option<usize>| {
+        if flight {
+            v.push(sep());
+            v.push(Span::styled("in flight ", theme.dim()));
+            v.push(Span::raw(in_flight.clone()));
+        }
+        if let (Some((long, mid, short)), Some(form)) = (&lag, lag_form) {
+            v.push(sep());
+            let text = [long, mid, short][form.min(2)].clone();
+            v.push(Span::styled(text, theme.breach()));
+        } else if lag.is_none() {
+            v.push(Span::styled(warm, theme.dim()));
+        }
+    };
+    let mut forms = Vec::new();
+    for (stage, labels, flight, lag_form) in [
+        (true, true, true, Some(0)),
+        (true, true, false, Some(0)),
+        (false, true, false, Some(0)),
+        (true, true, true, Some(1)),
+        (false, true, false, Some(1)),
+        (false, false, false, Some(1)),
+        (false, false, false, Some(2)),
+    ] {
+        if lag.is_none() && lag_form != Some(0) {
+            continue;
+        }
+        let mut v = lead(stage, labels);
+        tail(&mut v, flight, lag_form);
+        forms.push(v);
+    }
+    if lag.is_none() {
+        let mut v = lead(false, true);
+        tail(&mut v, true, None);
+        forms.push(v);
+        forms.push(lead(false, false));
+    }
+    let line = super::fit(mid.width, forms);
     f.render_widget(Paragraph::new(line), mid);
     let ratio = if total.is_zero() {
         0.0

@@ -81,6 +81,32 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
                 theme.fg(color),
             ));
         }
+        // The newest firing whose drop window has closed: its split.
+        if let Some((firing, d)) = model
+            .routes
+            .records
+            .iter()
+            .rev()
+            .filter(|r| r.action == a.name)
+            .find_map(|r| r.drops.as_ref().map(|d| (r.firing, d)))
+        {
+            let color = if d.charged() > 0 {
+                Color::Red
+            } else {
+                Color::Green
+            };
+            let mut text = format!("     #{firing} drops {}", d.charged());
+            for (n, label) in [
+                (d.before, "before"),
+                (d.unrelated, "unrelated"),
+                (d.not_sent, "not sent"),
+            ] {
+                if n > 0 {
+                    text += &format!(" · {label} {n}");
+                }
+            }
+            lines.push(Line::styled(text, theme.fg(color)));
+        }
     }
     lines.push(Line::styled(
         " A digit fires its action; progress shows in Events · Esc closes",

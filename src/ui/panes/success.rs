@@ -54,6 +54,24 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
         Span::styled("since warmup ", theme.dim()),
         Span::raw(format!("{total_rate} of {}", group(t.requests))),
     ]));
+    // Requests the schedule asked for that have not left: the rate above
+    // counts only what was sent, so they stand beside it.
+    if let Some(i) = model.last().filter(|i| i.behind > 0) {
+        let why = if i.generator_limited {
+            "rampdeck out of CPU"
+        } else {
+            "connections waiting on the target"
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("not sent {} ", group(i.behind)),
+                theme
+                    .fg(ratatui::style::Color::Red)
+                    .add_modifier(ratatui::style::Modifier::BOLD),
+            ),
+            Span::styled(why, theme.dim()),
+        ]));
+    }
     if !t.status.is_empty() {
         let mut spans = vec![Span::styled("status ", theme.dim())];
         for (code, n) in &t.status {

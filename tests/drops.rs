@@ -1,0 +1,181 @@
+//! Route actions' drops are charged to their real cause: the changed route's own requests, not another route's failures, not an outage already under way, and the requests a stalled target kept from leaving.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampdeck::demo::config::{DemoConfig, SeedRoute};
+use serde_json::Value;
+
+/// Runs `profile_tail` (requests, load, route actions) against a demo
+/// whose cluster starts with the shop route on echo-v1.
+async fn run_against_demo(mut config: DemoConfig, profile_tail: &str) -> Value {
+    let _serial = support::SERIAL.lock().await;
+    config.kube.propagation = Duration::from_millis(100);
+    config.kube.routes = vec![SeedRoute {
+        name: "shop".into(),
+        hostnames: vec!["shop.example.com".into()],
+        path_prefix: "/shop".into(),
+        backend: "echo-v1".into(),
+    }];
+    let demo = rampdeck::demo::DemoServer::start(&config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
+        &kubeconfig,
+        demo.addrs.control,
+        "rampdeck",
+    )
+    .unwrap();
+    let profile = format!(
+        "[target]\nurl = \"http://{gw}\"\ntimeout = \"1s\"\n[kube]\nkubeconfig = \"{kc}\"\n{profile_tail}",
+        gw = demo.addrs.gateway,
+        kc = kubeconfig.display()
+    );
+    let plan = rampdeck::profile::parse("drops.toml", &profile).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    rampdeck::headless::run(
+        Arc::new(plan),
+        &rampdeck::headless::Options {
+            out: Some(out.clone()),
+        },
+        rampdeck::signals::StopSignals::new(),
+    )
+    .await
+    .unwrap();
+    support::summary(&out)
+}
+
+const SHOP_AND_CHECKOUT: &str = r#"
+[[request]]
+name = "shop"
+path = "/shop/cart"
+headers = { host = "shop.example.com" }
+[[request]]
+name = "checkout"
+method = "POST"
+path = "/api/checkout"
+[load]
+rate = 300
+duration = "8s"
+[[route_action]]
+name = "shop flip"
+kind = "kube"
+at = "1500ms"
+watch = true
+[route_action.object]
+apiVersion = "gateway.networking.k8s.io/v1"
+kind = "HTTPRoute"
+metadata = { name = "shop", namespace = "rampdeck" }
+spec = { parentRefs = [{ name = "rampdeck" }], hostnames = ["shop.example.com"], rules = [{ matches = [{ path = { type = "PathPrefix", value = "/shop" } }], backendRefs = [{ name = "echo-v2", port = 8080 }] }] }
+"#;
+
+fn flaky_checkout(swap_drop: Option<Duration>) -> DemoConfig {
+    let mut c = DemoConfig {
+        routes: vec![rampdeck::demo::config::DemoRoute {
+            error_rate: 0.3,
+            error_status: 503,
+            ..support::route("/api/checkout")
+        }],
+        ..DemoConfig::default()
+    };
+    c.kube.swap_drop = swap_drop;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_flip_is_not_charged_with_the_checkouts_failures() {
+    let s = run_against_demo(flaky_checkout(None), SHOP_AND_CHECKOUT).await;
+    let flip = &s["route_actions"][0];
+    assert_eq!(flip["phase"], "propagated", "{flip}");
+    assert_eq!(flip["affects"]["requests"], serde_json::json!(["shop"]));
+    assert_eq!(flip["affects"]["from"], "HTTPRoute rampdeck/shop");
+    let d = &flip["drops"];
+    // The route existed before the load: a flip between two live backends drops nothing.
+    assert_eq!(d["drops"], 0, "{d}");
+    assert_eq!(d["before"], 0, "{d}");
+    // 30% of ~150 checkouts/s over 6 s fail on their own: listed as unrelated.
+    let unrelated = d["unrelated"].as_u64().unwrap();
+    assert!(unrelated > 100, "{d}");
+    for x in d["listed"].as_array().unwrap() {
+        assert_eq!(x["class"], "unrelated", "{x}");
+        assert_eq!(x["request"], "checkout", "{x}");
+    }
+    assert_eq!(s["not_sent"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_fault_is_charged_to_the_shop_route_only() {
+    let s = run_against_demo(
+        flaky_checkout(Some(Duration::from_millis(200))),
+        SHOP_AND_CHECKOUT,
+    )
+    .await;
+    let d = &s["route_actions"][0]["drops"];
+    // ~150 shop requests/s for 200 ms get the fault's 503.
+    let drops = d["drops"].as_u64().unwrap();
+    assert!((10..=60).contains(&drops), "{d}");
+    assert_eq!(d["by_request"], serde_json::json!({"shop": drops}), "{d}");
+    assert!(d["unrelated"].as_u64().unwrap() > 100, "{d}");
+    for x in d["listed"].as_array().unwrap() {
+        let expected = if x["request"] == "shop" { "drop" } else { "unrelated" };
+        assert_eq!(x["class"], expected, "{x}");
+        if x["class"] == "drop" {
+            assert_eq!(x["outcome"], "http 503", "{x}");
+            let off = x["offset_ms"].as_f64().unwrap();
+            assert!((0.0..600.0).contains(&off), "{x}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_stalled_target_kept_from_leaving_count_in_the_window() {
+    // The slow route stalls from 3.0 s to 4.5 s of the demo's clock; with
+    // four connections, everything scheduled then waits to be sent.
+    let config = DemoConfig {
+        routes: vec![support::stalling(
+            "/slow",
+            Duration::from_secs(3),
+            Duration::from_millis(1500),
+        )],
+        ..DemoConfig::default()
+    };
+    let s = run_against_demo(
+        config,
+        r#"
+[[request]]
+name = "slow"
+path = "/slow"
+[load]
+rate = 200
+duration = "8s"
+max_connections = 4
+[[route_action]]
+name = "break it"
+kind = "command"
+command = ["true"]
+at = "2900ms"
+affects = ["slow"]
+"#,
+    )
+    .await;
+    let a = &s["route_actions"][0];
+    assert_eq!(a["affects"]["from"], "affects", "{a}");
+    let d = &a["drops"];
+    // 200/s for 1.5 s is 300 scheduled requests; some leave before the
+    // connections fill, and the window's samples are 1 s apart.
+    let not_sent = d["not_sent"].as_u64().unwrap();
+    assert!((100..=320).contains(&not_sent), "{d}");
+    assert_eq!(d["not_sent_cause"], "connections waiting on the target", "{d}");
+    // They all leave once the stall ends: none is missing from the run.
+    assert_eq!(s["not_sent"], 0, "{s}");
+    let events: Vec<&Value> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "connections_busy")
+        .collect();
+    assert!(!events.is_empty(), "the console and log say why: {s}");
+    assert_eq!(s["generator_limited_s"], 0.0);
+}
