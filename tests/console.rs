@@ -91,6 +91,9 @@ fn model(state: RunState) -> RunModel {
             finished: sent,
             ok: sent - failed,
             in_flight: if paused { 0 } else { 3 },
+            behind: 0,
+            cpu_percent: Some(12.0),
+            generator_limited: false,
             latency: if paused { Percentiles::default() } else { lat },
             service: if paused {
                 Percentiles::default()
@@ -175,11 +178,11 @@ fn model(state: RunState) -> RunModel {
     for k in 0..30u64 {
         let at = Duration::from_secs(2 * k + 1);
         m.apply_probe(ProbeEvent::Resource {
-            component: "destination".into(),
+            component: "demo control plane".into(),
             at,
             cpu_cores: (k > 0).then_some(0.05 + 0.01 * (k % 10) as f64),
-            memory_bytes: Some(40.0 * 1024.0 * 1024.0 + (k * 200_000) as f64),
-            took: Duration::from_millis(3),
+            memory_bytes: Some(117.0 * 1024.0 * 1024.0 + (k * 200_000) as f64),
+            took: Duration::from_micros(1_170),
             note: None,
         });
         m.apply_probe(ProbeEvent::Run {
@@ -236,6 +239,78 @@ fn screen(app: &App, model: &RunModel, w: u16, h: u16) -> Terminal<TestBackend> 
 fn whole_screen_80x24() {
     let app = App::new(plan());
     insta::assert_snapshot!(screen(&app, &model(RunState::Running), 80, 24).backend());
+}
+
+#[test]
+fn whole_screen_120x40() {
+    let app = App::new(plan());
+    insta::assert_snapshot!(screen(&app, &model(RunState::Running), 120, 40).backend());
+}
+
+/// The text of `area` in a rendered buffer, one line per row.
+fn text_of(t: &Terminal<TestBackend>, area: ratatui::layout::Rect) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// At every documented size, down to the narrowest layout, each pane shows
+/// the model's numbers whole: a pane drops labels and fields to fit, and
+/// never cuts a number at its border.
+#[test]
+fn no_number_is_cut_at_any_documented_size() {
+    use rampdeck::report::summary::bytes;
+    use rampdeck::ui::app::Pane;
+    use rampdeck::ui::view::fmt_ms;
+    let m = model(RunState::Running);
+    let app = App::new(plan());
+    let c = &m.components[0];
+    let cpu = format!("{:.3}", c.cpu.last().unwrap().1);
+    let mem = bytes(c.memory.last().unwrap().1);
+    let stat = &m.probes[0];
+    let p99 = fmt_ms(stat.durations.value_at_quantile(0.99) as f64 / 1000.0);
+    let last_ms = format!(
+        "{}ms",
+        fmt_ms(stat.last.as_ref().unwrap().0.as_secs_f64() * 1000.0)
+    );
+    let lat = &m.last().unwrap().latency;
+    for (w, h) in [(70, 20), (80, 24), (100, 30), (120, 40), (160, 50)] {
+        let t = screen(&app, &m, w, h);
+        let area = ratatui::layout::Rect::new(0, 0, w, h);
+        let panes = rampdeck::ui::draw::panes(rampdeck::ui::draw::body(area));
+        let pane = |p: Pane| text_of(&t, panes.iter().find(|(q, _)| *q == p).unwrap().1);
+        let cp = pane(Pane::ControlPlane);
+        for v in [&cpu, &mem] {
+            assert!(cp.contains(v.as_str()), "{w}x{h}: control plane lost '{v}':\n{cp}");
+        }
+        let st = pane(Pane::Stat);
+        for v in [&p99, &last_ms] {
+            assert!(st.contains(v.as_str()), "{w}x{h}: stat lost '{v}':\n{st}");
+        }
+        let latency = pane(Pane::Latency);
+        for v in [fmt_ms(lat.p50), fmt_ms(lat.p99)] {
+            assert!(latency.contains(&v), "{w}x{h}: latency lost '{v}':\n{latency}");
+        }
+        let header = text_of(&t, ratatui::layout::Rect::new(0, 0, w, 3));
+        assert!(header.contains("400/s"), "{w}x{h}: header lost the rate:\n{header}");
+        let success = pane(Pane::Success);
+        // The status line needs a fourth row; the totals always show.
+        let rows = success.lines().count() - 2;
+        let want: &[&str] = if rows >= 4 {
+            &["99.710%", "17,230", "17,180"]
+        } else {
+            &["99.710%", "17,230"]
+        };
+        for v in want {
+            assert!(success.contains(v), "{w}x{h}: success lost '{v}':\n{success}");
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,11 @@
-//! Time-series charts on a braille `Canvas`, with labelled vertical event markers.
+//! Time-series charts on a braille `Canvas`, with labelled vertical event markers and axis ticks.
 //!
 //! ratatui's `Chart` cannot place text at a data coordinate, and event
 //! markers need labels, so charts are drawn on a `Canvas`: lines per series,
-//! a vertical line and a label per event, y-axis labels in the corners.
+//! a vertical line and a label per labelled event, a tick on the axis for
+//! the others, y-axis labels in the corners. Labels never overlap: each
+//! takes the first row where it fits, and one that fits nowhere is left out
+//! (its line stays; the Events pane has its words).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -13,6 +16,7 @@ use ratatui::widgets::canvas::{Canvas, Line as Segment};
 use ratatui::widgets::Widget;
 
 use super::theme::Theme;
+use super::view::ChartMarker;
 
 /// How points that fall into one screen column are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +35,8 @@ pub struct Series {
 
 pub struct TimeChart<'a> {
     pub series: Vec<Series>,
-    /// (x, label) of each event in view.
-    pub markers: &'a [(f64, String)],
+    /// Each event in view.
+    pub markers: &'a [ChartMarker],
     pub x: (f64, f64),
     pub y_label: &'a dyn Fn(f64) -> String,
     pub theme: Theme,
@@ -124,11 +128,11 @@ impl Widget for TimeChart<'_> {
             .x_bounds([x.0, x.1])
             .y_bounds([0.0, y_max])
             .paint(|ctx| {
-                for (x_at, _) in self.markers {
+                for m in self.markers.iter().filter(|m| m.label.is_some()) {
                     ctx.draw(&Segment {
-                        x1: *x_at,
+                        x1: m.x,
                         y1: 0.0,
-                        x2: *x_at,
+                        x2: m.x,
                         y2: y_max,
                         color: color(Theme::MARKER),
                     });
@@ -159,16 +163,22 @@ impl Widget for TimeChart<'_> {
                     y_max,
                     Line::from(Span::styled(top.clone(), label_style)),
                 );
-                // Labels start below the y-axis label and step down, so
-                // close events stay readable; too short a chart gets lines only.
+                for m in self.markers.iter().filter(|m| m.label.is_none()) {
+                    ctx.print(m.x, 0.0, Line::from(Span::styled("▴", marker_style)));
+                }
+                // Labels start below the y-axis label and step down; too
+                // short a chart gets lines only.
                 if area.height >= 5 {
                     let rows = area.height as f64;
                     let levels = ((area.height - 1) / 2).clamp(1, 4) as usize;
-                    for (i, (x_at, label)) in self.markers.iter().enumerate() {
-                        let row = 1.0 + (i % levels) as f64;
-                        let y = y_max * (1.0 - (row + 0.5) / rows);
+                    let places = place_labels(self.markers, x, area.width, levels);
+                    for (m, row) in self.markers.iter().zip(places) {
+                        let (Some(label), Some(row)) = (&m.label, row) else {
+                            continue;
+                        };
+                        let y = y_max * (1.0 - (1.0 + row as f64 + 0.5) / rows);
                         ctx.print(
-                            *x_at,
+                            m.x,
                             y,
                             Line::from(Span::styled(format!(" {label}"), marker_style)),
                         );
@@ -179,9 +189,63 @@ impl Widget for TimeChart<'_> {
     }
 }
 
+/// The row (0 = top) for each labelled marker's label, None when it fits
+/// on no row without touching another or the right edge.
+pub fn place_labels(
+    markers: &[ChartMarker],
+    x: (f64, f64),
+    width: u16,
+    levels: usize,
+) -> Vec<Option<usize>> {
+    let span = (x.1 - x.0).max(1e-9);
+    let cols = f64::from(width.saturating_sub(1));
+    // The last column each row's labels reach so far.
+    let mut taken: Vec<Option<u16>> = vec![None; levels];
+    markers
+        .iter()
+        .map(|m| {
+            let label = m.label.as_ref()?;
+            let start = (((m.x - x.0) / span) * cols).round().clamp(0.0, cols) as u16;
+            let end = start.saturating_add(label.chars().count() as u16 + 1);
+            if end > width {
+                return None;
+            }
+            let row = taken.iter().position(|t| t.is_none_or(|t| start > t))?;
+            taken[row] = Some(end);
+            Some(row)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn marker(x: f64, label: Option<&str>) -> ChartMarker {
+        ChartMarker {
+            x,
+            label: label.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn labels_never_overlap_and_the_crowded_one_is_left_out() {
+        // 100 s over 50 columns: 2 s per column.
+        let ms = [
+            marker(0.0, Some("warm")),   // columns 0-4
+            marker(2.0, Some("set 400")), // starts at 1: next row
+            marker(4.0, None),           // a tick takes no row
+            marker(4.0, Some("pause")),   // starts at 2: third row
+            marker(6.0, Some("resume")),  // no row left
+            marker(20.0, Some("shop")),   // column 10: top row is free again
+            marker(99.0, Some("late")),   // would run past the right edge
+        ];
+        let rows = place_labels(&ms, (0.0, 100.0), 50, 3);
+        assert_eq!(
+            rows,
+            vec![Some(0), Some(1), None, Some(2), None, Some(0), None]
+        );
+    }
 
     #[test]
     fn downsampling_keeps_spikes_with_max_and_levels_with_mean() {

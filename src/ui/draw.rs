@@ -61,28 +61,7 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
     if app.zoom {
         pane(f, body, app.focus, app, model, ctx);
     } else {
-        // Charts get the most room; at small sizes the others shrink first.
-        let [top, mid, bottom] = Layout::vertical([
-            Constraint::Fill(4),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-        ])
-        .areas(body);
-        let [tp, lat] = Layout::horizontal([Constraint::Fill(1); 2]).areas(top);
-        let [succ, cp, st] = Layout::horizontal([
-            Constraint::Percentage(40),
-            Constraint::Percentage(30),
-            Constraint::Percentage(30),
-        ])
-        .areas(mid);
-        for (p, r) in [
-            (Pane::Throughput, tp),
-            (Pane::Latency, lat),
-            (Pane::Success, succ),
-            (Pane::ControlPlane, cp),
-            (Pane::Stat, st),
-            (Pane::Events, bottom),
-        ] {
+        for (p, r) in panes(body) {
             pane(f, r, p, app, model, ctx);
         }
     }
@@ -90,7 +69,44 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
     overlay::draw(f, area, app, model, theme);
 }
 
-fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &DrawContext) {
+/// Where each pane goes in the body (the screen less header and footer).
+/// Charts get the most room; at small sizes the others shrink first.
+pub fn panes(body: Rect) -> [(Pane, Rect); 6] {
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Fill(4),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+    ])
+    .areas(body);
+    let [tp, lat] = Layout::horizontal([Constraint::Fill(1); 2]).areas(top);
+    let [succ, cp, st] = Layout::horizontal([
+        Constraint::Percentage(40),
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+    ])
+    .areas(mid);
+    [
+        (Pane::Throughput, tp),
+        (Pane::Latency, lat),
+        (Pane::Success, succ),
+        (Pane::ControlPlane, cp),
+        (Pane::Stat, st),
+        (Pane::Events, bottom),
+    ]
+}
+
+/// The body's area on a screen of `area`.
+pub fn body(area: Rect) -> Rect {
+    let [_, body, _] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    body
+}
+
+pub fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &DrawContext) {
     let focused = app.focus == p;
     let theme = ctx.theme;
     match p {

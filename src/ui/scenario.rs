@@ -278,20 +278,13 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let label = move |v: f64| format!("{v:.0}{unit}");
-    // Flip markers crowd the chart: label only every few.
-    let markers: Vec<(f64, String)> = s
+    // Every flip gets its line; labels that would overlap are left out.
+    let markers: Vec<crate::ui::view::ChartMarker> = s
         .markers
         .iter()
-        .enumerate()
-        .map(|(i, (t, l))| {
-            (
-                *t,
-                if s.markers.len() > 12 && i % 4 != 0 {
-                    String::new()
-                } else {
-                    l.clone()
-                },
-            )
+        .map(|(t, l)| crate::ui::view::ChartMarker {
+            x: *t,
+            label: Some(l.clone()),
         })
         .collect();
     let chart = TimeChart {

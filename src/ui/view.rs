@@ -41,31 +41,46 @@ pub fn rate_of(i: &IntervalStats, count: u64) -> Option<f64> {
     (i.len >= MIN_RATE_INTERVAL).then(|| count as f64 / i.secs())
 }
 
-/// Events worth a marker on the charts, within `x`.
-pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<(f64, String)> {
+/// Events worth a marker on the charts, within `x`: what the operator,
+/// the stages and the route actions did gets a labelled line; what the run
+/// noticed by itself (a first error, a first failing status) only a tick
+/// on the axis, with its words in the Events pane, so it cannot crowd them.
+pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<ChartMarker> {
     model
         .events
         .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
+        .filter_map(|e| {
+            let labelled = match e.kind {
                 EventKind::Paused
-                    | EventKind::Resumed
-                    | EventKind::LevelSet { .. }
-                    | EventKind::Marker { .. }
-                    | EventKind::Stage { .. }
-                    | EventKind::WarmupEnded
-                    | EventKind::FirstError { .. }
-                    | EventKind::FirstStatus { .. }
-                    | EventKind::RouteApplied { .. }
-                    | EventKind::RouteFailed { .. }
-            )
+                | EventKind::Resumed
+                | EventKind::LevelSet { .. }
+                | EventKind::Marker { .. }
+                | EventKind::WarmupEnded
+                | EventKind::RouteApplied { .. }
+                | EventKind::RouteFailed { .. }
+                | EventKind::GeneratorLimited => true,
+                // Stage 0 starts at 0: no marker needed there.
+                EventKind::Stage { index } => index > 0,
+                EventKind::FirstError { .. } | EventKind::FirstStatus { .. } => false,
+                _ => return None,
+            };
+            if matches!(e.kind, EventKind::Stage { index: 0 }) {
+                return None;
+            }
+            Some(ChartMarker {
+                x: e.at.as_secs_f64(),
+                label: labelled.then(|| e.kind.label()),
+            })
         })
-        // Stage 0 starts at 0: no marker needed there.
-        .filter(|e| !matches!(e.kind, EventKind::Stage { index: 0 }))
-        .map(|e| (e.at.as_secs_f64(), e.kind.label()))
-        .filter(|(t, _)| *t >= x.0 && *t <= x.1)
+        .filter(|m| m.x >= x.0 && m.x <= x.1)
         .collect()
+}
+
+/// One event on a chart: a labelled line, or (no label) a tick on the axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartMarker {
+    pub x: f64,
+    pub label: Option<String>,
 }
 
 /// A short window of recent intervals for the headline numbers.

@@ -38,22 +38,41 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     let mut lines = Vec::new();
     for p in &model.probes {
         let ms = |q: f64| fmt_ms(p.durations.value_at_quantile(q) as f64 / 1000.0);
-        let (last, style) = match &p.last {
-            None => ("waiting".to_owned(), theme.dim()),
-            Some((took, RunOutcome::Ok)) => (
-                format!("{}ms ok", fmt_ms(took.as_secs_f64() * 1000.0)),
-                theme.fg(Color::Green),
-            ),
-            Some((took, RunOutcome::Failed(why))) => (
-                format!("{}ms failed: {why}", fmt_ms(took.as_secs_f64() * 1000.0)),
-                theme.fg(Color::Red),
-            ),
-            Some((_, RunOutcome::TimedOut)) => ("timed out".to_owned(), theme.fg(Color::Red)),
+        // (long, short) forms of the last run; the reason for a failure
+        // is in the Log pane too, so it is the first thing to go.
+        let (last, short, style) = match &p.last {
+            None => ("waiting".to_owned(), "waiting".to_owned(), theme.dim()),
+            Some((took, RunOutcome::Ok)) => {
+                let t = format!("{}ms", fmt_ms(took.as_secs_f64() * 1000.0));
+                (format!("{t} ok"), t, theme.fg(Color::Green))
+            }
+            Some((took, RunOutcome::Failed(why))) => {
+                let t = format!("{}ms", fmt_ms(took.as_secs_f64() * 1000.0));
+                (format!("{t} failed: {why}"), format!("{t} failed"), theme.fg(Color::Red))
+            }
+            Some((_, RunOutcome::TimedOut)) => {
+                ("timed out".to_owned(), "timed out".to_owned(), theme.fg(Color::Red))
+            }
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", p.name), theme.bold()),
-            Span::styled(last, style.add_modifier(ratatui::style::Modifier::BOLD)),
-        ]));
+        let style = style.add_modifier(ratatui::style::Modifier::BOLD);
+        let name = |n: String| Span::styled(n, theme.bold());
+        // A name may be shortened (with '…'); the duration never is.
+        let room = (table.width as usize).saturating_sub(short.chars().count() + 1);
+        let clipped = if p.name.chars().count() > room && room >= 4 {
+            let head: String = p.name.chars().take(room - 1).collect();
+            format!("{head}… ")
+        } else {
+            format!("{} ", p.name)
+        };
+        lines.push(super::fit(
+            table.width,
+            vec![
+                vec![name(format!("{} ", p.name)), Span::styled(last, style)],
+                vec![name(format!("{} ", p.name)), Span::styled(short.clone(), style)],
+                vec![name(clipped), Span::styled(short.clone(), style)],
+                vec![Span::styled(short, style)],
+            ],
+        ));
         let (p50, p95, p99) = (ms(0.5), ms(0.95), ms(0.99));
         let mut bad = Vec::new();
         if p.failures > 0 {
@@ -96,8 +115,49 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
                 .rev()
                 .take(room)
                 .rev()
-                .map(|l| Line::raw(l.clone())),
+                .map(|l| Line::raw(squeeze(l, output.width as usize))),
         );
-        f.render_widget(Paragraph::new(out), output);
+        // What still does not fit wraps: a command's numbers are never cut.
+        f.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), output);
+    }
+}
+
+/// A command's table line made to fit `width`: runs of spaces between
+/// columns shrink to two, then to one, before anything would be cut.
+pub fn squeeze(line: &str, width: usize) -> String {
+    let mut s = line.trim_end().to_owned();
+    for keep in [2, 1] {
+        if s.chars().count() <= width {
+            break;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut run = 0;
+        for c in s.chars() {
+            if c == ' ' {
+                run += 1;
+                if run <= keep {
+                    out.push(c);
+                }
+            } else {
+                run = 0;
+                out.push(c);
+            }
+        }
+        s = out;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_lines_shrink_their_gaps_before_anything_is_cut() {
+        let line = "web            1/1   100.00%   429.0rps           4ms";
+        assert_eq!(super::squeeze(line, 80), line);
+        assert_eq!(
+            super::squeeze(line, 40),
+            "web  1/1  100.00%  429.0rps  4ms"
+        );
+        assert_eq!(super::squeeze(line, 30), "web 1/1 100.00% 429.0rps 4ms");
     }
 }

@@ -50,10 +50,22 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     let total_rate = t
         .success_rate()
         .map_or_else(|| "-".into(), |r| format!("{r:.3}%"));
-    lines.push(Line::from(vec![
-        Span::styled("since warmup ", theme.dim()),
-        Span::raw(format!("{total_rate} of {}", group(t.requests))),
-    ]));
+    let count = group(t.requests);
+    lines.push(super::fit(
+        rest.width,
+        vec![
+            vec![
+                Span::styled("since warmup ", theme.dim()),
+                Span::raw(format!("{total_rate} of {count}")),
+            ],
+            vec![
+                Span::styled("total ", theme.dim()),
+                Span::raw(format!("{total_rate} of {count}")),
+            ],
+            vec![Span::raw(format!("{total_rate} of {count}"))],
+            vec![Span::raw(total_rate.clone())],
+        ],
+    ));
     // Requests the schedule asked for that have not left: the rate above
     // counts only what was sent, so they stand beside it.
     if let Some(i) = model.last().filter(|i| i.behind > 0) {
