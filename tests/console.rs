@@ -287,7 +287,10 @@ fn no_number_is_cut_at_any_documented_size() {
         let pane = |p: Pane| text_of(&t, panes.iter().find(|(q, _)| *q == p).unwrap().1);
         let cp = pane(Pane::ControlPlane);
         for v in [&cpu, &mem] {
-            assert!(cp.contains(v.as_str()), "{w}x{h}: control plane lost '{v}':\n{cp}");
+            assert!(
+                cp.contains(v.as_str()),
+                "{w}x{h}: control plane lost '{v}':\n{cp}"
+            );
         }
         let st = pane(Pane::Stat);
         for v in [&p99, &last_ms] {
@@ -295,10 +298,16 @@ fn no_number_is_cut_at_any_documented_size() {
         }
         let latency = pane(Pane::Latency);
         for v in [fmt_ms(lat.p50), fmt_ms(lat.p99)] {
-            assert!(latency.contains(&v), "{w}x{h}: latency lost '{v}':\n{latency}");
+            assert!(
+                latency.contains(&v),
+                "{w}x{h}: latency lost '{v}':\n{latency}"
+            );
         }
         let header = text_of(&t, ratatui::layout::Rect::new(0, 0, w, 3));
-        assert!(header.contains("400/s"), "{w}x{h}: header lost the rate:\n{header}");
+        assert!(
+            header.contains("400/s"),
+            "{w}x{h}: header lost the rate:\n{header}"
+        );
         let success = pane(Pane::Success);
         // The status line needs a fourth row; the totals always show.
         let rows = success.lines().count() - 2;
@@ -308,7 +317,10 @@ fn no_number_is_cut_at_any_documented_size() {
             &["99.710%", "17,230"]
         };
         for v in want {
-            assert!(success.contains(v), "{w}x{h}: success lost '{v}':\n{success}");
+            assert!(
+                success.contains(v),
+                "{w}x{h}: success lost '{v}':\n{success}"
+            );
         }
     }
 }

@@ -119,7 +119,11 @@ async fn a_swap_fault_is_charged_to_the_shop_route_only() {
     assert_eq!(d["by_request"], serde_json::json!({"shop": drops}), "{d}");
     assert!(d["unrelated"].as_u64().unwrap() > 100, "{d}");
     for x in d["listed"].as_array().unwrap() {
-        let expected = if x["request"] == "shop" { "drop" } else { "unrelated" };
+        let expected = if x["request"] == "shop" {
+            "drop"
+        } else {
+            "unrelated"
+        };
         assert_eq!(x["class"], expected, "{x}");
         if x["class"] == "drop" {
             assert_eq!(x["outcome"], "http 503", "{x}");
@@ -167,7 +171,10 @@ affects = ["slow"]
     // connections fill, and the window's samples are 1 s apart.
     let not_sent = d["not_sent"].as_u64().unwrap();
     assert!((100..=320).contains(&not_sent), "{d}");
-    assert_eq!(d["not_sent_cause"], "connections waiting on the target", "{d}");
+    assert_eq!(
+        d["not_sent_cause"], "connections waiting on the target",
+        "{d}"
+    );
     // They all leave once the stall ends: none is missing from the run.
     assert_eq!(s["not_sent"], 0, "{s}");
     let events: Vec<&Value> = s["events"]

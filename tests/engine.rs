@@ -626,10 +626,16 @@ async fn falling_behind_with_cpu_saturated_is_the_generators_limit() {
     assert_eq!(pace.len(), 1, "{pace:?}");
     assert_eq!(pace[0].0, "generator-limited");
     assert!(
-        pace[0].1.starts_with("generator-limited: rampdeck at 100% CPU (2 cores), sending "),
+        pace[0]
+            .1
+            .starts_with("generator-limited: rampdeck at 100% CPU (2 cores), sending "),
         "{pace:?}"
     );
-    assert!(result.generator_limited >= Duration::from_secs(2), "{:?}", result.generator_limited);
+    assert!(
+        result.generator_limited >= Duration::from_secs(2),
+        "{:?}",
+        result.generator_limited
+    );
     assert_eq!(result.behind_cause, engine::pace::Lag::GeneratorLimited);
     let limited: Vec<bool> = events
         .iter()
@@ -651,7 +657,12 @@ async fn falling_behind_with_cpu_saturated_is_the_generators_limit() {
     let pace = pace_events(&events);
     assert_eq!(pace.len(), 1, "{pace:?}");
     assert_eq!(pace[0].0, "conns busy");
-    assert!(pace[0].1.starts_with("all 4 connections busy waiting on the target"), "{pace:?}");
+    assert!(
+        pace[0]
+            .1
+            .starts_with("all 4 connections busy waiting on the target"),
+        "{pace:?}"
+    );
     assert_eq!(result.generator_limited, Duration::ZERO);
     assert_eq!(result.behind_cause, engine::pace::Lag::ConnectionsBusy);
     // 3 s at 80/s leaves about 960 of the 1,200 scheduled unsent at the end.

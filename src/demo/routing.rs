@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-pub use crate::httproute::{MatchSpec, PathMatch, RequestView};
 use crate::httproute::{normalize_host, HostMatch};
+pub use crate::httproute::{MatchSpec, PathMatch, RequestView};
 use crate::util::rng::splitmix64;
 
 /// A route as the control plane hands it to the data plane.

@@ -27,7 +27,10 @@ pub struct CpuMeter {
 
 fn process_cpu() -> Duration {
     let t = clock_gettime(ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 impl Default for CpuMeter {

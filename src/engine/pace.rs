@@ -93,6 +93,10 @@ mod tests {
         }
         assert_eq!(p.observe(0, false, S), Some(Lag::KeepingUp));
         assert_eq!(p.generator_limited, 2 * S);
-        assert_eq!(p.cause(), Lag::GeneratorLimited, "900 of 950 grew while limited");
+        assert_eq!(
+            p.cause(),
+            Lag::GeneratorLimited,
+            "900 of 950 grew while limited"
+        );
     }
 }

@@ -624,15 +624,21 @@ fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSi
         let dns = |s: &str| {
             !s.is_empty()
                 && s.len() <= 253
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         };
         if !dns(name) {
             return Err(src.at(r.name.span(), format!("{field}.name: '{name}' is not a Kubernetes object name (lower-case letters, digits, '-' and '.')")));
         }
-        if sim.routes.iter().any(|x: &crate::demo::config::SeedRoute| &x.name == name) {
-            return Err(src.at(r.name.span(), format!("{field}.name: '{name}' is used by another [[demo.kube.route]]")));
+        if sim
+            .routes
+            .iter()
+            .any(|x: &crate::demo::config::SeedRoute| &x.name == name)
+        {
+            return Err(src.at(
+                r.name.span(),
+                format!("{field}.name: '{name}' is used by another [[demo.kube.route]]"),
+            ));
         }
         if !sim.backends.contains(r.backend.get_ref()) {
             return Err(src.at(
@@ -646,7 +652,10 @@ fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSi
         }
         let path_prefix = match r.path_prefix {
             Some(p) if !p.get_ref().starts_with('/') => {
-                return Err(src.at(p.span(), format!("{field}.path_prefix: must start with '/', e.g. \"/shop\"")))
+                return Err(src.at(
+                    p.span(),
+                    format!("{field}.path_prefix: must start with '/', e.g. \"/shop\""),
+                ))
             }
             Some(p) => p.into_inner(),
             None => "/".to_owned(),

@@ -261,6 +261,16 @@ fn num(v: &Value) -> String {
     }
 }
 
+/// A threshold's value in its unit: bytes as KiB/MiB/GiB, others with the unit after.
+fn with_unit(v: &Value, unit: &Value) -> String {
+    match (v.as_f64(), unit.as_str()) {
+        (None, _) => "no data".to_owned(),
+        (Some(x), Some("bytes")) => super::summary::bytes(x),
+        (Some(_), Some(u)) if !u.is_empty() => format!("{} {u}", num(v)),
+        _ => num(v),
+    }
+}
+
 /// What a reader needs first: pass or fail, the thresholds, and the
 /// headline numbers (rate, success, p50/p99 corrected and service time).
 fn verdict(s: &Value) -> String {
@@ -313,8 +323,8 @@ fn verdict(s: &Value) -> String {
                 "| {} {} | {} | {} | {result} |",
                 num(&t["name"]),
                 num(&t["expr"]).replace('<', "&lt;").replace('>', "&gt;"),
-                num(&t["actual"]),
-                num(&t["limit"])
+                with_unit(&t["actual"], &t["unit"]),
+                with_unit(&t["limit"], &t["unit"])
             );
         }
     }
@@ -404,13 +414,20 @@ fn tables(s: &Value) -> String {
             );
         }
     }
+    if let Some(rs) = s["route_actions"].as_array().filter(|r| !r.is_empty()) {
+        route_actions(&mut md, rs);
+    }
     if let Some(es) = s["events"].as_array().filter(|e| !e.is_empty()) {
-        let _ = writeln!(md, "\n### Events\n\n| time (s) | event |\n|---|---|");
+        let _ = writeln!(
+            md,
+            "\n### Events\n\n| time (s) | kind | event |\n|---|---|---|"
+        );
         for e in es {
             let _ = writeln!(
                 md,
-                "| {:.1} | {} |",
+                "| {:.1} | {} | {} |",
                 e["at_s"].as_f64().unwrap_or(0.0),
+                num(&e["type"]).replace('_', " "),
                 num(&e["message"]).replace('|', "\\|")
             );
         }
@@ -432,6 +449,60 @@ fn tables(s: &Value) -> String {
         }
     }
     md
+}
+
+/// Per route action firing: when, how long it took to apply and to
+/// propagate, and its drop window's split.
+fn route_actions(md: &mut String, rs: &[Value]) {
+    let _ = writeln!(
+        md,
+        "\n### Route actions\n\n| action | at (s) | apply (ms) | data plane (ms) | control plane (ms) | drops | not sent | already failing | unrelated | counted over |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in rs {
+        let d = &r["drops"];
+        let cell = |k: &str| {
+            if d.is_object() {
+                num(&d[k])
+            } else {
+                "-".to_owned()
+            }
+        };
+        let over = match r["affects"]["requests"].as_array() {
+            Some(a) if a.is_empty() => "no request".to_owned(),
+            Some(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "every request".to_owned(),
+        };
+        let ms = |k: &str| {
+            r[k].as_f64()
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {} #{}{} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            num(&r["action"]).replace('|', "\\|"),
+            num(&r["firing"]),
+            r["error"].as_str().map_or_else(String::new, |e| format!(
+                " (failed: {})",
+                e.replace('|', "\\|")
+            )),
+            r["applied_at_s"]
+                .as_f64()
+                .or(r["fired_at_s"].as_f64())
+                .unwrap_or(0.0),
+            ms("apply_ms"),
+            ms("data_plane_ms"),
+            ms("control_plane_ms"),
+            cell("drops"),
+            cell("not_sent"),
+            cell("before"),
+            cell("unrelated"),
+            over.replace('|', "\\|"),
+        );
+    }
 }
 
 fn escape(s: &str) -> String {

@@ -1,4 +1,9 @@
-//! SVG line charts (plotters) for reports: series over run time, with labelled event markers.
+//! SVG line charts (plotters) for reports: series over run time, with labelled event markers, and values under the cursor.
+//!
+//! Hovering: each chart carries a layer of transparent columns over its
+//! plot area, each with an SVG `<title>` naming the x value and every
+//! line's value there, which browsers show as a tooltip; no script, no
+//! external asset, and the SVG stays one self-contained element.
 
 use plotters::prelude::*;
 
@@ -34,6 +39,7 @@ pub fn line_chart(
         .fold(0.0, f64::max);
     let y_max = if y_top > 0.0 { y_top * 1.15 } else { 1.0 };
     let mut svg = String::new();
+    let hover;
     {
         let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
         let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
@@ -68,9 +74,90 @@ pub fn line_chart(
                 .map_err(err)?;
         }
         draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight, title)?;
+        hover = hover_layer(
+            &chart,
+            lines,
+            (0.0, x_max),
+            y_max,
+            &|x| format!("{x:.1} s"),
+            y_desc,
+        );
         root.present().map_err(err)?;
     }
-    Ok(svg)
+    Ok(with_hover(svg, &hover))
+}
+
+/// Columns over the plot area for hovering.
+const HOVER_COLUMNS: usize = 240;
+
+/// Transparent columns, each titled with `x` and every line's nearest value.
+fn hover_layer(
+    chart: &Chart<'_, '_>,
+    lines: &[Line],
+    x: (f64, f64),
+    y_max: f64,
+    fmt_x: &dyn Fn(f64) -> String,
+    unit: &str,
+) -> String {
+    let span = (x.1 - x.0).max(1e-9);
+    let step = span / HOVER_COLUMNS as f64;
+    let (_, top) = chart.backend_coord(&(x.0, y_max));
+    let (_, bottom) = chart.backend_coord(&(x.0, 0.0));
+    let mut out = String::from("<g class=\"hover\">");
+    for i in 0..HOVER_COLUMNS {
+        let (a, b) = (x.0 + step * i as f64, x.0 + step * (i + 1) as f64);
+        let mid = (a + b) / 2.0;
+        let values: Vec<String> = lines
+            .iter()
+            .filter_map(|l| {
+                let p = l
+                    .points
+                    .iter()
+                    .filter(|p| p.0 >= a && p.0 < b)
+                    .max_by(|p, q| p.1.total_cmp(&q.1))?;
+                Some(format!("{} {} {unit}", xml(l.label), short(p.1)))
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let (pa, _) = chart.backend_coord(&(a, 0.0));
+        let (pb, _) = chart.backend_coord(&(b, 0.0));
+        out.push_str(&format!(
+            "<rect x=\"{pa}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"transparent\" pointer-events=\"all\"><title>{}: {}</title></rect>",
+            (pb - pa).max(1),
+            (bottom - top).max(1),
+            xml(&fmt_x(mid)),
+            values.join(" · ")
+        ));
+    }
+    out.push_str("</g>");
+    out
+}
+
+/// Puts the hover layer last, so it is on top of everything drawn.
+fn with_hover(svg: String, hover: &str) -> String {
+    match svg.rfind("</svg>") {
+        Some(i) => format!("{}{hover}{}", &svg[..i], &svg[i..]),
+        None => svg,
+    }
+}
+
+fn short(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 type Chart<'a, 'b> = ChartContext<
@@ -132,6 +219,7 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> Result<String, String> {
         format!("{p:.digits$}%")
     };
     let mut svg = String::new();
+    let hover;
     {
         let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
         let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
@@ -154,9 +242,14 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> Result<String, String> {
             .draw()
             .map_err(err)?;
         draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft, title)?;
+        let exact = |x: f64| {
+            let p = 100.0 * (1.0 - 10f64.powf(-x));
+            format!("{p:.3}%")
+        };
+        hover = hover_layer(&chart, lines, (0.0, x_max), y_max, &exact, "ms");
         root.present().map_err(err)?;
     }
-    Ok(svg)
+    Ok(with_hover(svg, &hover))
 }
 
 /// A histogram's (x = log10(1/(1-p)), latency ms) points for `percentile_chart`.
@@ -226,5 +319,11 @@ mod tests {
         for text in ["Latency", "p99", "pause", "seconds since start"] {
             assert!(svg.contains(text), "{text} missing");
         }
+        // Hovering names the time and the value there.
+        assert!(svg.contains("<title>1.0 s: p99 3.00 ms</title>"), "{svg}");
+        assert!(
+            svg.trim_end().ends_with("</g></svg>"),
+            "the hover layer is on top"
+        );
     }
 }

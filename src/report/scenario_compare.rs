@@ -72,11 +72,9 @@ fn metrics(v: &Value) -> Vec<MetricValue> {
             Higher,
         ));
         // What the flips themselves caused (older results have no split).
-        let drops: Option<f64> = c["flips"].as_array().and_then(|fs| {
-            fs.iter()
-                .map(|f| f["drops"].as_f64())
-                .sum::<Option<f64>>()
-        });
+        let drops: Option<f64> = c["flips"]
+            .as_array()
+            .and_then(|fs| fs.iter().map(|f| f["drops"].as_f64()).sum::<Option<f64>>());
         out.push(m(
             "change.drops_per_flip".into(),
             flips.and_then(|f| drops.map(|d| d / f)),

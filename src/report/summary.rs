@@ -445,7 +445,11 @@ impl Summary {
                 if let Some(e) = &r.error {
                     let _ = writeln!(s, "      failed: {e}");
                 }
-                if let Some(d) = r.drops.as_ref().filter(|d| d.charged() + d.before + d.unrelated > 0) {
+                if let Some(d) = r
+                    .drops
+                    .as_ref()
+                    .filter(|d| d.charged() + d.before + d.unrelated > 0)
+                {
                     let _ = writeln!(s, "      {}", crate::run::routes::drops_line(&r.action, d));
                 }
             }

@@ -204,7 +204,6 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
     d
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +246,11 @@ mod tests {
         let d = collect(&failures, &window(None, &names));
         assert_eq!((d.drops, d.before, d.unrelated), (2, 0, 0));
         assert_eq!(d.from_ms, -1000.0);
-        let offs: Vec<_> = d.listed.iter().map(|x| x.offset_ms.round() as i64).collect();
+        let offs: Vec<_> = d
+            .listed
+            .iter()
+            .map(|x| x.offset_ms.round() as i64)
+            .collect();
         assert_eq!(offs, vec![20, 5000]);
         assert_eq!(d.listed[0].outcome, "reset");
         assert_eq!(d.listed[0].request, "shop");
@@ -283,7 +286,10 @@ mod tests {
         let names = names();
         let affected = [false, true];
         let d = collect(&failures, &window(Some(&affected), &names));
-        assert_eq!(d.before, 60, "the whole outage, also the part after the firing");
+        assert_eq!(
+            d.before, 60,
+            "the whole outage, also the part after the firing"
+        );
         assert_eq!(d.drops, 1, "only the failure after the outage ended");
         // Scattered failures before the firing do not make an outage: a
         // failure just after the firing is the action's.

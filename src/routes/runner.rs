@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::affects::RequestKey;
 use super::config::{
     ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
     ObjectSource, RoutesConfig,
 };
-use super::affects::RequestKey;
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
 use crate::kube::{after, parse_manifest, KubeContext, KubeError, Seen, Target};
@@ -84,7 +84,14 @@ pub fn start_for(
         base.insert("rampdeck".into(), exe.display().to_string());
     }
     let requests = super::affects::request_keys(plan);
-    start_with(Arc::new(plan.routes.clone()), base, origin, clock, tx, requests)
+    start_with(
+        Arc::new(plan.routes.clone()),
+        base,
+        origin,
+        clock,
+        tx,
+        requests,
+    )
 }
 
 /// The engine's run clock, which scheduled firings (`at`) follow.

@@ -304,13 +304,19 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
         )
     };
     if d.not_sent > 0 {
-        let cause = d.not_sent_cause.as_deref().unwrap_or(drops::WAITING_ON_TARGET);
+        let cause = d
+            .not_sent_cause
+            .as_deref()
+            .unwrap_or(drops::WAITING_ON_TARGET);
         let charged = if cause == drops::GENERATOR_LIMITED {
             ", not charged to the route"
         } else {
             ""
         };
-        line += &format!("; {} scheduled requests not sent ({cause}{charged})", d.not_sent);
+        line += &format!(
+            "; {} scheduled requests not sent ({cause}{charged})",
+            d.not_sent
+        );
     }
     if d.before > 0 {
         line += &format!("; {} already failing before the change", d.before);

@@ -283,9 +283,14 @@ fn split_drops(cfg: &super::config::ChangeConfig, samples: &[Sample], flips: &mu
     for (i, f) in flips.iter_mut().enumerate() {
         let start = starts[i];
         let lead = start.saturating_sub(i.checked_sub(1).map_or(Duration::ZERO, |p| starts[p]));
-        let next = starts.get(i + 1).copied().unwrap_or(end + Duration::from_millis(1));
+        let next = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(end + Duration::from_millis(1));
         // The window ends just before the next flip starts.
-        let after = next.saturating_sub(start).saturating_sub(Duration::from_nanos(1));
+        let after = next
+            .saturating_sub(start)
+            .saturating_sub(Duration::from_nanos(1));
         let d = crate::routes::drops::collect(
             &failed,
             &crate::routes::drops::Window {

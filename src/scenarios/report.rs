@@ -278,7 +278,15 @@ impl ScenarioReport {
             let _ = writeln!(
                 s,
                 "  {:>4} {:<10} {:>9} {:>8} {:>9} {:>11} {:>11} {:>6} {:>7}",
-                "flip", "to", "apply ms", "requests", "new share", "first new", "last old", "drops", "before"
+                "flip",
+                "to",
+                "apply ms",
+                "requests",
+                "new share",
+                "first new",
+                "last old",
+                "drops",
+                "before"
             );
             for f in &c.flips {
                 let _ = writeln!(

@@ -232,9 +232,9 @@ mod tests {
     fn labels_never_overlap_and_the_crowded_one_is_left_out() {
         // 100 s over 50 columns: 2 s per column.
         let ms = [
-            marker(0.0, Some("warm")),   // columns 0-4
+            marker(0.0, Some("warm")),    // columns 0-4
             marker(2.0, Some("set 400")), // starts at 1: next row
-            marker(4.0, None),           // a tick takes no row
+            marker(4.0, None),            // a tick takes no row
             marker(4.0, Some("pause")),   // starts at 2: third row
             marker(6.0, Some("resume")),  // no row left
             marker(20.0, Some("shop")),   // column 10: top row is free again

@@ -48,11 +48,17 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
             }
             Some((took, RunOutcome::Failed(why))) => {
                 let t = format!("{}ms", fmt_ms(took.as_secs_f64() * 1000.0));
-                (format!("{t} failed: {why}"), format!("{t} failed"), theme.fg(Color::Red))
+                (
+                    format!("{t} failed: {why}"),
+                    format!("{t} failed"),
+                    theme.fg(Color::Red),
+                )
             }
-            Some((_, RunOutcome::TimedOut)) => {
-                ("timed out".to_owned(), "timed out".to_owned(), theme.fg(Color::Red))
-            }
+            Some((_, RunOutcome::TimedOut)) => (
+                "timed out".to_owned(),
+                "timed out".to_owned(),
+                theme.fg(Color::Red),
+            ),
         };
         let style = style.add_modifier(ratatui::style::Modifier::BOLD);
         let name = |n: String| Span::styled(n, theme.bold());
@@ -68,7 +74,10 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
             table.width,
             vec![
                 vec![name(format!("{} ", p.name)), Span::styled(last, style)],
-                vec![name(format!("{} ", p.name)), Span::styled(short.clone(), style)],
+                vec![
+                    name(format!("{} ", p.name)),
+                    Span::styled(short.clone(), style),
+                ],
                 vec![name(clipped), Span::styled(short.clone(), style)],
                 vec![Span::styled(short, style)],
             ],
@@ -154,10 +163,7 @@ mod tests {
     fn table_lines_shrink_their_gaps_before_anything_is_cut() {
         let line = "web            1/1   100.00%   429.0rps           4ms";
         assert_eq!(super::squeeze(line, 80), line);
-        assert_eq!(
-            super::squeeze(line, 40),
-            "web  1/1  100.00%  429.0rps  4ms"
-        );
+        assert_eq!(super::squeeze(line, 40), "web  1/1  100.00%  429.0rps  4ms");
         assert_eq!(super::squeeze(line, 30), "web 1/1 100.00% 429.0rps 4ms");
     }
 }
