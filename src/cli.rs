@@ -178,8 +178,12 @@ pub struct ScenarioArgs {
     #[arg(long, value_name = "R")]
     pub write_rate: Option<f64>,
     /// route-change: requests per second.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "max_rate")]
     pub rate: Option<f64>,
+    /// route-change: one closed-loop client sending as fast as answers come, instead of --rate;
+    /// the detection resolution is its measured gap between requests.
+    #[arg(long)]
+    pub max_rate: bool,
     /// route-change: time between flips.
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub period: Option<Duration>,

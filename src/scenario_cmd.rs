@@ -102,6 +102,12 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
             "route-change only",
         ),
         (
+            "--max-rate",
+            a.max_rate,
+            &[ScenarioKind::RouteChange][..],
+            "route-change only",
+        ),
+        (
             "--period",
             a.period.is_some(),
             &[ScenarioKind::RouteChange][..],
@@ -145,6 +151,10 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
             ));
         }
         c.change.rate = r;
+        c.change.max_rate = false;
+    }
+    if a.max_rate {
+        c.change.max_rate = true;
     }
     if let Some(d) = a.period {
         if d.is_zero() {

@@ -229,9 +229,48 @@ async fn route_change_fails_and_lists_the_drops_of_a_swap_fault() {
     }
     let flips: std::collections::BTreeSet<u32> = c.failures.iter().map(|f| f.flip).collect();
     assert_eq!(flips.len(), 4, "every flip dropped requests");
+    // Each flip is charged with its own drops; what the previous flip
+    // dropped (sent before this one started) is "before", never its drops.
+    assert_eq!(c.flips.iter().map(|f| f.drops).sum::<u64>(), c.failed);
+    assert!(c.flips.iter().all(|f| f.drops > 0), "{:?}", c.flips);
+    assert_eq!(c.flips[0].before, 0);
+    for w in c.flips.windows(2) {
+        assert_eq!(w[1].before, w[0].drops, "{:?}", c.flips);
+    }
     assert!(r
         .table()
         .contains("failed requests (offset from the nearest flip)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_change_at_max_rate_sees_a_short_drop_and_says_its_resolution() {
+    // A 10 ms fault: at 200/s (5 ms apart) about two requests see it; one
+    // client sending as fast as the demo answers (well under 1 ms apart on
+    // 127.0.0.1) sees many, and its resolution is its measured gap.
+    let mut d = demo(Duration::from_millis(40), Some(Duration::from_millis(10))).await;
+    d.cfg.change.iterations = 2;
+    d.cfg.change.before = Duration::from_millis(300);
+    d.cfg.change.after = Duration::from_millis(300);
+    d.cfg.change.max_rate = true;
+    d.cfg.change.max_failures = 1_000_000;
+    let r = run(ScenarioKind::RouteChange, &d).await;
+    let c = r.route_change.as_ref().unwrap();
+    assert!(c.closed_loop);
+    assert!(c.rate > 500.0, "achieved {}/s", c.rate);
+    assert!(c.send_gap_ms.count > 100, "{:?}", c.send_gap_ms);
+    assert!(c.send_gap_ms.p50 < 2.0, "{:?}", c.send_gap_ms);
+    assert_eq!(c.resolution_ms, c.send_gap_ms.max);
+    // The fault shows as several drops per flip (10 ms at over 500/s).
+    for f in &c.flips {
+        assert!(f.drops >= 3, "flip {}: {} drops", f.iteration, f.drops);
+    }
+    let table = r.table();
+    assert!(table.contains("as fast as answers came"), "{table}");
+    let want = format!(
+        "detection resolution {:.1}ms: requests went every",
+        c.resolution_ms
+    );
+    assert!(table.contains(&want), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

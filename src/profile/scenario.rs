@@ -92,8 +92,12 @@ impl ScenarioPlan {
         let ch = &c.change;
         let _ = writeln!(
             s,
-            "route-change     {} req/s to {}, {} flips {} <-> {} every {}, {} before, {} after, max failures {}",
-            ch.rate,
+            "route-change     {} to {}, {} flips {} <-> {} every {}, {} before, {} after, max failures {}",
+            if ch.max_rate {
+                "closed loop at the rate answers come".to_owned()
+            } else {
+                format!("{} req/s", ch.rate)
+            },
             ch.hostname,
             ch.iterations,
             ch.backends[0],
@@ -242,6 +246,7 @@ fn scenario(
     if let Some(r) = s.route_change {
         let f = "scenario.route_change";
         let ch = &mut c.change;
+        let rate_given = r.rate.is_some();
         if let Some(v) = r.rate {
             let x = *v.get_ref();
             if !(x.is_finite() && x > 0.0 && x <= 20_000.0) {
@@ -251,6 +256,15 @@ fn scenario(
                 ));
             }
             ch.rate = x;
+        }
+        if let Some(m) = r.max_rate {
+            if *m.get_ref() && rate_given {
+                return Err(src.at(
+                    m.span(),
+                    format!("{f}.max_rate: give rate (open loop, requests per second) or max_rate = true (one closed-loop client, as fast as answers come), not both"),
+                ));
+            }
+            ch.max_rate = *m.get_ref();
         }
         if let Some(p) = positive_dur(src, &format!("{f}.period"), r.period)? {
             ch.period = p;

@@ -92,6 +92,8 @@ pub struct RawRouteProbe {
 #[serde(deny_unknown_fields)]
 pub struct RawRouteChange {
     pub rate: Option<Spanned<f64>>,
+    /// A closed-loop client at the rate answers come, instead of `rate`.
+    pub max_rate: Option<Spanned<bool>>,
     pub period: Option<Spanned<Dur>>,
     pub iterations: Option<Spanned<i64>>,
     pub backends: Option<Spanned<Vec<String>>>,

@@ -22,7 +22,15 @@ use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeResult {
+    /// The open-loop rate asked for; with `closed_loop`, the rate achieved.
     pub rate: f64,
+    /// One client sending as fast as answers came (`max_rate`).
+    pub closed_loop: bool,
+    /// How short an outage the traffic could miss: the longest gap between
+    /// two requests sent during the flips (open loop: 1 / rate).
+    pub resolution_ms: f64,
+    /// Gaps between consecutive requests during the flips.
+    pub send_gap_ms: Percentiles,
     pub period_ms: f64,
     pub iterations: u32,
     pub backends: [String; 2],
@@ -107,6 +115,7 @@ pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
         url: format!("{base}/"),
         host: cfg.hostname.clone(),
         rate: cfg.rate,
+        closed: cfg.max_rate,
         duration: cfg.before + cfg.period * cfg.iterations + cfg.after,
         timeout: cfg.timeout,
         backends: cfg.backends.to_vec(),
@@ -396,8 +405,34 @@ pub fn analyse(
             f.new_share = Some(new as f64 / answered as f64);
         }
     }
+    // How far apart requests went while the route was flipping.
+    let mut gaps = new_histogram();
+    let mut span = (f64::MAX, 0.0f64);
+    let in_flips = |t: f64| first_flip.is_some_and(|f| t >= f) && during_end.is_some_and(|e| t < e);
+    let flipping: Vec<f64> = samples
+        .iter()
+        .map(|s| s.sent.as_secs_f64())
+        .filter(|&t| in_flips(t))
+        .collect();
+    for w in flipping.windows(2) {
+        let _ = gaps.record((((w[1] - w[0]) * 1e6) as u64).max(1));
+        span = (span.0.min(w[0]), span.1.max(w[1]));
+    }
+    let send_gap_ms = Percentiles::of(&gaps);
+    let achieved = if span.1 > span.0 {
+        (flipping.len().saturating_sub(1)) as f64 / (span.1 - span.0)
+    } else {
+        0.0
+    };
     ChangeResult {
-        rate: cfg.rate,
+        rate: if cfg.max_rate { achieved } else { cfg.rate },
+        closed_loop: cfg.max_rate,
+        resolution_ms: if send_gap_ms.count > 0 {
+            send_gap_ms.max
+        } else {
+            1000.0 / cfg.rate.max(1e-9)
+        },
+        send_gap_ms,
         period_ms: cfg.period.as_secs_f64() * 1000.0,
         iterations: cfg.iterations,
         backends: cfg.backends.clone(),

@@ -88,6 +88,10 @@ pub struct ProbeConfig {
 pub struct ChangeConfig {
     /// Requests per second (open loop).
     pub rate: f64,
+    /// Instead of `rate`: one closed-loop client sending the next request
+    /// as soon as the last one answered (gateway-api-bench's way): the
+    /// detection resolution is then its measured gap between requests.
+    pub max_rate: bool,
     /// Time between flips.
     pub period: Duration,
     pub iterations: u32,
@@ -140,6 +144,7 @@ impl Default for ScenarioConfig {
             },
             change: ChangeConfig {
                 rate: 200.0,
+                max_rate: false,
                 period: Duration::from_millis(200),
                 iterations: 20,
                 backends: ["echo-v1".into(), "echo-v2".into()],

@@ -240,25 +240,23 @@ impl ScenarioReport {
             let _ = writeln!(s, "  errors (not 200/404): {errors}");
         }
         if let Some(c) = &self.route_change {
+            let how = if c.closed_loop {
+                format!("as fast as answers came ({:.0}/s)", c.rate)
+            } else {
+                format!("at {}/s", c.rate)
+            };
             let _ = writeln!(
                 s,
-                "{} requests at {}/s, {} flips every {:.0}ms: {} ok, {} failed",
+                "{} requests {how}, {} flips every {:.0}ms: {} ok, {} failed",
                 c.requests,
-                c.rate,
                 c.flips.len(),
                 c.period_ms,
                 c.ok,
                 c.failed
             );
-            // What "no drops" can mean at this rate: a shorter outage can
-            // fall between two requests and go unseen.
-            if c.rate > 0.0 {
-                let _ = writeln!(
-                    s,
-                    "  detection resolution {:.1}ms: a gap shorter than one request interval (1/rate) can go unseen; raise --rate to see shorter ones",
-                    1000.0 / c.rate
-                );
-            }
+            // What "no drops" can mean: an outage shorter than the longest
+            // gap between two requests can fall between them, unseen.
+            let _ = writeln!(s, "  {}", resolution_line(c));
             let _ = writeln!(
                 s,
                 "  {:<8} {:>9} {:>9} {:>9} {:>9} {:>7}",
@@ -359,4 +357,19 @@ fn cores(v: Option<f64>) -> String {
 
 fn mib(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.1} MiB", v / 1048576.0))
+}
+
+/// How short an outage route-change could have seen, in words.
+pub fn resolution_line(c: &super::change::ChangeResult) -> String {
+    if c.closed_loop {
+        format!(
+            "detection resolution {:.1}ms: requests went every {:.2}ms (median) while flipping, at most {:.1}ms apart; an outage shorter than that can go unseen",
+            c.resolution_ms, c.send_gap_ms.p50, c.resolution_ms
+        )
+    } else {
+        format!(
+            "detection resolution {:.1}ms: an outage shorter than one request interval (1/rate) can go unseen; raise --rate, or use --max-rate, to see shorter ones",
+            c.resolution_ms
+        )
+    }
 }

@@ -46,6 +46,8 @@ pub struct TrafficPlan {
     pub url: String,
     pub host: String,
     pub rate: f64,
+    /// Closed loop: the next request leaves when the last one answered (`rate` unused).
+    pub closed: bool,
     pub duration: Duration,
     pub timeout: Duration,
     pub backends: Vec<String>,
@@ -53,7 +55,8 @@ pub struct TrafficPlan {
 }
 
 /// Sends `plan.rate` requests per second for `plan.duration` (or until
-/// cancelled), streaming each finished request to `out`.
+/// cancelled), streaming each finished request to `out`; closed loop, one
+/// after the other as fast as they are answered.
 pub async fn send(
     client: HttpClient,
     plan: TrafficPlan,
@@ -64,6 +67,9 @@ pub async fn send(
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&plan.host) {
         headers.insert(http::header::HOST, v);
+    }
+    if plan.closed {
+        return send_closed(client, plan, headers, origin, cancel, out).await;
     }
     let plan = std::sync::Arc::new(plan);
     let start = Instant::now();
@@ -83,14 +89,7 @@ pub async fn send(
             let r = client
                 .send(Method::GET, &plan.url, headers, Bytes::new(), plan.timeout)
                 .await;
-            let answer = match r {
-                Ok(f) => Answer::Status {
-                    code: f.status,
-                    backend: which_backend(&f, &plan.backends, plan.backend_header.as_deref()),
-                },
-                Err(FetchError::TimedOut(_)) => Answer::Error("timeout".into()),
-                Err(FetchError::Failed(m)) => Answer::Error(short(&m)),
-            };
+            let answer = answer(r, &plan);
             let _ = out.send(Sample {
                 sent: due.saturating_duration_since(origin),
                 latency: due.elapsed(),
@@ -101,6 +100,43 @@ pub async fn send(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// One client, one request at a time: each leaves as the last one answers,
+/// so the gap between requests is the target's answer time (and, at most,
+/// `timeout` while it does not answer).
+async fn send_closed(
+    client: HttpClient,
+    plan: TrafficPlan,
+    headers: HeaderMap,
+    origin: Instant,
+    cancel: CancellationToken,
+    out: mpsc::UnboundedSender<Sample>,
+) {
+    let start = Instant::now();
+    while start.elapsed() < plan.duration {
+        let sent = Instant::now();
+        let r = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = client.send(Method::GET, &plan.url, headers.clone(), Bytes::new(), plan.timeout) => r,
+        };
+        let _ = out.send(Sample {
+            sent: sent.saturating_duration_since(origin),
+            latency: sent.elapsed(),
+            answer: answer(r, &plan),
+        });
+    }
+}
+
+fn answer(r: Result<Fetched, FetchError>, plan: &TrafficPlan) -> Answer {
+    match r {
+        Ok(f) => Answer::Status {
+            code: f.status,
+            backend: which_backend(&f, &plan.backends, plan.backend_header.as_deref()),
+        },
+        Err(FetchError::TimedOut(_)) => Answer::Error("timeout".into()),
+        Err(FetchError::Failed(m)) => Answer::Error(short(&m)),
+    }
 }
 
 /// The backend named by the header, else by the body (http-echo answers with its text).
