@@ -108,6 +108,9 @@ fn main() -> ExitCode {
 }
 
 fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
+    if rampdeck::scenarios::log::is_scenario_log(dir) {
+        return replay_scenario(dir, speed, fps);
+    }
     let recording = match rampdeck::run::replay::Recording::load(dir) {
         Ok(r) => r,
         Err(e) => {
@@ -124,6 +127,28 @@ fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
         r.faster(true);
     }
     match rampdeck::ui::replay::run(r, fps, rampdeck::ui::theme::Theme::from_env()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `rampdeck replay DIR` on a scenario's `--out`: its console, played back.
+fn replay_scenario(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
+    let rec = match rampdeck::scenarios::log::read(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        eprintln!("error: replay draws the console and needs a terminal; for a file, use `rampdeck report {}`", dir.display());
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    match rampdeck::ui::scenario::replay(rec, speed, fps, rampdeck::ui::theme::Theme::from_env()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

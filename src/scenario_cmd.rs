@@ -279,7 +279,30 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
         use_demo(&mut plan, &d.process, path);
         demo = Some(d);
     }
-    let session = session::start(kind, plan.config.clone(), plan.probes.clone());
+    let mut session = session::start(kind, plan.config.clone(), plan.probes.clone());
+    // With --out, every event goes to the run log on its way to the view,
+    // so `replay` and `report` work on the scenario (and a killed one keeps
+    // what it did).
+    let mut logging = None;
+    if let Some(dir) = &args.out {
+        match rampdeck::scenarios::log::ScenarioLog::create(
+            dir,
+            kind,
+            &plan.config,
+            plan.source.clone(),
+        ) {
+            Ok(log) => {
+                let events = std::mem::replace(
+                    &mut session.events,
+                    tokio::sync::mpsc::unbounded_channel().1,
+                );
+                let (events, task) = rampdeck::scenarios::log::tee(events, log);
+                session.events = events;
+                logging = Some(task);
+            }
+            Err(e) => eprintln!("warning: no run log: {e}"),
+        }
+    }
     let signals = tokio::spawn(cancel_on_signal(session.cancel.clone()));
     let console =
         !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
@@ -306,6 +329,17 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
         }
     };
     print!("{}", report.table());
+    if let Some(task) = logging {
+        match task.await {
+            Ok((log, None)) => {
+                if let Err(e) = log.result(&report) {
+                    eprintln!("warning: run log: {e}");
+                }
+            }
+            Ok((_, Some(e))) => eprintln!("warning: run log: {e}"),
+            Err(e) => eprintln!("warning: run log: {e}"),
+        }
+    }
     if let Some(dir) = &args.out {
         match report.write(dir) {
             Ok(p) => eprintln!("wrote {}", p.display()),

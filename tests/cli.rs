@@ -503,6 +503,7 @@ fn scenarios_exit_0_on_pass_99_on_fail_and_2_on_bad_input() {
             >= 1
     );
 
+    let failing = dir.path().join("fail");
     let o = rampdeck(&[
         "scenario",
         "route-change",
@@ -512,9 +513,45 @@ fn scenarios_exit_0_on_pass_99_on_fail_and_2_on_bad_input() {
         "3",
         "--demo-swap-drop",
         "30ms",
+        "--out",
+        failing.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED: "));
+
+    // Both wrote a run log that `report` reads: the flips, their drops and
+    // the failures around them.
+    let log = std::fs::read_to_string(failing.join("run.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "scenario_header");
+    assert_eq!(first["scenario"], "route-change");
+    assert_eq!(log.matches("\"event\":\"flip\"").count(), 3, "{log}");
+    assert!(log
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"type\":\"scenario_result\""));
+    let o = rampdeck(&["report", failing.to_str().unwrap(), "--format", "html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(failing.join("report.html")).unwrap();
+    for want in [
+        "<h2>FAIL</h2>",
+        "route-change: failed requests around the flips",
+        "route-change: answers per second, flips marked",
+        "<th>drops</th>",
+        "Detection resolution 5.0 ms at 200/s",
+    ] {
+        assert!(
+            html.contains(want),
+            "{want} missing from the scenario report"
+        );
+    }
+    let o = rampdeck(&["report", out.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(doc["report"]["outcome"], "passed");
+    assert!(doc["events"].as_array().unwrap().len() > 10);
 
     let o = rampdeck(&["scenario", "attached-routes", "--demo", "--routes", "0"]);
     assert_eq!(o.status.code(), Some(2));

@@ -302,3 +302,44 @@ fn a_recorded_run_replays_in_the_console() {
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(!s.alternate_screen());
 }
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn a_recorded_scenario_replays_in_its_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_rampdeck");
+    let rec = Command::new(bin)
+        .args([
+            "scenario",
+            "route-change",
+            "--demo",
+            "--headless",
+            "--iterations",
+            "4",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let s = Session::start(&format!(
+        "{bin} replay {}; echo EXIT=$?; sleep 60",
+        dir.path().display()
+    ));
+    s.wait_for("the scenario replay", Duration::from_secs(15), |sc| {
+        sc.contains("rampdeck scenario route-change") && sc.contains("REPLAY ▶ 1x")
+    });
+    // At its end the recorded result table shows, as it did live.
+    let end = s.wait_for("the result", Duration::from_secs(20), |sc| {
+        sc.contains("REPLAY ⏸") && sc.contains("PASSED")
+    });
+    assert!(end.contains("detection resolution"), "{end}");
+    s.keys("q");
+    let done = s.wait_for("exit", Duration::from_secs(10), |sc| sc.contains("EXIT="));
+    assert!(done.contains("EXIT=0"), "{done}");
+    assert!(!s.alternate_screen());
+}

@@ -505,18 +505,29 @@ fn route_actions(md: &mut String, rs: &[Value]) {
     }
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 /// Markdown tables to HTML tables (the only Markdown `tables` writes), headings and bold.
-fn md_to_html(md: &str) -> String {
+pub(super) fn md_to_html(md: &str) -> String {
     let mut html = String::new();
     let mut in_table = false;
     let mut header = false;
+    let mut in_pre = false;
     for line in md.lines() {
+        if line.starts_with("```") {
+            html.push_str(if in_pre { "</pre>\n" } else { "<pre>" });
+            in_pre = !in_pre;
+            continue;
+        }
+        if in_pre {
+            html.push_str(&escape(line));
+            html.push('\n');
+            continue;
+        }
         if line.starts_with('|') {
             if line.starts_with("|---") {
                 continue;
@@ -582,6 +593,9 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, DocumentError> {
 
 /// Writes the report for the run in `dir`; returns the files written.
 pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, DocumentError> {
+    if crate::scenarios::log::is_scenario_log(dir) {
+        return super::scenario_document::write_report(dir, format);
+    }
     let l = log::read(dir)?;
     if l.truncated {
         eprintln!("warning: {}: the run log ends in a cut-off line (a killed run); reporting what was written", dir.display());
@@ -609,44 +623,81 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         "rampdeck report: {}",
         summary["profile"].as_str().unwrap_or("run")
     );
+    let doc = json!({ "summary": summary, "series": s, "events": l.events });
+    let charts = if format == Format::Json {
+        Vec::new()
+    } else {
+        charts(&s, &l.events, &hist)?
+    };
+    assemble(
+        dir,
+        format,
+        &Document {
+            title,
+            verdict: verdict(&summary),
+            charts,
+            tables: tables(&summary),
+            json: doc,
+        },
+    )
+}
+
+/// One report's parts, in the order a reader wants them.
+pub(super) struct Document {
+    pub title: String,
+    /// Markdown starting "## PASS" or "## FAIL" (or another heading).
+    pub verdict: String,
+    /// (file name, title, SVG document).
+    pub charts: Vec<(String, String, String)>,
+    pub tables: String,
+    /// What `--format json` writes.
+    pub json: Value,
+}
+
+/// Writes `d` as report.md (with the SVGs beside it), one self-contained
+/// report.html (SVGs inline, the verdict in a banner of its colour), or
+/// report.json.
+pub(super) fn assemble(
+    dir: &Path,
+    format: Format,
+    d: &Document,
+) -> Result<Vec<PathBuf>, DocumentError> {
     match format {
         Format::Json => {
-            let doc = json!({ "summary": summary, "series": s, "events": l.events });
-            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            let text = serde_json::to_string_pretty(&d.json).unwrap_or_default();
             Ok(vec![write(dir.join("report.json"), &text)?])
         }
         Format::Md => {
             let mut written = Vec::new();
-            let mut md = format!("# {title}\n\n{}\n", verdict(&summary));
-            for (file, chart_title, svg) in charts(&s, &l.events, &hist)? {
-                written.push(write(dir.join(&file), &svg)?);
+            let mut md = format!("# {}\n\n{}\n", d.title, d.verdict);
+            for (file, chart_title, svg) in &d.charts {
+                written.push(write(dir.join(file), svg)?);
                 let _ = writeln!(md, "![{chart_title}]({file})\n");
             }
-            md.push_str(&tables(&summary));
+            md.push_str(&d.tables);
             written.insert(0, write(dir.join("report.md"), &md)?);
             Ok(written)
         }
         Format::Html => {
             let mut html = format!(
-                "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}th{{background:#f4f4f4}}svg{{max-width:100%;height:auto}}</style>\n</head><body>\n<h1>{0}</h1>\n",
-                escape(&title)
+                "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}th{{background:#f4f4f4}}svg{{max-width:100%;height:auto}}pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}</style>\n</head><body>\n<h1>{0}</h1>\n",
+                escape(&d.title)
             );
-            // The verdict first, in a banner of its colour.
-            let pass = !verdict(&summary).contains("## FAIL");
+            let pass = !d.verdict.contains("## FAIL");
             let _ = writeln!(
                 html,
                 "<div style=\"border-left:6px solid {};background:{};padding:.2em 1em;margin-bottom:1em\">{}</div>",
                 if pass { "#1e7b34" } else { "#b3261e" },
                 if pass { "#eef8ee" } else { "#fdeeee" },
-                md_to_html(&verdict(&summary))
+                md_to_html(&d.verdict)
             );
-            for (_, _, svg) in charts(&s, &l.events, &hist)? {
+            for (_, _, svg) in &d.charts {
                 // The SVG document minus its XML prolog, inline.
                 let start = svg.find("<svg").unwrap_or(0);
                 html.push_str(&svg[start..]);
                 html.push('\n');
             }
-            html.push_str(&md_to_html(&tables(&summary)));
+            html.push_str(&md_to_html(&d.tables));
             html.push_str("</body></html>\n");
             Ok(vec![write(dir.join("report.html"), &html)?])
         }

@@ -6,6 +6,7 @@ pub mod outputs;
 pub mod plot;
 pub mod rebuild;
 pub mod scenario_compare;
+pub mod scenario_document;
 pub mod summary;
 pub mod thresholds;
 

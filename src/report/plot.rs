@@ -33,6 +33,27 @@ pub fn line_chart(
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
+    xy_chart(
+        title,
+        ("seconds since start", 0.0, x_max, &|x| format!("{x:.1} s")),
+        y_desc,
+        lines,
+        markers,
+    )
+}
+
+/// The x axis of `xy_chart`: its description, range, and how the hover names a value.
+pub type XAxis<'a> = (&'a str, f64, f64, &'a dyn Fn(f64) -> String);
+
+/// A chart of `lines` over any x axis (e.g. milliseconds from a flip).
+pub fn xy_chart(
+    title: &str,
+    (x_desc, x_min, x_max, fmt_x): XAxis<'_>,
+    y_desc: &str,
+    lines: &[Line],
+    markers: &[(f64, String)],
+) -> Result<String, String> {
+    let x_max = if x_max > x_min { x_max } else { x_min + 1.0 };
     let y_top = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
@@ -49,11 +70,11 @@ pub fn line_chart(
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("seconds since start")
+            .x_desc(x_desc)
             .y_desc(y_desc)
             .light_line_style(WHITE.mix(0.0))
             .draw()
@@ -74,14 +95,7 @@ pub fn line_chart(
                 .map_err(err)?;
         }
         draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight, title)?;
-        hover = hover_layer(
-            &chart,
-            lines,
-            (0.0, x_max),
-            y_max,
-            &|x| format!("{x:.1} s"),
-            y_desc,
-        );
+        hover = hover_layer(&chart, lines, (x_min, x_max), y_max, fmt_x, y_desc);
         root.present().map_err(err)?;
     }
     Ok(with_hover(svg, &hover))
@@ -241,7 +255,8 @@ pub fn percentile_chart(title: &str, lines: &[Line]) -> Result<String, String> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
-        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft, title)?;
+        // Percentile lines rise to the right: the legend goes where they are not.
+        draw_lines(&mut chart, lines, SeriesLabelPosition::LowerRight, title)?;
         let exact = |x: f64| {
             let p = 100.0 * (1.0 - 10f64.powf(-x));
             format!("{p:.3}%")

@@ -22,6 +22,15 @@ pub struct Environment {
 
 impl Environment {
     pub fn capture(plan: &Plan, started_at: SystemTime) -> Self {
+        Self::capture_for(plan.source.clone(), plan.source_sha256.clone(), started_at)
+    }
+
+    /// For a run without a load plan (a scenario): the profile path and hash given.
+    pub fn capture_for(
+        profile: Option<String>,
+        profile_sha256: Option<String>,
+        started_at: SystemTime,
+    ) -> Self {
         #[cfg(target_os = "linux")]
         let (hostname, kernel) = {
             let u = rustix::system::uname();
@@ -40,8 +49,8 @@ impl Environment {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel,
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-            profile: plan.source.clone(),
-            profile_sha256: plan.source_sha256.clone(),
+            profile,
+            profile_sha256,
         }
     }
 }

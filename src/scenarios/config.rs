@@ -21,6 +21,17 @@ impl ScenarioKind {
             ScenarioKind::RouteChange => "route-change",
         }
     }
+
+    pub const ALL: [ScenarioKind; 3] = [
+        ScenarioKind::AttachedRoutes,
+        ScenarioKind::RouteProbe,
+        ScenarioKind::RouteChange,
+    ];
+
+    /// The kind named `name` ("route-change"), as `name` gives it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// Everything one `rampdeck scenario` run needs.

@@ -4,13 +4,15 @@
 //! `attached`, `probe` and `change` are the three tests; `traffic` is
 //! route-change's open-loop sender (it keeps every request, which the load
 //! engine deliberately does not); `report` is `scenario.json` and the result
-//! table; `resources` folds the control-plane probes into max/avg. Progress
+//! table; `log` is the run log (`run.jsonl`) that `replay` and `report` read;
+//! `resources` folds the control-plane probes into max/avg. Progress
 //! goes out as `ScenarioEvent`s, so the headless and console views draw the
 //! same run. All Kubernetes access goes through `kube::KubeContext`.
 
 pub mod attached;
 pub mod change;
 pub mod config;
+pub mod log;
 pub mod objects;
 pub mod probe;
 pub mod report;
@@ -43,45 +45,89 @@ pub enum ScenarioError {
     },
 }
 
-/// What the views draw while a scenario runs.
-#[derive(Debug, Clone, PartialEq)]
+/// What the views draw while a scenario runs; also the scenario's run log
+/// (`log`), one per line: `{"type": "scenario_event", "event": "flip", "at_s": 2.3, ...}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum ScenarioEvent {
     /// A new phase began: a one-word label for chart markers ("setup",
     /// "teardown") and the full line for the log.
     Phase {
+        #[serde(rename = "at_s", with = "secs")]
         at: Duration,
-        label: &'static str,
+        label: String,
         text: String,
     },
     /// A line for the log.
-    Log { at: Duration, text: String },
+    Log {
+        #[serde(rename = "at_s", with = "secs")]
+        at: Duration,
+        text: String,
+    },
     /// attached-routes: routes applied so far (or still present, in teardown) and the Gateway's attachedRoutes.
     Attached {
+        #[serde(rename = "at_s", with = "secs")]
         at: Duration,
         applied: usize,
         attached: Option<i64>,
     },
     /// route-probe: route `index` serves; propagation in ms.
     Propagated {
+        #[serde(rename = "at_s", with = "secs")]
         at: Duration,
         index: usize,
         data_plane_ms: f64,
     },
     /// route-change: answers in the last 100 ms.
-    Traffic { at: Duration, ok: u64, failed: u64 },
+    Traffic {
+        #[serde(rename = "at_s", with = "secs")]
+        at: Duration,
+        ok: u64,
+        failed: u64,
+    },
     /// route-change: the route now points at `backend`.
     Flip {
+        #[serde(rename = "at_s", with = "secs")]
         at: Duration,
         iteration: u32,
         backend: String,
     },
     /// A control-plane CPU/memory reading (from the profile's sources).
     Resource {
+        #[serde(rename = "at_s", with = "secs")]
         at: Duration,
         component: String,
         cpu_cores: Option<f64>,
         memory_bytes: Option<f64>,
     },
+}
+
+impl ScenarioEvent {
+    /// Seconds since the scenario started.
+    pub fn at(&self) -> Duration {
+        match self {
+            ScenarioEvent::Phase { at, .. }
+            | ScenarioEvent::Log { at, .. }
+            | ScenarioEvent::Attached { at, .. }
+            | ScenarioEvent::Propagated { at, .. }
+            | ScenarioEvent::Traffic { at, .. }
+            | ScenarioEvent::Flip { at, .. }
+            | ScenarioEvent::Resource { at, .. } => *at,
+        }
+    }
+}
+
+/// Durations as plain seconds in the log.
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        crate::stats::summary::secs(d, s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        crate::stats::summary::de_secs(d)
+    }
 }
 
 /// What every scenario works with.
@@ -118,7 +164,7 @@ impl Ctx {
     pub fn phase(&self, label: &'static str, text: impl Into<String>) {
         let _ = self.tx.send(ScenarioEvent::Phase {
             at: self.now(),
-            label,
+            label: label.to_owned(),
             text: text.into(),
         });
     }

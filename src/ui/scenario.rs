@@ -41,6 +41,8 @@ pub struct Screen {
     /// The result table once the scenario has ended.
     pub result: Option<String>,
     pub stopping: bool,
+    /// Playing a recorded scenario back: the playback state for the header.
+    pub replay: Option<String>,
 }
 
 impl Screen {
@@ -59,6 +61,7 @@ impl Screen {
             now: 0.0,
             result: None,
             stopping: false,
+            replay: None,
         }
     }
 
@@ -73,7 +76,7 @@ impl Screen {
         match ev {
             ScenarioEvent::Phase { at, label, text } => {
                 line(at, text.clone());
-                self.markers.push((at.as_secs_f64(), label.to_owned()));
+                self.markers.push((at.as_secs_f64(), label));
                 self.phase = text;
             }
             ScenarioEvent::Log { at, text } => line(at, text),
@@ -216,7 +219,9 @@ fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
         Constraint::Min(6),
     ])
     .areas(f.area());
-    let state = if s.result.is_some() {
+    let state = if let Some(r) = &s.replay {
+        r.as_str()
+    } else if s.result.is_some() {
         "FINISHED  q: exit"
     } else if s.stopping {
         "STOPPING (removing routes)"
@@ -358,4 +363,133 @@ fn draw_log(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// Plays a scenario's run log back (`rampdeck replay DIR`): the same screen,
+/// fed the recorded events at their times, with the replay's playback keys.
+pub fn replay(
+    rec: crate::scenarios::log::ScenarioRecording,
+    speed: u32,
+    fps: u32,
+    theme: Theme,
+) -> std::io::Result<()> {
+    let mut p = Playback {
+        screen: Screen::new(rec.kind),
+        duration: rec.duration(),
+        rec,
+        next: 0,
+        position: Duration::ZERO,
+        playing: true,
+        speed: crate::run::replay::SPEEDS
+            .iter()
+            .copied()
+            .find(|&s| s >= speed)
+            .unwrap_or(16),
+        last: Instant::now(),
+        theme,
+    };
+    super::terminal::run(&mut p, fps)
+}
+
+struct Playback {
+    rec: crate::scenarios::log::ScenarioRecording,
+    screen: Screen,
+    duration: Duration,
+    /// The next event to apply.
+    next: usize,
+    position: Duration,
+    playing: bool,
+    speed: u32,
+    last: Instant,
+    theme: Theme,
+}
+
+/// A step of the arrow keys.
+const STEP: Duration = Duration::from_secs(1);
+
+impl Playback {
+    /// Moves to `t`: forward by applying what happened in between, back by
+    /// starting over.
+    fn seek(&mut self, t: Duration) {
+        let t = t.min(self.duration);
+        if t < self.position {
+            self.screen = Screen::new(self.rec.kind);
+            self.next = 0;
+        }
+        while let Some(e) = self.rec.events.get(self.next).filter(|e| e.at() <= t) {
+            self.screen.apply(e.clone());
+            self.next += 1;
+        }
+        self.position = t;
+        self.screen.now = t.as_secs_f64();
+        let ended = t >= self.duration;
+        self.screen.result = ended.then(|| {
+            self.rec.table.clone().unwrap_or_else(|| {
+                "the log ends without a result: the scenario was killed".to_owned()
+            })
+        });
+        if ended {
+            self.playing = false;
+        }
+        self.show_state();
+    }
+
+    fn show_state(&mut self) {
+        self.screen.replay = Some(format!(
+            "REPLAY {} {}x {:.1}s / {:.1}s  space: play  q: exit",
+            if self.playing { "▶" } else { "⏸" },
+            self.speed,
+            self.position.as_secs_f64(),
+            self.duration.as_secs_f64(),
+        ));
+    }
+}
+
+impl super::terminal::Screen for Playback {
+    fn update(&mut self, now: Instant) -> Flow {
+        let wall = now - self.last;
+        self.last = now;
+        if self.playing {
+            self.seek(self.position + wall * self.speed);
+        }
+        Flow::Continue
+    }
+
+    fn draw(&mut self, f: &mut Frame, _: Instant) {
+        draw(f, &self.screen, self.theme);
+    }
+
+    fn key(&mut self, key: &crossterm::event::KeyEvent) -> Flow {
+        use super::app::{Action, InputMode};
+        match super::keymap::action(&InputMode::Replay, key) {
+            Some(Action::Quit) => return Flow::Leave,
+            Some(Action::PlayPause) => {
+                if self.position >= self.duration {
+                    self.seek(Duration::ZERO);
+                }
+                self.playing = !self.playing;
+            }
+            Some(Action::Faster(up)) => {
+                let speeds = crate::run::replay::SPEEDS;
+                let i = speeds.iter().position(|&s| s == self.speed).unwrap_or(0);
+                self.speed = if up {
+                    speeds[(i + 1).min(speeds.len() - 1)]
+                } else {
+                    speeds[i.saturating_sub(1)]
+                };
+            }
+            Some(Action::Step(forward)) => {
+                self.playing = false;
+                let t = if forward {
+                    self.position + STEP
+                } else {
+                    self.position.saturating_sub(STEP)
+                };
+                self.seek(t);
+            }
+            _ => {}
+        }
+        self.show_state();
+        Flow::Continue
+    }
 }
