@@ -430,13 +430,19 @@ impl Supervisor {
         };
         let cpu_cores = self.cpu.sample();
         let saturated = cpu_cores.is_some_and(|c| self.cpu.saturated(c));
-        let generator_limited = behind > 0 && saturated;
+        let generator_limited = behind > 0 && saturated && self.stop_rc.is_none();
         let target_now = self.current_level(end);
-        if let Some(lag) = self.pace.observe(
-            behind,
-            saturated,
-            if warmup { Duration::ZERO } else { measured },
-        ) {
+        // Once sending has stopped the backlog is final: no more pace to judge.
+        let judged = if self.stop_rc.is_none() {
+            self.pace.observe(
+                behind,
+                saturated,
+                if warmup { Duration::ZERO } else { measured },
+            )
+        } else {
+            None
+        };
+        if let Some(lag) = judged {
             let len = end.saturating_sub(start).as_secs_f64().max(1e-9);
             let message = pace_message(
                 lag,
@@ -632,12 +638,18 @@ impl Supervisor {
             self.emit(EventKind::Warning, format!("{unfinished} requests were still in flight when the run ended; they are not counted"));
         }
         if dropped > 0 {
-            self.emit(
-                EventKind::Warning,
-                format!(
-                    "{dropped} scheduled requests never left: all {} connections were busy",
+            let why = match self.pace.cause() {
+                super::pace::Lag::GeneratorLimited => {
+                    "rampdeck was out of CPU (generator-limited)".to_owned()
+                }
+                _ => format!(
+                    "all {} connections were waiting on the target",
                     self.plan.load.max_connections
                 ),
+            };
+            self.emit(
+                EventKind::Warning,
+                format!("{dropped} scheduled requests never left: {why}"),
             );
         }
         self.emit(
