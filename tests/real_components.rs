@@ -276,7 +276,7 @@ verify = {{ url = "{{{{target}}}}/", host = "new.local", body_contains = "new ro
     // first poll already matches; it must still be a real, small number.
     assert!((0.0..1000.0).contains(&data_plane), "{a}");
     assert!(a["apply_ms"].as_f64().unwrap() > 0.0, "{a}");
-    assert_eq!(a["drops"]["total"], 0, "{a}");
+    assert_eq!(a["drops"]["drops"], 0, "{a}");
     assert_eq!(a["drops"]["complete"], true, "{a}");
     eprintln!(
         "caddy: apply {:.1} ms, data plane {:.1} ms after {} polls",
