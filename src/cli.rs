@@ -81,6 +81,17 @@ pub enum Command {
         #[command(flatten)]
         args: ScenarioArgs,
     },
+    /// Search for the highest rate (or, with --concurrency, the concurrency) that holds the SLO:
+    /// double until a step fails, bisect to --precision, confirm; writes capacity.json with --out.
+    Find {
+        /// A profile (.toml) or an http(s):// URL; leave out with --demo.
+        #[arg(required_unless_present = "demo")]
+        target: Option<String>,
+        #[command(flatten)]
+        args: FindArgs,
+        #[command(flatten)]
+        adhoc: AdhocArgs,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -140,6 +151,61 @@ pub enum ScenarioName {
     AttachedRoutes,
     RouteProbe,
     RouteChange,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Search the demo: one route with 8 workers and a 5 ms service time (capacity 1,600 req/s by construction).
+    #[arg(long, conflicts_with = "target")]
+    pub demo: bool,
+    /// A criterion in the [thresholds] syntax, e.g. "p99 < 50ms" or "component.destination.cpu_max < 0.5" (repeatable; default: the profile's [find] slo, else its [thresholds]).
+    #[arg(long, value_name = "EXPR")]
+    pub slo: Vec<String>,
+    /// The first level (req/s; with --concurrency, requests in flight).
+    #[arg(long, value_name = "N")]
+    pub start: Option<f64>,
+    /// The highest level to try.
+    #[arg(long, value_name = "N")]
+    pub max: Option<f64>,
+    /// Growth per step until the first failure.
+    #[arg(long, value_name = "F")]
+    pub factor: Option<f64>,
+    /// Stop when (lowest fail - highest pass) / highest pass is at most this: 2% or 0.02.
+    #[arg(long, value_name = "P")]
+    pub precision: Option<String>,
+    /// Steps at most, confirmations included.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub max_steps: Option<u32>,
+    /// Each step's judged window.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub step: Option<Duration>,
+    /// Held before each step's window, not judged.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
+    /// The found level's final hold.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub confirm: Option<Duration>,
+    /// Search concurrency (closed loop) instead of rate, and fit the Universal Scalability Law.
+    #[arg(long)]
+    pub concurrency: bool,
+    /// The connection pool (open loop).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub max_connections: Option<u32>,
+    /// No console: progress on stderr, the table on stdout.
+    #[arg(long)]
+    pub headless: bool,
+    /// Write capacity.json, summary.json and run.jsonl into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into an --out directory that already holds a run.
+    #[arg(long)]
+    pub force: bool,
+    /// An earlier search (its --out directory or capacity.json): exit 99 when the capacity fell by more than --tolerance.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: how far the capacity may fall, in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    pub tolerance: f64,
 }
 
 #[derive(Debug, Args)]

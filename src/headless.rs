@@ -77,13 +77,13 @@ impl View for Stderr {
         use crate::probes::ProbeEvent;
         match note {
             Note::Event(e) => self.line(e.at, &e.message),
-            Note::Interval(i) if i.elapsed >= self.next_progress => {
+            Note::Interval(i, _) if i.elapsed >= self.next_progress => {
                 self.next_progress += Duration::from_secs(1);
                 let total = self.plan.load.duration();
                 let line = progress_line(&self.plan, model, i, total);
                 let _ = writeln!(self.err, "{line}");
             }
-            Note::Interval(_) => {}
+            Note::Interval(..) => {}
             Note::Probe(ProbeEvent::State { name, at, problem }) => match problem {
                 Some(p) => self.line(*at, &format!("{name} failing: {p}")),
                 None => self.line(*at, &format!("{name} ok again")),

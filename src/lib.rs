@@ -12,6 +12,7 @@
 
 pub mod demo;
 pub mod engine;
+pub mod find;
 pub mod headless;
 pub mod httproute;
 pub mod kube;

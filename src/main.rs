@@ -6,6 +6,7 @@
 //! against the baseline.
 
 mod cli;
+mod find_cmd;
 mod scenario_cmd;
 
 use std::io::IsTerminal;
@@ -40,6 +41,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { profiles } => check(&profiles),
         Command::Scenario { name, args } => scenario_cmd::main(name, &args),
+        Command::Find {
+            target,
+            args,
+            adhoc,
+        } => find_cmd::main(target.as_deref(), &args, &adhoc, fd_limit),
         Command::Compare {
             base,
             new,

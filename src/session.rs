@@ -36,8 +36,9 @@ pub enum SessionError {
 pub enum Note {
     /// A timeline event (engine, threshold, route drop report, probe state).
     Event(Event),
-    /// An interval was folded in (the model has it).
-    Interval(Box<IntervalStats>),
+    /// An interval was folded in (the model has it), with its histograms
+    /// (a capacity search judges each step on its own window).
+    Interval(Box<IntervalStats>, Arc<crate::stats::Histograms>),
     /// A probe or stat command reported.
     Probe(ProbeEvent),
     /// A route action firing moved on (fired, applied, propagated, failed).
@@ -185,7 +186,10 @@ impl RunSession {
         let mut notes = Vec::new();
         match &ev {
             EngineEvent::Event(e) => notes.push(Note::Event(e.clone())),
-            EngineEvent::Interval(s) => notes.push(Note::Interval(Box::new(s.interval.clone()))),
+            EngineEvent::Interval(s) => notes.push(Note::Interval(
+                Box::new(s.interval.clone()),
+                s.histograms.clone(),
+            )),
         }
         let interval = matches!(ev, EngineEvent::Interval(_));
         // Route drop reports whose window has passed, made by the fold.

@@ -657,3 +657,55 @@ fn scenario_results_have_baselines_history_and_compare() {
         2
     );
 }
+
+#[test]
+fn find_exits_99_when_the_first_step_fails_and_2_on_a_bad_slo_or_find_table() {
+    // The demo's route takes 5 ms: a 1 ms p99 fails at once.
+    let o = rampdeck(&[
+        "find",
+        "--demo",
+        "--headless",
+        "--slo",
+        "p99 < 1ms",
+        "--settle",
+        "250ms",
+        "--step",
+        "500ms",
+    ]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("FAILED at the first step (200 req/s): p99 < 1ms"),
+        "{out}"
+    );
+
+    let o = rampdeck(&["find", "--demo", "--slo", "p99 = 5ms"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--slo: 'p99 = 5ms' has no < or >"),
+        "{}",
+        stderr(&o)
+    );
+    let o = rampdeck(&["find", "--demo", "--slo", "latency < 5ms"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("'latency' is not a metric"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nrate = 1\nduration = \"1s\"\n[find]\nprecision = 2\n",
+    )
+    .unwrap();
+    let o = rampdeck(&["find", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.toml:7:13: find.precision: a fraction"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -67,6 +67,11 @@ pub struct DemoRoute {
     /// stuck upstream): requests arriving then wait until the stall ends.
     pub stall: Option<Stall>,
     pub body_bytes: usize,
+    /// Requests served at once; the rest wait in a queue, first come first
+    /// served, so the route has a real capacity (`workers` / mean latency)
+    /// and queueing shows in the latency. None: unlimited.
+    #[serde(default)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -95,6 +100,7 @@ impl DemoRoute {
             error_status: 503,
             stall: None,
             body_bytes: 64,
+            workers: None,
         }
     }
 }

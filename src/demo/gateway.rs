@@ -79,6 +79,13 @@ pub const BACKEND_HEADER: &str = "x-backend";
 
 pub struct Gateway {
     pub routes: Vec<DemoRoute>,
+    /// Per route with `workers`: when each worker is next free. A request
+    /// takes the worker free soonest, first come first served, and is
+    /// answered at that worker's start + its service time: completion times
+    /// are computed, not chained sleeps, so the timer's millisecond rounding
+    /// adds to a response's latency but never lowers the capacity, which is
+    /// exactly `workers` / mean service time.
+    workers: Vec<Option<Mutex<Vec<tokio::time::Instant>>>>,
     pub counters: Vec<RouteCounters>,
     /// Requests that matched neither an HTTPRoute nor a static route.
     pub not_found: AtomicU64,
@@ -109,6 +116,13 @@ impl Gateway {
                 })
                 .collect(),
             counters: routes.iter().map(|_| RouteCounters::default()).collect(),
+            workers: routes
+                .iter()
+                .map(|r| {
+                    r.workers
+                        .map(|n| Mutex::new(vec![tokio::time::Instant::now(); n.max(1)]))
+                })
+                .collect(),
             routes,
             not_found: AtomicU64::new(0),
             started: Instant::now(),
@@ -186,10 +200,30 @@ impl Gateway {
             return Ok(status(StatusCode::NOT_FOUND, "no route\n"));
         };
         let route = &self.routes[i];
-        let wait = self.stall_wait(route) + self.latency(route.latency);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let arrived = tokio::time::Instant::now();
+        let service = self.stall_wait(route) + self.latency(route.latency);
+        // A route with workers serves this many at once; the rest queue.
+        let done = match &self.workers[i] {
+            Some(free) => {
+                let mut free = free.lock().unwrap_or_else(|e| e.into_inner());
+                let (w, at) = free
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .min_by_key(|&(_, t)| t)
+                    .unwrap_or((0, arrived));
+                let done = at.max(arrived) + service;
+                if let Some(slot) = free.get_mut(w) {
+                    *slot = done;
+                }
+                done
+            }
+            None => arrived + service,
+        };
+        if done > arrived {
+            tokio::time::sleep_until(done).await;
         }
+        let wait = arrived.elapsed();
         let counters = &self.counters[i];
         counters
             .latency_us

@@ -327,6 +327,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         demo: None,
         thresholds: Vec::new(),
         routes: Default::default(),
+        find: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -495,11 +496,35 @@ impl Plan {
         for t in &self.thresholds {
             let _ = writeln!(s, "threshold {} {}", t.name, t.expr);
         }
+        if let Some(f) = &self.find {
+            let _ = writeln!(
+                s,
+                "find     {} from {} up to {}, x{} then bisect to {:.1}%, steps {} + {} settling, confirm {}, at most {} steps, SLO {}",
+                if f.closed { "concurrency" } else { "rate" },
+                plan::fmt_level(f.search.start),
+                plan::fmt_level(f.search.max),
+                f.search.factor,
+                f.search.precision * 100.0,
+                plan::fmt_dur(f.step),
+                plan::fmt_dur(f.settle),
+                plan::fmt_dur(f.confirm),
+                f.search.max_steps,
+                if f.slo.is_empty() {
+                    "the profile's [thresholds]".to_owned()
+                } else {
+                    f.slo
+                        .iter()
+                        .map(|t| format!("{} {}", t.name, t.expr))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+        }
         if let Some(demo) = &self.demo {
             for r in &demo.routes {
                 let _ = writeln!(
                     s,
-                    "demo     route {:<16} {}, {:.1}% errors ({}){}",
+                    "demo     route {:<16} {}, {:.1}% errors ({}){}{}",
                     r.prefix,
                     r.latency,
                     r.error_rate * 100.0,
@@ -508,7 +533,9 @@ impl Plan {
                         ", stalls {} every {}",
                         plan::fmt_dur(st.duration),
                         plan::fmt_dur(st.every)
-                    ))
+                    )),
+                    r.workers
+                        .map_or(String::new(), |w| format!(", {w} workers (the rest queue)"))
                 );
             }
             let k = &demo.kube;

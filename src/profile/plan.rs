@@ -26,6 +26,8 @@ pub struct Plan {
     pub thresholds: Vec<crate::report::thresholds::Threshold>,
     /// Route actions fired by key or schedule.
     pub routes: crate::routes::config::RoutesConfig,
+    /// `[find]`: what `rampdeck find` searches (None: its defaults).
+    pub find: Option<crate::find::FindConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -44,6 +44,27 @@ pub struct RawProfile {
     pub route_actions: Vec<Spanned<RawRouteAction>>,
     /// Only read by `rampdeck scenario`.
     pub scenario: Option<Spanned<RawScenario>>,
+    /// Only read by `rampdeck find`.
+    pub find: Option<Spanned<RawFind>>,
+}
+
+/// `[find]`: a capacity search's bounds, steps and SLO.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFind {
+    pub start: Option<Spanned<f64>>,
+    pub max: Option<Spanned<f64>>,
+    pub factor: Option<Spanned<f64>>,
+    /// A fraction (0.02) of the passing level.
+    pub precision: Option<Spanned<f64>>,
+    pub max_steps: Option<Spanned<i64>>,
+    pub step: Option<Spanned<Dur>>,
+    pub settle: Option<Spanned<Dur>>,
+    pub confirm: Option<Spanned<Dur>>,
+    /// Criteria in the `[thresholds]` syntax, e.g. ["p99 < 50ms"].
+    pub slo: Option<Spanned<Vec<String>>>,
+    /// Search concurrency (closed loop) instead of rate.
+    pub concurrency: Option<bool>,
 }
 
 /// `[scenario]`: the Gateway API scenarios' cluster settings and, per scenario, its sizes and criteria.
@@ -384,4 +405,6 @@ pub struct RawDemoRoute {
     pub stall_every: Option<Spanned<Dur>>,
     pub stall_for: Option<Spanned<Dur>>,
     pub body_bytes: Option<Spanned<i64>>,
+    /// Requests served at once (the rest queue): a route with a capacity.
+    pub workers: Option<Spanned<i64>>,
 }

@@ -124,6 +124,55 @@ pub struct Threshold {
     pub bound: Bound,
 }
 
+impl Metric {
+    /// The metric a threshold name stands for, as `[thresholds]` spells
+    /// them: `p99`, `service_p99`, `failed_p99`, `mean`, `success_rate`,
+    /// `rps`, `component.NAME.cpu_avg|cpu_max|memory_max`, `probe.NAME.p95`.
+    pub fn named(name: &str) -> Option<Metric> {
+        if let Some(rest) = name.strip_prefix("component.") {
+            let (comp, field) = rest.rsplit_once('.')?;
+            let comp = comp.to_owned();
+            return match field {
+                "cpu_avg" => Some(Metric::CpuAvg(comp)),
+                "cpu_max" => Some(Metric::CpuMax(comp)),
+                "memory_max" => Some(Metric::MemoryMax(comp)),
+                _ => None,
+            };
+        }
+        if let Some(rest) = name.strip_prefix("probe.") {
+            let (probe, field) = rest.rsplit_once('.')?;
+            return Pct::from_name(field).map(|p| Metric::Probe(probe.to_owned(), p));
+        }
+        match name {
+            "success_rate" => Some(Metric::SuccessRate),
+            "rps" => Some(Metric::Rps),
+            _ => {
+                if let Some(p) = name.strip_prefix("service_") {
+                    Pct::from_name(p).map(Metric::Service)
+                } else if let Some(p) = name.strip_prefix("failed_") {
+                    Pct::from_name(p).map(Metric::Failed)
+                } else {
+                    Pct::from_name(name).map(Metric::Latency)
+                }
+            }
+        }
+    }
+}
+
+/// Parses a whole criterion, `"NAME OP VALUE"` (`"p99 < 50ms"`,
+/// `"component.destination.cpu_max < 0.5"`, `"probe.viz stat.p95 < 2s"`),
+/// as the `[thresholds]` table would have it.
+pub fn parse_criterion(text: &str) -> Result<Threshold, String> {
+    let at = text.find(['<', '>']).ok_or_else(|| {
+        format!("'{text}' has no < or >; write it like \"p99 < 50ms\" or \"success_rate > 99.9\"")
+    })?;
+    let (name, rest) = (text[..at].trim(), &text[at..]);
+    let metric = Metric::named(name).ok_or_else(|| {
+        format!("'{text}': '{name}' is not a metric; use p50, p90, p95, p99, p999, max, mean (corrected latency), service_p99 and the like, failed_p99, success_rate, rps, component.NAME.cpu_avg|cpu_max|memory_max or probe.NAME.p95")
+    })?;
+    parse(name, metric, rest)
+}
+
 /// Parses `"<op> <value>"` for `metric`; the error says what is allowed.
 pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String> {
     let t = text.trim();

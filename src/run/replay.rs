@@ -107,6 +107,7 @@ fn plan_of(header: &Value) -> Plan {
         },
         demo: None,
         routes: Default::default(),
+        find: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -178,7 +178,7 @@ impl crate::session::View for LogPane {
                     tracing::warn!(target: "route", "{} #{}: {e}", r.action, r.firing);
                 }
             }
-            Note::Event(_) | Note::Interval(_) | Note::Probe(_) => {}
+            Note::Event(_) | Note::Interval(..) | Note::Probe(_) => {}
         }
     }
 }

@@ -1,0 +1,332 @@
+//! `rampdeck find`: the capacity search from the command line: the plan (profile, URL or the demo), the search's settings from `[find]` and the flags, the run, the table, capacity.json and the exit code.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rampdeck::find::search::Outcome;
+use rampdeck::find::{self, FindConfig};
+use rampdeck::profile::{self, Plan, ProfileError};
+
+use crate::cli::{AdhocArgs, FindArgs};
+use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
+
+/// `--demo`: one route whose capacity is known by construction (8 workers,
+/// 5 ms each: 1,600 req/s), and an SLO a few service times wide.
+const DEMO_FIND: &str = r#"
+name = "find --demo"
+[target]
+timeout = "2s"
+[[request]]
+name = "work"
+path = "/work"
+[load]
+rate = 100
+duration = "1m"
+max_connections = 256
+[demo]
+[[demo.route]]
+prefix = "/work"
+latency = "5ms"
+workers = 8
+[[source]]
+name = "demo control plane"
+kind = "scrape"
+url = "{{demo.control}}/metrics"
+interval = "1s"
+[find]
+start = 200
+max = 20000
+slo = ["p99 < 25ms", "success_rate > 99.9"]
+"#;
+
+pub fn main(
+    target: Option<&str>,
+    args: &FindArgs,
+    adhoc: &AdhocArgs,
+    fd_limit: Option<u64>,
+) -> ExitCode {
+    let (plan, cfg) = match plan(target, args, adhoc) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let connections = if cfg.closed {
+        cfg.search.max.ceil() as u64
+    } else {
+        plan.load.max_connections as u64
+    };
+    let checks = [
+        rampdeck::engine::fds::check(connections, fd_limit),
+        args.out.as_deref().map_or(Ok(()), |d| {
+            rampdeck::report::outputs::check_out_dir(d, args.force)
+        }),
+    ];
+    for c in checks {
+        if let Err(e) = c {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let baseline = match &args.baseline {
+        Some(b) => match load_capacity(b) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("error: --baseline: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+        None => None,
+    };
+    let rt = match crate::runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let signals = {
+        let _in = rt.enter();
+        rampdeck::signals::StopSignals::new()
+    };
+    rt.block_on(run(plan, cfg, args, signals, baseline))
+}
+
+fn flag(flag: &str, message: impl Into<String>) -> ProfileError {
+    ProfileError::Flag {
+        flag: flag.into(),
+        message: message.into(),
+    }
+}
+
+/// The plan searched and the search's settings, flags over `[find]` over defaults.
+fn plan(
+    target: Option<&str>,
+    a: &FindArgs,
+    adhoc: &AdhocArgs,
+) -> Result<(Plan, FindConfig), ProfileError> {
+    let mut plan = match target {
+        None => profile::parse("(find --demo)", DEMO_FIND)?,
+        Some(t) if t.contains("://") => profile::adhoc(
+            t,
+            &profile::Adhoc {
+                method: adhoc.method.clone(),
+                headers: adhoc.headers.clone(),
+                body: adhoc.body.clone(),
+                http2: adhoc.http2,
+                insecure: adhoc.insecure,
+                timeout: adhoc.timeout,
+            },
+            &profile::Overrides::default(),
+        )?,
+        Some(t) => {
+            if let Some(f) = adhoc.given().first() {
+                return Err(flag(
+                    f,
+                    format!("applies to URL searches only; '{t}' is a profile, so set it there"),
+                ));
+            }
+            profile::load(t)?
+        }
+    };
+    let mut cfg = match plan.find.clone() {
+        Some(c) if c.closed == a.concurrency || !a.concurrency => c,
+        _ => FindConfig::defaults(a.concurrency),
+    };
+    if a.concurrency && !cfg.closed {
+        cfg = FindConfig::defaults(true);
+    }
+    let positive = |name: &str, v: Option<f64>| -> Result<Option<f64>, ProfileError> {
+        match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => {
+                Err(flag(name, format!("must be more than 0, got {x}")))
+            }
+            other => Ok(other),
+        }
+    };
+    if let Some(v) = positive("--start", a.start)? {
+        cfg.search.start = v;
+    }
+    if let Some(v) = positive("--max", a.max)? {
+        cfg.search.max = v;
+    }
+    if cfg.search.max < cfg.search.start {
+        return Err(flag(
+            "--max",
+            format!(
+                "{} is below the start level {}",
+                cfg.search.max, cfg.search.start
+            ),
+        ));
+    }
+    if let Some(f) = a.factor {
+        if !(f.is_finite() && f > 1.0 && f <= 10.0) {
+            return Err(flag(
+                "--factor",
+                format!("must be more than 1 and at most 10, got {f}"),
+            ));
+        }
+        cfg.search.factor = f;
+    }
+    if let Some(p) = &a.precision {
+        let v = match p.trim().strip_suffix('%') {
+            Some(pct) => pct.trim().parse::<f64>().map(|x| x / 100.0),
+            None => p.trim().parse::<f64>(),
+        };
+        match v {
+            Ok(x) if x > 0.0 && x < 1.0 => cfg.search.precision = x,
+            _ => {
+                return Err(flag(
+                    "--precision",
+                    format!("'{p}': give a share of the passing level, e.g. 2% or 0.02"),
+                ))
+            }
+        }
+    }
+    if let Some(k) = a.max_steps {
+        cfg.search.max_steps = k;
+    }
+    if let Some(d) = a.step {
+        if d.is_zero() {
+            return Err(flag("--step", "must be longer than 0"));
+        }
+        cfg.step = d;
+    }
+    if let Some(d) = a.settle {
+        cfg.settle = d;
+    }
+    if let Some(d) = a.confirm {
+        if d.is_zero() {
+            return Err(flag("--confirm", "must be longer than 0"));
+        }
+        cfg.confirm = d;
+    }
+    if !a.slo.is_empty() {
+        cfg.slo = a
+            .slo
+            .iter()
+            .map(|t| rampdeck::report::thresholds::parse_criterion(t).map_err(|m| flag("--slo", m)))
+            .collect::<Result<_, _>>()?;
+    }
+    if cfg.slo.is_empty() {
+        cfg.slo = plan.thresholds.clone();
+    }
+    if cfg.slo.is_empty() {
+        return Err(flag(
+            "--slo",
+            "a search needs an SLO: give --slo \"p99 < 50ms\" (repeatable), [find] slo, or [thresholds] in the profile",
+        ));
+    }
+    if let Some(n) = a.max_connections {
+        plan.load.max_connections = n as usize;
+    }
+    // Step windows lie on the interval grid.
+    let grid = plan.load.interval;
+    for d in [&mut cfg.settle, &mut cfg.step, &mut cfg.confirm] {
+        let n = d.as_nanos().div_ceil(grid.as_nanos().max(1));
+        *d = grid.saturating_mul(n.min(u32::MAX as u128) as u32);
+    }
+    Ok((plan, cfg))
+}
+
+/// An earlier search's capacity.json (or the directory holding it).
+fn load_capacity(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let file = if path.is_dir() {
+        path.join("capacity.json")
+    } else {
+        path.to_owned()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    if v["searched"].is_null() {
+        return Err(format!(
+            "{}: not a capacity search's result",
+            file.display()
+        ));
+    }
+    Ok(v)
+}
+
+async fn run(
+    mut plan: Plan,
+    cfg: FindConfig,
+    args: &FindArgs,
+    signals: rampdeck::signals::StopSignals,
+    baseline: Option<serde_json::Value>,
+) -> ExitCode {
+    let demo = match &plan.demo {
+        Some(config) => {
+            match rampdeck::demo::launch::launch(config, args.out.as_deref(), "find").await {
+                Ok(d) => {
+                    eprintln!(
+                        "demo target: gateway http://{} (a simulation, see docs/demo.md)",
+                        d.process.addrs.gateway
+                    );
+                    plan.with_demo(&d.process.addrs);
+                    Some(d)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CANNOT_RUN);
+                }
+            }
+        }
+        None => None,
+    };
+    let searched = Arc::new(find::search_plan(&plan, &cfg));
+    eprintln!(
+        "searching {} from {} up to {}: steps of {} after {} settling, precision {:.1}%, SLO {}",
+        if cfg.closed { "concurrency" } else { "rate" },
+        cfg.search.start,
+        cfg.search.max,
+        profile::plan::fmt_dur(cfg.step),
+        profile::plan::fmt_dur(cfg.settle),
+        cfg.search.precision * 100.0,
+        cfg.slo
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.expr))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let view = rampdeck::headless::Stderr::new(searched.clone());
+    let found = find::run(searched, cfg, args.out.as_deref(), view, signals).await;
+    if let Some(d) = demo {
+        d.stop().await;
+    }
+    let (result, _summary) = match found {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    print!("{}", result.table());
+    if let Some(dir) = &args.out {
+        eprintln!("wrote {}", dir.join("capacity.json").display());
+    }
+    let mut regression = false;
+    if let (Some(base), Some(now)) = (&baseline, result.max_sustainable) {
+        if let Some(was) = base["max_sustainable"].as_f64() {
+            let change = 100.0 * (now - was) / was;
+            regression = change < -args.tolerance;
+            println!(
+                "  Baseline         {:.1} -> {:.1} ({change:+.1}%){}",
+                was,
+                now,
+                if regression {
+                    format!(": REGRESSION beyond -{}%", args.tolerance)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    match result.outcome {
+        Outcome::Found { .. } | Outcome::AboveMax { .. } if !regression => ExitCode::SUCCESS,
+        Outcome::OutOfSteps {
+            passed: Some(_), ..
+        } if !regression => ExitCode::SUCCESS,
+        // rampdeck could not measure the target: not a verdict on it.
+        Outcome::GeneratorLimited { .. } => ExitCode::from(EXIT_CANNOT_RUN),
+        _ => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+    }
+}
