@@ -121,18 +121,33 @@ fn series(l: &log::RunLogContents) -> Series {
 }
 
 /// Events worth a marker, as the console marks them.
+/// What the operator, the stages, the route actions and the search did, as
+/// chart markers; what the run noticed by itself (first errors, pace
+/// changes, probes) is in the events table only, as in the console. A rate
+/// set together with a search step's marker is that step: one label.
 fn markers(events: &[Event]) -> Vec<(f64, String)> {
+    let marker_at: Vec<f64> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Marker { .. }))
+        .map(|e| e.at.as_secs_f64())
+        .collect();
     events
         .iter()
-        .filter(|e| {
-            !matches!(
-                e.kind,
-                EventKind::Started
-                    | EventKind::Finished
-                    | EventKind::Stopping { .. }
-                    | EventKind::Stage { index: 0 }
-                    | EventKind::Warning
-            )
+        .filter(|e| match e.kind {
+            EventKind::LevelSet { .. } => {
+                let t = e.at.as_secs_f64();
+                !marker_at.iter().any(|m| (m - t).abs() < 0.3)
+            }
+            EventKind::Stage { index } => index > 0,
+            EventKind::Paused
+            | EventKind::Resumed
+            | EventKind::Marker { .. }
+            | EventKind::WarmupEnded
+            | EventKind::RouteApplied { .. }
+            | EventKind::RouteFailed { .. }
+            | EventKind::GeneratorLimited
+            | EventKind::ThresholdBreached => true,
+            _ => false,
         })
         .map(|e| (e.at.as_secs_f64(), e.kind.label()))
         .collect()
@@ -623,20 +638,36 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         "rampdeck report: {}",
         summary["profile"].as_str().unwrap_or("run")
     );
-    let doc = json!({ "summary": summary, "series": s, "events": l.events });
-    let charts = if format == Format::Json {
-        Vec::new()
+    // A capacity search's run: its result leads, its charts first.
+    let capacity = super::capacity_document::load(dir);
+    let doc = json!({ "summary": summary, "series": s, "events": l.events, "capacity": capacity });
+    let mut all_charts = Vec::new();
+    if format != Format::Json {
+        if let Some(c) = &capacity {
+            all_charts.extend(super::capacity_document::charts(c).map_err(DocumentError::Plot)?);
+        }
+        all_charts.extend(charts(&s, &l.events, &hist)?);
+    }
+    let (verdict, tables) = match &capacity {
+        Some(c) => (
+            super::capacity_document::verdict(c),
+            super::capacity_document::tables(c) + &tables(&summary),
+        ),
+        None => (verdict(&summary), tables(&summary)),
+    };
+    let title = if capacity.is_some() {
+        title.replace("rampdeck report", "rampdeck capacity search")
     } else {
-        charts(&s, &l.events, &hist)?
+        title
     };
     assemble(
         dir,
         format,
         &Document {
             title,
-            verdict: verdict(&summary),
-            charts,
-            tables: tables(&summary),
+            verdict,
+            charts: all_charts,
+            tables,
             json: doc,
         },
     )

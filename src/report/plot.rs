@@ -79,13 +79,24 @@ pub fn xy_chart(
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
-        for (i, (t, label)) in markers.iter().enumerate() {
+        // Each label takes the first of four rows where it clears the one
+        // before it; one that fits nowhere is left out (its line stays, and
+        // the events table has its words).
+        const ROWS: usize = 4;
+        let mut row_end = [i32::MIN; ROWS];
+        for (t, label) in markers {
             let style = ShapeStyle::from(&PURPLE_.mix(0.6)).stroke_width(1);
             chart
                 .draw_series(LineSeries::new(vec![(*t, 0.0), (*t, y_max)], style))
                 .map_err(err)?;
-            // Labels step down so close events stay readable.
-            let y = y_max * (0.97 - 0.07 * (i % 4) as f64);
+            let (px, _) = chart.backend_coord(&(*t, 0.0));
+            // About 6 px per character at 11 px.
+            let width = 6 * label.chars().count() as i32 + 4;
+            let Some(row) = row_end.iter().position(|&end| px > end) else {
+                continue;
+            };
+            row_end[row] = px + width;
+            let y = y_max * (0.97 - 0.07 * row as f64);
             chart
                 .draw_series(std::iter::once(Text::new(
                     label.clone(),
@@ -98,6 +109,91 @@ pub fn xy_chart(
         hover = hover_layer(&chart, lines, (x_min, x_max), y_max, fmt_x, y_desc);
         root.present().map_err(err)?;
     }
+    Ok(with_hover(svg, &hover))
+}
+
+/// One point per step against the offered level: passing steps green,
+/// failing red (the caller's groups), the SLO's limit as a dashed line, a
+/// logarithmic y axis (an overloaded step's latency is orders of magnitude
+/// above a passing one's), and each point titled for hovering.
+pub fn scatter_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    groups: &[Line],
+    limit: Option<(&str, f64)>,
+) -> Result<String, String> {
+    let all = || groups.iter().flat_map(|g| g.points.iter().copied());
+    let x_max = all().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+    let ys = all().map(|p| p.1).chain(limit.map(|l| l.1));
+    let (y_lo, y_hi) = ys.fold((f64::MAX, 0.0f64), |(lo, hi), y| {
+        (if y > 0.0 { lo.min(y) } else { lo }, hi.max(y))
+    });
+    let y_min = if y_lo < f64::MAX { y_lo / 2.0 } else { 0.1 };
+    let y_max = (y_hi * 2.0).max(y_min * 10.0);
+    let mut svg = String::new();
+    let mut hover = String::from("<g class=\"hover\">");
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 320)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<_>| format!("drawing '{title}': {e}");
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..x_max, (y_min..y_max).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        if let Some((label, y)) = limit {
+            let style = ShapeStyle::from(&GREY_).stroke_width(1);
+            chart
+                .draw_series(LineSeries::new(vec![(0.0, y), (x_max, y)], style))
+                .map_err(err)?
+                .label(label.to_owned())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        for g in groups.iter().filter(|g| !g.points.is_empty()) {
+            let color = g.color;
+            chart
+                .draw_series(
+                    g.points
+                        .iter()
+                        .filter(|p| p.1 > 0.0)
+                        .map(|&p| Circle::new(p, 4, ShapeStyle::from(&color).filled())),
+                )
+                .map_err(err)?
+                .label(g.label)
+                .legend(move |(x, y)| {
+                    Circle::new((x + 9, y), 4, ShapeStyle::from(&color).filled())
+                });
+            for &(x, y) in g.points.iter().filter(|p| p.1 > 0.0) {
+                let (px, py) = chart.backend_coord(&(x, y));
+                hover.push_str(&format!(
+                    "<circle cx=\"{px}\" cy=\"{py}\" r=\"7\" fill=\"transparent\" pointer-events=\"all\"><title>{}: {} at {} {}</title></circle>",
+                    xml(g.label),
+                    short(y),
+                    short(x),
+                    xml(x_desc)
+                ));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    hover.push_str("</g>");
     Ok(with_hover(svg, &hover))
 }
 
