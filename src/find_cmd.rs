@@ -1,5 +1,6 @@
 //! `rampdeck find`: the capacity search from the command line: the plan (profile, URL or the demo), the search's settings from `[find]` and the flags, the run, the table, capacity.json and the exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -287,8 +288,32 @@ async fn run(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let view = rampdeck::headless::Stderr::new(searched.clone());
-    let found = find::run(searched, cfg, args.out.as_deref(), view, signals).await;
+    let console =
+        !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let found = if console {
+        // The console draws the search (its capacity pane) as it goes.
+        let opts = rampdeck::headless::Options {
+            out: args.out.clone(),
+        };
+        let (c, conns) = (cfg.clone(), searched.load.max_connections);
+        match rampdeck::live::run_with(searched.clone(), &opts, 10, signals, move |s| {
+            find::driver::Driver::new(c, s.control(), conns, rampdeck::ui::console::LogPane)
+        })
+        .await
+        {
+            Ok((summary, driver)) => {
+                find::conclude(&searched, &cfg, &driver, &summary, args.out.as_deref())
+                    .map(|r| (r, summary))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    } else {
+        let view = rampdeck::headless::Stderr::new(searched.clone());
+        find::run(searched, cfg, args.out.as_deref(), view, signals)
+            .await
+            .map_err(|e| e.to_string())
+    };
     if let Some(d) = demo {
         d.stop().await;
     }

@@ -73,7 +73,7 @@ impl Stderr {
 }
 
 impl View for Stderr {
-    fn note(&mut self, note: &Note, model: &RunModel) {
+    fn note(&mut self, note: &Note, model: &mut RunModel) {
         use crate::probes::ProbeEvent;
         match note {
             Note::Event(e) => self.line(e.at, &e.message),

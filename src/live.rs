@@ -8,7 +8,7 @@ use crate::headless::Options;
 use crate::profile::plan::fmt_dur;
 use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
-use crate::session::{RunSession, SessionError};
+use crate::session::{RunSession, SessionError, View};
 use crate::stats::summary::RunState;
 use crate::ui::console::{self, ConsoleError, ConsoleOptions, LogPane};
 use crate::ui::theme::Theme;
@@ -30,8 +30,22 @@ pub async fn run(
     plan: Arc<Plan>,
     opts: &Options,
     fps: u32,
-    mut signals: crate::signals::StopSignals,
+    signals: crate::signals::StopSignals,
 ) -> Result<Summary, LiveError> {
+    run_with(plan, opts, fps, signals, |_| LogPane)
+        .await
+        .map(|(summary, _)| summary)
+}
+
+/// `run`, with the session followed by the view `make_view` builds for it
+/// (a capacity search steers the run this way); returns the view too.
+pub async fn run_with<V: View>(
+    plan: Arc<Plan>,
+    opts: &Options,
+    fps: u32,
+    mut signals: crate::signals::StopSignals,
+    make_view: impl FnOnce(&RunSession) -> V,
+) -> Result<(Summary, V), LiveError> {
     console::init_logging();
     let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
     let control = session.control();
@@ -70,7 +84,7 @@ pub async fn run(
     };
     // The session folds events in while the console draws; the console
     // stays up after the run ends, until the operator quits.
-    let mut view = LogPane;
+    let mut view = make_view(&session);
     let mut joined = tokio::task::spawn_blocking(move || ui.join());
     let joined = tokio::select! {
         j = &mut joined => j,
@@ -100,11 +114,11 @@ pub async fn run(
             fmt_dur(engine::drain_timeout(&plan))
         );
     }
-    let summary = session.finish(&mut crate::session::Quiet).await;
+    let summary = session.finish(&mut view).await;
     signal_task.abort();
     let summary = summary?;
     match failure {
         Some(e) => Err(e.into()),
-        None => Ok(summary),
+        None => Ok((summary, view)),
     }
 }

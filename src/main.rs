@@ -208,11 +208,20 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    use rampdeck::report::scenario_compare;
+    use rampdeck::report::{capacity_compare, scenario_compare};
     let rows = match (
         scenario_compare::is_scenario(&base),
         scenario_compare::is_scenario(&new),
     ) {
+        _ if capacity_compare::is_capacity(&base) || capacity_compare::is_capacity(&new) => {
+            match capacity_compare::compare(&base, &new, &tol) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
+        }
         (false, false) => compare::compare(&base, &new, &tol),
         (true, true) => match scenario_compare::compare(&base, &new, &tol) {
             Ok(rows) => rows,
@@ -237,7 +246,12 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
 /// A run's summary for `compare`: its summary.json, or, for a run killed
 /// before it wrote one, the summary rebuilt from its run log (said so).
 fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
-    // A scenario's directory compares as a scenario.
+    // A capacity search's directory compares as a search (what it found),
+    // a scenario's as a scenario.
+    if path.join("capacity.json").exists() || path.file_name().is_some_and(|n| n == "capacity.json")
+    {
+        return rampdeck::report::capacity_compare::load(path).map_err(|e| e.to_string());
+    }
     if path.is_dir() && !path.join("summary.json").exists() && path.join("scenario.json").exists() {
         return rampdeck::report::scenario_compare::load(path).map_err(|e| e.to_string());
     }

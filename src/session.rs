@@ -45,16 +45,18 @@ pub enum Note {
     Route(Box<crate::routes::ActionRecord>),
 }
 
-/// How a view follows the run: print it (headless), log it (console).
+/// How a view follows the run: print it (headless), log it (console),
+/// steer it (a capacity search, which also keeps its progress in the model
+/// for the console to draw).
 pub trait View {
-    fn note(&mut self, note: &Note, model: &RunModel);
+    fn note(&mut self, note: &Note, model: &mut RunModel);
 }
 
 /// A view that wants nothing.
 pub struct Quiet;
 
 impl View for Quiet {
-    fn note(&mut self, _: &Note, _: &RunModel) {}
+    fn note(&mut self, _: &Note, _: &mut RunModel) {}
 }
 
 pub struct RunSession {
@@ -205,7 +207,7 @@ impl RunSession {
             }
         }
         for n in &notes {
-            view.note(n, &m);
+            view.note(n, &mut m);
         }
     }
 
@@ -214,7 +216,7 @@ impl RunSession {
         let model = self.model.clone();
         let mut m = lock(&model);
         m.apply_route(r.clone());
-        view.note(&Note::Route(Box::new(r)), &m);
+        view.note(&Note::Route(Box::new(r)), &mut m);
     }
 
     fn probe(&mut self, pe: ProbeEvent, view: &mut impl View) {
@@ -222,7 +224,7 @@ impl RunSession {
         let model = self.model.clone();
         let mut m = lock(&model);
         m.apply_probe(pe.clone());
-        view.note(&Note::Probe(pe), &m);
+        view.note(&Note::Probe(pe), &mut m);
     }
 
     /// Stops route actions and probes, folds in what they still sent,
@@ -246,7 +248,7 @@ impl RunSession {
         let events = lock(&model).finish_routes();
         for e in events {
             self.write(|l| l.event(&e));
-            view.note(&Note::Event(e), &lock(&model));
+            view.note(&Note::Event(e), &mut lock(&model));
         }
         let result = match (&mut self.task).await {
             Ok(r) => r,

@@ -530,3 +530,58 @@ fn a_target_that_went_down_turns_success_red_and_says_why() {
     assert_eq!(cell.fg, ratatui::style::Color::Red, "{cell:?}");
     insta::assert_snapshot!(t.backend());
 }
+
+/// A capacity search under way: its pane beside the events, its status in the header.
+fn searching() -> RunModel {
+    use rampdeck::run::search::{SearchPoint, SearchProgress, StepMark};
+    let mut m = model(RunState::Running);
+    let point = |level: f64, p99: f64, mark| SearchPoint {
+        level,
+        p50_ms: p99 / 2.0,
+        p99_ms: p99,
+        cpu: Some(0.1),
+        mark,
+    };
+    m.search = Some(SearchProgress {
+        points: vec![
+            point(200.0, 15.0, StepMark::Pass),
+            point(400.0, 9.0, StepMark::Pass),
+            point(800.0, 8.0, StepMark::Pass),
+            point(1600.0, 14.0, StepMark::Pass),
+            point(3200.0, 1495.0, StepMark::Fail),
+            point(2400.0, 997.0, StepMark::Fail),
+        ],
+        status: "step 7 of at most 16: 2000/s (measuring)".into(),
+        short: "step 7/16 2000/s".into(),
+        bounds: (Some(1600.0), Some(2400.0)),
+        slo_ms: Some(("p99".into(), 25.0)),
+        unit: "req/s",
+        done: false,
+    });
+    m
+}
+
+#[test]
+fn capacity_view_at_80x24() {
+    let mut app = App::new(plan());
+    app.capacity = true;
+    insta::assert_snapshot!(screen(&app, &searching(), 80, 24).backend());
+}
+
+#[test]
+fn capacity_view_at_160x50() {
+    let mut app = App::new(plan());
+    app.capacity = true;
+    let t = screen(&app, &searching(), 160, 50);
+    let text = t.backend().to_string();
+    for want in [
+        "Capacity",
+        "step 7 of at most 16: 2000/s",
+        "passed 1600",
+        "failed 2400",
+        "p99 25ms",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    insta::assert_snapshot!(t.backend());
+}

@@ -214,8 +214,83 @@ impl<V: View> Driver<V> {
     }
 }
 
+impl<V: View> Driver<V> {
+    /// The search's progress for the console: one point per judged step.
+    fn progress(&self) -> crate::run::search::SearchProgress {
+        use crate::run::search::{SearchPoint, SearchProgress, StepMark};
+        let points = self
+            .steps
+            .iter()
+            .map(|s| SearchPoint {
+                level: s.level,
+                p50_ms: s.latency_ms.p50,
+                p99_ms: s.latency_ms.p99,
+                cpu: s.components.first().and_then(|c| c.cpu_avg_cores),
+                mark: match s.verdict.as_str() {
+                    "pass" => StepMark::Pass,
+                    "fail" => StepMark::Fail,
+                    _ => StepMark::GeneratorLimited,
+                },
+            })
+            .collect();
+        let what = if self.confirm { "confirm" } else { "step" };
+        let phase = match self.phase {
+            Phase::Settle { .. } => "settling",
+            Phase::Measure { .. } => "measuring",
+            Phase::Cool { .. } => "cooling down",
+            Phase::Done => "done",
+        };
+        let status = match &self.outcome {
+            Some(o) => format!(
+                "search ended: {}",
+                super::result::outcome_words(o, self.unit())
+            ),
+            None => format!(
+                "{what} {} of at most {}: {}{} ({phase})",
+                self.search.steps_taken(),
+                self.cfg.search.max_steps,
+                crate::util::fmt::fmt_level(self.level.round()),
+                self.unit()
+            ),
+        };
+        let short = match &self.outcome {
+            Some(_) => "search ended".to_owned(),
+            None => format!(
+                "{what} {}/{} {}{}",
+                self.search.steps_taken(),
+                self.cfg.search.max_steps,
+                crate::util::fmt::fmt_level(self.level.round()),
+                self.unit()
+            ),
+        };
+        SearchProgress {
+            points,
+            status,
+            short,
+            bounds: self.search.bounds(),
+            slo_ms: self
+                .cfg
+                .slo
+                .iter()
+                .find_map(|t| match (&t.metric, t.bound) {
+                    (
+                        crate::report::thresholds::Metric::Latency(_),
+                        crate::report::thresholds::Bound::Value(v),
+                    ) => Some((t.name.clone(), v)),
+                    _ => None,
+                }),
+            unit: if self.cfg.closed {
+                "in flight"
+            } else {
+                "req/s"
+            },
+            done: self.outcome.is_some(),
+        }
+    }
+}
+
 impl<V: View> View for Driver<V> {
-    fn note(&mut self, note: &Note, model: &RunModel) {
+    fn note(&mut self, note: &Note, model: &mut RunModel) {
         match note {
             Note::Interval(i, h) => self.interval(i, h),
             Note::Probe(ProbeEvent::Resource {
@@ -238,6 +313,7 @@ impl<V: View> View for Driver<V> {
             }
             _ => {}
         }
+        model.search = Some(self.progress());
         self.inner.note(note, model);
     }
 }

@@ -114,12 +114,25 @@ pub async fn run<V: View>(
     session.drive(&mut driver).await;
     let summary = session.finish(&mut driver).await?;
     forward.abort();
+    let result = conclude(&plan, &cfg, &driver, &summary, out)?;
+    Ok((result, summary))
+}
+
+/// The result of a search `driver` steered (headless or in the console),
+/// written to `out/capacity.json`.
+pub fn conclude<V: View>(
+    plan: &Plan,
+    cfg: &FindConfig,
+    driver: &driver::Driver<V>,
+    summary: &crate::report::summary::Summary,
+    out: Option<&Path>,
+) -> Result<CapacityResult, FindError> {
     let result = assemble(
-        &plan,
-        &cfg,
+        plan,
+        cfg,
         driver.steps.clone(),
         driver.outcome.clone(),
-        &summary,
+        summary,
     );
     if let Some(dir) = out {
         result.write_json(dir).map_err(|source| FindError::Write {
@@ -127,7 +140,7 @@ pub async fn run<V: View>(
             source,
         })?;
     }
-    Ok((result, summary))
+    Ok(result)
 }
 
 /// The result from the steps: the found level, the lowest failure, the

@@ -53,6 +53,23 @@ pub struct Cost {
     pub cpu_per_1k_rps: Option<f64>,
 }
 
+/// How a search ended, in a few words (the console's header).
+pub fn outcome_words(o: &Outcome, unit: &str) -> String {
+    let l = |v: f64| crate::util::fmt::fmt_level((v * 10.0).round() / 10.0);
+    match o {
+        Outcome::Found { level } => format!("max sustainable {}{unit}", l(*level)),
+        Outcome::AboveMax { level } => format!("at least {}{unit} (the maximum)", l(*level)),
+        Outcome::FirstStepFailed { level, criterion } => {
+            format!("the first step ({}{unit}) failed: {criterion}", l(*level))
+        }
+        Outcome::GeneratorLimited { level, .. } => {
+            format!("generator-limited at {}{unit}: no capacity", l(*level))
+        }
+        Outcome::NotConfirmed { .. } => "no level held its confirmation".to_owned(),
+        Outcome::OutOfSteps { .. } => "out of steps".to_owned(),
+    }
+}
+
 impl CapacityResult {
     pub fn write_json(&self, dir: &Path) -> Result<PathBuf, std::io::Error> {
         std::fs::create_dir_all(dir)?;

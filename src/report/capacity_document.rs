@@ -70,11 +70,10 @@ pub fn verdict(c: &Value) -> String {
     md
 }
 
-/// (level, value) of each step, split by verdict.
-fn by_verdict(
-    c: &Value,
-    get: impl Fn(&Value) -> Option<f64>,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+type Points = Vec<(f64, f64)>;
+
+/// (level, value) of each step, split by verdict: (passed, the rest).
+fn by_verdict(c: &Value, get: impl Fn(&Value) -> Option<f64>) -> (Points, Points) {
     let (mut pass, mut fail) = (Vec::new(), Vec::new());
     for s in c["steps"].as_array().into_iter().flatten() {
         let (Some(x), Some(y)) = (s["level"].as_f64(), get(s)) else {
@@ -93,9 +92,9 @@ pub fn charts(c: &Value) -> Result<Vec<(String, String, String)>, String> {
     let mut out = Vec::new();
     let x = format!("offered ({})", unit(c));
     let (p99_pass, p99_fail) = by_verdict(c, |s| s["latency_ms"]["p99"].as_f64());
-    let (p50, _) = {
+    let p50: Points = {
         let (a, b) = by_verdict(c, |s| s["latency_ms"]["p50"].as_f64());
-        (a.into_iter().chain(b).collect::<Vec<_>>(), ())
+        a.into_iter().chain(b).collect()
     };
     // The SLO's first latency limit, as a line.
     let limit = c["steps"][0]["criteria"]

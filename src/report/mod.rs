@@ -1,5 +1,6 @@
 //! Reports: the end-of-run summary as text (stdout) and as `summary.json`.
 
+pub mod capacity_compare;
 pub mod capacity_document;
 pub mod compare;
 pub mod document;

@@ -7,6 +7,7 @@ pub mod model;
 pub mod probes;
 pub mod replay;
 pub mod routes;
+pub mod search;
 
 pub use event::{Event, EventKind};
 pub use model::RunModel;

@@ -32,6 +32,8 @@ pub struct RunModel {
     pub thresholds: Vec<crate::report::thresholds::Verdict>,
     /// Route action firings and their drops.
     pub routes: super::routes::RouteLog,
+    /// A capacity search's progress, while one steers the run.
+    pub search: Option<super::search::SearchProgress>,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
@@ -52,6 +54,7 @@ impl Default for RunModel {
             probes: Vec::new(),
             thresholds: Vec::new(),
             routes: super::routes::RouteLog::default(),
+            search: None,
             cumulative: Measurements::default(),
             level: 0.0,
         }

@@ -73,21 +73,29 @@ pub enum Pane {
     ControlPlane,
     Stat,
     Events,
+    /// A capacity search's steps against the offered level (only while one runs).
+    Capacity,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 6] = [
+    pub const ALL: [Pane; 7] = [
         Pane::Throughput,
         Pane::Latency,
         Pane::Success,
         Pane::ControlPlane,
         Pane::Stat,
         Pane::Events,
+        Pane::Capacity,
     ];
 
-    fn step(self, by: isize) -> Pane {
-        let i = Pane::ALL.iter().position(|&p| p == self).unwrap_or(0) as isize;
-        Pane::ALL[(i + by).rem_euclid(Pane::ALL.len() as isize) as usize]
+    /// The next pane (`by` = 1) or the previous, over the panes on screen.
+    fn step(self, by: isize, capacity: bool) -> Pane {
+        let shown: Vec<Pane> = Pane::ALL
+            .into_iter()
+            .filter(|&p| capacity || p != Pane::Capacity)
+            .collect();
+        let i = shown.iter().position(|&p| p == self).unwrap_or(0) as isize;
+        shown[(i + by).rem_euclid(shown.len() as isize) as usize]
     }
 }
 
@@ -167,6 +175,8 @@ pub struct App {
     pub replaying: bool,
     /// Playback position and speed, for the footer.
     pub replay_status: Option<String>,
+    /// A capacity search steers the run: its pane is on screen.
+    pub capacity: bool,
 }
 
 impl App {
@@ -185,6 +195,7 @@ impl App {
             pending_level: None,
             replaying: false,
             replay_status: None,
+            capacity: false,
         }
     }
 
@@ -326,11 +337,11 @@ impl App {
                 vec![]
             }
             (InputMode::Normal, Action::FocusNext) => {
-                self.focus = self.focus.step(1);
+                self.focus = self.focus.step(1, self.capacity);
                 vec![]
             }
             (InputMode::Normal, Action::FocusPrev) => {
-                self.focus = self.focus.step(-1);
+                self.focus = self.focus.step(-1, self.capacity);
                 vec![]
             }
             (InputMode::Normal, Action::ToggleLog) => {

@@ -100,7 +100,9 @@ impl Screen for Live {
             theme: self.theme,
             live_log: true,
         };
-        let m = self.lock();
+        let capacity = self.lock().search.is_some();
+        self.app.capacity = capacity;
+        let m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         draw(f, &self.app, &m, &ctx);
         if self.panic_after_first_frame && m.last().is_some() {
             drop(m);
@@ -144,7 +146,7 @@ impl Screen for Live {
 pub struct LogPane;
 
 impl crate::session::View for LogPane {
-    fn note(&mut self, note: &crate::session::Note, _: &RunModel) {
+    fn note(&mut self, note: &crate::session::Note, _: &mut RunModel) {
         use crate::probes::RunOutcome;
         use crate::session::Note;
         match note {

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use super::app::{App, Pane};
 use super::panes::{
-    control_plane, events, footer, header, latency, overlay, stat, success, throughput,
+    capacity, control_plane, events, footer, header, latency, overlay, stat, success, throughput,
 };
 use super::theme::Theme;
 use crate::run::RunModel;
@@ -62,7 +62,16 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
         pane(f, body, app.focus, app, model, ctx);
     } else {
         for (p, r) in panes(body) {
-            pane(f, r, p, app, model, ctx);
+            // A capacity search takes the right part of the events row.
+            if p == Pane::Events && model.search.is_some() {
+                let [events, cap] =
+                    Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                        .areas(r);
+                pane(f, events, p, app, model, ctx);
+                pane(f, cap, Pane::Capacity, app, model, ctx);
+            } else {
+                pane(f, r, p, app, model, ctx);
+            }
         }
     }
     footer::draw(f, foot, app, ctx.now, theme);
@@ -116,5 +125,6 @@ pub fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &
         Pane::ControlPlane => control_plane::draw(f, r, app, model, focused, theme),
         Pane::Stat => stat::draw(f, r, model, focused, theme),
         Pane::Events => events::draw(f, r, app, model, ctx.live_log, focused, theme),
+        Pane::Capacity => capacity::draw(f, r, model, focused, theme),
     }
 }

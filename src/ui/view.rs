@@ -46,9 +46,22 @@ pub fn rate_of(i: &IntervalStats, count: u64) -> Option<f64> {
 /// noticed by itself (a first error, a first failing status) only a tick
 /// on the axis, with its words in the Events pane, so it cannot crowd them.
 pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<ChartMarker> {
+    // A rate set together with a marker (a capacity search's step) is that step.
+    let marker_at: Vec<f64> = model
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Marker { .. }))
+        .map(|e| e.at.as_secs_f64())
+        .collect();
     model
         .events
         .iter()
+        .filter(|e| {
+            !matches!(e.kind, EventKind::LevelSet { .. })
+                || !marker_at
+                    .iter()
+                    .any(|m| (m - e.at.as_secs_f64()).abs() < 0.3)
+        })
         .filter_map(|e| {
             let labelled = match e.kind {
                 EventKind::Paused

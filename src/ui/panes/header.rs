@@ -85,6 +85,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
             };
             format!("stage {}/{} {kind}", stage_idx + 1, plan.load.stages.len())
         });
+    // A capacity search's one stage says nothing: where the search is does.
+    let stage_text = model
+        .search
+        .as_ref()
+        .map_or(stage_text, |s| s.status.clone());
     // While paused the run clock stands still and no interval comes: the
     // last ones would show a rate that is not being sent.
     let recent = if model.state == crate::stats::summary::RunState::Paused {

@@ -1,0 +1,141 @@
+//! Capacity: a search's steps against the offered level (p99 and p50, passing green, failing red, rampdeck-limited yellow), the SLO as a line, the bounds and where the search is.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::canvas::{Canvas, Points};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::block;
+use crate::run::search::StepMark;
+use crate::run::RunModel;
+use crate::ui::theme::Theme;
+
+pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: Theme) {
+    let Some(s) = &model.search else {
+        return;
+    };
+    let b = block(" Capacity ", focused, theme);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if inner.height < 3 || inner.width < 10 {
+        return;
+    }
+    let rate =
+        |v: Option<f64>| v.map_or("-".to_owned(), |v| crate::util::fmt::fmt_level(v.round()));
+    let w = inner.width;
+    let head = vec![
+        super::fit(
+            w,
+            vec![
+                vec![Span::styled(s.status.clone(), theme.bold())],
+                vec![Span::styled(s.short.clone(), theme.bold())],
+            ],
+        ),
+        super::fit(
+            w,
+            vec![
+                vec![
+                    Span::styled("passed ", theme.dim()),
+                    Span::styled(rate(s.bounds.0), theme.fg(Color::Green)),
+                    Span::styled(" · failed ", theme.dim()),
+                    Span::styled(rate(s.bounds.1), theme.fg(Color::Red)),
+                    Span::styled(format!(" {}", s.unit), theme.dim()),
+                ],
+                vec![
+                    Span::styled(rate(s.bounds.0), theme.fg(Color::Green)),
+                    Span::styled("..", theme.dim()),
+                    Span::styled(rate(s.bounds.1), theme.fg(Color::Red)),
+                ],
+            ],
+        ),
+    ];
+    let text = Rect { height: 2, ..inner };
+    f.render_widget(Paragraph::new(head), text);
+    let chart = Rect {
+        y: inner.y + 2,
+        height: inner.height - 2,
+        ..inner
+    };
+    if chart.height < 3 || s.points.is_empty() {
+        return;
+    }
+    // Latency on a log axis: a failing step is orders above a passing one.
+    let log = |ms: f64| ms.max(0.01).log10();
+    let x_max = s.points.iter().map(|p| p.level).fold(1.0, f64::max) * 1.1;
+    let ys = s
+        .points
+        .iter()
+        .flat_map(|p| [p.p50_ms, p.p99_ms])
+        .chain(s.slo_ms.as_ref().map(|x| x.1));
+    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(l, h), v| {
+        (l.min(log(v)), h.max(log(v)))
+    });
+    let (lo, hi) = (lo - 0.2, hi.max(lo + 1.0) + 0.2);
+    let color = |c: Color| if theme.color { c } else { Color::Reset };
+    let mark = |m: StepMark| match m {
+        StepMark::Pass => Color::Green,
+        StepMark::Fail => Color::Red,
+        StepMark::GeneratorLimited => Color::Yellow,
+    };
+    let ms_label = |v: f64| {
+        let ms = 10f64.powf(v);
+        if ms >= 1000.0 {
+            format!("{:.1}s", ms / 1000.0)
+        } else {
+            format!("{ms:.0}ms")
+        }
+    };
+    let canvas = Canvas::default()
+        // Whole-cell dots: one point per step must be seen at a glance.
+        .marker(Marker::Dot)
+        .x_bounds([0.0, x_max])
+        .y_bounds([lo, hi])
+        .paint(|ctx| {
+            if let Some((name, limit)) = &s.slo_ms {
+                // The SLO as a rule of text: the dots are the steps alone.
+                let rule = "─".repeat(chart.width as usize);
+                ctx.print(0.0, log(*limit), Line::styled(rule, theme.dim()));
+                ctx.layer();
+                ctx.print(
+                    0.0,
+                    log(*limit),
+                    Line::styled(format!("{name} {}", ms_label(log(*limit))), theme.dim()),
+                );
+            }
+            let p50: Vec<(f64, f64)> = s.points.iter().map(|p| (p.level, log(p.p50_ms))).collect();
+            ctx.draw(&Points {
+                coords: &p50,
+                color: color(Color::Blue),
+            });
+            for m in [StepMark::Pass, StepMark::Fail, StepMark::GeneratorLimited] {
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter(|p| p.mark == m)
+                    .map(|p| (p.level, log(p.p99_ms)))
+                    .collect();
+                ctx.draw(&Points {
+                    coords: &pts,
+                    color: color(mark(m)),
+                });
+            }
+            ctx.layer();
+            ctx.print(
+                0.0,
+                hi,
+                Line::styled(ms_label(hi), Style::new().fg(color(Color::DarkGray))),
+            );
+            ctx.print(
+                x_max * 0.7,
+                lo,
+                Line::styled(
+                    format!("{} {}", crate::util::fmt::fmt_rate(x_max), s.unit),
+                    theme.dim(),
+                ),
+            );
+        });
+    f.render_widget(canvas, chart);
+}
