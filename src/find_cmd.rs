@@ -297,7 +297,10 @@ async fn run(
         };
         let (c, conns) = (cfg.clone(), searched.load.max_connections);
         match rampdeck::live::run_with(searched.clone(), &opts, 10, signals, move |s| {
-            find::driver::Driver::new(c, s.control(), conns, rampdeck::ui::console::LogPane)
+            (
+                find::driver::Driver::new(c, s.control(), conns, rampdeck::ui::console::LogPane),
+                None,
+            )
         })
         .await
         {

@@ -32,19 +32,26 @@ pub async fn run(
     fps: u32,
     signals: crate::signals::StopSignals,
 ) -> Result<Summary, LiveError> {
-    run_with(plan, opts, fps, signals, |_| LogPane)
-        .await
-        .map(|(summary, _)| summary)
+    let steer_plan = plan.clone();
+    run_with(plan, opts, fps, signals, move |s| {
+        // `f` starts a capacity search from the current level.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let view = crate::find::steer::Steer::new(&steer_plan, LogPane, rx, s.control());
+        (view, Some(tx))
+    })
+    .await
+    .map(|(summary, _)| summary)
 }
 
 /// `run`, with the session followed by the view `make_view` builds for it
-/// (a capacity search steers the run this way); returns the view too.
+/// (a capacity search steers the run this way) and, if it takes them, the
+/// sender of the console's `f` presses; returns the view too.
 pub async fn run_with<V: View>(
     plan: Arc<Plan>,
     opts: &Options,
     fps: u32,
     mut signals: crate::signals::StopSignals,
-    make_view: impl FnOnce(&RunSession) -> V,
+    make_view: impl FnOnce(&RunSession) -> (V, Option<tokio::sync::mpsc::UnboundedSender<()>>),
 ) -> Result<(Summary, V), LiveError> {
     console::init_logging();
     let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
@@ -69,6 +76,7 @@ pub async fn run_with<V: View>(
             }
         })
     };
+    let (mut view, search) = make_view(&session);
     let ui = {
         let (plan, control, exit, model) =
             (plan.clone(), control.clone(), exit.clone(), session.model());
@@ -76,6 +84,7 @@ pub async fn run_with<V: View>(
             fps,
             theme: Theme::from_env(),
             routes: session.route_sender(),
+            search,
         };
         std::thread::Builder::new()
             .name("console".into())
@@ -84,7 +93,6 @@ pub async fn run_with<V: View>(
     };
     // The session folds events in while the console draws; the console
     // stays up after the run ends, until the operator quits.
-    let mut view = make_view(&session);
     let mut joined = tokio::task::spawn_blocking(move || ui.join());
     let joined = tokio::select! {
         j = &mut joined => j,

@@ -112,3 +112,46 @@ async fn a_pool_too_small_for_the_rate_is_the_generators_limit_not_a_capacity() 
     assert_eq!(r.max_sustainable, None, "no capacity is claimed");
     assert!(r.table().contains("NO CAPACITY"), "{}", r.table());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_in_a_running_console_searches_from_the_current_level_and_f_again_hands_back() {
+    let _serial = support::SERIAL.lock().await;
+    let server = support::fixed_server(200, "ok").await;
+    let plan = support::plan(
+        server,
+        "[load]\nrate = 50\nduration = \"5s\"\n[thresholds]\np99 = \"< 1s\"\n[find]\nsettle = \"250ms\"\nstep = \"500ms\"\n",
+    );
+    let mut session = rampdeck::session::RunSession::start(plan.clone(), None)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut steer = find::steer::Steer::new(&plan, rampdeck::session::Quiet, rx, session.control());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let _ = tx.send(());
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let _ = tx.send(());
+    });
+    session.drive(&mut steer).await;
+    let model = session.model();
+    {
+        let m = model.lock().unwrap();
+        let texts: Vec<&str> = m.events.iter().map(|e| e.message.as_str()).collect();
+        // The search began at the run's level (50/s) and doubled on passing.
+        assert!(texts.contains(&"marker: step 1: 50/s"), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.starts_with("rate set to 100")),
+            "{texts:?}"
+        );
+        // Stopped by hand: the plan's 50/s again.
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("the plan decides the level again: 50")),
+            "{texts:?}"
+        );
+        let s = m.search.as_ref().unwrap();
+        assert!(s.done && !s.points.is_empty(), "{s:?}");
+    }
+    session.finish(&mut rampdeck::session::Quiet).await.unwrap();
+}

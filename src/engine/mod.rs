@@ -60,6 +60,8 @@ pub enum Control {
     SetConcurrency(u32),
     /// Drops a named marker on the timeline.
     Marker(String),
+    /// Drops a hand-set level: the plan's stages decide again.
+    FollowPlan,
     /// Stops the run early (a second Stop skips waiting for in-flight requests).
     Stop,
 }

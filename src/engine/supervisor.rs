@@ -312,10 +312,37 @@ impl Supervisor {
                 EventKind::Marker { name: name.clone() },
                 format!("marker: {name}"),
             ),
+            Control::FollowPlan => self.follow_plan(),
             Control::Stop => return true,
             Control::Pause | Control::Resume => {}
         }
         false
+    }
+
+    /// Hands the level back to the plan (after a capacity search steered it).
+    fn follow_plan(&mut self) {
+        if self.manual.is_none() {
+            return;
+        }
+        let rc = self.rc();
+        let before = self.current_level(rc);
+        self.manual = None;
+        let k = self.schedule.truncate_at(rc);
+        let future = self.future(rc, k);
+        self.schedule.extend(future);
+        self.publish();
+        let now = self.current_level(rc);
+        self.emit(
+            EventKind::LevelSet {
+                from: before,
+                to: now,
+            },
+            format!(
+                "the plan decides the level again: {} (was {})",
+                fmt_level(now),
+                fmt_level(before)
+            ),
+        );
     }
 
     fn set_level(&mut self, level: f64) {

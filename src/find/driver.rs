@@ -59,6 +59,9 @@ pub struct Driver<V: View> {
     pub outcome: Option<Outcome>,
     /// The view that prints (headless) or logs (console) the run as usual.
     inner: V,
+    /// A search of its own (`rampdeck find`) stops the run at its end; one
+    /// started from the console (`f`) hands the level back to the plan.
+    stop_when_done: bool,
 }
 
 impl<V: View> Driver<V> {
@@ -69,6 +72,20 @@ impl<V: View> Driver<V> {
         max_connections: usize,
         inner: V,
     ) -> Self {
+        Self::starting_at(cfg, control, max_connections, inner, Duration::ZERO, true)
+    }
+
+    /// A search that begins at run clock `now` in a run already going (the
+    /// console's `f`): it sets its first level itself and, at its end,
+    /// hands the level back to the plan unless `stop_when_done`.
+    pub fn starting_at(
+        cfg: FindConfig,
+        control: mpsc::UnboundedSender<Control>,
+        max_connections: usize,
+        inner: V,
+        now: Duration,
+        stop_when_done: bool,
+    ) -> Self {
         let mut search = Search::new(cfg.search.clone());
         let (level, confirm) = match search.first() {
             Next::Step(l) => (l, false),
@@ -76,7 +93,10 @@ impl<V: View> Driver<V> {
             Next::Done(_) => (cfg.search.start, false),
         };
         let d = Driver {
-            phase: Phase::Settle { until: cfg.settle },
+            phase: Phase::Settle {
+                until: now + cfg.settle,
+            },
+            stop_when_done,
             window: Window::new(level),
             last_behind: 0,
             cfg,
@@ -89,8 +109,24 @@ impl<V: View> Driver<V> {
             outcome: None,
             inner,
         };
-        d.mark(Duration::ZERO);
+        if !now.is_zero() {
+            d.set_level(level);
+        }
+        d.mark(now);
         d
+    }
+
+    /// Ends a search early (the console's `f` again): the plan decides again.
+    pub fn abandon(mut self) -> V {
+        let _ = self.control.send(Control::FollowPlan);
+        self.outcome.get_or_insert(Outcome::NotConfirmed {
+            passed: self.search.bounds().0,
+        });
+        self.inner
+    }
+
+    pub fn done(&self) -> bool {
+        self.outcome.is_some()
     }
 
     pub fn into_inner(self) -> V {
@@ -192,7 +228,11 @@ impl<V: View> Driver<V> {
             Next::Done(o) => {
                 self.outcome = Some(o);
                 self.phase = Phase::Done;
-                let _ = self.control.send(Control::Stop);
+                let _ = self.control.send(if self.stop_when_done {
+                    Control::Stop
+                } else {
+                    Control::FollowPlan
+                });
             }
         }
     }

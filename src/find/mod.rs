@@ -12,6 +12,7 @@ pub mod judge;
 pub mod knee;
 pub mod result;
 pub mod search;
+pub mod steer;
 pub mod usl;
 
 use std::path::Path;

@@ -21,6 +21,7 @@ pub enum Action {
     ToggleLatencyView,
     CycleWindow,
     ToggleZoom,
+    ToggleSearch,
     FocusNext,
     FocusPrev,
     ToggleLog,
@@ -48,6 +49,8 @@ pub enum Command {
     Engine(Control),
     /// Fire route action `index` (profile order).
     Route(usize),
+    /// Start a capacity search from the current level, or stop the one running.
+    ToggleSearch,
     Quit,
 }
 
@@ -292,6 +295,9 @@ impl App {
                     // An unbound digit (or a finished run): the menu stays open.
                     _ => vec![],
                 }
+            }
+            (InputMode::Normal, Action::ToggleSearch) if !run.finished => {
+                vec![Command::ToggleSearch]
             }
             (InputMode::Normal, Action::StartMarker) => {
                 self.mode = InputMode::Marker(String::new());

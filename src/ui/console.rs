@@ -36,6 +36,8 @@ pub struct ConsoleOptions {
     pub theme: Theme,
     /// Fires route actions by index (the route menu's digits).
     pub routes: mpsc::UnboundedSender<usize>,
+    /// The `f` key: starts or stops a capacity search.
+    pub search: Option<mpsc::UnboundedSender<()>>,
 }
 
 /// Runs the console on the calling thread until the operator quits or
@@ -55,6 +57,7 @@ pub fn run(
         exit,
         theme: opts.theme,
         routes: opts.routes,
+        search: opts.search,
         // Fault injection for the end-to-end tests: proves a panicking
         // console still restores the terminal and the run's summary is
         // still written.
@@ -76,6 +79,7 @@ struct Live {
     exit: Arc<AtomicBool>,
     theme: Theme,
     routes: mpsc::UnboundedSender<usize>,
+    search: Option<mpsc::UnboundedSender<()>>,
     panic_after_first_frame: bool,
 }
 
@@ -132,6 +136,17 @@ impl Screen for Live {
                 Command::Route(i) => {
                     let _ = self.routes.send(i);
                 }
+                Command::ToggleSearch => match &self.search {
+                    Some(s) => {
+                        let _ = s.send(());
+                    }
+                    None => {
+                        self.app.notice = Some((
+                            "this console is a capacity search already".into(),
+                            Instant::now(),
+                        ))
+                    }
+                },
                 Command::Quit => flow = Flow::Leave,
             }
         }

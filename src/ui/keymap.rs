@@ -111,6 +111,12 @@ const RUN: &[Binding] = &[
         Some("mark"),
     ),
     b(
+        Key::Char('f'),
+        Action::ToggleSearch,
+        "find capacity from here (f again stops)",
+        None,
+    ),
+    b(
         Key::Char('l'),
         Action::ToggleLog,
         "show / hide the log pane",

@@ -123,11 +123,18 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
                 });
             }
             ctx.layer();
-            ctx.print(
-                0.0,
-                hi,
-                Line::styled(ms_label(hi), Style::new().fg(color(Color::DarkGray))),
-            );
+            // The axis top's label, unless the SLO's sits there already.
+            let near = s
+                .slo_ms
+                .as_ref()
+                .is_some_and(|(_, l)| (hi - log(*l)).abs() < 0.15 * (hi - lo));
+            if !near {
+                ctx.print(
+                    0.0,
+                    hi,
+                    Line::styled(ms_label(hi), Style::new().fg(color(Color::DarkGray))),
+                );
+            }
             ctx.print(
                 x_max * 0.7,
                 lo,
