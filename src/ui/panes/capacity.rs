@@ -62,6 +62,18 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     if chart.height < 3 || s.points.is_empty() {
         return;
     }
+    // The control plane's CPU beside the latency, when a source is sampled.
+    let has_cpu = s.points.iter().any(|p| p.cpu.is_some()) && chart.width >= 40;
+    let (chart, cpu_area) = if has_cpu {
+        let [a, b] = ratatui::layout::Layout::horizontal([
+            ratatui::layout::Constraint::Percentage(62),
+            ratatui::layout::Constraint::Percentage(38),
+        ])
+        .areas(chart);
+        (a, Some(b))
+    } else {
+        (chart, None)
+    };
     // Latency on a log axis: a failing step is orders above a passing one.
     let log = |ms: f64| ms.max(0.01).log10();
     let x_max = s.points.iter().map(|p| p.level).fold(1.0, f64::max) * 1.1;
@@ -145,4 +157,54 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
             );
         });
     f.render_widget(canvas, chart);
+    if let Some(area) = cpu_area {
+        draw_cpu(f, area, s, x_max, theme);
+    }
+}
+
+/// Each step's mean control-plane CPU (cores) against the offered level.
+fn draw_cpu(
+    f: &mut Frame,
+    area: Rect,
+    s: &crate::run::search::SearchProgress,
+    x_max: f64,
+    theme: Theme,
+) {
+    let color = |c: Color| if theme.color { c } else { Color::Reset };
+    let top = s
+        .points
+        .iter()
+        .filter_map(|p| p.cpu)
+        .fold(0.0, f64::max)
+        .max(0.001)
+        * 1.2;
+    let canvas = Canvas::default()
+        .marker(Marker::Dot)
+        .x_bounds([0.0, x_max])
+        .y_bounds([0.0, top])
+        .paint(|ctx| {
+            for m in [StepMark::Pass, StepMark::Fail, StepMark::GeneratorLimited] {
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter(|p| p.mark == m)
+                    .filter_map(|p| Some((p.level, p.cpu?)))
+                    .collect();
+                ctx.draw(&Points {
+                    coords: &pts,
+                    color: color(match m {
+                        StepMark::Pass => Color::Green,
+                        StepMark::Fail => Color::Red,
+                        StepMark::GeneratorLimited => Color::Yellow,
+                    }),
+                });
+            }
+            ctx.layer();
+            ctx.print(
+                0.0,
+                top,
+                Line::styled(format!("cpu {top:.2} cores"), theme.dim()),
+            );
+        });
+    f.render_widget(canvas, area);
 }
