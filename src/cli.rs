@@ -42,7 +42,7 @@ pub enum Command {
         #[command(flatten)]
         adhoc: AdhocArgs,
     },
-    /// Play a recorded run (its --out directory) back in the console: space, arrows, +/-, n.
+    /// Play a recorded run or scenario (its --out directory) back in the console: space, arrows, +/-, n.
     Replay {
         /// The run's --out directory (with run.jsonl).
         dir: PathBuf,
@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
         fps: u32,
     },
-    /// Compare two runs' summaries; exit 99 if a metric got worse beyond its tolerance.
+    /// Compare two runs' summaries (or two scenario results, or two capacity searches); exit 99 if a metric got worse beyond its tolerance.
     Compare {
         /// The baseline run: its --out directory or summary.json.
         base: PathBuf,
@@ -62,7 +62,7 @@ pub enum Command {
         #[command(flatten)]
         tolerance: ToleranceArgs,
     },
-    /// Write a report of a finished run (its --out directory): charts and tables.
+    /// Write a report of a finished run, scenario or capacity search (its --out directory): charts and tables.
     Report {
         /// The run's --out directory (with run.jsonl and summary.json).
         dir: PathBuf,
