@@ -318,6 +318,18 @@ pub struct AdhocArgs {
 }
 
 impl AdhocArgs {
+    /// The request the flags describe, for `profile::adhoc`.
+    pub fn flags(&self) -> rampdeck::profile::Adhoc {
+        rampdeck::profile::Adhoc {
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            http2: self.http2,
+            insecure: self.insecure,
+            timeout: self.timeout,
+        }
+    }
+
     /// The flag names given, for the error when they are used with a profile.
     pub fn given(&self) -> Vec<&'static str> {
         let mut v = Vec::new();

@@ -70,8 +70,12 @@ pub fn main(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    if let Err(e) = rampdeck::report::compare::Tolerances::with_overrides(args.tolerance, &[]) {
+        eprintln!("error: --tolerance: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let baseline = match &args.baseline {
-        Some(b) => match load_capacity(b) {
+        Some(b) => match rampdeck::report::capacity_compare::load(b) {
             Ok(v) => Some(v),
             Err(e) => {
                 eprintln!("error: --baseline: {e}");
@@ -106,18 +110,9 @@ fn plan(
 ) -> Result<(Plan, FindConfig), ProfileError> {
     let mut plan = match target {
         None => profile::parse("(find --demo)", DEMO_FIND)?,
-        Some(t) if t.contains("://") => profile::adhoc(
-            t,
-            &profile::Adhoc {
-                method: adhoc.method.clone(),
-                headers: adhoc.headers.clone(),
-                body: adhoc.body.clone(),
-                http2: adhoc.http2,
-                insecure: adhoc.insecure,
-                timeout: adhoc.timeout,
-            },
-            &profile::Overrides::default(),
-        )?,
+        Some(t) if t.contains("://") => {
+            profile::adhoc(t, &adhoc.flags(), &profile::Overrides::default())?
+        }
         Some(t) => {
             if let Some(f) = adhoc.given().first() {
                 return Err(flag(
@@ -228,25 +223,6 @@ fn plan(
     Ok((plan, cfg))
 }
 
-/// An earlier search's capacity.json (or the directory holding it).
-fn load_capacity(path: &std::path::Path) -> Result<serde_json::Value, String> {
-    let file = if path.is_dir() {
-        path.join("capacity.json")
-    } else {
-        path.to_owned()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    if v["searched"].is_null() {
-        return Err(format!(
-            "{}: not a capacity search's result",
-            file.display()
-        ));
-    }
-    Ok(v)
-}
-
 async fn run(
     mut plan: Plan,
     cfg: FindConfig,
@@ -331,21 +307,20 @@ async fn run(
     if let Some(dir) = &args.out {
         eprintln!("wrote {}", dir.join("capacity.json").display());
     }
+    // The baseline is judged as `rampdeck compare` judges two searches.
     let mut regression = false;
-    if let (Some(base), Some(now)) = (&baseline, result.max_sustainable) {
-        if let Some(was) = base["max_sustainable"].as_f64() {
-            let change = 100.0 * (now - was) / was;
-            regression = change < -args.tolerance;
-            println!(
-                "  Baseline         {:.1} -> {:.1} ({change:+.1}%){}",
-                was,
-                now,
-                if regression {
-                    format!(": REGRESSION beyond -{}%", args.tolerance)
-                } else {
-                    String::new()
-                }
-            );
+    if let Some(base) = &baseline {
+        let tol = rampdeck::report::compare::Tolerances::with_overrides(args.tolerance, &[]);
+        let now = serde_json::to_value(&result).unwrap_or_default();
+        match tol
+            .map_err(|e| e.to_string())
+            .and_then(|t| rampdeck::report::capacity_compare::compare(base, &now, &t))
+        {
+            Ok(rows) => {
+                print!("{}", rampdeck::report::compare::render(&rows));
+                regression = rampdeck::report::compare::has_regression(&rows);
+            }
+            Err(e) => eprintln!("warning: --baseline: {e}"),
         }
     }
     match result.outcome {

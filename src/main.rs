@@ -86,15 +86,7 @@ fn main() -> ExitCode {
             // Anything with a scheme is a URL (ftp:// gets "unsupported scheme", not "cannot read profile").
             let is_url = target.contains("://");
             let plan = if is_url {
-                let flags = profile::Adhoc {
-                    method: adhoc.method.clone(),
-                    headers: adhoc.headers.clone(),
-                    body: adhoc.body.clone(),
-                    http2: adhoc.http2,
-                    insecure: adhoc.insecure,
-                    timeout: adhoc.timeout,
-                };
-                profile::adhoc(&target, &flags, &overrides(&run))
+                profile::adhoc(&target, &adhoc.flags(), &overrides(&run))
             } else if let Some(flag) = adhoc.given().first() {
                 Err(ProfileError::Flag {
                     flag: (*flag).into(),
@@ -113,11 +105,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// `rampdeck replay DIR`: a run's console, or a scenario's, played back.
 fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
-    if rampdeck::scenarios::log::is_scenario_log(dir) {
-        return replay_scenario(dir, speed, fps);
+    enum Recorded {
+        Run(Box<rampdeck::run::replay::Recording>),
+        Scenario(Box<rampdeck::scenarios::log::ScenarioRecording>),
     }
-    let recording = match rampdeck::run::replay::Recording::load(dir) {
+    let loaded = if rampdeck::scenarios::log::is_scenario_log(dir) {
+        rampdeck::scenarios::log::read(dir)
+            .map(|r| Recorded::Scenario(Box::new(r)))
+            .map_err(|e| e.to_string())
+    } else {
+        rampdeck::run::replay::Recording::load(dir)
+            .map(|r| Recorded::Run(Box::new(r)))
+            .map_err(|e| e.to_string())
+    };
+    let recorded = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -128,33 +131,20 @@ fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
         eprintln!("error: replay draws the console and needs a terminal; for a file, use `rampdeck report {}`", dir.display());
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let mut r = rampdeck::run::replay::Replay::new(recording);
-    while r.speed < speed {
-        r.faster(true);
-    }
-    match rampdeck::ui::replay::run(r, fps, rampdeck::ui::theme::Theme::from_env()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_CANNOT_RUN)
+    let theme = rampdeck::ui::theme::Theme::from_env();
+    let played = match recorded {
+        Recorded::Run(rec) => {
+            let mut r = rampdeck::run::replay::Replay::new(*rec);
+            while r.speed < speed {
+                r.faster(true);
+            }
+            rampdeck::ui::replay::run(r, fps, theme).map_err(|e| e.to_string())
         }
-    }
-}
-
-/// `rampdeck replay DIR` on a scenario's `--out`: its console, played back.
-fn replay_scenario(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
-    let rec = match rampdeck::scenarios::log::read(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
+        Recorded::Scenario(rec) => {
+            rampdeck::ui::scenario::replay(*rec, speed, fps, theme).map_err(|e| e.to_string())
         }
     };
-    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
-        eprintln!("error: replay draws the console and needs a terminal; for a file, use `rampdeck report {}`", dir.display());
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
-    match rampdeck::ui::scenario::replay(rec, speed, fps, rampdeck::ui::theme::Theme::from_env()) {
+    match played {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampdeck::demo::config::{DemoConfig, SeedRoute};
@@ -19,31 +18,13 @@ async fn run_against_demo(mut config: DemoConfig, profile_tail: &str) -> Value {
         path_prefix: "/shop".into(),
         backend: "echo-v1".into(),
     }];
-    let demo = rampdeck::demo::DemoServer::start(&config).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
-        &kubeconfig,
-        demo.addrs.control,
-        "rampdeck",
-    )
-    .unwrap();
+    let (demo, dir, kubeconfig) = support::demo_with_kube(&config).await;
     let profile = format!(
         "[target]\nurl = \"http://{gw}\"\ntimeout = \"1s\"\n[kube]\nkubeconfig = \"{kc}\"\n{profile_tail}",
         gw = demo.addrs.gateway,
         kc = kubeconfig.display()
     );
-    let plan = rampdeck::profile::parse("drops.toml", &profile).unwrap_or_else(|e| panic!("{e}"));
-    let out = dir.path().join("out");
-    rampdeck::headless::run(
-        Arc::new(plan),
-        &rampdeck::headless::Options {
-            out: Some(out.clone()),
-        },
-        rampdeck::signals::StopSignals::new(),
-    )
-    .await
-    .unwrap();
+    let out = support::run_headless("drops.toml", &profile, dir.path()).await;
     support::summary(&out)
 }
 

@@ -331,15 +331,7 @@ async fn scheduled_flip(swap_drop: Option<&str>) -> serde_json::Value {
     let mut config = rampdeck::demo::config::DemoConfig::default();
     config.kube.propagation = Duration::from_millis(100);
     config.kube.swap_drop = swap_drop.map(|d| humantime::parse_duration(d).unwrap());
-    let demo = rampdeck::demo::DemoServer::start(&config).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
-        &kubeconfig,
-        demo.addrs.control,
-        "rampdeck",
-    )
-    .unwrap();
+    let (demo, dir, kubeconfig) = support::demo_with_kube(&config).await;
     let profile = format!(
         r#"
 [target]
@@ -370,17 +362,7 @@ spec = {{ parentRefs = [{{ name = "rampdeck" }}], hostnames = ["shop.example.com
         gw = demo.addrs.gateway,
         kc = kubeconfig.display()
     );
-    let plan = rampdeck::profile::parse("flip.toml", &profile).unwrap_or_else(|e| panic!("{e}"));
-    let out = dir.path().join("out");
-    rampdeck::headless::run(
-        Arc::new(plan),
-        &rampdeck::headless::Options {
-            out: Some(out.clone()),
-        },
-        rampdeck::signals::StopSignals::new(),
-    )
-    .await
-    .unwrap();
+    let out = support::run_headless("flip.toml", &profile, dir.path()).await;
     // The run log keeps each firing and replays.
     let log = rampdeck::run::log::read(&out).unwrap();
     let fired = log

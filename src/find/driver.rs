@@ -332,7 +332,12 @@ impl<V: View> Driver<V> {
 impl<V: View> View for Driver<V> {
     fn note(&mut self, note: &Note, model: &mut RunModel) {
         match note {
-            Note::Interval(i, h) => self.interval(i, h),
+            Note::Interval(i, h) => {
+                self.interval(i, h);
+                // Steps begin and end on interval boundaries: only then can
+                // the progress the console draws have changed.
+                model.search = Some(self.progress());
+            }
             Note::Probe(ProbeEvent::Resource {
                 component,
                 at,
@@ -353,7 +358,9 @@ impl<V: View> View for Driver<V> {
             }
             _ => {}
         }
-        model.search = Some(self.progress());
+        if model.search.is_none() {
+            model.search = Some(self.progress());
+        }
         self.inner.note(note, model);
     }
 }

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::search::Verdict;
-use crate::report::thresholds::{self, ComponentFacts, Facts, Metric, Threshold};
+use crate::report::thresholds::{self, ComponentFacts, Facts, Threshold};
 use crate::stats::{new_histogram, Histograms, IntervalStats, Percentiles};
 
 /// What a step measured, folded as its intervals arrive.
@@ -256,11 +256,6 @@ pub struct StepComponent {
     pub cpu_avg_cores: Option<f64>,
     pub cpu_max_cores: Option<f64>,
     pub memory_max_bytes: Option<f64>,
-}
-
-/// True when `slo` judges latency (so the service-time check above means something).
-pub fn judges_latency(slo: &[Threshold]) -> bool {
-    slo.iter().any(|t| matches!(t.metric, Metric::Latency(_)))
 }
 
 #[cfg(test)]

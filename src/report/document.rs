@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::plot::{self, Line};
-use crate::run::event::{Event, EventKind};
+use crate::run::event::Event;
 use crate::run::log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,35 +121,12 @@ fn series(l: &log::RunLogContents) -> Series {
 }
 
 /// Events worth a marker, as the console marks them.
-/// What the operator, the stages, the route actions and the search did, as
-/// chart markers; what the run noticed by itself (first errors, pace
-/// changes, probes) is in the events table only, as in the console. A rate
-/// set together with a search step's marker is that step: one label.
+/// The labelled chart marks (`run::event::chart_marks`); the report has no
+/// axis ticks: the events table lists the rest.
 fn markers(events: &[Event]) -> Vec<(f64, String)> {
-    let marker_at: Vec<f64> = events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Marker { .. }))
-        .map(|e| e.at.as_secs_f64())
-        .collect();
-    events
-        .iter()
-        .filter(|e| match e.kind {
-            EventKind::LevelSet { .. } => {
-                let t = e.at.as_secs_f64();
-                !marker_at.iter().any(|m| (m - t).abs() < 0.3)
-            }
-            EventKind::Stage { index } => index > 0,
-            EventKind::Paused
-            | EventKind::Resumed
-            | EventKind::Marker { .. }
-            | EventKind::WarmupEnded
-            | EventKind::RouteApplied { .. }
-            | EventKind::RouteFailed { .. }
-            | EventKind::GeneratorLimited
-            | EventKind::ThresholdBreached => true,
-            _ => false,
-        })
-        .map(|e| (e.at.as_secs_f64(), e.kind.label()))
+    crate::run::event::chart_marks(events)
+        .into_iter()
+        .filter_map(|m| Some((m.at, m.label?)))
         .collect()
 }
 
@@ -447,7 +424,13 @@ fn tables(s: &Value) -> String {
             );
         }
     }
-    let env = &s["environment"];
+    md.push_str(&environment(&s["environment"]));
+    md
+}
+
+/// Where it ran, as a table (runs, scenarios and searches alike).
+pub(super) fn environment(env: &Value) -> String {
+    let mut md = String::new();
     if env.is_object() {
         let _ = writeln!(md, "\n### Environment\n\n| | |\n|---|---|");
         for k in [
@@ -460,7 +443,7 @@ fn tables(s: &Value) -> String {
             "profile",
             "profile_sha256",
         ] {
-            let _ = writeln!(md, "| {k} | {} |", num(&env[k]));
+            let _ = writeln!(md, "| {k} | {} |", num(&env[k]).replace('|', "\\|"));
         }
     }
     md

@@ -385,22 +385,6 @@ fn tables(rec: &ScenarioRecording, r: &Value) -> String {
             let _ = writeln!(md, "| {t:.2} | {} |", text.replace('|', "\\|"));
         }
     }
-    let env = &rec.header["environment"];
-    if env.is_object() {
-        let _ = writeln!(md, "\n### Environment\n\n| | |\n|---|---|");
-        for k in [
-            "rampdeck",
-            "git_commit",
-            "hostname",
-            "cpu_model",
-            "cores",
-            "kernel",
-            "profile",
-        ] {
-            let v = &env[k];
-            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            let _ = writeln!(md, "| {k} | {} |", shown.replace('|', "\\|"));
-        }
-    }
+    md.push_str(&super::document::environment(&rec.header["environment"]));
     md
 }

@@ -125,3 +125,55 @@ impl EventKind {
         }
     }
 }
+
+/// How an event goes on a chart (the console's and the report's alike).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartMark {
+    /// Seconds since the run started.
+    pub at: f64,
+    /// A labelled line (what the operator, the stages, the route actions
+    /// and a capacity search did), or None: a tick on the axis only (what
+    /// the run noticed by itself: a first error, a first failing status).
+    pub label: Option<String>,
+}
+
+/// The events worth a chart mark. Everything else (pace changes, probes,
+/// warnings) is in the events list only. A level set together with a
+/// marker is one thing (a capacity search's step) and gets one mark.
+pub fn chart_marks(events: &[Event]) -> Vec<ChartMark> {
+    let marker_at: Vec<Duration> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Marker { .. }))
+        .map(|e| e.at)
+        .collect();
+    let with_marker = |at: Duration| {
+        marker_at
+            .iter()
+            .any(|m| m.abs_diff(at) < Duration::from_millis(300))
+    };
+    events
+        .iter()
+        .filter_map(|e| {
+            let labelled = match e.kind {
+                EventKind::LevelSet { .. } if with_marker(e.at) => return None,
+                EventKind::Paused
+                | EventKind::Resumed
+                | EventKind::LevelSet { .. }
+                | EventKind::Marker { .. }
+                | EventKind::WarmupEnded
+                | EventKind::RouteApplied { .. }
+                | EventKind::RouteFailed { .. }
+                | EventKind::GeneratorLimited
+                | EventKind::ThresholdBreached => true,
+                // Stage 1 starts at 0: no mark needed there.
+                EventKind::Stage { index } if index > 0 => true,
+                EventKind::FirstError { .. } | EventKind::FirstStatus { .. } => false,
+                _ => return None,
+            };
+            Some(ChartMark {
+                at: e.at.as_secs_f64(),
+                label: labelled.then(|| e.kind.label()),
+            })
+        })
+        .collect()
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::run::{EventKind, RunModel};
+use crate::run::RunModel;
 use crate::stats::IntervalStats;
 
 use super::app::ChartWindow;
@@ -46,46 +46,13 @@ pub fn rate_of(i: &IntervalStats, count: u64) -> Option<f64> {
 /// noticed by itself (a first error, a first failing status) only a tick
 /// on the axis, with its words in the Events pane, so it cannot crowd them.
 pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<ChartMarker> {
-    // A rate set together with a marker (a capacity search's step) is that step.
-    let marker_at: Vec<f64> = model
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Marker { .. }))
-        .map(|e| e.at.as_secs_f64())
-        .collect();
-    model
-        .events
-        .iter()
-        .filter(|e| {
-            !matches!(e.kind, EventKind::LevelSet { .. })
-                || !marker_at
-                    .iter()
-                    .any(|m| (m - e.at.as_secs_f64()).abs() < 0.3)
+    crate::run::event::chart_marks(&model.events)
+        .into_iter()
+        .filter(|m| m.at >= x.0 && m.at <= x.1)
+        .map(|m| ChartMarker {
+            x: m.at,
+            label: m.label,
         })
-        .filter_map(|e| {
-            let labelled = match e.kind {
-                EventKind::Paused
-                | EventKind::Resumed
-                | EventKind::LevelSet { .. }
-                | EventKind::Marker { .. }
-                | EventKind::WarmupEnded
-                | EventKind::RouteApplied { .. }
-                | EventKind::RouteFailed { .. }
-                | EventKind::GeneratorLimited => true,
-                // Stage 0 starts at 0: no marker needed there.
-                EventKind::Stage { index } => index > 0,
-                EventKind::FirstError { .. } | EventKind::FirstStatus { .. } => false,
-                _ => return None,
-            };
-            if matches!(e.kind, EventKind::Stage { index: 0 }) {
-                return None;
-            }
-            Some(ChartMarker {
-                x: e.at.as_secs_f64(),
-                label: labelled.then(|| e.kind.label()),
-            })
-        })
-        .filter(|m| m.x >= x.0 && m.x <= x.1)
         .collect()
 }
 

@@ -134,3 +134,36 @@ pub fn summary(dir: &std::path::Path) -> serde_json::Value {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The demo with `config`, and a kubeconfig for its simulated Kubernetes API
+/// in a temporary directory (kept as long as the returned one lives).
+pub async fn demo_with_kube(
+    config: &DemoConfig,
+) -> (DemoServer, tempfile::TempDir, std::path::PathBuf) {
+    let demo = DemoServer::start(config).await.expect("bind 127.0.0.1");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
+        &kubeconfig,
+        demo.addrs.control,
+        "rampdeck",
+    )
+    .expect("kubeconfig");
+    (demo, dir, kubeconfig)
+}
+
+/// Runs the profile `text` headless with `--out DIR/out`; returns that directory.
+pub async fn run_headless(name: &str, text: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let plan = profile::parse(name, text).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    rampdeck::headless::run(
+        Arc::new(plan),
+        &rampdeck::headless::Options {
+            out: Some(out.clone()),
+        },
+        rampdeck::signals::StopSignals::new(),
+    )
+    .await
+    .expect("the run");
+    out
+}
