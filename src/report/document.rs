@@ -629,7 +629,11 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         if let Some(c) = &capacity {
             all_charts.extend(super::capacity_document::charts(c).map_err(DocumentError::Plot)?);
         }
-        all_charts.extend(charts(&s, &l.events, &hist)?);
+        // The summary's timeline has everything the run made, the route
+        // actions' events too (the log keeps those as route_action lines).
+        let events: Vec<Event> = serde_json::from_value(summary["events"].clone())
+            .unwrap_or_else(|_| l.events.clone());
+        all_charts.extend(charts(&s, &events, &hist)?);
     }
     let (verdict, tables) = match &capacity {
         Some(c) => (

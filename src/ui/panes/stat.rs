@@ -118,14 +118,42 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
     if let Some(p) = model.probes.iter().find(|p| !p.output.is_empty()) {
         let mut out = vec![Line::styled(format!("── {} ──", p.name), theme.dim())];
         let room = output.height.saturating_sub(1) as usize;
-        out.extend(
-            p.output
-                .iter()
-                .rev()
-                .take(room)
-                .rev()
-                .map(|l| Line::raw(squeeze(l, output.width as usize))),
-        );
+        let width = output.width as usize;
+        let lines: Vec<String> = p.output.iter().map(|l| squeeze(l, width)).collect();
+        // Rows a line takes once wrapped.
+        let rows = |l: &String| l.chars().count().div_ceil(width.max(1)).max(1);
+        // A table's rows mean nothing without its header: the first line
+        // stays when it and at least the latest line fit; then as many of
+        // the latest as fit.
+        let mut shown: Vec<&String> = Vec::new();
+        let mut left = room;
+        let head = match lines.split_first() {
+            Some((h, rest))
+                if !rest.is_empty() && rows(h) + rest.last().map_or(0, rows) <= room =>
+            {
+                left -= rows(h);
+                Some(h)
+            }
+            _ => None,
+        };
+        let body = if head.is_some() {
+            &lines[1..]
+        } else {
+            &lines[..]
+        };
+        for l in body.iter().rev() {
+            if rows(l) > left {
+                break;
+            }
+            left -= rows(l);
+            shown.push(l);
+        }
+        // A line taller than the room still shows its start.
+        if shown.is_empty() {
+            shown.extend(body.last());
+        }
+        shown.reverse();
+        out.extend(head.into_iter().chain(shown).map(|l| Line::raw(l.clone())));
         // What still does not fit wraps: a command's numbers are never cut.
         f.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), output);
     }
