@@ -631,8 +631,8 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         }
         // The summary's timeline has everything the run made, the route
         // actions' events too (the log keeps those as route_action lines).
-        let events: Vec<Event> = serde_json::from_value(summary["events"].clone())
-            .unwrap_or_else(|_| l.events.clone());
+        let events: Vec<Event> =
+            serde_json::from_value(summary["events"].clone()).unwrap_or_else(|_| l.events.clone());
         all_charts.extend(charts(&s, &events, &hist)?);
     }
     let (verdict, tables) = match &capacity {
