@@ -92,6 +92,8 @@ fn model(state: RunState) -> RunModel {
             ok: sent - failed,
             in_flight: if paused { 0 } else { 3 },
             behind: 0,
+            due: None,
+            under_supplied: false,
             cpu_percent: Some(12.0),
             generator_limited: false,
             latency: if paused { Percentiles::default() } else { lat },

@@ -107,6 +107,7 @@ async fn run_virtual_cpu(
         engine::StartOptions {
             memory: Some(target),
             cpu,
+            ..Default::default()
         },
     )
     .await

@@ -13,6 +13,7 @@ pub mod fds;
 pub mod memory;
 pub mod pace;
 pub mod schedule;
+pub mod share;
 pub mod stream;
 mod supervisor;
 pub mod timer;
@@ -64,6 +65,18 @@ pub enum Control {
     FollowPlan,
     /// Stops the run early (a second Stop skips waiting for in-flight requests).
     Stop,
+    /// Applies a command when the run clock reaches a time (an agent's
+    /// coordinator sends level changes and pauses this way, so every agent
+    /// computes the same schedule); one whose time has passed applies now,
+    /// as if at that time.
+    At(Duration, Box<Control>),
+    /// An agent's share changes from the slot due at run-clock `from` on
+    /// (an agent was lost or joined); `position` None leaves this one out.
+    Share {
+        from: Duration,
+        members: u32,
+        position: Option<u32>,
+    },
 }
 
 /// What the engine tells its consumer.
@@ -107,6 +120,11 @@ pub struct StartOptions {
     /// rampdeck's own CPU as the engine sees it; a fixed reading lets tests
     /// make the generator the limit on purpose.
     pub cpu: Option<cpu::CpuMeter>,
+    /// When run-clock zero is (an agent starts when its coordinator says;
+    /// None: now).
+    pub origin: Option<tokio::time::Instant>,
+    /// An agent's part of the schedule (None: all of it).
+    pub share: Option<share::Share>,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -180,12 +198,18 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
-    let workers = match plan.load.mode {
-        Mode::Open => plan.load.max_connections,
-        Mode::Closed => plan.load.peak_level().ceil() as usize,
+    let peak = plan.load.peak_level().ceil() as usize;
+    let workers = match (plan.load.mode, &opts.share) {
+        (Mode::Open, _) => plan.load.max_connections,
+        (Mode::Closed, None) => peak,
+        (Mode::Closed, Some(share)) => share.local_workers(peak),
     };
-    let started_at = SystemTime::now();
-    let origin = tokio::time::Instant::now();
+    let now = tokio::time::Instant::now();
+    let origin = opts.origin.unwrap_or(now);
+    let started_at = match origin.checked_duration_since(now) {
+        Some(ahead) => SystemTime::now() + ahead,
+        None => SystemTime::now() - (now - origin),
+    };
     let shared = Arc::new(worker::Shared {
         connector,
         pick: crate::util::rng::WeightedPick::new(
@@ -205,7 +229,15 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (clock_tx, clock_rx) = tokio::sync::watch::channel(clock::RunClock::new(origin));
-    let mut sup = supervisor::Supervisor::new(plan, shared, events_tx, clock_tx, workers, origin);
+    let mut sup = supervisor::Supervisor::new(
+        plan,
+        shared,
+        events_tx,
+        clock_tx,
+        workers,
+        origin,
+        opts.share.map(Arc::new),
+    );
     if let Some(cpu) = opts.cpu {
         sup.cpu = cpu;
     }

@@ -106,6 +106,8 @@ pub struct Schedule {
     /// Time paused so far (while paused, up to when the pause began).
     pub paused_total: Duration,
     pub paused: bool,
+    /// An agent's part of the slots and workers (None: all of them).
+    pub share: Option<std::sync::Arc<super::share::Share>>,
 }
 
 impl Schedule {
@@ -116,6 +118,7 @@ impl Schedule {
             origin,
             paused_total: Duration::ZERO,
             paused: false,
+            share: None,
         }
     }
 

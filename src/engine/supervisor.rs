@@ -111,6 +111,8 @@ pub(super) struct Supervisor {
     pauses: Vec<(Duration, Duration)>,
     pub(super) cpu: super::cpu::CpuMeter,
     pace: super::pace::Pace,
+    /// Commands waiting for their run-clock time (`Control::At`), soonest first.
+    pending: Vec<(Duration, Control)>,
 }
 
 impl Supervisor {
@@ -121,6 +123,7 @@ impl Supervisor {
         clock_tx: watch::Sender<RunClock>,
         workers: usize,
         origin: Instant,
+        share: Option<Arc<super::share::Share>>,
     ) -> Self {
         let delta = plan.load.interval.max(Duration::from_millis(1));
         let warmup = round_up(plan.load.warmup, delta);
@@ -155,7 +158,9 @@ impl Supervisor {
             pauses: Vec::new(),
             cpu: super::cpu::CpuMeter::new(),
             pace: super::pace::Pace::default(),
+            pending: Vec::new(),
         };
+        s.schedule.share = share;
         let future = s.future(Duration::ZERO, 0.0);
         s.schedule.extend(future);
         s.publish();
@@ -266,6 +271,11 @@ impl Supervisor {
 
     /// Applies a command at the run clock's now; returns true when the run should stop.
     fn apply(&mut self, cmd: Control) -> bool {
+        self.apply_at(cmd, None)
+    }
+
+    /// Applies a command as at run-clock `at` (None: now).
+    fn apply_at(&mut self, cmd: Control, at: Option<Duration>) -> bool {
         let now = Instant::now();
         match cmd {
             Control::Pause if self.paused_since.is_none() => {
@@ -296,10 +306,12 @@ impl Supervisor {
                 };
                 return self.apply(next);
             }
-            Control::SetRate(level) if self.plan.load.mode == Mode::Open => self.set_level(level),
+            Control::SetRate(level) if self.plan.load.mode == Mode::Open => {
+                self.set_level(level, at)
+            }
             Control::SetConcurrency(level) if self.plan.load.mode == Mode::Closed => {
-                self.spawn_workers(level as usize);
-                self.set_level(level as f64)
+                self.spawn_workers(self.workers_for(level as usize));
+                self.set_level(level as f64, at)
             }
             Control::SetRate(_) | Control::SetConcurrency(_) => {
                 let what = match self.plan.load.mode {
@@ -312,19 +324,92 @@ impl Supervisor {
                 EventKind::Marker { name: name.clone() },
                 format!("marker: {name}"),
             ),
-            Control::FollowPlan => self.follow_plan(),
+            Control::FollowPlan => self.follow_plan(at),
             Control::Stop => return true,
             Control::Pause | Control::Resume => {}
+            // A resume cannot wait for a clock that stands still.
+            Control::At(_, cmd) if matches!(*cmd, Control::Resume | Control::TogglePause) => {
+                return self.apply(*cmd)
+            }
+            Control::At(rc, cmd) if rc <= self.rc() => return self.apply_at(*cmd, Some(rc)),
+            Control::At(rc, cmd) => {
+                let i = self.pending.partition_point(|(t, _)| *t <= rc);
+                self.pending.insert(i, (rc, *cmd));
+            }
+            Control::Share {
+                from,
+                members,
+                position,
+            } => self.change_share(from, members, position),
+        }
+        false
+    }
+
+    /// Open loop: this process's slots due by run-clock `rc` (all of them
+    /// unless it is an agent with a share).
+    fn owned_due(&self, rc: Duration) -> u64 {
+        let k = self.schedule.count_at(rc).floor() as u64;
+        match &self.schedule.share {
+            Some(s) => s.owned_before(k),
+            None => k,
+        }
+    }
+
+    /// Workers this process runs for a closed-loop concurrency of `level`.
+    fn workers_for(&self, level: usize) -> usize {
+        match &self.schedule.share {
+            Some(s) => s.local_workers(level),
+            None => level,
+        }
+    }
+
+    /// A new share from the slot due at run-clock `from` on: published
+    /// first, then the claim counter moves onto it (`share::Share::rebase`).
+    fn change_share(&mut self, from: Duration, members: u32, position: Option<u32>) {
+        let Some(share) = &self.schedule.share else {
+            self.emit(
+                EventKind::Warning,
+                "ignored a share change: this run is not an agent's",
+            );
+            return;
+        };
+        let mut share = (**share).clone();
+        let from_slot = self.schedule.count_at(from).ceil() as u64;
+        let epoch = share.change(from_slot, members, position);
+        self.schedule.share = Some(Arc::new(share));
+        self.publish();
+        super::share::Share::rebase(&self.shared.next_slot, &epoch);
+        if self.plan.load.mode == Mode::Closed {
+            let peak = self.plan.load.peak_level().ceil() as usize;
+            let level = self.manual.map_or(0, |(_, l)| l.ceil() as usize);
+            self.spawn_workers(self.workers_for(peak.max(level)));
+        }
+    }
+
+    /// Run-clock time of the soonest waiting command, if the clock runs.
+    fn next_pending(&self) -> Option<Instant> {
+        let (rc, _) = self.pending.first()?;
+        self.paused_since.is_none().then(|| self.schedule.wall(*rc))
+    }
+
+    /// Applies the waiting commands whose time has come; true to stop.
+    fn apply_due(&mut self) -> bool {
+        let now = self.rc();
+        while self.pending.first().is_some_and(|(t, _)| *t <= now) {
+            let (rc, cmd) = self.pending.remove(0);
+            if self.apply_at(cmd, Some(rc)) {
+                return true;
+            }
         }
         false
     }
 
     /// Hands the level back to the plan (after a capacity search steered it).
-    fn follow_plan(&mut self) {
+    fn follow_plan(&mut self, at: Option<Duration>) {
         if self.manual.is_none() {
             return;
         }
-        let rc = self.rc();
+        let rc = at.unwrap_or_else(|| self.rc());
         let before = self.current_level(rc);
         self.manual = None;
         let k = self.schedule.truncate_at(rc);
@@ -345,7 +430,7 @@ impl Supervisor {
         );
     }
 
-    fn set_level(&mut self, level: f64) {
+    fn set_level(&mut self, level: f64, at: Option<Duration>) {
         if !level.is_finite() || level < 0.0 {
             self.emit(
                 EventKind::Warning,
@@ -353,7 +438,7 @@ impl Supervisor {
             );
             return;
         }
-        let rc = self.rc();
+        let rc = at.unwrap_or_else(|| self.rc());
         let Some(stage) = self.current_stage(rc) else {
             return;
         };
@@ -448,13 +533,13 @@ impl Supervisor {
         }
         let sending = self.stop_rc.is_none() && self.current_stage(end).is_some();
         let behind = match self.plan.load.mode {
-            Mode::Open => (self
-                .schedule
-                .count_at(end.saturating_sub(super::pace::LATE))
-                .floor() as u64)
+            Mode::Open => self
+                .owned_due(end.saturating_sub(super::pace::LATE))
                 .saturating_sub(started_all),
             Mode::Closed => 0,
         };
+        let due = (self.plan.load.mode == Mode::Open)
+            .then(|| (self.schedule.count_at(end) - self.schedule.count_at(start)).max(0.0));
         let cpu_cores = self.cpu.sample();
         let saturated = cpu_cores.is_some_and(|c| self.cpu.saturated(c));
         let generator_limited = behind > 0 && saturated && self.stop_rc.is_none();
@@ -510,6 +595,8 @@ impl Supervisor {
             ok: self.interval.ok,
             in_flight: started_all.saturating_sub(self.finished_all),
             behind,
+            due,
+            under_supplied: false,
             cpu_percent: cpu_cores.map(|c| 100.0 * c / self.cpu.cores.max(1) as f64),
             generator_limited,
             latency: Percentiles::of(&self.interval.latency),
@@ -567,12 +654,14 @@ impl Supervisor {
         loop {
             let boundary = self.next_boundary();
             let end = (self.paused_since.is_none()).then(|| self.schedule.wall(total));
+            let pending = self.next_pending();
             tokio::select! {
                 biased;
                 cmd = control.recv(), if control_open => match cmd {
                     None => control_open = false,
                     Some(cmd) => if self.apply(cmd) { stopped_early = true; break },
                 },
+                _ = sleep_until_opt(pending) => if self.apply_due() { stopped_early = true; break },
                 _ = sleep_until_opt(boundary) => {
                     let end_rc = self.delta.saturating_mul(self.index as u32 + 1);
                     self.close_interval(end_rc);
@@ -591,7 +680,7 @@ impl Supervisor {
         let stop_rc = self.rc().min(total);
         self.stop_rc = Some(stop_rc);
         let measured = stop_rc.saturating_sub(self.warmup);
-        let due = self.schedule.count_at(stop_rc).floor() as u64;
+        let due = self.owned_due(stop_rc);
         self.schedule.truncate_at(stop_rc);
         self.publish();
         self.shared.stop.cancel();

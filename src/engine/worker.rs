@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1};
 use super::schedule::{Due, Schedule};
+use super::share::NoSlot;
 use super::timer::PreciseTimer;
 use crate::stats::{ErrorKind, Outcome, Recorder};
 use crate::util::rng::{splitmix64, WeightedPick};
@@ -137,6 +138,38 @@ impl Worker {
     /// must be loaded here: `refresh` would no longer notice it.
     fn reload(&mut self) {
         self.schedule = self.rx.borrow_and_update().clone();
+    }
+
+    /// The next open-loop slot to send and the share epoch it was claimed
+    /// under: one relaxed add for a whole run, a compare-and-swap for an
+    /// agent's share (`share::Share::claim`). None when the run is over.
+    async fn claim(&mut self) -> Option<(u64, u16)> {
+        loop {
+            let Some(share) = self.schedule.share.clone() else {
+                return Some((self.shared.next_slot.fetch_add(1, Ordering::Relaxed), 0));
+            };
+            match share.claim(&self.shared.next_slot) {
+                Ok(k) => return Some((k, share.current().id)),
+                // The supervisor publishes a new share before it moves the
+                // counter onto it, so the newer schedule is there to load.
+                Err(NoSlot::Stale) => {
+                    self.reload();
+                    tokio::task::yield_now().await;
+                }
+                Err(NoSlot::NoneOwned) => {
+                    if !self.changed().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn released(&self, epoch: u16, k: u64) -> bool {
+        self.schedule
+            .share
+            .as_ref()
+            .is_some_and(|s| s.releases(epoch, k))
     }
 
     async fn exchange(&mut self, request: usize) -> Result<u16, Failure> {
@@ -301,11 +334,18 @@ pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<S
     let timer = PreciseTimer::new();
     let timeout = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timeout);
-    loop {
-        let k = shared.next_slot.fetch_add(1, Ordering::Relaxed);
+    'claim: loop {
+        let Some((k, epoch)) = w.claim().await else {
+            return;
+        };
         let intended = loop {
             if !w.refresh() {
                 return;
+            }
+            // An agent's share changed under a claimed slot: a newer rule
+            // hands it out again (maybe to another agent).
+            if w.released(epoch, k) {
+                continue 'claim;
             }
             match w.schedule.due(k) {
                 Due::At(t) => {
@@ -319,7 +359,7 @@ pub async fn open_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc<S
                             _ = shared.stop.cancelled() => return,
                             _ = sleep_precise(&timer, &shared, t) => {
                                 // A pause that came during the sleep: the slot waits for the resume.
-                                if w.refresh() && w.schedule.paused { continue }
+                                if w.refresh() && (w.schedule.paused || w.released(epoch, k)) { continue }
                                 break t
                             }
                         }
@@ -367,8 +407,19 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
             return;
         }
         let now = Instant::now();
-        if !w.schedule.is_active(id, now) {
-            match w.schedule.active_from(id, now) {
+        // An agent runs its share of the workers (`share::Share::global_worker`).
+        let global = match &w.schedule.share {
+            None => Some(id),
+            Some(s) => s.global_worker(id),
+        };
+        let Some(global) = global else {
+            if !w.changed().await {
+                return;
+            }
+            continue;
+        };
+        if !w.schedule.is_active(global, now) {
+            match w.schedule.active_from(global, now) {
                 Due::At(t) => {
                     tokio::select! {
                         biased;
@@ -387,7 +438,7 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
         }
         n += 1;
         // Each worker draws its own reproducible sequence.
-        let draw = splitmix64(id as u64) ^ n;
+        let draw = splitmix64(global as u64) ^ n;
         w.send(draw, None, timeout.as_mut()).await;
     }
 }

@@ -290,6 +290,8 @@ mod tests {
             ok: 100,
             in_flight: 2,
             behind,
+            due: None,
+            under_supplied: false,
             cpu_percent: Some(if limited { 99.0 } else { 30.0 }),
             generator_limited: limited,
             latency: Percentiles::of(&h.latency),

@@ -158,29 +158,9 @@ impl RunLog {
         })
     }
 
-    fn encode(&mut self, h: &Histogram<u64>) -> Option<String> {
-        self.scratch.clear();
-        self.serializer.serialize(h, &mut self.scratch).ok()?;
-        Some(base64::engine::general_purpose::STANDARD.encode(&self.scratch))
-    }
-
     pub fn interval(&mut self, s: &Snapshot) -> Result<(), RunLogError> {
-        let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
+        let mut v = interval_line(s, &mut self.serializer, &mut self.scratch);
         let h = &s.histograms;
-        if let Value::Object(map) = &mut v {
-            map.insert("type".into(), json!("interval"));
-            for (key, hist) in [
-                ("hdr", &h.latency),
-                ("hdr_service", &h.service),
-                ("hdr_failed", &h.failed),
-                ("hdr_errored", &h.errored),
-            ] {
-                // Empty ones are left out; the reader takes absent as empty.
-                if !hist.is_empty() {
-                    map.insert(key.into(), json!(self.encode(hist)));
-                }
-            }
-        }
         {
             let start = s.interval.elapsed.saturating_sub(s.interval.len);
             let mut buf = Vec::new();
@@ -278,6 +258,52 @@ impl RunLog {
     }
 }
 
+/// An interval as its `run.jsonl` line (also what an agent sends its
+/// coordinator): the interval's fields, `type`, and the four histograms as
+/// base64 of HdrHistogram's V2 deflate encoding (empty ones left out).
+pub fn interval_line(s: &Snapshot, serializer: &mut V2DeflateSerializer, scratch: &mut Vec<u8>) -> Value {
+    let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
+    let h = &s.histograms;
+    if let Value::Object(map) = &mut v {
+        map.insert("type".into(), json!("interval"));
+        for (key, hist) in [
+            ("hdr", &h.latency),
+            ("hdr_service", &h.service),
+            ("hdr_failed", &h.failed),
+            ("hdr_errored", &h.errored),
+        ] {
+            // Empty ones are left out; the reader takes absent as empty.
+            if hist.is_empty() {
+                continue;
+            }
+            scratch.clear();
+            if serializer.serialize(hist, scratch).is_ok() {
+                map.insert(
+                    key.into(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(&*scratch)),
+                );
+            }
+        }
+    }
+    v
+}
+
+/// The four histograms of an interval line (absent ones empty).
+pub fn line_histograms(v: &Value) -> Result<crate::stats::Histograms, String> {
+    let mut histograms = crate::stats::Histograms::default();
+    for (key, slot) in [
+        ("hdr", &mut histograms.latency),
+        ("hdr_service", &mut histograms.service),
+        ("hdr_failed", &mut histograms.failed),
+        ("hdr_errored", &mut histograms.errored),
+    ] {
+        if let Some(h) = decode(v, key)? {
+            let _ = slot.add(&h);
+        }
+    }
+    Ok(histograms)
+}
+
 /// An interval line with its decoded histograms (empty where absent).
 #[derive(Debug, Clone)]
 pub struct LoggedInterval {
@@ -369,17 +395,7 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                     line: i + 1,
                     message,
                 };
-                let mut histograms = crate::stats::Histograms::default();
-                for (key, slot) in [
-                    ("hdr", &mut histograms.latency),
-                    ("hdr_service", &mut histograms.service),
-                    ("hdr_failed", &mut histograms.failed),
-                    ("hdr_errored", &mut histograms.errored),
-                ] {
-                    if let Some(h) = decode(&v, key).map_err(corrupt)? {
-                        let _ = slot.add(&h);
-                    }
-                }
+                let histograms = line_histograms(&v).map_err(corrupt)?;
                 out.intervals.push(LoggedInterval {
                     line: v,
                     histograms,

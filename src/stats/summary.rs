@@ -115,6 +115,14 @@ pub struct IntervalStats {
     /// rampdeck was out of CPU.
     #[serde(default)]
     pub behind: u64,
+    /// Open loop: slots the whole schedule made due in the interval (an
+    /// agent's coordinator compares the agents' merged sends with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<f64>,
+    /// A distributed run's merged send rate fell short of the schedule in
+    /// this interval (an agent was lost, or the agents could not keep up).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub under_supplied: bool,
     /// rampdeck's own CPU over the interval, in percent of the cores it may
     /// run on (100 = all of them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
