@@ -4,7 +4,8 @@
 //! demo's own environment but PATH and HOME. Each process leads its own process group, so
 //! stopping the container stops everything it started; the group is killed when its leader
 //! exits (as a container's processes die with its init), when the handle is dropped, and,
-//! on Linux, when the demo process dies (`PR_SET_PDEATHSIG`). Output goes to a bounded log.
+//! on Linux, when the demo process dies however it dies: the leader by `PR_SET_PDEATHSIG`,
+//! the rest of its group by a `Watchdog`. Output goes to a bounded log.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -366,12 +367,78 @@ async fn pump(mut from: impl AsyncRead + Unpin, log: Arc<LogBuffer>) {
     }
 }
 
+/// The process groups of a kubelet's containers, killed by a separate `sh` if the demo
+/// process dies without stopping them (SIGKILL, or a signal's default action, runs no
+/// destructor; PR_SET_PDEATHSIG reaches only each group's leader). The shell, in its own
+/// process group so a terminal's Ctrl-C does not reach it, reads `+ pgid` and `- pgid`
+/// lines; at end of input (the demo's end, however it came) it kills the groups listed.
+pub struct Watchdog {
+    stdin: Mutex<Option<std::process::ChildStdin>>,
+    child: Mutex<Option<std::process::Child>>,
+}
+
+const WATCHDOG: &str = r#"trap '' HUP INT
+live=""
+while read -r op g; do
+  case "$op" in
+    +) live="$live $g" ;;
+    -) next=""; for x in $live; do [ "$x" = "$g" ] || next="$next $x"; done; live="$next" ;;
+  esac
+done
+for g in $live; do kill -9 -"$g" 2>/dev/null; done
+"#;
+
+impl Watchdog {
+    /// Starts the shell; None where there is none (the handles' own kills remain).
+    pub fn start() -> Option<Watchdog> {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(WATCHDOG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().ok()?;
+        let stdin = child.stdin.take()?;
+        Some(Watchdog {
+            stdin: Mutex::new(Some(stdin)),
+            child: Mutex::new(Some(child)),
+        })
+    }
+
+    fn tell(&self, op: char, pgid: u32) {
+        use std::io::Write;
+        let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        // A line is far below the pipe's buffer, so this does not block on a live reader.
+        if let Some(s) = stdin.as_mut() {
+            if writeln!(s, "{op} {pgid}").is_err() {
+                *stdin = None;
+            }
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // End of input: the shell kills what is still listed and exits; reap it off-thread.
+        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            std::thread::spawn(move || child.wait());
+        }
+    }
+}
+
 /// A running container process; its process group is killed when this is dropped.
 pub struct Process {
     child: tokio::process::Child,
     pub pid: u32,
     /// The leader was reaped: its pid may be reused, so the group is not signalled again.
     reaped: bool,
+    watchdog: Option<Arc<Watchdog>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,7 +448,11 @@ pub enum Sig {
 }
 
 impl Process {
-    pub fn spawn(launch: &Launch, log: Arc<LogBuffer>) -> std::io::Result<Process> {
+    pub fn spawn(
+        launch: &Launch,
+        log: Arc<LogBuffer>,
+        watchdog: Option<Arc<Watchdog>>,
+    ) -> std::io::Result<Process> {
         let mut cmd = tokio::process::Command::new(&launch.program);
         cmd.args(&launch.args)
             .env_clear()
@@ -414,11 +485,23 @@ impl Process {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(pump(err, log));
         }
+        if let Some(w) = &watchdog {
+            w.tell('+', pid);
+        }
         Ok(Process {
             child,
             pid,
             reaped: false,
+            watchdog,
         })
+    }
+
+    /// The group is dead and its id may be reused: the watchdog must not kill it later.
+    fn forget(&mut self) {
+        self.reaped = true;
+        if let Some(w) = self.watchdog.take() {
+            w.tell('-', self.pid);
+        }
     }
 
     /// Signals every process of the container.
@@ -446,7 +529,7 @@ impl Process {
         let status = self.child.wait().await?;
         // Reaped, but the group lives on while any member does, so its id is not reused yet.
         self.signal(Sig::Kill);
-        self.reaped = true;
+        self.forget();
         Ok(status)
     }
 }
@@ -454,6 +537,8 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.signal(Sig::Kill);
+        // tokio reaps the killed leader; the group was just killed.
+        self.forget();
     }
 }
 

@@ -72,6 +72,20 @@ fn default_container(c: &mut Value) {
             p.entry("protocol").or_insert(json!("TCP"));
         }
     }
+    for e in m
+        .get_mut("env")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(f) = e
+            .get_mut("valueFrom")
+            .and_then(|v| v.get_mut("fieldRef"))
+            .and_then(Value::as_object_mut)
+        {
+            f.entry("apiVersion").or_insert(json!("v1"));
+        }
+    }
     for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
         if let Some(p) = m.get_mut(probe).and_then(Value::as_object_mut) {
             p.entry("timeoutSeconds").or_insert(json!(1));

@@ -169,6 +169,20 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// A create or update body: JSON only. client-go sends built-in kinds as protobuf unless
+/// told otherwise, and switches to JSON when the server answers 415.
+fn json_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/vnd.kubernetes.protobuf")
+        || media.eq_ignore_ascii_case("application/cbor")
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json (the demo API server does not read {media})"
+        )));
+    }
+    parse_json(body)
+}
+
 /// Adds a `Warning` header per message, as the API server does.
 fn with_warnings(mut r: Response<Body>, opts: &WriteOptions) -> Response<Body> {
     let warnings = std::mem::take(&mut *opts.warnings.lock().unwrap_or_else(|e| e.into_inner()));
@@ -265,7 +279,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                     let Some(ns) = namespace else {
                         return Err(ApiError::MethodNotAllowed);
                     };
-                    let body = parse_json(&read_body(body).await?)?;
+                    let body = json_body(header(CONTENT_TYPE), &read_body(body).await?)?;
                     let done = ops::create(&api.store, kind, &ns, body, &opts)?;
                     Ok(with_warnings(json_response(201, done.object()), &opts))
                 }
@@ -314,7 +328,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                     Ok(json_response(200, &obj))
                 }
                 Method::PUT => {
-                    let body = parse_json(&read_body(body).await?)?;
+                    let body = json_body(header(CONTENT_TYPE), &read_body(body).await?)?;
                     let done = ops::update(&api.store, &key, body, sub, &opts)?;
                     Ok(with_warnings(json_response(200, done.object()), &opts))
                 }

@@ -7,9 +7,10 @@
 //! failedIndexes, startTime, completionTime and the SuccessCriteriaMet/Complete or
 //! FailureTarget/Failed conditions. It honours backoffLimit, backoffLimitPerIndex,
 //! maxFailedIndexes, activeDeadlineSeconds, suspend, podReplacementPolicy and
-//! ttlSecondsAfterFinished. A deleted pod counts as failed, as with the real controller's
-//! pod tracking. Pods are found by their `controller-uid` label; counts live in this
-//! process (and in the Job's status), not in pod finalizers.
+//! ttlSecondsAfterFinished. A pod deleted by someone else counts as failed, as with the
+//! real controller's pod tracking; one it deleted itself (beyond parallelism, or once the
+//! Job finished) does not. Pods are found by their `controller-uid` label; counts live in
+//! this process (and in the Job's status), not in pod finalizers.
 //!
 //! Not simulated: podFailurePolicy rules, successPolicy, work-queue Jobs (no `completions`;
 //! refused at admission), and the real controller's 10 s back-off.
@@ -45,6 +46,8 @@ struct Track {
     counted: HashSet<String>,
     /// Pods seen not yet ended, by uid, with their index (-1 for NonIndexed).
     live: HashMap<String, i64>,
+    /// Pods this controller deleted: their end is not a failure.
+    removed: HashSet<String>,
     succeeded: i64,
     failed: i64,
     completed: BTreeSet<i64>,
@@ -318,11 +321,12 @@ impl JobController {
             .collect();
         for (u, i) in vanished {
             track.live.remove(&u);
-            if !track.counted.remove(&u) {
+            if !track.counted.remove(&u) && !track.removed.contains(&u) {
                 track.fail(i);
             }
         }
         track.counted.retain(|u| present.contains(u.as_str()));
+        track.removed.retain(|u| present.contains(u.as_str()));
         for p in pods {
             let pu = core::uid(p).to_owned();
             let i = index_of(p);
@@ -338,7 +342,9 @@ impl JobController {
                     track.counted.insert(pu.clone());
                 }
                 "Failed" => {
-                    track.fail(i);
+                    if !track.removed.contains(&pu) {
+                        track.fail(i);
+                    }
                     track.counted.insert(pu.clone());
                 }
                 _ => {}
@@ -411,9 +417,8 @@ impl JobController {
         let mut created = 0;
         if !deleting {
             if done || spec.suspend {
-                for p in &active {
-                    let _ = delete_background(&self.store, &key_of(Kind::Pod, p), MANAGER);
-                }
+                let stop: Vec<&Arc<Value>> = active.to_vec();
+                self.remove_pods(&uid, &stop);
             } else {
                 created = self.scale(job, &spec, &active, &running, &mut soon);
             }
@@ -523,6 +528,8 @@ impl JobController {
             active.len()
         } as i64;
         let mut room = spec.parallelism - busy;
+        // Terminating pods are on their way out: only active ones are surplus.
+        let surplus = active.len() as i64 - spec.parallelism;
         let now = Instant::now();
         let mut wanted: Vec<Option<i64>> = Vec::new();
         let mut excess: Vec<&Arc<Value>> = Vec::new();
@@ -568,7 +575,7 @@ impl JobController {
                 _ => wanted.extend((0..n.max(0)).map(|_| None)),
             }
         }
-        if room < 0 {
+        if surplus > 0 {
             // Parallelism was lowered: stop the highest indexes (the newest pods) first.
             let mut sorted: Vec<&Arc<Value>> = active.to_vec();
             sorted.sort_by_key(|p| {
@@ -580,11 +587,14 @@ impl JobController {
                         .to_owned(),
                 )
             });
-            excess.extend(sorted.into_iter().rev().take(room.unsigned_abs() as usize));
+            excess.extend(
+                sorted
+                    .into_iter()
+                    .rev()
+                    .take(surplus.unsigned_abs() as usize),
+            );
         }
-        for p in excess {
-            let _ = delete_background(&self.store, &key_of(Kind::Pod, p), MANAGER);
-        }
+        self.remove_pods(&uid, &excess);
         let opts = WriteOptions {
             manager: MANAGER.to_owned(),
             ..Default::default()
@@ -597,6 +607,16 @@ impl JobController {
             }
         }
         created
+    }
+
+    /// Deletes pods of the Job `uid` whose end is then not counted as a failure.
+    fn remove_pods(&mut self, uid: &str, pods: &[&Arc<Value>]) {
+        for p in pods {
+            if let Some(t) = self.tracks.get_mut(uid) {
+                t.removed.insert(core::uid(p).to_owned());
+            }
+            let _ = delete_background(&self.store, &key_of(Kind::Pod, p), MANAGER);
+        }
     }
 
     fn write_status(&self, key: &Key, uid: &str, status: Value) {

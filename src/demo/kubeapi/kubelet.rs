@@ -70,6 +70,8 @@ pub struct Kubelet {
     max_pods: usize,
     /// By pod uid.
     runtimes: Mutex<HashMap<String, Arc<Runtime>>>,
+    /// Started with the first container.
+    watchdog: std::sync::OnceLock<Option<Arc<container::Watchdog>>>,
 }
 
 /// What the kubelet wants of a pod's worker.
@@ -126,7 +128,17 @@ impl Kubelet {
             slots: Arc::new(Semaphore::new(max_pods)),
             max_pods,
             runtimes: Mutex::new(HashMap::new()),
+            watchdog: std::sync::OnceLock::new(),
         })
+    }
+
+    fn watchdog(&self) -> Option<Arc<container::Watchdog>> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        self.watchdog
+            .get_or_init(|| container::Watchdog::start().map(Arc::new))
+            .clone()
     }
 
     fn runtimes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Runtime>>> {
@@ -798,7 +810,8 @@ impl PodWorker {
     ) -> (Terminated, Option<Halt>) {
         let started_at = now_rfc3339();
         self.runtime.log.set_finished(false);
-        let mut process = match Process::spawn(launch, self.runtime.log.clone()) {
+        let watchdog = self.kubelet.watchdog();
+        let mut process = match Process::spawn(launch, self.runtime.log.clone(), watchdog) {
             Ok(p) => p,
             Err(e) => {
                 let message = format!(

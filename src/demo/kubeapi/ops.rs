@@ -51,6 +51,18 @@ impl WriteOptions {
         }
     }
 
+    /// `admit` for an update of `cur`, with the built-in kinds' immutable fields.
+    pub fn admit_update(
+        &self,
+        kind: Kind,
+        name: &str,
+        cur: &Value,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
+        self.admit(kind, name, new)?;
+        super::builtin::check_update(kind, name, cur, new)
+    }
+
     pub fn writer(&self, operation: Operation, subresource: Subresource) -> Writer<'_> {
         Writer {
             manager: &self.manager,
@@ -202,7 +214,7 @@ pub fn update(
         let cur = cur.ok_or_else(|| not_found(key))?;
         check_precondition(key, &body, cur, true)?;
         let mut new = scoped(cur, body, sub);
-        opts.admit(key.kind, &key.name, &mut new)?;
+        opts.admit_update(key.kind, &key.name, cur, &mut new)?;
         Ok(Change::Put(new))
     })
 }

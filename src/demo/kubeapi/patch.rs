@@ -101,7 +101,7 @@ fn merge_patch(
         validate::check_type(key.kind, &merged)?;
         validate::check_identity(&merged, &key.namespace, Some(&key.name))?;
         let mut new = scoped(cur, merged, sub);
-        opts.admit(key.kind, &key.name, &mut new)?;
+        opts.admit_update(key.kind, &key.name, cur, &mut new)?;
         Ok(Change::Put(new))
     })
 }
@@ -142,9 +142,20 @@ fn apply(
             return Ok(Change::Put(new));
         };
         check_precondition(key, &applied, cur, false)?;
-        let changes = applied
-            .get(field)
-            .is_some_and(|v| Some(v) != cur.get(field));
+        // A built-in object's applied field is merged into the stored one (with the server's
+        // defaults, generated selector and labels kept), not put in its place.
+        let builtin_merged = key.kind.builtin().then(|| {
+            let mut merged = cur.clone();
+            merge_applied(&mut merged, &applied, field);
+            super::builtin::default(key.kind, &mut merged);
+            merged
+        });
+        let changes = match &builtin_merged {
+            Some(m) => m.get(field) != cur.get(field),
+            None => applied
+                .get(field)
+                .is_some_and(|v| Some(v) != cur.get(field)),
+        };
         if changes && !req.force {
             let owners = other_owners(cur, field, manager);
             if !owners.is_empty() {
@@ -177,12 +188,40 @@ fn apply(
                 }
             }
         }
-        if let Some(v) = applied.get(field) {
-            new[field] = v.clone();
+        match &builtin_merged {
+            Some(m) => {
+                if let Some(v) = m.get(field) {
+                    new[field] = v.clone();
+                }
+                if sub == Subresource::Main && key.kind == super::resource::Kind::Secret {
+                    for f in ["data", "type", "immutable"] {
+                        if let Some(v) = m.get(f) {
+                            new[f] = v.clone();
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Some(v) = applied.get(field) {
+                    new[field] = v.clone();
+                }
+            }
         }
-        opts.admit(key.kind, &key.name, &mut new)?;
+        opts.admit_update(key.kind, &key.name, cur, &mut new)?;
         Ok(Change::Put(new))
     })
+}
+
+/// `applied`'s `field` (and, for a Secret, its data) merged into `target` as a merge patch
+/// would: maps merge, lists are replaced.
+fn merge_applied(target: &mut Value, applied: &Value, field: &str) {
+    for f in [field, "data", "stringData", "type", "immutable"] {
+        if let Some(v) = applied.get(f) {
+            if f == field || target["kind"] == "Secret" {
+                merge(&mut target[f], v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -95,7 +95,6 @@ pub fn serve(api: &KubeApi, key: &Key, req: Request<Incoming>) -> Result<Respons
                 key.name
             ))
         })?;
-    let ports = ports(&Query::parse(req.uri().query()))?;
     let headers = req.headers();
     let websocket = headers
         .get(UPGRADE)
@@ -103,7 +102,7 @@ pub fn serve(api: &KubeApi, key: &Key, req: Request<Incoming>) -> Result<Respons
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(ws_key) = headers.get(SEC_WEBSOCKET_KEY).filter(|_| websocket) else {
         return Err(ApiError::BadRequest(format!(
-            "port-forward needs a WebSocket upgrade with subprotocol {PROTOCOL}; the demo does not serve SPDY"
+            "port-forward needs a WebSocket upgrade with subprotocol {PROTOCOL} (as kube-rs sends it); the demo serves neither SPDY nor kubectl's tunnelled port-forward"
         )));
     };
     let offered: Vec<String> = headers
@@ -115,9 +114,10 @@ pub fn serve(api: &KubeApi, key: &Key, req: Request<Incoming>) -> Result<Respons
         .collect();
     if !offered.iter().any(|p| p == PROTOCOL) {
         return Err(ApiError::BadRequest(format!(
-            "port-forward: the demo speaks only subprotocol {PROTOCOL}; the client offered {offered:?}"
+            "port-forward: the demo speaks only subprotocol {PROTOCOL} (as kube-rs sends it), not kubectl's tunnelled port-forward; the client offered {offered:?}"
         )));
     }
+    let ports = ports(&Query::parse(req.uri().query()))?;
     let accept = derive_accept_key(ws_key.as_bytes());
     let who = format!("{}_{}, uid {}", key.name, key.namespace, core::uid(&pod));
     let cancel = api.cancel.clone();

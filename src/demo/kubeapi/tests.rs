@@ -494,3 +494,122 @@ async fn port_forward_reaches_a_pod() {
     .await
     .expect("test finished in time");
 }
+
+/// Runs kubectl against the demo and returns its stdout, failing the test if kubectl fails.
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    let cache = kubeconfig.with_file_name("cache");
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input
+            .write_all(text.as_bytes())
+            .await
+            .expect("stdin written");
+    }
+    drop(input);
+    let out = child.wait_with_output().await.expect("kubectl finished");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!("$ kubectl {}\n{stdout}{stderr}", args.join(" "));
+    assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kubectl (apt-get install kubernetes-client)"]
+async fn kubectl_creates_and_gets_jobs_and_pods() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (server, client) = start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        super::write_kubeconfig(&kubeconfig, server.addrs.control, NS).expect("kubeconfig");
+        let manifest = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: agents
+spec:
+  completionMode: Indexed
+  completions: 2
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: agent
+        image: busybox
+        command: [sh, -c, 'echo index $JOB_COMPLETION_INDEX; sleep 30']
+";
+        let created = kubectl(&kubeconfig, &["create", "-f", "-"], Some(manifest)).await;
+        assert!(created.contains("job.batch/agents created"), "{created}");
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        eventually(
+            "2 running pods",
+            || job_pods(&pods, "agents"),
+            |ps| ps.len() == 2 && ps.iter().all(|p| phase(p) == "Running"),
+        )
+        .await;
+        let table = kubectl(&kubeconfig, &["get", "jobs,pods", "-n", NS], None).await;
+        for want in [
+            "STATUS",
+            "COMPLETIONS",
+            "job.batch/agents",
+            "Running",
+            "0/2",
+            "READY",
+            "RESTARTS",
+            "pod/agents-0-",
+            "pod/agents-1-",
+            "1/1",
+        ] {
+            assert!(table.contains(want), "{want:?} in\n{table}");
+        }
+        let wide = kubectl(&kubeconfig, &["get", "pods", "-o", "wide"], None).await;
+        assert!(
+            wide.contains("127.0.") && wide.contains("rampdeck-demo"),
+            "{wide}"
+        );
+        let waited = kubectl(
+            &kubeconfig,
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "pod",
+                "-l",
+                "job-name=agents",
+                "--timeout=10s",
+            ],
+            None,
+        )
+        .await;
+        assert!(waited.contains("condition met"), "{waited}");
+        let logs = kubectl(
+            &kubeconfig,
+            &["logs", "-l", "batch.kubernetes.io/job-completion-index=1"],
+            None,
+        )
+        .await;
+        assert_eq!(logs.trim(), "index 1");
+        let deleted = kubectl(&kubeconfig, &["delete", "job", "agents"], None).await;
+        assert!(deleted.contains("deleted"), "{deleted}");
+        eventually(
+            "its pods gone",
+            || job_pods(&pods, "agents"),
+            |ps| ps.is_empty(),
+        )
+        .await;
+    })
+    .await
+    .expect("test finished in time");
+}
