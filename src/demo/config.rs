@@ -31,6 +31,12 @@ pub struct KubeSim {
     /// HTTPRoutes the cluster starts with, programmed before any load: the
     /// demo is a working gateway whose route actions change existing routes.
     pub routes: Vec<SeedRoute>,
+    /// What the simulated kubelet runs for a container whose `command[0]` is `rampdeck`
+    /// (or that has no command): None is this executable (`std::env::current_exe`), right
+    /// for `rampdeck demo`; tests running the demo in-process set the rampdeck binary.
+    pub agent_exe: Option<std::path::PathBuf>,
+    /// Pods the simulated node runs at once (the kubelet's maxPods); more stay Pending.
+    pub max_pods: usize,
 }
 
 /// `[[demo.kube.route]]`: one pre-created HTTPRoute with one rule.
@@ -52,6 +58,8 @@ impl Default for KubeSim {
             propagation: Duration::from_millis(50),
             swap_drop: None,
             routes: Vec::new(),
+            agent_exe: None,
+            max_pods: 110,
         }
     }
 }

@@ -298,8 +298,10 @@ pub async fn serve(listener: TcpListener, cp: Arc<ControlPlane>, cancel: Cancell
         tokio::spawn(async move {
             let svc = service_fn(move |req| cp.clone().handle(req));
             let builder = auto::Builder::new(TokioExecutor::new());
+            // With upgrades: the simulated API's pod port-forward turns its connection
+            // into a WebSocket.
             tokio::select! {
-                _ = builder.serve_connection(TokioIo::new(stream), svc) => {}
+                _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc) => {}
                 _ = cancel.cancelled() => {}
             }
         });

@@ -1,10 +1,11 @@
-//! Legacy (unaggregated) discovery documents: /version, /api, /api/v1, /apis and the
-//! gateway.networking.k8s.io group, plus the read-only namespaces of core v1. kubectl asks
-//! for aggregated discovery first and falls back to these when the answer is plain JSON.
+//! Legacy (unaggregated) discovery documents: /version, /api, /api/v1 (namespaces, read
+//! only, and pods with their status, log and portforward subresources, and secrets), /apis
+//! and its groups (gateway.networking.k8s.io and batch). kubectl asks for aggregated
+//! discovery first and falls back to these when the answer is plain JSON.
 
 use serde_json::{json, Value};
 
-use super::resource::{Kind, API_VERSION, GROUP, VERSION};
+use super::resource::{GroupVersion, Kind, CORE_V1, NAMED_GROUPS, VERSION};
 
 /// The Kubernetes version the demo claims; kubectl 1.31 to 1.33 talk to it without a skew warning.
 pub const MAJOR: &str = "1";
@@ -41,26 +42,95 @@ pub fn core_versions(server: &str) -> Value {
     })
 }
 
-/// `/api/v1`: only namespaces are served from the core group.
-pub fn core_resources() -> Value {
+const ALL_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn resource(kind: Kind) -> Value {
     json!({
-        "kind": "APIResourceList",
-        "groupVersion": "v1",
-        "resources": [{
+        "name": kind.plural(),
+        "singularName": kind.singular(),
+        "namespaced": true,
+        "kind": kind.kind(),
+        "verbs": ALL_VERBS,
+        "shortNames": kind.short_names(),
+        "categories": kind.categories(),
+    })
+}
+
+fn subresource(kind: Kind, sub: &str, sub_kind: &str, verbs: &[&str]) -> Value {
+    json!({
+        "name": format!("{}/{sub}", kind.plural()),
+        "singularName": "",
+        "namespaced": true,
+        "kind": sub_kind,
+        "verbs": verbs,
+    })
+}
+
+/// The resources (and subresources) of a group-version.
+fn resource_list(gv: GroupVersion) -> Vec<Value> {
+    let mut list = Vec::new();
+    if gv == CORE_V1 {
+        list.push(json!({
             "name": "namespaces",
             "singularName": "namespace",
             "namespaced": false,
             "kind": "Namespace",
             "verbs": ["get", "list"],
             "shortNames": ["ns"],
-        }],
+        }));
+    }
+    for kind in gv.kinds() {
+        list.push(resource(kind));
+        match kind {
+            Kind::Secret => {}
+            Kind::Pod => {
+                list.push(subresource(kind, "log", "Pod", &["get"]));
+                list.push(subresource(
+                    kind,
+                    "portforward",
+                    "PodPortForwardOptions",
+                    &["create", "get"],
+                ));
+                list.push(subresource(
+                    kind,
+                    "status",
+                    "Pod",
+                    &["get", "patch", "update"],
+                ));
+            }
+            _ => list.push(subresource(
+                kind,
+                "status",
+                kind.kind(),
+                &["get", "patch", "update"],
+            )),
+        }
+    }
+    list
+}
+
+/// `/api/v1`
+pub fn core_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": resource_list(CORE_V1),
     })
 }
 
-fn group_body() -> Value {
-    let version = json!({"groupVersion": API_VERSION, "version": VERSION});
+fn group_body(gv: GroupVersion) -> Value {
+    let version = json!({"groupVersion": gv.api_version(), "version": VERSION});
     json!({
-        "name": GROUP,
+        "name": gv.group,
         "versions": [version.clone()],
         "preferredVersion": version,
     })
@@ -68,43 +138,25 @@ fn group_body() -> Value {
 
 /// `/apis`
 pub fn groups() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group_body()]})
+    let groups: Vec<Value> = NAMED_GROUPS.into_iter().map(group_body).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-/// `/apis/gateway.networking.k8s.io`
-pub fn group() -> Value {
-    let mut g = group_body();
+/// `/apis/{group}`
+pub fn group(gv: GroupVersion) -> Value {
+    let mut g = group_body(gv);
     g["kind"] = json!("APIGroup");
     g["apiVersion"] = json!("v1");
     g
 }
 
-/// `/apis/gateway.networking.k8s.io/v1`
-pub fn resources() -> Value {
-    let mut list = Vec::new();
-    for kind in Kind::ALL {
-        list.push(json!({
-            "name": kind.plural(),
-            "singularName": kind.singular(),
-            "namespaced": true,
-            "kind": kind.kind(),
-            "verbs": ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
-            "shortNames": kind.short_names(),
-            "categories": ["gateway-api"],
-        }));
-        list.push(json!({
-            "name": format!("{}/status", kind.plural()),
-            "singularName": "",
-            "namespaced": true,
-            "kind": kind.kind(),
-            "verbs": ["get", "patch", "update"],
-        }));
-    }
+/// `/apis/{group}/v1`
+pub fn resources(gv: GroupVersion) -> Value {
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": API_VERSION,
-        "resources": list,
+        "groupVersion": gv.api_version(),
+        "resources": resource_list(gv),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::resource::{Kind, GROUP};
+use super::resource::Kind;
 
 /// What a field failed on, as in apimachinery's `field.Error`.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +15,11 @@ pub enum FieldProblem {
         detail: String,
     },
     Required(String),
+    /// The value, rendered as JSON, and the values allowed.
+    NotSupported {
+        value: String,
+        supported: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,10 +47,21 @@ impl FieldError {
         }
     }
 
+    pub fn not_supported(field: impl Into<String>, value: &Value, supported: &[&str]) -> Self {
+        FieldError {
+            field: field.into(),
+            problem: FieldProblem::NotSupported {
+                value: value.to_string(),
+                supported: supported.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        }
+    }
+
     fn reason(&self) -> &'static str {
         match self.problem {
             FieldProblem::Invalid { .. } => "FieldValueInvalid",
             FieldProblem::Required(_) => "FieldValueRequired",
+            FieldProblem::NotSupported { .. } => "FieldValueNotSupported",
         }
     }
 
@@ -55,6 +71,14 @@ impl FieldError {
             FieldProblem::Invalid { value, detail } => format!("Invalid value: {value}: {detail}"),
             FieldProblem::Required(d) if d.is_empty() => "Required value".to_owned(),
             FieldProblem::Required(d) => format!("Required value: {d}"),
+            FieldProblem::NotSupported { value, supported } => format!(
+                "Unsupported value: {value}: supported values: {}",
+                supported
+                    .iter()
+                    .map(|s| Value::String(s.clone()).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -85,7 +109,7 @@ pub enum ApiError {
         name: String,
         conflicts: Vec<String>,
     },
-    #[error("{}.{GROUP} \"{name}\" is invalid: {}", kind.kind(), join_fields(.errors))]
+    #[error("{} \"{name}\" is invalid: {}", kind.qualified_kind(), join_fields(.errors))]
     Invalid {
         kind: Kind,
         name: String,
@@ -173,20 +197,20 @@ impl ApiError {
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name }
             | ApiError::Conflict { kind, name, .. } => {
-                json!({"name": name, "group": GROUP, "kind": kind.plural()})
+                json!({"name": name, "group": kind.group(), "kind": kind.plural()})
             }
             ApiError::ApplyConflict {
                 kind,
                 name,
                 conflicts,
             } => json!({
-                "name": name, "group": GROUP, "kind": kind.plural(),
+                "name": name, "group": kind.group(), "kind": kind.plural(),
                 "causes": conflicts.iter().map(|c| json!({
                     "reason": "FieldManagerConflict", "message": c,
                 })).collect::<Vec<_>>(),
             }),
             ApiError::Invalid { kind, name, errors } => json!({
-                "name": name, "group": GROUP, "kind": kind.kind(),
+                "name": name, "group": kind.group(), "kind": kind.kind(),
                 "causes": errors.iter().map(|e| json!({
                     "reason": e.reason(), "message": e.bare(), "field": e.field,
                 })).collect::<Vec<_>>(),
@@ -198,6 +222,12 @@ impl ApiError {
         };
         if !details.is_null() {
             s["details"] = details;
+            // The core group is "" and kube-apiserver omits empty fields.
+            if let Some(d) = s["details"].as_object_mut() {
+                if d.get("group").is_some_and(|g| g == "") {
+                    d.remove("group");
+                }
+            }
         }
         s
     }

@@ -1,6 +1,6 @@
 //! HTTP front of the simulated API server: maps Kubernetes paths and methods to discovery,
-//! get, list, watch, create, update, patch and delete, reads bodies and query options, and
-//! answers errors as `Status` objects.
+//! get, list, watch, create, update, patch and delete (and pods' log and portforward), reads
+//! bodies and query options, and answers errors as `Status` objects.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -18,10 +18,10 @@ use super::error::ApiError;
 use super::ops::{self, WriteOptions};
 use super::patch::{self, PatchRequest};
 use super::query::{Filter, Query};
-use super::resource::{Kind, API_VERSION, GROUP, VERSION};
+use super::resource::{GroupVersion, Kind, CORE_V1, NAMED_GROUPS};
 use super::store::{Committed, Key, Since, Subresource};
 use super::validate::FieldValidation;
-use super::{discovery, openapi, table, watch, KubeApi};
+use super::{deletion, discovery, openapi, portforward, table, watch, KubeApi};
 
 /// Response bodies of the control plane: whole documents or streamed watches.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -51,14 +51,13 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 enum Target {
     Version,
     CoreVersions,
-    CoreResources,
     Namespaces,
     Namespace(String),
     Groups,
-    Group,
-    Resources,
+    Group(GroupVersion),
+    Resources(GroupVersion),
     OpenApiRoot,
-    OpenApiGroupVersion,
+    OpenApi(GroupVersion),
     Collection {
         kind: Kind,
         namespace: Option<String>,
@@ -67,58 +66,85 @@ enum Target {
         key: Key,
         sub: Subresource,
     },
+    PodLog(Key),
+    PortForward(Key),
+}
+
+/// A served group-version named by `group` and `version` in a path.
+fn served(group: &str, version: &str) -> Option<GroupVersion> {
+    NAMED_GROUPS
+        .into_iter()
+        .find(|gv| gv.group == group && gv.version == version)
 }
 
 /// The target of `path` and whether it used the legacy `/watch/` prefix.
 fn parse_path(path: &str) -> Option<(Target, bool)> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let t = match segs.as_slice() {
-        ["version"] => Target::Version,
-        ["api"] => Target::CoreVersions,
-        ["api", "v1"] => Target::CoreResources,
-        ["api", "v1", "namespaces"] => Target::Namespaces,
-        ["api", "v1", "namespaces", ns] => Target::Namespace((*ns).to_owned()),
-        ["openapi", "v3"] => Target::OpenApiRoot,
-        ["openapi", "v3", "apis", g, v] if *g == GROUP && *v == VERSION => {
-            Target::OpenApiGroupVersion
+    let (gv, rest) = match segs.as_slice() {
+        ["version"] => return Some((Target::Version, false)),
+        ["api"] => return Some((Target::CoreVersions, false)),
+        ["api", "v1", "namespaces"] => return Some((Target::Namespaces, false)),
+        ["api", "v1", "namespaces", ns] => {
+            return Some((Target::Namespace((*ns).to_owned()), false))
         }
-        ["apis"] => Target::Groups,
-        ["apis", g] if *g == GROUP => Target::Group,
-        ["apis", g, v] if *g == GROUP && *v == VERSION => Target::Resources,
-        ["apis", g, v, rest @ ..] if *g == GROUP && *v == VERSION => {
-            let (watch, rest) = match rest {
-                ["watch", rest @ ..] => (true, rest),
-                _ => (false, rest),
-            };
-            let t = match rest {
-                [plural] => Target::Collection {
-                    kind: Kind::from_plural(plural)?,
-                    namespace: None,
-                },
-                ["namespaces", ns, plural] => Target::Collection {
-                    kind: Kind::from_plural(plural)?,
-                    namespace: Some((*ns).to_owned()),
-                },
-                ["namespaces", ns, plural, name] => Target::Object {
-                    key: Key::new(Kind::from_plural(plural)?, ns, name),
-                    sub: Subresource::Main,
-                },
-                ["namespaces", ns, plural, name, "status"] => Target::Object {
-                    key: Key::new(Kind::from_plural(plural)?, ns, name),
-                    sub: Subresource::Status,
-                },
-                _ => return None,
-            };
-            return Some((t, watch));
+        ["openapi", "v3"] => return Some((Target::OpenApiRoot, false)),
+        ["openapi", "v3", "api", "v1"] => return Some((Target::OpenApi(CORE_V1), false)),
+        ["openapi", "v3", "apis", g, v] => return Some((Target::OpenApi(served(g, v)?), false)),
+        ["apis"] => return Some((Target::Groups, false)),
+        ["apis", g] => {
+            let gv = NAMED_GROUPS.into_iter().find(|gv| gv.group == *g)?;
+            return Some((Target::Group(gv), false));
+        }
+        ["api", "v1", rest @ ..] => (CORE_V1, rest),
+        ["apis", g, v, rest @ ..] => (served(g, v)?, rest),
+        _ => return None,
+    };
+    let (watch, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        _ => (false, rest),
+    };
+    let kind = |plural: &str| Kind::from_path(gv.group, gv.version, plural);
+    let t = match rest {
+        [] if !watch => Target::Resources(gv),
+        [plural] => Target::Collection {
+            kind: kind(plural)?,
+            namespace: None,
+        },
+        ["namespaces", ns, plural] => Target::Collection {
+            kind: kind(plural)?,
+            namespace: Some((*ns).to_owned()),
+        },
+        ["namespaces", ns, plural, name] => Target::Object {
+            key: Key::new(kind(plural)?, ns, name),
+            sub: Subresource::Main,
+        },
+        ["namespaces", ns, plural, name, "status"] if kind(plural) != Some(Kind::Secret) => {
+            Target::Object {
+                key: Key::new(kind(plural)?, ns, name),
+                sub: Subresource::Status,
+            }
+        }
+        ["namespaces", ns, "pods", name, "log"] if gv == CORE_V1 => {
+            Target::PodLog(Key::new(Kind::Pod, ns, name))
+        }
+        ["namespaces", ns, "pods", name, "portforward"] if gv == CORE_V1 => {
+            Target::PortForward(Key::new(Kind::Pod, ns, name))
         }
         _ => return None,
     };
-    Some((t, false))
+    Some((t, watch))
 }
 
 /// Serves one API request.
 pub async fn handle(api: &KubeApi, req: Request<Incoming>) -> Response<Body> {
     api.requests.fetch_add(1, Ordering::Relaxed);
+    // A port-forward takes the request itself: its connection becomes a WebSocket.
+    if let Some((Target::PortForward(key), false)) = parse_path(req.uri().path()) {
+        return match portforward::serve(api, &key, req) {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        };
+    }
     match serve(api, req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -169,7 +195,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
             .unwrap_or("")
     };
     let as_table = table::wanted(header(ACCEPT));
-    let opts = WriteOptions {
+    let mut opts = WriteOptions {
         manager: q
             .get("fieldManager")
             .map_or_else(|| default_manager(header(USER_AGENT)), str::to_owned),
@@ -188,12 +214,20 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
     match target {
         Target::Version => get_only(discovery::version()),
         Target::CoreVersions => get_only(discovery::core_versions(&api.server)),
-        Target::CoreResources => get_only(discovery::core_resources()),
+        Target::Resources(gv) if gv == CORE_V1 => get_only(discovery::core_resources()),
+        Target::Resources(gv) => get_only(discovery::resources(gv)),
         Target::Groups => get_only(discovery::groups()),
-        Target::Group => get_only(discovery::group()),
-        Target::Resources => get_only(discovery::resources()),
+        Target::Group(gv) => get_only(discovery::group(gv)),
         Target::OpenApiRoot => get_only(openapi::root()),
-        Target::OpenApiGroupVersion => get_only(openapi::group_version().clone()),
+        Target::OpenApi(gv) => match openapi::group_version(gv) {
+            Some(doc) => get_only(doc.clone()),
+            None => Err(ApiError::PathNotFound),
+        },
+        Target::PodLog(key) if method == Method::GET => pod_log(api, &key, &q),
+        Target::PodLog(_) => Err(ApiError::MethodNotAllowed),
+        Target::PortForward(_) => Err(ApiError::BadRequest(
+            "port-forward needs a WebSocket upgrade (v4.channel.k8s.io)".to_owned(),
+        )),
         Target::Namespaces => {
             let mut names = api.store.namespaces();
             for extra in ["default", api.sim.namespace.as_str()] {
@@ -210,7 +244,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
         }
         Target::Namespace(ns) => get_only(discovery::namespace(&ns, &api.started)),
         Target::Collection { kind, namespace } => {
-            let filter = Filter::from_query(&q, namespace.as_deref())?;
+            let filter = Filter::from_query(&q, kind, namespace.as_deref())?;
             match method {
                 Method::GET if legacy_watch || q.flag("watch") => {
                     watch_response(api, kind, filter, &q, as_table)
@@ -236,6 +270,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                     Ok(with_warnings(json_response(201, done.object()), &opts))
                 }
                 Method::DELETE => {
+                    let options = delete_options(&read_body(body).await?, &q, &mut opts)?;
                     let (_, items) = api.store.list(kind, namespace.as_deref());
                     let mut deleted = Vec::new();
                     for o in items.iter().filter(|o| filter.matches(o)) {
@@ -244,7 +279,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                             o["metadata"]["namespace"].as_str().unwrap_or(""),
                             o["metadata"]["name"].as_str().unwrap_or(""),
                         );
-                        match ops::delete(&api.store, &key, None, &opts) {
+                        match deletion::delete(&api.store, &key, &options, &opts) {
                             Ok(done) => deleted.push(done.object().clone()),
                             // Deleted meanwhile by someone else: nothing left to do.
                             Err(ApiError::NotFound { .. }) => {}
@@ -252,9 +287,9 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                         }
                     }
                     let refs: Vec<&Value> = deleted.iter().map(|v| v.as_ref()).collect();
-                    Ok(json_response(
-                        200,
-                        &list(kind, api.store.resource_version(), &refs),
+                    Ok(with_warnings(
+                        json_response(200, &list(kind, api.store.resource_version(), &refs)),
+                        &opts,
                     ))
                 }
                 _ => Err(ApiError::MethodNotAllowed),
@@ -300,14 +335,17 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                     Ok(with_warnings(json_response(code, done.object()), &opts))
                 }
                 Method::DELETE if sub == Subresource::Main => {
-                    let bytes = read_body(body).await?;
-                    let options = if bytes.is_empty() {
-                        None
-                    } else {
-                        Some(parse_json(&bytes)?)
+                    let options = delete_options(&read_body(body).await?, &q, &mut opts)?;
+                    let done = deletion::delete(&api.store, &key, &options, &opts)?;
+                    let answer = match &done {
+                        // Gone at once: kube-apiserver returns the object for pods and
+                        // custom resources, a Status for other built-in kinds.
+                        Committed::Deleted(o) if key.kind.builtin() && key.kind != Kind::Pod => {
+                            deletion::success_status(key.kind, o)
+                        }
+                        other => (**other.object()).clone(),
                     };
-                    let done = ops::delete(&api.store, &key, options.as_ref(), &opts)?;
-                    Ok(json_response(200, done.object()))
+                    Ok(with_warnings(json_response(200, &answer), &opts))
                 }
                 _ => Err(ApiError::MethodNotAllowed),
             }
@@ -315,9 +353,82 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
     }
 }
 
+/// DeleteOptions from the body and the query (kubectl and kube-rs send a body; the query
+/// form is what `curl -X DELETE ...?propagationPolicy=Foreground` uses); `dryRun` in the
+/// body counts as in the query.
+fn delete_options(body: &[u8], q: &Query, opts: &mut WriteOptions) -> Result<Value, ApiError> {
+    let mut options = if body.is_empty() {
+        json!({})
+    } else {
+        parse_json(body)?
+    };
+    if !options.is_object() {
+        return Err(ApiError::BadRequest(
+            "DeleteOptions must be a JSON object".to_owned(),
+        ));
+    }
+    if let Some(p) = q.get("propagationPolicy") {
+        options["propagationPolicy"] = json!(p);
+    }
+    if let Some(g) = q.get("gracePeriodSeconds") {
+        let g: i64 = g
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g:?}")))?;
+        options["gracePeriodSeconds"] = json!(g);
+    }
+    if let Some(o) = q.get("orphanDependents") {
+        options["orphanDependents"] = json!(o == "true");
+    }
+    let body_dry_run = options["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
+    opts.dry_run |= body_dry_run;
+    Ok(options)
+}
+
+/// `GET pods/{name}/log`: the container's output kept by the kubelet, with `tailLines`,
+/// `limitBytes` and `follow` (streamed until the container stops).
+fn pod_log(api: &KubeApi, key: &Key, q: &Query) -> Result<Response<Body>, ApiError> {
+    let pod = api.store.get(key).ok_or_else(|| ops::not_found(key))?;
+    let container = pod["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    if let Some(asked) = q.get("container").filter(|c| *c != container) {
+        return Err(ApiError::BadRequest(format!(
+            "container {asked} is not valid for pod {} (the demo kubelet runs only {container})",
+            key.name
+        )));
+    }
+    let Some(runtime) = api.kubelet.runtime(&key.namespace, &key.name) else {
+        return Err(ApiError::BadRequest(format!(
+            "container \"{container}\" in pod \"{}\" is waiting to start: ContainerCreating",
+            key.name
+        )));
+    };
+    let (mut text, total) = runtime.log.contents();
+    if let Some(n) = q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+        let from = lines.len().saturating_sub(n);
+        text = lines[from..].concat();
+    }
+    if let Some(n) = q.get("limitBytes").and_then(|n| n.parse::<usize>().ok()) {
+        text.truncate(n);
+    }
+    let body = if q.flag("follow") {
+        watch::follow_log(text, total, runtime, api.cancel.clone())
+    } else {
+        full(text)
+    };
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(r)
+}
+
 fn list(kind: Kind, rv: u64, items: &[&Value]) -> Value {
     json!({
-        "apiVersion": API_VERSION,
+        "apiVersion": kind.api_version(),
         "kind": kind.list_kind(),
         "metadata": {"resourceVersion": rv.to_string()},
         "items": items,
@@ -402,5 +513,35 @@ mod tests {
         );
         assert_eq!(parse_path("/apis/apps/v1"), None);
         assert_eq!(parse_path("/openapi/v2"), None);
+        assert_eq!(
+            parse_path("/api/v1/namespaces/a/pods/p/portforward"),
+            Some((Target::PortForward(Key::new(Kind::Pod, "a", "p")), false))
+        );
+        assert_eq!(
+            parse_path("/api/v1/watch/namespaces/a/pods"),
+            Some((
+                Target::Collection {
+                    kind: Kind::Pod,
+                    namespace: Some("a".to_owned())
+                },
+                true
+            ))
+        );
+        assert_eq!(
+            parse_path("/apis/batch/v1/jobs"),
+            Some((
+                Target::Collection {
+                    kind: Kind::Job,
+                    namespace: None
+                },
+                false
+            ))
+        );
+        assert_eq!(
+            parse_path("/apis/batch/v1"),
+            Some((Target::Resources(super::super::resource::BATCH_V1), false))
+        );
+        assert_eq!(parse_path("/api/v1/namespaces/a/secrets/s/status"), None);
+        assert_eq!(parse_path("/apis/batch/v1/namespaces/a/pods"), None);
     }
 }

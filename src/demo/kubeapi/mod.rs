@@ -2,7 +2,8 @@
 //!
 //! This is a simulation, not Kubernetes: it serves, on the demo control plane's listener
 //! (plain http), the part of the API that kube-rs and kubectl use for Gateway API
-//! `gateway.networking.k8s.io/v1` Gateways and HTTPRoutes: legacy discovery, get, list,
+//! `gateway.networking.k8s.io/v1` Gateways and HTTPRoutes, and for batch/v1 Jobs and
+//! core/v1 Pods and Secrets: legacy discovery, get, list,
 //! watch (with resourceVersion history, bookmarks, selectors), create, update, JSON merge
 //! patch, a simplified server-side apply, delete, and the status subresource, with errors as
 //! `Status` objects, plus OpenAPI v3 built from the CRD schemas (kubectl validates writes
@@ -13,23 +14,46 @@
 //! real implementation would, so load tests can measure route propagation, attachment and
 //! swap behaviour without a cluster.
 //!
+//! Jobs run for real, on this machine: a simulated Job controller (`jobs`) creates their
+//! pods, a simulated kubelet (`kubelet`) runs each pod's first container as a local process
+//! on its own loopback pod IP (127.0.1.x), probes its readiness and writes its status, a
+//! garbage collector (`gc`) deletes the pods of deleted Jobs (`deletion` has the graceful
+//! pod deletion and propagation policies), and pods are reachable through port-forward
+//! (`portforward`, the WebSocket protocol kube-rs speaks) and have logs. Every process is
+//! killed when the demo stops.
+//!
 //! Simplifications: one pre-created Gateway is served (others are stored but not
 //! programmed); apply owns whole `spec`/`status` rather than per-field sets; no
-//! authentication, admission webhooks, finalizers, pagination (`limit` is ignored), JSON
-//! or strategic merge patches, or YAML request bodies.
+//! authentication, admission webhooks, user finalizers, pagination (`limit` is ignored),
+//! JSON or strategic merge patches (so `kubectl apply` of a changed built-in object needs
+//! `--server-side`), or YAML request bodies; the built-in kinds keep unknown fields and
+//! their OpenAPI schemas are open; no images, containers or network namespaces.
 
+pub mod batch;
+pub mod builtin;
+pub mod container;
+pub mod core;
+pub mod deletion;
 pub mod discovery;
 pub mod error;
+pub mod gc;
 pub mod http;
+pub mod jobs;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod podip;
+pub mod portforward;
 pub mod query;
 pub mod reconcile;
 pub mod resource;
+pub mod resync;
 pub mod store;
 pub mod table;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 pub mod watch;
 
@@ -53,6 +77,8 @@ use store::Store;
 pub struct KubeApi {
     pub store: Arc<Store>,
     pub stats: Arc<ReconcileStats>,
+    /// Runs the pods; `kubelet.pid(namespace, name)` is a pod's process.
+    pub kubelet: Arc<kubelet::Kubelet>,
     /// API requests served, for `/metrics`.
     pub requests: AtomicU64,
     sim: KubeSim,
@@ -65,7 +91,8 @@ pub struct KubeApi {
 
 impl KubeApi {
     /// Seeds the store with the demo Gateway (status written, no routes attached) and starts
-    /// the reconciler on the current runtime; both stop with `cancel`.
+    /// the reconciler, the Job controller, the garbage collector and the kubelet on the
+    /// current runtime; all stop with `cancel` (the kubelet killing every pod's process).
     pub fn start(
         sim: &KubeSim,
         router: Arc<Router>,
@@ -82,9 +109,14 @@ impl KubeApi {
             reconcile::Reconciler::new(store.clone(), router, sim.clone(), address, stats.clone());
         reconciler.prime();
         tokio::spawn(reconciler.run(events, cancel.clone()));
+        tokio::spawn(jobs::JobController::new(store.clone()).run(cancel.clone()));
+        tokio::spawn(gc::run(store.clone(), cancel.clone()));
+        let kubelet = kubelet::Kubelet::new(store.clone(), sim);
+        tokio::spawn(kubelet.clone().run(cancel.clone()));
         Ok(Arc::new(KubeApi {
             store,
             stats,
+            kubelet,
             requests: AtomicU64::new(0),
             sim: sim.clone(),
             server: control.to_string(),

@@ -24,6 +24,7 @@ pub struct WriteOptions {
 impl WriteOptions {
     /// Validates `obj` for storing as `name`, pruning unknown fields per `validation`.
     pub fn admit(&self, kind: Kind, name: &str, obj: &mut Value) -> Result<(), ApiError> {
+        super::builtin::default(kind, obj);
         validate::check_object(kind, name, obj)?;
         let unknown = validate::prune(kind, obj);
         if unknown.is_empty() {
@@ -76,7 +77,11 @@ pub fn create(
             .as_str()
             .filter(|n| !n.is_empty())
         {
-            Some(prefix) => format!("{prefix}{}", random_suffix(store.resource_version())),
+            Some(prefix) => {
+                // As the API server does, the prefix is cut so the name fits in 63 characters.
+                let prefix: String = prefix.chars().take(58).collect();
+                format!("{prefix}{}", random_suffix(store.resource_version()))
+            }
             None => {
                 return Err(ApiError::Invalid {
                     kind,
@@ -202,7 +207,8 @@ pub fn update(
     })
 }
 
-/// DELETE of an object, honouring `preconditions` in DeleteOptions.
+/// Removes an object at once, honouring `preconditions` in DeleteOptions. The DELETE verb,
+/// with grace periods and propagation policies, is `deletion::delete`.
 pub fn delete(
     store: &Store,
     key: &Key,
@@ -210,33 +216,43 @@ pub fn delete(
     opts: &WriteOptions,
 ) -> Result<Committed, ApiError> {
     let pre = options.map(|o| &o["preconditions"]);
-    store.write(key, opts.writer(Operation::Update, Subresource::Main), |cur| {
-        let cur = cur.ok_or_else(|| not_found(key))?;
-        if let Some(pre) = pre {
-            let conflict = |detail: String| ApiError::Conflict {
-                kind: key.kind,
-                name: key.name.clone(),
-                detail,
-            };
-            if let Some(uid) = pre["uid"].as_str() {
-                let have = cur["metadata"]["uid"].as_str().unwrap_or("");
-                if uid != have {
-                    return Err(conflict(format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
-                    )));
-                }
+    store.write(
+        key,
+        opts.writer(Operation::Update, Subresource::Main),
+        |cur| {
+            let cur = cur.ok_or_else(|| not_found(key))?;
+            if let Some(pre) = pre {
+                check_delete_preconditions(key, pre, cur)?;
             }
-            if let Some(rv) = pre["resourceVersion"].as_str() {
-                let have = meta_rv(cur);
-                if rv.parse::<u64>().ok() != Some(have) {
-                    return Err(conflict(format!(
-                        "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({have}). The object might have been modified"
-                    )));
-                }
-            }
+            Ok(Change::Delete)
+        },
+    )
+}
+
+/// DeleteOptions' `preconditions` (uid, resourceVersion) against the stored object.
+pub fn check_delete_preconditions(key: &Key, pre: &Value, cur: &Value) -> Result<(), ApiError> {
+    let conflict = |detail: String| ApiError::Conflict {
+        kind: key.kind,
+        name: key.name.clone(),
+        detail,
+    };
+    if let Some(uid) = pre["uid"].as_str() {
+        let have = cur["metadata"]["uid"].as_str().unwrap_or("");
+        if uid != have {
+            return Err(conflict(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+            )));
         }
-        Ok(Change::Delete)
-    })
+    }
+    if let Some(rv) = pre["resourceVersion"].as_str() {
+        let have = meta_rv(cur);
+        if rv.parse::<u64>().ok() != Some(have) {
+            return Err(conflict(format!(
+                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({have}). The object might have been modified"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn not_found(key: &Key) -> ApiError {

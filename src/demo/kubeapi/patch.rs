@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError};
 use super::ops::{check_precondition, not_found, scoped, WriteOptions};
-use super::resource::API_VERSION;
 use super::store::{
     other_owners, owned_field, Change, Committed, Key, Operation, Store, Subresource,
 };
@@ -154,7 +153,12 @@ fn apply(
                     name: key.name.clone(),
                     conflicts: owners
                         .iter()
-                        .map(|o| format!("conflict with \"{o}\" using {API_VERSION}: .{field}"))
+                        .map(|o| {
+                            format!(
+                                "conflict with \"{o}\" using {}: .{field}",
+                                key.kind.api_version()
+                            )
+                        })
                         .collect(),
                 });
             }

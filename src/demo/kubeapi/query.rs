@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::resource::Kind;
 
 /// Decoded query parameters; a repeated name keeps its last value.
 #[derive(Debug, Default, Clone)]
@@ -77,14 +78,15 @@ impl Selector {
         Self::parse(raw, true)
     }
 
-    /// Field selectors: `metadata.name` and `metadata.namespace`, as for custom resources.
-    pub fn fields(raw: Option<&str>) -> Result<Selector, ApiError> {
+    /// Field selectors: `metadata.name` and `metadata.namespace` (as for custom resources),
+    /// and the fields kube-apiserver indexes for the built-in kinds.
+    pub fn fields(raw: Option<&str>, kind: Kind) -> Result<Selector, ApiError> {
         let s = Self::parse(raw, false)?;
         for r in &s.requirements {
             let (Requirement::Equals(k, _) | Requirement::NotEquals(k, _)) = r else {
                 continue;
             };
-            if k != "metadata.name" && k != "metadata.namespace" {
+            if !selectable_fields(kind).contains(&k.as_str()) {
                 return Err(ApiError::BadRequest(format!(
                     "field label not supported: {k}"
                 )));
@@ -138,13 +140,52 @@ impl Selector {
     }
 
     /// Whether `lookup(key)` (a label or field value) satisfies every requirement.
-    fn matches_with<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> bool {
+    fn matches_with(&self, lookup: impl Fn(&str) -> Option<String>) -> bool {
         self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => lookup(k) == Some(v.as_str()),
-            Requirement::NotEquals(k, v) => lookup(k) != Some(v.as_str()),
+            Requirement::Equals(k, v) => lookup(k).as_deref() == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => lookup(k).as_deref() != Some(v.as_str()),
             Requirement::Exists(k) => lookup(k).is_some(),
             Requirement::NotExists(k) => lookup(k).is_none(),
         })
+    }
+}
+
+/// The fields a field selector may name for `kind`, as kube-apiserver allows them.
+fn selectable_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Pod => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        Kind::Job => &["metadata.name", "metadata.namespace", "status.successful"],
+        Kind::Secret => &["metadata.name", "metadata.namespace", "type"],
+        Kind::Gateway | Kind::HttpRoute => &["metadata.name", "metadata.namespace"],
+    }
+}
+
+/// A selectable field's value as the API server compares it: missing is "" (so
+/// `spec.nodeName=` selects unscheduled pods), numbers and booleans as text.
+fn field_value(obj: &Value, field: &str) -> String {
+    let v = match field {
+        "status.successful" => &obj["status"]["succeeded"],
+        "spec.serviceAccountName" if obj["spec"]["serviceAccountName"].is_null() => {
+            return "default".to_owned()
+        }
+        "spec.hostNetwork" if obj["spec"]["hostNetwork"].is_null() => return "false".to_owned(),
+        _ => field.split('.').fold(obj, |v, part| &v[part]),
+    };
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -157,11 +198,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn from_query(q: &Query, namespace: Option<&str>) -> Result<Filter, ApiError> {
+    pub fn from_query(q: &Query, kind: Kind, namespace: Option<&str>) -> Result<Filter, ApiError> {
         Ok(Filter {
             namespace: namespace.map(str::to_owned),
             labels: Selector::labels(q.get("labelSelector"))?,
-            fields: Selector::fields(q.get("fieldSelector"))?,
+            fields: Selector::fields(q.get("fieldSelector"), kind)?,
         })
     }
 
@@ -174,13 +215,12 @@ impl Filter {
             }
         }
         let labels = meta["labels"].as_object();
-        self.labels
-            .matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
-            && self.fields.matches_with(|k| match k {
-                "metadata.name" => meta["name"].as_str(),
-                "metadata.namespace" => ns,
-                _ => None,
-            })
+        self.labels.matches_with(|k| {
+            labels
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }) && self.fields.matches_with(|k| Some(field_value(obj, k)))
     }
 }
 
@@ -195,14 +235,27 @@ mod tests {
             "&watch=1&fieldSelector=metadata.name%3Droute-1&labelSelector=app%3Dweb,tier!=db",
         ));
         assert!(q.flag("watch"));
-        let f = Filter::from_query(&q, Some("ns")).unwrap();
+        let f = Filter::from_query(&q, Kind::HttpRoute, Some("ns")).unwrap();
         let obj =
             json!({"metadata": {"name": "route-1", "namespace": "ns", "labels": {"app": "web"}}});
         assert!(f.matches(&obj));
         let other =
             json!({"metadata": {"name": "route-2", "namespace": "ns", "labels": {"app": "web"}}});
         assert!(!f.matches(&other));
-        assert!(Selector::fields(Some("spec.x=1")).is_err());
+        assert!(Selector::fields(Some("spec.x=1"), Kind::HttpRoute).is_err());
+        let pods = Filter::from_query(
+            &Query::parse(Some(
+                "fieldSelector=status.phase%3DRunning,spec.nodeName!%3D",
+            )),
+            Kind::Pod,
+            None,
+        )
+        .unwrap();
+        let running = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n"}, "status": {"phase": "Running"}});
+        assert!(pods.matches(&running));
+        let pending =
+            json!({"metadata": {"name": "p"}, "spec": {}, "status": {"phase": "Pending"}});
+        assert!(!pods.matches(&pending));
         assert!(Selector::labels(Some("app in (a,b)")).is_err());
         assert_eq!(decode("a%2Fb+c%"), "a/b c%");
     }

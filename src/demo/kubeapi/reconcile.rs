@@ -228,7 +228,7 @@ impl Reconciler {
     /// Programs what the store already holds (the seeded Gateway and
     /// routes) at once, so the demo serves its routes before any load.
     pub fn prime(&mut self) {
-        for kind in Kind::ALL {
+        for kind in Kind::GATEWAY_API {
             for obj in self.store.list(kind, None).1 {
                 let m = &obj["metadata"];
                 let key = Key::new(
@@ -247,7 +247,8 @@ impl Reconciler {
     }
 
     /// Feeds on the store's events until cancelled; each event takes effect `propagation` after
-    /// it was committed. Status-only events are the controller's own output and change nothing.
+    /// it was committed. Status-only events are the controller's own output and change nothing;
+    /// events of the built-in kinds (Jobs, Pods, Secrets) are not its business.
     pub async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<Arc<Event>>,
@@ -260,13 +261,13 @@ impl Reconciler {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 got = events.recv() => match got {
-                    Some(e) if !e.status_only => pending.push_back(e),
+                    Some(e) if !e.status_only && !e.key.kind.builtin() => pending.push_back(e),
                     Some(_) => {}
                     None => return,
                 },
                 _ = sleep_until(due), if due.is_some() => {
                     while let Ok(e) = events.try_recv() {
-                        if !e.status_only {
+                        if !e.status_only && !e.key.kind.builtin() {
                             pending.push_back(e);
                         }
                     }

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::error::ApiError;
-use super::resource::{Kind, API_VERSION};
+use super::resource::Kind;
 
 /// Events kept for watches that resume from a resourceVersion; older ones get 410 Expired,
 /// as after an etcd compaction.
@@ -92,6 +92,10 @@ pub struct Writer<'a> {
 /// What a write closure decided.
 pub enum Change {
     Put(Value),
+    /// A put that starts (or shortens) a graceful or foreground deletion: the object's
+    /// `deletionTimestamp`, `deletionGracePeriodSeconds` and `finalizers` are taken as given,
+    /// where every other write keeps the stored ones.
+    Terminate(Value),
     Delete,
 }
 
@@ -198,6 +202,13 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every committed write from now on, for controllers that resync on change; a receiver
+    /// that lags loses events, so those controllers read the store again rather than trust
+    /// the feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.watchers.subscribe()
+    }
+
     pub fn resource_version(&self) -> u64 {
         self.lock().rv
     }
@@ -272,40 +283,52 @@ impl Store {
                 );
                 Ok(Committed::Deleted(last))
             }
-            Change::Put(new) => {
-                let mut obj = self.stamp(key, new, old.as_deref());
-                if let Some(old) = &old {
-                    if same_ignoring_bookkeeping(&obj, old) {
-                        return Ok(Committed::Unchanged(old.clone()));
-                    }
-                }
-                record_manager(&mut obj, old.as_deref(), writer);
-                let rv = inner.rv + 1;
-                set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
-                let obj = Arc::new(obj);
-                if writer.dry_run {
-                    return Ok(match old {
-                        None => Committed::Created(obj),
-                        Some(_) => Committed::Updated(obj),
-                    });
-                }
-                inner.objects.insert(key.clone(), Stored::new(&obj));
-                let (event, status_only) = match &old {
-                    None => (EventType::Added, false),
-                    Some(_) => (
-                        EventType::Modified,
-                        writer.subresource == Subresource::Status,
-                    ),
-                };
-                let created = old.is_none();
-                self.commit(&mut inner, key, event, obj.clone(), old, status_only);
-                Ok(if created {
-                    Committed::Created(obj)
-                } else {
-                    Committed::Updated(obj)
-                })
+            Change::Put(new) => self.put(&mut inner, key, writer, new, old, false),
+            Change::Terminate(new) => self.put(&mut inner, key, writer, new, old, true),
+        }
+    }
+
+    /// Commits `new` (stamped) as the object at `key`, unless it changes nothing.
+    fn put(
+        &self,
+        inner: &mut Inner,
+        key: &Key,
+        writer: Writer<'_>,
+        new: Value,
+        old: Option<Arc<Value>>,
+        terminating: bool,
+    ) -> Result<Committed, ApiError> {
+        let mut obj = self.stamp(key, new, old.as_deref(), terminating);
+        if let Some(old) = &old {
+            if same_ignoring_bookkeeping(&obj, old) {
+                return Ok(Committed::Unchanged(old.clone()));
             }
         }
+        record_manager(&mut obj, old.as_deref(), writer, key.kind.api_version());
+        let rv = inner.rv + 1;
+        set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
+        let obj = Arc::new(obj);
+        if writer.dry_run {
+            return Ok(match old {
+                None => Committed::Created(obj),
+                Some(_) => Committed::Updated(obj),
+            });
+        }
+        inner.objects.insert(key.clone(), Stored::new(&obj));
+        let (event, status_only) = match &old {
+            None => (EventType::Added, false),
+            Some(_) => (
+                EventType::Modified,
+                writer.subresource == Subresource::Status,
+            ),
+        };
+        let created = old.is_none();
+        self.commit(inner, key, event, obj.clone(), old, status_only);
+        Ok(if created {
+            Committed::Created(obj)
+        } else {
+            Committed::Updated(obj)
+        })
     }
 
     /// Spends a resourceVersion on an event: history, watchers, reconciler.
@@ -341,12 +364,14 @@ impl Store {
     }
 
     /// Sets the fields the server owns: identity from the key, uid, creationTimestamp and
-    /// generation (bumped only when spec changes), and managedFields kept from the old object.
-    fn stamp(&self, key: &Key, mut obj: Value, old: Option<&Value>) -> Value {
+    /// generation (bumped only when spec changes), managedFields and the deletion marks kept
+    /// from the old object (unless `terminating` sets the marks), and the built-in kinds'
+    /// defaults that need the new object's uid.
+    fn stamp(&self, key: &Key, mut obj: Value, old: Option<&Value>, terminating: bool) -> Value {
         if !obj.is_object() {
             obj = json!({});
         }
-        obj["apiVersion"] = json!(API_VERSION);
+        obj["apiVersion"] = json!(key.kind.api_version());
         obj["kind"] = json!(key.kind.kind());
         if !obj["metadata"].is_object() {
             obj["metadata"] = json!({});
@@ -364,20 +389,25 @@ impl Store {
                 set_meta(&mut obj, "managedFields", json!([]));
                 if let Some(m) = obj["metadata"].as_object_mut() {
                     m.remove("deletionTimestamp");
+                    m.remove("deletionGracePeriodSeconds");
                 }
+                super::builtin::on_create(key.kind, &mut obj);
             }
             Some(old) => {
-                for field in [
-                    "uid",
-                    "creationTimestamp",
-                    "managedFields",
-                    "deletionTimestamp",
-                ] {
+                let deletion: &[&str] = if terminating {
+                    &[]
+                } else {
+                    &["deletionTimestamp", "deletionGracePeriodSeconds"]
+                };
+                for field in ["uid", "creationTimestamp", "managedFields"]
+                    .iter()
+                    .chain(deletion)
+                {
                     match old["metadata"].get(field) {
                         Some(v) => set_meta(&mut obj, field, v.clone()),
                         None => {
                             if let Some(m) = obj["metadata"].as_object_mut() {
-                                m.remove(field);
+                                m.remove(*field);
                             }
                         }
                     }
@@ -516,7 +546,7 @@ pub fn other_owners(obj: &Value, field: &str, manager: &str) -> Vec<String> {
 /// Updates managedFields for a write: the writer owns the field its subresource covers; when
 /// the write changed that field, other managers lose it (as with server-side apply after an
 /// update or a forced apply); when it did not, ownership is shared.
-fn record_manager(obj: &mut Value, old: Option<&Value>, writer: Writer<'_>) {
+fn record_manager(obj: &mut Value, old: Option<&Value>, writer: Writer<'_>, api_version: &str) {
     let field = owned_field(writer.subresource);
     let key = format!("f:{field}");
     let changed = old.is_none_or(|o| o.get(field) != obj.get(field));
@@ -558,7 +588,7 @@ fn record_manager(obj: &mut Value, old: Option<&Value>, writer: Writer<'_>) {
             let mut e = json!({
                 "manager": writer.manager,
                 "operation": op,
-                "apiVersion": API_VERSION,
+                "apiVersion": api_version,
                 "time": now_rfc3339(),
                 "fieldsType": "FieldsV1",
                 "fieldsV1": Value::Object(Map::from_iter([(key.clone(), json!({}))])),

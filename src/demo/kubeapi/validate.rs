@@ -1,19 +1,25 @@
 //! Admission checks the API server and the Gateway API CRD schemas apply: object identity
 //! (apiVersion, kind, name, namespace), DNS-1123 names, decoding as the typed `gateway_api`
 //! structs (reporting the failing field path the way kube-apiserver does), and pruning of
-//! unknown fields under the `fieldValidation` directive.
+//! unknown fields under the `fieldValidation` directive. The built-in kinds' own rules are
+//! in `builtin`; their unknown fields are kept.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
-use super::resource::{Kind, API_VERSION};
+use super::resource::Kind;
 
 const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 /// DNS-1123 subdomain: at most 253 characters of dot-separated lowercase labels.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label_loose)
+}
+
+/// DNS-1123 label: at most 63 lowercase alphanumerics and '-', alphanumeric at both ends.
+pub fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && is_dns1123_label_loose(s)
 }
 
 /// A label of a subdomain: lowercase alphanumerics and '-', alphanumeric at both ends.
@@ -42,9 +48,10 @@ pub fn check_type(kind: Kind, obj: &Value) -> Result<(), ApiError> {
         (_, None) | (_, Some("")) => Err(ApiError::BadRequest(
             "Object 'Kind' is missing in the request body".to_owned(),
         )),
-        (Some(v), Some(k)) if v != API_VERSION || k != kind.kind() => {
+        (Some(v), Some(k)) if v != kind.api_version() || k != kind.kind() => {
             Err(ApiError::BadRequest(format!(
-                "the API version in the data ({v}) does not match the expected API version ({API_VERSION}), or the kind ({k}) is not {}",
+                "the API version in the data ({v}) does not match the expected API version ({}), or the kind ({k}) is not {}",
+                kind.api_version(),
                 kind.kind()
             )))
         }
@@ -110,6 +117,7 @@ pub fn check_object(kind: Kind, name: &str, obj: &Value) -> Result<(), ApiError>
         Kind::Gateway => decode::<gateway_api::gateways::Gateway>(obj)
             .err()
             .map_or_else(|| gateway_rules(obj), |e| vec![e]),
+        Kind::Job | Kind::Pod | Kind::Secret => super::builtin::check(kind, name, obj),
     };
     if errors.is_empty() {
         Ok(())
@@ -246,6 +254,8 @@ pub fn prune(kind: Kind, obj: &mut Value) -> Vec<String> {
         Kind::Gateway => decode::<gateway_api::gateways::Gateway>(obj)
             .ok()
             .and_then(|t| serde_json::to_value(t).ok()),
+        // Built-in types keep unknown fields here: no schema to prune by.
+        Kind::Job | Kind::Pod | Kind::Secret => None,
     };
     let Some(known) = known else {
         return Vec::new();
@@ -407,6 +417,7 @@ impl Located {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::kubeapi::resource::API_VERSION;
     use serde_json::json;
 
     #[test]

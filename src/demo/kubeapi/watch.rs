@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::query::Filter;
-use super::resource::{Kind, API_VERSION};
+use super::resource::Kind;
 use super::store::{set_meta, Event, EventType, Since, Store};
 use super::table;
 
@@ -88,7 +88,7 @@ fn encode(kind: &str, object: &Value) -> Bytes {
 fn bookmark(kind: Kind, rv: u64, initial_events_end: bool) -> Bytes {
     let mut object = json!({
         "kind": kind.kind(),
-        "apiVersion": API_VERSION,
+        "apiVersion": kind.api_version(),
         "metadata": {"resourceVersion": rv.to_string()},
     });
     if initial_events_end {
@@ -177,4 +177,42 @@ async fn run(
             }
         }
     }
+}
+
+/// A followed pod log (`kubectl logs -f`): `first`, then what the container writes after the
+/// first `from` bytes, until it stops for good, the client goes, or the demo stops.
+pub fn follow_log(
+    first: Vec<u8>,
+    from: u64,
+    runtime: Arc<super::kubelet::Runtime>,
+    cancel: CancellationToken,
+) -> super::http::Body {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        if !first.is_empty() && tx.send(Bytes::from(first)).await.is_err() {
+            return;
+        }
+        let mut state = runtime.log.subscribe();
+        let mut sent = from;
+        loop {
+            let (total, finished) = *state.borrow_and_update();
+            if total > sent {
+                let (more, upto) = runtime.log.since(sent);
+                sent = upto;
+                if !more.is_empty() && tx.send(Bytes::from(more)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if finished {
+                return;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tx.closed() => return,
+                changed = state.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+    http_body_util::combinators::BoxBody::new(ChannelBody { rx })
 }
