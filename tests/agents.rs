@@ -274,3 +274,101 @@ async fn agents_stop_sending_soon_after_their_coordinator_is_killed() {
     assert_eq!(count.load(Ordering::Relaxed), at_5s, "load still arriving {:?} after the coordinator died", killed.elapsed());
     drop(agent);
 }
+
+/// The demo's simulated cluster (with its kubelet running the rampdeck
+/// binary) and a profile for a distributed run through it.
+async fn cluster(count: usize, seconds: u32) -> (rampdeck::demo::DemoServer, tempfile::TempDir, String, std::path::PathBuf) {
+    let mut config = rampdeck::demo::config::DemoConfig {
+        routes: vec![support::fixed("/", 1)],
+        ..Default::default()
+    };
+    config.kube.agent_exe = Some(EXE.into());
+    let (demo, dir, kubeconfig) = support::demo_with_kube(&config).await;
+    let profile = format!(
+        "[target]\nurl = \"http://{}\"\n[load]\nrate = 400\nduration = \"{seconds}s\"\ninterval = \"500ms\"\n[kube]\nkubeconfig = \"{}\"\nnamespace = \"{}\"\n[agents]\nkind = \"kubernetes\"\ncount = {count}\n",
+        demo.addrs.gateway,
+        kubeconfig.display(),
+        config.kube.namespace
+    );
+    (demo, dir, profile, kubeconfig)
+}
+
+async fn client(kubeconfig: &std::path::Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+async fn jobs_left(client: &kube::Client) -> usize {
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::all(client.clone());
+    jobs.list(&Default::default()).await.map_or(usize::MAX, |l| l.items.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_agents_run_as_an_indexed_job_a_deleted_pod_rejoins_and_the_job_is_deleted() {
+    let _g = SERIAL.lock().await;
+    let (_demo, dir, profile, kubeconfig) = cluster(2, 10).await;
+    let client = client(&kubeconfig).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::all(client.clone());
+    let deleter = {
+        let pods = pods.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let list = pods.list(&Default::default()).await.unwrap();
+            let victim = list.items.iter().find(|p| {
+                p.metadata.labels.as_ref().and_then(|l| l.get("batch.kubernetes.io/job-completion-index")).map(String::as_str) == Some("1")
+            });
+            let victim = victim.expect("the pod of index 1");
+            let ns = victim.metadata.namespace.clone().unwrap();
+            let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(pods.clone().into_client(), &ns);
+            api.delete(victim.metadata.name.as_deref().unwrap(), &Default::default()).await.unwrap();
+        })
+    };
+    let out = support::run_headless("agents.toml", &profile, dir.path()).await;
+    deleter.await.unwrap();
+    let v = support::summary(&out);
+    let agents = v["agents"]["agents"].as_array().unwrap();
+    assert_eq!(v["agents"]["kind"], "kubernetes");
+    assert!(agents.len() >= 3, "two agents and the rejoined index: {agents:#?}");
+    assert!(agents.iter().any(|a| a["state"] == "lost" && a["name"] == "agent-1"));
+    assert!(agents.iter().any(|a| a["name"] == "agent-1#2" && a["sent"].as_u64().unwrap() > 0), "{agents:#?}");
+    let events = v["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["type"] == "agent_joined"), "{events:#?}");
+    assert!(agents.iter().all(|a| a["address"].as_str().unwrap().starts_with("pod ")));
+    assert_eq!(jobs_left(&client).await, 0, "the Job is deleted after the run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_stopped_by_sigterm_deletes_its_job() {
+    let _g = SERIAL.lock().await;
+    let (_demo, dir, profile, kubeconfig) = cluster(2, 30).await;
+    let client = client(&kubeconfig).await;
+    let path = dir.path().join("agents.toml");
+    std::fs::write(&path, profile).unwrap();
+    let mut coordinator = Command::new(EXE)
+        .args(["run", path.to_str().unwrap(), "--headless"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the coordinator");
+    let stderr = coordinator.stderr.take().unwrap();
+    // Wait until the run is under way (its first progress line).
+    // Keep reading its stderr to the end: a closed pipe would fail its writes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if l.contains("/30s]") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the run started");
+    assert_eq!(jobs_left(&client).await, 1, "the Job runs");
+    let _ = Command::new("kill").args(["-TERM", &coordinator.id().to_string()]).status();
+    let status = coordinator.wait().unwrap();
+    assert!(status.code().is_some(), "it exited, not killed: {status:?}");
+    assert_eq!(jobs_left(&client).await, 0, "the Job is deleted after SIGTERM");
+}
