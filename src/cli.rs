@@ -200,6 +200,12 @@ pub struct FindArgs {
     /// Search the demo: one route with 8 workers and a 5 ms service time (capacity 1,600 req/s by construction).
     #[arg(long, conflicts_with = "target")]
     pub demo: bool,
+    /// Send the search's load from agents: local:N, static:HOST:PORT,... or kubernetes:N (see `run --help`).
+    #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
+    pub agents: Option<rampdeck::agents::AgentsSpec>,
+    /// The token static agents were started with (else $RAMPDECK_AGENT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
     /// A criterion in the [thresholds] syntax, e.g. "p99 < 50ms" or "component.destination.cpu_max < 0.5" (repeatable; default: the profile's [find] slo, else its [thresholds]).
     #[arg(long, value_name = "EXPR")]
     pub slo: Vec<String>,
