@@ -525,7 +525,11 @@ fn agent(
         }
     };
     let name = name
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "agent".into());
     let rt = match runtime() {

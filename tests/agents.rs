@@ -20,7 +20,9 @@ const EXE: &str = env!("CARGO_BIN_EXE_rampdeck");
 /// A server that answers 200 after `delay` and counts what it got.
 async fn counting_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
     use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
@@ -54,7 +56,10 @@ fn plan_with(addr: SocketAddr, load: &str, agents: AgentsSpec) -> profile::Plan 
     plan
 }
 
-async fn run(plan: profile::Plan, out: &std::path::Path) -> Result<rampdeck::report::summary::Summary, String> {
+async fn run(
+    plan: profile::Plan,
+    out: &std::path::Path,
+) -> Result<rampdeck::report::summary::Summary, String> {
     std::env::set_var("RAMPDECK_AGENT_EXE", EXE);
     rampdeck::headless::run(
         Arc::new(plan),
@@ -68,7 +73,9 @@ async fn run(plan: profile::Plan, out: &std::path::Path) -> Result<rampdeck::rep
 }
 
 fn decode(b64: &str) -> hdrhistogram::Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
     Deserializer::new()
         .deserialize(&mut std::io::Cursor::new(bytes))
         .expect("histogram")
@@ -88,13 +95,24 @@ async fn three_local_agents_send_the_plans_rate_and_merge_exactly() {
     let (addr, count) = counting_server(Duration::from_millis(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let plan = plan_with(addr, "rate = 3000\nduration = \"6s\"\ninterval = \"500ms\"", AgentsSpec::Local { count: 3 });
+    let plan = plan_with(
+        addr,
+        "rate = 3000\nduration = \"6s\"\ninterval = \"500ms\"",
+        AgentsSpec::Local { count: 3 },
+    );
     let s = run(plan, &out).await.expect("the run");
     let v = support::summary(&out);
     let rps = v["rps"].as_f64().unwrap();
-    assert!((rps - 3000.0).abs() <= 15.0, "merged achieved rate {rps}/s, plan 3000/s");
+    assert!(
+        (rps - 3000.0).abs() <= 15.0,
+        "merged achieved rate {rps}/s, plan 3000/s"
+    );
     assert_eq!(v["not_sent"], 0, "{v:#}");
-    assert_eq!(count.load(Ordering::Relaxed), s.sent, "the server saw every request once");
+    assert_eq!(
+        count.load(Ordering::Relaxed),
+        s.sent,
+        "the server saw every request once"
+    );
     let agents = v["agents"]["agents"].as_array().expect("per-agent totals");
     assert_eq!(agents.len(), 3);
     // Each agent sent a third of the slots (k mod 3).
@@ -106,11 +124,18 @@ async fn three_local_agents_send_the_plans_rate_and_merge_exactly() {
     // The merged percentiles are those of the sum of the agents' own histograms.
     let mut sum = rampdeck::stats::new_histogram();
     for a in agents {
-        sum.add(decode(a["hdr"].as_str().expect("the agent's histogram"))).unwrap();
+        sum.add(decode(a["hdr"].as_str().expect("the agent's histogram")))
+            .unwrap();
     }
     let ms = |us: u64| us as f64 / 1000.0;
-    assert_eq!(v["latency_ms"]["p50"].as_f64().unwrap(), ms(sum.value_at_quantile(0.5)));
-    assert_eq!(v["latency_ms"]["p99"].as_f64().unwrap(), ms(sum.value_at_quantile(0.99)));
+    assert_eq!(
+        v["latency_ms"]["p50"].as_f64().unwrap(),
+        ms(sum.value_at_quantile(0.5))
+    );
+    assert_eq!(
+        v["latency_ms"]["p99"].as_f64().unwrap(),
+        ms(sum.value_at_quantile(0.99))
+    );
     assert_eq!(v["latency_ms"]["max"].as_f64().unwrap(), ms(sum.max()));
     assert_eq!(v["latency_ms"]["count"].as_u64().unwrap(), sum.len());
     assert_eq!(v["under_supplied_s"].as_f64(), Some(0.0));
@@ -147,12 +172,18 @@ async fn a_killed_agents_share_goes_to_the_others_and_its_intervals_are_kept() {
     let (addr, _) = counting_server(Duration::from_millis(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let plan = plan_with(addr, "rate = 1500\nduration = \"8s\"\ninterval = \"500ms\"", AgentsSpec::Local { count: 3 });
+    let plan = plan_with(
+        addr,
+        "rate = 1500\nduration = \"8s\"\ninterval = \"500ms\"",
+        AgentsSpec::Local { count: 3 },
+    );
     let killer = tokio::spawn(async {
         tokio::time::sleep(Duration::from_secs(4)).await;
         let pids = agent_children();
         assert_eq!(pids.len(), 3, "three agents run: {pids:?}");
-        let _ = Command::new("kill").args(["-KILL", &pids[1].to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pids[1].to_string()])
+            .status();
         pids[1]
     });
     let s = run(plan, &out).await.expect("the run goes on and ends");
@@ -165,7 +196,11 @@ async fn a_killed_agents_share_goes_to_the_others_and_its_intervals_are_kept() {
     // Nothing it reported is lost: the run's total is the agents' sum.
     let sent: u64 = agents.iter().map(|a| a["sent"].as_u64().unwrap()).sum();
     assert_eq!(sent, s.sent);
-    assert!(lost[0]["sent"].as_u64().unwrap() > 1000, "its first seconds are in: {:?}", lost[0]["sent"]);
+    assert!(
+        lost[0]["sent"].as_u64().unwrap() > 1000,
+        "its first seconds are in: {:?}",
+        lost[0]["sent"]
+    );
     let events = v["events"].as_array().unwrap();
     let loss = events
         .iter()
@@ -178,15 +213,24 @@ async fn a_killed_agents_share_goes_to_the_others_and_its_intervals_are_kept() {
     for l in lines.iter().filter(|l| l["type"] == "interval") {
         let end = l["elapsed_s"].as_f64().unwrap();
         let len = l["len_s"].as_f64().unwrap();
-        let Some(due) = l["due"].as_f64() else { continue };
+        let Some(due) = l["due"].as_f64() else {
+            continue;
+        };
         if end - len >= lost_at + 1.0 && due > 100.0 {
             let sent = l["sent"].as_f64().unwrap();
-            assert!((sent - due).abs() <= due * 0.02 + 3.0, "interval ending {end}: sent {sent} of {due}");
+            assert!(
+                (sent - due).abs() <= due * 0.02 + 3.0,
+                "interval ending {end}: sent {sent} of {due}"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 4, "intervals checked after the loss: {checked}");
-    assert!(v["under_supplied_s"].as_f64().unwrap() <= 1.0, "{}", v["under_supplied_s"]);
+    assert!(
+        v["under_supplied_s"].as_f64().unwrap() <= 1.0,
+        "{}",
+        v["under_supplied_s"]
+    );
 }
 
 struct Agent {
@@ -203,15 +247,29 @@ impl Drop for Agent {
 
 fn start_agent(token: &str, allow: &str) -> Agent {
     let mut child = Command::new(EXE)
-        .args(["agent", "--listen", "127.0.0.1:0", "--allow", allow, "--name", "by-hand"])
+        .args([
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow",
+            allow,
+            "--name",
+            "by-hand",
+        ])
         .env("RAMPDECK_AGENT_TOKEN", token)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn an agent");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("rampdeck agent listening on ").expect("its address").to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("rampdeck agent listening on ")
+        .expect("its address")
+        .to_owned();
     Agent { child, addr }
 }
 
@@ -227,22 +285,40 @@ async fn a_wrong_token_and_a_target_outside_allow_are_refused_in_words() {
         addresses: vec![agent.addr.clone()],
         token_file: Some(file.to_owned()),
     };
-    let e = run(plan_with(addr, "rate = 10\nduration = \"1s\"", spec(&token_file)), &dir.path().join("a"))
-        .await
-        .unwrap_err();
-    assert!(e.contains("refused") && e.contains("401") && e.contains("wrong or missing token"), "{e}");
-    assert!(!e.contains("the-wrong-token"), "the token is never shown: {e}");
+    let e = run(
+        plan_with(addr, "rate = 10\nduration = \"1s\"", spec(&token_file)),
+        &dir.path().join("a"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains("refused") && e.contains("401") && e.contains("wrong or missing token"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("the-wrong-token"),
+        "the token is never shown: {e}"
+    );
     // The right token, a target the agent was not told it may load.
     std::fs::write(&token_file, "the-right-token-0123456789").unwrap();
     let other = support::fixed_server(200, "x").await;
-    let e = run(plan_with(other, "rate = 10\nduration = \"1s\"", spec(&token_file)), &dir.path().join("b"))
-        .await
-        .unwrap_err();
-    assert!(e.contains(&format!("target {}", other)) && e.contains("--allow"), "{e}");
+    let e = run(
+        plan_with(other, "rate = 10\nduration = \"1s\"", spec(&token_file)),
+        &dir.path().join("b"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains(&format!("target {}", other)) && e.contains("--allow"),
+        "{e}"
+    );
     // And the allowed one runs.
-    run(plan_with(addr, "rate = 50\nduration = \"1s\"", spec(&token_file)), &dir.path().join("c"))
-        .await
-        .expect("an allowed run");
+    run(
+        plan_with(addr, "rate = 50\nduration = \"1s\"", spec(&token_file)),
+        &dir.path().join("c"),
+    )
+    .await
+    .expect("an allowed run");
     assert!(count.load(Ordering::Relaxed) >= 45);
 }
 
@@ -253,7 +329,15 @@ async fn agents_stop_sending_soon_after_their_coordinator_is_killed() {
     let token = "a-token-for-this-test-0123";
     let agent = start_agent(token, &addr.to_string());
     let mut coordinator = Command::new(EXE)
-        .args(["run", &format!("http://{addr}/"), "--rate", "200", "--duration", "60s", "--headless"])
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "200",
+            "--duration",
+            "60s",
+            "--headless",
+        ])
         .args(["--agents", &format!("static:{}", agent.addr)])
         .env("RAMPDECK_AGENT_TOKEN", token)
         .stdout(Stdio::null())
@@ -271,13 +355,26 @@ async fn agents_stop_sending_soon_after_their_coordinator_is_killed() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let at_5s = count.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(count.load(Ordering::Relaxed), at_5s, "load still arriving {:?} after the coordinator died", killed.elapsed());
+    assert_eq!(
+        count.load(Ordering::Relaxed),
+        at_5s,
+        "load still arriving {:?} after the coordinator died",
+        killed.elapsed()
+    );
     drop(agent);
 }
 
 /// The demo's simulated cluster (with its kubelet running the rampdeck
 /// binary) and a profile for a distributed run through it.
-async fn cluster(count: usize, seconds: u32) -> (rampdeck::demo::DemoServer, tempfile::TempDir, String, std::path::PathBuf) {
+async fn cluster(
+    count: usize,
+    seconds: u32,
+) -> (
+    rampdeck::demo::DemoServer,
+    tempfile::TempDir,
+    String,
+    std::path::PathBuf,
+) {
     let mut config = rampdeck::demo::config::DemoConfig {
         routes: vec![support::fixed("/", 1)],
         ..Default::default()
@@ -295,13 +392,17 @@ async fn cluster(count: usize, seconds: u32) -> (rampdeck::demo::DemoServer, tem
 
 async fn client(kubeconfig: &std::path::Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     kube::Client::try_from(cfg).unwrap()
 }
 
 async fn jobs_left(client: &kube::Client) -> usize {
     let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::all(client.clone());
-    jobs.list(&Default::default()).await.map_or(usize::MAX, |l| l.items.len())
+    jobs.list(&Default::default())
+        .await
+        .map_or(usize::MAX, |l| l.items.len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,12 +417,23 @@ async fn kubernetes_agents_run_as_an_indexed_job_a_deleted_pod_rejoins_and_the_j
             tokio::time::sleep(Duration::from_secs(4)).await;
             let list = pods.list(&Default::default()).await.unwrap();
             let victim = list.items.iter().find(|p| {
-                p.metadata.labels.as_ref().and_then(|l| l.get("batch.kubernetes.io/job-completion-index")).map(String::as_str) == Some("1")
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("batch.kubernetes.io/job-completion-index"))
+                    .map(String::as_str)
+                    == Some("1")
             });
             let victim = victim.expect("the pod of index 1");
             let ns = victim.metadata.namespace.clone().unwrap();
-            let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(pods.clone().into_client(), &ns);
-            api.delete(victim.metadata.name.as_deref().unwrap(), &Default::default()).await.unwrap();
+            let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+                kube::Api::namespaced(pods.clone().into_client(), &ns);
+            api.delete(
+                victim.metadata.name.as_deref().unwrap(),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
         })
     };
     let out = support::run_headless("agents.toml", &profile, dir.path()).await;
@@ -329,13 +441,32 @@ async fn kubernetes_agents_run_as_an_indexed_job_a_deleted_pod_rejoins_and_the_j
     let v = support::summary(&out);
     let agents = v["agents"]["agents"].as_array().unwrap();
     assert_eq!(v["agents"]["kind"], "kubernetes");
-    assert!(agents.len() >= 3, "two agents and the rejoined index: {agents:#?}");
-    assert!(agents.iter().any(|a| a["state"] == "lost" && a["name"] == "agent-1"));
-    assert!(agents.iter().any(|a| a["name"] == "agent-1#2" && a["sent"].as_u64().unwrap() > 0), "{agents:#?}");
+    assert!(
+        agents.len() >= 3,
+        "two agents and the rejoined index: {agents:#?}"
+    );
+    assert!(agents
+        .iter()
+        .any(|a| a["state"] == "lost" && a["name"] == "agent-1"));
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["name"] == "agent-1#2" && a["sent"].as_u64().unwrap() > 0),
+        "{agents:#?}"
+    );
     let events = v["events"].as_array().unwrap();
-    assert!(events.iter().any(|e| e["type"] == "agent_joined"), "{events:#?}");
-    assert!(agents.iter().all(|a| a["address"].as_str().unwrap().starts_with("pod ")));
-    assert_eq!(jobs_left(&client).await, 0, "the Job is deleted after the run");
+    assert!(
+        events.iter().any(|e| e["type"] == "agent_joined"),
+        "{events:#?}"
+    );
+    assert!(agents
+        .iter()
+        .all(|a| a["address"].as_str().unwrap().starts_with("pod ")));
+    assert_eq!(
+        jobs_left(&client).await,
+        0,
+        "the Job is deleted after the run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,8 +498,14 @@ async fn a_coordinator_stopped_by_sigterm_deletes_its_job() {
         .unwrap()
         .expect("the run started");
     assert_eq!(jobs_left(&client).await, 1, "the Job runs");
-    let _ = Command::new("kill").args(["-TERM", &coordinator.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &coordinator.id().to_string()])
+        .status();
     let status = coordinator.wait().unwrap();
     assert!(status.code().is_some(), "it exited, not killed: {status:?}");
-    assert_eq!(jobs_left(&client).await, 0, "the Job is deleted after SIGTERM");
+    assert_eq!(
+        jobs_left(&client).await,
+        0,
+        "the Job is deleted after SIGTERM"
+    );
 }

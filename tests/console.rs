@@ -599,7 +599,11 @@ fn distributed() -> RunModel {
         sent: 10_000 + i as u64,
         ok: 9_990,
         failed: i as u64 * 3,
-        sent_rate: if state == AgentState::Lost { 0.0 } else { 1500.0 },
+        sent_rate: if state == AgentState::Lost {
+            0.0
+        } else {
+            1500.0
+        },
         p99_ms: (state != AgentState::Lost).then_some(12.5 + i as f64),
         total_p99_ms: Some(12.0),
         clock_offset_ms: 0.25 * i as f64 - 0.3,
@@ -630,7 +634,13 @@ fn agents_pane_at_120x40_and_80x24() {
     app.agents = true;
     let t = screen(&app, &distributed(), 120, 40);
     let text = t.backend().to_string();
-    for want in ["Agents 2/3 local", "agent-1", "LOST", "1/2", "under-supplied"] {
+    for want in [
+        "Agents 2/3 local",
+        "agent-1",
+        "LOST",
+        "1/2",
+        "under-supplied",
+    ] {
         assert!(text.contains(want), "{want}:\n{text}");
     }
     insta::assert_snapshot!(t.backend());

@@ -59,7 +59,8 @@ async fn recv(ws: &mut WebSocketStream<BoxIo>) -> Result<FromAgent, String> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(t.as_str()).map_err(|e| format!("not an agent message: {e}"))
+                return serde_json::from_str(t.as_str())
+                    .map_err(|e| format!("not an agent message: {e}"))
             }
             Some(Ok(Message::Close(_))) | None => return Err("it closed the connection".into()),
             Some(Err(e)) => return Err(e.to_string()),
@@ -84,9 +85,12 @@ async fn connect(launched: Launched, token: &Token) -> Result<Conn, AgentsError>
     let mut req = format!("ws://{host}{}", wire::PATH)
         .into_client_request()
         .map_err(|e| failed(e.to_string()))?;
-    let bearer = http::HeaderValue::from_str(&token.bearer()).map_err(|_| failed("the token cannot go in a header".into()))?;
-    req.headers_mut().insert(http::header::AUTHORIZATION, bearer);
-    let handshake = tokio_tungstenite::client_async_with_config(req, io, Some(super::server::ws_config()));
+    let bearer = http::HeaderValue::from_str(&token.bearer())
+        .map_err(|_| failed("the token cannot go in a header".into()))?;
+    req.headers_mut()
+        .insert(http::header::AUTHORIZATION, bearer);
+    let handshake =
+        tokio_tungstenite::client_async_with_config(req, io, Some(super::server::ws_config()));
     let (mut ws, _) = match tokio::time::timeout(super::launch::CONNECT_TIMEOUT, handshake).await {
         Err(_) => return Err(failed("no WebSocket handshake within 10 s".into())),
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
@@ -112,7 +116,10 @@ async fn connect(launched: Launched, token: &Token) -> Result<Conn, AgentsError>
         FromAgent::Hello { version, .. } => {
             return Err(proto(
                 &name,
-                format!("speaks protocol {version}, this coordinator {}: use the same rampdeck version", wire::VERSION),
+                format!(
+                    "speaks protocol {version}, this coordinator {}: use the same rampdeck version",
+                    wire::VERSION
+                ),
             ))
         }
         other => return Err(proto(&name, format!("expected hello, got {other:?}"))),
@@ -121,7 +128,9 @@ async fn connect(launched: Launched, token: &Token) -> Result<Conn, AgentsError>
     for id in 0..5u64 {
         let t0 = Instant::now();
         let ours = wire::unix_ns() as i64;
-        send(&mut ws, &ToAgent::Ping { id }).await.map_err(|e| proto(&name, e))?;
+        send(&mut ws, &ToAgent::Ping { id })
+            .await
+            .map_err(|e| proto(&name, e))?;
         let pong = tokio::time::timeout(Duration::from_secs(5), recv(&mut ws))
             .await
             .map_err(|_| proto(&name, "no pong within 5 s"))?
@@ -155,7 +164,13 @@ fn shifted(ns: u64, by: i64) -> u64 {
 }
 
 /// Sends `Run` and waits for the agent's answer.
-async fn begin(conn: &mut Conn, plan: &WirePlan, members: u32, position: u32, start_unix_ns: u64) -> Result<(), AgentsError> {
+async fn begin(
+    conn: &mut Conn,
+    plan: &WirePlan,
+    members: u32,
+    position: u32,
+    start_unix_ns: u64,
+) -> Result<(), AgentsError> {
     let name = conn.launched.name.clone();
     let msg = ToAgent::Run {
         plan: Box::new(plan.clone()),
@@ -163,7 +178,9 @@ async fn begin(conn: &mut Conn, plan: &WirePlan, members: u32, position: u32, st
         position,
         start_unix_ns: shifted(start_unix_ns, conn.offset_ns),
     };
-    send(&mut conn.ws, &msg).await.map_err(|e| proto(&name, e))?;
+    send(&mut conn.ws, &msg)
+        .await
+        .map_err(|e| proto(&name, e))?;
     let answer = tokio::time::timeout(Duration::from_secs(10), recv(&mut conn.ws))
         .await
         .map_err(|_| proto(&name, "no answer to the run within 10 s"))?
@@ -174,7 +191,10 @@ async fn begin(conn: &mut Conn, plan: &WirePlan, members: u32, position: u32, st
             agent: format!("{name} ({})", conn.launched.dial.describe()),
             reason,
         }),
-        other => Err(proto(&name, format!("expected accepted or refused, got {other:?}"))),
+        other => Err(proto(
+            &name,
+            format!("expected accepted or refused, got {other:?}"),
+        )),
     }
 }
 
@@ -186,7 +206,11 @@ enum Incoming {
 
 /// Splits a connection into a writer (fed by the returned sender, with
 /// heartbeats) and a reader (into `to`).
-fn wire_up(id: AgentId, ws: WebSocketStream<BoxIo>, to: mpsc::UnboundedSender<(AgentId, Incoming)>) -> mpsc::UnboundedSender<ToAgent> {
+fn wire_up(
+    id: AgentId,
+    ws: WebSocketStream<BoxIo>,
+    to: mpsc::UnboundedSender<(AgentId, Incoming)>,
+) -> mpsc::UnboundedSender<ToAgent> {
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<ToAgent>();
     tokio::spawn(async move {
@@ -196,7 +220,9 @@ fn wire_up(id: AgentId, ws: WebSocketStream<BoxIo>, to: mpsc::UnboundedSender<(A
                 m = rx.recv() => match m { Some(m) => m, None => break },
                 _ = beat.tick() => ToAgent::Heartbeat,
             };
-            let Ok(text) = serde_json::to_string(&msg) else { continue };
+            let Ok(text) = serde_json::to_string(&msg) else {
+                continue;
+            };
             if sink.send(Message::text(text)).await.is_err() {
                 break;
             }
@@ -241,7 +267,9 @@ struct Agent {
 pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, AgentsError> {
     let wire_plan = WirePlan::of(&plan).map_err(AgentsError::Plan)?;
     let TargetAddr::Url(endpoint) = &plan.target.addr else {
-        return Err(AgentsError::Plan("the demo target has no address yet".into()));
+        return Err(AgentsError::Plan(
+            "the demo target has no address yet".into(),
+        ));
     };
     let target = if endpoint.host.contains(':') {
         format!("[{}]:{}", endpoint.host, endpoint.port)
@@ -253,7 +281,11 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
     let fleet = launch.fleet;
     let mut conns = Vec::new();
     let mut failure = None;
-    let pending: Vec<_> = launch.agents.into_iter().map(|l| connect(l, &token)).collect();
+    let pending: Vec<_> = launch
+        .agents
+        .into_iter()
+        .map(|l| connect(l, &token))
+        .collect();
     for r in futures_util::future::join_all(pending).await {
         match r {
             Ok(c) => conns.push(c),
@@ -294,7 +326,14 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
     for (id, c) in conns.into_iter().enumerate() {
         let tx = wire_up(id, c.ws, in_tx.clone());
         agents.push(Agent {
-            row: row(&c.launched, c.offset_ns, c.half_rtt, Some((id as u32 + 1, members)), 0.0, AgentState::Running),
+            row: row(
+                &c.launched,
+                c.offset_ns,
+                c.half_rtt,
+                Some((id as u32 + 1, members)),
+                0.0,
+                AgentState::Running,
+            ),
             tx,
             last_interval: now.max(origin),
             last_heard: now,
@@ -350,7 +389,14 @@ fn lead_of(max_half_rtt: Duration) -> Duration {
     (max_half_rtt * 6).max(Duration::from_millis(250))
 }
 
-fn row(l: &Launched, offset_ns: i64, half_rtt: Duration, share: Option<(u32, u32)>, joined: f64, state: AgentState) -> AgentRow {
+fn row(
+    l: &Launched,
+    offset_ns: i64,
+    half_rtt: Duration,
+    share: Option<(u32, u32)>,
+    joined: f64,
+    state: AgentState,
+) -> AgentRow {
     AgentRow {
         name: l.name.clone(),
         address: l.dial.describe(),
@@ -426,7 +472,11 @@ impl Coordinator {
     }
 
     fn broadcast(&self, m: ToAgent) {
-        for a in self.agents.iter().filter(|a| a.row.state == AgentState::Running) {
+        for a in self
+            .agents
+            .iter()
+            .filter(|a| a.row.state == AgentState::Running)
+        {
             let _ = a.tx.send(m.clone());
         }
     }
@@ -438,18 +488,31 @@ impl Coordinator {
     fn control(&mut self, c: Control) {
         let at = self.rc() + self.lead;
         match c {
-            Control::Marker(name) => self.emit(EventKind::Marker { name: name.clone() }, format!("marker: {name}")),
+            Control::Marker(name) => self.emit(
+                EventKind::Marker { name: name.clone() },
+                format!("marker: {name}"),
+            ),
             Control::TogglePause => {
-                let next = if self.paused() || self.pause_at.is_some() { Control::Resume } else { Control::Pause };
+                let next = if self.paused() || self.pause_at.is_some() {
+                    Control::Resume
+                } else {
+                    Control::Pause
+                };
                 self.control(next)
             }
             Control::Pause if !self.paused() && self.pause_at.is_none() => {
                 self.pause_at = Some(at);
-                self.broadcast(ToAgent::Control { at_s: Some(at.as_secs_f64()), command: WireControl::Pause });
+                self.broadcast(ToAgent::Control {
+                    at_s: Some(at.as_secs_f64()),
+                    command: WireControl::Pause,
+                });
             }
             Control::Resume if self.paused() || self.pause_at.is_some() => {
                 self.pause_at = None;
-                self.broadcast(ToAgent::Control { at_s: None, command: WireControl::Resume });
+                self.broadcast(ToAgent::Control {
+                    at_s: None,
+                    command: WireControl::Resume,
+                });
                 let now = Instant::now();
                 self.clock.send_modify(|c| {
                     if let Some(p) = c.paused_since.take() {
@@ -461,12 +524,18 @@ impl Coordinator {
             Control::SetRate(_) | Control::SetConcurrency(_) | Control::FollowPlan => {
                 if let Some(w) = WireControl::of(&c) {
                     self.levels.push((at.as_secs_f64(), w));
-                    self.broadcast(ToAgent::Control { at_s: Some(at.as_secs_f64()), command: w });
+                    self.broadcast(ToAgent::Control {
+                        at_s: Some(at.as_secs_f64()),
+                        command: w,
+                    });
                 }
             }
             Control::Stop => {
                 self.stops += 1;
-                self.broadcast(ToAgent::Control { at_s: None, command: WireControl::Stop });
+                self.broadcast(ToAgent::Control {
+                    at_s: None,
+                    command: WireControl::Stop,
+                });
             }
             Control::At(..) | Control::Share { .. } => {}
         }
@@ -480,7 +549,11 @@ impl Coordinator {
         for (p, &id) in live.iter().enumerate() {
             let a = &mut self.agents[id];
             a.row.share = Some((p as u32 + 1, members));
-            let _ = a.tx.send(ToAgent::Share { from_s: from.as_secs_f64(), members, position: Some(p as u32) });
+            let _ = a.tx.send(ToAgent::Share {
+                from_s: from.as_secs_f64(),
+                members,
+                position: Some(p as u32),
+            });
         }
     }
 
@@ -499,7 +572,11 @@ impl Coordinator {
             EventKind::AgentLost { name: name.clone() },
             format!(
                 "{name} lost ({why}): {} its share",
-                if left == 0 { "no agent is left to take".to_owned() } else { format!("{left} live agent{} take", if left == 1 { "" } else { "s" }) }
+                if left == 0 {
+                    "no agent is left to take".to_owned()
+                } else {
+                    format!("{left} live agent{} take", if left == 1 { "" } else { "s" })
+                }
             ),
         );
         if was_running && left > 0 {
@@ -507,11 +584,23 @@ impl Coordinator {
         }
     }
 
-    fn on_interval(&mut self, id: AgentId, line: serde_json::Value, failures: Vec<wire::WireFailure>, last: Vec<(ErrorKind, String)>) {
+    fn on_interval(
+        &mut self,
+        id: AgentId,
+        line: serde_json::Value,
+        failures: Vec<wire::WireFailure>,
+        last: Vec<(ErrorKind, String)>,
+    ) {
         let hist = crate::run::log::line_histograms(&line);
         let stats = serde_json::from_value::<IntervalStats>(line);
         let (Ok(hist), Ok(stats)) = (hist, stats) else {
-            self.emit(EventKind::Warning, format!("{}: sent an interval that does not read; it is left out", self.agents[id].row.name));
+            self.emit(
+                EventKind::Warning,
+                format!(
+                    "{}: sent an interval that does not read; it is left out",
+                    self.agents[id].row.name
+                ),
+            );
             return;
         };
         for (k, m) in last {
@@ -528,7 +617,8 @@ impl Coordinator {
             a.row.ok += stats.ok;
             a.row.failed += stats.failed();
             let _ = a.total.add(&hist.latency);
-            a.row.total_p99_ms = (!a.total.is_empty()).then(|| a.total.value_at_quantile(0.99) as f64 / 1000.0);
+            a.row.total_p99_ms =
+                (!a.total.is_empty()).then(|| a.total.value_at_quantile(0.99) as f64 / 1000.0);
         }
         let failures = failures.into_iter().map(Into::into).collect();
         self.merger.add(id, stats, &hist, failures);
@@ -556,7 +646,10 @@ impl Coordinator {
             }
         };
         if relay {
-            if matches!(e.kind, EventKind::FirstError { .. } | EventKind::FirstStatus { .. }) {
+            if matches!(
+                e.kind,
+                EventKind::FirstError { .. } | EventKind::FirstStatus { .. }
+            ) {
                 let mut e = e;
                 e.message = format!("{} (on {name})", e.message);
                 let _ = self.events.send(EngineEvent::Event(e));
@@ -615,11 +708,17 @@ impl Coordinator {
         let snapshot = Snapshot {
             interval: m.stats,
             histograms: Arc::new(m.histograms),
-            last_errors: self.last_errors.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            last_errors: self
+                .last_errors
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
             failures: m.failures,
         };
         let _ = self.events.send(EngineEvent::Interval(Box::new(snapshot)));
-        let _ = self.events.send(EngineEvent::Agents(Box::new(self.status())));
+        let _ = self
+            .events
+            .send(EngineEvent::Agents(Box::new(self.status())));
     }
 
     /// The status with each agent's own histogram (the run's last one).
@@ -645,7 +744,8 @@ impl Coordinator {
                 .iter()
                 .map(|a| {
                     let mut r = a.row.clone();
-                    r.last_report_s = (r.intervals > 0).then(|| a.last_interval.elapsed().as_secs_f64());
+                    r.last_report_s =
+                        (r.intervals > 0).then(|| a.last_interval.elapsed().as_secs_f64());
                     r
                 })
                 .collect(),
@@ -660,7 +760,8 @@ impl Coordinator {
             if self.rc() >= at {
                 self.pause_at = None;
                 let when = self.clock.borrow().wall(at).unwrap_or_else(Instant::now);
-                self.clock.send_modify(|c| c.paused_since = Some(when.min(Instant::now())));
+                self.clock
+                    .send_modify(|c| c.paused_since = Some(when.min(Instant::now())));
             }
         }
         let paused = self.paused();
@@ -673,7 +774,10 @@ impl Coordinator {
             .filter_map(|(i, a)| {
                 if a.last_heard.elapsed() > wire::COORDINATOR_SILENCE.max(silence) {
                     Some((i, "silent"))
-                } else if !paused && Instant::now() > self.origin && a.last_interval.elapsed() > silence {
+                } else if !paused
+                    && Instant::now() > self.origin
+                    && a.last_interval.elapsed() > silence
+                {
                     Some((i, "missed two intervals' reports"))
                 } else {
                     None
@@ -688,7 +792,11 @@ impl Coordinator {
     fn join(&mut self, c: Conn) {
         let id = self.agents.len();
         let mut c = c;
-        let n = self.agents.iter().filter(|a| a.row.name == c.launched.name).count();
+        let n = self
+            .agents
+            .iter()
+            .filter(|a| a.row.name == c.launched.name)
+            .count();
         if n > 0 {
             c.launched.name = format!("{}#{}", c.launched.name, n + 1);
         }
@@ -705,13 +813,26 @@ impl Coordinator {
         let tx = wire_up(id, c.ws, self.in_tx.clone());
         let _ = tx.send(run);
         for (at, w) in &self.levels {
-            let _ = tx.send(ToAgent::Control { at_s: Some(*at), command: *w });
+            let _ = tx.send(ToAgent::Control {
+                at_s: Some(*at),
+                command: *w,
+            });
         }
         if self.paused() {
-            let _ = tx.send(ToAgent::Control { at_s: None, command: WireControl::Pause });
+            let _ = tx.send(ToAgent::Control {
+                at_s: None,
+                command: WireControl::Pause,
+            });
         }
         self.agents.push(Agent {
-            row: row(&c.launched, c.offset_ns, c.half_rtt, None, joined, AgentState::Ready),
+            row: row(
+                &c.launched,
+                c.offset_ns,
+                c.half_rtt,
+                None,
+                joined,
+                AgentState::Ready,
+            ),
             tx,
             last_interval: Instant::now(),
             last_heard: Instant::now(),
@@ -741,7 +862,9 @@ impl Coordinator {
                 self.kind
             ),
         }));
-        let _ = self.events.send(EngineEvent::Agents(Box::new(self.status())));
+        let _ = self
+            .events
+            .send(EngineEvent::Agents(Box::new(self.status())));
         let (conn_tx, mut conn_rx) = mpsc::unbounded_channel::<Result<Conn, AgentsError>>();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut control_open = true;
@@ -820,19 +943,30 @@ impl Coordinator {
         }
         // Whatever is still queued from the agents (their last intervals).
         while let Ok((id, m)) = incoming.try_recv() {
-            if let Incoming::Msg(FromAgent::Interval { line, failures, last_errors }) = m {
+            if let Incoming::Msg(FromAgent::Interval {
+                line,
+                failures,
+                last_errors,
+            }) = m
+            {
                 self.on_interval(id, line, failures, last_errors);
             }
         }
         self.flush(true);
-        let _ = self.events.send(EngineEvent::Agents(Box::new(self.final_status())));
+        let _ = self
+            .events
+            .send(EngineEvent::Agents(Box::new(self.final_status())));
         fleet.shutdown().await;
         self.clock.send_modify(|c| c.stopped = true);
         self.result()
     }
 
     fn result(&mut self) -> RunResult {
-        let results: Vec<&WireResult> = self.agents.iter().filter_map(|a| a.result.as_ref()).collect();
+        let results: Vec<&WireResult> = self
+            .agents
+            .iter()
+            .filter_map(|a| a.result.as_ref())
+            .collect();
         let max = |f: fn(&WireResult) -> f64| results.iter().map(|r| f(r)).fold(0.0, f64::max);
         let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
         let lost_in_flight: u64 = self
@@ -850,10 +984,10 @@ impl Coordinator {
             Mode::Open => (self.due.round() as u64).saturating_sub(self.sent),
             Mode::Closed => 0,
         };
-        let aborted = results
-            .iter()
-            .find_map(|r| r.aborted.clone())
-            .or_else(|| self.ended_without_agents.then(|| "every agent was lost".to_owned()));
+        let aborted = results.iter().find_map(|r| r.aborted.clone()).or_else(|| {
+            self.ended_without_agents
+                .then(|| "every agent was lost".to_owned())
+        });
         let limited = results.iter().any(|r| r.generator_limited_cause);
         let message = format!("finished after {:.1}s", self.origin.elapsed().as_secs_f64());
         self.emit(EventKind::Finished, message);
@@ -867,7 +1001,11 @@ impl Coordinator {
             dropped,
             unfinished: results.iter().map(|r| r.unfinished).sum::<u64>() + lost_in_flight,
             stopped_early: self.stops > 0,
-            last_errors: self.last_errors.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            last_errors: self
+                .last_errors
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
             aborted,
             resent: results.iter().map(|r| r.resent).sum(),
             generator_limited: secs(max(|r| r.generator_limited_s)),

@@ -80,7 +80,10 @@ impl Drop for JobGuard {
         let (jobs, secrets, name) = (self.jobs.clone(), self.secrets.clone(), self.name.clone());
         // No runtime to await on while unwinding: a thread with its own.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async {
                     let _ = tokio::time::timeout(
                         Duration::from_secs(10),
@@ -103,7 +106,8 @@ pub fn job_manifest(
     image: Option<&str>,
     target: &str,
 ) -> Result<(Value, u16), String> {
-    let mut job: Value = serde_saphyr::from_str(template).map_err(|e| format!("the Job template: {e}"))?;
+    let mut job: Value =
+        serde_saphyr::from_str(template).map_err(|e| format!("the Job template: {e}"))?;
     if job["kind"] != "Job" {
         return Err("the Job template must be a batch/v1 Job".into());
     }
@@ -163,7 +167,9 @@ fn ready_index(p: &Pod) -> Option<u32> {
 fn pod_state(p: &Pod) -> String {
     let name = p.metadata.name.clone().unwrap_or_default();
     let status = p.status.as_ref();
-    let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+    let phase = status
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
     let waiting = status
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|cs| cs.first())
@@ -201,11 +207,15 @@ pub async fn launch(
     let client = ctx.client();
     let template = match job_template {
         Some(p) => std::fs::read_to_string(p).map_err(|e| {
-            AgentsError::Plan(format!("cannot read the Job template '{}': {e}", p.display()))
+            AgentsError::Plan(format!(
+                "cannot read the Job template '{}': {e}",
+                p.display()
+            ))
         })?,
         None => JOB_TEMPLATE.to_owned(),
     };
-    let token = Token::random().map_err(|e| AgentsError::Token(format!("cannot make a token: {e}")))?;
+    let token =
+        Token::random().map_err(|e| AgentsError::Token(format!("cannot make a token: {e}")))?;
     let suffix = &Token::random()
         .map_err(|e| AgentsError::Token(e.to_string()))?
         .expose()[..6]
@@ -213,7 +223,8 @@ pub async fn launch(
     let name = format!("rampdeck-agents-{suffix}");
     let (manifest, port) = job_manifest(&template, &name, *count, image.as_deref(), target)
         .map_err(AgentsError::Plan)?;
-    let job: Job = serde_json::from_value(manifest).map_err(|e| AgentsError::Plan(format!("the Job template: {e}")))?;
+    let job: Job = serde_json::from_value(manifest)
+        .map_err(|e| AgentsError::Plan(format!("the Job template: {e}")))?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -226,7 +237,12 @@ pub async fn launch(
     secrets
         .create(&PostParams::default(), &secret)
         .await
-        .map_err(|e| kube_err(&format!("create Secret {name} in {ns} ({})", ctx.describe), e))?;
+        .map_err(|e| {
+            kube_err(
+                &format!("create Secret {name} in {ns} ({})", ctx.describe),
+                e,
+            )
+        })?;
     let mut guard = Box::new(JobGuard {
         jobs: jobs.clone(),
         secrets,
@@ -261,7 +277,11 @@ pub async fn launch(
                 "{} of {count} agent pods Ready after {}s: {}",
                 by_index.len(),
                 READY_TIMEOUT.as_secs(),
-                if states.is_empty() { "no pods yet".into() } else { states.join(", ") }
+                if states.is_empty() {
+                    "no pods yet".into()
+                } else {
+                    states.join(", ")
+                }
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -330,15 +350,20 @@ mod tests {
 
     #[test]
     fn the_template_gets_this_runs_name_size_target_and_secret() {
-        let (job, port) = job_manifest(JOB_TEMPLATE, "rampdeck-agents-x", 4, Some("img:1"), "gw:80").unwrap();
+        let (job, port) =
+            job_manifest(JOB_TEMPLATE, "rampdeck-agents-x", 4, Some("img:1"), "gw:80").unwrap();
         assert_eq!(port, 7070);
         assert_eq!(job["spec"]["completions"], 4);
         assert_eq!(job["spec"]["completionMode"], "Indexed");
         let c = &job["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"], "img:1");
         let env = c["env"].as_array().unwrap();
-        assert!(env.iter().any(|e| e["name"] == "RAMPDECK_AGENT_ALLOW" && e["value"] == "gw:80"));
-        assert!(env.iter().any(|e| e["valueFrom"]["secretKeyRef"]["name"] == "rampdeck-agents-x"));
+        assert!(env
+            .iter()
+            .any(|e| e["name"] == "RAMPDECK_AGENT_ALLOW" && e["value"] == "gw:80"));
+        assert!(env
+            .iter()
+            .any(|e| e["valueFrom"]["secretKeyRef"]["name"] == "rampdeck-agents-x"));
         let _: Job = serde_json::from_value(job).unwrap();
         assert!(job_manifest("kind: Pod\n", "x", 1, None, "gw:80").is_err());
     }

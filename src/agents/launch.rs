@@ -55,7 +55,12 @@ impl Dial {
             Dial::PortForward { pods, pod, port } => {
                 let mut pf = tokio::time::timeout(CONNECT_TIMEOUT, pods.portforward(pod, &[*port]))
                     .await
-                    .map_err(|_| format!("port-forward: no answer within {}s", CONNECT_TIMEOUT.as_secs()))?
+                    .map_err(|_| {
+                        format!(
+                            "port-forward: no answer within {}s",
+                            CONNECT_TIMEOUT.as_secs()
+                        )
+                    })?
                     .map_err(|e| format!("port-forward: {e}"))?;
                 let stream = pf
                     .take_stream(*port)
@@ -109,7 +114,11 @@ pub struct Launch {
 }
 
 /// Starts (or finds) the agents of `spec` for a run against `target` (`host:port`).
-pub async fn launch(spec: &AgentsSpec, target: &str, kube: Option<&crate::kube::settings::KubeSettings>) -> Result<Launch, AgentsError> {
+pub async fn launch(
+    spec: &AgentsSpec,
+    target: &str,
+    kube: Option<&crate::kube::settings::KubeSettings>,
+) -> Result<Launch, AgentsError> {
     match spec {
         AgentsSpec::Local { count } => local(*count, target).await,
         AgentsSpec::Static {
@@ -141,14 +150,22 @@ fn agent_exe() -> Result<std::path::PathBuf, String> {
 }
 
 async fn local(count: usize, target: &str) -> Result<Launch, AgentsError> {
-    let token = Token::random().map_err(|e| AgentsError::Token(format!("cannot make a token: {e}")))?;
+    let token =
+        Token::random().map_err(|e| AgentsError::Token(format!("cannot make a token: {e}")))?;
     let exe = agent_exe().map_err(|message| AgentsError::Spawn { index: 0, message })?;
     let mut children = Vec::new();
     let mut agents = Vec::new();
     for index in 0..count {
         let spawn = |message: String| AgentsError::Spawn { index, message };
         let mut child = Command::new(&exe)
-            .args(["agent", "--listen", "127.0.0.1:0", "--allow", target, "--exit-with-stdin"])
+            .args([
+                "agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--allow",
+                target,
+                "--exit-with-stdin",
+            ])
             .args(["--name", &format!("agent-{index}")])
             .env(super::TOKEN_ENV, token.expose())
             .stdin(Stdio::piped())
@@ -157,7 +174,10 @@ async fn local(count: usize, target: &str) -> Result<Launch, AgentsError> {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| spawn(format!("{}: {e}", exe.display())))?;
-        let stdout = child.stdout.take().ok_or_else(|| spawn("no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| spawn("no stdout".into()))?;
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);
         match tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await {

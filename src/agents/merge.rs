@@ -51,7 +51,13 @@ impl Merger {
         self.next
     }
 
-    pub fn add(&mut self, agent: AgentId, stats: IntervalStats, h: &Histograms, failures: Vec<FailureAt>) {
+    pub fn add(
+        &mut self,
+        agent: AgentId,
+        stats: IntervalStats,
+        h: &Histograms,
+        failures: Vec<FailureAt>,
+    ) {
         let index = if stats.index < self.next {
             self.late += 1;
             self.next
@@ -67,11 +73,9 @@ impl Merger {
 
     /// Whether every agent in `expected` has reported the next interval.
     pub fn complete(&self, expected: &[AgentId]) -> bool {
-        self.open.get(&self.next).is_some_and(|o| {
-            expected
-                .iter()
-                .all(|a| o.parts.iter().any(|(p, _)| p == a))
-        })
+        self.open
+            .get(&self.next)
+            .is_some_and(|o| expected.iter().all(|a| o.parts.iter().any(|(p, _)| p == a)))
     }
 
     /// Whether anything has arrived for intervals after the next one.

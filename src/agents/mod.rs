@@ -56,7 +56,10 @@ impl AgentsError {
     /// Refusals and bad settings are the operator's to fix (exit 2); the
     /// rest are failures to reach or start agents (exit 1).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, AgentsError::Refused { .. } | AgentsError::Token(_) | AgentsError::Plan(_))
+        matches!(
+            self,
+            AgentsError::Refused { .. } | AgentsError::Token(_) | AgentsError::Plan(_)
+        )
     }
 }
 
@@ -100,7 +103,9 @@ impl AgentsSpec {
             }
         };
         match kind {
-            "local" => Ok(AgentsSpec::Local { count: count(rest)? }),
+            "local" => Ok(AgentsSpec::Local {
+                count: count(rest)?,
+            }),
             "kubernetes" | "k8s" => Ok(AgentsSpec::Kubernetes {
                 count: count(rest)?,
                 namespace: None,
@@ -127,7 +132,9 @@ impl AgentsSpec {
                     token_file: None,
                 })
             }
-            other => Err(format!("--agents '{text}': unknown kind '{other}'; {allowed}")),
+            other => Err(format!(
+                "--agents '{text}': unknown kind '{other}'; {allowed}"
+            )),
         }
     }
 
@@ -152,7 +159,11 @@ pub fn check_address(a: &str) -> Result<(), String> {
     let (host, port) = a
         .rsplit_once(':')
         .ok_or_else(|| format!("'{a}' is not HOST:PORT"))?;
-    if host.trim_start_matches('[').trim_end_matches(']').is_empty() {
+    if host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .is_empty()
+    {
         return Err(format!("'{a}' has no host"));
     }
     match port.parse::<u16>() {
@@ -163,7 +174,9 @@ pub fn check_address(a: &str) -> Result<(), String> {
 
 /// The token a coordinator presents to static agents: `token_file`, else
 /// `RAMPDECK_AGENT_TOKEN`.
-pub fn token_from(file: Option<&std::path::Path>) -> Result<crate::util::secret::Token, AgentsError> {
+pub fn token_from(
+    file: Option<&std::path::Path>,
+) -> Result<crate::util::secret::Token, AgentsError> {
     use crate::util::secret::Token;
     match file {
         Some(p) => {
@@ -191,13 +204,25 @@ mod tests {
 
     #[test]
     fn specs_parse_or_say_what_is_allowed() {
-        assert_eq!(AgentsSpec::parse("local:3"), Ok(AgentsSpec::Local { count: 3 }));
+        assert_eq!(
+            AgentsSpec::parse("local:3"),
+            Ok(AgentsSpec::Local { count: 3 })
+        );
         assert_eq!(AgentsSpec::parse("kubernetes:2").unwrap().count(), 2);
         assert_eq!(
-            AgentsSpec::parse("static:10.0.0.1:7070,[::1]:7070").unwrap().count(),
+            AgentsSpec::parse("static:10.0.0.1:7070,[::1]:7070")
+                .unwrap()
+                .count(),
             2
         );
-        for bad in ["local:0", "local:x", "cloud:3", "static:", "static:host", "local"] {
+        for bad in [
+            "local:0",
+            "local:x",
+            "cloud:3",
+            "static:",
+            "static:host",
+            "local",
+        ] {
             let e = AgentsSpec::parse(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }

@@ -75,10 +75,12 @@ pub async fn serve(opts: AgentOptions) -> Result<(), AgentsError> {
             addr: opts.listen,
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| AgentsError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| AgentsError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     println!("rampdeck agent listening on {addr}");
     eprintln!(
         "rampdeck agent '{}': accepting a coordinator with the token; load only to {}",
@@ -139,6 +141,8 @@ async fn session(
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut claimed = false;
+    // The handshake's callback type is tungstenite's; its error is an HTTP response.
+    #[allow(clippy::result_large_err)]
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != wire::PATH {
             return Err(reject(404, "not a rampdeck agent path"));
@@ -153,12 +157,16 @@ async fn session(
             return Err(reject(401, "wrong or missing token"));
         }
         if busy.swap(true, Ordering::AcqRel) {
-            return Err(reject(409, "busy: this agent runs another coordinator's run"));
+            return Err(reject(
+                409,
+                "busy: this agent runs another coordinator's run",
+            ));
         }
         claimed = true;
         Ok(resp)
     };
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config())).await;
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config())).await;
     let _slot = claimed.then(|| Slot(busy));
     let mut ws = ws.map_err(|e| format!("handshake: {e}"))?;
     eprintln!("agent: coordinator {peer} connected");
@@ -179,7 +187,14 @@ async fn session(
         };
         match msg {
             ToAgent::Ping { id } => {
-                send(&mut ws, &FromAgent::Pong { id, unix_ns: wire::unix_ns() }).await?
+                send(
+                    &mut ws,
+                    &FromAgent::Pong {
+                        id,
+                        unix_ns: wire::unix_ns(),
+                    },
+                )
+                .await?
             }
             ToAgent::Heartbeat => {}
             ToAgent::Run {
@@ -234,7 +249,8 @@ fn instant_of(unix_ns: u64) -> tokio::time::Instant {
     if unix_ns >= here {
         now + Duration::from_nanos(unix_ns - here)
     } else {
-        now.checked_sub(Duration::from_nanos(here - unix_ns)).unwrap_or(now)
+        now.checked_sub(Duration::from_nanos(here - unix_ns))
+            .unwrap_or(now)
     }
 }
 
@@ -255,7 +271,13 @@ async fn run(
         Ok(h) => h,
         Err(e) => {
             let reason = format!("cannot start: {e}");
-            send(ws, &FromAgent::Refused { reason: reason.clone() }).await?;
+            send(
+                ws,
+                &FromAgent::Refused {
+                    reason: reason.clone(),
+                },
+            )
+            .await?;
             return Err(reason);
         }
     };
@@ -327,7 +349,11 @@ async fn run(
     eprintln!(
         "agent: run over: {} sent{}",
         result.sent,
-        if coordinator_gone { " (coordinator gone)" } else { "" }
+        if coordinator_gone {
+            " (coordinator gone)"
+        } else {
+            ""
+        }
     );
     if coordinator_gone {
         return Ok(());
@@ -364,7 +390,9 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let text = serde_json::to_string(msg).map_err(|e| e.to_string())?;
-    ws.send(Message::text(text)).await.map_err(|e| e.to_string())
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The next message from the coordinator; None when it closed or broke

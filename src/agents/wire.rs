@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::Control;
-use crate::profile::{Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr};
+use crate::profile::{
+    Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
+};
 use crate::run::event::Event;
 use crate::stats::{ErrorKind, FailureAt, Outcome};
 
@@ -245,18 +247,24 @@ pub struct WireRequest {
 
 fn header_pairs(h: &[(http::HeaderName, http::HeaderValue)]) -> Vec<(String, String)> {
     h.iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect()
 }
 
-fn headers_of(pairs: &[(String, String)]) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+fn headers_of(
+    pairs: &[(String, String)],
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
     pairs
         .iter()
         .map(|(k, v)| {
             let name = http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| format!("header name '{k}': {e}"))?;
-            let value = http::HeaderValue::from_str(v)
-                .map_err(|e| format!("header '{k}': {e}"))?;
+            let value = http::HeaderValue::from_str(v).map_err(|e| format!("header '{k}': {e}"))?;
             Ok((name, value))
         })
         .collect()
@@ -266,7 +274,9 @@ fn headers_of(pairs: &[(String, String)]) -> Result<Vec<(http::HeaderName, http:
 /// token, but a bad value still must not panic the agent).
 fn dur(s: f64, what: &str) -> Result<Duration, String> {
     if !s.is_finite() || s < 0.0 {
-        return Err(format!("{what} must be a non-negative number of seconds, not {s}"));
+        return Err(format!(
+            "{what} must be a non-negative number of seconds, not {s}"
+        ));
     }
     Duration::try_from_secs_f64(s)
         .map(|d| d.min(crate::util::limits::MAX_DURATION))
@@ -279,10 +289,13 @@ impl WirePlan {
         let TargetAddr::Url(e) = &plan.target.addr else {
             return Err("the plan's demo target has no address yet".into());
         };
-        let userinfo = e.userinfo.as_ref().map_or_else(String::new, |u| match &u.password {
-            Some(p) => format!("{}:{}@", u.user, p),
-            None => format!("{}@", u.user),
-        });
+        let userinfo = e
+            .userinfo
+            .as_ref()
+            .map_or_else(String::new, |u| match &u.password {
+                Some(p) => format!("{}:{}@", u.user, p),
+                None => format!("{}@", u.user),
+            });
         Ok(WirePlan {
             name: plan.name.clone(),
             url: format!(
@@ -370,7 +383,11 @@ impl WirePlan {
                 return Err("a stage must last longer than 0 s".into());
             }
             stages.push(Stage {
-                kind: if s.ramp { StageKind::Ramp } else { StageKind::Hold },
+                kind: if s.ramp {
+                    StageKind::Ramp
+                } else {
+                    StageKind::Hold
+                },
                 from: s.from,
                 to: s.to,
                 duration,
@@ -476,7 +493,11 @@ mod tests {
 
     #[test]
     fn controls_and_failures_round_trip() {
-        for c in [WireControl::SetRate(12.5), WireControl::Pause, WireControl::Stop] {
+        for c in [
+            WireControl::SetRate(12.5),
+            WireControl::Pause,
+            WireControl::Stop,
+        ] {
             let t = serde_json::to_string(&c).unwrap();
             assert_eq!(serde_json::from_str::<WireControl>(&t).unwrap(), c);
         }
@@ -487,6 +508,9 @@ mod tests {
         };
         let w = WireFailure::from(&f);
         let t = serde_json::to_string(&w).unwrap();
-        assert_eq!(FailureAt::from(serde_json::from_str::<WireFailure>(&t).unwrap()), f);
+        assert_eq!(
+            FailureAt::from(serde_json::from_str::<WireFailure>(&t).unwrap()),
+            f
+        );
     }
 }

@@ -123,16 +123,25 @@ fn agents_config(
             Some(c) if (1..=MAX_AGENTS as i64).contains(c.get_ref()) => Ok(*c.get_ref() as usize),
             Some(c) => Err(src.at(
                 c.span(),
-                format!("agents.count: must be 1 to {MAX_AGENTS}, got {}", c.get_ref()),
+                format!(
+                    "agents.count: must be 1 to {MAX_AGENTS}, got {}",
+                    c.get_ref()
+                ),
             )),
-            None => Err(src.at(span.clone(), format!("agents.count: {what} agents need a count"))),
+            None => Err(src.at(
+                span.clone(),
+                format!("agents.count: {what} agents need a count"),
+            )),
         }
     };
     let unused = |field: &str, present: bool| -> Result<(), ProfileError> {
         if present {
             Err(src.at(
                 span.clone(),
-                format!("agents.{field}: not used with kind = \"{}\"", a.kind.get_ref()),
+                format!(
+                    "agents.{field}: not used with kind = \"{}\"",
+                    a.kind.get_ref()
+                ),
             ))
         } else {
             Ok(())

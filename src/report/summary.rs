@@ -425,17 +425,29 @@ impl Summary {
             }
         }
         if let Some(a) = &self.agents {
-            let lost = a.agents.iter().filter(|r| r.state == crate::run::agents::AgentState::Lost).count();
+            let lost = a
+                .agents
+                .iter()
+                .filter(|r| r.state == crate::run::agents::AgentState::Lost)
+                .count();
             let _ = writeln!(s);
             let _ = writeln!(
                 s,
                 "  Agents: {} {}{}; under-supplied {:.1} s",
                 a.agents.len(),
                 a.kind,
-                if lost > 0 { format!(", {lost} lost") } else { String::new() },
+                if lost > 0 {
+                    format!(", {lost} lost")
+                } else {
+                    String::new()
+                },
                 a.under_supplied_s
             );
-            let _ = writeln!(s, "    {:<20}{:>9}{:>12}{:>10}{:>10}{:>12}", "agent", "state", "sent", "failed", "p99 ms", "clock ms");
+            let _ = writeln!(
+                s,
+                "    {:<20}{:>9}{:>12}{:>10}{:>10}{:>12}",
+                "agent", "state", "sent", "failed", "p99 ms", "clock ms"
+            );
             for r in &a.agents {
                 let _ = writeln!(
                     s,
@@ -444,7 +456,8 @@ impl Summary {
                     r.state.label(),
                     r.sent,
                     r.failed,
-                    r.total_p99_ms.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+                    r.total_p99_ms
+                        .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
                     format!("{:+.2}", r.clock_offset_ms)
                 );
             }

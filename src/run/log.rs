@@ -268,7 +268,11 @@ impl RunLog {
 /// An interval as its `run.jsonl` line (also what an agent sends its
 /// coordinator): the interval's fields, `type`, and the four histograms as
 /// base64 of HdrHistogram's V2 deflate encoding (empty ones left out).
-pub fn interval_line(s: &Snapshot, serializer: &mut V2DeflateSerializer, scratch: &mut Vec<u8>) -> Value {
+pub fn interval_line(
+    s: &Snapshot,
+    serializer: &mut V2DeflateSerializer,
+    scratch: &mut Vec<u8>,
+) -> Value {
     let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
     let h = &s.histograms;
     if let Value::Object(map) = &mut v {

@@ -9,7 +9,8 @@ use ratatui::Frame;
 
 use super::app::{App, Pane};
 use super::panes::{
-    agents, capacity, control_plane, events, footer, header, latency, overlay, stat, success, throughput,
+    agents, capacity, control_plane, events, footer, header, latency, overlay, stat, success,
+    throughput,
 };
 use super::theme::Theme;
 use crate::run::RunModel;

@@ -27,12 +27,18 @@ fn cell(r: &AgentRow, col: usize) -> String {
     match col {
         0 => r.name.clone(),
         1 => r.state.label().to_owned(),
-        2 => r.share.map_or_else(|| "-".to_owned(), |(p, n)| format!("{p}/{n}")),
+        2 => r
+            .share
+            .map_or_else(|| "-".to_owned(), |(p, n)| format!("{p}/{n}")),
         3 => crate::util::fmt::fmt_rate(r.sent_rate),
-        4 => r.p99_ms.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}ms")),
+        4 => r
+            .p99_ms
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}ms")),
         5 => r.failed.to_string(),
         6 => format!("{:+.1}ms", r.clock_offset_ms),
-        _ => r.last_report_s.map_or_else(|| "-".to_owned(), |s| format!("{s:.1}s")),
+        _ => r
+            .last_report_s
+            .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}s")),
     }
 }
 
@@ -67,7 +73,10 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
         };
         Row::new(cols.iter().map(|&i| Cell::from(cell(r, i)))).style(style)
     });
-    let widths: Vec<Constraint> = cols.iter().map(|&i| Constraint::Length(COLUMNS[i].1)).collect();
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|&i| Constraint::Length(COLUMNS[i].1))
+        .collect();
     f.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         Rect {
