@@ -183,7 +183,20 @@ impl Summary {
             errors,
             sent: result.sent,
             not_sent: result.dropped,
-            not_sent_cause: (result.dropped > 0).then(|| lag_cause(result.behind_cause).to_owned()),
+            not_sent_cause: (result.dropped > 0).then(|| {
+                // A distributed run that lost an agent: its share went
+                // unsent until the others took it, not the target's doing.
+                let lost = model.agents.as_ref().is_some_and(|a| {
+                    a.agents
+                        .iter()
+                        .any(|r| r.state == crate::run::agents::AgentState::Lost)
+                });
+                if lost {
+                    "an agent was lost: its share until the others took it".to_owned()
+                } else {
+                    lag_cause(result.behind_cause).to_owned()
+                }
+            }),
             generator_limited_s: result.generator_limited.as_secs_f64(),
             unfinished: result.unfinished,
             resent: result.resent,
