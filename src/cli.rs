@@ -105,6 +105,27 @@ pub enum Command {
         #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "5s")]
         timeout: Duration,
     },
+    /// Serve load for a coordinator (`--agents`): one run at a time, only to --allow targets, only with the token.
+    ///
+    /// The coordinator connects over WebSocket (ws://LISTEN/v1/run, `Authorization: Bearer TOKEN`);
+    /// the agent stops sending within seconds if its coordinator goes away. See docs/agents.md.
+    Agent {
+        /// Address to listen on (port 0: any free port, printed on stdout).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// File holding the token coordinators must present (else $RAMPDECK_AGENT_TOKEN); at least 16 characters.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Targets this agent may send load to, HOST:PORT[,HOST:PORT...] (else $RAMPDECK_AGENT_ALLOW).
+        #[arg(long, value_name = "HOST:PORT,...")]
+        allow: Option<String>,
+        /// The name this agent gives its coordinator (default: the host name).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Exit when stdin closes (local agents, so a killed coordinator leaves none behind).
+        #[arg(long, hide = true)]
+        exit_with_stdin: bool,
+    },
     /// Serve the demo target in this process (used by `rampdeck demo`).
     #[command(hide = true)]
     DemoTarget {
@@ -144,6 +165,27 @@ pub struct RunArgs {
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+    /// Send the load from agents: local:N (processes here), static:HOST:PORT,... (started by hand) or kubernetes:N (an Indexed Job).
+    #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
+    pub agents: Option<rampdeck::agents::AgentsSpec>,
+    /// The token static agents were started with (else $RAMPDECK_AGENT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// `--agents` with `--agent-token-file` folded in.
+    pub fn agents(&self) -> Option<rampdeck::agents::AgentsSpec> {
+        let mut spec = self.agents.clone()?;
+        if let rampdeck::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
+            *token_file = self.agent_token_file.clone();
+        }
+        Some(spec)
+    }
+}
+
+fn parse_agents(s: &str) -> Result<rampdeck::agents::AgentsSpec, String> {
+    rampdeck::agents::AgentsSpec::parse(s)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,6 +200,12 @@ pub struct FindArgs {
     /// Search the demo: one route with 8 workers and a 5 ms service time (capacity 1,600 req/s by construction).
     #[arg(long, conflicts_with = "target")]
     pub demo: bool,
+    /// Send the search's load from agents: local:N, static:HOST:PORT,... or kubernetes:N (see `run --help`).
+    #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
+    pub agents: Option<rampdeck::agents::AgentsSpec>,
+    /// The token static agents were started with (else $RAMPDECK_AGENT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
     /// A criterion in the [thresholds] syntax, e.g. "p99 < 50ms" or "component.destination.cpu_max < 0.5" (repeatable; default: the profile's [find] slo, else its [thresholds]).
     #[arg(long, value_name = "EXPR")]
     pub slo: Vec<String>,

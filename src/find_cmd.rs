@@ -123,6 +123,12 @@ fn plan(
             profile::load(t)?
         }
     };
+    if let Some(mut spec) = a.agents.clone() {
+        if let rampdeck::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
+            *token_file = a.agent_token_file.clone();
+        }
+        plan.agents = Some(spec);
+    }
     let mut cfg = match plan.find.clone() {
         Some(c) if c.closed == a.concurrency || !a.concurrency => c,
         _ => FindConfig::defaults(a.concurrency),

@@ -10,6 +10,7 @@
 //! (redaction, escaping, input bounds) and `httproute` the Gateway API
 //! match rules; both import nothing else of the crate. Domain modules never draw.
 
+pub mod agents;
 pub mod demo;
 pub mod engine;
 pub mod find;

@@ -54,6 +54,13 @@ fn main() -> ExitCode {
         Command::Report { dir, format } => report(&dir, format),
         Command::Replay { dir, speed, fps } => replay(&dir, speed, fps),
         Command::DemoTarget { config_json } => demo_target(&config_json),
+        Command::Agent {
+            listen,
+            token_file,
+            allow,
+            name,
+            exit_with_stdin,
+        } => agent(listen, token_file.as_deref(), allow, name, exit_with_stdin),
         Command::DemoStat { url, timeout } => demo_stat(&url, timeout),
         Command::Demo {
             profile,
@@ -269,6 +276,7 @@ fn overrides(run: &RunArgs) -> Overrides {
         rate: run.rate,
         concurrency: run.concurrency,
         duration: run.duration,
+        agents: run.agents(),
     }
 }
 
@@ -482,6 +490,77 @@ fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
             print!("{}", stats.table());
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `rampdeck agent`: serve runs for coordinators until stopped.
+fn agent(
+    listen: std::net::SocketAddr,
+    token_file: Option<&std::path::Path>,
+    allow: Option<String>,
+    name: Option<String>,
+    exit_with_stdin: bool,
+) -> ExitCode {
+    use rampdeck::agents;
+    let token = match agents::token_from(token_file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let allow = match allow.or_else(|| std::env::var("RAMPDECK_AGENT_ALLOW").ok()) {
+        Some(a) => agents::server::parse_allow(&a),
+        None => Err("give --allow HOST:PORT[,...] (or RAMPDECK_AGENT_ALLOW): the targets this agent may send load to".into()),
+    };
+    let allow = match allow {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --allow: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let name = name
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "agent".into());
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let opts = agents::server::AgentOptions {
+        listen,
+        token,
+        allow,
+        name,
+    };
+    let served = rt.block_on(async move {
+        let stdin_closed = async {
+            if exit_with_stdin {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 64];
+                let mut stdin = tokio::io::stdin();
+                while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            } else {
+                std::future::pending::<()>().await
+            }
+        };
+        tokio::select! {
+            r = agents::server::serve(opts) => r,
+            _ = stdin_closed => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)

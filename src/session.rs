@@ -29,6 +29,8 @@ pub enum SessionError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Probes(#[from] crate::probes::ProbeError),
+    #[error(transparent)]
+    Agents(#[from] crate::agents::AgentsError),
 }
 
 /// What a view is told as the session folds events in.
@@ -92,7 +94,10 @@ impl RunSession {
         out: Option<&Path>,
         opts: engine::StartOptions,
     ) -> Result<Self, SessionError> {
-        let handle = engine::start_with(plan.clone(), opts).await?;
+        let handle = match &plan.agents {
+            Some(spec) => crate::agents::coordinator::start(plan.clone(), spec).await?,
+            None => engine::start_with(plan.clone(), opts).await?,
+        };
         let log = out.and_then(|dir| {
             let env = crate::run::env::Environment::capture(&plan, handle.started_at);
             RunLog::create(dir, &plan, &env, handle.started_at)
@@ -182,6 +187,7 @@ impl RunSession {
         match &ev {
             EngineEvent::Interval(s) => self.write(|l| l.interval(s)),
             EngineEvent::Event(e) => self.write(|l| l.event(e)),
+            EngineEvent::Agents(a) => self.write(|l| l.agents(a)),
         }
         let model = self.model.clone();
         let mut m = lock(&model);
@@ -192,6 +198,7 @@ impl RunSession {
                 Box::new(s.interval.clone()),
                 s.histograms.clone(),
             )),
+            EngineEvent::Agents(_) => {}
         }
         let interval = matches!(ev, EngineEvent::Interval(_));
         // Route drop reports whose window has passed, made by the fold.

@@ -587,3 +587,62 @@ fn capacity_view_at_160x50() {
     }
     insta::assert_snapshot!(t.backend());
 }
+
+fn distributed() -> RunModel {
+    use rampdeck::run::agents::{AgentRow, AgentState, AgentsStatus};
+    let mut m = model(RunState::Running);
+    let row = |i: usize, state: AgentState, share: Option<(u32, u32)>| AgentRow {
+        name: format!("agent-{i}"),
+        address: format!("127.0.0.1:{}", 40000 + i),
+        state,
+        share,
+        sent: 10_000 + i as u64,
+        ok: 9_990,
+        failed: i as u64 * 3,
+        sent_rate: if state == AgentState::Lost {
+            0.0
+        } else {
+            1500.0
+        },
+        p99_ms: (state != AgentState::Lost).then_some(12.5 + i as f64),
+        total_p99_ms: Some(12.0),
+        clock_offset_ms: 0.25 * i as f64 - 0.3,
+        clock_uncertainty_ms: 0.05,
+        last_report_s: Some(if state == AgentState::Lost { 7.5 } else { 0.4 }),
+        joined_at_s: 0.0,
+        lost_at_s: (state == AgentState::Lost).then_some(30.0),
+        intervals: 60,
+        pid: None,
+        hdr: None,
+    };
+    m.agents = Some(AgentsStatus {
+        kind: "local".into(),
+        agents: vec![
+            row(0, AgentState::Running, Some((1, 2))),
+            row(1, AgentState::Lost, None),
+            row(2, AgentState::Running, Some((2, 2))),
+        ],
+        under_supplied_s: 1.0,
+        late_reports: 0,
+    });
+    m
+}
+
+#[test]
+fn agents_pane_at_120x40_and_80x24() {
+    let mut app = App::new(plan());
+    app.agents = true;
+    let t = screen(&app, &distributed(), 120, 40);
+    let text = t.backend().to_string();
+    for want in [
+        "Agents 2/3 local",
+        "agent-1",
+        "LOST",
+        "1/2",
+        "under-supplied",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    insta::assert_snapshot!(t.backend());
+    insta::assert_snapshot!(screen(&app, &distributed(), 80, 24).backend());
+}

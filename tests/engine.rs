@@ -16,7 +16,7 @@ fn intervals(events: &[EngineEvent]) -> Vec<IntervalStats> {
         .iter()
         .filter_map(|e| match e {
             EngineEvent::Interval(s) => Some(s.interval.clone()),
-            EngineEvent::Event(_) => None,
+            EngineEvent::Event(_) | EngineEvent::Agents(_) => None,
         })
         .collect()
 }

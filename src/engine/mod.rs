@@ -84,6 +84,8 @@ pub enum Control {
 pub enum EngineEvent {
     Interval(Box<Snapshot>),
     Event(Event),
+    /// A distributed run's agents, after each merged interval.
+    Agents(Box<crate::run::agents::AgentsStatus>),
 }
 
 /// One interval, plus everything after warmup so far.

@@ -102,8 +102,7 @@ impl Share {
 
     pub fn owns(&self, k: u64) -> bool {
         let e = &self.epochs[self.epoch_of(k)];
-        e.position
-            .is_some_and(|p| k % e.members as u64 == p as u64)
+        e.position.is_some_and(|p| k % e.members as u64 == p as u64)
     }
 
     /// The first slot at or after `k` this process owns.
@@ -201,15 +200,16 @@ impl Share {
     /// this process owns no workers).
     pub fn global_worker(&self, j: usize) -> Option<usize> {
         let e = self.current();
-        e.position
-            .map(|p| p as usize + e.members as usize * j)
+        e.position.map(|p| p as usize + e.members as usize * j)
     }
 
     /// Closed loop: local workers needed for a concurrency of `level`.
     pub fn local_workers(&self, level: usize) -> usize {
         let e = self.current();
         match e.position {
-            Some(p) => level.saturating_sub(p as usize).div_ceil(e.members as usize),
+            Some(p) => level
+                .saturating_sub(p as usize)
+                .div_ceil(e.members as usize),
             None => 0,
         }
     }

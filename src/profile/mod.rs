@@ -135,6 +135,8 @@ pub struct Overrides {
     pub rate: Option<f64>,
     pub concurrency: Option<u32>,
     pub duration: Option<Duration>,
+    /// `--agents SPEC`, with `--agent-token-file` for static agents.
+    pub agents: Option<crate::agents::AgentsSpec>,
 }
 
 impl Overrides {
@@ -145,6 +147,9 @@ impl Overrides {
             flag: flag.into(),
             message,
         };
+        if let Some(a) = &self.agents {
+            plan.agents = Some(a.clone());
+        }
         if let Some(d) = self.duration {
             if d.is_zero() {
                 return Err(flag("--duration", "must be longer than 0".into()));
@@ -328,6 +333,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         thresholds: Vec::new(),
         routes: Default::default(),
         find: None,
+        agents: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -28,6 +28,8 @@ pub struct Plan {
     pub routes: crate::routes::config::RoutesConfig,
     /// `[find]`: what `rampdeck find` searches (None: its defaults).
     pub find: Option<crate::find::FindConfig>,
+    /// `[agents]` or `--agents`: send the load from agents (None: from here).
+    pub agents: Option<crate::agents::AgentsSpec>,
 }
 
 #[derive(Debug, Clone)]

@@ -46,6 +46,22 @@ pub struct RawProfile {
     pub scenario: Option<Spanned<RawScenario>>,
     /// Only read by `rampdeck find`.
     pub find: Option<Spanned<RawFind>>,
+    /// Run the load from agents (`--agents` replaces it).
+    pub agents: Option<Spanned<RawAgents>>,
+}
+
+/// `[agents]`: where a distributed run's agents come from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgents {
+    /// local, static or kubernetes.
+    pub kind: Spanned<String>,
+    pub count: Option<Spanned<i64>>,
+    pub addresses: Option<Spanned<Vec<String>>>,
+    pub token_file: Option<String>,
+    pub namespace: Option<String>,
+    pub image: Option<String>,
+    pub job_template: Option<String>,
 }
 
 /// `[find]`: a capacity search's bounds, steps and SLO.

@@ -81,6 +81,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         None => Vec::new(),
     };
     let find = raw.find.map(|f| find_config(src, f)).transpose()?;
+    let agents = raw.agents.map(|a| agents_config(src, a)).transpose()?;
     Ok(Plan {
         name: raw.name.unwrap_or_else(|| {
             std::path::Path::new(src.path)
@@ -98,7 +99,90 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         thresholds,
         routes,
         find,
+        agents,
     })
+}
+
+/// `[agents]` into a launcher spec; paths are taken relative to the profile.
+fn agents_config(
+    src: &Source,
+    raw: Spanned<super::schema::RawAgents>,
+) -> Result<crate::agents::AgentsSpec, ProfileError> {
+    use crate::agents::{AgentsSpec, MAX_AGENTS};
+    let span = raw.span();
+    let a = raw.into_inner();
+    let relative = |p: &str| {
+        let p = std::path::Path::new(p);
+        match std::path::Path::new(src.path).parent() {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_owned(),
+        }
+    };
+    let count = |what: &str| -> Result<usize, ProfileError> {
+        match &a.count {
+            Some(c) if (1..=MAX_AGENTS as i64).contains(c.get_ref()) => Ok(*c.get_ref() as usize),
+            Some(c) => Err(src.at(
+                c.span(),
+                format!(
+                    "agents.count: must be 1 to {MAX_AGENTS}, got {}",
+                    c.get_ref()
+                ),
+            )),
+            None => Err(src.at(
+                span.clone(),
+                format!("agents.count: {what} agents need a count"),
+            )),
+        }
+    };
+    let unused = |field: &str, present: bool| -> Result<(), ProfileError> {
+        if present {
+            Err(src.at(
+                span.clone(),
+                format!(
+                    "agents.{field}: not used with kind = \"{}\"",
+                    a.kind.get_ref()
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match a.kind.get_ref().as_str() {
+        "local" => {
+            unused("addresses", a.addresses.is_some())?;
+            unused("namespace", a.namespace.is_some())?;
+            unused("image", a.image.is_some())?;
+            unused("job_template", a.job_template.is_some())?;
+            Ok(AgentsSpec::Local { count: count("local")? })
+        }
+        "static" => {
+            unused("count", a.count.is_some())?;
+            let Some(addrs) = &a.addresses else {
+                return Err(src.at(span, "agents.addresses: static agents need their HOST:PORT addresses"));
+            };
+            if addrs.get_ref().is_empty() || addrs.get_ref().len() > MAX_AGENTS {
+                return Err(src.at(addrs.span(), format!("agents.addresses: give 1 to {MAX_AGENTS} addresses")));
+            }
+            for x in addrs.get_ref() {
+                crate::agents::check_address(x)
+                    .map_err(|e| src.at(addrs.span(), format!("agents.addresses: {e}")))?;
+            }
+            Ok(AgentsSpec::Static {
+                addresses: addrs.get_ref().clone(),
+                token_file: a.token_file.as_deref().map(relative),
+            })
+        }
+        "kubernetes" => Ok(AgentsSpec::Kubernetes {
+            count: count("kubernetes")?,
+            namespace: a.namespace.clone(),
+            image: a.image.clone(),
+            job_template: a.job_template.as_deref().map(relative),
+        }),
+        other => Err(src.at(
+            a.kind.span(),
+            format!("agents.kind: '{other}' is not a kind of agents; use \"local\", \"static\" or \"kubernetes\""),
+        )),
+    }
 }
 
 /// `[find]` into a search configuration; every value checked against what makes a search.

@@ -99,6 +99,12 @@ pub struct Summary {
     /// Each route action firing: apply time, propagation, drops around it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub route_actions: Vec<crate::routes::ActionRecord>,
+    /// A distributed run's agents: per-agent totals, state, share, clock offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents: Option<crate::run::agents::AgentsStatus>,
+    /// A distributed run: measured seconds whose merged send rate fell short of the schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub under_supplied_s: Option<f64>,
     pub events: Vec<Event>,
 }
 
@@ -177,7 +183,20 @@ impl Summary {
             errors,
             sent: result.sent,
             not_sent: result.dropped,
-            not_sent_cause: (result.dropped > 0).then(|| lag_cause(result.behind_cause).to_owned()),
+            not_sent_cause: (result.dropped > 0).then(|| {
+                // A distributed run that lost an agent: its share went
+                // unsent until the others took it, not the target's doing.
+                let lost = model.agents.as_ref().is_some_and(|a| {
+                    a.agents
+                        .iter()
+                        .any(|r| r.state == crate::run::agents::AgentState::Lost)
+                });
+                if lost {
+                    "an agent was lost: its share until the others took it".to_owned()
+                } else {
+                    lag_cause(result.behind_cause).to_owned()
+                }
+            }),
             generator_limited_s: result.generator_limited.as_secs_f64(),
             unfinished: result.unfinished,
             resent: result.resent,
@@ -227,6 +246,8 @@ impl Summary {
             thresholds: Vec::new(),
             thresholds_passed: None,
             route_actions: model.routes.records.clone(),
+            agents: model.agents.clone(),
+            under_supplied_s: model.agents.as_ref().map(|a| a.under_supplied_s),
             events: model.events.clone(),
         }
         .judged(plan, model)
@@ -414,6 +435,44 @@ impl Summary {
                 if let Some(why) = &p.problem {
                     let _ = writeln!(s, "      failing: {why}");
                 }
+            }
+        }
+        if let Some(a) = &self.agents {
+            let lost = a
+                .agents
+                .iter()
+                .filter(|r| r.state == crate::run::agents::AgentState::Lost)
+                .count();
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  Agents: {} {}{}; under-supplied {:.1} s",
+                a.agents.len(),
+                a.kind,
+                if lost > 0 {
+                    format!(", {lost} lost")
+                } else {
+                    String::new()
+                },
+                a.under_supplied_s
+            );
+            let _ = writeln!(
+                s,
+                "    {:<20}{:>9}{:>12}{:>10}{:>10}{:>12}",
+                "agent", "state", "sent", "failed", "p99 ms", "clock ms"
+            );
+            for r in &a.agents {
+                let _ = writeln!(
+                    s,
+                    "    {:<20}{:>9}{:>12}{:>10}{:>10}{:>12}",
+                    r.name.chars().take(20).collect::<String>(),
+                    r.state.label(),
+                    r.sent,
+                    r.failed,
+                    r.total_p99_ms
+                        .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+                    format!("{:+.2}", r.clock_offset_ms)
+                );
             }
         }
         if !self.route_actions.is_empty() {

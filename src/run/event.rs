@@ -86,6 +86,14 @@ pub enum EventKind {
     ConnectionsBusy,
     /// It keeps up again.
     KeepingUp,
+    /// A distributed run's agent stopped reporting (its share went to the others).
+    AgentLost {
+        name: String,
+    },
+    /// An agent joined a running distributed run (a replacement pod) and took a share.
+    AgentJoined {
+        name: String,
+    },
     Stopping {
         early: bool,
     },
@@ -120,6 +128,8 @@ impl EventKind {
             EventKind::GeneratorLimited => "generator-limited".into(),
             EventKind::ConnectionsBusy => "conns busy".into(),
             EventKind::KeepingUp => "keeps up".into(),
+            EventKind::AgentLost { name } => format!("{name} lost"),
+            EventKind::AgentJoined { name } => format!("{name} joined"),
             EventKind::Stopping { .. } => "stop".into(),
             EventKind::Finished => "end".into(),
         }
@@ -164,6 +174,8 @@ pub fn chart_marks(events: &[Event]) -> Vec<ChartMark> {
                 | EventKind::RouteApplied { .. }
                 | EventKind::RouteFailed { .. }
                 | EventKind::GeneratorLimited
+                | EventKind::AgentLost { .. }
+                | EventKind::AgentJoined { .. }
                 | EventKind::ThresholdBreached => true,
                 // Stage 1 starts at 0: no mark needed there.
                 EventKind::Stage { index } if index > 0 => true,

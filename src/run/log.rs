@@ -159,7 +159,7 @@ impl RunLog {
     }
 
     pub fn interval(&mut self, s: &Snapshot) -> Result<(), RunLogError> {
-        let mut v = interval_line(s, &mut self.serializer, &mut self.scratch);
+        let v = interval_line(s, &mut self.serializer, &mut self.scratch);
         let h = &s.histograms;
         {
             let start = s.interval.elapsed.saturating_sub(s.interval.len);
@@ -241,6 +241,13 @@ impl RunLog {
         self.line(&v)
     }
 
+    /// A distributed run's agents, as the coordinator last saw them.
+    pub fn agents(&mut self, a: &super::agents::AgentsStatus) -> Result<(), RunLogError> {
+        let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+        v["type"] = json!("agents");
+        self.line(&v)
+    }
+
     pub fn route(&mut self, r: &crate::routes::ActionRecord) -> Result<(), RunLogError> {
         let mut v = serde_json::to_value(r).unwrap_or_else(|e| json!({ "error": e.to_string() }));
         v["type"] = json!("route_action");
@@ -261,7 +268,11 @@ impl RunLog {
 /// An interval as its `run.jsonl` line (also what an agent sends its
 /// coordinator): the interval's fields, `type`, and the four histograms as
 /// base64 of HdrHistogram's V2 deflate encoding (empty ones left out).
-pub fn interval_line(s: &Snapshot, serializer: &mut V2DeflateSerializer, scratch: &mut Vec<u8>) -> Value {
+pub fn interval_line(
+    s: &Snapshot,
+    serializer: &mut V2DeflateSerializer,
+    scratch: &mut Vec<u8>,
+) -> Value {
     let mut v = serde_json::to_value(&s.interval).unwrap_or(Value::Null);
     let h = &s.histograms;
     if let Value::Object(map) = &mut v {
@@ -319,6 +330,8 @@ pub struct RunLogContents {
     pub events: Vec<Event>,
     pub probes: Vec<Value>,
     pub summary: Option<Value>,
+    /// A distributed run's agents as last logged.
+    pub agents: Option<Value>,
     /// Set when the last line was cut off (a killed run): everything before it was read.
     pub truncated: bool,
 }
@@ -361,6 +374,7 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
         events: Vec::new(),
         probes: Vec::new(),
         summary: None,
+        agents: None,
         truncated: false,
     };
     for (i, line) in lines.iter().enumerate() {
@@ -416,6 +430,7 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
                 out.events.push(e);
             }
             Some("resource" | "probe_run" | "probe_state" | "route_action") => out.probes.push(v),
+            Some("agents") => out.agents = Some(v),
             Some("summary") => out.summary = Some(v),
             _ => {
                 return Err(RunLogError::Corrupt {

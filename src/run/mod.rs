@@ -1,5 +1,6 @@
 //! A run as the views see it: the interval series, the events, the totals so far.
 
+pub mod agents;
 pub mod env;
 pub mod event;
 pub mod log;

@@ -34,6 +34,8 @@ pub struct RunModel {
     pub routes: super::routes::RouteLog,
     /// A capacity search's progress, while one steers the run.
     pub search: Option<super::search::SearchProgress>,
+    /// A distributed run's agents (None for a run on this machine alone).
+    pub agents: Option<super::agents::AgentsStatus>,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
@@ -55,6 +57,7 @@ impl Default for RunModel {
             thresholds: Vec::new(),
             routes: super::routes::RouteLog::default(),
             search: None,
+            agents: None,
             cumulative: Measurements::default(),
             level: 0.0,
         }
@@ -190,6 +193,10 @@ impl RunModel {
                     _ => {}
                 }
                 self.push_event(ev);
+                Vec::new()
+            }
+            EngineEvent::Agents(a) => {
+                self.agents = Some(*a);
                 Vec::new()
             }
         }

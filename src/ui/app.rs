@@ -78,10 +78,12 @@ pub enum Pane {
     Events,
     /// A capacity search's steps against the offered level (only while one runs).
     Capacity,
+    /// A distributed run's agents (only when the load comes from agents).
+    Agents,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 7] = [
+    pub const ALL: [Pane; 8] = [
         Pane::Throughput,
         Pane::Latency,
         Pane::Success,
@@ -89,13 +91,15 @@ impl Pane {
         Pane::Stat,
         Pane::Events,
         Pane::Capacity,
+        Pane::Agents,
     ];
 
     /// The next pane (`by` = 1) or the previous, over the panes on screen.
-    fn step(self, by: isize, capacity: bool) -> Pane {
+    fn step(self, by: isize, capacity: bool, agents: bool) -> Pane {
         let shown: Vec<Pane> = Pane::ALL
             .into_iter()
             .filter(|&p| capacity || p != Pane::Capacity)
+            .filter(|&p| agents || p != Pane::Agents)
             .collect();
         let i = shown.iter().position(|&p| p == self).unwrap_or(0) as isize;
         shown[(i + by).rem_euclid(shown.len() as isize) as usize]
@@ -180,6 +184,8 @@ pub struct App {
     pub replay_status: Option<String>,
     /// A capacity search steers the run: its pane is on screen.
     pub capacity: bool,
+    /// The load comes from agents: their pane is on screen.
+    pub agents: bool,
 }
 
 impl App {
@@ -199,6 +205,7 @@ impl App {
             replaying: false,
             replay_status: None,
             capacity: false,
+            agents: false,
         }
     }
 
@@ -343,11 +350,11 @@ impl App {
                 vec![]
             }
             (InputMode::Normal, Action::FocusNext) => {
-                self.focus = self.focus.step(1, self.capacity);
+                self.focus = self.focus.step(1, self.capacity, self.agents);
                 vec![]
             }
             (InputMode::Normal, Action::FocusPrev) => {
-                self.focus = self.focus.step(-1, self.capacity);
+                self.focus = self.focus.step(-1, self.capacity, self.agents);
                 vec![]
             }
             (InputMode::Normal, Action::ToggleLog) => {

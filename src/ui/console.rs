@@ -104,8 +104,12 @@ impl Screen for Live {
             theme: self.theme,
             live_log: true,
         };
-        let capacity = self.lock().search.is_some();
+        let (capacity, agents) = {
+            let m = self.lock();
+            (m.search.is_some(), m.agents.is_some())
+        };
         self.app.capacity = capacity;
+        self.app.agents = agents;
         let m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         draw(f, &self.app, &m, &ctx);
         if self.panic_after_first_frame && m.last().is_some() {

@@ -9,7 +9,8 @@ use ratatui::Frame;
 
 use super::app::{App, Pane};
 use super::panes::{
-    capacity, control_plane, events, footer, header, latency, overlay, stat, success, throughput,
+    agents, capacity, control_plane, events, footer, header, latency, overlay, stat, success,
+    throughput,
 };
 use super::theme::Theme;
 use crate::run::RunModel;
@@ -62,13 +63,29 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
         pane(f, body, app.focus, app, model, ctx);
     } else {
         for (p, r) in panes(body) {
-            // A capacity search takes the right part of the events row.
-            if p == Pane::Events && model.search.is_some() {
-                let [events, cap] =
-                    Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                        .areas(r);
-                pane(f, events, p, app, model, ctx);
-                pane(f, cap, Pane::Capacity, app, model, ctx);
+            // A capacity search and a distributed run's agents take the
+            // right part of the events row.
+            let beside: Vec<Pane> = [
+                (model.search.is_some(), Pane::Capacity),
+                (model.agents.is_some(), Pane::Agents),
+            ]
+            .into_iter()
+            .filter_map(|(on, p)| on.then_some(p))
+            .collect();
+            if p == Pane::Events && !beside.is_empty() {
+                let events_share = match beside.as_slice() {
+                    [Pane::Capacity] => 55,
+                    // The agents' table needs its columns.
+                    [_] => 40,
+                    _ => 34,
+                };
+                let mut widths = vec![Constraint::Percentage(events_share)];
+                widths.extend(beside.iter().map(|_| Constraint::Fill(1)));
+                let areas = Layout::horizontal(widths).split(r);
+                pane(f, areas[0], p, app, model, ctx);
+                for (i, b) in beside.iter().enumerate() {
+                    pane(f, areas[i + 1], *b, app, model, ctx);
+                }
             } else {
                 pane(f, r, p, app, model, ctx);
             }
@@ -126,5 +143,6 @@ pub fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &
         Pane::Stat => stat::draw(f, r, model, focused, theme),
         Pane::Events => events::draw(f, r, app, model, ctx.live_log, focused, theme),
         Pane::Capacity => capacity::draw(f, r, model, focused, theme),
+        Pane::Agents => agents::draw(f, r, model, focused, theme),
     }
 }

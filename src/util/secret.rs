@@ -146,3 +146,73 @@ mod tests {
         assert_eq!(redact("http://user@h/"), "http://user@h/");
     }
 }
+
+/// A shared secret (an agent's token): never printed, compared in
+/// constant time. Debug shows `Token(***)`.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// Tokens shorter than this are refused: a guessable token would let
+/// anyone who reaches an agent point its load somewhere allowed.
+pub const MIN_TOKEN: usize = 16;
+
+impl Token {
+    /// A token as read from a file or the environment (surrounding
+    /// whitespace, such as a trailing newline, is not part of it).
+    pub fn new(text: &str) -> Result<Token, String> {
+        let t = text.trim();
+        if t.len() < MIN_TOKEN {
+            return Err(format!(
+                "the token is {} characters; it must be at least {MIN_TOKEN}",
+                t.len()
+            ));
+        }
+        if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("the token must not contain spaces or control characters".into());
+        }
+        Ok(Token(t.to_owned()))
+    }
+
+    /// 32 random bytes from the OS, as 64 hex digits.
+    pub fn random() -> std::io::Result<Token> {
+        use std::io::Read;
+        let mut b = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+        Ok(Token(b.iter().map(|x| format!("{x:02x}")).collect()))
+    }
+
+    /// Whether `presented` is this token, in time that does not depend on
+    /// where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        same_secret(self.0.as_bytes(), presented.as_bytes())
+    }
+
+    /// The `Authorization` header value a coordinator sends.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
+    /// The secret itself, for the one place it must go (a child's
+    /// environment, a Kubernetes Secret); never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    // Keep the optimizer from turning the loop into an early exit.
+    std::hint::black_box(diff) == 0
+}

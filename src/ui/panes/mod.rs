@@ -1,5 +1,6 @@
 //! One module per pane; each draws itself from the `App` and `RunModel` into its area.
 
+pub mod agents;
 pub mod capacity;
 pub mod control_plane;
 pub mod events;

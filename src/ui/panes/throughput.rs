@@ -40,6 +40,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     } else {
         Vec::new()
     };
+    // A distributed run's intervals whose merged send rate fell short
+    // (a lost agent's share, agents that could not keep up): their sent
+    // rate in yellow, over the target line.
+    let short = view::points(model, x, |i| i.under_supplied.then(|| i.sent_rate()));
+    let any_short = !short.is_empty();
     let markers = view::markers(model, x);
     let label = |v: f64| format!("{} req/s", fmt_rate(v));
     let chart = TimeChart {
@@ -57,6 +62,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
             Series {
                 color: Color::Red,
                 points: err,
+                reduce: Reduce::Mean,
+            },
+            Series {
+                color: Color::Yellow,
+                points: short,
                 reduce: Reduce::Mean,
             },
         ],
@@ -84,6 +94,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
             format!("{} ", fmt_rate(recent.sent_rate())),
             theme.bold(),
         ));
+    }
+    if any_short && legend.width >= 60 {
+        spans.push(Span::styled("short ", theme.fg(Color::Yellow)));
     }
     spans.push(Span::styled("/s · in flight ", theme.dim()));
     spans.push(Span::styled(in_flight.to_string(), theme.bold()));

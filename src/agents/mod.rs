@@ -1,0 +1,230 @@
+//! Load from many machines: the agent server, the coordinator, the wire protocol, the launchers and the exact merge.
+//!
+//! A distributed run is the ordinary run with its engine replaced: the
+//! coordinator (`coordinator::start`) hands the session an `EngineHandle`
+//! whose intervals are the agents' intervals merged exactly (`merge`), so
+//! the console, thresholds, run log, reports and compare work unchanged.
+//! Every agent runs the whole plan's schedule and sends its share of the
+//! slots (`engine::share`); rate changes, pauses, the capacity search and
+//! route actions stay on the coordinator, which sends level changes with
+//! the run-clock time they take effect.
+//!
+//! Launchers (`launch`): `local:N` spawns N agent processes here;
+//! `static` reaches agents started by hand; `kubernetes` creates an
+//! Indexed Job (one pod per agent) and reaches each pod through the API
+//! server's port-forward, as kubectl does, so the operator needs only a
+//! kubeconfig (`kubernetes`). The demo simulates that API and its kubelet
+//! (`demo::kubeapi`): a simulation, not a cluster.
+
+pub mod coordinator;
+pub mod kubernetes;
+pub mod launch;
+pub mod merge;
+pub mod server;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use crate::run::agents::{AgentRow, AgentState, AgentsStatus};
+
+/// Why agents could not be started, reached or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentsError {
+    #[error("agent: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start local agent {index}: {message}")]
+    Spawn { index: usize, message: String },
+    #[error("cannot reach agent {agent}: {message}")]
+    Connect { agent: String, message: String },
+    #[error("agent {agent} refused the run: {reason}")]
+    Refused { agent: String, reason: String },
+    #[error("agent {agent}: {message}")]
+    Protocol { agent: String, message: String },
+    #[error("kubernetes agents: {0}")]
+    Kube(String),
+    #[error("{0}")]
+    Token(String),
+    #[error("the run's plan: {0}")]
+    Plan(String),
+}
+
+impl AgentsError {
+    /// Refusals and bad settings are the operator's to fix (exit 2); the
+    /// rest are failures to reach or start agents (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            AgentsError::Refused { .. } | AgentsError::Token(_) | AgentsError::Plan(_)
+        )
+    }
+}
+
+/// Where a distributed run's agents come from (`--agents SPEC` or `[agents]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentsSpec {
+    /// N agent processes on this machine.
+    Local { count: usize },
+    /// Agents started by hand (`rampdeck agent`), with their shared token.
+    Static {
+        addresses: Vec<String>,
+        token_file: Option<PathBuf>,
+    },
+    /// An Indexed Job of `count` pods in `namespace` (None: the
+    /// kubeconfig's), running `image`, from an optional Job manifest.
+    Kubernetes {
+        count: usize,
+        namespace: Option<String>,
+        image: Option<String>,
+        job_template: Option<PathBuf>,
+    },
+}
+
+/// The most agents a run takes (each costs the coordinator a socket and
+/// one interval message per interval).
+pub const MAX_AGENTS: usize = 256;
+
+impl AgentsSpec {
+    /// `local:N`, `static:HOST:PORT,HOST:PORT` or `kubernetes:N`.
+    pub fn parse(text: &str) -> Result<AgentsSpec, String> {
+        let allowed = "use local:N, static:HOST:PORT[,HOST:PORT...] or kubernetes:N";
+        let (kind, rest) = text
+            .split_once(':')
+            .ok_or_else(|| format!("--agents '{text}': {allowed}"))?;
+        let count = |s: &str| -> Result<usize, String> {
+            match s.trim().parse::<usize>() {
+                Ok(n @ 1..=MAX_AGENTS) => Ok(n),
+                _ => Err(format!(
+                    "--agents '{text}': the count must be a number from 1 to {MAX_AGENTS}"
+                )),
+            }
+        };
+        match kind {
+            "local" => Ok(AgentsSpec::Local {
+                count: count(rest)?,
+            }),
+            "kubernetes" | "k8s" => Ok(AgentsSpec::Kubernetes {
+                count: count(rest)?,
+                namespace: None,
+                image: None,
+                job_template: None,
+            }),
+            "static" => {
+                let addresses: Vec<String> = rest
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if addresses.is_empty() || addresses.len() > MAX_AGENTS {
+                    return Err(format!(
+                        "--agents '{text}': give 1 to {MAX_AGENTS} agent addresses"
+                    ));
+                }
+                for a in &addresses {
+                    check_address(a).map_err(|e| format!("--agents '{text}': {e}"))?;
+                }
+                Ok(AgentsSpec::Static {
+                    addresses,
+                    token_file: None,
+                })
+            }
+            other => Err(format!(
+                "--agents '{text}': unknown kind '{other}'; {allowed}"
+            )),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        match self {
+            AgentsSpec::Local { count } | AgentsSpec::Kubernetes { count, .. } => *count,
+            AgentsSpec::Static { addresses, .. } => addresses.len(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentsSpec::Local { .. } => "local",
+            AgentsSpec::Static { .. } => "static",
+            AgentsSpec::Kubernetes { .. } => "kubernetes",
+        }
+    }
+}
+
+/// `HOST:PORT` with a port from 1 to 65535.
+pub fn check_address(a: &str) -> Result<(), String> {
+    let (host, port) = a
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{a}' is not HOST:PORT"))?;
+    if host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .is_empty()
+    {
+        return Err(format!("'{a}' has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("'{a}': the port must be a number from 1 to 65535")),
+    }
+}
+
+/// The token a coordinator presents to static agents: `token_file`, else
+/// `RAMPDECK_AGENT_TOKEN`.
+pub fn token_from(
+    file: Option<&std::path::Path>,
+) -> Result<crate::util::secret::Token, AgentsError> {
+    use crate::util::secret::Token;
+    match file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                AgentsError::Token(format!("cannot read the token file '{}': {e}", p.display()))
+            })?;
+            Token::new(&text).map_err(|e| AgentsError::Token(format!("{}: {e}", p.display())))
+        }
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(t) => Token::new(&t).map_err(|e| AgentsError::Token(format!("{TOKEN_ENV}: {e}"))),
+            Err(_) => Err(AgentsError::Token(format!(
+                "the agents need a token: give --agent-token-file FILE (or token_file in [agents]), or set {TOKEN_ENV}"
+            ))),
+        },
+    }
+}
+
+/// The environment variable an agent (and a coordinator of static agents)
+/// reads the token from when no file is given.
+pub const TOKEN_ENV: &str = "RAMPDECK_AGENT_TOKEN";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_or_say_what_is_allowed() {
+        assert_eq!(
+            AgentsSpec::parse("local:3"),
+            Ok(AgentsSpec::Local { count: 3 })
+        );
+        assert_eq!(AgentsSpec::parse("kubernetes:2").unwrap().count(), 2);
+        assert_eq!(
+            AgentsSpec::parse("static:10.0.0.1:7070,[::1]:7070")
+                .unwrap()
+                .count(),
+            2
+        );
+        for bad in [
+            "local:0",
+            "local:x",
+            "cloud:3",
+            "static:",
+            "static:host",
+            "local",
+        ] {
+            let e = AgentsSpec::parse(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! The agents' wire protocol: JSON messages over one WebSocket per agent, the plan as an agent receives it, intervals as run.jsonl writes them.
+//!
+//! The coordinator opens `ws://AGENT/v1/run` with `Authorization: Bearer
+//! TOKEN`; every frame is one JSON object with a `type`. In order:
+//!
+//! 1. agent → `hello` (version, name, cores); coordinator → `ping`s, agent
+//!    → `pong`s with its wall clock: the clock offset is taken from the
+//!    ping with the shortest round trip (its half is the uncertainty).
+//! 2. coordinator → `run`: the plan, this agent's share (`members`,
+//!    `position`) and the start time on the agent's own clock; agent →
+//!    `accepted` or `refused` (a target outside `--allow`, a bad plan).
+//! 3. During the run: agent → `interval` (the run.jsonl interval line with
+//!    its four HDR histograms, the failures' send times, the last errors),
+//!    `event`; coordinator → `control` (with the run-clock time it takes
+//!    effect), `share` (a new share from a run-clock time on). Both send
+//!    `heartbeat` every second when they have nothing else to say.
+//! 4. agent → `finished` (its run's counters), then it closes.
+//!
+//! A coordinator that falls silent for `COORDINATOR_SILENCE` (or whose
+//! socket closes) is gone: the agent stops sending load at once.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::Control;
+use crate::profile::{
+    Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
+};
+use crate::run::event::Event;
+use crate::stats::{ErrorKind, FailureAt, Outcome};
+
+/// Bumped when a message changes meaning; both ends refuse another.
+pub const VERSION: u32 = 1;
+/// The path an agent serves the run on.
+pub const PATH: &str = "/v1/run";
+/// Both ends send something at least this often.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// An agent that hears nothing from its coordinator for this long stops
+/// sending load (the issue allows 5 s from the coordinator's death).
+pub const COORDINATOR_SILENCE: Duration = Duration::from_secs(3);
+/// The largest frame either end accepts (an interval with full histograms
+/// and 20,000 failures is well under this).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Coordinator to agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToAgent {
+    Ping {
+        id: u64,
+    },
+    Run {
+        plan: Box<WirePlan>,
+        members: u32,
+        position: u32,
+        /// Run-clock zero on the agent's own wall clock (ns since the Unix epoch).
+        start_unix_ns: u64,
+    },
+    Control {
+        /// The run-clock time it takes effect (None: on receipt).
+        at_s: Option<f64>,
+        command: WireControl,
+    },
+    Share {
+        from_s: f64,
+        members: u32,
+        position: Option<u32>,
+    },
+    Heartbeat,
+}
+
+/// Agent to coordinator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromAgent {
+    Hello {
+        version: u32,
+        name: String,
+        cores: usize,
+    },
+    Pong {
+        id: u64,
+        unix_ns: u64,
+    },
+    Accepted,
+    Refused {
+        reason: String,
+    },
+    Interval {
+        /// The run.jsonl interval line (`run::log::interval_line`).
+        line: Value,
+        #[serde(default)]
+        failures: Vec<WireFailure>,
+        #[serde(default)]
+        last_errors: Vec<(ErrorKind, String)>,
+    },
+    Event {
+        event: Event,
+    },
+    Finished {
+        result: WireResult,
+    },
+    Heartbeat,
+}
+
+/// The commands an agent takes (levels, pauses and stops; markers, route
+/// actions and the capacity search stay on the coordinator).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", content = "value", rename_all = "snake_case")]
+pub enum WireControl {
+    Pause,
+    Resume,
+    SetRate(f64),
+    SetConcurrency(u32),
+    FollowPlan,
+    Stop,
+}
+
+impl WireControl {
+    pub fn of(c: &Control) -> Option<WireControl> {
+        Some(match c {
+            Control::Pause => WireControl::Pause,
+            Control::Resume => WireControl::Resume,
+            Control::SetRate(r) => WireControl::SetRate(*r),
+            Control::SetConcurrency(c) => WireControl::SetConcurrency(*c),
+            Control::FollowPlan => WireControl::FollowPlan,
+            Control::Stop => WireControl::Stop,
+            _ => return None,
+        })
+    }
+
+    pub fn control(self) -> Control {
+        match self {
+            WireControl::Pause => Control::Pause,
+            WireControl::Resume => Control::Resume,
+            WireControl::SetRate(r) => Control::SetRate(r),
+            WireControl::SetConcurrency(c) => Control::SetConcurrency(c),
+            WireControl::FollowPlan => Control::FollowPlan,
+            WireControl::Stop => Control::Stop,
+        }
+    }
+}
+
+/// One failed request: its send time (µs since the start), how it failed
+/// (a status, or an error kind), which request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WireFailure(pub u64, pub WireOutcome, pub u16);
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WireOutcome {
+    Status(u16),
+    Error(ErrorKind),
+}
+
+impl From<&FailureAt> for WireFailure {
+    fn from(f: &FailureAt) -> Self {
+        let outcome = match f.outcome {
+            Outcome::Status(s) => WireOutcome::Status(s),
+            Outcome::Error(k) => WireOutcome::Error(k),
+        };
+        WireFailure(f.sent.as_micros() as u64, outcome, f.request)
+    }
+}
+
+impl From<WireFailure> for FailureAt {
+    fn from(WireFailure(us, o, request): WireFailure) -> Self {
+        FailureAt {
+            sent: Duration::from_micros(us),
+            outcome: match o {
+                WireOutcome::Status(s) => Outcome::Status(s),
+                WireOutcome::Error(k) => Outcome::Error(k),
+            },
+            request,
+        }
+    }
+}
+
+/// An agent's run, counted as `engine::RunResult` counts it (the latency
+/// totals are not sent: the coordinator has every interval's histograms).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WireResult {
+    pub sent: u64,
+    pub dropped: u64,
+    pub unfinished: u64,
+    pub resent: u64,
+    pub elapsed_s: f64,
+    pub measured_s: f64,
+    pub paused_s: f64,
+    pub generator_limited_s: f64,
+    pub generator_limited_cause: bool,
+    pub aborted: Option<String>,
+    #[serde(default)]
+    pub last_errors: Vec<(ErrorKind, String)>,
+}
+
+/// The part of a plan an agent runs: the target, the requests and the load.
+/// Probes, thresholds, route actions and the search stay on the coordinator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WirePlan {
+    pub name: String,
+    /// The base URL with its user and password (an agent sends them as the
+    /// coordinator would; neither end logs them).
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout_s: f64,
+    pub connect_timeout_s: f64,
+    pub http2: bool,
+    pub insecure: bool,
+    pub requests: Vec<WireRequest>,
+    pub mode: WireMode,
+    pub stages: Vec<WireStage>,
+    pub max_connections: usize,
+    pub warmup_s: f64,
+    pub seed: u64,
+    pub interval_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireMode {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireStage {
+    pub ramp: bool,
+    pub from: f64,
+    pub to: f64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireRequest {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// base64
+    pub body: String,
+    pub weight: u32,
+}
+
+fn header_pairs(h: &[(http::HeaderName, http::HeaderValue)]) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn headers_of(
+    pairs: &[(String, String)],
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("header name '{k}': {e}"))?;
+            let value = http::HeaderValue::from_str(v).map_err(|e| format!("header '{k}': {e}"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// A duration the plan sent, checked (a coordinator is trusted with the
+/// token, but a bad value still must not panic the agent).
+fn dur(s: f64, what: &str) -> Result<Duration, String> {
+    if !s.is_finite() || s < 0.0 {
+        return Err(format!(
+            "{what} must be a non-negative number of seconds, not {s}"
+        ));
+    }
+    Duration::try_from_secs_f64(s)
+        .map(|d| d.min(crate::util::limits::MAX_DURATION))
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+impl WirePlan {
+    /// The plan as an agent gets it. A demo plan must have its address by now.
+    pub fn of(plan: &Plan) -> Result<WirePlan, String> {
+        let TargetAddr::Url(e) = &plan.target.addr else {
+            return Err("the plan's demo target has no address yet".into());
+        };
+        let userinfo = e
+            .userinfo
+            .as_ref()
+            .map_or_else(String::new, |u| match &u.password {
+                Some(p) => format!("{}:{}@", u.user, p),
+                None => format!("{}@", u.user),
+            });
+        Ok(WirePlan {
+            name: plan.name.clone(),
+            url: format!(
+                "{}://{}{}{}",
+                if e.https { "https" } else { "http" },
+                userinfo,
+                e.authority,
+                e.base_path
+            ),
+            headers: header_pairs(&plan.target.headers),
+            timeout_s: plan.target.timeout.as_secs_f64(),
+            connect_timeout_s: plan.target.connect_timeout.as_secs_f64(),
+            http2: plan.target.http2,
+            insecure: plan.target.insecure,
+            requests: plan
+                .requests
+                .iter()
+                .map(|r| WireRequest {
+                    name: r.name.clone(),
+                    method: r.method.to_string(),
+                    path: r.path.clone(),
+                    headers: header_pairs(&r.headers),
+                    body: base64::engine::general_purpose::STANDARD.encode(&r.body),
+                    weight: r.weight,
+                })
+                .collect(),
+            mode: match plan.load.mode {
+                Mode::Open => WireMode::Open,
+                Mode::Closed => WireMode::Closed,
+            },
+            stages: plan
+                .load
+                .stages
+                .iter()
+                .map(|s| WireStage {
+                    ramp: s.kind == StageKind::Ramp,
+                    from: s.from,
+                    to: s.to,
+                    duration_s: s.duration.as_secs_f64(),
+                })
+                .collect(),
+            max_connections: plan.load.max_connections,
+            warmup_s: plan.load.warmup.as_secs_f64(),
+            seed: plan.load.seed,
+            interval_s: plan.load.interval.as_secs_f64(),
+        })
+    }
+
+    /// The endpoint the plan sends to (what `--allow` is checked against).
+    pub fn endpoint(&self) -> Result<Endpoint, String> {
+        Endpoint::parse(&self.url)
+    }
+
+    /// Back into a plan an engine runs; every value is checked again.
+    pub fn plan(&self) -> Result<Plan, String> {
+        let endpoint = self.endpoint()?;
+        let mut requests = Vec::new();
+        for r in &self.requests {
+            if !r.path.starts_with('/') {
+                return Err(format!("request '{}': path must start with '/'", r.name));
+            }
+            requests.push(RequestSpec {
+                name: r.name.clone(),
+                method: http::Method::from_bytes(r.method.as_bytes())
+                    .map_err(|e| format!("request '{}': method: {e}", r.name))?,
+                path: r.path.clone(),
+                headers: headers_of(&r.headers)?,
+                body: base64::engine::general_purpose::STANDARD
+                    .decode(&r.body)
+                    .map_err(|e| format!("request '{}': body: {e}", r.name))?
+                    .into(),
+                weight: r.weight,
+            });
+        }
+        if requests.is_empty() || requests.iter().all(|r| r.weight == 0) {
+            return Err("the plan has no request to send".into());
+        }
+        let mut stages = Vec::new();
+        for s in &self.stages {
+            if !(s.from.is_finite() && s.to.is_finite() && s.from >= 0.0 && s.to >= 0.0) {
+                return Err("a stage's level must be a non-negative number".into());
+            }
+            let duration = dur(s.duration_s, "a stage's duration")?;
+            if duration.is_zero() {
+                return Err("a stage must last longer than 0 s".into());
+            }
+            stages.push(Stage {
+                kind: if s.ramp {
+                    StageKind::Ramp
+                } else {
+                    StageKind::Hold
+                },
+                from: s.from,
+                to: s.to,
+                duration,
+            });
+        }
+        if stages.is_empty() {
+            return Err("the plan has no stage".into());
+        }
+        let max = crate::profile::validate::MAX_CONNECTIONS as usize;
+        if self.max_connections == 0 || self.max_connections > max {
+            return Err(format!("max_connections must be 1 to {max}"));
+        }
+        let interval = dur(self.interval_s, "interval")?;
+        if interval < Duration::from_millis(10) {
+            return Err("interval must be at least 10 ms".into());
+        }
+        Ok(Plan {
+            name: self.name.clone(),
+            description: None,
+            source: None,
+            source_sha256: None,
+            target: Target {
+                addr: TargetAddr::Url(endpoint),
+                headers: headers_of(&self.headers)?,
+                timeout: dur(self.timeout_s, "timeout")?,
+                connect_timeout: dur(self.connect_timeout_s, "connect_timeout")?,
+                http2: self.http2,
+                insecure: self.insecure,
+            },
+            requests,
+            load: LoadPlan {
+                mode: match self.mode {
+                    WireMode::Open => Mode::Open,
+                    WireMode::Closed => Mode::Closed,
+                },
+                stages,
+                max_connections: self.max_connections,
+                warmup: dur(self.warmup_s, "warmup")?,
+                seed: self.seed,
+                interval,
+            },
+            demo: None,
+            probes: crate::probes::config::ProbesConfig {
+                sources: Vec::new(),
+                stats: Vec::new(),
+                probes: Vec::new(),
+            },
+            thresholds: Vec::new(),
+            routes: Default::default(),
+            find: None,
+            agents: None,
+        })
+    }
+}
+
+/// Nanoseconds since the Unix epoch on this machine's wall clock.
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_goes_over_the_wire_and_back() {
+        let flags = crate::profile::Adhoc::default();
+        let mut plan = crate::profile::adhoc(
+            "http://user:pw@127.0.0.1:8080/api",
+            &flags,
+            &Default::default(),
+        )
+        .unwrap();
+        plan.requests[0].body = bytes::Bytes::from_static(b"\x00\x01body");
+        let wire = WirePlan::of(&plan).unwrap();
+        let text = serde_json::to_string(&ToAgent::Run {
+            plan: Box::new(wire),
+            members: 3,
+            position: 1,
+            start_unix_ns: 5,
+        })
+        .unwrap();
+        let ToAgent::Run { plan: back, .. } = serde_json::from_str(&text).unwrap() else {
+            panic!("not a run");
+        };
+        let back = back.plan().unwrap();
+        assert_eq!(back.target.addr, plan.target.addr, "userinfo included");
+        assert_eq!(back.requests[0].body, plan.requests[0].body);
+        assert_eq!(back.load.stages, plan.load.stages);
+        assert_eq!(back.load.mode, plan.load.mode);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        use crate::util::secret::same_secret;
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+    }
+
+    #[test]
+    fn controls_and_failures_round_trip() {
+        for c in [
+            WireControl::SetRate(12.5),
+            WireControl::Pause,
+            WireControl::Stop,
+        ] {
+            let t = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<WireControl>(&t).unwrap(), c);
+        }
+        let f = FailureAt {
+            sent: Duration::from_micros(1500),
+            outcome: Outcome::Error(ErrorKind::Reset),
+            request: 2,
+        };
+        let w = WireFailure::from(&f);
+        let t = serde_json::to_string(&w).unwrap();
+        assert_eq!(
+            FailureAt::from(serde_json::from_str::<WireFailure>(&t).unwrap()),
+            f
+        );
+    }
+}
