@@ -605,6 +605,8 @@ async fn halted(desired: &mut watch::Receiver<Desired>, cancel: &CancellationTok
     }
 }
 
+/// The wait before restart `restarts + 1`: 1 s, 2 s, 4 s, 8 s, then 10 s (the kubelet's
+/// 10 s to 5 min, shortened).
 fn backoff(restarts: i64) -> Duration {
     let exp = restarts.clamp(1, 5) - 1;
     Duration::from_secs(1 << exp).min(Duration::from_secs(10))
@@ -778,25 +780,28 @@ impl PodWorker {
                 self.write_status();
                 return None;
             }
-            self.status.restarts += 1;
-            let wait = backoff(self.status.restarts);
+            // The first restart is at once; later ones back off, as the kubelet's do.
             self.status.last_state = Some(ended);
-            self.status.state = CState::Waiting {
-                reason: "CrashLoopBackOff",
-                message: format!(
-                    "back-off {}s restarting failed container={} pod={}_{}({})",
-                    wait.as_secs(),
-                    spec_container["name"].as_str().unwrap_or(""),
-                    self.key.name,
-                    self.key.namespace,
-                    self.uid
-                ),
-            };
-            self.write_status();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                h = halted(&mut self.desired, &self.cancel) => return Some(h),
+            if self.status.restarts > 0 {
+                let wait = backoff(self.status.restarts);
+                self.status.state = CState::Waiting {
+                    reason: "CrashLoopBackOff",
+                    message: format!(
+                        "back-off {}s restarting failed container={} pod={}_{}({})",
+                        wait.as_secs(),
+                        spec_container["name"].as_str().unwrap_or(""),
+                        self.key.name,
+                        self.key.namespace,
+                        self.uid
+                    ),
+                };
+                self.write_status();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    h = halted(&mut self.desired, &self.cancel) => return Some(h),
+                }
             }
+            self.status.restarts += 1;
         }
     }
 

@@ -370,6 +370,86 @@ async fn jobs_complete_fail_and_orphan_by_default() {
             2,
             "the collector leaves orphans"
         );
+
+        // Foreground: the Job stays, marked, until its pods are gone.
+        let marked = jobs
+            .delete("bad", &DeleteParams::foreground())
+            .await
+            .unwrap()
+            .left()
+            .expect("the Job waits for its pods");
+        assert!(marked.metadata.deletion_timestamp.is_some());
+        assert!(marked
+            .metadata
+            .finalizers
+            .unwrap()
+            .contains(&"foregroundDeletion".to_owned()));
+        let _ = eventually(
+            "bad gone",
+            || jobs.get_opt("bad"),
+            |j| matches!(j, Ok(None)),
+        )
+        .await;
+        assert!(job_pods(&pods, "bad").await.is_empty());
+
+        // ttlSecondsAfterFinished: a finished Job is deleted with its pods.
+        let mut short = sh_job("short", "exit 0", 1);
+        short.spec.as_mut().unwrap().ttl_seconds_after_finished = Some(0);
+        jobs.create(&PostParams::default(), &short).await.unwrap();
+        let _ = eventually(
+            "short gone",
+            || jobs.get_opt("short"),
+            |j| matches!(j, Ok(None)),
+        )
+        .await;
+        eventually(
+            "its pod gone",
+            || job_pods(&pods, "short"),
+            |ps| ps.is_empty(),
+        )
+        .await;
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_restarts_and_a_watcher_sees_it() {
+    use futures_util::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    tokio::time::timeout(LIMIT, async {
+        let (_server, client) = start().await;
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        let mut events = watcher(pods.clone(), watcher::Config::default().labels("app=crashy"))
+            .applied_objects()
+            .boxed();
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "crashy", "labels": {"app": "crashy"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo once; exit 1"]}]},
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        // restartPolicy Always (a bare pod's default): the kubelet restarts it after a back-off.
+        loop {
+            let p = events.next().await.expect("the watch goes on").expect("an event");
+            let cs = p.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+            if cs.first().is_some_and(|c| c.restart_count >= 1) {
+                let c = &cs[0];
+                assert_eq!(c.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 1);
+                assert_eq!(phase(&p), "Running");
+                break;
+            }
+        }
+        let log = eventually(
+            "the restarted container's output",
+            || async { pods.logs("crashy", &LogParams::default()).await.unwrap_or_default() },
+            |l| l.matches("once\n").count() >= 2,
+        )
+        .await;
+        assert!(log.starts_with("once\nonce\n"), "{log:?}");
+        let table = _server.kube.store.get(&super::store::Key::new(super::resource::Kind::Pod, NS, "crashy")).unwrap();
+        assert_eq!(super::table::table(super::resource::Kind::Pod, &[&table], 0, true)["rows"][0]["cells"][3], "1");
     })
     .await
     .expect("test finished in time");
