@@ -104,7 +104,10 @@ pub fn delete(
             if grace == 0 {
                 return Ok(Change::Delete);
             }
-            let deadline = SystemTime::now() + Duration::from_secs(grace.unsigned_abs());
+            // A grace period past the end of time is as good as a year.
+            let deadline = SystemTime::now()
+                .checked_add(Duration::from_secs(grace.unsigned_abs()))
+                .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(365 * 86_400));
             let shorter = match cur["metadata"]["deletionTimestamp"]
                 .as_str()
                 .and_then(|t| humantime::parse_rfc3339(t).ok())

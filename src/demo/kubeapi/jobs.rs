@@ -38,6 +38,9 @@ const KINDS: &[Kind] = &[Kind::Job, Kind::Pod];
 const RESYNC: Duration = Duration::from_secs(2);
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Pods created per Job per look, as the real controller's MaxPodCreateDeletePerSync; the
+/// creations' own events bring the next look.
+const MAX_CREATE: i64 = 500;
 
 /// What the controller remembers of a Job between looks.
 #[derive(Debug, Default)]
@@ -82,7 +85,7 @@ pub fn parse_indexes(s: &str) -> BTreeSet<i64> {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         if let (Ok(a), Ok(b)) = (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
             // A range is at most `completions` long, which admission bounds.
-            set.extend(a..=b.min(a + 100_000));
+            set.extend(a..=b.min(a.saturating_add(100_000)));
         }
     }
     set
@@ -161,12 +164,19 @@ fn time_of(s: Option<&str>) -> Option<SystemTime> {
     s.and_then(|t| humantime::parse_rfc3339(t).ok())
 }
 
-/// When, as an `Instant`, the wall-clock time `at` comes.
+/// When, as an `Instant`, the wall-clock time `at` comes (at most a day ahead: a look
+/// comes sooner anyway).
 fn instant_at(at: SystemTime) -> Instant {
     let ahead = at
         .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+        .unwrap_or(Duration::ZERO)
+        .min(Duration::from_secs(86_400));
     Instant::now() + ahead
+}
+
+/// `t` plus `secs` seconds, or None past the end of time (a deadline that never comes).
+fn after(t: SystemTime, secs: i64) -> Option<SystemTime> {
+    t.checked_add(Duration::from_secs(secs.unsigned_abs()))
 }
 
 fn condition(previous: &Value, kind: &str, reason: &str, message: &str) -> Value {
@@ -381,14 +391,15 @@ impl JobController {
         };
         let mut failure: Option<(&str, &str)> = None;
         if let (Some(d), Some(s)) = (spec.deadline, start) {
-            let due = s + Duration::from_secs(d.unsigned_abs());
-            if now >= due {
-                failure = Some((
-                    "DeadlineExceeded",
-                    "Job was active longer than specified deadline",
-                ));
-            } else if !finished {
-                soon(instant_at(due));
+            match after(s, d) {
+                Some(due) if now >= due => {
+                    failure = Some((
+                        "DeadlineExceeded",
+                        "Job was active longer than specified deadline",
+                    ));
+                }
+                Some(due) if !finished => soon(instant_at(due)),
+                _ => {}
             }
         }
         if failure.is_none() && !success {
@@ -493,11 +504,13 @@ impl JobController {
             .find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
             .and_then(|c| time_of(c["lastTransitionTime"].as_str()));
         if let (Some(ttl), Some(at), false) = (spec.ttl, finished_at, deleting) {
-            let due = at + Duration::from_secs(ttl.unsigned_abs());
-            if now >= due {
-                let _ = delete_background(&self.store, &job_key, "ttl-after-finished-controller");
-            } else {
-                soon(instant_at(due));
+            match after(at, ttl) {
+                Some(due) if now >= due => {
+                    let _ =
+                        delete_background(&self.store, &job_key, "ttl-after-finished-controller");
+                }
+                Some(due) => soon(instant_at(due)),
+                None => {}
             }
         }
         wake
@@ -527,7 +540,7 @@ impl JobController {
         } else {
             active.len()
         } as i64;
-        let mut room = spec.parallelism - busy;
+        let mut room = (spec.parallelism - busy).min(MAX_CREATE);
         // Terminating pods are on their way out: only active ones are surplus.
         let surplus = active.len() as i64 - spec.parallelism;
         let now = Instant::now();

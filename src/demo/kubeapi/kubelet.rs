@@ -476,7 +476,9 @@ impl Probe {
                 p[field]
                     .as_u64()
                     .unwrap_or(default)
-                    .max(u64::from(field != "initialDelaySeconds")),
+                    .max(u64::from(field != "initialDelaySeconds"))
+                    // Beyond an hour a probe would as well never run.
+                    .min(3600),
             )
         };
         let check = if p["tcpSocket"].is_object() {
