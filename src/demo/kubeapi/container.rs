@@ -648,6 +648,35 @@ mod tests {
         assert!(!l.env.iter().any(|(k, _)| k == "T"));
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_watchdog_kills_listed_groups_at_its_end() {
+        use std::os::unix::process::CommandExt;
+        let alive = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')))
+        };
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let (mut listed, mut forgotten) = (spawn(), spawn());
+        let dog = Watchdog::start().unwrap();
+        dog.tell('+', listed.id());
+        dog.tell('+', forgotten.id());
+        dog.tell('-', forgotten.id());
+        drop(dog);
+        // The shell kills the listed group once its input ends.
+        let killed = listed.wait().unwrap();
+        assert!(!killed.success());
+        assert!(alive(forgotten.id()), "a forgotten group is left alone");
+        let _ = forgotten.kill();
+        let _ = forgotten.wait();
+    }
+
     #[test]
     fn log_keeps_the_tail() {
         let log = LogBuffer::default();

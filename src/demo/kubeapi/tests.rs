@@ -20,10 +20,14 @@ const NS: &str = "rampdeck";
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn start() -> (DemoServer, Client) {
+    start_with(KubeSim::default()).await
+}
+
+async fn start_with(kube: KubeSim) -> (DemoServer, Client) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = DemoServer::start(&DemoConfig {
         routes: Vec::new(),
-        kube: KubeSim::default(),
+        kube,
     })
     .await
     .expect("bind 127.0.0.1");
@@ -499,6 +503,53 @@ async fn a_pod_waits_for_its_secret() {
             .await
             .unwrap();
         assert!(pods.get_opt(&name).await.unwrap().is_none());
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_leaves_pods_pending() {
+    tokio::time::timeout(LIMIT, async {
+        let (_server, client) = start_with(KubeSim {
+            max_pods: 1,
+            ..KubeSim::default()
+        })
+        .await;
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        for name in ["first", "second"] {
+            let pod: Pod = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "30"]}]},
+            }))
+            .unwrap();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+            eventually(
+                "the pod seen by the scheduler",
+                || async { pods.get(name).await.unwrap() },
+                |p| p.status.as_ref().is_some_and(|s| s.conditions.is_some()),
+            )
+            .await;
+        }
+        let second = pods.get("second").await.unwrap();
+        let scheduled = &second.status.as_ref().unwrap().conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (scheduled.type_.as_str(), scheduled.status.as_str()),
+            ("PodScheduled", "False")
+        );
+        assert_eq!(scheduled.reason.as_deref(), Some("Unschedulable"));
+        assert!(second.spec.unwrap().node_name.is_none());
+        pods.delete("first", &DeleteParams::default())
+            .await
+            .unwrap();
+        eventually(
+            "the second pod running in its place",
+            || async { pods.get("second").await.unwrap() },
+            |p| phase(p) == "Running",
+        )
+        .await;
     })
     .await
     .expect("test finished in time");
