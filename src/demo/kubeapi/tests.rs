@@ -613,6 +613,27 @@ async fn port_forward_reaches_a_pod() {
         drop(stream);
         pf.join().await.unwrap();
 
+        // Two ports on one WebSocket: channels 0/1 and 2/3.
+        let greeter = tokio::net::TcpListener::bind((pod_ip(&running).as_str(), 7072))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = greeter.accept().await {
+                let _ = s.write_all(b"hi\n").await;
+            }
+        });
+        let mut pf = pods.portforward("echo", &[7070, 7072]).await.unwrap();
+        let (mut echo, mut greet) = (pf.take_stream(7070).unwrap(), pf.take_stream(7072).unwrap());
+        let mut hi = [0u8; 3];
+        greet.read_exact(&mut hi).await.unwrap();
+        assert_eq!(&hi, b"hi\n");
+        echo.write_all(b"ping").await.unwrap();
+        let mut pong = [0u8; 4];
+        echo.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"ping");
+        drop((echo, greet));
+        pf.join().await.unwrap();
+
         // Nothing listens on 7071: the error channel says so.
         let mut pf = pods.portforward("echo", &[7071]).await.unwrap();
         let error = pf.take_error(7071).unwrap().await;
