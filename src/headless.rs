@@ -107,9 +107,9 @@ pub async fn forward_signals(
     let mut first = true;
     while signals.next().await {
         if first {
-            eprintln!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
+            crate::util::text::stderr_line!("stopping: the summary will still be written (signal again to stop waiting for requests in flight)");
         } else {
-            eprintln!("stopping now: requests still in flight are abandoned");
+            crate::util::text::stderr_line!("stopping now: requests still in flight are abandoned");
         }
         first = false;
         if control.send(Control::Stop).is_err() {

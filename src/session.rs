@@ -101,7 +101,11 @@ impl RunSession {
         let log = out.and_then(|dir| {
             let env = crate::run::env::Environment::capture(&plan, handle.started_at);
             RunLog::create(dir, &plan, &env, handle.started_at)
-                .map_err(|e| eprintln!("warning: {e}; the run goes on without a run log"))
+                .map_err(|e| {
+                    crate::util::text::stderr_line!(
+                        "warning: {e}; the run goes on without a run log"
+                    )
+                })
                 .ok()
         });
         let probes = crate::probes::start(&plan.probes, handle.started)?;
@@ -177,7 +181,7 @@ impl RunSession {
     fn write(&mut self, f: impl FnOnce(&mut RunLog) -> Result<(), RunLogError>) {
         if let Some(l) = self.log.as_mut() {
             if let Err(e) = f(l) {
-                eprintln!("warning: {e}; the run goes on without a run log");
+                crate::util::text::stderr_line!("warning: {e}; the run goes on without a run log");
                 self.log = None;
             }
         }
@@ -264,7 +268,7 @@ impl RunSession {
         let summary = Summary::new(&self.plan, &result, &lock(&model), self.started_at);
         if let Some(l) = self.log.take() {
             if let Err(e) = l.summary(&summary) {
-                eprintln!("warning: {e}");
+                crate::util::text::stderr_line!("warning: {e}");
             }
         }
         crate::report::deliver(&summary, self.out.as_deref())?;

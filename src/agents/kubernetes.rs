@@ -63,7 +63,7 @@ async fn delete_both(jobs: &Api<Job>, secrets: &Api<Secret>, name: &str) {
     // Background: the Job goes now, the garbage collector takes its pods.
     if let Err(e) = jobs.delete(name, &DeleteParams::background()).await {
         if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
-            eprintln!("warning: could not delete the agents' Job {name}: {e}; delete it by hand (kubectl delete job {name})");
+            crate::util::text::stderr_line!("warning: could not delete the agents' Job {name}: {e}; delete it by hand (kubectl delete job {name})");
         }
     }
     let _ = secrets.delete(name, &DeleteParams::default()).await;
@@ -254,7 +254,9 @@ pub async fn launch(
     jobs.create(&PostParams::default(), &job)
         .await
         .map_err(|e| kube_err(&format!("create Job {name} in {ns}"), e))?;
-    eprintln!("agents: created Job {ns}/{name} ({count} pods); waiting for them to be Ready");
+    crate::util::text::stderr_line!(
+        "agents: created Job {ns}/{name} ({count} pods); waiting for them to be Ready"
+    );
     let selector = ListParams::default().labels(&format!("{JOB_LABEL}={name}"));
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let ready = loop {

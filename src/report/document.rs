@@ -54,6 +54,9 @@ pub struct Series {
     pub components: Vec<ComponentSeries>,
     /// Per stat command or HTTP probe: (name, run durations in ms).
     pub probes: Vec<(String, Vec<(f64, f64)>)>,
+    /// A distributed run: the (start, end) of intervals whose merged send
+    /// rate fell short of the schedule.
+    pub under_supplied: Vec<(f64, f64)>,
 }
 
 fn series(l: &log::RunLogContents) -> Series {
@@ -76,6 +79,13 @@ fn series(l: &log::RunLogContents) -> Series {
             s.error_rps.push((t, (done - ok) / len));
         }
         s.target.push((t, v["target"].as_f64().unwrap_or(0.0)));
+        if v["under_supplied"].as_bool() == Some(true) {
+            // Adjacent short intervals make one band.
+            match s.under_supplied.last_mut() {
+                Some(last) if (last.1 - (t - len)).abs() < 1e-6 => last.1 = t,
+                _ => s.under_supplied.push((t - len, t)),
+            }
+        }
         if v["latency"]["count"].as_u64().unwrap_or(0) > 0 {
             for (k, key) in ["p50", "p90", "p99", "p999"].iter().enumerate() {
                 s.latency[k].push((t, v["latency"][key].as_f64().unwrap_or(0.0)));
@@ -157,14 +167,25 @@ fn charts(
     let mut add =
         |file: &str, title: &str, y: &str, lines: Vec<Line>| -> Result<(), DocumentError> {
             if lines.iter().any(|l| !l.points.is_empty()) {
-                let svg = plot::line_chart(title, y, &lines, &m).map_err(DocumentError::Plot)?;
+                // Only the throughput chart shows where the agents fell short.
+                let shade: &[(f64, f64)] = if file == "throughput.svg" {
+                    &s.under_supplied
+                } else {
+                    &[]
+                };
+                let svg = plot::shaded_line_chart(title, y, &lines, &m, shade)
+                    .map_err(DocumentError::Plot)?;
                 out.push((file.to_owned(), title.to_owned(), svg));
             }
             Ok(())
         };
     add(
         "throughput.svg",
-        "Throughput",
+        if s.under_supplied.is_empty() {
+            "Throughput"
+        } else {
+            "Throughput (yellow: the agents sent less than the schedule)"
+        },
         "requests per second",
         vec![
             Line {
@@ -409,6 +430,9 @@ fn tables(s: &Value) -> String {
     if let Some(rs) = s["route_actions"].as_array().filter(|r| !r.is_empty()) {
         route_actions(&mut md, rs);
     }
+    if s["agents"].is_object() {
+        agents(&mut md, &s["agents"]);
+    }
     if let Some(es) = s["events"].as_array().filter(|e| !e.is_empty()) {
         let _ = writeln!(
             md,
@@ -447,6 +471,37 @@ pub(super) fn environment(env: &Value) -> String {
         }
     }
     md
+}
+
+/// A distributed run's agents: each one's totals, state, share and clock.
+fn agents(md: &mut String, a: &Value) {
+    let _ = writeln!(
+        md,
+        "\n### Agents ({}, under-supplied {:.1} s)\n\n| agent | where | state | sent | ok | failed | its p99 (ms) | clock offset (ms) | joined (s) | lost (s) |\n|---|---|---|---|---|---|---|---|---|---|",
+        num(&a["kind"]),
+        a["under_supplied_s"].as_f64().unwrap_or(0.0)
+    );
+    for r in a["agents"].as_array().map_or(&[][..], Vec::as_slice) {
+        let opt = |k: &str, digits: usize| {
+            r[k].as_f64()
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} ±{} | {} | {} |",
+            num(&r["name"]).replace('|', "\\|"),
+            num(&r["address"]).replace('|', "\\|"),
+            num(&r["state"]),
+            num(&r["sent"]),
+            num(&r["ok"]),
+            num(&r["failed"]),
+            opt("total_p99_ms", 2),
+            opt("clock_offset_ms", 2),
+            opt("clock_uncertainty_ms", 2),
+            opt("joined_at_s", 1),
+            opt("lost_at_s", 1),
+        );
+    }
 }
 
 /// Per route action firing: when, how long it took to apply and to

@@ -29,18 +29,33 @@ pub fn line_chart(
     lines: &[Line],
     markers: &[(f64, String)],
 ) -> Result<String, String> {
+    shaded_line_chart(title, y_desc, lines, markers, &[])
+}
+
+/// `line_chart` with spans of x shaded yellow behind the lines (a
+/// distributed run's intervals whose merged send rate fell short).
+pub fn shaded_line_chart(
+    title: &str,
+    y_desc: &str,
+    lines: &[Line],
+    markers: &[(f64, String)],
+    shade: &[(f64, f64)],
+) -> Result<String, String> {
     let x_max = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
-    xy_chart(
+    chart_with(
         title,
         ("seconds since start", 0.0, x_max, &|x| format!("{x:.1} s")),
         y_desc,
         lines,
         markers,
+        shade,
     )
 }
+
+pub const SHADE_: RGBColor = RGBColor(255, 221, 87);
 
 /// The x axis of `xy_chart`: its description, range, and how the hover names a value.
 pub type XAxis<'a> = (&'a str, f64, f64, &'a dyn Fn(f64) -> String);
@@ -48,10 +63,21 @@ pub type XAxis<'a> = (&'a str, f64, f64, &'a dyn Fn(f64) -> String);
 /// A chart of `lines` over any x axis (e.g. milliseconds from a flip).
 pub fn xy_chart(
     title: &str,
+    x: XAxis<'_>,
+    y_desc: &str,
+    lines: &[Line],
+    markers: &[(f64, String)],
+) -> Result<String, String> {
+    chart_with(title, x, y_desc, lines, markers, &[])
+}
+
+fn chart_with(
+    title: &str,
     (x_desc, x_min, x_max, fmt_x): XAxis<'_>,
     y_desc: &str,
     lines: &[Line],
     markers: &[(f64, String)],
+    shade: &[(f64, f64)],
 ) -> Result<String, String> {
     let x_max = if x_max > x_min { x_max } else { x_min + 1.0 };
     let y_top = lines
@@ -78,6 +104,14 @@ pub fn xy_chart(
             .y_desc(y_desc)
             .light_line_style(WHITE.mix(0.0))
             .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(shade.iter().map(|&(a, b)| {
+                Rectangle::new(
+                    [(a.max(x_min), 0.0), (b.min(x_max), y_max)],
+                    SHADE_.mix(0.35).filled(),
+                )
+            }))
             .map_err(err)?;
         // Each label takes the first of four rows where it clears the one
         // before it; one that fits nowhere is left out (its line stays, and

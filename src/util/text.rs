@@ -67,3 +67,14 @@ mod tests {
         assert_eq!(sanitize("a\tb"), "a b");
     }
 }
+
+/// `eprintln!` that never panics: a closed stderr (a pipe whose reader
+/// went away) must not bring a run down before its summary is written.
+#[macro_export]
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub use stderr_line;
