@@ -226,10 +226,27 @@ async fn a_killed_agents_share_goes_to_the_others_and_its_intervals_are_kept() {
         }
     }
     assert!(checked >= 4, "intervals checked after the loss: {checked}");
+    let short = v["under_supplied_s"].as_f64().unwrap();
+    assert!(short <= 1.0, "{short}");
+    if v["not_sent"].as_u64().unwrap() > 0 {
+        assert_eq!(
+            v["not_sent_cause"], "an agent was lost: its share until the others took it",
+            "unsent slots are the lost agent's, not the target's"
+        );
+    }
+    // The report lists the agents and shades what they under-supplied.
+    rampdeck::report::document::write_report(&out, rampdeck::report::document::Format::Md)
+        .expect("the report");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        v["under_supplied_s"].as_f64().unwrap() <= 1.0,
-        "{}",
-        v["under_supplied_s"]
+        md.contains("### Agents (local") && md.contains("| agent-1 |"),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(out.join("throughput.svg")).unwrap();
+    assert_eq!(
+        short > 0.0,
+        svg.contains("#FFDD57"),
+        "shade iff under-supplied ({short} s)"
     );
 }
 
