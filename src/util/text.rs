@@ -53,6 +53,17 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// `eprintln!` that never panics: a closed stderr (a pipe whose reader
+/// went away) must not bring a run down before its summary is written.
+#[macro_export]
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub use stderr_line;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,14 +78,3 @@ mod tests {
         assert_eq!(sanitize("a\tb"), "a b");
     }
 }
-
-/// `eprintln!` that never panics: a closed stderr (a pipe whose reader
-/// went away) must not bring a run down before its summary is written.
-#[macro_export]
-macro_rules! stderr_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub use stderr_line;
