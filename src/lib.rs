@@ -27,5 +27,6 @@ pub mod scenarios;
 pub mod session;
 pub mod signals;
 pub mod stats;
+pub mod template;
 pub mod ui;
 pub mod util;

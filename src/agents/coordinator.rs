@@ -177,6 +177,7 @@ async fn begin(
         members,
         position,
         start_unix_ns: shifted(start_unix_ns, conn.offset_ns),
+        agent: position,
     };
     send(&mut conn.ws, &msg)
         .await
@@ -808,6 +809,7 @@ impl Coordinator {
             members: 1,
             position: 1,
             start_unix_ns: shifted(start, c.offset_ns),
+            agent: id as u32,
         };
         let joined = self.origin.elapsed().as_secs_f64();
         let tx = wire_up(id, c.ws, self.in_tx.clone());

@@ -202,6 +202,7 @@ async fn session(
                 members,
                 position,
                 start_unix_ns,
+                agent,
             } => {
                 let checked = plan.plan().and_then(|p| {
                     let e = plan.endpoint()?;
@@ -235,7 +236,7 @@ async fn session(
                     position + 1,
                     members
                 );
-                return run(&mut ws, plan, members, position, start_unix_ns).await;
+                return run(&mut ws, plan, (members, position), start_unix_ns, agent).await;
             }
             other => return Err(format!("unexpected before a run: {other:?}")),
         }
@@ -257,14 +258,15 @@ fn instant_of(unix_ns: u64) -> tokio::time::Instant {
 async fn run(
     ws: &mut WebSocketStream<TcpStream>,
     plan: crate::profile::Plan,
-    members: u32,
-    position: u32,
+    (members, position): (u32, u32),
     start_unix_ns: u64,
+    agent: u32,
 ) -> Result<(), String> {
     let plan = Arc::new(plan);
     let opts = engine::StartOptions {
         origin: Some(instant_of(start_unix_ns)),
         share: Some(engine::share::Share::new(members, position)),
+        agent,
         ..Default::default()
     };
     let mut h = match engine::start_with(plan.clone(), opts).await {

@@ -58,6 +58,9 @@ pub enum ToAgent {
         position: u32,
         /// Run-clock zero on the agent's own wall clock (ns since the Unix epoch).
         start_unix_ns: u64,
+        /// Its index in the run (`{{agent}}` in templates).
+        #[serde(default)]
+        agent: u32,
     },
     Control {
         /// The run-clock time it takes effect (None: on receipt).
@@ -217,6 +220,21 @@ pub struct WirePlan {
     pub warmup_s: f64,
     pub seed: u64,
     pub interval_s: f64,
+    /// `[[data]]` rows the templates read (each agent renders its own slots).
+    #[serde(default)]
+    pub data: Vec<WireFeeder>,
+}
+
+/// A `[[data]]` feeder's rows as they go to an agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireFeeder {
+    pub name: String,
+    pub path: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub random: bool,
+    pub shuffle: bool,
+    pub stop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -341,6 +359,20 @@ impl WirePlan {
             warmup_s: plan.load.warmup.as_secs_f64(),
             seed: plan.load.seed,
             interval_s: plan.load.interval.as_secs_f64(),
+            data: plan
+                .data
+                .feeders
+                .iter()
+                .map(|f| WireFeeder {
+                    name: f.name.clone(),
+                    path: f.path.clone(),
+                    columns: f.columns.clone(),
+                    rows: f.rows.clone(),
+                    random: f.order == crate::template::Order::Random,
+                    shuffle: f.order == crate::template::Order::Shuffle,
+                    stop: f.on_end == crate::template::OnEnd::Stop,
+                })
+                .collect(),
         })
     }
 
@@ -351,22 +383,64 @@ impl WirePlan {
 
     /// Back into a plan an engine runs; every value is checked again.
     pub fn plan(&self) -> Result<Plan, String> {
+        use crate::template::{Feeder, Feeders, OnEnd, Order, RequestTemplate, Template};
         let endpoint = self.endpoint()?;
+        let data = Feeders {
+            feeders: self
+                .data
+                .iter()
+                .map(|f| {
+                    Feeder::new(
+                        f.name.clone(),
+                        f.path.clone(),
+                        f.columns.clone(),
+                        f.rows.clone(),
+                        match (f.random, f.shuffle) {
+                            (true, _) => Order::Random,
+                            (_, true) => Order::Shuffle,
+                            _ => Order::Sequential,
+                        },
+                        if f.stop { OnEnd::Stop } else { OnEnd::Wrap },
+                        self.seed,
+                    )
+                })
+                .collect(),
+        };
+        let compile = |name: &str, what: &str, text: &str| {
+            Template::compile(text, &data)
+                .map_err(|e| format!("request '{name}': {what}: {}", e.message))
+        };
         let mut requests = Vec::new();
         for r in &self.requests {
             if !r.path.starts_with('/') {
                 return Err(format!("request '{}': path must start with '/'", r.name));
             }
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(&r.body)
+                .map_err(|e| format!("request '{}': body: {e}", r.name))?;
+            let mut template = RequestTemplate {
+                path: compile(&r.name, "path", &r.path)?,
+                headers: Vec::new(),
+                body: match std::str::from_utf8(&body) {
+                    Ok(text) => compile(&r.name, "body", text)?,
+                    Err(_) => None,
+                },
+            };
+            for (k, v) in &r.headers {
+                if let Some(t) = compile(&r.name, k, v)? {
+                    let name = http::HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|e| format!("header name '{k}': {e}"))?;
+                    template.headers.push((name, t));
+                }
+            }
             requests.push(RequestSpec {
+                template: (!template.is_empty()).then(|| std::sync::Arc::new(template)),
                 name: r.name.clone(),
                 method: http::Method::from_bytes(r.method.as_bytes())
                     .map_err(|e| format!("request '{}': method: {e}", r.name))?,
                 path: r.path.clone(),
                 headers: headers_of(&r.headers)?,
-                body: base64::engine::general_purpose::STANDARD
-                    .decode(&r.body)
-                    .map_err(|e| format!("request '{}': body: {e}", r.name))?
-                    .into(),
+                body: body.into(),
                 weight: r.weight,
             });
         }
@@ -438,6 +512,7 @@ impl WirePlan {
             thresholds: Vec::new(),
             routes: Default::default(),
             find: None,
+            data: std::sync::Arc::new(data),
             agents: None,
         })
     }
@@ -470,6 +545,7 @@ mod tests {
             members: 3,
             position: 1,
             start_unix_ns: 5,
+            agent: 1,
         })
         .unwrap();
         let ToAgent::Run { plan: back, .. } = serde_json::from_str(&text).unwrap() else {

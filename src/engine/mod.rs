@@ -127,6 +127,8 @@ pub struct StartOptions {
     pub origin: Option<tokio::time::Instant>,
     /// An agent's part of the schedule (None: all of it).
     pub share: Option<share::Share>,
+    /// An agent's index in its run (`{{agent}}`; 0 for a run on its own).
+    pub agent: u32,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -146,7 +148,13 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         .requests
         .iter()
         .map(|r| {
-            let path = format!("{}{}", endpoint.base_path, r.path);
+            // A templated path is rendered per request; its text is no URI.
+            let templated = r.template.as_ref().is_some_and(|t| t.path.is_some());
+            let path = format!(
+                "{}{}",
+                endpoint.base_path,
+                if templated { "/" } else { r.path.as_str() }
+            );
             let uri: Uri = if plan.target.http2 {
                 format!(
                     "{}://{}{}",
@@ -196,6 +204,17 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 uri,
                 headers,
                 body: r.body.clone(),
+                template: r.template.clone(),
+                prefix: if plan.target.http2 {
+                    format!(
+                        "{}://{}{}",
+                        if endpoint.https { "https" } else { "http" },
+                        endpoint.authority,
+                        endpoint.base_path
+                    )
+                } else {
+                    endpoint.base_path.clone()
+                },
             })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
@@ -227,6 +246,12 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         origin,
         fatal: std::sync::OnceLock::new(),
         tokio_timers: opts.memory.is_some(),
+        data: plan.data.clone(),
+        seed: plan.load.seed,
+        agent: opts.agent,
+        seq: AtomicU64::new(0),
+        data_end: CancellationToken::new(),
+        data_end_at: AtomicU64::new(u64::MAX),
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -662,6 +662,13 @@ impl Supervisor {
                     Some(cmd) => if self.apply(cmd) { stopped_early = true; break },
                 },
                 _ = sleep_until_opt(pending) => if self.apply_due() { stopped_early = true; break },
+                _ = self.shared.data_end.cancelled() => {
+                    self.emit(
+                        EventKind::Warning,
+                        "the [[data]] rows ran out (on_end = \"stop\"): the run ends here",
+                    );
+                    break;
+                }
                 _ = sleep_until_opt(boundary) => {
                     let end_rc = self.delta.saturating_mul(self.index as u32 + 1);
                     self.close_interval(end_rc);
@@ -680,7 +687,19 @@ impl Supervisor {
         let stop_rc = self.rc().min(total);
         self.stop_rc = Some(stop_rc);
         let measured = stop_rc.saturating_sub(self.warmup);
-        let due = self.owned_due(stop_rc);
+        let mut due = self.owned_due(stop_rc);
+        // Slots past the last data row were never meant to be sent.
+        let rows_end = self
+            .shared
+            .data_end_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if rows_end != u64::MAX {
+            let owned = match &self.schedule.share {
+                Some(s) => s.owned_before(rows_end),
+                None => rows_end,
+            };
+            due = due.min(owned);
+        }
         self.schedule.truncate_at(stop_rc);
         self.publish();
         self.shared.stop.cancel();

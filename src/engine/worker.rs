@@ -30,6 +30,11 @@ pub struct Prepared {
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Its placeholders (None: the bytes above go as they are).
+    pub template: Option<Arc<crate::template::RequestTemplate>>,
+    /// What goes before a rendered path: the base path (and, for HTTP/2,
+    /// the scheme and authority).
+    pub prefix: String,
 }
 
 impl Prepared {
@@ -39,6 +44,60 @@ impl Prepared {
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
         req
+    }
+
+    /// The request for slot `seq` with its placeholders filled in; None
+    /// when a `[[data]]` feeder with `on_end = "stop"` has no row for it.
+    fn render(
+        &self,
+        t: &crate::template::RequestTemplate,
+        seq: u64,
+        s: &Shared,
+    ) -> Option<Result<Request<Body>, Failure>> {
+        use crate::template::{encode_path_value, Context};
+        let mut ctx = Context::new(s.seed, seq, s.agent);
+        let mut row = |fi: usize| s.data.feeders.get(fi).and_then(|f| f.row(seq, s.seed));
+        let mut req = self.build();
+        let mut text = String::new();
+        if let Some(p) = &t.path {
+            p.render(&mut ctx, &mut row, &mut text)?;
+            let mut uri = String::with_capacity(self.prefix.len() + text.len() + 8);
+            uri.push_str(&self.prefix);
+            encode_path_value(&text, &mut uri);
+            match uri.parse::<Uri>() {
+                Ok(u) => *req.uri_mut() = u,
+                Err(e) => {
+                    return Some(Err(Failure::new(
+                        ErrorKind::Template,
+                        format!("the path rendered as '{text}', which is not a URI path: {e}"),
+                    )))
+                }
+            }
+        }
+        for (name, h) in &t.headers {
+            text.clear();
+            h.render(&mut ctx, &mut row, &mut text)?;
+            match http::HeaderValue::from_str(&text) {
+                Ok(v) => {
+                    req.headers_mut().insert(name.clone(), v);
+                }
+                Err(_) => {
+                    return Some(Err(Failure::new(
+                        ErrorKind::Template,
+                        format!(
+                            "header {name} rendered as '{}', which a header cannot carry",
+                            text.escape_debug()
+                        ),
+                    )))
+                }
+            }
+        }
+        if let Some(b) = &t.body {
+            let mut body = String::new();
+            b.render(&mut ctx, &mut row, &mut body)?;
+            *req.body_mut() = Body::new(Bytes::from(body));
+        }
+        Some(Ok(req))
     }
 }
 
@@ -62,6 +121,17 @@ pub struct Shared {
     /// Wait with tokio's timer instead of a timerfd: on paused (test) time,
     /// only tokio's timers follow the clock.
     pub tokio_timers: bool,
+    /// `[[data]]` rows the templates read, and the seed they render with.
+    pub data: Arc<crate::template::Feeders>,
+    pub seed: u64,
+    /// `{{agent}}`.
+    pub agent: u32,
+    /// Closed loop: the next templated request's `{{seq}}`.
+    pub seq: AtomicU64,
+    /// A `stop` feeder ran out of rows: the supervisor ends the run.
+    pub data_end: CancellationToken,
+    /// The first slot that found no row.
+    pub data_end_at: AtomicU64,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -172,10 +242,18 @@ impl Worker {
             .is_some_and(|s| s.releases(epoch, k))
     }
 
-    async fn exchange(&mut self, request: usize) -> Result<u16, Failure> {
-        let shared = &*self.shared;
+    /// One exchange on the worker's connection (a free function over its
+    /// fields, so the request being sent can borrow the shared state while
+    /// the connection is borrowed mutably, with no reference count touched).
+    async fn exchange(
+        conn: &mut Conn,
+        shared: &Shared,
+        id: usize,
+        request: usize,
+        make: &(dyn Fn() -> Request<Body> + Sync),
+    ) -> Result<u16, Failure> {
         let spec = &shared.requests[request];
-        match &mut self.conn {
+        match conn {
             Conn::H1(slot) => {
                 let mut reused = true;
                 let conn = match slot {
@@ -185,7 +263,7 @@ impl Worker {
                         slot.insert(shared.connector.connect_h1().await?)
                     }
                 };
-                let mut r = conn.exchange(spec.build()).await;
+                let mut r = conn.exchange(make()).await;
                 let stale = match &r {
                     // The idle connection had been closed by the server:
                     // nothing was sent, so this is not the request's failure.
@@ -198,7 +276,7 @@ impl Worker {
                 if reused && stale {
                     shared.recorder.resent();
                     let conn = slot.insert(shared.connector.connect_h1().await?);
-                    r = conn.exchange(spec.build()).await;
+                    r = conn.exchange(make()).await;
                 }
                 match r {
                     Ok(status) => Ok(status),
@@ -222,12 +300,12 @@ impl Worker {
                     let s = match sender {
                         Some(s) if !s.is_closed() => s,
                         _ => {
-                            let (g, s) = pool.get(&shared.connector, self.id, *generation).await?;
+                            let (g, s) = pool.get(&shared.connector, id, *generation).await?;
                             *generation = Some(g);
                             sender.insert(s)
                         }
                     };
-                    let r = send_h2(s, spec.build()).await;
+                    let r = send_h2(s, make()).await;
                     match r {
                         Ok(status) => return Ok(status),
                         // A graceful GOAWAY (nginx at keepalive_requests) or
@@ -262,11 +340,52 @@ impl Worker {
         mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
     ) {
         let request = self.shared.pick.pick(draw);
+        let shared: &Shared = &self.shared;
+        let spec = &shared.requests[request];
+        // A templated request is rendered before it counts as sent; one
+        // whose data rows ran out (`on_end = "stop"`) is never sent.
+        let mut rendered = None;
+        if let Some(t) = &spec.template {
+            let seq = match intended {
+                Some(_) => draw,
+                None => shared.seq.fetch_add(1, Ordering::Relaxed),
+            };
+            match spec.render(t, seq, shared) {
+                Some(r) => rendered = Some((t, seq, r)),
+                None => {
+                    shared.data_end_at.fetch_min(seq, Ordering::Relaxed);
+                    shared.data_end.cancel();
+                    return;
+                }
+            }
+        }
         let start = Instant::now();
-        let deadline = super::schedule::later(start, self.shared.timeout);
-        self.shared.recorder.sent();
-        let result = {
-            let exchange = self.exchange(request);
+        let deadline = super::schedule::later(start, shared.timeout);
+        shared.recorder.sent();
+        let (first, failed) = match rendered {
+            None => (None, None),
+            Some((t, seq, Ok(req))) => (Some((t, seq, req)), None),
+            Some((_, _, Err(f))) => (None, Some(f)),
+        };
+        let again = first.as_ref().map(|(t, seq, _)| (*t, *seq));
+        let first = std::sync::Mutex::new(first.map(|(_, _, r)| r));
+        // The first call takes the rendered request; a resend renders it again.
+        let make = || -> Request<Body> {
+            if let Some(r) = first.lock().ok().and_then(|mut g| g.take()) {
+                return r;
+            }
+            match again {
+                Some((t, seq)) => match spec.render(t, seq, shared) {
+                    Some(Ok(r)) => r,
+                    _ => spec.build(),
+                },
+                None => spec.build(),
+            }
+        };
+        let result = if let Some(f) = failed {
+            Some(Err(f))
+        } else {
+            let exchange = Self::exchange(&mut self.conn, shared, self.id, request, &make);
             tokio::pin!(exchange);
             loop {
                 // The timer first: a server that floods bytes (1xx heads,

@@ -320,6 +320,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             headers,
             body: flags.body.clone().map(Bytes::from).unwrap_or_default(),
             weight: 1,
+            template: None,
         }],
         load: LoadPlan {
             mode: Mode::Closed,
@@ -333,6 +334,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         thresholds: Vec::new(),
         routes: Default::default(),
         find: None,
+        data: Default::default(),
         agents: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),

@@ -28,6 +28,8 @@ pub struct Plan {
     pub routes: crate::routes::config::RoutesConfig,
     /// `[find]`: what `rampdeck find` searches (None: its defaults).
     pub find: Option<crate::find::FindConfig>,
+    /// `[[data]]` feeders the requests' templates read.
+    pub data: std::sync::Arc<crate::template::Feeders>,
     /// `[agents]` or `--agents`: send the load from agents (None: from here).
     pub agents: Option<crate::agents::AgentsSpec>,
 }
@@ -201,6 +203,8 @@ pub struct RequestSpec {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub weight: u32,
+    /// Its `{{...}}` placeholders, compiled (None: it is sent as it is).
+    pub template: Option<std::sync::Arc<crate::template::RequestTemplate>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

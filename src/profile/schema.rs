@@ -46,6 +46,8 @@ pub struct RawProfile {
     pub scenario: Option<Spanned<RawScenario>>,
     /// Only read by `rampdeck find`.
     pub find: Option<Spanned<RawFind>>,
+    #[serde(default, rename = "data")]
+    pub data: Vec<Spanned<RawData>>,
     /// Run the load from agents (`--agents` replaces it).
     pub agents: Option<Spanned<RawAgents>>,
 }
@@ -326,8 +328,21 @@ pub struct RawRequest {
     pub path: Option<Spanned<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
-    pub body: Option<String>,
+    pub body: Option<Spanned<String>>,
     pub weight: Option<Spanned<i64>>,
+}
+
+/// `[[data]]`: a CSV or JSON Lines file whose rows `{{data.COLUMN}}` reads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    /// For `{{data.NAME.COLUMN}}` when two files share a column (default: the file's stem).
+    pub name: Option<String>,
+    pub file: Spanned<String>,
+    /// sequential (default), random or shuffle.
+    pub order: Option<Spanned<String>>,
+    /// wrap (default) or stop.
+    pub on_end: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -40,6 +40,13 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             ))
         }
     };
+    let mut data = std::sync::Arc::new(crate::template::Feeders::default());
+    if raw.requests.is_empty() && !raw.data.is_empty() {
+        return Err(src.at(
+            raw.data[0].span(),
+            "[[data]] is read by {{data.COLUMN}} in a [[request]], and this profile has none",
+        ));
+    }
     let requests = if raw.requests.is_empty() {
         vec![RequestSpec {
             name: "GET /".into(),
@@ -48,13 +55,24 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             headers: Vec::new(),
             body: Bytes::new(),
             weight: 1,
+            template: None,
         }]
     } else {
-        raw.requests
+        // Templates read the data files, whose shuffle follows the seed.
+        let seed = raw
+            .load
+            .as_ref()
+            .and_then(|l| l.get_ref().seed.as_ref())
+            .map_or(DEFAULT_SEED, |s| *s);
+        let feeders = data_feeders(src, &raw.data, seed)?;
+        let requests = raw
+            .requests
             .into_iter()
             .enumerate()
-            .map(|(i, r)| request(src, i, r))
-            .collect::<Result<_, _>>()?
+            .map(|(i, r)| request(src, i, r, &feeders))
+            .collect::<Result<_, _>>()?;
+        data = std::sync::Arc::new(feeders);
+        requests
     };
     let Some(load) = raw.load else {
         if raw.scenario.is_some() {
@@ -99,8 +117,64 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         thresholds,
         routes,
         find,
+        data,
         agents,
     })
+}
+
+/// `[[data]]` files, read now (relative to the profile), so a bad one is
+/// bad input before the run.
+fn data_feeders(
+    src: &Source,
+    raw: &[Spanned<super::schema::RawData>],
+    seed: u64,
+) -> Result<crate::template::Feeders, ProfileError> {
+    use crate::template::{Feeder, OnEnd, Order};
+    let mut feeders = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let d = d.get_ref();
+        let order = match d.order.as_ref().map(|o| o.get_ref().as_str()) {
+            None | Some("sequential") => Order::Sequential,
+            Some("random") => Order::Random,
+            Some("shuffle") => Order::Shuffle,
+            Some(other) => {
+                return Err(src.at(
+                    d.order.as_ref().map_or(0..0, |o| o.span()),
+                    format!("data[{i}].order: '{other}' is not an order; use \"sequential\", \"random\" or \"shuffle\""),
+                ))
+            }
+        };
+        let on_end = match d.on_end.as_ref().map(|o| o.get_ref().as_str()) {
+            None | Some("wrap") => OnEnd::Wrap,
+            Some("stop") => OnEnd::Stop,
+            Some(other) => {
+                return Err(src.at(
+                    d.on_end.as_ref().map_or(0..0, |o| o.span()),
+                    format!("data[{i}].on_end: '{other}' is not allowed; use \"wrap\" or \"stop\""),
+                ))
+            }
+        };
+        let file = std::path::Path::new(d.file.get_ref());
+        let path = match std::path::Path::new(src.path).parent() {
+            Some(dir) if file.is_relative() => dir.join(file),
+            _ => file.to_owned(),
+        };
+        let name = d.name.clone().unwrap_or_else(|| {
+            file.file_stem()
+                .map_or_else(|| format!("data{i}"), |s| s.to_string_lossy().into_owned())
+        });
+        let f = Feeder::load(&path, order, on_end, seed, name)
+            .map_err(|e| src.at(d.file.span(), format!("data[{i}].file: {e}")))?;
+        feeders.push(f);
+    }
+    Ok(crate::template::Feeders { feeders })
+}
+
+/// The span of byte `offset` inside a TOML string value at `span` (after
+/// its opening quote; exact for strings without escapes).
+fn inside(span: &std::ops::Range<usize>, offset: usize) -> std::ops::Range<usize> {
+    let at = span.start + 1 + offset;
+    at..(at + 2).min(span.end.max(at + 1))
 }
 
 /// `[agents]` into a launcher spec; paths are taken relative to the profile.
@@ -339,7 +413,12 @@ fn headers(
         .collect()
 }
 
-fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec, ProfileError> {
+fn request(
+    src: &Source,
+    i: usize,
+    r: Spanned<RawRequest>,
+    feeders: &crate::template::Feeders,
+) -> Result<RequestSpec, ProfileError> {
     let field = format!("request[{i}]");
     let span = r.span();
     let r = r.into_inner();
@@ -354,7 +433,38 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
         }
         None => Method::GET,
     };
+    use crate::template::{RequestTemplate, Template};
+    let mut template = RequestTemplate::default();
+    let compile = |text: &str, span: &std::ops::Range<usize>, what: &str| {
+        Template::compile(text, feeders).map_err(|e| {
+            src.at(
+                inside(span, e.offset),
+                format!("{field}.{what}: {}", e.message),
+            )
+        })
+    };
+    if let Some(p) = &r.path {
+        template.path = compile(p.get_ref(), &p.span(), "path")?;
+    }
+    for (k, v) in &r.headers {
+        if let Some(t) = compile(v.get_ref(), &v.span(), &format!("headers.{k}"))? {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                src.at(
+                    v.span(),
+                    format!("{field}.headers: '{k}' is not a valid header name"),
+                )
+            })?;
+            template.headers.push((name, t));
+        }
+    }
+    if let Some(b) = &r.body {
+        template.body = compile(b.get_ref(), &b.span(), "body")?;
+    }
+    // A templated path is checked once rendered; its literal parts here.
+    let path_text = r.path.as_ref().map(|p| p.get_ref().clone());
+    let templated_path = template.path.is_some();
     let path = match r.path {
+        Some(p) if templated_path && p.get_ref().starts_with('/') => p.into_inner(),
         Some(p) if p.get_ref().chars().any(char::is_control) => {
             let at = p.get_ref().find(char::is_control).unwrap_or(0);
             return Err(src.at(
@@ -396,10 +506,18 @@ fn request(src: &Source, i: usize, r: Spanned<RawRequest>) -> Result<RequestSpec
             src,
             &format!("{field}.headers"),
             r.headers,
-            Some(r.body.as_ref().map_or(0, String::len)),
+            // A templated body's length varies: hyper frames each one.
+            (template.body.is_none()).then(|| r.body.as_ref().map_or(0, |b| b.get_ref().len())),
         )?,
-        body: r.body.map(Bytes::from).unwrap_or_default(),
+        body: r
+            .body
+            .map(|b| Bytes::from(b.into_inner()))
+            .unwrap_or_default(),
         weight,
+        template: (!template.is_empty()).then(|| {
+            let _ = path_text;
+            std::sync::Arc::new(template)
+        }),
     })
 }
 

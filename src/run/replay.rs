@@ -108,6 +108,7 @@ fn plan_of(header: &Value) -> Plan {
         demo: None,
         routes: Default::default(),
         find: None,
+        data: Default::default(),
         agents: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),

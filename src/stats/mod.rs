@@ -102,10 +102,13 @@ pub enum ErrorKind {
     /// rampdeck itself ran out of something (file descriptors, local
     /// ports, memory): the generator's limit, not the target's failure.
     LocalResources,
+    /// A request's template rendered something HTTP cannot carry (a data
+    /// value that is not a valid header value, say): never sent.
+    Template,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Connect,
@@ -115,6 +118,7 @@ impl ErrorKind {
         ErrorKind::Body,
         ErrorKind::Protocol,
         ErrorKind::LocalResources,
+        ErrorKind::Template,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -133,6 +137,7 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Protocol => "protocol",
             ErrorKind::LocalResources => "local_resources",
+            ErrorKind::Template => "template",
         }
     }
 }

@@ -1,0 +1,382 @@
+//! Request templates: `{{seq}}`, `{{uuid}}`, `{{rand_int(a, b)}}`, `{{rand_choice("a", ...)}}`, `{{now_ms}}`, `{{agent}}` and `{{data.COLUMN}}` in paths, headers and bodies.
+//!
+//! A template is compiled once, when the plan is made, into literal and
+//! placeholder segments; a request with none keeps its fixed bytes and the
+//! engine's path for it is unchanged. Rendering draws every random value
+//! from a generator seeded by `load.seed` and the request's slot number, so
+//! the same profile and seed send the same sequence of requests, in one
+//! process or split over agents.
+
+pub mod data;
+
+use std::fmt::Write as _;
+
+pub use data::{Feeder, Feeders, OnEnd, Order};
+
+/// One piece of a compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Literal(String),
+    /// The request's slot number (open loop; a per-run counter in closed loop).
+    Seq,
+    Uuid,
+    RandInt(i64, i64),
+    RandChoice(Vec<String>),
+    NowMs,
+    /// The agent's index in a distributed run (0 otherwise).
+    Agent,
+    /// A column of a `[[data]]` feeder's current row.
+    Data {
+        feeder: usize,
+        column: usize,
+    },
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub segments: Vec<Segment>,
+}
+
+/// Why a template does not compile: the byte offset in its text and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+const NAMES: &str =
+    "seq, uuid, rand_int(a, b), rand_choice(\"a\", \"b\", ...), now_ms, agent, data.COLUMN";
+
+/// Splits `args` ("1, 2" or "\"a\", \"b\"") into values; strings are quoted.
+fn parse_args(args: &str) -> Result<Vec<Arg>, String> {
+    let mut out = Vec::new();
+    let mut rest = args.trim();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('"') {
+            let end = r
+                .find('"')
+                .ok_or("a string argument is not closed with \"")?;
+            out.push(Arg::Str(r[..end].to_owned()));
+            rest = r[end + 1..].trim_start();
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let text = rest[..end].trim();
+            let n = text
+                .parse::<i64>()
+                .map_err(|_| format!("'{text}' is not a whole number or a \"quoted string\""))?;
+            out.push(Arg::Int(n));
+            rest = &rest[end..];
+        }
+        rest = match rest.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None if rest.trim().is_empty() => "",
+            None => return Err(format!("expected ',' between arguments, found '{rest}'")),
+        };
+    }
+    Ok(out)
+}
+
+#[derive(Debug, PartialEq)]
+enum Arg {
+    Int(i64),
+    Str(String),
+}
+
+fn placeholder(expr: &str, feeders: &Feeders) -> Result<Segment, String> {
+    let expr = expr.trim();
+    let (name, args) = match expr.split_once('(') {
+        Some((n, a)) => {
+            let a = a
+                .strip_suffix(')')
+                .ok_or_else(|| format!("'{expr}': the arguments are not closed with ')'"))?;
+            (n.trim(), Some(parse_args(a)?))
+        }
+        None => (expr, None),
+    };
+    let no_args = |s: Segment| match &args {
+        Some(_) => Err(format!("{name} takes no arguments")),
+        None => Ok(s),
+    };
+    match name {
+        "seq" => no_args(Segment::Seq),
+        "uuid" => no_args(Segment::Uuid),
+        "now_ms" => no_args(Segment::NowMs),
+        "agent" => no_args(Segment::Agent),
+        "rand_int" => match args.as_deref() {
+            Some([Arg::Int(a), Arg::Int(b)]) if a <= b => Ok(Segment::RandInt(*a, *b)),
+            Some([Arg::Int(a), Arg::Int(b)]) => Err(format!(
+                "rand_int({a}, {b}): the first bound must not be above the second"
+            )),
+            _ => Err("rand_int takes two whole numbers: rand_int(1, 100)".into()),
+        },
+        "rand_choice" => {
+            let choices: Option<Vec<String>> = args.as_ref().map(|a| {
+                a.iter()
+                    .filter_map(|x| match x {
+                        Arg::Str(s) => Some(s.clone()),
+                        Arg::Int(_) => None,
+                    })
+                    .collect()
+            });
+            match (choices, &args) {
+                (Some(c), Some(a)) if !c.is_empty() && c.len() == a.len() => {
+                    Ok(Segment::RandChoice(c))
+                }
+                _ => Err(
+                    "rand_choice takes one or more \"quoted strings\": rand_choice(\"a\", \"b\")"
+                        .into(),
+                ),
+            }
+        }
+        _ if name.starts_with("data.") => {
+            if args.is_some() {
+                return Err(format!("{name} takes no arguments"));
+            }
+            let column = &name["data.".len()..];
+            feeders
+                .find(column)
+                .map(|(feeder, column)| Segment::Data { feeder, column })
+        }
+        other => Err(format!("unknown placeholder '{other}'; use {NAMES}")),
+    }
+}
+
+impl Template {
+    /// Compiles `text`; None when it has no placeholder (sent as it is).
+    pub fn compile(text: &str, feeders: &Feeders) -> Result<Option<Template>, TemplateError> {
+        if !text.contains("{{") {
+            return Ok(None);
+        }
+        let mut segments = Vec::new();
+        let mut rest = text;
+        let mut offset = 0;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                segments.push(Segment::Literal(rest[..start].to_owned()));
+            }
+            let inner = &rest[start + 2..];
+            let end = inner.find("}}").ok_or_else(|| TemplateError {
+                offset: offset + start,
+                message: "'{{' is not closed with '}}'".into(),
+            })?;
+            let seg = placeholder(&inner[..end], feeders).map_err(|message| TemplateError {
+                offset: offset + start,
+                message,
+            })?;
+            segments.push(seg);
+            let used = start + 2 + end + 2;
+            offset += used;
+            rest = &rest[used..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Literal(rest.to_owned()));
+        }
+        Ok(Some(Template { segments }))
+    }
+
+    /// Whether it reads a data row (so the run may end when rows run out).
+    pub fn uses_data(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Data { .. }))
+    }
+
+    /// Renders into `out`. `row` gives a feeder's row for this request
+    /// (None: the rows ran out, and nothing is rendered).
+    pub fn render<'a>(
+        &self,
+        ctx: &mut Context,
+        row: &mut impl FnMut(usize) -> Option<&'a [String]>,
+        out: &mut String,
+    ) -> Option<()> {
+        for s in &self.segments {
+            match s {
+                Segment::Literal(l) => out.push_str(l),
+                Segment::Seq => {
+                    let _ = write!(out, "{}", ctx.seq);
+                }
+                Segment::Agent => {
+                    let _ = write!(out, "{}", ctx.agent);
+                }
+                Segment::NowMs => {
+                    let ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    let _ = write!(out, "{ms}");
+                }
+                Segment::Uuid => {
+                    let (a, b) = (ctx.next(), ctx.next());
+                    // Version 4, variant 1, from the seeded generator.
+                    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+                    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+                    let _ = write!(
+                        out,
+                        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                        a >> 32,
+                        (a >> 16) & 0xffff,
+                        a & 0xffff,
+                        b >> 48,
+                        b & 0xffff_ffff_ffff
+                    );
+                }
+                Segment::RandInt(lo, hi) => {
+                    let span = (*hi as i128 - *lo as i128 + 1) as u128;
+                    let v = *lo as i128 + (ctx.next() as u128 % span) as i128;
+                    let _ = write!(out, "{v}");
+                }
+                Segment::RandChoice(c) => {
+                    let i = (ctx.next() % c.len() as u64) as usize;
+                    out.push_str(&c[i]);
+                }
+                Segment::Data { feeder, column } => {
+                    let r = row(*feeder)?;
+                    out.push_str(r.get(*column).map_or("", String::as_str));
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// What a request is rendered from.
+pub struct Context {
+    pub seq: u64,
+    pub agent: u32,
+    rng: u64,
+}
+
+impl Context {
+    /// The generator for request `seq` of a run seeded with `seed`.
+    pub fn new(seed: u64, seq: u64, agent: u32) -> Self {
+        Context {
+            seq,
+            agent,
+            rng: crate::util::rng::splitmix64(
+                seed ^ crate::util::rng::splitmix64(seq.wrapping_add(0x5eed)),
+            ),
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        crate::util::rng::splitmix64(self.rng)
+    }
+}
+
+/// The templated parts of one request (the rest stays fixed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RequestTemplate {
+    pub path: Option<Template>,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub body: Option<Template>,
+}
+
+impl RequestTemplate {
+    pub fn is_empty(&self) -> bool {
+        self.path.is_none() && self.headers.is_empty() && self.body.is_none()
+    }
+
+    pub fn uses_data(&self) -> bool {
+        self.path.as_ref().is_some_and(Template::uses_data)
+            || self.headers.iter().any(|(_, t)| t.uses_data())
+            || self.body.as_ref().is_some_and(Template::uses_data)
+    }
+}
+
+/// Percent-encodes what a rendered value may not carry in a URI path or
+/// query (spaces, controls, non-ASCII, and `#`), leaving the rest.
+pub fn encode_path_value(v: &str, out: &mut String) {
+    for b in v.bytes() {
+        // `%` stays: a value may already be percent-encoded.
+        if b.is_ascii_graphic() && b != b'#' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &Template, seq: u64) -> String {
+        let mut ctx = Context::new(7, seq, 0);
+        let mut out = String::new();
+        t.render(&mut ctx, &mut |_| None, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn templates_compile_render_and_repeat_with_the_seed() {
+        let f = Feeders::default();
+        assert_eq!(Template::compile("/plain", &f), Ok(None));
+        let t = Template::compile(
+            "/item/{{seq}}?r={{rand_int(1, 6)}}&c={{rand_choice(\"a\", \"b\")}}&id={{uuid}}",
+            &f,
+        )
+        .unwrap()
+        .unwrap();
+        let a = render(&t, 41);
+        assert!(a.starts_with("/item/41?r="), "{a}");
+        assert_eq!(a, render(&t, 41), "same seed and slot, same request");
+        assert_ne!(a, render(&t, 42));
+        let id = a.rsplit("id=").next().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "a version 4 uuid: {id}");
+        for seq in 0..200 {
+            let r: i64 = render(&t, seq)
+                .split("r=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=6).contains(&r));
+        }
+    }
+
+    #[test]
+    fn bad_templates_say_where_and_what() {
+        let f = Feeders::default();
+        let e = Template::compile("/a/{{sequence}}", &f).unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(
+            e.message.contains("unknown placeholder 'sequence'"),
+            "{}",
+            e.message
+        );
+        assert!(Template::compile("/a/{{seq", &f)
+            .unwrap_err()
+            .message
+            .contains("not closed"));
+        assert!(Template::compile("{{rand_int(5, 1)}}", &f)
+            .unwrap_err()
+            .message
+            .contains("first bound"));
+        assert!(Template::compile("{{rand_int(1)}}", &f)
+            .unwrap_err()
+            .message
+            .contains("two whole numbers"));
+        assert!(Template::compile("{{rand_choice(1, 2)}}", &f)
+            .unwrap_err()
+            .message
+            .contains("quoted"));
+        assert!(Template::compile("{{seq(1)}}", &f)
+            .unwrap_err()
+            .message
+            .contains("no arguments"));
+        let e = Template::compile("{{data.user}}", &f).unwrap_err();
+        assert!(e.message.contains("no [[data]]"), "{}", e.message);
+    }
+
+    #[test]
+    fn path_values_are_percent_encoded() {
+        let mut s = String::new();
+        encode_path_value("a b#ü", &mut s);
+        assert_eq!(s, "a%20b%23%C3%BC");
+    }
+}

@@ -1,0 +1,260 @@
+//! Requests that vary: templates and `[[data]]` feeders against a server that records what it gets.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use support::SERIAL;
+
+/// What the server got: path and query, `x-user`, body.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn recording_server() -> (SocketAddr, Seen) {
+    use http_body_util::BodyExt;
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let s = s.clone();
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let s = s.clone();
+                async move {
+                    let path = req
+                        .uri()
+                        .path_and_query()
+                        .map_or(String::new(), |p| p.to_string());
+                    let user = req
+                        .headers()
+                        .get("x-user")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    s.lock().unwrap().push((
+                        path,
+                        user,
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                    ))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn users(dir: &std::path::Path, n: usize) {
+    let mut csv = String::from("user,team\n");
+    for i in 0..n {
+        csv.push_str(&format!("u{i},\"team, {}\"\n", i % 3));
+    }
+    std::fs::write(dir.join("users.csv"), csv).unwrap();
+}
+
+async fn run(dir: &std::path::Path, addr: SocketAddr, body: &str) -> serde_json::Value {
+    let text = format!("[target]\nurl = \"http://{addr}\"\n{body}");
+    let path = dir.join("t.toml");
+    std::fs::write(&path, &text).unwrap();
+    let plan = rampdeck::profile::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    rampdeck::headless::run(
+        Arc::new(plan),
+        &rampdeck::headless::Options {
+            out: Some(out.clone()),
+        },
+        rampdeck::signals::StopSignals::new(),
+    )
+    .await
+    .expect("the run");
+    support::summary(&out)
+}
+
+const REQUEST: &str = r#"
+[[request]]
+name = "item"
+method = "POST"
+path = "/item/{{seq}}?team={{data.team}}&r={{rand_int(1, 9)}}"
+headers = { x-user = "{{data.user}}" }
+body = '{"id": "{{uuid}}", "user": "{{data.user}}", "agent": {{agent}}}'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seq_rows_in_order_and_stop_after_the_last_row() {
+    let _g = SERIAL.lock().await;
+    let (addr, seen) = recording_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    users(dir.path(), 50);
+    let v = run(
+        dir.path(),
+        addr,
+        &format!("[load]\nrate = 200\nduration = \"5s\"\n[[data]]\nfile = \"users.csv\"\non_end = \"stop\"\n{REQUEST}"),
+    )
+    .await;
+    let mut got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 50, "one request per row, then the run ends");
+    assert_eq!(v["sent"], 50);
+    assert_eq!(
+        v["not_sent"], 0,
+        "slots past the last row are not 'not sent': {v:#}"
+    );
+    assert!(
+        v["duration_s"].as_f64().unwrap() < 1.0,
+        "it ended at the last row"
+    );
+    got.sort_by_key(|(p, _, _)| {
+        p.split('/')
+            .nth(2)
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    for (i, (path, user, body)) in got.iter().enumerate() {
+        assert!(
+            path.starts_with(&format!("/item/{i}?team=team,%20{}&r=", i % 3)),
+            "{path}"
+        );
+        assert_eq!(user, &format!("u{i}"));
+        let b: serde_json::Value = serde_json::from_str(body).expect("the body is JSON");
+        assert_eq!(b["user"], format!("u{i}"));
+        assert_eq!(b["agent"], 0);
+        assert_eq!(b["id"].as_str().unwrap().len(), 36);
+    }
+    let events = v["events"].as_array().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e["message"].as_str().unwrap().contains("rows ran out")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_sends_the_same_requests_and_another_seed_others() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    users(dir.path(), 20);
+    let mut runs = Vec::new();
+    for seed in [5, 5, 6] {
+        let (addr, seen) = recording_server().await;
+        run(
+            dir.path(),
+            addr,
+            &format!("[load]\nrate = 100\nduration = \"5s\"\nseed = {seed}\n[[data]]\nfile = \"users.csv\"\norder = \"shuffle\"\non_end = \"stop\"\n{REQUEST}"),
+        )
+        .await;
+        let mut got = seen.lock().unwrap().clone();
+        got.sort_by_key(|(p, _, _)| {
+            p.split('/')
+                .nth(2)
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        });
+        runs.push(
+            got.into_iter()
+                .map(|(p, u, _)| format!("{p} {u}"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(runs[0].len(), 20);
+    assert_eq!(
+        runs[0], runs[1],
+        "seed 5 twice: the same requests in the same slots"
+    );
+    assert_ne!(runs[0], runs[2], "seed 6 shuffles otherwise");
+    let mut users: Vec<&str> = runs[0]
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), 20, "a shuffle uses every row once");
+}
+
+fn check(dir: &std::path::Path, body: &str) -> (i32, String) {
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nrate = 1\nduration = \"1s\"\n{body}"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rampdeck"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn bad_templates_and_data_files_are_refused_with_where_and_what() {
+    let dir = tempfile::tempdir().unwrap();
+    users(dir.path(), 3);
+    std::fs::write(dir.path().join("broken.csv"), "a,b\n1,2\n3\n").unwrap();
+    for (body, want) in [
+        (
+            "[[request]]\npath = \"/x/{{sequence}}\"\n",
+            "request[0].path: unknown placeholder 'sequence'",
+        ),
+        (
+            "[[request]]\npath = \"/x/{{rand_int(9, 1)}}\"\n",
+            "the first bound must not be above the second",
+        ),
+        ("[[request]]\npath = \"/x/{{seq\"\n", "'{{' is not closed"),
+        (
+            "[[data]]\nfile = \"users.csv\"\n[[request]]\npath = \"/x/{{data.email}}\"\n",
+            "no [[data]] file has a column 'email' (columns: user, team in",
+        ),
+        (
+            "[[data]]\nfile = \"broken.csv\"\n[[request]]\npath = \"/x/{{data.a}}\"\n",
+            "broken.csv:3: has 1 fields; the header has 2",
+        ),
+        (
+            "[[data]]\nfile = \"missing.csv\"\n[[request]]\npath = \"/\"\n",
+            "data[0].file: cannot read",
+        ),
+        (
+            "[[data]]\nfile = \"users.csv\"\norder = \"backwards\"\n[[request]]\npath = \"/\"\n",
+            "data[0].order: 'backwards' is not an order",
+        ),
+        (
+            "[[request]]\npath = \"/\"\nheaders = { x-a = \"{{uuid(3)}}\" }\n",
+            "request[0].headers.x-a: uuid takes no arguments",
+        ),
+    ] {
+        let (code, text) = check(dir.path(), body);
+        assert_eq!(code, 2, "{body}: {text}");
+        assert!(text.contains(want), "{body}: want '{want}' in:\n{text}");
+        assert!(
+            text.contains("bad.toml:"),
+            "names the file and line: {text}"
+        );
+    }
+}
