@@ -11,6 +11,7 @@
 //! match rules; both import nothing else of the crate. Domain modules never draw.
 
 pub mod agents;
+pub mod checks;
 pub mod demo;
 pub mod engine;
 pub mod find;

@@ -106,6 +106,7 @@ fn model(state: RunState) -> RunModel {
             error_latency: Percentiles::default(),
             status: vec![(200, sent - failed), (503, failed)],
             errors: vec![],
+            checks: vec![],
         });
     }
     for e in [

@@ -258,3 +258,99 @@ fn bad_templates_and_data_files_are_refused_with_where_and_what() {
         );
     }
 }
+
+/// Answers `/checked` with `x-backend: v1` (the wrong one) to every tenth
+/// request and `v2` otherwise, `/body` with "ok" or, every fifth, "nope";
+/// counts the wrong answers it gave.
+async fn mixed_server() -> (SocketAddr, Arc<Mutex<(u64, u64)>>) {
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let counts: Arc<Mutex<(u64, u64)>> = Arc::default();
+    let wrong: Arc<Mutex<(u64, u64)>> = Arc::default();
+    let (c2, w2) = (counts.clone(), wrong.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (c, w) = (c2.clone(), w2.clone());
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (c, w) = (c.clone(), w.clone());
+                async move {
+                    let mut r = hyper::Response::builder();
+                    let body: &'static [u8] = if req.uri().path() == "/checked" {
+                        let n = {
+                            let mut g = c.lock().unwrap();
+                            g.0 += 1;
+                            g.0
+                        };
+                        let bad = n % 10 == 0;
+                        if bad {
+                            w.lock().unwrap().0 += 1;
+                        }
+                        r = r.header("x-backend", if bad { "v1" } else { "v2" });
+                        b"ok"
+                    } else {
+                        let n = {
+                            let mut g = c.lock().unwrap();
+                            g.1 += 1;
+                            g.1
+                        };
+                        if n % 5 == 0 {
+                            w.lock().unwrap().1 += 1;
+                            b"nope"
+                        } else {
+                            b"all ok"
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(
+                        r.body(http_body_util::Full::new(bytes::Bytes::from_static(body)))
+                            .unwrap(),
+                    )
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, wrong)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_checks_count_as_check_failures_of_their_request() {
+    let _g = SERIAL.lock().await;
+    let (addr, wrong) = mixed_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = run(
+        dir.path(),
+        addr,
+        r#"[load]
+rate = 400
+duration = "3s"
+[[request]]
+name = "checked"
+path = "/checked"
+expect = { status = [200], header = { x-backend = "v2" } }
+[[request]]
+name = "body"
+path = "/body"
+expect = { body_contains = "ok", body_max_bytes = 16 }
+"#,
+    )
+    .await;
+    let (bad_header, bad_body) = *wrong.lock().unwrap();
+    assert!(bad_header > 40 && bad_body > 80, "{bad_header} {bad_body}");
+    assert_eq!(v["checks"]["checked"], bad_header, "{:#}", v["checks"]);
+    assert_eq!(v["checks"]["body"], bad_body);
+    assert_eq!(v["errors"]["check"], bad_header + bad_body);
+    assert_eq!(v["failed"], bad_header + bad_body);
+    let msg = v["error_messages"]["check"].as_str().unwrap();
+    assert!(
+        msg.contains("'checked': header x-backend was 'v1', expected 'v2'")
+            || msg.contains("'body': body does not contain 'ok'"),
+        "{msg}"
+    );
+}

@@ -106,6 +106,7 @@ fn merge(index: u64, open: Open) -> Merged {
     } = open;
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
     let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
+    let mut checks: BTreeMap<u16, u64> = BTreeMap::new();
     let first = &parts[0].1;
     let mut s = IntervalStats {
         index,
@@ -133,6 +134,7 @@ fn merge(index: u64, open: Open) -> Merged {
         error_latency: Percentiles::of(&histograms.errored),
         status: Vec::new(),
         errors: Vec::new(),
+        checks: Vec::new(),
     };
     for (_, p) in &parts {
         // The grid is the same everywhere; these only differ by the
@@ -167,9 +169,13 @@ fn merge(index: u64, open: Open) -> Merged {
         for &(kind, n) in &p.errors {
             *errors.entry(kind).or_default() += n;
         }
+        for &(r, n) in &p.checks {
+            *checks.entry(r).or_default() += n;
+        }
     }
     s.status = status.into_iter().collect();
     s.errors = errors.into_iter().collect();
+    s.checks = checks.into_iter().collect();
     s.under_supplied = s.due.is_some_and(|due| {
         let short = due - s.sent as f64;
         short > SHORT_MIN && short > SHORT_SHARE * due
@@ -220,6 +226,7 @@ mod tests {
             error_latency: Percentiles::default(),
             status: vec![(200, n)],
             errors: vec![],
+            checks: vec![],
         };
         (s, h)
     }

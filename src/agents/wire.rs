@@ -225,6 +225,47 @@ pub struct WirePlan {
     pub data: Vec<WireFeeder>,
 }
 
+/// A request's checks as they go to an agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireExpect {
+    pub status: Vec<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body_contains: Option<String>,
+    pub body_max_bytes: Option<usize>,
+}
+
+impl WireExpect {
+    fn of(e: &crate::checks::Expect) -> Self {
+        WireExpect {
+            status: e.status.clone(),
+            headers: e
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            body_contains: e.body_contains.clone(),
+            body_max_bytes: e.body_max_bytes,
+        }
+    }
+
+    fn expect(self) -> crate::checks::Expect {
+        crate::checks::Expect {
+            status: self.status,
+            headers: self
+                .headers
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    http::HeaderName::from_bytes(k.as_bytes())
+                        .ok()
+                        .map(|n| (n, v))
+                })
+                .collect(),
+            body_contains: self.body_contains,
+            body_max_bytes: self.body_max_bytes,
+        }
+    }
+}
+
 /// A `[[data]]` feeder's rows as they go to an agent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireFeeder {
@@ -254,6 +295,8 @@ pub struct WireStage {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireRequest {
+    #[serde(default)]
+    pub expect: Option<WireExpect>,
     pub name: String,
     pub method: String,
     pub path: String,
@@ -332,6 +375,7 @@ impl WirePlan {
                 .requests
                 .iter()
                 .map(|r| WireRequest {
+                    expect: r.expect.as_deref().map(WireExpect::of),
                     name: r.name.clone(),
                     method: r.method.to_string(),
                     path: r.path.clone(),
@@ -434,6 +478,7 @@ impl WirePlan {
                 }
             }
             requests.push(RequestSpec {
+                expect: r.expect.clone().map(|e| std::sync::Arc::new(e.expect())),
                 template: (!template.is_empty()).then(|| std::sync::Arc::new(template)),
                 name: r.name.clone(),
                 method: http::Method::from_bytes(r.method.as_bytes())

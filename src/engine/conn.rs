@@ -315,14 +315,42 @@ fn io_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io
 
 pub use crate::util::text::error_chain;
 
-/// Reads a response body to its end without keeping it; returns the status.
-pub async fn drain(resp: Response<Incoming>) -> Result<u16, Failure> {
+/// A response read to its end: its status, and the first of its
+/// request's checks it failed, in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub status: u16,
+    pub failed: Option<String>,
+}
+
+/// Reads a response body to its end, keeping of it only what a body check
+/// needs (nothing without one); judges the checks.
+pub async fn drain(
+    resp: Response<Incoming>,
+    expect: Option<&crate::checks::Expect>,
+) -> Result<Checked, Failure> {
     let status = resp.status().as_u16();
+    let mut failed = expect.and_then(|e| e.head(status, resp.headers()));
+    let keep = expect.and_then(|e| e.keep()).unwrap_or(0);
+    let mut kept = Vec::new();
+    let mut len = 0usize;
     let mut body = resp.into_body();
     while let Some(frame) = body.frame().await {
-        frame.map_err(|e| classify(&e, true))?;
+        let frame = frame.map_err(|e| classify(&e, true))?;
+        if let Some(data) = frame.data_ref() {
+            len += data.len();
+            if kept.len() < keep {
+                let room = keep - kept.len();
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
     }
-    Ok(status)
+    if failed.is_none() {
+        if let Some(e) = expect.filter(|e| e.needs_body()) {
+            failed = e.body(len, &kept);
+        }
+    }
+    Ok(Checked { status, failed })
 }
 
 type DriverFuture = std::pin::Pin<Box<http1::Connection<TokioIo<Stream>, Body>>>;
@@ -356,7 +384,11 @@ impl H1 {
         self.conn_done || self.sender.is_closed()
     }
 
-    pub async fn exchange(&mut self, mut req: Request<Body>) -> Result<u16, ExchangeError> {
+    pub async fn exchange(
+        &mut self,
+        mut req: Request<Body>,
+        expect: Option<&crate::checks::Expect>,
+    ) -> Result<Checked, ExchangeError> {
         let H1 {
             sender,
             conn,
@@ -385,7 +417,7 @@ impl H1 {
                     ExchangeError::Failed(f)
                 }
             })?;
-            drain(resp).await.map_err(ExchangeError::Failed)
+            drain(resp, expect).await.map_err(ExchangeError::Failed)
         };
         tokio::pin!(exchange);
         loop {
@@ -426,7 +458,8 @@ pub enum H2Failure {
 pub async fn send_h2(
     sender: &mut http2::SendRequest<Body>,
     req: Request<Body>,
-) -> Result<u16, H2Failure> {
+    expect: Option<&crate::checks::Expect>,
+) -> Result<Checked, H2Failure> {
     let head = |e: hyper::Error| {
         let f = classify(&e, false);
         if unprocessed(&e) {
@@ -437,7 +470,7 @@ pub async fn send_h2(
     };
     sender.ready().await.map_err(head)?;
     let resp = sender.send_request(req).await.map_err(head)?;
-    drain(resp).await.map_err(H2Failure::Failed)
+    drain(resp, expect).await.map_err(H2Failure::Failed)
 }
 
 /// A stream the server refused or cut off with a graceful GOAWAY: by the

@@ -200,6 +200,8 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 headers.insert(k.clone(), v.clone());
             }
             Ok(worker::Prepared {
+                name: r.name.clone(),
+                expect: r.expect.clone(),
                 method: r.method.clone(),
                 uri,
                 headers,

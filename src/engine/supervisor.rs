@@ -605,6 +605,7 @@ impl Supervisor {
             error_latency: Percentiles::of(&self.interval.error_latency),
             status,
             errors: self.interval.error_list(),
+            checks: self.interval.check_list(),
         };
         let snapshot = Snapshot {
             interval,

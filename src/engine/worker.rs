@@ -17,7 +17,9 @@ use hyper::client::conn::http2;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{send_h2, Body, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1};
+use super::conn::{
+    send_h2, Body, Checked, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1,
+};
 use super::schedule::{Due, Schedule};
 use super::share::NoSlot;
 use super::timer::PreciseTimer;
@@ -26,6 +28,8 @@ use crate::util::rng::{splitmix64, WeightedPick};
 
 /// A request ready to be cloned onto the wire.
 pub struct Prepared {
+    /// The profile's name for it (check failures name it).
+    pub name: String,
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
@@ -35,6 +39,8 @@ pub struct Prepared {
     /// What goes before a rendered path: the base path (and, for HTTP/2,
     /// the scheme and authority).
     pub prefix: String,
+    /// Its response checks (None: any response is judged by its status).
+    pub expect: Option<Arc<crate::checks::Expect>>,
 }
 
 impl Prepared {
@@ -251,8 +257,9 @@ impl Worker {
         id: usize,
         request: usize,
         make: &(dyn Fn() -> Request<Body> + Sync),
-    ) -> Result<u16, Failure> {
+    ) -> Result<Checked, Failure> {
         let spec = &shared.requests[request];
+        let expect = spec.expect.as_deref();
         match conn {
             Conn::H1(slot) => {
                 let mut reused = true;
@@ -263,7 +270,7 @@ impl Worker {
                         slot.insert(shared.connector.connect_h1().await?)
                     }
                 };
-                let mut r = conn.exchange(make()).await;
+                let mut r = conn.exchange(make(), expect).await;
                 let stale = match &r {
                     // The idle connection had been closed by the server:
                     // nothing was sent, so this is not the request's failure.
@@ -276,7 +283,7 @@ impl Worker {
                 if reused && stale {
                     shared.recorder.resent();
                     let conn = slot.insert(shared.connector.connect_h1().await?);
-                    r = conn.exchange(make()).await;
+                    r = conn.exchange(make(), expect).await;
                 }
                 match r {
                     Ok(status) => Ok(status),
@@ -305,7 +312,7 @@ impl Worker {
                             sender.insert(s)
                         }
                     };
-                    let r = send_h2(s, make()).await;
+                    let r = send_h2(s, make(), expect).await;
                     match r {
                         Ok(status) => return Ok(status),
                         // A graceful GOAWAY (nginx at keepalive_requests) or
@@ -428,13 +435,28 @@ impl Worker {
             request as u16,
         );
         match result {
-            Ok(status) => self.shared.recorder.record(
+            Ok(Checked {
+                status,
+                failed: None,
+            }) => self.shared.recorder.record(
                 latency,
                 service,
                 Outcome::Status(status),
                 sent,
                 String::new,
             ),
+            Ok(Checked {
+                failed: Some(why), ..
+            }) => {
+                let name = &self.shared.requests[request].name;
+                self.shared.recorder.record(
+                    latency,
+                    service,
+                    Outcome::Error(ErrorKind::Check),
+                    sent,
+                    || format!("'{name}': {why}"),
+                )
+            }
             Err(f) => {
                 if f.fatal {
                     let _ = self.shared.fatal.set(f.message.clone());

@@ -300,6 +300,7 @@ mod tests {
             error_latency: Percentiles::default(),
             status: vec![(200, 100)],
             errors: vec![],
+            checks: vec![],
         };
         (i, h)
     }

@@ -321,6 +321,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             body: flags.body.clone().map(Bytes::from).unwrap_or_default(),
             weight: 1,
             template: None,
+            expect: None,
         }],
         load: LoadPlan {
             mode: Mode::Closed,

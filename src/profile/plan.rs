@@ -205,6 +205,8 @@ pub struct RequestSpec {
     pub weight: u32,
     /// Its `{{...}}` placeholders, compiled (None: it is sent as it is).
     pub template: Option<std::sync::Arc<crate::template::RequestTemplate>>,
+    /// `expect`: what a response must be to count as a success.
+    pub expect: Option<std::sync::Arc<crate::checks::Expect>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -330,6 +330,19 @@ pub struct RawRequest {
     pub headers: BTreeMap<String, Spanned<String>>,
     pub body: Option<Spanned<String>>,
     pub weight: Option<Spanned<i64>>,
+    /// Response checks: a response that fails one is a `check` failure.
+    pub expect: Option<Spanned<RawExpect>>,
+}
+
+/// `expect = { status = [200], header = { "x-backend" = "v2" }, body_contains = "ok", body_max_bytes = 65536 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub status: Option<Vec<i64>>,
+    #[serde(default)]
+    pub header: BTreeMap<String, String>,
+    pub body_contains: Option<String>,
+    pub body_max_bytes: Option<i64>,
 }
 
 /// `[[data]]`: a CSV or JSON Lines file whose rows `{{data.COLUMN}}` reads.

@@ -56,6 +56,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             body: Bytes::new(),
             weight: 1,
             template: None,
+            expect: None,
         }]
     } else {
         // Templates read the data files, whose shuffle follows the seed.
@@ -120,6 +121,48 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         data,
         agents,
     })
+}
+
+/// `expect`: every value checked now.
+fn expect(
+    src: &Source,
+    field: &str,
+    raw: &Spanned<super::schema::RawExpect>,
+) -> Result<crate::checks::Expect, ProfileError> {
+    let e = raw.get_ref();
+    let bad = |m: String| src.at(raw.span(), format!("{field}.expect.{m}"));
+    let mut out = crate::checks::Expect::default();
+    for &s in e.status.iter().flatten() {
+        if !(100..=599).contains(&s) {
+            return Err(bad(format!(
+                "status: {s} is not an HTTP status (100 to 599)"
+            )));
+        }
+        out.status.push(s as u16);
+    }
+    if e.status.as_ref().is_some_and(Vec::is_empty) {
+        return Err(bad("status: give at least one status, e.g. [200]".into()));
+    }
+    for (k, v) in &e.header {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| bad(format!("header: '{k}' is not a valid header name")))?;
+        out.headers.push((name, v.clone()));
+    }
+    match &e.body_contains {
+        Some(s) if s.is_empty() => return Err(bad("body_contains: must not be empty".into())),
+        Some(s) if s.len() > crate::checks::BODY_LIMIT => {
+            return Err(bad(format!(
+                "body_contains: longer than the {} bytes a check reads",
+                crate::checks::BODY_LIMIT
+            )))
+        }
+        s => out.body_contains = s.clone(),
+    }
+    match e.body_max_bytes {
+        Some(n) if n < 0 => return Err(bad(format!("body_max_bytes: must be 0 or more, got {n}"))),
+        n => out.body_max_bytes = n.map(|n| n as usize),
+    }
+    Ok(out)
 }
 
 /// `[[data]]` files, read now (relative to the profile), so a bad one is
@@ -498,7 +541,12 @@ fn request(
         }
         None => 1,
     };
+    let expect = match &r.expect {
+        None => None,
+        Some(e) => Some(std::sync::Arc::new(expect(src, &field, e)?)),
+    };
     Ok(RequestSpec {
+        expect,
         name: r.name.unwrap_or_else(|| format!("{method} {path}")),
         method,
         path,

@@ -62,6 +62,9 @@ pub struct Summary {
     pub failed_ms: Percentiles,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
+    /// Responses that failed their request's `expect` checks, by request name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, u64>,
     pub sent: u64,
     /// Open loop: scheduled requests that never left (the success rate
     /// counts only what was sent).
@@ -181,6 +184,17 @@ impl Summary {
                 .map(|(c, n)| (c.to_string(), n))
                 .collect(),
             errors,
+            checks: t
+                .check_list()
+                .into_iter()
+                .map(|(i, n)| {
+                    let name = plan
+                        .requests
+                        .get(i as usize)
+                        .map_or_else(|| format!("request {i}"), |r| r.name.clone());
+                    (name, n)
+                })
+                .collect(),
             sent: result.sent,
             not_sent: result.dropped,
             not_sent_cause: (result.dropped > 0).then(|| {
@@ -390,6 +404,14 @@ impl Summary {
         );
         for (kind, msg) in &self.error_messages {
             let _ = writeln!(s, "    {kind}: {msg}");
+        }
+        if !self.checks.is_empty() {
+            let by: Vec<String> = self
+                .checks
+                .iter()
+                .map(|(r, n)| format!("{r} {}", group(*n)))
+                .collect();
+            let _ = writeln!(s, "  Checks failed {}", by.join("   "));
         }
         if !self.components.is_empty() {
             let _ = writeln!(s);

@@ -30,6 +30,8 @@ pub struct Measurements {
     /// When each failed request was sent, up to `FAILURES_KEPT`: route
     /// actions list the drops around them from these.
     pub failures: Vec<FailureAt>,
+    /// Failed checks by request (profile order; grown on the first one).
+    pub checks: Vec<u64>,
 }
 
 /// Failed requests kept with their send time per shard and per interval.
@@ -59,7 +61,21 @@ impl Default for Measurements {
             finished: 0,
             messages: Default::default(),
             failures: Vec::new(),
+            checks: Vec::new(),
         }
+    }
+}
+
+/// Adds per-request check counts into `into`, growing it as needed.
+fn add_checks(into: &mut Vec<u64>, from: impl Iterator<Item = (usize, u64)>) {
+    for (i, n) in from {
+        if n == 0 {
+            continue;
+        }
+        if into.len() <= i {
+            into.resize(i + 1, 0);
+        }
+        into[i] = into[i].saturating_add(n);
     }
 }
 
@@ -102,7 +118,10 @@ impl Measurements {
                 record(&mut self.latency, latency);
                 record(&mut self.service, service);
             }
-            Outcome::Status(_) => record(&mut self.failed_latency, latency),
+            // A response that failed a check is a failed response.
+            Outcome::Status(_) | Outcome::Error(ErrorKind::Check) => {
+                record(&mut self.failed_latency, latency)
+            }
             Outcome::Error(_) => record(&mut self.error_latency, latency),
         }
         self.finished += 1;
@@ -120,6 +139,13 @@ impl Measurements {
             }
             Outcome::Error(kind) => {
                 self.errors[kind.index()] += 1;
+                if kind == ErrorKind::Check {
+                    let i = request as usize;
+                    if self.checks.len() <= i {
+                        self.checks.resize(i + 1, 0);
+                    }
+                    self.checks[i] += 1;
+                }
                 let m = &mut self.messages[kind.index()];
                 if m.is_none() {
                     *m = Some(message());
@@ -151,6 +177,7 @@ impl Measurements {
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a += b;
         }
+        add_checks(&mut self.checks, other.checks.iter().copied().enumerate());
         self.ok += other.ok;
         self.finished += other.finished;
         let room = FAILURES_KEPT.saturating_sub(self.failures.len());
@@ -177,6 +204,17 @@ impl Measurements {
         self.finished = 0;
         self.messages = Default::default();
         self.failures.clear();
+        self.checks.fill(0);
+    }
+
+    /// Non-zero failed-check counts, by request index.
+    pub fn check_list(&self) -> Vec<(u16, u64)> {
+        self.checks
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u16, n))
+            .collect()
     }
 
     /// Non-zero status counts, by code.
@@ -217,6 +255,10 @@ impl Measurements {
             let c = &mut self.errors[kind.index()];
             *c = c.saturating_add(n);
         }
+        add_checks(
+            &mut self.checks,
+            i.checks.iter().map(|&(r, n)| (r as usize, n)),
+        );
     }
 
     /// A copy of the four histograms (for a snapshot or the run log).

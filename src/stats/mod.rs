@@ -105,10 +105,13 @@ pub enum ErrorKind {
     /// A request's template rendered something HTTP cannot carry (a data
     /// value that is not a valid header value, say): never sent.
     Template,
+    /// The response failed one of its request's `expect` checks (status,
+    /// header, body): the target answered, but not as required.
+    Check,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Connect,
@@ -119,6 +122,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::LocalResources,
         ErrorKind::Template,
+        ErrorKind::Check,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -138,6 +142,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::LocalResources => "local_resources",
             ErrorKind::Template => "template",
+            ErrorKind::Check => "check",
         }
     }
 }

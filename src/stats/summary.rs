@@ -141,6 +141,9 @@ pub struct IntervalStats {
     pub error_latency: Percentiles,
     pub status: Vec<(u16, u64)>,
     pub errors: Vec<(ErrorKind, u64)>,
+    /// Responses that failed their request's checks, by request index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<(u16, u64)>,
 }
 
 impl IntervalStats {
