@@ -62,6 +62,15 @@ async fn recording_server() -> (SocketAddr, Seen) {
     (addr, seen)
 }
 
+/// The `{{seq}}` in a recorded `/item/SEQ?...` path.
+fn seq_of(path: &str) -> u64 {
+    path.split('/')
+        .nth(2)
+        .and_then(|p| p.split('?').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not an /item/SEQ path: {path}"))
+}
+
 fn users(dir: &std::path::Path, n: usize) {
     let mut csv = String::from("user,team\n");
     for i in 0..n {
@@ -121,16 +130,7 @@ async fn seq_rows_in_order_and_stop_after_the_last_row() {
         v["duration_s"].as_f64().unwrap() < 1.0,
         "it ended at the last row"
     );
-    got.sort_by_key(|(p, _, _)| {
-        p.split('/')
-            .nth(2)
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-    });
+    got.sort_by_key(|(p, _, _)| seq_of(p));
     for (i, (path, user, body)) in got.iter().enumerate() {
         assert!(
             path.starts_with(&format!("/item/{i}?team=team,%20{}&r=", i % 3)),
@@ -163,16 +163,7 @@ async fn the_same_seed_sends_the_same_requests_and_another_seed_others() {
         )
         .await;
         let mut got = seen.lock().unwrap().clone();
-        got.sort_by_key(|(p, _, _)| {
-            p.split('/')
-                .nth(2)
-                .unwrap()
-                .split('?')
-                .next()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-        });
+        got.sort_by_key(|(p, _, _)| seq_of(p));
         runs.push(
             got.into_iter()
                 .map(|(p, u, _)| format!("{p} {u}"))

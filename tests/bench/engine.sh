@@ -6,6 +6,7 @@
 #   tests/bench/engine.sh accuracy   # open loop at 50,000/s for 10 s: achieved rate
 #   tests/bench/engine.sh rss        # RSS after 1 and 10 minutes at 20,000/s
 #   tests/bench/engine.sh console    # console thread CPU at 10 fps (120x40); throughput console vs headless
+#   tests/bench/engine.sh template   # CPU-s per 100k: a request with three placeholders vs the same fixed
 #   tests/bench/engine.sh all
 #
 # The load generator is pinned to CPU 0 and the target (the demo gateway
@@ -61,6 +62,25 @@ bench_cpu() {
   if [ -s "$TMP/oha" ]; then printf 'oha %.3f CPU-s per 100k\n' "$(median < "$TMP/oha")"; fi
   rd=$(median < "$TMP/rd"); wk=$(median < "$TMP/wrk")
   printf 'rampdeck %.3f  wrk %.3f  CPU-s per 100k  (rampdeck/wrk = %.2f)\n' "$rd" "$wk" "$(echo "$rd $wk" | awk '{print $1/$2}')"
+}
+
+bench_template() {
+  start_target
+  echo "CPU seconds per 100k requests, closed loop, 50 connections, $DUR, $REPEAT runs each (median): fixed vs three placeholders"
+  local load="[load]\nmode = \"closed\"\n[[load.stages]]\nkind = \"hold\"\nfrom = 50\nto = 50\nduration = \"$DUR\""
+  printf "[target]\nurl = \"$URL\"\n$load\n[[request]]\npath = \"/item/7?r=42\"\nheaders = { x-id = \"6f1c8a52-6a39-4c43-9b1e-2f1e0c7d9a11\" }\n" > "$TMP/fixed.toml"
+  printf "[target]\nurl = \"$URL\"\n$load\n[[request]]\npath = \"/item/{{seq}}?r={{rand_int(1, 100)}}\"\nheaders = { x-id = \"{{uuid}}\" }\n" > "$TMP/tpl.toml"
+  : > "$TMP/fixed"; : > "$TMP/tpl"
+  for i in $(seq "$REPEAT"); do
+    for kind in fixed tpl; do
+      cpu=$(cpu_of "$BIN" run "$TMP/$kind.toml" --headless --force --out "$TMP/o")
+      req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
+      echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/$kind"
+      printf '  %-5s run %d: %s CPU-s, %s requests\n' "$kind" "$i" "$cpu" "$req"
+    done
+  done
+  f=$(median < "$TMP/fixed"); t=$(median < "$TMP/tpl")
+  printf 'fixed %.3f  templated %.3f  CPU-s per 100k  (templated/fixed = %.3f)\n' "$f" "$t" "$(echo "$f $t" | awk '{print $2/$1}')"
 }
 
 bench_accuracy() {
@@ -141,6 +161,7 @@ case "${1:-all}" in
   accuracy) bench_accuracy ;;
   rss) bench_rss ;;
   console) bench_console ;;
+  template) bench_template ;;
   all) bench_cpu; bench_accuracy; bench_console; bench_rss ;;
   *) echo "usage: $0 cpu|accuracy|rss|console|all" >&2; exit 2 ;;
 esac
