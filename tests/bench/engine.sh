@@ -67,7 +67,7 @@ bench_cpu() {
 bench_template() {
   start_target
   echo "CPU seconds per 100k requests, closed loop, 50 connections, $DUR, $REPEAT runs each (median): fixed vs three placeholders"
-  local load="[load]\nmode = \"closed\"\n[[load.stages]]\nkind = \"hold\"\nfrom = 50\nto = 50\nduration = \"$DUR\""
+  local load="[load]\nmode = \"closed\"\n[[load.stages]]\nkind = \"hold\"\ntarget = 50\nduration = \"$DUR\""
   printf "[target]\nurl = \"$URL\"\n$load\n[[request]]\npath = \"/item/7?r=42\"\nheaders = { x-id = \"6f1c8a52-6a39-4c43-9b1e-2f1e0c7d9a11\" }\n" > "$TMP/fixed.toml"
   printf "[target]\nurl = \"$URL\"\n$load\n[[request]]\npath = \"/item/{{seq}}?r={{rand_int(1, 100)}}\"\nheaders = { x-id = \"{{uuid}}\" }\n" > "$TMP/tpl.toml"
   : > "$TMP/fixed"; : > "$TMP/tpl"
