@@ -64,30 +64,46 @@ impl Prepared {
         let mut ctx = Context::new(s.seed, seq, s.agent);
         let mut row = |fi: usize| s.data.feeders.get(fi).and_then(|f| f.row(seq, s.seed));
         let mut req = self.build();
-        let mut text = String::new();
         if let Some(p) = &t.path {
-            p.render(&mut ctx, &mut row, &mut text)?;
-            let mut uri = String::with_capacity(self.prefix.len() + text.len() + 8);
+            // Rendered straight after the prefix; only a value that needs
+            // percent-encoding (rare) costs a second pass.
+            let mut uri = String::with_capacity(self.prefix.len() + 64);
             uri.push_str(&self.prefix);
-            encode_path_value(&text, &mut uri);
-            match uri.parse::<Uri>() {
+            p.render(&mut ctx, &mut row, &mut uri)?;
+            let rendered = &uri[self.prefix.len()..];
+            if rendered.bytes().any(|b| !b.is_ascii_graphic() || b == b'#') {
+                let raw = rendered.to_owned();
+                uri.truncate(self.prefix.len());
+                encode_path_value(&raw, &mut uri);
+            }
+            // The buffer moves into the URI: no copy.
+            match Uri::from_maybe_shared(Bytes::from(uri)) {
                 Ok(u) => *req.uri_mut() = u,
                 Err(e) => {
                     return Some(Err(Failure::new(
                         ErrorKind::Template,
-                        format!("the path rendered as '{text}', which is not a URI path: {e}"),
+                        format!("the path did not render as a URI path: {e}"),
                     )))
                 }
             }
         }
         for (name, h) in &t.headers {
-            text.clear();
+            let mut text = String::with_capacity(48);
             h.render(&mut ctx, &mut row, &mut text)?;
-            match http::HeaderValue::from_str(&text) {
-                Ok(v) => {
+            // The rule `HeaderValue` applies, checked before the buffer
+            // moves in, so a refusal can still show what was rendered.
+            let valid = text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+            let value = valid
+                .then(|| {
+                    http::HeaderValue::from_maybe_shared(Bytes::from(std::mem::take(&mut text)))
+                        .ok()
+                })
+                .flatten();
+            match value {
+                Some(v) => {
                     req.headers_mut().insert(name.clone(), v);
                 }
-                Err(_) => {
+                None => {
                     return Some(Err(Failure::new(
                         ErrorKind::Template,
                         format!(
