@@ -165,6 +165,13 @@ pub struct RunArgs {
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+    #[command(flatten)]
+    pub agents: AgentArgs,
+}
+
+/// Where the load comes from, for run, demo and find.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
     /// Send the load from agents: local:N (processes here), static:HOST:PORT,... (started by hand) or kubernetes:N (an Indexed Job).
     #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
     pub agents: Option<rampdeck::agents::AgentsSpec>,
@@ -173,9 +180,9 @@ pub struct RunArgs {
     pub agent_token_file: Option<PathBuf>,
 }
 
-impl RunArgs {
+impl AgentArgs {
     /// `--agents` with `--agent-token-file` folded in.
-    pub fn agents(&self) -> Option<rampdeck::agents::AgentsSpec> {
+    pub fn spec(&self) -> Option<rampdeck::agents::AgentsSpec> {
         let mut spec = self.agents.clone()?;
         if let rampdeck::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
             *token_file = self.agent_token_file.clone();
@@ -200,12 +207,8 @@ pub struct FindArgs {
     /// Search the demo: one route with 8 workers and a 5 ms service time (capacity 1,600 req/s by construction).
     #[arg(long, conflicts_with = "target")]
     pub demo: bool,
-    /// Send the search's load from agents: local:N, static:HOST:PORT,... or kubernetes:N (see `run --help`).
-    #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
-    pub agents: Option<rampdeck::agents::AgentsSpec>,
-    /// The token static agents were started with (else $RAMPDECK_AGENT_TOKEN).
-    #[arg(long, value_name = "FILE")]
-    pub agent_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub agents: AgentArgs,
     /// A criterion in the [thresholds] syntax, e.g. "p99 < 50ms" or "component.destination.cpu_max < 0.5" (repeatable; default: the profile's [find] slo, else its [thresholds]).
     #[arg(long, value_name = "EXPR")]
     pub slo: Vec<String>,

@@ -123,10 +123,7 @@ fn plan(
             profile::load(t)?
         }
     };
-    if let Some(mut spec) = a.agents.clone() {
-        if let rampdeck::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
-            *token_file = a.agent_token_file.clone();
-        }
+    if let Some(spec) = a.agents.spec() {
         plan.agents = Some(spec);
     }
     let mut cfg = match plan.find.clone() {

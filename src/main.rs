@@ -276,7 +276,7 @@ fn overrides(run: &RunArgs) -> Overrides {
         rate: run.rate,
         concurrency: run.concurrency,
         duration: run.duration,
-        agents: run.agents(),
+        agents: run.agents.spec(),
     }
 }
 

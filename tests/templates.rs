@@ -80,21 +80,10 @@ fn users(dir: &std::path::Path, n: usize) {
 }
 
 async fn run(dir: &std::path::Path, addr: SocketAddr, body: &str) -> serde_json::Value {
+    // Named inside `dir`, so its [[data]] files are found beside it.
+    let name = dir.join("t.toml");
     let text = format!("[target]\nurl = \"http://{addr}\"\n{body}");
-    let path = dir.join("t.toml");
-    std::fs::write(&path, &text).unwrap();
-    let plan = rampdeck::profile::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
-    let out = dir.join("out");
-    let _ = std::fs::remove_dir_all(&out);
-    rampdeck::headless::run(
-        Arc::new(plan),
-        &rampdeck::headless::Options {
-            out: Some(out.clone()),
-        },
-        rampdeck::signals::StopSignals::new(),
-    )
-    .await
-    .expect("the run");
+    let out = support::run_headless(name.to_str().unwrap(), &text, dir).await;
     support::summary(&out)
 }
 
