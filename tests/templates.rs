@@ -6,61 +6,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use support::SERIAL;
-
-/// What the server got: path and query, `x-user`, body.
-type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
-
-async fn recording_server() -> (SocketAddr, Seen) {
-    use http_body_util::BodyExt;
-    use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let seen: Seen = Arc::default();
-    let s = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let s = s.clone();
-            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let s = s.clone();
-                async move {
-                    let path = req
-                        .uri()
-                        .path_and_query()
-                        .map_or(String::new(), |p| p.to_string());
-                    let user = req
-                        .headers()
-                        .get("x-user")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    s.lock().unwrap().push((
-                        path,
-                        user,
-                        String::from_utf8_lossy(&body).into_owned(),
-                    ));
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                        http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
-                    ))
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, seen)
-}
+use support::{recording_server, SERIAL};
 
 /// The `{{seq}}` in a recorded `/item/SEQ?...` path.
 fn seq_of(path: &str) -> u64 {

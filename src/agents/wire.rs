@@ -559,6 +559,7 @@ impl WirePlan {
             find: None,
             data: std::sync::Arc::new(data),
             agents: None,
+            request_source: None,
         })
     }
 }

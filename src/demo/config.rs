@@ -21,7 +21,7 @@ pub struct KubeSim {
     pub namespace: String,
     /// Name of the pre-created Gateway that HTTPRoutes attach to.
     pub gateway: String,
-    /// Services that exist: each answers 200 with "<name>\n" and `x-backend: <name>`.
+    /// Services that exist: each answers 200 with `"<name>\n"` and `x-backend: <name>`.
     pub backends: Vec<String>,
     /// From an accepted HTTPRoute write to the data plane serving it and its status being written.
     pub propagation: Duration,

@@ -91,11 +91,13 @@ pub struct Gateway {
     pub not_found: AtomicU64,
     /// HTTPRoutes as programmed by the simulated control plane; consulted first.
     pub router: Arc<Router>,
-    /// Per echo backend: its body ("<name>\n") and `x-backend` value.
+    /// Per echo backend: its body (`"<name>\n"`) and `x-backend` value.
     echo: Vec<(Bytes, HeaderValue)>,
     pub started: Instant,
     draws: AtomicU64,
     body: Bytes,
+    /// `/auth/login` and the token-guarded `/auth/...` paths.
+    pub auth: super::auth::Auth,
 }
 
 impl Gateway {
@@ -128,6 +130,7 @@ impl Gateway {
             started: Instant::now(),
             draws: AtomicU64::new(1),
             body: Bytes::from(vec![b'x'; max_body]),
+            auth: super::auth::Auth::new(),
         }
     }
 
@@ -190,6 +193,9 @@ impl Gateway {
         let path = req.uri().path();
         // The built-in routes answer requests addressed to the gateway
         // itself; a hostname no HTTPRoute serves gets 404, as on a real Gateway.
+        if addressed_by_ip(host) && path.starts_with(super::auth::PREFIX) {
+            return Ok(self.auth.handle(req.method(), path, req.headers()));
+        }
         let matched = if addressed_by_ip(host) {
             self.routes.iter().position(|r| path.starts_with(&r.prefix))
         } else {

@@ -323,18 +323,45 @@ pub struct Checked {
     pub failed: Option<String>,
 }
 
+/// How one response is judged: the profile's `expect`, and a request
+/// source's own check with the body it keeps.
+#[derive(Default)]
+pub struct Judge<'a> {
+    pub expect: Option<&'a crate::checks::Expect>,
+    pub custom: Option<CustomCheck<'a>>,
+}
+
+/// A request source's check (`source::RequestSource::check`), bound to its
+/// connection's session.
+pub struct CustomCheck<'a> {
+    pub name: &'a str,
+    /// Body bytes to keep for it.
+    pub keep: usize,
+    pub check: &'a mut (dyn FnMut(&super::source::Response<'_>) -> Result<(), String> + Send),
+}
+
+impl<'a> Judge<'a> {
+    pub fn expect(expect: Option<&'a crate::checks::Expect>) -> Self {
+        Judge {
+            expect,
+            custom: None,
+        }
+    }
+}
+
 /// Reads a response body to its end, keeping of it only what a body check
 /// needs (nothing without one); judges the checks.
-pub async fn drain(
-    resp: Response<Incoming>,
-    expect: Option<&crate::checks::Expect>,
-) -> Result<Checked, Failure> {
-    let status = resp.status().as_u16();
-    let mut failed = expect.and_then(|e| e.head(status, resp.headers()));
-    let keep = expect.and_then(|e| e.keep()).unwrap_or(0);
+pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Checked, Failure> {
+    let (head, mut body) = resp.into_parts();
+    let status = head.status.as_u16();
+    let expect = judge.expect;
+    let mut failed = expect.and_then(|e| e.head(status, &head.headers));
+    let keep = expect
+        .and_then(|e| e.keep())
+        .unwrap_or(0)
+        .max(judge.custom.as_ref().map_or(0, |c| c.keep));
     let mut kept = Vec::new();
     let mut len = 0usize;
-    let mut body = resp.into_body();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, true))?;
         if let Some(data) = frame.data_ref() {
@@ -348,6 +375,20 @@ pub async fn drain(
     if failed.is_none() {
         if let Some(e) = expect.filter(|e| e.needs_body()) {
             failed = e.body(len, &kept);
+        }
+    }
+    // The source sees every whole response (its session may learn from
+    // it); the profile's verdict, if any, comes first.
+    if let Some(c) = judge.custom.as_mut() {
+        let response = super::source::Response {
+            name: c.name,
+            status,
+            headers: &head.headers,
+            body: &kept[..kept.len().min(c.keep)],
+            body_len: len,
+        };
+        if let Err(why) = (c.check)(&response) {
+            failed.get_or_insert(why);
         }
     }
     Ok(Checked { status, failed })
@@ -387,7 +428,7 @@ impl H1 {
     pub async fn exchange(
         &mut self,
         mut req: Request<Body>,
-        expect: Option<&crate::checks::Expect>,
+        judge: &mut Judge<'_>,
     ) -> Result<Checked, ExchangeError> {
         let H1 {
             sender,
@@ -417,7 +458,7 @@ impl H1 {
                     ExchangeError::Failed(f)
                 }
             })?;
-            drain(resp, expect).await.map_err(ExchangeError::Failed)
+            drain(resp, judge).await.map_err(ExchangeError::Failed)
         };
         tokio::pin!(exchange);
         loop {
@@ -458,7 +499,7 @@ pub enum H2Failure {
 pub async fn send_h2(
     sender: &mut http2::SendRequest<Body>,
     req: Request<Body>,
-    expect: Option<&crate::checks::Expect>,
+    judge: &mut Judge<'_>,
 ) -> Result<Checked, H2Failure> {
     let head = |e: hyper::Error| {
         let f = classify(&e, false);
@@ -470,7 +511,7 @@ pub async fn send_h2(
     };
     sender.ready().await.map_err(head)?;
     let resp = sender.send_request(req).await.map_err(head)?;
-    drain(resp, expect).await.map_err(H2Failure::Failed)
+    drain(resp, judge).await.map_err(H2Failure::Failed)
 }
 
 /// A stream the server refused or cut off with a graceful GOAWAY: by the

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod pace;
 pub mod schedule;
 pub mod share;
+pub mod source;
 pub mod stream;
 mod supervisor;
 pub mod timer;
@@ -144,59 +145,58 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         Some(m) => conn::Connector::memory(m.clone(), &plan.target),
         None => conn::Connector::new(endpoint, &plan.target).await?,
     };
+    // What every request carries: User-Agent, Host (HTTP/1.1), the URL's
+    // userinfo and `[target]` headers.
+    let target_error = |message: String| EngineError::Request {
+        name: "target".into(),
+        message,
+    };
+    let mut base = HeaderMap::new();
+    base.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("rampdeck/", env!("CARGO_PKG_VERSION"))),
+    );
+    if !plan.target.http2 {
+        let host =
+            HeaderValue::from_str(&endpoint.authority).map_err(|e| target_error(e.to_string()))?;
+        base.insert(HOST, host);
+    }
+    // curl's way: userinfo in the URL is Basic auth (never part of
+    // Host); an Authorization header the profile sets wins.
+    if let Some(info) = &endpoint.userinfo {
+        let value = HeaderValue::from_str(&info.basic_auth()).map_err(|_| {
+            target_error("the URL's user or password has characters a header cannot carry".into())
+        })?;
+        base.insert(http::header::AUTHORIZATION, value);
+    }
+    for (k, v) in &plan.target.headers {
+        base.insert(k.clone(), v.clone());
+    }
+    let prefix = if plan.target.http2 {
+        format!(
+            "{}://{}{}",
+            if endpoint.https { "https" } else { "http" },
+            endpoint.authority,
+            endpoint.base_path
+        )
+    } else {
+        endpoint.base_path.clone()
+    };
     let requests = plan
         .requests
         .iter()
         .map(|r| {
             // A templated path is rendered per request; its text is no URI.
             let templated = r.template.as_ref().is_some_and(|t| t.path.is_some());
-            let path = format!(
-                "{}{}",
-                endpoint.base_path,
-                if templated { "/" } else { r.path.as_str() }
-            );
-            let uri: Uri = if plan.target.http2 {
-                format!(
-                    "{}://{}{}",
-                    if endpoint.https { "https" } else { "http" },
-                    endpoint.authority,
-                    path
-                )
-                .parse()
-            } else {
+            let path = format!("{prefix}{}", if templated { "/" } else { r.path.as_str() });
+            let uri: Uri =
                 path.parse()
-            }
-            .map_err(|e: http::uri::InvalidUri| EngineError::Request {
-                name: r.name.clone(),
-                message: e.to_string(),
-            })?;
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!("rampdeck/", env!("CARGO_PKG_VERSION"))),
-            );
-            if !plan.target.http2 {
-                let host = HeaderValue::from_str(&endpoint.authority).map_err(|e| {
-                    EngineError::Request {
+                    .map_err(|e: http::uri::InvalidUri| EngineError::Request {
                         name: r.name.clone(),
                         message: e.to_string(),
-                    }
-                })?;
-                headers.insert(HOST, host);
-            }
-            // curl's way: userinfo in the URL is Basic auth (never part of
-            // Host); an Authorization header the profile sets wins.
-            if let Some(info) = &endpoint.userinfo {
-                let value = HeaderValue::from_str(&info.basic_auth()).map_err(|_| {
-                    EngineError::Request {
-                        name: r.name.clone(),
-                        message: "the URL's user or password has characters a header cannot carry"
-                            .into(),
-                    }
-                })?;
-                headers.insert(http::header::AUTHORIZATION, value);
-            }
-            for (k, v) in plan.target.headers.iter().chain(r.headers.iter()) {
+                    })?;
+            let mut headers = base.clone();
+            for (k, v) in &r.headers {
                 headers.insert(k.clone(), v.clone());
             }
             Ok(worker::Prepared {
@@ -207,16 +207,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 headers,
                 body: r.body.clone(),
                 template: r.template.clone(),
-                prefix: if plan.target.http2 {
-                    format!(
-                        "{}://{}{}",
-                        if endpoint.https { "https" } else { "http" },
-                        endpoint.authority,
-                        endpoint.base_path
-                    )
-                } else {
-                    endpoint.base_path.clone()
-                },
+                prefix: prefix.clone(),
             })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
@@ -254,6 +245,11 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         seq: AtomicU64::new(0),
         data_end: CancellationToken::new(),
         data_end_at: AtomicU64::new(u64::MAX),
+        custom: plan.request_source.as_ref().map(|s| source::Custom {
+            source: s.0.clone(),
+            base,
+            prefix,
+        }),
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -18,10 +18,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{
-    send_h2, Body, Checked, Connector, ExchangeError, Failure, H2Failure, H2Pool, H1,
+    send_h2, Body, Checked, Connector, CustomCheck, ExchangeError, Failure, H2Failure, H2Pool,
+    Judge, H1,
 };
 use super::schedule::{Due, Schedule};
 use super::share::NoSlot;
+use super::source::{Call, Context, Custom, SourceError};
 use super::timer::PreciseTimer;
 use crate::stats::{ErrorKind, Outcome, Recorder};
 use crate::util::rng::{splitmix64, WeightedPick};
@@ -154,6 +156,8 @@ pub struct Shared {
     pub data_end: CancellationToken,
     /// The first slot that found no row.
     pub data_end_at: AtomicU64,
+    /// A Rust request source, which builds every request instead of `requests`.
+    pub(crate) custom: Option<Custom>,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -177,6 +181,15 @@ struct Worker {
     rx: watch::Receiver<Arc<Schedule>>,
     schedule: Arc<Schedule>,
     conn: Conn,
+    /// A request source's state for this connection, made before its first request.
+    session: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// How a request is built again for a resend.
+enum Again<'a> {
+    Fixed,
+    Template(&'a crate::template::RequestTemplate, u64),
+    Custom(&'a Custom, Call),
 }
 
 impl Worker {
@@ -196,6 +209,7 @@ impl Worker {
             rx,
             schedule,
             conn,
+            session: None,
         }
     }
 
@@ -273,9 +287,9 @@ impl Worker {
         id: usize,
         request: usize,
         make: &(dyn Fn() -> Request<Body> + Sync),
+        judge: &mut Judge<'_>,
     ) -> Result<Checked, Failure> {
         let spec = &shared.requests[request];
-        let expect = spec.expect.as_deref();
         match conn {
             Conn::H1(slot) => {
                 let mut reused = true;
@@ -286,7 +300,7 @@ impl Worker {
                         slot.insert(shared.connector.connect_h1().await?)
                     }
                 };
-                let mut r = conn.exchange(make(), expect).await;
+                let mut r = conn.exchange(make(), judge).await;
                 let stale = match &r {
                     // The idle connection had been closed by the server:
                     // nothing was sent, so this is not the request's failure.
@@ -299,7 +313,7 @@ impl Worker {
                 if reused && stale {
                     shared.recorder.resent();
                     let conn = slot.insert(shared.connector.connect_h1().await?);
-                    r = conn.exchange(make(), expect).await;
+                    r = conn.exchange(make(), judge).await;
                 }
                 match r {
                     Ok(status) => Ok(status),
@@ -328,7 +342,7 @@ impl Worker {
                             sender.insert(s)
                         }
                     };
-                    let r = send_h2(s, make(), expect).await;
+                    let r = send_h2(s, make(), judge).await;
                     match r {
                         Ok(status) => return Ok(status),
                         // A graceful GOAWAY (nginx at keepalive_requests) or
@@ -362,53 +376,96 @@ impl Worker {
         intended: Option<Instant>,
         mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
     ) {
-        let request = self.shared.pick.pick(draw);
         let shared: &Shared = &self.shared;
-        let spec = &shared.requests[request];
-        // A templated request is rendered before it counts as sent; one
-        // whose data rows ran out (`on_end = "stop"`) is never sent.
-        let mut rendered = None;
-        if let Some(t) = &spec.template {
-            let seq = match intended {
-                Some(_) => draw,
-                None => shared.seq.fetch_add(1, Ordering::Relaxed),
-            };
-            match spec.render(t, seq, shared) {
-                Some(r) => rendered = Some((t, seq, r)),
-                None => {
-                    shared.data_end_at.fetch_min(seq, Ordering::Relaxed);
-                    shared.data_end.cancel();
-                    return;
+        let mut request = shared.pick.pick(draw);
+        let seq = || match intended {
+            Some(_) => draw,
+            None => shared.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        let data_end = |seq: u64| {
+            shared.data_end_at.fetch_min(seq, Ordering::Relaxed);
+            shared.data_end.cancel();
+        };
+        // A request is built (a source's call, a template rendered) before
+        // it counts as sent; one whose data rows ran out (`on_end =
+        // "stop"`) is never sent.
+        let mut first = None;
+        let mut failed = None;
+        let mut again = Again::Fixed;
+        if let Some(custom) = &shared.custom {
+            let seq = seq();
+            let session = self.session.get_or_insert_with(|| custom.source.session());
+            let drawn = &shared.requests[request].name;
+            let mut ctx = Context::new(shared.seed, seq, shared.agent, drawn, &shared.data);
+            match custom.source.request(&mut ctx, session.as_mut()) {
+                Ok(call) => match custom.resolve(&shared.requests, request, &call) {
+                    Ok((i, req)) => {
+                        request = i;
+                        first = Some(req);
+                        again = Again::Custom(custom, call);
+                    }
+                    Err(f) => failed = Some(f),
+                },
+                Err(SourceError::DataEnd) => return data_end(seq),
+                Err(e) => {
+                    failed = Some(Failure::new(
+                        ErrorKind::Template,
+                        format!("the request source: {e}"),
+                    ))
                 }
             }
+        } else if let Some(t) = &shared.requests[request].template {
+            let seq = seq();
+            match shared.requests[request].render(t, seq, shared) {
+                Some(Ok(req)) => {
+                    first = Some(req);
+                    again = Again::Template(t, seq);
+                }
+                Some(Err(f)) => failed = Some(f),
+                None => return data_end(seq),
+            }
         }
+        let spec = &shared.requests[request];
         let start = Instant::now();
         let deadline = super::schedule::later(start, shared.timeout);
         shared.recorder.sent();
-        let (first, failed) = match rendered {
-            None => (None, None),
-            Some((t, seq, Ok(req))) => (Some((t, seq, req)), None),
-            Some((_, _, Err(f))) => (None, Some(f)),
-        };
-        let again = first.as_ref().map(|(t, seq, _)| (*t, *seq));
-        let first = std::sync::Mutex::new(first.map(|(_, _, r)| r));
-        // The first call takes the rendered request; a resend renders it again.
+        let first = std::sync::Mutex::new(first);
+        // The first call takes the built request; a resend builds it again.
         let make = || -> Request<Body> {
             if let Some(r) = first.lock().ok().and_then(|mut g| g.take()) {
                 return r;
             }
-            match again {
-                Some((t, seq)) => match spec.render(t, seq, shared) {
+            match &again {
+                Again::Template(t, seq) => match spec.render(t, *seq, shared) {
                     Some(Ok(r)) => r,
                     _ => spec.build(),
                 },
-                None => spec.build(),
+                Again::Custom(custom, call) => custom.build(call).unwrap_or_else(|_| spec.build()),
+                Again::Fixed => spec.build(),
             }
         };
+        // A source's check runs on this connection's session.
+        let mut check = match (&again, self.session.as_mut()) {
+            (Again::Custom(custom, call), Some(session)) => {
+                Some((call.keep(), move |r: &super::source::Response<'_>| {
+                    custom.source.check(r, session.as_mut())
+                }))
+            }
+            _ => None,
+        };
+        let mut judge = Judge::expect(spec.expect.as_deref());
+        if let Some((keep, f)) = check.as_mut() {
+            judge.custom = Some(CustomCheck {
+                name: &spec.name,
+                keep: *keep,
+                check: f,
+            });
+        }
         let result = if let Some(f) = failed {
             Some(Err(f))
         } else {
-            let exchange = Self::exchange(&mut self.conn, shared, self.id, request, &make);
+            let exchange =
+                Self::exchange(&mut self.conn, shared, self.id, request, &make, &mut judge);
             tokio::pin!(exchange);
             loop {
                 // The timer first: a server that floods bytes (1xx heads,

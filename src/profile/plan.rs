@@ -32,6 +32,9 @@ pub struct Plan {
     pub data: std::sync::Arc<crate::template::Feeders>,
     /// `[agents]` or `--agents`: send the load from agents (None: from here).
     pub agents: Option<crate::agents::AgentsSpec>,
+    /// A Rust request source (the library API) that builds every request
+    /// instead of `requests`, which then give the names and the mix.
+    pub request_source: Option<crate::engine::source::SourceHandle>,
 }
 
 #[derive(Debug, Clone)]

@@ -206,7 +206,7 @@ pub struct RawVerify {
     pub timeout: Option<Spanned<Dur>>,
 }
 
-/// `[thresholds]`: metric = "<op> <value>", e.g. p99 = "< 250ms".
+/// `[thresholds]`: `metric = "<op> <value>"`, e.g. `p99 = "< 250ms"`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThresholds {

@@ -66,12 +66,19 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             .and_then(|l| l.get_ref().seed.as_ref())
             .map_or(DEFAULT_SEED, |s| *s);
         let feeders = data_feeders(src, &raw.data, seed)?;
-        let requests = raw
+        let first = raw.requests[0].span();
+        let requests: Vec<RequestSpec> = raw
             .requests
             .into_iter()
             .enumerate()
             .map(|(i, r)| request(src, i, r, &feeders))
             .collect::<Result<_, _>>()?;
+        if requests.iter().all(|r| r.weight == 0) {
+            return Err(src.at(
+                first,
+                "every [[request]] has weight = 0, so the mix has nothing to send; give at least one a weight above 0",
+            ));
+        }
         data = std::sync::Arc::new(feeders);
         requests
     };
@@ -120,6 +127,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         find,
         data,
         agents,
+        request_source: None,
     })
 }
 
@@ -529,12 +537,12 @@ fn request(
         None => return Err(src.at(span, format!("{field}.path is missing, e.g. path = \"/api/items\""))),
     };
     let weight = match r.weight {
-        Some(w) if (1..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
+        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
         Some(w) => {
             return Err(src.at(
                 w.span(),
                 format!(
-                    "{field}.weight: must be a whole number from 1 to 1000000, got {}",
+                    "{field}.weight: must be a whole number from 0 (sent only when a Rust request source names it) to 1000000, got {}",
                     w.get_ref()
                 ),
             ))

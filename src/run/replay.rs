@@ -110,6 +110,7 @@ fn plan_of(header: &Value) -> Plan {
         find: None,
         data: Default::default(),
         agents: None,
+        request_source: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

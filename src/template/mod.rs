@@ -205,29 +205,12 @@ impl Template {
                         .map_or(0, |d| d.as_millis());
                     let _ = write!(out, "{ms}");
                 }
-                Segment::Uuid => {
-                    let (a, b) = (ctx.next(), ctx.next());
-                    // Version 4, variant 1, from the seeded generator.
-                    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-                    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-                    let _ = write!(
-                        out,
-                        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                        a >> 32,
-                        (a >> 16) & 0xffff,
-                        a & 0xffff,
-                        b >> 48,
-                        b & 0xffff_ffff_ffff
-                    );
-                }
+                Segment::Uuid => ctx.rng.write_uuid(out),
                 Segment::RandInt(lo, hi) => {
-                    let span = (*hi as i128 - *lo as i128 + 1) as u128;
-                    let v = *lo as i128 + (ctx.next() as u128 % span) as i128;
-                    let _ = write!(out, "{v}");
+                    let _ = write!(out, "{}", ctx.rng.int(*lo, *hi));
                 }
                 Segment::RandChoice(c) => {
-                    let i = (ctx.next() % c.len() as u64) as usize;
-                    out.push_str(&c[i]);
+                    out.push_str(ctx.rng.choose(c).map_or("", String::as_str));
                 }
                 Segment::Data { feeder, column } => {
                     let r = row(*feeder)?;
@@ -243,7 +226,7 @@ impl Template {
 pub struct Context {
     pub seq: u64,
     pub agent: u32,
-    rng: u64,
+    pub rng: crate::util::rng::Rng,
 }
 
 impl Context {
@@ -252,15 +235,8 @@ impl Context {
         Context {
             seq,
             agent,
-            rng: crate::util::rng::splitmix64(
-                seed ^ crate::util::rng::splitmix64(seq.wrapping_add(0x5eed)),
-            ),
+            rng: crate::util::rng::Rng::for_request(seed, seq),
         }
-    }
-
-    fn next(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        crate::util::rng::splitmix64(self.rng)
     }
 }
 

@@ -10,6 +10,77 @@ pub fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The seeded random numbers of one request: a function of the run's
+/// `load.seed` and the request's slot number only, so the same profile and
+/// seed send the same sequence of requests, in one process or over agents.
+#[derive(Debug, Clone)]
+pub struct Rng {
+    state: u64,
+}
+
+impl Rng {
+    /// The generator for request `seq` of a run seeded with `seed`.
+    pub fn for_request(seed: u64, seq: u64) -> Self {
+        Rng {
+            state: splitmix64(seed ^ splitmix64(seq.wrapping_add(0x5eed))),
+        }
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        splitmix64(self.state)
+    }
+
+    /// A whole number from `lo` to `hi`, both included (`hi` below `lo` gives `lo`).
+    pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        if hi <= lo {
+            return lo;
+        }
+        let span = (hi as i128 - lo as i128 + 1) as u128;
+        (lo as i128 + (self.next_u64() as u128 % span) as i128) as i64
+    }
+
+    /// One of `items`, uniformly (None when it is empty).
+    pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        if items.is_empty() {
+            return None;
+        }
+        items.get((self.next_u64() % items.len() as u64) as usize)
+    }
+
+    /// True with probability `p` (0 to 1).
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    /// A version 4 UUID, from this generator (so it repeats with the seed).
+    pub fn uuid(&mut self) -> String {
+        let mut s = String::with_capacity(36);
+        self.write_uuid(&mut s);
+        s
+    }
+
+    /// `uuid`, written into `out`.
+    pub fn write_uuid(&mut self, out: &mut String) {
+        use std::fmt::Write as _;
+        let (a, b) = (self.next_u64(), self.next_u64());
+        // Version 4, variant 1.
+        let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+        let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+        let _ = write!(
+            out,
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        );
+    }
+}
+
 /// Picks an index with probability proportional to its weight.
 #[derive(Debug, Clone)]
 pub struct WeightedPick {

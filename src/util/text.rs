@@ -55,6 +55,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `eprintln!` that never panics: a closed stderr (a pipe whose reader
 /// went away) must not bring a run down before its summary is written.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! stderr_line {
     ($($arg:tt)*) => {{
