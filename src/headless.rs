@@ -162,5 +162,22 @@ fn progress_line(plan: &Plan, model: &RunModel, last: &IntervalStats, total: Dur
         recent.success_rate().map_or_else(|| "-".into(), |r| format!("{r:.2}%")),
         errors,
         if last.in_flight > 0 { format!(" | in flight {}", last.in_flight) } else { String::new() },
+    ) + &delivery_part(model)
+}
+
+/// `[delivery]`: the sink's accounting so far, for the progress line.
+fn delivery_part(model: &RunModel) -> String {
+    let Some(d) = &model.delivery else {
+        return String::new();
+    };
+    let recent = model.recent(Duration::from_secs(1));
+    format!(
+        " | delivered {:.1}/s in transit {} lost {} dup {} unknown {} | e2e p99 {:.1}ms",
+        recent.delivered as f64 / recent.secs.max(1e-9),
+        d.in_transit,
+        d.lost,
+        d.duplicates,
+        d.unknown,
+        d.recent_latency.p99
     )
 }

@@ -66,6 +66,8 @@ pub mod agents;
 #[doc(hidden)]
 pub mod checks;
 #[doc(hidden)]
+pub mod delivery;
+#[doc(hidden)]
 pub mod demo;
 #[doc(hidden)]
 pub mod engine;

@@ -31,6 +31,8 @@ pub enum SessionError {
     Probes(#[from] crate::probes::ProbeError),
     #[error(transparent)]
     Agents(#[from] crate::agents::AgentsError),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
 }
 
 /// What a view is told as the session folds events in.
@@ -74,6 +76,8 @@ pub struct RunSession {
     out: Option<PathBuf>,
     watch: Watch,
     model: Arc<Mutex<RunModel>>,
+    /// `[delivery]`'s sink, stopped once the summary is made.
+    delivery: Option<crate::delivery::Delivery>,
 }
 
 /// A poisoned lock still holds a consistent model (every write is one fold).
@@ -92,8 +96,27 @@ impl RunSession {
     pub async fn start_with(
         plan: Arc<Plan>,
         out: Option<&Path>,
-        opts: engine::StartOptions,
+        mut opts: engine::StartOptions,
     ) -> Result<Self, SessionError> {
+        // The sink listens before any load, so `{{delivery.url}}` is known
+        // to the requests and to route actions.
+        let (plan, delivery) = match &plan.delivery {
+            Some(config) => {
+                let d = crate::delivery::Delivery::start(config).await?;
+                crate::util::text::stderr_line!(
+                    "delivery sink: {} (deadline {})",
+                    d.url(),
+                    crate::profile::plan::fmt_dur(config.deadline)
+                );
+                let mut p = (*plan).clone();
+                p.routes
+                    .base_vars
+                    .insert("delivery.url".into(), d.url().to_owned());
+                opts.delivery = Some(d.tracker.clone());
+                (Arc::new(p), Some(d))
+            }
+            None => (plan, None),
+        };
         let handle = match &plan.agents {
             Some(spec) => crate::agents::coordinator::start(plan.clone(), spec).await?,
             None => engine::start_with(plan.clone(), opts).await?,
@@ -128,6 +151,7 @@ impl RunSession {
             route_events,
             log,
             out: out.map(Path::to_path_buf),
+            delivery,
         })
     }
 
@@ -265,6 +289,9 @@ impl RunSession {
             Ok(r) => r,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
+        if let Some(d) = self.delivery.take() {
+            d.stop().await;
+        }
         let summary = Summary::new(&self.plan, &result, &lock(&model), self.started_at);
         if let Some(l) = self.log.take() {
             if let Err(e) = l.summary(&summary) {

@@ -69,6 +69,7 @@ fn model(state: RunState) -> RunModel {
             if spike { 700.0 } else { 25.0 + (i % 5) as f64 },
         );
         m.series.push(IntervalStats {
+            delivery: None,
             index: i,
             elapsed: Duration::from_secs_f64(t),
             run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),

@@ -1011,6 +1011,7 @@ impl Coordinator {
             aborted,
             resent: results.iter().map(|r| r.resent).sum(),
             generator_limited: secs(max(|r| r.generator_limited_s)),
+            delivery: None,
             behind_cause: if limited {
                 crate::engine::pace::Lag::GeneratorLimited
             } else {

@@ -109,6 +109,8 @@ fn merge(index: u64, open: Open) -> Merged {
     let mut checks: BTreeMap<u16, u64> = BTreeMap::new();
     let first = &parts[0].1;
     let mut s = IntervalStats {
+        // Delivery accounting never runs on agents.
+        delivery: None,
         index,
         elapsed: first.elapsed,
         run_clock: first.run_clock,
@@ -201,6 +203,7 @@ mod tests {
         }
         let n = ms.len() as u64;
         let s = IntervalStats {
+            delivery: None,
             index,
             elapsed: Duration::from_secs(index + 1),
             run_clock: Duration::from_secs(index + 1),

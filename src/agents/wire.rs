@@ -449,6 +449,8 @@ impl WirePlan {
                     )
                 })
                 .collect(),
+            // Delivery accounting runs where the sink is, never on agents.
+            delivery: false,
         };
         let compile = |name: &str, what: &str, text: &str| {
             Template::compile(text, &data)
@@ -560,6 +562,7 @@ impl WirePlan {
             data: std::sync::Arc::new(data),
             agents: None,
             request_source: None,
+            delivery: None,
         })
     }
 }

@@ -80,6 +80,9 @@ pub struct DemoRoute {
     /// and queueing shows in the latency. None: unlimited.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// A relay: accept events (202) and POST them on to a webhook.
+    #[serde(default)]
+    pub relay: Option<super::relay::RelayConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,6 +112,7 @@ impl DemoRoute {
             stall: None,
             body_bytes: 64,
             workers: None,
+            relay: None,
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct Gateway {
     body: Bytes,
     /// `/auth/login` and the token-guarded `/auth/...` paths.
     pub auth: super::auth::Auth,
+    /// Sends relay routes' events on.
+    relay: Arc<super::relay::Relay>,
 }
 
 impl Gateway {
@@ -131,6 +133,7 @@ impl Gateway {
             draws: AtomicU64::new(1),
             body: Bytes::from(vec![b'x'; max_body]),
             auth: super::auth::Auth::new(),
+            relay: Arc::new(super::relay::Relay::new()),
         }
     }
 
@@ -207,6 +210,14 @@ impl Gateway {
         };
         let route = &self.routes[i];
         let arrived = tokio::time::Instant::now();
+        // A relay route takes the event now and sends it on once accepted.
+        let job = match route.relay {
+            Some(config) => match self.relay.accept(config, req).await {
+                Ok(job) => Some(job),
+                Err(refused) => return Ok(refused),
+            },
+            None => None,
+        };
         let service = self.stall_wait(route) + self.latency(route.latency);
         // A route with workers serves this many at once; the rest queue.
         let done = match &self.workers[i] {
@@ -248,6 +259,10 @@ impl Gateway {
             return Ok(status(code, "injected failure\n"));
         }
         counters.ok.fetch_add(1, Ordering::Relaxed);
+        if let Some(job) = job {
+            self.relay.start(job);
+            return Ok(status(StatusCode::ACCEPTED, "accepted\n"));
+        }
         Ok(Response::new(Full::new(
             self.body.slice(..route.body_bytes),
         )))

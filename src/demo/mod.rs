@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod kubeapi;
 pub mod launch;
 pub mod procfs;
+pub mod relay;
 pub mod routing;
 
 use std::net::SocketAddr;

@@ -35,7 +35,7 @@ use crate::profile::{Mode, Plan, TargetAddr};
 use crate::run::event::Event;
 use crate::stats::{ErrorKind, IntervalStats, Recorder};
 
-pub use supervisor::RunResult;
+pub use supervisor::{rate, RunResult};
 
 /// Startup failures: the run could not begin (exit code 1).
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +130,8 @@ pub struct StartOptions {
     pub share: Option<share::Share>,
     /// An agent's index in its run (`{{agent}}`; 0 for a run on its own).
     pub agent: u32,
+    /// `[delivery]`'s tracker, which the sink (started by the session) fills.
+    pub delivery: Option<Arc<crate::delivery::Tracker>>,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -199,6 +201,16 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
             for (k, v) in &r.headers {
                 headers.insert(k.clone(), v.clone());
             }
+            // A templated header's name is in the map already, so each
+            // rendered value replaces it in place: the per-request clone
+            // of the map never grows.
+            if let Some(t) = &r.template {
+                for (name, _) in &t.headers {
+                    headers
+                        .entry(name.clone())
+                        .or_insert(HeaderValue::from_static(""));
+                }
+            }
             Ok(worker::Prepared {
                 name: r.name.clone(),
                 expect: r.expect.clone(),
@@ -206,6 +218,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 uri,
                 headers,
                 body: r.body.clone(),
+                publishes: r.template.as_ref().is_some_and(|t| t.publishes()),
                 template: r.template.clone(),
                 prefix: prefix.clone(),
             })
@@ -245,6 +258,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         seq: AtomicU64::new(0),
         data_end: CancellationToken::new(),
         data_end_at: AtomicU64::new(u64::MAX),
+        delivery: opts.delivery.clone(),
         custom: plan.request_source.as_ref().map(|s| source::Custom {
             source: s.0.clone(),
             base,

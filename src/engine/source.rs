@@ -509,7 +509,10 @@ mod tests {
             crate::template::OnEnd::Stop,
             1,
         );
-        let feeders = Feeders { feeders: vec![f] };
+        let feeders = Feeders {
+            feeders: vec![f],
+            delivery: false,
+        };
         let ctx = Context::new(1, 1, 0, "r", &feeders);
         assert_eq!(ctx.data("user"), Ok("bob"));
         assert!(matches!(

@@ -52,6 +52,8 @@ pub struct RunResult {
     pub generator_limited: Duration,
     /// Why the backlog (and so `dropped`) grew, mostly.
     pub behind_cause: super::pace::Lag,
+    /// `[delivery]`: every published event's account.
+    pub delivery: Option<crate::delivery::DeliveryTotals>,
 }
 
 impl RunResult {
@@ -104,6 +106,8 @@ pub(super) struct Supervisor {
     finished_all: u64,
     seen: [bool; ErrorKind::COUNT],
     seen_status: std::collections::BTreeSet<u16>,
+    /// Lost, duplicate and unknown deliveries announced.
+    delivery_seen: [bool; 3],
     last_errors: [Option<String>; ErrorKind::COUNT],
     /// Stages whose start has been announced.
     stages_announced: usize,
@@ -153,6 +157,7 @@ impl Supervisor {
             finished_all: 0,
             seen: [false; ErrorKind::COUNT],
             seen_status: Default::default(),
+            delivery_seen: [false; 3],
             last_errors: Default::default(),
             stages_announced: 0,
             pauses: Vec::new(),
@@ -606,7 +611,15 @@ impl Supervisor {
             status,
             errors: self.interval.error_list(),
             checks: self.interval.check_list(),
+            delivery: self
+                .shared
+                .delivery
+                .as_ref()
+                .map(|t| t.interval(std::time::Instant::now())),
         };
+        if let Some(d) = &interval.delivery {
+            self.delivery_firsts(d);
+        }
         let snapshot = Snapshot {
             interval,
             histograms: Arc::new(self.interval.histograms()),
@@ -622,6 +635,45 @@ impl Supervisor {
                 EventKind::WarmupEnded,
                 "warmup over: statistics start now",
             );
+        }
+    }
+
+    /// The first lost, duplicated and unknown events, on the timeline.
+    fn delivery_firsts(&mut self, d: &crate::delivery::DeliveryInterval) {
+        let deadline = self
+            .shared
+            .delivery
+            .as_ref()
+            .map_or(Duration::ZERO, |t| t.config.deadline);
+        let firsts = [
+            (
+                d.lost,
+                format!(
+                    "first lost events: {} not delivered within the {} deadline",
+                    d.lost,
+                    crate::profile::plan::fmt_dur(deadline)
+                ),
+            ),
+            (
+                d.duplicates,
+                format!(
+                    "first duplicate deliveries: {} beyond the expected copies",
+                    d.duplicates
+                ),
+            ),
+            (
+                d.unknown,
+                format!(
+                    "first unknown deliveries: {} with ids never published",
+                    d.unknown
+                ),
+            ),
+        ];
+        for (i, (n, text)) in firsts.into_iter().enumerate() {
+            if n > 0 && !self.delivery_seen[i] {
+                self.delivery_seen[i] = true;
+                self.emit(EventKind::Warning, text);
+            }
         }
     }
 
@@ -759,6 +811,8 @@ impl Supervisor {
         }
         self.workers.abort_all();
         while self.workers.join_next().await.is_some() {}
+        self.settle_deliveries(&mut control, &mut control_open)
+            .await;
         let end = Instant::now();
         self.state = RunState::Finished;
         let end_rc = self.rc();
@@ -807,6 +861,51 @@ impl Supervisor {
             resent: self.shared.recorder.resent_total(),
             generator_limited: self.pace.generator_limited,
             behind_cause: self.pace.cause(),
+            delivery: self.shared.delivery.as_ref().map(|t| t.totals()),
+        }
+    }
+
+    /// Waits (after the last request) for the events still in transit to
+    /// arrive, at most one deadline; a Stop ends the wait and they are
+    /// reported as pending, not lost.
+    async fn settle_deliveries(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        control_open: &mut bool,
+    ) {
+        let Some(tracker) = self.shared.delivery.clone() else {
+            return;
+        };
+        let in_transit = tracker.sweep(std::time::Instant::now());
+        if in_transit == 0 {
+            return;
+        }
+        let deadline = tracker.config.deadline;
+        self.emit(
+            EventKind::Warning,
+            format!(
+                "waiting up to {} for {in_transit} events in transit to be delivered (stop to report them as pending)",
+                crate::profile::plan::fmt_dur(deadline)
+            ),
+        );
+        let until = Instant::now() + deadline;
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            let boundary = self.next_boundary();
+            tokio::select! {
+                biased;
+                cmd = control.recv(), if *control_open => match cmd {
+                    Some(Control::Stop) => break,
+                    Some(_) => {}
+                    None => *control_open = false,
+                },
+                _ = sleep_until_opt(boundary) => {
+                    let end_rc = self.delta.saturating_mul(self.index as u32 + 1);
+                    self.close_interval(end_rc);
+                }
+                _ = poll.tick() => if tracker.sweep(std::time::Instant::now()) == 0 { break },
+                _ = tokio::time::sleep_until(until) => break,
+            }
         }
     }
 }

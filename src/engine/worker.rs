@@ -43,6 +43,8 @@ pub struct Prepared {
     pub prefix: String,
     /// Its response checks (None: any response is judged by its status).
     pub expect: Option<Arc<crate::checks::Expect>>,
+    /// It carries `{{delivery.id}}`: a publish the delivery sink accounts for.
+    pub publishes: bool,
 }
 
 impl Prepared {
@@ -56,15 +58,24 @@ impl Prepared {
 
     /// The request for slot `seq` with its placeholders filled in; None
     /// when a `[[data]]` feeder with `on_end = "stop"` has no row for it.
+    /// A publish's `[delivery] id` is rendered first and left in `event`.
     fn render(
         &self,
         t: &crate::template::RequestTemplate,
         seq: u64,
         s: &Shared,
+        event: &mut String,
     ) -> Option<Result<Request<Body>, Failure>> {
         use crate::template::{encode_path_value, Context};
         let mut ctx = Context::new(s.seed, seq, s.agent);
         let mut row = |fi: usize| s.data.feeders.get(fi).and_then(|f| f.row(seq, s.seed));
+        if let Some(d) = &s.delivery {
+            ctx.delivery_url = Some(d.url.clone());
+            if self.publishes {
+                d.config.id.render(&mut ctx, &mut row, ctx_id(event))?;
+                ctx.delivery_id = std::mem::take(event);
+            }
+        }
         let mut req = self.build();
         if let Some(p) = &t.path {
             // Rendered straight after the prefix; only a value that needs
@@ -121,8 +132,15 @@ impl Prepared {
             b.render(&mut ctx, &mut row, &mut body)?;
             *req.body_mut() = Body::new(Bytes::from(body));
         }
+        *event = ctx.delivery_id;
         Some(Ok(req))
     }
+}
+
+/// The buffer a delivery id renders into (cleared first).
+fn ctx_id(event: &mut String) -> &mut String {
+    event.clear();
+    event
 }
 
 /// What all workers of one run share (read-only, or atomics).
@@ -158,6 +176,8 @@ pub struct Shared {
     pub data_end_at: AtomicU64,
     /// A Rust request source, which builds every request instead of `requests`.
     pub(crate) custom: Option<Custom>,
+    /// `[delivery]`: publishes are entered here as they are sent.
+    pub delivery: Option<Arc<crate::delivery::Tracker>>,
 }
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
@@ -392,6 +412,9 @@ impl Worker {
         let mut first = None;
         let mut failed = None;
         let mut again = Again::Fixed;
+        // A publish: its delivery id, and its slot.
+        let mut event = String::new();
+        let mut published = None;
         if let Some(custom) = &shared.custom {
             let seq = seq();
             let session = self.session.get_or_insert_with(|| custom.source.session());
@@ -416,10 +439,13 @@ impl Worker {
             }
         } else if let Some(t) = &shared.requests[request].template {
             let seq = seq();
-            match shared.requests[request].render(t, seq, shared) {
+            match shared.requests[request].render(t, seq, shared, &mut event) {
                 Some(Ok(req)) => {
                     first = Some(req);
                     again = Again::Template(t, seq);
+                    if shared.requests[request].publishes {
+                        published = Some(seq);
+                    }
                 }
                 Some(Err(f)) => failed = Some(f),
                 None => return data_end(seq),
@@ -429,6 +455,9 @@ impl Worker {
         let start = Instant::now();
         let deadline = super::schedule::later(start, shared.timeout);
         shared.recorder.sent();
+        if let (Some(seq), Some(d)) = (published, &shared.delivery) {
+            d.publish(&event, seq, start.into_std());
+        }
         let first = std::sync::Mutex::new(first);
         // The first call takes the built request; a resend builds it again.
         let make = || -> Request<Body> {
@@ -436,7 +465,7 @@ impl Worker {
                 return r;
             }
             match &again {
-                Again::Template(t, seq) => match spec.render(t, *seq, shared) {
+                Again::Template(t, seq) => match spec.render(t, *seq, shared, &mut String::new()) {
                     Some(Ok(r)) => r,
                     _ => spec.build(),
                 },
@@ -507,6 +536,17 @@ impl Worker {
             start.saturating_duration_since(self.shared.origin),
             request as u16,
         );
+        // A publish the system refused is not expected at the sink; one
+        // whose answer never came (a timeout) may still be delivered.
+        if let (Some(_), Some(d)) = (published, &shared.delivery) {
+            let accepted = match &result {
+                Ok(c) => (200..300).contains(&c.status) && c.failed.is_none(),
+                Err(f) => f.kind == ErrorKind::Timeout,
+            };
+            if !accepted {
+                d.publish_failed(&event);
+            }
+        }
         match result {
             Ok(Checked {
                 status,

@@ -122,6 +122,8 @@ impl Window {
                     memory_max: mem.iter().copied().reduce(f64::max),
                 })
                 .collect(),
+            // A step's window has no delivery accounting of its own.
+            delivery: None,
             probes: self
                 .probes
                 .iter()
@@ -275,6 +277,7 @@ mod tests {
             h.service.record(service_ms * 1000).unwrap();
         }
         let i = IntervalStats {
+            delivery: None,
             index: 0,
             elapsed: Duration::from_secs(1),
             run_clock: Duration::from_secs(1),

@@ -3,6 +3,7 @@
 //! `schema` describes the file, `validate` decides what it means, `plan` is
 //! what the rest of rampdeck runs from, `error` renders file:line:col messages.
 
+pub mod delivery;
 pub mod error;
 pub mod plan;
 pub mod routes;
@@ -338,6 +339,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         data: Default::default(),
         agents: None,
         request_source: None,
+        delivery: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -35,6 +35,8 @@ pub struct Plan {
     /// A Rust request source (the library API) that builds every request
     /// instead of `requests`, which then give the names and the mix.
     pub request_source: Option<crate::engine::source::SourceHandle>,
+    /// `[delivery]`: a sink for what the system delivers, and the accounting of every event.
+    pub delivery: Option<crate::delivery::DeliveryConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -50,6 +50,33 @@ pub struct RawProfile {
     pub data: Vec<Spanned<RawData>>,
     /// Run the load from agents (`--agents` replaces it).
     pub agents: Option<Spanned<RawAgents>>,
+    /// A sink for what the system delivers, and the accounting of every event.
+    pub delivery: Option<Spanned<RawDelivery>>,
+}
+
+/// `[delivery]`: the sink, how arrivals are correlated, how it answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub listen: Option<Spanned<String>>,
+    /// The id each publish carries, a template (default "{{uuid}}").
+    pub id: Option<Spanned<String>>,
+    pub id_header: Option<Spanned<String>>,
+    pub id_pointer: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<Dur>>,
+    pub expect_copies: Option<Spanned<i64>>,
+    pub capacity: Option<Spanned<i64>>,
+    pub respond: Option<Spanned<RawRespond>>,
+}
+
+/// `[delivery.respond]`: the sink's answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRespond {
+    pub status: Option<Spanned<i64>>,
+    pub latency: Option<Spanned<Dur>>,
+    pub failure_rate: Option<Spanned<f64>>,
+    pub failure_status: Option<Spanned<i64>>,
 }
 
 /// `[agents]`: where a distributed run's agents come from.
@@ -232,6 +259,13 @@ pub struct RawThresholds {
     pub failed_max: Option<Spanned<String>>,
     pub success_rate: Option<Spanned<String>>,
     pub rps: Option<Spanned<String>>,
+    /// `[delivery]`: percent of events delivered, end-to-end latency, counts.
+    pub delivery_rate: Option<Spanned<String>>,
+    pub delivery_p50: Option<Spanned<String>>,
+    pub delivery_p99: Option<Spanned<String>>,
+    pub delivery_max: Option<Spanned<String>>,
+    pub duplicates: Option<Spanned<String>>,
+    pub lost: Option<Spanned<String>>,
     /// Per `[[source]]` name.
     #[serde(default)]
     pub component: BTreeMap<String, Spanned<RawComponentThresholds>>,
@@ -451,4 +485,17 @@ pub struct RawDemoRoute {
     pub body_bytes: Option<Spanned<i64>>,
     /// Requests served at once (the rest queue): a route with a capacity.
     pub workers: Option<Spanned<i64>>,
+    /// Accept events and POST them on to the webhook in `x-relay-to`.
+    pub relay: Option<Spanned<RawRelay>>,
+}
+
+/// `relay = { ... }` on a demo route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelay {
+    pub delay: Option<Spanned<Dur>>,
+    pub loss: Option<Spanned<f64>>,
+    pub duplicate: Option<Spanned<f64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub retry_after: Option<Spanned<Dur>>,
 }

@@ -65,7 +65,8 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             .as_ref()
             .and_then(|l| l.get_ref().seed.as_ref())
             .map_or(DEFAULT_SEED, |s| *s);
-        let feeders = data_feeders(src, &raw.data, seed)?;
+        let mut feeders = data_feeders(src, &raw.data, seed)?;
+        feeders.delivery = raw.delivery.is_some();
         let first = raw.requests[0].span();
         let requests: Vec<RequestSpec> = raw
             .requests
@@ -103,11 +104,35 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         &requests.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
     )?;
     let thresholds = match raw.thresholds {
-        Some(t) => thresholds(src, t, &probes, load.mode)?,
+        Some(t) => thresholds(src, t, &probes, load.mode, raw.delivery.is_some())?,
         None => Vec::new(),
     };
     let find = raw.find.map(|f| find_config(src, f)).transpose()?;
     let agents = raw.agents.map(|a| agents_config(src, a)).transpose()?;
+    let delivery = match raw.delivery {
+        None => None,
+        Some(d) => {
+            let span = d.span();
+            let peak = (load.mode == Mode::Open).then(|| load.peak_level());
+            let config = super::delivery::delivery_config(src, d, peak, &data)?;
+            if !requests
+                .iter()
+                .any(|r| r.template.as_ref().is_some_and(|t| t.publishes()))
+            {
+                return Err(src.at(
+                    span,
+                    "[delivery]: no [[request]] carries {{delivery.id}}, so nothing is published to account for; put it in a header or the body, e.g. headers = { x-event-id = \"{{delivery.id}}\" }",
+                ));
+            }
+            if agents.is_some() {
+                return Err(src.at(
+                    span,
+                    "[delivery] counts events where the sink runs, and the publishes must be sent from the same process: it cannot run with [agents]",
+                ));
+            }
+            Some(config)
+        }
+    };
     Ok(Plan {
         name: raw.name.unwrap_or_else(|| {
             std::path::Path::new(src.path)
@@ -128,6 +153,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         data,
         agents,
         request_source: None,
+        delivery,
     })
 }
 
@@ -218,7 +244,10 @@ fn data_feeders(
             .map_err(|e| src.at(d.file.span(), format!("data[{i}].file: {e}")))?;
         feeders.push(f);
     }
-    Ok(crate::template::Feeders { feeders })
+    Ok(crate::template::Feeders {
+        feeders,
+        delivery: false,
+    })
 }
 
 /// The span of byte `offset` inside a TOML string value at `span` (after
@@ -950,6 +979,9 @@ pub(super) fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, Profil
             }
             route.workers = Some(*w.get_ref() as usize);
         }
+        if let Some(r) = r.relay {
+            route.relay = Some(demo_relay(src, &format!("{field}.relay"), r.into_inner())?);
+        }
         routes.push(route);
     }
     let kube = match d.kube {
@@ -957,6 +989,47 @@ pub(super) fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, Profil
         None => Default::default(),
     };
     Ok(DemoConfig { routes, kube })
+}
+
+fn demo_relay(
+    src: &Source,
+    field: &str,
+    r: super::schema::RawRelay,
+) -> Result<crate::demo::relay::RelayConfig, ProfileError> {
+    let mut c = crate::demo::relay::RelayConfig::default();
+    let share = |v: &Spanned<f64>, what: &str| {
+        let x = *v.get_ref();
+        if (0.0..=1.0).contains(&x) {
+            Ok(x)
+        } else {
+            Err(src.at(
+                v.span(),
+                format!("{field}.{what}: must be from 0 to 1 (a share of events), got {x}"),
+            ))
+        }
+    };
+    if let Some(d) = r.delay {
+        c.delay = d.into_inner().0;
+    }
+    if let Some(l) = &r.loss {
+        c.loss = share(l, "loss")?;
+    }
+    if let Some(d) = &r.duplicate {
+        c.duplicate = share(d, "duplicate")?;
+    }
+    if let Some(n) = r.retries {
+        if !(0..=20).contains(n.get_ref()) {
+            return Err(src.at(
+                n.span(),
+                format!("{field}.retries: must be from 0 to 20, got {}", n.get_ref()),
+            ));
+        }
+        c.retries = *n.get_ref() as u32;
+    }
+    if let Some(d) = r.retry_after {
+        c.retry_after = d.into_inner().0;
+    }
+    Ok(c)
 }
 
 fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSim, ProfileError> {
@@ -1229,6 +1302,7 @@ fn thresholds(
     raw: RawThresholds,
     probes: &crate::probes::config::ProbesConfig,
     mode: Mode,
+    delivery: bool,
 ) -> Result<Vec<crate::report::thresholds::Threshold>, ProfileError> {
     use crate::report::thresholds::{parse, Bound, Metric, Pct};
     let mut out = Vec::new();
@@ -1268,6 +1342,25 @@ fn thresholds(
     add("mean".into(), Metric::Latency(Pct::Mean), raw.mean)?;
     add("success_rate".into(), Metric::SuccessRate, raw.success_rate)?;
     add("rps".into(), Metric::Rps, raw.rps)?;
+    let delivery_thresholds = [
+        ("delivery_rate", Metric::DeliveryRate, raw.delivery_rate),
+        ("delivery_p50", Metric::Delivery(Pct::P50), raw.delivery_p50),
+        ("delivery_p99", Metric::Delivery(Pct::P99), raw.delivery_p99),
+        ("delivery_max", Metric::Delivery(Pct::Max), raw.delivery_max),
+        ("duplicates", Metric::Duplicates, raw.duplicates),
+        ("lost", Metric::Lost, raw.lost),
+    ];
+    for (name, metric, text) in delivery_thresholds {
+        if let (Some(t), false) = (&text, delivery) {
+            return Err(src.at(
+                t.span(),
+                format!(
+                    "thresholds.{name}: judges delivery, and this profile has no [delivery] table"
+                ),
+            ));
+        }
+        add(name.into(), metric, text)?;
+    }
     for (component, t) in raw.component {
         if !probes.sources.iter().any(|s| s.name == component) {
             let known: Vec<&str> = probes.sources.iter().map(|s| s.name.as_str()).collect();

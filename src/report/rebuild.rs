@@ -44,6 +44,7 @@ pub fn rebuild(dir: &Path) -> Result<Summary, ReplayError> {
             .filter(|i| i.generator_limited)
             .map(|i| i.measured)
             .sum(),
+        delivery: model.delivery.as_ref().map(|d| d.totals()),
         behind_cause: if series().any(|i| i.generator_limited) {
             crate::engine::pace::Lag::GeneratorLimited
         } else {

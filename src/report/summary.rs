@@ -108,6 +108,9 @@ pub struct Summary {
     /// A distributed run: measured seconds whose merged send rate fell short of the schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub under_supplied_s: Option<f64>,
+    /// `[delivery]`: every published event's account (docs/delivery.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::delivery::DeliveryTotals>,
     pub events: Vec<Event>,
 }
 
@@ -262,6 +265,10 @@ impl Summary {
             route_actions: model.routes.records.clone(),
             agents: model.agents.clone(),
             under_supplied_s: model.agents.as_ref().map(|a| a.under_supplied_s),
+            delivery: result.delivery.clone().map(|mut d| {
+                d.delivery_rate = crate::engine::rate(d.delivered, result.measured);
+                d
+            }),
             events: model.events.clone(),
         }
         .judged(plan, model)
@@ -412,6 +419,9 @@ impl Summary {
                 .map(|(r, n)| format!("{r} {}", group(*n)))
                 .collect();
             let _ = writeln!(s, "  Checks failed {}", by.join("   "));
+        }
+        if let Some(d) = &self.delivery {
+            super::delivery::render_text(&mut s, d);
         }
         if !self.components.is_empty() {
             let _ = writeln!(s);

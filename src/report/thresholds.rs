@@ -92,13 +92,26 @@ pub enum Metric {
     MemoryMax(String),
     /// A stat command's or HTTP probe's duration, ms.
     Probe(String, Pct),
+    /// `[delivery]`: percent of decided events (delivered + lost) delivered.
+    DeliveryRate,
+    /// `[delivery]`: end-to-end latency, ms.
+    Delivery(Pct),
+    /// `[delivery]`: copies beyond the expected.
+    Duplicates,
+    /// `[delivery]`: events not delivered by the deadline.
+    Lost,
 }
 
 impl Metric {
     pub fn unit(&self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => "ms",
-            Metric::SuccessRate => "%",
+            Metric::Latency(_)
+            | Metric::Service(_)
+            | Metric::Failed(_)
+            | Metric::Probe(..)
+            | Metric::Delivery(_) => "ms",
+            Metric::SuccessRate | Metric::DeliveryRate => "%",
+            Metric::Duplicates | Metric::Lost => "events",
             Metric::Rps => "req/s",
             Metric::CpuAvg(_) | Metric::CpuMax(_) => "cores",
             Metric::MemoryMax(_) => "bytes",
@@ -146,6 +159,12 @@ impl Metric {
         match name {
             "success_rate" => Some(Metric::SuccessRate),
             "rps" => Some(Metric::Rps),
+            "delivery_rate" => Some(Metric::DeliveryRate),
+            "duplicates" => Some(Metric::Duplicates),
+            "lost" => Some(Metric::Lost),
+            _ if name.starts_with("delivery_") => {
+                Pct::from_name(&name["delivery_".len()..]).map(Metric::Delivery)
+            }
             _ => {
                 if let Some(p) = name.strip_prefix("service_") {
                     Pct::from_name(p).map(Metric::Service)
@@ -193,11 +212,16 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
         )
     };
     let bound = match &metric {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => {
             let d = crate::util::limits::parse_duration(rest).map_err(|_| bad())?;
             Bound::Value(d.as_secs_f64() * 1000.0)
         }
-        Metric::SuccessRate => Bound::Value(
+        Metric::Duplicates | Metric::Lost => Bound::Value(rest.parse().map_err(|_| bad())?),
+        Metric::SuccessRate | Metric::DeliveryRate => Bound::Value(
             rest.trim_end_matches('%')
                 .trim()
                 .parse()
@@ -237,10 +261,13 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
 
 fn what(m: &Metric) -> &'static str {
     match m {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
-            "duration"
-        }
-        Metric::SuccessRate => "percentage",
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => "duration",
+        Metric::SuccessRate | Metric::DeliveryRate => "percentage",
+        Metric::Duplicates | Metric::Lost => "number of events",
         Metric::Rps => "rate (a number, or \"N% of target\")",
         Metric::CpuAvg(_) | Metric::CpuMax(_) => "number of cores",
         Metric::MemoryMax(_) => "size",
@@ -249,10 +276,13 @@ fn what(m: &Metric) -> &'static str {
 
 fn example(m: &Metric) -> &'static str {
     match m {
-        Metric::Latency(_) | Metric::Service(_) | Metric::Failed(_) | Metric::Probe(..) => {
-            "\"< 250ms\""
-        }
-        Metric::SuccessRate => "\"> 99.9\"",
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => "\"< 250ms\"",
+        Metric::SuccessRate | Metric::DeliveryRate => "\"> 99.9\"",
+        Metric::Duplicates | Metric::Lost => "\"<= 0\"",
         Metric::Rps => "\">= 99% of target\" or \">= 950\"",
         Metric::CpuAvg(_) | Metric::CpuMax(_) => "\"< 0.5\"",
         Metric::MemoryMax(_) => "\"< 200MiB\"",
@@ -294,6 +324,18 @@ pub struct Facts {
     pub components: Vec<ComponentFacts>,
     /// (name, durations in ms)
     pub probes: Vec<(String, Percentiles)>,
+    /// `[delivery]`'s accounting.
+    pub delivery: Option<DeliveryFacts>,
+}
+
+/// What delivery thresholds judge.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFacts {
+    pub delivered_pct: Option<f64>,
+    /// End-to-end latency, ms (live: the latest interval's).
+    pub latency: Percentiles,
+    pub duplicates: u64,
+    pub lost: u64,
 }
 
 /// A component's CPU (cores) and memory (bytes), where sampled.
@@ -348,6 +390,12 @@ impl Facts {
                 .iter()
                 .map(|p| (p.name.clone(), Percentiles::of(&p.durations)))
                 .collect(),
+            delivery: model.delivery.as_ref().map(|d| DeliveryFacts {
+                delivered_pct: d.delivered_pct(),
+                latency: d.recent_latency,
+                duplicates: d.duplicates,
+                lost: d.lost,
+            }),
         }
     }
 
@@ -392,6 +440,12 @@ impl Facts {
                     )
                 })
                 .collect(),
+            delivery: s.delivery.as_ref().map(|d| DeliveryFacts {
+                delivered_pct: d.delivered_pct,
+                latency: d.latency_ms,
+                duplicates: d.duplicates,
+                lost: d.lost,
+            }),
         }
     }
 
@@ -416,6 +470,14 @@ impl Facts {
                 .find(|x| &x.0 == n)
                 .filter(|x| x.1.count > 0)
                 .map(|x| p.of(&x.1)),
+            Metric::DeliveryRate => self.delivery.as_ref().and_then(|d| d.delivered_pct),
+            Metric::Delivery(p) => self
+                .delivery
+                .as_ref()
+                .filter(|d| d.latency.count > 0)
+                .map(|d| p.of(&d.latency)),
+            Metric::Duplicates => self.delivery.as_ref().map(|d| d.duplicates as f64),
+            Metric::Lost => self.delivery.as_ref().map(|d| d.lost as f64),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A run as the views see it: the interval series, the events, the totals so far.
 
 pub mod agents;
+pub mod delivery;
 pub mod env;
 pub mod event;
 pub mod log;

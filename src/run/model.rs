@@ -36,6 +36,8 @@ pub struct RunModel {
     pub search: Option<super::search::SearchProgress>,
     /// A distributed run's agents (None for a run on this machine alone).
     pub agents: Option<super::agents::AgentsStatus>,
+    /// `[delivery]`: the accounting so far (None without a sink).
+    pub delivery: Option<super::delivery::DeliverySoFar>,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
@@ -58,6 +60,7 @@ impl Default for RunModel {
             routes: super::routes::RouteLog::default(),
             search: None,
             agents: None,
+            delivery: None,
             cumulative: Measurements::default(),
             level: 0.0,
         }
@@ -92,6 +95,7 @@ impl RunModel {
                     .map(|r| (r.name.clone(), r.weight))
                     .collect(),
             ),
+            delivery: plan.delivery.as_ref().map(|_| Default::default()),
             ..RunModel::default()
         }
     }
@@ -220,6 +224,9 @@ impl RunModel {
             self.cumulative.add_interval(&i, h);
             self.totals = TotalsSummary::of(&self.cumulative);
         }
+        if let Some(d) = &i.delivery {
+            self.delivery.get_or_insert_with(Default::default).fold(d);
+        }
         self.state = i.state;
         self.level = i.target;
         self.series.push(i);
@@ -286,6 +293,7 @@ impl RunModel {
             r.sent += i.sent;
             r.finished += i.finished;
             r.ok += i.ok;
+            r.delivered += i.delivery.as_ref().map_or(0, |d| d.delivered);
         }
         r
     }
@@ -298,6 +306,8 @@ pub struct Recent {
     pub sent: u64,
     pub finished: u64,
     pub ok: u64,
+    /// `[delivery]`: events delivered.
+    pub delivered: u64,
 }
 
 impl Recent {

@@ -111,6 +111,7 @@ fn plan_of(header: &Value) -> Plan {
         data: Default::default(),
         agents: None,
         request_source: None,
+        delivery: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -144,6 +144,9 @@ pub struct IntervalStats {
     /// Responses that failed their request's checks, by request index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<(u16, u64)>,
+    /// `[delivery]`: the interval's deliveries (taken when it closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::delivery::DeliveryInterval>,
 }
 
 impl IntervalStats {

@@ -242,6 +242,8 @@ fn parse_jsonl(text: &str) -> Parsed {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Feeders {
     pub feeders: Vec<Feeder>,
+    /// The plan has `[delivery]`: `{{delivery.id}}` and `{{delivery.url}}` are known.
+    pub delivery: bool,
 }
 
 impl Feeders {

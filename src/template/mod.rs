@@ -25,6 +25,10 @@ pub enum Segment {
     NowMs,
     /// The agent's index in a distributed run (0 otherwise).
     Agent,
+    /// The request's `[delivery] id` (it makes the request a publish).
+    DeliveryId,
+    /// The delivery sink's URL.
+    DeliveryUrl,
     /// A column of a `[[data]]` feeder's current row.
     Data {
         feeder: usize,
@@ -46,7 +50,7 @@ pub struct TemplateError {
 }
 
 const NAMES: &str =
-    "seq, uuid, rand_int(a, b), rand_choice(\"a\", \"b\", ...), now_ms, agent, data.COLUMN";
+    "seq, uuid, rand_int(a, b), rand_choice(\"a\", \"b\", ...), now_ms, agent, data.COLUMN, delivery.id, delivery.url";
 
 /// Splits `args` ("1, 2" or "\"a\", \"b\"") into values; strings are quoted.
 fn parse_args(args: &str) -> Result<Vec<Arg>, String> {
@@ -83,7 +87,7 @@ enum Arg {
     Str(String),
 }
 
-fn placeholder(expr: &str, feeders: &Feeders) -> Result<Segment, String> {
+fn placeholder(expr: &str, feeders: &Feeders, delivery: bool) -> Result<Segment, String> {
     let expr = expr.trim();
     let (name, args) = match expr.split_once('(') {
         Some((n, a)) => {
@@ -129,6 +133,16 @@ fn placeholder(expr: &str, feeders: &Feeders) -> Result<Segment, String> {
                 ),
             }
         }
+        "delivery.id" | "delivery.url" if !delivery => Err(format!(
+            "{name} needs a [delivery] table (the sink it belongs to){}",
+            if feeders.delivery {
+                "; the delivery id cannot contain it"
+            } else {
+                ""
+            }
+        )),
+        "delivery.id" => no_args(Segment::DeliveryId),
+        "delivery.url" => no_args(Segment::DeliveryUrl),
         _ if name.starts_with("data.") => {
             if args.is_some() {
                 return Err(format!("{name} takes no arguments"));
@@ -145,6 +159,16 @@ fn placeholder(expr: &str, feeders: &Feeders) -> Result<Segment, String> {
 impl Template {
     /// Compiles `text`; None when it has no placeholder (sent as it is).
     pub fn compile(text: &str, feeders: &Feeders) -> Result<Option<Template>, TemplateError> {
+        Self::compile_in(text, feeders, feeders.delivery)
+    }
+
+    /// `compile`, with `{{delivery.*}}` allowed or not (the delivery id
+    /// itself cannot contain them).
+    pub fn compile_in(
+        text: &str,
+        feeders: &Feeders,
+        delivery: bool,
+    ) -> Result<Option<Template>, TemplateError> {
         if !text.contains("{{") {
             return Ok(None);
         }
@@ -160,10 +184,11 @@ impl Template {
                 offset: offset + start,
                 message: "'{{' is not closed with '}}'".into(),
             })?;
-            let seg = placeholder(&inner[..end], feeders).map_err(|message| TemplateError {
-                offset: offset + start,
-                message,
-            })?;
+            let seg =
+                placeholder(&inner[..end], feeders, delivery).map_err(|message| TemplateError {
+                    offset: offset + start,
+                    message,
+                })?;
             segments.push(seg);
             let used = start + 2 + end + 2;
             offset += used;
@@ -193,25 +218,25 @@ impl Template {
         for s in &self.segments {
             match s {
                 Segment::Literal(l) => out.push_str(l),
-                Segment::Seq => {
-                    let _ = write!(out, "{}", ctx.seq);
-                }
-                Segment::Agent => {
-                    let _ = write!(out, "{}", ctx.agent);
-                }
+                // itoa: integers are most of what is rendered, and the
+                // formatting machinery costs more than the rest of a render.
+                Segment::Seq => out.push_str(itoa::Buffer::new().format(ctx.seq)),
+                Segment::Agent => out.push_str(itoa::Buffer::new().format(ctx.agent)),
                 Segment::NowMs => {
                     let ms = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis());
-                    let _ = write!(out, "{ms}");
+                        .map_or(0, |d| d.as_millis() as u64);
+                    out.push_str(itoa::Buffer::new().format(ms));
                 }
                 Segment::Uuid => ctx.rng.write_uuid(out),
                 Segment::RandInt(lo, hi) => {
-                    let _ = write!(out, "{}", ctx.rng.int(*lo, *hi));
+                    out.push_str(itoa::Buffer::new().format(ctx.rng.int(*lo, *hi)));
                 }
                 Segment::RandChoice(c) => {
                     out.push_str(ctx.rng.choose(c).map_or("", String::as_str));
                 }
+                Segment::DeliveryId => out.push_str(&ctx.delivery_id),
+                Segment::DeliveryUrl => out.push_str(ctx.delivery_url.as_deref().unwrap_or("")),
                 Segment::Data { feeder, column } => {
                     let r = row(*feeder)?;
                     out.push_str(r.get(*column).map_or("", String::as_str));
@@ -227,6 +252,10 @@ pub struct Context {
     pub seq: u64,
     pub agent: u32,
     pub rng: crate::util::rng::Rng,
+    /// This request's `[delivery] id`, rendered first (empty without one).
+    pub delivery_id: String,
+    /// The delivery sink's URL.
+    pub delivery_url: Option<std::sync::Arc<str>>,
 }
 
 impl Context {
@@ -236,6 +265,8 @@ impl Context {
             seq,
             agent,
             rng: crate::util::rng::Rng::for_request(seed, seq),
+            delivery_id: String::new(),
+            delivery_url: None,
         }
     }
 }
@@ -251,6 +282,14 @@ pub struct RequestTemplate {
 impl RequestTemplate {
     pub fn is_empty(&self) -> bool {
         self.path.is_none() && self.headers.is_empty() && self.body.is_none()
+    }
+
+    /// Whether the request carries `{{delivery.id}}`: it is a publish.
+    pub fn publishes(&self) -> bool {
+        let has = |t: &Template| t.segments.contains(&Segment::DeliveryId);
+        self.path.as_ref().is_some_and(has)
+            || self.headers.iter().any(|(_, t)| has(t))
+            || self.body.as_ref().is_some_and(has)
     }
 
     pub fn uses_data(&self) -> bool {

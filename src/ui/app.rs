@@ -80,10 +80,12 @@ pub enum Pane {
     Capacity,
     /// A distributed run's agents (only when the load comes from agents).
     Agents,
+    /// `[delivery]`: the sink's accounting (only with a sink).
+    Delivery,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 8] = [
+    pub const ALL: [Pane; 9] = [
         Pane::Throughput,
         Pane::Latency,
         Pane::Success,
@@ -92,18 +94,31 @@ impl Pane {
         Pane::Events,
         Pane::Capacity,
         Pane::Agents,
+        Pane::Delivery,
     ];
 
     /// The next pane (`by` = 1) or the previous, over the panes on screen.
-    fn step(self, by: isize, capacity: bool, agents: bool) -> Pane {
+    fn step(self, by: isize, shown: Shown) -> Pane {
         let shown: Vec<Pane> = Pane::ALL
             .into_iter()
-            .filter(|&p| capacity || p != Pane::Capacity)
-            .filter(|&p| agents || p != Pane::Agents)
+            .filter(|&p| shown.capacity || p != Pane::Capacity)
+            .filter(|&p| shown.agents || p != Pane::Agents)
+            .filter(|&p| shown.delivery || p != Pane::Delivery)
             .collect();
         let i = shown.iter().position(|&p| p == self).unwrap_or(0) as isize;
         shown[(i + by).rem_euclid(shown.len() as isize) as usize]
     }
+}
+
+/// The panes that are on screen only sometimes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// A capacity search runs.
+    pub capacity: bool,
+    /// The load comes from agents.
+    pub agents: bool,
+    /// A `[delivery]` sink runs.
+    pub delivery: bool,
 }
 
 /// How much history the charts show.
@@ -186,9 +201,19 @@ pub struct App {
     pub capacity: bool,
     /// The load comes from agents: their pane is on screen.
     pub agents: bool,
+    /// A `[delivery]` sink runs: its pane is on screen.
+    pub delivery: bool,
 }
 
 impl App {
+    fn shown(&self) -> Shown {
+        Shown {
+            capacity: self.capacity,
+            agents: self.agents,
+            delivery: self.delivery,
+        }
+    }
+
     pub fn new(plan: Arc<Plan>) -> Self {
         App {
             plan,
@@ -206,6 +231,7 @@ impl App {
             replay_status: None,
             capacity: false,
             agents: false,
+            delivery: false,
         }
     }
 
@@ -350,11 +376,11 @@ impl App {
                 vec![]
             }
             (InputMode::Normal, Action::FocusNext) => {
-                self.focus = self.focus.step(1, self.capacity, self.agents);
+                self.focus = self.focus.step(1, self.shown());
                 vec![]
             }
             (InputMode::Normal, Action::FocusPrev) => {
-                self.focus = self.focus.step(-1, self.capacity, self.agents);
+                self.focus = self.focus.step(-1, self.shown());
                 vec![]
             }
             (InputMode::Normal, Action::ToggleLog) => {

@@ -104,12 +104,13 @@ impl Screen for Live {
             theme: self.theme,
             live_log: true,
         };
-        let (capacity, agents) = {
+        let (capacity, agents, delivery) = {
             let m = self.lock();
-            (m.search.is_some(), m.agents.is_some())
+            (m.search.is_some(), m.agents.is_some(), m.delivery.is_some())
         };
         self.app.capacity = capacity;
         self.app.agents = agents;
+        self.app.delivery = delivery;
         let m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         draw(f, &self.app, &m, &ctx);
         if self.panic_after_first_frame && m.last().is_some() {

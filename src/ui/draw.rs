@@ -9,8 +9,8 @@ use ratatui::Frame;
 
 use super::app::{App, Pane};
 use super::panes::{
-    agents, capacity, control_plane, events, footer, header, latency, overlay, stat, success,
-    throughput,
+    agents, capacity, control_plane, delivery, events, footer, header, latency, overlay, stat,
+    success, throughput,
 };
 use super::theme::Theme;
 use crate::run::RunModel;
@@ -68,6 +68,7 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
             let beside: Vec<Pane> = [
                 (model.search.is_some(), Pane::Capacity),
                 (model.agents.is_some(), Pane::Agents),
+                (model.delivery.is_some(), Pane::Delivery),
             ]
             .into_iter()
             .filter_map(|(on, p)| on.then_some(p))
@@ -144,5 +145,6 @@ pub fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &
         Pane::Events => events::draw(f, r, app, model, ctx.live_log, focused, theme),
         Pane::Capacity => capacity::draw(f, r, model, focused, theme),
         Pane::Agents => agents::draw(f, r, model, focused, theme),
+        Pane::Delivery => delivery::draw(f, r, app, model, focused, theme),
     }
 }

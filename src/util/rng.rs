@@ -64,20 +64,27 @@ impl Rng {
 
     /// `uuid`, written into `out`.
     pub fn write_uuid(&mut self, out: &mut String) {
-        use std::fmt::Write as _;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let (a, b) = (self.next_u64(), self.next_u64());
         // Version 4, variant 1.
         let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
         let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-        let _ = write!(
-            out,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        );
+        let mut buf = [0u8; 36];
+        let mut at = 0;
+        for (i, word) in [a, b].into_iter().enumerate() {
+            for nibble in (0..16).rev() {
+                // Dashes after hex digits 8, 12, 16 and 20.
+                let digit = i * 16 + (15 - nibble);
+                if matches!(digit, 8 | 12 | 16 | 20) {
+                    buf[at] = b'-';
+                    at += 1;
+                }
+                buf[at] = HEX[((word >> (nibble * 4)) & 0xf) as usize];
+                at += 1;
+            }
+        }
+        // Only ASCII hex digits and dashes were written.
+        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
     }
 }
 
@@ -122,6 +129,26 @@ impl WeightedPick {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_are_version_4_and_match_the_formatted_words() {
+        let mut r = Rng::for_request(9, 3);
+        let mut again = r.clone();
+        let u = r.uuid();
+        let (a, b) = (again.next_u64(), again.next_u64());
+        let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+        let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+        let want = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        );
+        assert_eq!(u, want);
+        assert_eq!(&u[14..15], "4");
+    }
 
     #[test]
     fn follows_weights_and_is_reproducible() {

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod capacity;
 pub mod control_plane;
+pub mod delivery;
 pub mod events;
 pub mod footer;
 pub mod header;

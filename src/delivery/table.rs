@@ -1,0 +1,304 @@
+//! The correlation table: every event in flight, by its id's hash, in fixed-size shards allocated once at start.
+//!
+//! An event is entered when its publish is sent and stays until twice the
+//! deadline has passed, so a copy that arrives after the first (a retry, a
+//! fan-out) is still recognised as a duplicate. Open addressing with linear
+//! probing; a removed entry leaves a tombstone, and a shard whose
+//! tombstones pile up is rebuilt in place (into its own spare storage), so
+//! no event allocates.
+
+use std::sync::Mutex;
+
+/// One event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The id's hash (never `EMPTY` or `GONE`).
+    pub hash: u64,
+    /// The publish's slot number (for order).
+    pub seq: u64,
+    /// When its publish was sent, ns on the run's clock.
+    pub sent_ns: u64,
+    /// Copies that arrived, and how many of them the sink accepted (2xx).
+    pub copies: u32,
+    pub accepted: u32,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Published, not yet delivered, deadline not passed.
+    InTransit,
+    /// As many accepted copies arrived as expected.
+    Delivered,
+    /// The deadline passed first.
+    Lost,
+}
+
+const EMPTY: u64 = 0;
+const GONE: u64 = 1;
+const SHARDS: usize = 64;
+
+struct Shard {
+    slots: Vec<Entry>,
+    spare: Vec<Entry>,
+    live: usize,
+    tombstones: usize,
+}
+
+const VACANT: Entry = Entry {
+    hash: EMPTY,
+    seq: 0,
+    sent_ns: 0,
+    copies: 0,
+    accepted: 0,
+    state: State::InTransit,
+};
+
+/// Why an event could not be entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    Full,
+}
+
+/// A hash an entry may carry: never the two markers.
+pub fn hash_of(id: &[u8]) -> u64 {
+    // FNV-1a, then mixed: ids are short and often sequential.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    crate::util::rng::splitmix64(h).max(2)
+}
+
+impl Shard {
+    fn new(cap: usize) -> Self {
+        Shard {
+            slots: vec![VACANT; cap],
+            spare: vec![VACANT; cap],
+            live: 0,
+            tombstones: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn find(&self, hash: u64) -> Option<usize> {
+        let mask = self.mask();
+        let mut i = (hash as usize >> 6) & mask;
+        for _ in 0..self.slots.len() {
+            match self.slots[i].hash {
+                EMPTY => return None,
+                h if h == hash => return Some(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+        None
+    }
+
+    fn insert(&mut self, e: Entry) -> Result<(), Full> {
+        // At most three quarters full: probes stay short.
+        if (self.live + 1) * 4 > self.slots.len() * 3 {
+            return Err(Full::Full);
+        }
+        if (self.live + self.tombstones + 1) * 4 > self.slots.len() * 3 {
+            self.rebuild();
+        }
+        let mask = self.mask();
+        let mut i = (e.hash as usize >> 6) & mask;
+        loop {
+            match self.slots[i].hash {
+                EMPTY => {
+                    self.slots[i] = e;
+                    self.live += 1;
+                    return Ok(());
+                }
+                GONE => {
+                    self.slots[i] = e;
+                    self.live += 1;
+                    self.tombstones -= 1;
+                    return Ok(());
+                }
+                // The same id published twice: the newer publish counts.
+                h if h == e.hash => {
+                    self.slots[i] = e;
+                    return Ok(());
+                }
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        self.slots[i].hash = GONE;
+        self.live -= 1;
+        self.tombstones += 1;
+    }
+
+    /// Re-enters the live entries into the spare storage, dropping tombstones.
+    fn rebuild(&mut self) {
+        std::mem::swap(&mut self.slots, &mut self.spare);
+        self.slots.fill(VACANT);
+        let mask = self.mask();
+        for e in self.spare.iter().filter(|e| e.hash > GONE) {
+            let mut i = (e.hash as usize >> 6) & mask;
+            while self.slots[i].hash != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = *e;
+        }
+        self.tombstones = 0;
+    }
+}
+
+/// The table.
+pub struct Table {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+/// What a sweep found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// In transit past the deadline: now lost.
+    pub lost: u64,
+    /// Still in transit (not past the deadline).
+    pub in_transit: u64,
+}
+
+impl Table {
+    /// Room for at least `events` at once.
+    pub fn new(events: usize) -> Self {
+        let per = (events.div_ceil(SHARDS) * 4 / 3 + 1)
+            .next_power_of_two()
+            .max(16);
+        Table {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new(per))).collect(),
+        }
+    }
+
+    /// Events the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.shards.len() * self.shard(0).slots.len() * 3 / 4
+    }
+
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Shard> {
+        // A panic while holding a shard leaves it consistent (every change is one store).
+        self.shards[hash as usize % self.shards.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enters a published event.
+    pub fn publish(&self, hash: u64, seq: u64, sent_ns: u64) -> Result<(), Full> {
+        self.shard(hash).insert(Entry {
+            hash,
+            seq,
+            sent_ns,
+            copies: 0,
+            accepted: 0,
+            state: State::InTransit,
+        })
+    }
+
+    /// Forgets an event whose publish failed (it was never accepted), unless a copy already arrived.
+    pub fn withdraw(&self, hash: u64) -> bool {
+        let mut s = self.shard(hash);
+        match s.find(hash) {
+            Some(i) if s.slots[i].copies == 0 => {
+                s.remove_at(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A copy arrived: `f` updates the event and says what it was (None: unknown id).
+    pub fn arrive<T>(&self, hash: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+        let mut s = self.shard(hash);
+        let i = s.find(hash)?;
+        Some(f(&mut s.slots[i]))
+    }
+
+    /// Marks events past `deadline_ns` as lost and removes those past
+    /// `forget_ns` (both ns on the run clock, as `sent_ns`).
+    pub fn sweep(&self, now_ns: u64, deadline_ns: u64, forget_ns: u64) -> Swept {
+        let mut out = Swept::default();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for i in 0..s.slots.len() {
+                let e = s.slots[i];
+                if e.hash <= GONE {
+                    continue;
+                }
+                let age = now_ns.saturating_sub(e.sent_ns);
+                if age >= forget_ns {
+                    s.remove_at(i);
+                    continue;
+                }
+                if e.state == State::InTransit {
+                    if age >= deadline_ns {
+                        s.slots[i].state = State::Lost;
+                        out.lost += 1;
+                    } else {
+                        out.in_transit += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_found_swept_and_forgotten_without_growing() {
+        let t = Table::new(1000);
+        let cap = t.capacity();
+        assert!(cap >= 1000, "{cap}");
+        for seq in 0..1000u64 {
+            t.publish(hash_of(seq.to_string().as_bytes()), seq, seq * 1000)
+                .unwrap();
+        }
+        let h = hash_of(b"7");
+        assert_eq!(t.arrive(h, |e| e.seq), Some(7));
+        assert_eq!(t.arrive(hash_of(b"nope"), |e| e.seq), None);
+        // At 500 us: events sent before 400 us are past a 100 us deadline.
+        let s = t.sweep(500_000, 100_000, 1_000_000_000);
+        assert_eq!(s.lost, 401);
+        assert_eq!(s.in_transit, 599);
+        assert_eq!(
+            t.sweep(500_000, 100_000, 1_000_000_000).lost,
+            0,
+            "lost once"
+        );
+        // Forgotten after the forget age: room again, over and over.
+        for round in 1..20u64 {
+            t.sweep(round * 10_000_000, 100_000, 1);
+            for seq in 0..1000u64 {
+                let id = format!("{round}-{seq}");
+                t.publish(hash_of(id.as_bytes()), seq, round * 10_000_000)
+                    .unwrap_or_else(|_| panic!("full in round {round}"));
+            }
+        }
+        assert!(t.withdraw(hash_of(b"19-5")));
+        assert_eq!(t.arrive(hash_of(b"19-5"), |_| ()), None);
+        assert_eq!(t.arrive(hash_of(b"19-6"), |e| e.seq), Some(6));
+    }
+
+    #[test]
+    fn a_full_table_says_so() {
+        let t = Table::new(64);
+        let mut full = 0;
+        for seq in 0..100_000u64 {
+            if t.publish(hash_of(&seq.to_le_bytes()), seq, 0).is_err() {
+                full += 1;
+            }
+        }
+        assert!(full > 0);
+    }
+}
