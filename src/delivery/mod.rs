@@ -145,19 +145,19 @@ impl Tracker {
         let now = self.ns(at);
         let expect = self.config.expect_copies;
         let outcome = self.table.arrive(table::hash_of(id), |e| {
-            e.copies += 1;
+            e.copies = e.copies.saturating_add(1);
             let was = e.state;
             if accepted {
-                e.accepted += 1;
+                e.accepted = e.accepted.saturating_add(1);
             }
-            let done = e.state == table::State::InTransit && e.accepted >= expect;
+            let done = e.state == table::State::InTransit && u32::from(e.accepted) >= expect;
             if done {
                 e.state = table::State::Delivered;
             }
             (
                 was,
                 done,
-                e.copies > expect,
+                u32::from(e.copies) > expect,
                 e.seq,
                 now.saturating_sub(e.sent_ns),
             )

@@ -811,8 +811,12 @@ impl Supervisor {
         }
         self.workers.abort_all();
         while self.workers.join_next().await.is_some() {}
-        self.settle_deliveries(&mut control, &mut control_open)
-            .await;
+        // A run stopped by hand (early, or while draining) reports what is
+        // in transit as pending at once.
+        if !abandon_on_stop {
+            self.settle_deliveries(&mut control, &mut control_open)
+                .await;
+        }
         let end = Instant::now();
         self.state = RunState::Finished;
         let end_rc = self.rc();
