@@ -28,6 +28,8 @@ pub struct DeliveryConfig {
     pub listen: SocketAddr,
     /// The id each publish carries (`{{delivery.id}}` renders it).
     pub id: crate::template::Template,
+    /// The id as the profile wrote it.
+    pub id_text: String,
     /// Where an arrival carries the id.
     pub id_from: IdFrom,
     pub deadline: Duration,

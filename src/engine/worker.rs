@@ -78,19 +78,27 @@ impl Prepared {
         }
         let mut req = self.build();
         if let Some(p) = &t.path {
-            // Rendered straight after the prefix; only a value that needs
-            // percent-encoding (rare) costs a second pass.
-            let mut uri = String::with_capacity(self.prefix.len() + 64);
-            uri.push_str(&self.prefix);
-            p.render(&mut ctx, &mut row, &mut uri)?;
-            let rendered = &uri[self.prefix.len()..];
-            if rendered.bytes().any(|b| !b.is_ascii_graphic() || b == b'#') {
-                let raw = rendered.to_owned();
-                uri.truncate(self.prefix.len());
-                encode_path_value(&raw, &mut uri);
-            }
-            // The buffer moves into the URI: no copy.
-            match Uri::from_maybe_shared(Bytes::from(uri)) {
+            // Rendered after the prefix into this thread's scratch buffer,
+            // then copied once into a buffer of exactly its size: one
+            // allocation per request, no growth, no trimming. Only a value
+            // that needs percent-encoding (rare) costs a second pass.
+            let uri = SCRATCH.with(|cell| {
+                let mut uri = cell.take();
+                uri.clear();
+                uri.push_str(&self.prefix);
+                let done = p.render(&mut ctx, &mut row, &mut uri).map(|()| {
+                    let rendered = &uri[self.prefix.len()..];
+                    if rendered.bytes().any(|b| !b.is_ascii_graphic() || b == b'#') {
+                        let raw = rendered.to_owned();
+                        uri.truncate(self.prefix.len());
+                        encode_path_value(&raw, &mut uri);
+                    }
+                    Bytes::copy_from_slice(uri.as_bytes())
+                });
+                cell.replace(uri);
+                done
+            })?;
+            match Uri::from_maybe_shared(uri) {
                 Ok(u) => *req.uri_mut() = u,
                 Err(e) => {
                     return Some(Err(Failure::new(
@@ -101,19 +109,21 @@ impl Prepared {
             }
         }
         for (name, h) in &t.headers {
-            let mut text = String::with_capacity(48);
+            let mut text = SCRATCH.with(|cell| cell.take());
+            text.clear();
             h.render(&mut ctx, &mut row, &mut text)?;
-            // The rule `HeaderValue` applies, checked before the buffer
-            // moves in, so a refusal can still show what was rendered.
+            // The rule `HeaderValue` applies, checked before the value is
+            // made, so a refusal can still show what was rendered.
             let valid = text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
             let value = valid
                 .then(|| {
-                    http::HeaderValue::from_maybe_shared(Bytes::from(std::mem::take(&mut text)))
+                    http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(text.as_bytes()))
                         .ok()
                 })
                 .flatten();
             match value {
                 Some(v) => {
+                    SCRATCH.with(|cell| cell.replace(text));
                     req.headers_mut().insert(name.clone(), v);
                 }
                 None => {
@@ -135,6 +145,12 @@ impl Prepared {
         *event = ctx.delivery_id;
         Some(Ok(req))
     }
+}
+
+thread_local! {
+    /// Where a templated path or header value is rendered before it is
+    /// copied out at its exact size (kept per thread: no allocation for it).
+    static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(256));
 }
 
 /// The buffer a delivery id renders into (cleared first).

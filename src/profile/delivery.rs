@@ -145,6 +145,7 @@ pub fn delivery_config(
     Ok(DeliveryConfig {
         listen,
         id,
+        id_text: id_text.to_owned(),
         id_from,
         deadline,
         expect_copies,

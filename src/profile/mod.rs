@@ -505,6 +505,32 @@ impl Plan {
                 plan::fmt_dur(p.interval)
             );
         }
+        if let Some(d) = &self.delivery {
+            let _ = writeln!(
+                s,
+                "delivery sink on {}, id {} from {}, deadline {}, {} cop{} expected, room for {} events in flight; answers {}{}",
+                d.listen,
+                d.id_text,
+                match &d.id_from {
+                    crate::delivery::IdFrom::Header(h) => format!("header {h}"),
+                    crate::delivery::IdFrom::Pointer(p) => format!("JSON pointer {p}"),
+                },
+                plan::fmt_dur(d.deadline),
+                d.expect_copies,
+                if d.expect_copies == 1 { "y" } else { "ies" },
+                d.capacity,
+                d.respond.status,
+                if d.respond.failure_rate > 0.0 {
+                    format!(
+                        ", {:.1}% {}",
+                        d.respond.failure_rate * 100.0,
+                        d.respond.failure_status
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
         for t in &self.thresholds {
             let _ = writeln!(s, "threshold {} {}", t.name, t.expr);
         }
@@ -549,6 +575,17 @@ impl Plan {
                     r.workers
                         .map_or(String::new(), |w| format!(", {w} workers (the rest queue)"))
                 );
+                if let Some(relay) = &r.relay {
+                    let _ = writeln!(
+                        s,
+                        "         relays to x-relay-to after {}, {:.1}% lost, {:.1}% twice, {} retries from {}",
+                        plan::fmt_dur(relay.delay),
+                        relay.loss * 100.0,
+                        relay.duplicate * 100.0,
+                        relay.retries,
+                        plan::fmt_dur(relay.retry_after)
+                    );
+                }
             }
             let k = &demo.kube;
             let _ = writeln!(

@@ -57,6 +57,10 @@ pub struct Series {
     /// A distributed run: the (start, end) of intervals whose merged send
     /// rate fell short of the schedule.
     pub under_supplied: Vec<(f64, f64)>,
+    /// `[delivery]`: published, delivered, lost and duplicated per second,
+    /// and the end-to-end p50 and p99 (ms) of each interval's deliveries.
+    pub delivery_rates: [Vec<(f64, f64)>; 4],
+    pub delivery_latency: [Vec<(f64, f64)>; 2],
 }
 
 fn series(l: &log::RunLogContents) -> Series {
@@ -89,6 +93,20 @@ fn series(l: &log::RunLogContents) -> Series {
         if v["latency"]["count"].as_u64().unwrap_or(0) > 0 {
             for (k, key) in ["p50", "p90", "p99", "p999"].iter().enumerate() {
                 s.latency[k].push((t, v["latency"][key].as_f64().unwrap_or(0.0)));
+            }
+        }
+        let d = &v["delivery"];
+        if d.is_object() && len >= 0.05 {
+            for (k, key) in ["published", "delivered", "lost", "duplicates"]
+                .iter()
+                .enumerate()
+            {
+                s.delivery_rates[k].push((t, d[key].as_f64().unwrap_or(0.0) / len));
+            }
+            if d["latency_ms"]["count"].as_u64().unwrap_or(0) > 0 {
+                for (k, key) in ["p50", "p99"].iter().enumerate() {
+                    s.delivery_latency[k].push((t, d["latency_ms"][key].as_f64().unwrap_or(0.0)));
+                }
             }
         }
     }
@@ -260,6 +278,38 @@ fn charts(
         "milliseconds per run",
         probes,
     )?;
+    let rates = ["published", "delivered", "lost", "duplicates"];
+    let colors = [plot::GREY_, plot::GREEN_, plot::RED_, plot::PALETTE[2]];
+    add(
+        "delivery.svg",
+        "Delivery (events per second at the sink)",
+        "events per second",
+        rates
+            .iter()
+            .zip(&s.delivery_rates)
+            .zip(colors)
+            .map(|((n, p), color)| Line {
+                label: n,
+                color,
+                points: p.clone(),
+            })
+            .collect(),
+    )?;
+    add(
+        "delivery_latency.svg",
+        "End-to-end latency (publish sent to delivery arrived, per interval)",
+        "milliseconds",
+        ["p50", "p99"]
+            .iter()
+            .zip(&s.delivery_latency)
+            .zip(plot::PALETTE)
+            .map(|((n, p), color)| Line {
+                label: n,
+                color,
+                points: p.clone(),
+            })
+            .collect(),
+    )?;
     Ok(out)
 }
 
@@ -430,6 +480,9 @@ fn tables(s: &Value) -> String {
     if let Some(rs) = s["route_actions"].as_array().filter(|r| !r.is_empty()) {
         route_actions(&mut md, rs);
     }
+    if s["delivery"].is_object() {
+        delivery(&mut md, &s["delivery"]);
+    }
     if s["agents"].is_object() {
         agents(&mut md, &s["agents"]);
     }
@@ -471,6 +524,38 @@ pub(super) fn environment(env: &Value) -> String {
         }
     }
     md
+}
+
+/// `[delivery]`: every event's account and the end-to-end latency.
+fn delivery(md: &mut String, d: &Value) {
+    let _ = write!(
+        md,
+        "\n### Delivery (sink {}, deadline {} s)\n\n| published | delivered | lost | pending | duplicates | unknown | late | out of order | delivered/s |\n|---|---|---|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} |\n",
+        escape(d["sink"].as_str().unwrap_or("?")),
+        num(&d["deadline_s"]),
+        num(&d["published"]),
+        num(&d["delivered"]),
+        d["delivered_pct"]
+            .as_f64()
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%")),
+        num(&d["lost"]),
+        num(&d["pending"]),
+        num(&d["duplicates"]),
+        num(&d["unknown"]),
+        num(&d["late"]),
+        num(&d["out_of_order"]),
+        num(&d["delivery_rate"]),
+    );
+    let l = &d["latency_ms"];
+    let _ = write!(
+        md,
+        "\nEnd to end (ms): p50 {}, p90 {}, p99 {}, p99.9 {}, max {}.\n",
+        num(&l["p50"]),
+        num(&l["p90"]),
+        num(&l["p99"]),
+        num(&l["p999"]),
+        num(&l["max"]),
+    );
 }
 
 /// A distributed run's agents: each one's totals, state, share and clock.

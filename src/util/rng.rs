@@ -69,20 +69,18 @@ impl Rng {
         // Version 4, variant 1.
         let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
         let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-        let mut buf = [0u8; 36];
-        let mut at = 0;
-        for (i, word) in [a, b].into_iter().enumerate() {
-            for nibble in (0..16).rev() {
-                // Dashes after hex digits 8, 12, 16 and 20.
-                let digit = i * 16 + (15 - nibble);
-                if matches!(digit, 8 | 12 | 16 | 20) {
-                    buf[at] = b'-';
-                    at += 1;
-                }
-                buf[at] = HEX[((word >> (nibble * 4)) & 0xf) as usize];
-                at += 1;
-            }
+        let mut hex = [0u8; 32];
+        for i in 0..16 {
+            hex[i] = HEX[((a >> (60 - 4 * i)) & 0xf) as usize];
+            hex[16 + i] = HEX[((b >> (60 - 4 * i)) & 0xf) as usize];
         }
+        // 8-4-4-4-12.
+        let mut buf = [b'-'; 36];
+        buf[..8].copy_from_slice(&hex[..8]);
+        buf[9..13].copy_from_slice(&hex[8..12]);
+        buf[14..18].copy_from_slice(&hex[12..16]);
+        buf[19..23].copy_from_slice(&hex[16..20]);
+        buf[24..].copy_from_slice(&hex[20..]);
         // Only ASCII hex digits and dashes were written.
         out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
     }
