@@ -308,3 +308,17 @@ fn bad_delivery_tables_are_refused_with_where_and_what() {
         assert!(err.contains(message), "wanted '{message}' in: {err}");
     }
 }
+
+#[test]
+fn a_capacity_search_refuses_delivery_slos() {
+    let o = Command::new(EXE)
+        .args(["find", "http://127.0.0.1:9/", "--slo", "lost <= 0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'lost <= 0' judges delivery, which a capacity search's steps do not measure"),
+        "{err}"
+    );
+}

@@ -83,6 +83,24 @@ impl FindConfig {
 /// The plan a search runs: one hold at the start level that the search
 /// then moves, no warmup (each step settles on its own), and no
 /// whole-run thresholds (the SLO is judged per step).
+/// Why an SLO cannot judge a search's steps: delivery accounting runs over
+/// the whole run, and a step's window has none of its own.
+pub fn check_slo(slo: &[crate::report::thresholds::Threshold]) -> Result<(), String> {
+    use crate::report::thresholds::Metric;
+    match slo.iter().find(|t| {
+        matches!(
+            t.metric,
+            Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost
+        )
+    }) {
+        Some(t) => Err(format!(
+            "'{} {}' judges delivery, which a capacity search's steps do not measure on their own; leave it out of the SLO (it still judges a plain run)",
+            t.name, t.expr
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn search_plan(base: &Plan, cfg: &FindConfig) -> Plan {
     let mut p = base.clone();
     p.load.mode = if cfg.closed { Mode::Closed } else { Mode::Open };

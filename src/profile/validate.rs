@@ -428,6 +428,8 @@ fn find_config(
                 .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
             c.slo.push(t);
         }
+        crate::find::check_slo(&c.slo)
+            .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
     }
     Ok(c)
 }

@@ -421,18 +421,7 @@ fn tables(s: &Value) -> String {
         ("latency_ms", "corrected"),
         ("service_time_ms", "service time"),
     ] {
-        let p = &s[k];
-        let _ = writeln!(
-            md,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
-            num(&p["p50"]),
-            num(&p["p90"]),
-            num(&p["p95"]),
-            num(&p["p99"]),
-            num(&p["p999"]),
-            num(&p["max"]),
-            num(&p["mean"])
-        );
+        let _ = writeln!(md, "{}", percentile_row(label, &s[k]));
     }
     let map_table = |md: &mut String, title: &str, key: &str, head: &str| {
         if let Some(m) = s[key].as_object().filter(|m| !m.is_empty()) {
@@ -546,16 +535,25 @@ fn delivery(md: &mut String, d: &Value) {
         num(&d["out_of_order"]),
         num(&d["delivery_rate"]),
     );
-    let l = &d["latency_ms"];
-    let _ = write!(
+    let _ = writeln!(
         md,
-        "\nEnd to end (ms): p50 {}, p90 {}, p99 {}, p99.9 {}, max {}.\n",
-        num(&l["p50"]),
-        num(&l["p90"]),
-        num(&l["p99"]),
-        num(&l["p999"]),
-        num(&l["max"]),
+        "\n| end to end (ms) | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|---|\n{}",
+        percentile_row("publish sent to delivery arrived", &d["latency_ms"])
     );
+}
+
+/// One row of a latency table: p50 to max and the mean.
+fn percentile_row(label: &str, p: &Value) -> String {
+    format!(
+        "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+        num(&p["p50"]),
+        num(&p["p90"]),
+        num(&p["p95"]),
+        num(&p["p99"]),
+        num(&p["p999"]),
+        num(&p["max"]),
+        num(&p["mean"])
+    )
 }
 
 /// A distributed run's agents: each one's totals, state, share and clock.

@@ -36,8 +36,14 @@ TOML
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 "$BIN" run "$TMP/p.toml" --headless --out "$TMP/o" > "$TMP/out" 2> "$TMP/err" &
 pid=$!
-sleep 60; one=$(rss_kb "$pid")
-sleep $(( MINUTES * 60 - 62 )); end=$(rss_kb "$pid")
+# One sample a minute: the slope shows what grows (the run model keeps one
+# interval record per 250 ms by design, about 0.3 MiB a minute).
+one=0; end=0
+for m in $(seq 1 $(( MINUTES - 1 ))); do
+  sleep 60; end=$(rss_kb "$pid"); [ "$m" = 1 ] && one=$end
+  echo "  minute $m: RSS $end KiB"
+done
+sleep 58; end=$(rss_kb "$pid"); echo "  minute $MINUTES (end): RSS $end KiB"
 wait "$pid" || true
 python3 - "$TMP/o/summary.json" "$one" "$end" "$MINUTES" "$RATE" <<'PY'
 import json, sys
@@ -45,5 +51,5 @@ s = json.load(open(sys.argv[1])); d = s["delivery"]
 one, end, minutes, rate = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 print(f"delivery at {rate}/s, 30 s deadline, {minutes} min: RSS 1 min {one} KiB, end {end} KiB, growth {end - one:+d} KiB")
 print(f"  published {d['published']} delivered {d['delivered']} lost {d['lost']} untracked {d['untracked']} "
-      f"e2e p50 {d['latency_ms']['p50']:.1} ms p99 {d['latency_ms']['p99']:.1} ms")
+      f"e2e p50 {d['latency_ms']['p50']:.1f} ms p99 {d['latency_ms']['p99']:.1f} ms")
 PY
