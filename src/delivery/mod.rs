@@ -93,19 +93,6 @@ pub struct Tracker {
     highest: AtomicU64,
 }
 
-/// What an arrival was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
-    Delivered,
-    /// A copy of an event (more than `expect_copies` arrived, or it was
-    /// already delivered); `late` after its deadline.
-    Copy,
-    /// An accepted copy that completes nothing yet (fan-out: more to come).
-    Partial,
-    Late,
-    Unknown,
-}
-
 impl Tracker {
     pub fn new(config: DeliveryConfig, url: &str) -> Self {
         Tracker {
@@ -143,7 +130,7 @@ impl Tracker {
     }
 
     /// A copy of `id` arrived at `at`; `accepted`: the sink answered 2xx.
-    pub fn arrive(&self, id: &[u8], accepted: bool, at: Instant) -> Arrival {
+    pub fn arrive(&self, id: &[u8], accepted: bool, at: Instant) {
         let now = self.ns(at);
         let expect = self.config.expect_copies;
         let outcome = self.table.arrive(table::hash_of(id), |e| {
@@ -168,14 +155,14 @@ impl Tracker {
         c.arrivals.fetch_add(1, Ordering::Relaxed);
         let Some((was, done, extra, seq, latency_ns)) = outcome else {
             c.unknown.fetch_add(1, Ordering::Relaxed);
-            return Arrival::Unknown;
+            return;
         };
         if extra {
             c.duplicates.fetch_add(1, Ordering::Relaxed);
         }
         if was == table::State::Lost {
             c.late.fetch_add(1, Ordering::Relaxed);
-            return Arrival::Late;
+            return;
         }
         if done {
             c.delivered.fetch_add(1, Ordering::Relaxed);
@@ -185,18 +172,7 @@ impl Tracker {
             if let Ok(mut l) = self.latency.lock() {
                 l.record(Duration::from_nanos(latency_ns));
             }
-            return Arrival::Delivered;
         }
-        if extra || was == table::State::Delivered {
-            Arrival::Copy
-        } else {
-            Arrival::Partial
-        }
-    }
-
-    /// Events still in transit (published, not delivered, not lost).
-    pub fn in_transit(&self) -> u64 {
-        self.counts.in_transit.load(Ordering::Relaxed)
     }
 
     /// Marks what passed its deadline as lost and forgets what is older

@@ -20,7 +20,6 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// A listening sink.
 pub struct Sink {
-    pub addr: std::net::SocketAddr,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -46,11 +45,8 @@ impl Sink {
     /// Serves deliveries into `tracker` until stopped.
     pub fn serve(listener: TcpListener, tracker: Arc<Tracker>) -> Sink {
         let cancel = CancellationToken::new();
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         let task = tokio::spawn(accept(listener, tracker, cancel.clone()));
-        Sink { addr, cancel, task }
+        Sink { cancel, task }
     }
 
     /// Stops accepting and closes the connections.

@@ -152,7 +152,6 @@ impl Shard {
 /// The table.
 pub struct Table {
     shards: Box<[Mutex<Shard>]>,
-    events: usize,
 }
 
 /// What a sweep found.
@@ -173,13 +172,7 @@ impl Table {
         let per = ((mean + 4.0 * mean.sqrt() + 4.0) / 0.75).ceil() as usize;
         Table {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new(per))).collect(),
-            events,
         }
-    }
-
-    /// Events the table was made to hold.
-    pub fn capacity(&self) -> usize {
-        self.events
     }
 
     fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Shard> {
@@ -261,7 +254,6 @@ mod tests {
     #[test]
     fn events_are_found_swept_and_forgotten_without_growing() {
         let t = Table::new(1000);
-        assert_eq!(t.capacity(), 1000);
         for seq in 0..1000u64 {
             t.publish(hash_of(seq.to_string().as_bytes()), seq, seq * 1000)
                 .unwrap();

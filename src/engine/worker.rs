@@ -72,8 +72,11 @@ impl Prepared {
         if let Some(d) = &s.delivery {
             ctx.delivery_url = Some(d.url.clone());
             if self.publishes {
-                d.config.id.render(&mut ctx, &mut row, ctx_id(event))?;
-                ctx.delivery_id = std::mem::take(event);
+                // Rendered into the caller's buffer (ctx cannot lend its own).
+                let mut id = std::mem::take(event);
+                id.clear();
+                d.config.id.render(&mut ctx, &mut row, &mut id)?;
+                ctx.delivery_id = id;
             }
         }
         let mut req = self.build();
@@ -151,12 +154,6 @@ thread_local! {
     /// Where a templated path or header value is rendered before it is
     /// copied out at its exact size (kept per thread: no allocation for it).
     static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(256));
-}
-
-/// The buffer a delivery id renders into (cleared first).
-fn ctx_id(event: &mut String) -> &mut String {
-    event.clear();
-    event
 }
 
 /// What all workers of one run share (read-only, or atomics).

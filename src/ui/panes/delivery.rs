@@ -25,7 +25,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     let rate = last.map_or(0.0, |(r, _)| r);
     let title = Line::from(vec![
         Span::raw(" Delivery "),
-        Span::styled(format!("{} /s ", fmt_rate(rate)), theme.bold()),
+        // Cyan, as the delivered line in the chart.
+        Span::styled(format!("{} /s ", fmt_rate(rate)), theme.fg(Color::Cyan)),
     ]);
     let b = block(title, focused, theme);
     let inner = b.inner(area);
@@ -33,24 +34,26 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     if inner.height == 0 || inner.width < 12 {
         return;
     }
-    let num = |label: &'static str, n: u64, bad: bool| {
+    // A label in its chart line's colour (None: not charted); a bad count
+    // above zero in red.
+    let num = |label: &'static str, line: Option<Color>, n: u64, bad: bool| {
         let style = if bad && n > 0 {
             theme.fg(Color::Red)
         } else {
             theme.bold()
         };
         vec![
-            Span::styled(label, theme.dim()),
+            Span::styled(label, line.map_or_else(|| theme.dim(), |c| theme.fg(c))),
             Span::styled(format!("{n} "), style),
         ]
     };
     let mut counts: Vec<Span> = Vec::new();
-    counts.extend(num("in transit ", d.in_transit, false));
-    counts.extend(num("lost ", d.lost, true));
-    counts.extend(num("dup ", d.duplicates, true));
-    counts.extend(num("unknown ", d.unknown, true));
+    counts.extend(num("in transit ", None, d.in_transit, false));
+    counts.extend(num("lost ", Some(Color::Red), d.lost, true));
+    counts.extend(num("dup ", Some(Color::Yellow), d.duplicates, true));
+    counts.extend(num("unknown ", None, d.unknown, true));
     if d.late > 0 {
-        counts.extend(num("late ", d.late, true));
+        counts.extend(num("late ", None, d.late, true));
     }
     let l = d.recent_latency;
     let latency = |with_pct: bool| {
@@ -71,12 +74,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         super::fit(inner.width, vec![latency(true), latency(false)]),
     ];
     let text_rows = (inner.height as usize).min(lines.len()) as u16;
+    // The chart above the numbers when it has room for one; else the
+    // numbers alone, from the top.
+    if inner.height < text_rows + 3 {
+        f.render_widget(Paragraph::new(lines[..text_rows as usize].to_vec()), inner);
+        return;
+    }
     let [chart_area, text] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(text_rows)]).areas(inner);
     f.render_widget(Paragraph::new(lines[..text_rows as usize].to_vec()), text);
-    if chart_area.height < 3 {
-        return;
-    }
     let x = view::x_range(model, app.window);
     let per_s = |pick: fn(&crate::delivery::DeliveryInterval) -> u64| {
         view::points(model, x, move |i| {
