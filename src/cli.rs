@@ -35,7 +35,7 @@ pub enum Command {
     },
     /// Run a profile, or a single URL (like oha/hey) with the request flags below.
     Run {
-        /// A profile (.toml) or an http(s):// URL.
+        /// A profile (.toml), an http(s):// URL, or a grpc(s)://HOST:PORT/package.Service/Method URL.
         target: String,
         #[command(flatten)]
         run: RunArgs,
@@ -363,9 +363,15 @@ pub struct AdhocArgs {
     /// Skip TLS certificate verification for a URL run.
     #[arg(long)]
     pub insecure: bool,
-    /// Per-request timeout for a URL run, e.g. 2s.
+    /// Per-request timeout for a URL run, e.g. 2s (a gRPC call's deadline).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// gRPC URL run: the descriptor set (protoc --include_imports --descriptor_set_out) that --data is encoded by.
+    #[arg(long, value_name = "FILE")]
+    pub descriptor_set: Option<std::path::PathBuf>,
+    /// gRPC URL run: the request message as JSON, e.g. '{"text": "hi"}'.
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
 }
 
 impl AdhocArgs {
@@ -378,6 +384,8 @@ impl AdhocArgs {
             http2: self.http2,
             insecure: self.insecure,
             timeout: self.timeout,
+            descriptor_set: self.descriptor_set.clone(),
+            data: self.data.clone(),
         }
     }
 
@@ -401,6 +409,12 @@ impl AdhocArgs {
         }
         if self.timeout.is_some() {
             v.push("--timeout");
+        }
+        if self.descriptor_set.is_some() {
+            v.push("--descriptor-set");
+        }
+        if self.data.is_some() {
+            v.push("--data");
         }
         v
     }

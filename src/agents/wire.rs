@@ -304,6 +304,55 @@ pub struct WireRequest {
     /// base64
     pub body: String,
     pub weight: u32,
+    #[serde(default)]
+    pub grpc: Option<WireGrpc>,
+}
+
+/// A gRPC request: its method, and for a templated message the types to
+/// encode it by (the descriptor set, as the agent has no profile files).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireGrpc {
+    pub full_method: String,
+    /// The message's JSON with its placeholders (None: the body is final).
+    pub message_json: Option<String>,
+    /// base64 of the descriptor set, and the message type in it.
+    pub descriptor_set: Option<String>,
+    pub input: Option<String>,
+}
+
+impl WireGrpc {
+    fn of(g: &crate::profile::grpc::GrpcRequest) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let templated = g.input.as_ref().filter(|_| g.message_json.is_some());
+        WireGrpc {
+            full_method: g.full_method.clone(),
+            message_json: g.message_json.clone(),
+            descriptor_set: templated.map(|d| b64.encode(d.parent_pool().encode_to_vec())),
+            input: templated.map(|d| d.full_name().to_owned()),
+        }
+    }
+
+    fn request(&self) -> Result<crate::profile::grpc::GrpcRequest, String> {
+        let input = match (&self.descriptor_set, &self.input) {
+            (Some(ds), Some(name)) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(ds)
+                    .map_err(|e| format!("descriptor set: {e}"))?;
+                let pool = prost_reflect::DescriptorPool::decode(bytes.as_slice())
+                    .map_err(|e| format!("descriptor set: {e}"))?;
+                Some(
+                    pool.get_message_by_name(name)
+                        .ok_or_else(|| format!("descriptor set: no message {name}"))?,
+                )
+            }
+            _ => None,
+        };
+        Ok(crate::profile::grpc::GrpcRequest {
+            full_method: self.full_method.clone(),
+            input,
+            message_json: self.message_json.clone(),
+        })
+    }
 }
 
 fn header_pairs(h: &[(http::HeaderName, http::HeaderValue)]) -> Vec<(String, String)> {
@@ -382,6 +431,7 @@ impl WirePlan {
                     headers: header_pairs(&r.headers),
                     body: base64::engine::general_purpose::STANDARD.encode(&r.body),
                     weight: r.weight,
+                    grpc: r.grpc.as_deref().map(WireGrpc::of),
                 })
                 .collect(),
             mode: match plan.load.mode {
@@ -464,12 +514,22 @@ impl WirePlan {
             let body = base64::engine::general_purpose::STANDARD
                 .decode(&r.body)
                 .map_err(|e| format!("request '{}': body: {e}", r.name))?;
+            let grpc = r
+                .grpc
+                .as_ref()
+                .map(|g| g.request().map_err(|e| format!("request '{}': {e}", r.name)))
+                .transpose()?;
+            // A gRPC body is a framed message; its template is the JSON.
+            let body_text = match &grpc {
+                Some(g) => g.message_json.as_deref(),
+                None => std::str::from_utf8(&body).ok(),
+            };
             let mut template = RequestTemplate {
                 path: compile(&r.name, "path", &r.path)?,
                 headers: Vec::new(),
-                body: match std::str::from_utf8(&body) {
-                    Ok(text) => compile(&r.name, "body", text)?,
-                    Err(_) => None,
+                body: match body_text {
+                    Some(text) => compile(&r.name, "body", text)?,
+                    None => None,
                 },
             };
             for (k, v) in &r.headers {
@@ -489,6 +549,7 @@ impl WirePlan {
                 headers: headers_of(&r.headers)?,
                 body: body.into(),
                 weight: r.weight,
+                grpc: grpc.map(std::sync::Arc::new),
             });
         }
         if requests.is_empty() || requests.iter().all(|r| r.weight == 0) {

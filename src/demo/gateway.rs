@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::service::service_fn;
@@ -173,10 +173,10 @@ impl Gateway {
         }
     }
 
-    async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if super::grpc::is_grpc(&req) {
+            return Ok(self.grpc(req).await);
+        }
         let host = req
             .headers()
             .get(HOST)
@@ -191,13 +191,13 @@ impl Gateway {
             query: req.uri().query(),
         };
         if let Some(decision) = self.router.route(&view) {
-            return Ok(self.httproute_response(decision));
+            return Ok(self.httproute_response(decision).map(Either::Left));
         }
         let path = req.uri().path();
         // The built-in routes answer requests addressed to the gateway
         // itself; a hostname no HTTPRoute serves gets 404, as on a real Gateway.
         if addressed_by_ip(host) && path.starts_with(super::auth::PREFIX) {
-            return Ok(self.auth.handle(req.method(), path, req.headers()));
+            return Ok(self.auth.handle(req.method(), path, req.headers()).map(Either::Left));
         }
         let matched = if addressed_by_ip(host) {
             self.routes.iter().position(|r| path.starts_with(&r.prefix))
@@ -214,13 +214,35 @@ impl Gateway {
         let job = match route.relay {
             Some(config) => match self.relay.accept(config, req).await {
                 Ok(job) => Some(job),
-                Err(refused) => return Ok(refused),
+                Err(refused) => return Ok(refused.map(Either::Left)),
             },
             None => None,
         };
+        let done = self.admit(i, arrived);
+        if done > arrived {
+            tokio::time::sleep_until(done).await;
+        }
+        if self.settle(i, arrived) {
+            let code =
+                StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Ok(status(code, "injected failure\n"));
+        }
+        if let Some(job) = job {
+            self.relay.start(job);
+            return Ok(status(StatusCode::ACCEPTED, "accepted\n"));
+        }
+        Ok(Response::new(Either::Left(Full::new(
+            self.body.slice(..route.body_bytes),
+        ))))
+    }
+
+    /// When a request to route `i` arriving at `arrived` is served: its
+    /// stall, its latency draw, and its place in the route's queue.
+    fn admit(&self, i: usize, arrived: tokio::time::Instant) -> tokio::time::Instant {
+        let route = &self.routes[i];
         let service = self.stall_wait(route) + self.latency(route.latency);
         // A route with workers serves this many at once; the rest queue.
-        let done = match &self.workers[i] {
+        match &self.workers[i] {
             Some(free) => {
                 let mut free = free.lock().unwrap_or_else(|e| e.into_inner());
                 let (w, at) = free
@@ -236,36 +258,82 @@ impl Gateway {
                 done
             }
             None => arrived + service,
-        };
-        if done > arrived {
-            tokio::time::sleep_until(done).await;
         }
+    }
+
+    /// Counts a request to route `i` that waited since `arrived`, and draws
+    /// whether it fails; true: answer with the route's injected failure.
+    fn settle(&self, i: usize, arrived: tokio::time::Instant) -> bool {
+        let route = &self.routes[i];
+        let fail = route.error_rate > 0.0 && self.uniform() < route.error_rate;
+        self.count(i, arrived, !fail);
+        fail
+    }
+
+    fn count(&self, i: usize, arrived: tokio::time::Instant, ok: bool) {
         let wait = arrived.elapsed();
         let counters = &self.counters[i];
         counters
             .latency_us
             .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
-        let fail = route.error_rate > 0.0 && self.uniform() < route.error_rate;
         let second = self.started.elapsed().as_secs();
         counters
             .window
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record(second, !fail, wait);
-        if fail {
+            .record(second, ok, wait);
+        if ok {
+            counters.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
             counters.errors.fetch_add(1, Ordering::Relaxed);
-            let code =
-                StatusCode::from_u16(route.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Ok(status(code, "injected failure\n"));
         }
-        counters.ok.fetch_add(1, Ordering::Relaxed);
-        if let Some(job) = job {
-            self.relay.start(job);
-            return Ok(status(StatusCode::ACCEPTED, "accepted\n"));
+    }
+
+    /// A gRPC call (`content-type: application/grpc`): the echo service on
+    /// the route its path matches, with that route's latency, queue and
+    /// faults; an injected failure is the gRPC code for the route's HTTP
+    /// status, and a call whose `grpc-timeout` passes first is answered
+    /// DEADLINE_EXCEEDED at its deadline.
+    async fn grpc(&self, req: Request<Incoming>) -> Response<Body> {
+        use super::grpc as g;
+        let arrived = tokio::time::Instant::now();
+        let deadline = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::util::grpc::parse_timeout);
+        let path = req.uri().path().to_owned();
+        if path != g::SAY {
+            self.not_found.fetch_add(1, Ordering::Relaxed);
+            return g::status_only(g::UNIMPLEMENTED, &format!("unknown method {path}"));
         }
-        Ok(Response::new(Full::new(
-            self.body.slice(..route.body_bytes),
-        )))
+        let Some(i) = self.routes.iter().position(|r| path.starts_with(&r.prefix)) else {
+            self.not_found.fetch_add(1, Ordering::Relaxed);
+            return g::status_only(g::UNIMPLEMENTED, "no route");
+        };
+        let message = match http_body_util::BodyExt::collect(req.into_body()).await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return g::status_only(g::INTERNAL, &format!("reading the request: {e}")),
+        };
+        let message = match crate::util::grpc::unframe(&message) {
+            Ok(m) => Bytes::copy_from_slice(m),
+            Err(e) => return g::status_only(g::INTERNAL, &e),
+        };
+        let done = self.admit(i, arrived);
+        let cut = deadline.map(|d| arrived + d);
+        match cut {
+            Some(cut) if cut < done => {
+                tokio::time::sleep_until(cut).await;
+                self.count(i, arrived, false);
+                return g::status_only(g::DEADLINE_EXCEEDED, "deadline exceeded before the echo answered");
+            }
+            _ => tokio::time::sleep_until(done).await,
+        }
+        let route = &self.routes[i];
+        if self.settle(i, arrived) {
+            return g::status_only(g::from_http(route.error_status), "injected failure");
+        }
+        g::reply(&message, &route.prefix)
     }
 }
 
@@ -275,7 +343,7 @@ impl Gateway {
         match decision {
             Decision::Backend(i) => {
                 let Some((body, name)) = self.echo.get(i) else {
-                    return status(StatusCode::INTERNAL_SERVER_ERROR, "backend not found\n");
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "backend not found\n");
                 };
                 let mut r = Response::new(Full::new(body.clone()));
                 let headers = r.headers_mut();
@@ -284,12 +352,12 @@ impl Gateway {
                 r
             }
             // The Gateway API requires 500 for rules whose backends do not resolve.
-            Decision::Unroutable => status(
+            Decision::Unroutable => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the matched route's backend is not found or invalid\n",
             ),
             // What Envoy answers when the upstream cluster vanished mid-swap.
-            Decision::Dropped => status(
+            Decision::Dropped => plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n",
             ),
@@ -304,11 +372,18 @@ fn latency_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
 }
 
-fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+fn status(code: StatusCode, text: &'static str) -> Response<Body> {
+    plain(code, text).map(Either::Left)
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = code;
     r
 }
+
+/// What the gateway answers with: a whole body, or a gRPC reply with trailers.
+pub type Body = Either<Full<Bytes>, super::grpc::ReplyBody>;
 
 /// Accepts connections until `cancel`, serving HTTP/1.1 and HTTP/2 (prior knowledge).
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: CancellationToken) {

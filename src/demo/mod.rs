@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod gateway;
+pub mod grpc;
 pub mod kubeapi;
 pub mod launch;
 pub mod procfs;

@@ -321,6 +321,8 @@ pub use crate::util::text::error_chain;
 pub struct Checked {
     pub status: u16,
     pub failed: Option<String>,
+    /// A gRPC call's grpc-status other than OK.
+    pub grpc: Option<super::grpc::Status>,
 }
 
 /// How one response is judged: the profile's `expect`, and a request
@@ -329,6 +331,8 @@ pub struct Checked {
 pub struct Judge<'a> {
     pub expect: Option<&'a crate::checks::Expect>,
     pub custom: Option<CustomCheck<'a>>,
+    /// A gRPC call: its outcome is the grpc-status of a 200 answer.
+    pub grpc: bool,
 }
 
 /// A request source's check (`source::RequestSource::check`), bound to its
@@ -345,6 +349,7 @@ impl<'a> Judge<'a> {
         Judge {
             expect,
             custom: None,
+            grpc: false,
         }
     }
 }
@@ -362,15 +367,30 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
         .max(judge.custom.as_ref().map_or(0, |c| c.keep));
     let mut kept = Vec::new();
     let mut len = 0usize;
+    let mut trailers = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, true))?;
-        if let Some(data) = frame.data_ref() {
-            len += data.len();
-            if kept.len() < keep {
-                let room = keep - kept.len();
-                kept.extend_from_slice(&data[..data.len().min(room)]);
+        match frame.into_data() {
+            Ok(data) => {
+                len += data.len();
+                if kept.len() < keep {
+                    let room = keep - kept.len();
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Err(frame) => {
+                if judge.grpc {
+                    trailers = frame.into_trailers().ok();
+                }
             }
         }
+    }
+    // A gRPC call that got a 200 is judged by its grpc-status; any other
+    // HTTP status (a proxy's 503, say) is the outcome itself.
+    let mut grpc = None;
+    if judge.grpc && status == 200 {
+        grpc = super::grpc::status(&head.headers, trailers.as_ref())
+            .map_err(|why| Failure::new(ErrorKind::Protocol, why))?;
     }
     if failed.is_none() {
         if let Some(e) = expect.filter(|e| e.needs_body()) {
@@ -391,7 +411,11 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
             failed.get_or_insert(why);
         }
     }
-    Ok(Checked { status, failed })
+    Ok(Checked {
+        status,
+        failed,
+        grpc,
+    })
 }
 
 type DriverFuture = std::pin::Pin<Box<http1::Connection<TokioIo<Stream>, Body>>>;

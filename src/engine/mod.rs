@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conn;
 pub mod cpu;
 pub mod fds;
+pub mod grpc;
 pub mod memory;
 pub mod pace;
 pub mod schedule;
@@ -211,7 +212,15 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                         .or_insert(HeaderValue::from_static(""));
                 }
             }
+            // The call's deadline is the run's timeout.
+            if r.grpc.is_some() {
+                headers.insert(
+                    http::HeaderName::from_static("grpc-timeout"),
+                    grpc::timeout_header(plan.target.timeout),
+                );
+            }
             Ok(worker::Prepared {
+                grpc: r.grpc.clone(),
                 name: r.name.clone(),
                 expect: r.expect.clone(),
                 method: r.method.clone(),

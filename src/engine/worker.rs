@@ -45,6 +45,9 @@ pub struct Prepared {
     pub expect: Option<Arc<crate::checks::Expect>>,
     /// It carries `{{delivery.id}}`: a publish the delivery sink accounts for.
     pub publishes: bool,
+    /// A gRPC call: its templated message is encoded per call, and its
+    /// outcome is its grpc-status.
+    pub grpc: Option<Arc<crate::profile::grpc::GrpcRequest>>,
 }
 
 impl Prepared {
@@ -143,7 +146,19 @@ impl Prepared {
         if let Some(b) = &t.body {
             let mut body = String::new();
             b.render(&mut ctx, &mut row, &mut body)?;
-            *req.body_mut() = Body::new(Bytes::from(body));
+            let bytes = match self.grpc.as_ref().and_then(|g| g.input.as_ref()) {
+                Some(input) => match super::grpc::encode_json(input, &body) {
+                    Ok(message) => super::grpc::frame(&message),
+                    Err(e) => {
+                        return Some(Err(Failure::new(
+                            ErrorKind::Template,
+                            format!("the message rendered as {body}: {e}"),
+                        )))
+                    }
+                },
+                None => Bytes::from(body),
+            };
+            *req.body_mut() = Body::new(bytes);
         }
         *event = ctx.delivery_id;
         Some(Ok(req))
@@ -192,6 +207,10 @@ pub struct Shared {
     /// `[delivery]`: publishes are entered here as they are sent.
     pub delivery: Option<Arc<crate::delivery::Tracker>>,
 }
+
+/// How long past a gRPC call's deadline rampdeck waits for the server's
+/// own DEADLINE_EXCEEDED, so the error says whose clock ended it.
+const GRPC_GRACE: Duration = Duration::from_millis(50);
 
 /// Sleeps shorter than this are not interrupted by schedule changes: a
 /// change then takes effect on the next slot, well within one tick, and the
@@ -466,7 +485,13 @@ impl Worker {
         }
         let spec = &shared.requests[request];
         let start = Instant::now();
-        let deadline = super::schedule::later(start, shared.timeout);
+        // A gRPC call's server gets to answer DEADLINE_EXCEEDED itself
+        // (its grpc-timeout is the run's timeout) before rampdeck gives up.
+        let patience = match spec.grpc {
+            Some(_) => shared.timeout + GRPC_GRACE,
+            None => shared.timeout,
+        };
+        let deadline = super::schedule::later(start, patience);
         shared.recorder.sent();
         if let (Some(seq), Some(d)) = (published, &shared.delivery) {
             d.publish(&event, seq, start.into_std());
@@ -496,6 +521,7 @@ impl Worker {
             _ => None,
         };
         let mut judge = Judge::expect(spec.expect.as_deref());
+        judge.grpc = spec.grpc.is_some();
         if let Some((keep, f)) = check.as_mut() {
             judge.custom = Some(CustomCheck {
                 name: &spec.name,
@@ -506,6 +532,11 @@ impl Worker {
         let result = if let Some(f) = failed {
             Some(Err(f))
         } else {
+            // Deadlines only move forward but for a gRPC call's longer
+            // patience: a plain request right after one must not wait for it.
+            if timer.deadline() > deadline {
+                timer.as_mut().reset(deadline);
+            }
             let exchange =
                 Self::exchange(&mut self.conn, shared, self.id, request, &make, &mut judge);
             tokio::pin!(exchange);
@@ -536,9 +567,15 @@ impl Worker {
                     sender: None,
                 },
             };
+            // A gRPC call past its deadline is DEADLINE_EXCEEDED, as a
+            // gRPC client reports it; the message says the client ended it.
+            let (kind, whose) = match spec.grpc {
+                Some(_) => (ErrorKind::GrpcDeadlineExceeded, " (rampdeck's deadline: the server had not answered)"),
+                None => (ErrorKind::Timeout, ""),
+            };
             Err(Failure::new(
-                ErrorKind::Timeout,
-                format!("no complete response within {:?}", self.shared.timeout),
+                kind,
+                format!("no complete response within {:?}{whose}", self.shared.timeout),
             ))
         });
         let end = Instant::now();
@@ -553,7 +590,7 @@ impl Worker {
         // whose answer never came (a timeout) may still be delivered.
         if let (Some(_), Some(d)) = (published, &shared.delivery) {
             let accepted = match &result {
-                Ok(c) => (200..300).contains(&c.status) && c.failed.is_none(),
+                Ok(c) => (200..300).contains(&c.status) && c.failed.is_none() && c.grpc.is_none(),
                 Err(f) => f.kind == ErrorKind::Timeout,
             };
             if !accepted {
@@ -562,8 +599,19 @@ impl Worker {
         }
         match result {
             Ok(Checked {
+                grpc: Some(status),
+                ..
+            }) => self.shared.recorder.record(
+                latency,
+                service,
+                Outcome::Error(status.kind()),
+                sent,
+                || status.describe(),
+            ),
+            Ok(Checked {
                 status,
                 failed: None,
+                ..
             }) => self.shared.recorder.record(
                 latency,
                 service,

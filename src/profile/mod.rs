@@ -5,6 +5,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod grpc;
 pub mod plan;
 pub mod routes;
 pub mod scenario;
@@ -239,6 +240,10 @@ pub struct Adhoc {
     pub http2: bool,
     pub insecure: bool,
     pub timeout: Option<Duration>,
+    /// `grpc://` runs: the descriptor set the `--data` JSON is encoded by.
+    pub descriptor_set: Option<std::path::PathBuf>,
+    /// `grpc://` runs: the request message as JSON.
+    pub data: Option<String>,
 }
 
 /// Default level for an ad-hoc run without --rate/--concurrency, as oha and hey do.
@@ -252,6 +257,22 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         message,
     };
     let shown = crate::util::secret::redact(url).into_owned();
+    let grpc_scheme = url.split_once("://").and_then(|(scheme, rest)| {
+        match scheme.to_ascii_lowercase().as_str() {
+            "grpc" => Some(("http", rest)),
+            "grpcs" => Some(("https", rest)),
+            _ => None,
+        }
+    });
+    if let Some((scheme, rest)) = grpc_scheme {
+        return adhoc_grpc(&format!("{scheme}://{rest}"), &shown, flags, overrides);
+    }
+    if flags.descriptor_set.is_some() || flags.data.is_some() {
+        return Err(flag(
+            if flags.data.is_some() { "--data" } else { "--descriptor-set" },
+            "applies to a gRPC run: give a grpc://HOST:PORT/package.Service/Method URL (grpcs:// for TLS)".into(),
+        ));
+    }
     let scheme_ok = url
         .split_once("://")
         .is_some_and(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
@@ -323,6 +344,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             weight: 1,
             template: None,
             expect: None,
+            grpc: None,
         }],
         load: LoadPlan {
             mode: Mode::Closed,
@@ -350,6 +372,84 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         plan.load.max_connections = validate::DEFAULT_MAX_CONNECTIONS;
     }
     overrides.apply(&mut plan)?;
+    Ok(plan)
+}
+
+/// `rampdeck run grpc://HOST:PORT/package.Service/Method --descriptor-set F
+/// --data JSON`: one unary call, as ghz runs it; `url` is already http(s).
+fn adhoc_grpc(
+    url: &str,
+    shown: &str,
+    flags: &Adhoc,
+    overrides: &Overrides,
+) -> Result<Plan, ProfileError> {
+    let flag = |flag: &str, message: String| ProfileError::Flag {
+        flag: flag.into(),
+        message,
+    };
+    let (base, method_path) = match url.split_once("://").map(|(s, r)| (s, r.split_once('/'))) {
+        Some((scheme, Some((authority, path)))) => (format!("{scheme}://{authority}"), path),
+        _ => {
+            return Err(flag(
+                "URL",
+                format!("'{shown}' names no method: write grpc://HOST:PORT/package.Service/Method"),
+            ))
+        }
+    };
+    let Some((service, method)) = method_path.trim_end_matches('/').rsplit_once('/') else {
+        return Err(flag(
+            "URL",
+            format!("'{shown}' names no method: write grpc://HOST:PORT/package.Service/Method"),
+        ));
+    };
+    if flags.method.is_some() || flags.body.is_some() {
+        return Err(flag(
+            if flags.method.is_some() { "--method" } else { "--body" },
+            "does not apply to a gRPC run: the message is --data (JSON, with --descriptor-set)".into(),
+        ));
+    }
+    let message = match &flags.descriptor_set {
+        Some(path) => {
+            let pool = grpc::load_pool(path).map_err(|e| flag("--descriptor-set", e))?;
+            let m = grpc::find_method(&pool, service, method).map_err(|e| flag("URL", e))?;
+            let json = flags.data.as_deref().unwrap_or("{}");
+            crate::engine::grpc::encode_json(&m.input(), json).map_err(|e| flag("--data", e))?
+        }
+        None if flags.data.is_some() => {
+            return Err(flag(
+                "--data",
+                "is JSON, which needs the method's types: add --descriptor-set api.pb (protoc --include_imports --descriptor_set_out=api.pb api.proto)".into(),
+            ))
+        }
+        // No types: an empty message, which every method accepts.
+        None => Vec::new(),
+    };
+    let plain = Adhoc {
+        method: Some("POST".into()),
+        headers: flags.headers.clone(),
+        http2: true,
+        descriptor_set: None,
+        data: None,
+        body: None,
+        ..flags.clone()
+    };
+    let mut plan = adhoc(&format!("{base}/{service}/{method}"), &plain, overrides)?;
+    let full_method = format!("{service}/{method}");
+    plan.name = format!("gRPC {shown}");
+    if let Some(r) = plan.requests.first_mut() {
+        r.name = full_method.clone();
+        r.body = grpc::body(&message);
+        r.headers.push((
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        ));
+        r.headers.push((http::header::TE, HeaderValue::from_static("trailers")));
+        r.grpc = Some(std::sync::Arc::new(grpc::GrpcRequest {
+            full_method,
+            input: None,
+            message_json: None,
+        }));
+    }
     Ok(plan)
 }
 
@@ -417,6 +517,21 @@ impl Plan {
         );
         let total_weight: u32 = self.requests.iter().map(|r| r.weight).sum();
         for r in &self.requests {
+            if let Some(g) = &r.grpc {
+                let _ = writeln!(
+                    s,
+                    "request  {:>5.1}%  gRPC {}  ({}; deadline {} as grpc-timeout)",
+                    100.0 * r.weight as f64 / total_weight as f64,
+                    g.full_method,
+                    match (&g.message_json, &g.input) {
+                        (Some(_), _) => "message rendered from its JSON per call".to_owned(),
+                        (None, Some(d)) => format!("{} of {} bytes", d.full_name(), r.body.len().saturating_sub(5)),
+                        (None, None) => format!("{} raw message bytes", r.body.len().saturating_sub(5)),
+                    },
+                    plan::fmt_dur(self.target.timeout),
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
                 "request  {:>5.1}%  {} {}{}",

@@ -212,6 +212,8 @@ pub struct RequestSpec {
     pub template: Option<std::sync::Arc<crate::template::RequestTemplate>>,
     /// `expect`: what a response must be to count as a success.
     pub expect: Option<std::sync::Arc<crate::checks::Expect>>,
+    /// `kind = "grpc"`: a unary call, judged by its grpc-status.
+    pub grpc: Option<std::sync::Arc<super::grpc::GrpcRequest>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

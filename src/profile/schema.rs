@@ -366,6 +366,19 @@ pub struct RawRequest {
     pub weight: Option<Spanned<i64>>,
     /// Response checks: a response that fails one is a `check` failure.
     pub expect: Option<Spanned<RawExpect>>,
+    /// "http" (the default) or "grpc".
+    pub kind: Option<Spanned<String>>,
+    /// gRPC: the full service name, `package.Service`.
+    pub service: Option<Spanned<String>>,
+    /// gRPC: request metadata (sent as HTTP/2 headers; templates apply).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Spanned<String>>,
+    /// gRPC: the request message as JSON text or a table, encoded by `descriptor_set`.
+    pub message: Option<Spanned<toml::Value>>,
+    /// gRPC: the request message as raw protobuf bytes.
+    pub message_file: Option<Spanned<String>>,
+    /// gRPC: a descriptor set file (`protoc --include_imports --descriptor_set_out`).
+    pub descriptor_set: Option<Spanned<String>>,
 }
 
 /// `expect = { status = [200], header = { "x-backend" = "v2" }, body_contains = "ok", body_max_bytes = 65536 }`.

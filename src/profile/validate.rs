@@ -24,7 +24,7 @@ pub const MAX_CONNECTIONS: i64 = 20_000;
 
 pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
     let demo = raw.demo.map(|d| demo_config(src, d)).transpose()?;
-    let target = match raw.target {
+    let mut target = match raw.target {
         Some(t) => target(src, t, demo.is_some())?,
         None if demo.is_some() => Target {
             addr: TargetAddr::Demo,
@@ -57,6 +57,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             weight: 1,
             template: None,
             expect: None,
+            grpc: None,
         }]
     } else {
         // Templates read the data files, whose shuffle follows the seed.
@@ -83,6 +84,11 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         data = std::sync::Arc::new(feeders);
         requests
     };
+    // gRPC rides on HTTP/2 (h2 by ALPN over TLS, prior knowledge on
+    // plaintext): a plan with a gRPC request speaks it for every request.
+    if requests.iter().any(|r| r.grpc.is_some()) {
+        target.http2 = true;
+    }
     let Some(load) = raw.load else {
         if raw.scenario.is_some() {
             return Err(src.whole(
@@ -504,6 +510,29 @@ fn request(
     let field = format!("request[{i}]");
     let span = r.span();
     let r = r.into_inner();
+    match r.kind.as_ref().map(|k| k.get_ref().as_str()) {
+        None | Some("http") => {}
+        Some("grpc") => return grpc_request(src, &field, span, r, feeders),
+        Some(other) => {
+            return Err(src.at(
+                r.kind.as_ref().map_or(span, |k| k.span()),
+                format!("{field}.kind: '{other}' is not a request kind; use \"http\" (the default) or \"grpc\""),
+            ))
+        }
+    }
+    let grpc_only = [
+        ("service", r.service.as_ref().map(|v| v.span())),
+        ("metadata", r.metadata.values().next().map(|v| v.span())),
+        ("message", r.message.as_ref().map(|v| v.span())),
+        ("message_file", r.message_file.as_ref().map(|v| v.span())),
+        ("descriptor_set", r.descriptor_set.as_ref().map(|v| v.span())),
+    ];
+    if let Some((name, Some(at))) = grpc_only.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(src.at(
+            at,
+            format!("{field}.{name} belongs to a gRPC request: add kind = \"grpc\""),
+        ));
+    }
     let method = match r.method {
         Some(m) => {
             Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()).map_err(|_| {
@@ -605,6 +634,122 @@ fn request(
             let _ = path_text;
             std::sync::Arc::new(template)
         }),
+        grpc: None,
+    })
+}
+
+/// `kind = "grpc"`: a unary call, POSTed to `/package.Service/Method` over HTTP/2.
+fn grpc_request(
+    src: &Source,
+    field: &str,
+    span: std::ops::Range<usize>,
+    r: RawRequest,
+    feeders: &crate::template::Feeders,
+) -> Result<RequestSpec, ProfileError> {
+    use crate::template::{RequestTemplate, Template};
+    let http_only = [
+        ("path", r.path.as_ref().map(|v| v.span())),
+        ("body", r.body.as_ref().map(|v| v.span())),
+        ("headers", r.headers.values().next().map(|v| v.span())),
+        ("expect", r.expect.as_ref().map(|v| v.span())),
+    ];
+    if let Some((name, Some(at))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
+        let instead = match name {
+            "path" => "service and method make the path",
+            "body" => "give the message as message (JSON) or message_file",
+            "headers" => "gRPC calls carry metadata = { ... }",
+            _ => "a call is judged by its grpc-status",
+        };
+        return Err(src.at(
+            at,
+            format!("{field}.{name} does not apply to kind = \"grpc\": {instead}"),
+        ));
+    }
+    let compiles = |text: &str| matches!(Template::compile(text, feeders), Ok(Some(_)));
+    let built = super::grpc::build(
+        src,
+        super::grpc::Raw {
+            field,
+            span: span.clone(),
+            service: r.service,
+            method: r.method,
+            message: r.message,
+            message_file: r.message_file,
+            descriptor_set: r.descriptor_set,
+        },
+        compiles,
+    )?;
+    let mut template = RequestTemplate::default();
+    if let Some((json, at)) = &built.template_json {
+        template.body = Template::compile(json, feeders)
+            .map_err(|e| src.at(at.clone(), format!("{field}.message: {}", e.message)))?;
+        // Tried once here, so a message that cannot be encoded is refused
+        // before the run rather than failing every call.
+        if let (Some(t), Some(input)) = (&template.body, &built.grpc.input) {
+            let mut ctx = crate::template::Context::new(0, 0, 0);
+            let mut text = String::new();
+            let mut row = |fi: usize| feeders.feeders.get(fi).and_then(|f| f.row(0, 0));
+            if t.render(&mut ctx, &mut row, &mut text).is_some() {
+                crate::engine::grpc::encode_json(input, &text).map_err(|e| {
+                    src.at(
+                        at.clone(),
+                        format!("{field}.message: rendered for the first call as {text}: {e}"),
+                    )
+                })?;
+            }
+        }
+    }
+    for (k, v) in &r.metadata {
+        let compiled = Template::compile(v.get_ref(), feeders).map_err(|e| {
+            src.at(
+                inside(&v.span(), e.offset),
+                format!("{field}.metadata.{k}: {}", e.message),
+            )
+        })?;
+        if let Some(t) = compiled {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                src.at(v.span(), format!("{field}.metadata: '{k}' is not a valid metadata key"))
+            })?;
+            template.headers.push((name, t));
+        }
+    }
+    let reserved = r.metadata.iter().find(|(k, _)| {
+        let k = k.to_ascii_lowercase();
+        k.starts_with("grpc-") || k == "content-type" || k == "te"
+    });
+    if let Some((k, v)) = reserved {
+        return Err(src.at(
+            v.span(),
+            format!("{field}.metadata.{k}: gRPC itself sets this key (grpc-timeout comes from target.timeout)"),
+        ));
+    }
+    let mut headers = headers(src, &format!("{field}.metadata"), r.metadata, None)?;
+    headers.push((
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    ));
+    headers.push((http::header::TE, HeaderValue::from_static("trailers")));
+    let weight = match r.weight {
+        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
+        Some(w) => {
+            return Err(src.at(
+                w.span(),
+                format!("{field}.weight: must be a whole number from 0 to 1000000, got {}", w.get_ref()),
+            ))
+        }
+        None => 1,
+    };
+    let path = format!("/{}", built.grpc.full_method);
+    Ok(RequestSpec {
+        name: r.name.unwrap_or_else(|| built.grpc.full_method.clone()),
+        method: Method::POST,
+        path,
+        headers,
+        body: super::grpc::body(&built.message),
+        weight,
+        template: (!template.is_empty()).then(|| std::sync::Arc::new(template)),
+        expect: None,
+        grpc: Some(built.grpc),
     })
 }
 

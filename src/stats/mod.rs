@@ -108,10 +108,43 @@ pub enum ErrorKind {
     /// The response failed one of its request's `expect` checks (status,
     /// header, body): the target answered, but not as required.
     Check,
+    // A gRPC call answered with a grpc-status other than OK, by code.
+    /// gRPC status 1, CANCELLED.
+    GrpcCancelled,
+    /// gRPC status 2, UNKNOWN.
+    GrpcUnknown,
+    /// gRPC status 3, INVALID_ARGUMENT.
+    GrpcInvalidArgument,
+    /// gRPC status 4, DEADLINE_EXCEEDED.
+    GrpcDeadlineExceeded,
+    /// gRPC status 5, NOT_FOUND.
+    GrpcNotFound,
+    /// gRPC status 6, ALREADY_EXISTS.
+    GrpcAlreadyExists,
+    /// gRPC status 7, PERMISSION_DENIED.
+    GrpcPermissionDenied,
+    /// gRPC status 8, RESOURCE_EXHAUSTED.
+    GrpcResourceExhausted,
+    /// gRPC status 9, FAILED_PRECONDITION.
+    GrpcFailedPrecondition,
+    /// gRPC status 10, ABORTED.
+    GrpcAborted,
+    /// gRPC status 11, OUT_OF_RANGE.
+    GrpcOutOfRange,
+    /// gRPC status 12, UNIMPLEMENTED.
+    GrpcUnimplemented,
+    /// gRPC status 13, INTERNAL.
+    GrpcInternal,
+    /// gRPC status 14, UNAVAILABLE.
+    GrpcUnavailable,
+    /// gRPC status 15, DATA_LOSS.
+    GrpcDataLoss,
+    /// gRPC status 16, UNAUTHENTICATED.
+    GrpcUnauthenticated,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Connect,
@@ -123,8 +156,51 @@ impl ErrorKind {
         ErrorKind::LocalResources,
         ErrorKind::Template,
         ErrorKind::Check,
+        ErrorKind::GrpcCancelled,
+        ErrorKind::GrpcUnknown,
+        ErrorKind::GrpcInvalidArgument,
+        ErrorKind::GrpcDeadlineExceeded,
+        ErrorKind::GrpcNotFound,
+        ErrorKind::GrpcAlreadyExists,
+        ErrorKind::GrpcPermissionDenied,
+        ErrorKind::GrpcResourceExhausted,
+        ErrorKind::GrpcFailedPrecondition,
+        ErrorKind::GrpcAborted,
+        ErrorKind::GrpcOutOfRange,
+        ErrorKind::GrpcUnimplemented,
+        ErrorKind::GrpcInternal,
+        ErrorKind::GrpcUnavailable,
+        ErrorKind::GrpcDataLoss,
+        ErrorKind::GrpcUnauthenticated,
     ];
     pub const COUNT: usize = Self::ALL.len();
+
+    /// The kind for a gRPC status code other than OK (0); a code outside
+    /// the 16 the protocol defines counts as UNKNOWN.
+    pub fn grpc(code: u32) -> ErrorKind {
+        match code {
+            1 => ErrorKind::GrpcCancelled,
+            3 => ErrorKind::GrpcInvalidArgument,
+            4 => ErrorKind::GrpcDeadlineExceeded,
+            5 => ErrorKind::GrpcNotFound,
+            6 => ErrorKind::GrpcAlreadyExists,
+            7 => ErrorKind::GrpcPermissionDenied,
+            8 => ErrorKind::GrpcResourceExhausted,
+            9 => ErrorKind::GrpcFailedPrecondition,
+            10 => ErrorKind::GrpcAborted,
+            11 => ErrorKind::GrpcOutOfRange,
+            12 => ErrorKind::GrpcUnimplemented,
+            13 => ErrorKind::GrpcInternal,
+            14 => ErrorKind::GrpcUnavailable,
+            15 => ErrorKind::GrpcDataLoss,
+            16 => ErrorKind::GrpcUnauthenticated,
+            _ => ErrorKind::GrpcUnknown,
+        }
+    }
+
+    pub fn is_grpc(self) -> bool {
+        self.index() >= ErrorKind::GrpcCancelled.index()
+    }
 
     pub fn index(self) -> usize {
         self as usize
@@ -143,6 +219,22 @@ impl ErrorKind {
             ErrorKind::LocalResources => "local_resources",
             ErrorKind::Template => "template",
             ErrorKind::Check => "check",
+            ErrorKind::GrpcCancelled => "grpc_cancelled",
+            ErrorKind::GrpcUnknown => "grpc_unknown",
+            ErrorKind::GrpcInvalidArgument => "grpc_invalid_argument",
+            ErrorKind::GrpcDeadlineExceeded => "grpc_deadline_exceeded",
+            ErrorKind::GrpcNotFound => "grpc_not_found",
+            ErrorKind::GrpcAlreadyExists => "grpc_already_exists",
+            ErrorKind::GrpcPermissionDenied => "grpc_permission_denied",
+            ErrorKind::GrpcResourceExhausted => "grpc_resource_exhausted",
+            ErrorKind::GrpcFailedPrecondition => "grpc_failed_precondition",
+            ErrorKind::GrpcAborted => "grpc_aborted",
+            ErrorKind::GrpcOutOfRange => "grpc_out_of_range",
+            ErrorKind::GrpcUnimplemented => "grpc_unimplemented",
+            ErrorKind::GrpcInternal => "grpc_internal",
+            ErrorKind::GrpcUnavailable => "grpc_unavailable",
+            ErrorKind::GrpcDataLoss => "grpc_data_loss",
+            ErrorKind::GrpcUnauthenticated => "grpc_unauthenticated",
         }
     }
 }
