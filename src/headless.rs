@@ -118,6 +118,31 @@ pub async fn forward_signals(
     }
 }
 
+/// A connections run's progress: the count held against its target,
+/// opens, ends by cause, connect and echo times.
+fn connections_line(
+    last: &IntervalStats,
+    c: &crate::stats::connections::ConnReport,
+    stage: String,
+    target: String,
+) -> String {
+    let n = &c.now;
+    let secs = last.len.as_secs_f64().max(1e-9);
+    let rtt = n.rtt_ms.map_or_else(String::new, |r| {
+        format!(" | echo p50 {:.2}ms p99 {:.2}ms", r.p50, r.p99)
+    });
+    format!(
+        "[{:>6.1}s] {stage} | {target} | established {} | opened {:.0}/s failed {} | connect p99 {:.2}ms{rtt} | server closed {} reset {}",
+        last.run_clock.as_secs_f64(),
+        n.established,
+        n.opened as f64 / secs,
+        c.run.failed,
+        n.tcp_ms.p99,
+        c.run.server_closed,
+        c.run.resets,
+    )
+}
+
 fn progress_line(plan: &Plan, model: &RunModel, last: &IntervalStats, total: Duration) -> String {
     let totals = &model.totals;
     let recent = model.recent(Duration::from_secs(1));
@@ -133,14 +158,13 @@ fn progress_line(plan: &Plan, model: &RunModel, last: &IntervalStats, total: Dur
     // Once the schedule is over there is no target, only the drain.
     let target = match last.state {
         RunState::Running | RunState::Paused if last.run_clock < total => {
-            format!(
-                "target {} {}",
-                fmt_level(last.target),
-                plan.load.mode.unit()
-            )
+            format!("target {} {}", fmt_level(last.target), plan.level_unit())
         }
         _ => "schedule done".to_owned(),
     };
+    if let Some(c) = &last.connections {
+        return connections_line(last, c, stage, target);
+    }
     let errors = totals.requests - totals.ok;
     // During warmup nothing is counted yet, so show the interval's own numbers.
     let (p50, p99, scope) = if totals.requests > 0 {

@@ -79,7 +79,9 @@ async fn calls_succeed_and_failures_are_counted_by_grpc_code() {
     assert_eq!(c.ok.load(Ordering::Relaxed), ok, "{s}");
     let share = unavailable as f64 / requests as f64;
     assert!((0.18..0.32).contains(&share), "{share} {s}");
-    let msg = s["error_messages"]["grpc_unavailable"].as_str().unwrap_or("");
+    let msg = s["error_messages"]["grpc_unavailable"]
+        .as_str()
+        .unwrap_or("");
     assert!(msg.contains("UNAVAILABLE: injected failure"), "{s}");
     // The failed calls were HTTP 200s too: their outcome is the grpc-status.
     assert_eq!(n(&s["status_codes"]["200"]), ok, "{s}");
@@ -102,7 +104,9 @@ async fn a_call_past_its_deadline_is_deadline_exceeded_at_the_deadline() {
     assert_eq!(n(&s["errors"]["grpc_deadline_exceeded"]), requests, "{s}");
     assert_eq!(n(&s["ok"]), 0, "{s}");
     // The server's own answer (it honoured grpc-timeout), at about 100 ms.
-    let msg = s["error_messages"]["grpc_deadline_exceeded"].as_str().unwrap_or("");
+    let msg = s["error_messages"]["grpc_deadline_exceeded"]
+        .as_str()
+        .unwrap_or("");
     assert!(msg.contains("grpc-status 4 DEADLINE_EXCEEDED"), "{s}");
     let p50 = s["error_latency_ms"]["p50"].as_f64().unwrap_or(0.0);
     assert!((95.0..160.0).contains(&p50), "{p50} {s}");
@@ -134,7 +138,11 @@ duration = "300ms"
     );
     let s = run(dir.path(), &text).await;
     assert!(n(&s["requests"]) > 0, "{s}");
-    assert_eq!(n(&s["errors"]["grpc_unimplemented"]), n(&s["requests"]), "{s}");
+    assert_eq!(
+        n(&s["errors"]["grpc_unimplemented"]),
+        n(&s["requests"]),
+        "{s}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +154,13 @@ async fn an_ad_hoc_grpc_url_run_sends_the_data_message() {
     let url = format!("grpc://{}/rampdeck.demo.Echo/Say", demo.addrs.gateway);
     let o = tokio::process::Command::new(EXE)
         .args(["run", &url, "--descriptor-set", &descriptor()])
-        .args(["--data", r#"{"text": "adhoc"}"#, "--headless", "--concurrency", "2"])
+        .args([
+            "--data",
+            r#"{"text": "adhoc"}"#,
+            "--headless",
+            "--concurrency",
+            "2",
+        ])
         .args(["--duration", "1s", "--out"])
         .arg(&out)
         .output()
@@ -185,13 +199,19 @@ fn bad_grpc_requests_are_refused_with_their_place() {
     let e = check(&format!(
         "service = \"Echo\"\nmethod = \"Say\"\ndescriptor_set = \"{ds}\"\n"
     ));
-    assert!(e.contains("bad.toml:6:11") && e.contains("it has: rampdeck.demo.Echo"), "{e}");
+    assert!(
+        e.contains("bad.toml:6:11") && e.contains("it has: rampdeck.demo.Echo"),
+        "{e}"
+    );
     let e = check(&format!(
         "service = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\ndescriptor_set = \"{ds}\"\nmessage = '{{\"txt\": 1}}'\n"
     ));
     assert!(e.contains("request[0].message") && e.contains("txt"), "{e}");
     let e = check("service = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\npath = \"/x\"\n");
-    assert!(e.contains("request[0].path does not apply to kind = \"grpc\""), "{e}");
+    assert!(
+        e.contains("request[0].path does not apply to kind = \"grpc\""),
+        "{e}"
+    );
     let e = check("service = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\nmessage = '{}'\n");
     assert!(e.contains("descriptor_set"), "{e}");
 }
@@ -224,7 +244,10 @@ fn grpcio(dir: &Path) -> Grpcio {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let port = line.trim().parse().unwrap_or_else(|_| panic!("no port from the grpcio server: {line:?}"));
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no port from the grpcio server: {line:?}"));
     Grpcio { child, port, log }
 }
 
@@ -261,6 +284,8 @@ async fn a_real_grpcio_server_answers_the_same_calls() {
     assert!(failed > 10, "{failed}");
     assert_eq!(n(&s["errors"]["grpc_unavailable"]), failed, "{s}");
     assert_eq!(n(&s["ok"]), requests - failed, "{s}");
-    let msg = s["error_messages"]["grpc_unavailable"].as_str().unwrap_or("");
+    let msg = s["error_messages"]["grpc_unavailable"]
+        .as_str()
+        .unwrap_or("");
     assert!(msg.contains("asked to fail"), "{s}");
 }

@@ -1012,6 +1012,7 @@ impl Coordinator {
             resent: results.iter().map(|r| r.resent).sum(),
             generator_limited: secs(max(|r| r.generator_limited_s)),
             delivery: None,
+            connections: None,
             behind_cause: if limited {
                 crate::engine::pace::Lag::GeneratorLimited
             } else {

@@ -109,8 +109,9 @@ fn merge(index: u64, open: Open) -> Merged {
     let mut checks: BTreeMap<u16, u64> = BTreeMap::new();
     let first = &parts[0].1;
     let mut s = IntervalStats {
-        // Delivery accounting never runs on agents.
+        // Delivery accounting and held connections never run on agents.
         delivery: None,
+        connections: None,
         index,
         elapsed: first.elapsed,
         run_clock: first.run_clock,

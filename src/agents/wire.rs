@@ -517,7 +517,10 @@ impl WirePlan {
             let grpc = r
                 .grpc
                 .as_ref()
-                .map(|g| g.request().map_err(|e| format!("request '{}': {e}", r.name)))
+                .map(|g| {
+                    g.request()
+                        .map_err(|e| format!("request '{}': {e}", r.name))
+                })
                 .transpose()?;
             // A gRPC body is a framed message; its template is the JSON.
             let body_text = match &grpc {
@@ -624,6 +627,7 @@ impl WirePlan {
             agents: None,
             request_source: None,
             delivery: None,
+            connections: None,
         })
     }
 }

@@ -5,12 +5,44 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The gateway's WebSocket echo path.
+pub const WS_PATH: &str = "/ws/echo";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoConfig {
     pub routes: Vec<DemoRoute>,
     /// The simulated Gateway API control plane; absent in older JSON, hence the default.
     #[serde(default)]
     pub kube: KubeSim,
+    /// The TCP and WebSocket echoes (the connections mode's targets).
+    #[serde(default)]
+    pub echo: EchoConfig,
+}
+
+/// `[demo.echo]`: how the demo's TCP echo and the gateway's WebSocket echo
+/// (`WS_PATH`) behave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EchoConfig {
+    /// Added before each echo.
+    pub latency: Duration,
+    /// Fault: each connection is reset (RST) this long after it was accepted.
+    pub reset_after: Option<Duration>,
+    /// Fault: each connection is closed by the server (FIN, or a WebSocket
+    /// close with `close_code`) this long after it was accepted.
+    pub close_after: Option<Duration>,
+    pub close_code: u16,
+}
+
+impl Default for EchoConfig {
+    fn default() -> Self {
+        EchoConfig {
+            latency: Duration::ZERO,
+            reset_after: None,
+            close_after: None,
+            close_code: 1001,
+        }
+    }
 }
 
 /// How the demo's simulated Gateway API implementation behaves (see `demo::kubeapi`).
@@ -126,6 +158,7 @@ impl Default for DemoConfig {
                 ..DemoRoute::new("/")
             }],
             kube: KubeSim::default(),
+            echo: EchoConfig::default(),
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct Gateway {
     pub auth: super::auth::Auth,
     /// Sends relay routes' events on.
     relay: Arc<super::relay::Relay>,
+    /// The WebSocket echo here and the TCP echo on its own port.
+    pub echoes: Arc<super::echo::Echo>,
 }
 
 impl Gateway {
@@ -134,6 +136,7 @@ impl Gateway {
             body: Bytes::from(vec![b'x'; max_body]),
             auth: super::auth::Auth::new(),
             relay: Arc::new(super::relay::Relay::new()),
+            echoes: Arc::new(super::echo::Echo::new(config.echo.clone())),
         }
     }
 
@@ -177,6 +180,9 @@ impl Gateway {
         if super::grpc::is_grpc(&req) {
             return Ok(self.grpc(req).await);
         }
+        if req.uri().path() == super::config::WS_PATH {
+            return Ok(self.websocket(req).map(Either::Left));
+        }
         let host = req
             .headers()
             .get(HOST)
@@ -197,7 +203,10 @@ impl Gateway {
         // The built-in routes answer requests addressed to the gateway
         // itself; a hostname no HTTPRoute serves gets 404, as on a real Gateway.
         if addressed_by_ip(host) && path.starts_with(super::auth::PREFIX) {
-            return Ok(self.auth.handle(req.method(), path, req.headers()).map(Either::Left));
+            return Ok(self
+                .auth
+                .handle(req.method(), path, req.headers())
+                .map(Either::Left));
         }
         let matched = if addressed_by_ip(host) {
             self.routes.iter().position(|r| path.starts_with(&r.prefix))
@@ -234,6 +243,45 @@ impl Gateway {
         Ok(Response::new(Either::Left(Full::new(
             self.body.slice(..route.body_bytes),
         ))))
+    }
+
+    /// The WebSocket echo: a 101 answer, then the upgraded connection echoes.
+    fn websocket(&self, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+        let upgrade = req
+            .headers()
+            .get(hyper::header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let key = req.headers().get("sec-websocket-key").cloned();
+        let (true, Some(key)) = (upgrade, key) else {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "a WebSocket upgrade is expected here\n",
+            );
+        };
+        let accept = derive_accept_key(key.as_bytes());
+        let echo = self.echoes.clone();
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on_upgrade.await {
+                super::echo::websocket(TokioIo::new(up), echo).await;
+            }
+        });
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(
+            hyper::header::UPGRADE,
+            HeaderValue::from_static("websocket"),
+        );
+        h.insert(
+            hyper::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&accept) {
+            h.insert("sec-websocket-accept", v);
+        }
+        r
     }
 
     /// When a request to route `i` arriving at `arrived` is served: its
@@ -325,7 +373,10 @@ impl Gateway {
             Some(cut) if cut < done => {
                 tokio::time::sleep_until(cut).await;
                 self.count(i, arrived, false);
-                return g::status_only(g::DEADLINE_EXCEEDED, "deadline exceeded before the echo answered");
+                return g::status_only(
+                    g::DEADLINE_EXCEEDED,
+                    "deadline exceeded before the echo answered",
+                );
             }
             _ => tokio::time::sleep_until(done).await,
         }
@@ -402,7 +453,7 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: Cancell
         tokio::spawn(async move {
             let svc = service_fn(move |req| gw.clone().handle(req));
             let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = cancel.cancelled() => {}

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod control;
+pub mod echo;
 pub mod gateway;
 pub mod grpc;
 pub mod kubeapi;
@@ -46,6 +47,8 @@ pub enum DemoError {
 pub struct DemoAddrs {
     pub gateway: SocketAddr,
     pub control: SocketAddr,
+    /// The TCP echo (the gateway serves the WebSocket echo at `config::WS_PATH`).
+    pub echo: SocketAddr,
 }
 
 /// The demo served from this process.
@@ -66,9 +69,13 @@ impl DemoServer {
         let cp_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(DemoError::Bind)?;
+        let echo_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(DemoError::Bind)?;
         let addrs = DemoAddrs {
             gateway: gw_listener.local_addr().map_err(DemoError::Bind)?,
             control: cp_listener.local_addr().map_err(DemoError::Bind)?,
+            echo: echo_listener.local_addr().map_err(DemoError::Bind)?,
         };
         let gw = Arc::new(gateway::Gateway::new(config));
         let cancel = CancellationToken::new();
@@ -87,6 +94,11 @@ impl DemoServer {
         });
         tokio::spawn(gateway::serve(gw_listener, gw.clone(), cancel.clone()));
         tokio::spawn(control::serve(cp_listener, cp, cancel.clone()));
+        tokio::spawn(echo::serve_tcp(
+            echo_listener,
+            gw.echoes.clone(),
+            cancel.clone(),
+        ));
         Ok(DemoServer {
             addrs,
             gateway: gw,

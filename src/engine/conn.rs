@@ -124,6 +124,12 @@ impl Connector {
         if let Some(m) = &self.memory {
             return Ok(Stream::memory(m.connect()));
         }
+        let (tcp, addr) = self.connect_tcp().await?;
+        self.secure(tcp, addr).await
+    }
+
+    /// A TCP connection to one of the target's addresses.
+    pub async fn connect_tcp(&self) -> Result<(TcpStream, SocketAddr), Failure> {
         // Round-robin over the resolved addresses; if one refuses, try the
         // others before failing (e.g. "localhost" resolving to ::1 first).
         let first = self.next_addr.fetch_add(1, Ordering::Relaxed);
@@ -156,6 +162,16 @@ impl Connector {
         };
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
+        Ok((tcp, addr))
+    }
+
+    /// Whether connections get TLS (an https://, wss:// or tls:// target).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The connection as the target speaks it: TLS when the URL asks for it.
+    pub async fn secure(&self, tcp: TcpStream, addr: SocketAddr) -> Result<Stream, Failure> {
         match &self.tls {
             None => Ok(Stream::plain(tcp)),
             Some((connector, name)) => {

@@ -56,7 +56,10 @@ pub fn code_name(code: u32) -> &'static str {
         "DATA_LOSS",
         "UNAUTHENTICATED",
     ];
-    NAMES.get(code as usize).copied().unwrap_or("(not a gRPC code)")
+    NAMES
+        .get(code as usize)
+        .copied()
+        .unwrap_or("(not a gRPC code)")
 }
 
 pub use crate::util::grpc::{frame, parse_timeout, timeout_header, unframe};
@@ -127,16 +130,24 @@ mod tests {
     fn reads_status_from_trailers_or_a_trailers_only_head() {
         let mut t = HeaderMap::new();
         t.insert("grpc-status", HeaderValue::from_static("14"));
-        t.insert("grpc-message", HeaderValue::from_static("no%20healthy%20upstream"));
+        t.insert(
+            "grpc-message",
+            HeaderValue::from_static("no%20healthy%20upstream"),
+        );
         let s = status(&HeaderMap::new(), Some(&t)).unwrap().unwrap();
         assert_eq!(s.kind(), ErrorKind::GrpcUnavailable);
-        assert_eq!(s.describe(), "grpc-status 14 UNAVAILABLE: no healthy upstream");
+        assert_eq!(
+            s.describe(),
+            "grpc-status 14 UNAVAILABLE: no healthy upstream"
+        );
         // Trailers-only: the status is in the head.
         assert_eq!(status(&t, None).unwrap().unwrap().code, 14);
         let mut ok = HeaderMap::new();
         ok.insert("grpc-status", HeaderValue::from_static("0"));
         assert_eq!(status(&HeaderMap::new(), Some(&ok)), Ok(None));
-        assert!(status(&HeaderMap::new(), None).unwrap_err().contains("no grpc-status"));
+        assert!(status(&HeaderMap::new(), None)
+            .unwrap_err()
+            .contains("no grpc-status"));
         assert_eq!(ErrorKind::grpc(99), ErrorKind::GrpcUnknown);
         assert_eq!(ErrorKind::grpc(4).name(), "grpc_deadline_exceeded");
     }

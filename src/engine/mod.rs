@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod conn;
+pub mod connections;
 pub mod cpu;
 pub mod fds;
 pub mod grpc;
@@ -268,6 +269,14 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         data_end: CancellationToken::new(),
         data_end_at: AtomicU64::new(u64::MAX),
         delivery: opts.delivery.clone(),
+        connections: plan.connections.as_ref().map(|c| {
+            Arc::new(connections::ConnRun::new(
+                c.clone(),
+                &endpoint.authority,
+                endpoint.https,
+                plan.target.timeout,
+            ))
+        }),
         custom: plan.request_source.as_ref().map(|s| source::Custom {
             source: s.0.clone(),
             base,

@@ -54,6 +54,8 @@ pub struct RunResult {
     pub behind_cause: super::pace::Lag,
     /// `[delivery]`: every published event's account.
     pub delivery: Option<crate::delivery::DeliveryTotals>,
+    /// `mode = "connections"`: the run's connection numbers after warmup.
+    pub connections: Option<crate::stats::connections::ConnInterval>,
 }
 
 impl RunResult {
@@ -108,6 +110,8 @@ pub(super) struct Supervisor {
     seen_status: std::collections::BTreeSet<u16>,
     /// Lost, duplicate and unknown deliveries announced.
     delivery_seen: [bool; 3],
+    /// Connection failure kinds already announced.
+    connection_firsts: std::collections::BTreeSet<String>,
     last_errors: [Option<String>; ErrorKind::COUNT],
     /// Stages whose start has been announced.
     stages_announced: usize,
@@ -158,6 +162,7 @@ impl Supervisor {
             seen: [false; ErrorKind::COUNT],
             seen_status: Default::default(),
             delivery_seen: [false; 3],
+            connection_firsts: Default::default(),
             last_errors: Default::default(),
             stages_announced: 0,
             pauses: Vec::new(),
@@ -179,6 +184,9 @@ impl Supervisor {
             let (id, shared, rx) = (self.spawned, self.shared.clone(), self.tx.subscribe());
             match self.plan.load.mode {
                 Mode::Open => self.workers.spawn(worker::open_loop(id, shared, rx)),
+                Mode::Closed if shared.connections.is_some() => self
+                    .workers
+                    .spawn(super::connections::hold_loop(id, shared, rx)),
                 Mode::Closed => self.workers.spawn(worker::closed_loop(id, shared, rx)),
             };
             self.spawned += 1;
@@ -482,7 +490,11 @@ impl Supervisor {
                 break;
             }
             let st = &self.plan.load.stages[i];
-            let text = format!("stage {}/{n}: {}", i + 1, st.describe(self.plan.load.mode));
+            let text = format!(
+                "stage {}/{n}: {}",
+                i + 1,
+                st.describe(self.plan.level_unit())
+            );
             self.emit_at(self.elapsed_of(start), EventKind::Stage { index: i }, text);
             self.stages_announced += 1;
         }
@@ -616,9 +628,22 @@ impl Supervisor {
                 .delivery
                 .as_ref()
                 .map(|t| t.interval(std::time::Instant::now())),
+            connections: self
+                .shared
+                .connections
+                .as_ref()
+                .map(|c| c.stats.interval(warmup)),
         };
         if let Some(d) = &interval.delivery {
             self.delivery_firsts(d);
+        }
+        if let Some(c) = &interval.connections {
+            // The first of each kind of connection failure, on the timeline.
+            for (kind, message) in &c.now.first {
+                if self.connection_firsts.insert(kind.clone()) {
+                    self.emit(EventKind::Warning, format!("first {kind}: {message}"));
+                }
+            }
         }
         let snapshot = Snapshot {
             interval,
@@ -763,10 +788,11 @@ impl Supervisor {
             EventKind::Stopping {
                 early: stopped_early,
             },
-            if stopped_early {
-                "stopping early: waiting for requests in flight"
-            } else {
-                "schedule complete: waiting for requests in flight"
+            match (stopped_early, self.shared.connections.is_some()) {
+                (true, false) => "stopping early: waiting for requests in flight",
+                (false, false) => "schedule complete: waiting for requests in flight",
+                (true, true) => "stopping early: closing the held connections",
+                (false, true) => "schedule complete: closing the held connections",
             },
         );
         // The drain runs on the clock again, even if it was paused.
@@ -866,6 +892,7 @@ impl Supervisor {
             generator_limited: self.pace.generator_limited,
             behind_cause: self.pace.cause(),
             delivery: self.shared.delivery.as_ref().map(|t| t.totals()),
+            connections: self.shared.connections.as_ref().map(|c| c.stats.totals()),
         }
     }
 

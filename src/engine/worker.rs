@@ -206,6 +206,8 @@ pub struct Shared {
     pub(crate) custom: Option<Custom>,
     /// `[delivery]`: publishes are entered here as they are sent.
     pub delivery: Option<Arc<crate::delivery::Tracker>>,
+    /// `mode = "connections"`: workers hold connections instead of sending requests.
+    pub connections: Option<Arc<super::connections::ConnRun>>,
 }
 
 /// How long past a gRPC call's deadline rampdeck waits for the server's
@@ -570,12 +572,18 @@ impl Worker {
             // A gRPC call past its deadline is DEADLINE_EXCEEDED, as a
             // gRPC client reports it; the message says the client ended it.
             let (kind, whose) = match spec.grpc {
-                Some(_) => (ErrorKind::GrpcDeadlineExceeded, " (rampdeck's deadline: the server had not answered)"),
+                Some(_) => (
+                    ErrorKind::GrpcDeadlineExceeded,
+                    " (rampdeck's deadline: the server had not answered)",
+                ),
                 None => (ErrorKind::Timeout, ""),
             };
             Err(Failure::new(
                 kind,
-                format!("no complete response within {:?}{whose}", self.shared.timeout),
+                format!(
+                    "no complete response within {:?}{whose}",
+                    self.shared.timeout
+                ),
             ))
         });
         let end = Instant::now();
@@ -599,8 +607,7 @@ impl Worker {
         }
         match result {
             Ok(Checked {
-                grpc: Some(status),
-                ..
+                grpc: Some(status), ..
             }) => self.shared.recorder.record(
                 latency,
                 service,

@@ -130,13 +130,19 @@ pub fn build(
     if !ok_name(service.get_ref()) {
         return Err(src.at(
             service.span(),
-            format!("{field}.service: '{}' is not a service name (letters, digits, '_' and '.')", service.get_ref()),
+            format!(
+                "{field}.service: '{}' is not a service name (letters, digits, '_' and '.')",
+                service.get_ref()
+            ),
         ));
     }
     if !ok_name(method.get_ref()) || method.get_ref().contains('.') {
         return Err(src.at(
             method.span(),
-            format!("{field}.method: '{}' is not a method name (letters, digits and '_')", method.get_ref()),
+            format!(
+                "{field}.method: '{}' is not a method name (letters, digits and '_')",
+                method.get_ref()
+            ),
         ));
     }
     match (r.message, r.message_file, r.descriptor_set) {
@@ -219,12 +225,19 @@ mod tests {
         let pool = demo_pool();
         let m = find_method(&pool, "rampdeck.demo.Echo", "Say").unwrap();
         assert_eq!(m.input().full_name(), "rampdeck.demo.EchoRequest");
-        let bytes = crate::engine::grpc::encode_json(&m.input(), r#"{"text":"hi","seq":"7"}"#).unwrap();
+        let bytes =
+            crate::engine::grpc::encode_json(&m.input(), r#"{"text":"hi","seq":"7"}"#).unwrap();
         assert_eq!(bytes, b"\x0a\x02hi\x10\x07");
-        assert!(crate::engine::grpc::encode_json(&m.input(), r#"{"txt":"hi"}"#)
+        assert!(
+            crate::engine::grpc::encode_json(&m.input(), r#"{"txt":"hi"}"#)
+                .unwrap_err()
+                .contains("txt")
+        );
+        assert!(find_method(&pool, "Echo", "Say")
             .unwrap_err()
-            .contains("txt"));
-        assert!(find_method(&pool, "Echo", "Say").unwrap_err().contains("rampdeck.demo.Echo"));
-        assert!(find_method(&pool, "rampdeck.demo.Echo", "Shout").unwrap_err().contains("it has: Say"));
+            .contains("rampdeck.demo.Echo"));
+        assert!(find_method(&pool, "rampdeck.demo.Echo", "Shout")
+            .unwrap_err()
+            .contains("it has: Say"));
     }
 }

@@ -3,6 +3,7 @@
 //! `schema` describes the file, `validate` decides what it means, `plan` is
 //! what the rest of rampdeck runs from, `error` renders file:line:col messages.
 
+pub mod connections;
 pub mod delivery;
 pub mod error;
 pub mod grpc;
@@ -362,6 +363,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         agents: None,
         request_source: None,
         delivery: None,
+        connections: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -404,8 +406,13 @@ fn adhoc_grpc(
     };
     if flags.method.is_some() || flags.body.is_some() {
         return Err(flag(
-            if flags.method.is_some() { "--method" } else { "--body" },
-            "does not apply to a gRPC run: the message is --data (JSON, with --descriptor-set)".into(),
+            if flags.method.is_some() {
+                "--method"
+            } else {
+                "--body"
+            },
+            "does not apply to a gRPC run: the message is --data (JSON, with --descriptor-set)"
+                .into(),
         ));
     }
     let message = match &flags.descriptor_set {
@@ -443,7 +450,8 @@ fn adhoc_grpc(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         ));
-        r.headers.push((http::header::TE, HeaderValue::from_static("trailers")));
+        r.headers
+            .push((http::header::TE, HeaderValue::from_static("trailers")));
         r.grpc = Some(std::sync::Arc::new(grpc::GrpcRequest {
             full_method,
             input: None,
@@ -468,7 +476,12 @@ impl Plan {
         for (k, v) in vars {
             self.routes.base_vars.insert(k.to_owned(), v);
         }
-        self.with_demo_address(addrs.gateway);
+        // A connections run's TCP echo has its own port.
+        let tcp = self
+            .connections
+            .as_ref()
+            .is_some_and(|c| c.traffic == connections::Traffic::Tcp);
+        self.with_demo_address(if tcp { addrs.echo } else { addrs.gateway });
     }
 
     /// Points a `[demo]` plan at the demo gateway once it is listening.
@@ -485,11 +498,69 @@ impl Plan {
         }
     }
 
+    /// What the load's level counts: requests per second, requests in
+    /// flight, or connections held.
+    pub fn level_unit(&self) -> &'static str {
+        match self.connections {
+            Some(_) => "connections",
+            None => self.load.mode.unit(),
+        }
+    }
+
     pub fn target_display(&self) -> String {
+        if let (Some(c), TargetAddr::Url(e)) = (&self.connections, &self.target.addr) {
+            return match (&c.url, &c.traffic) {
+                (Some(url), _) => crate::util::secret::redact(url).into_owned(),
+                (None, connections::Traffic::WebSocket { path }) => {
+                    format!("ws://{}{path}", e.authority)
+                }
+                (None, _) => format!("tcp://{}", e.authority),
+            };
+        }
         match &self.target.addr {
             TargetAddr::Url(e) => e.url(),
-            TargetAddr::Demo => "embedded demo gateway".into(),
+            TargetAddr::Demo => match self.connections.as_ref().map(|c| &c.traffic) {
+                Some(connections::Traffic::WebSocket { .. }) => {
+                    "embedded demo WebSocket echo".into()
+                }
+                Some(_) => "embedded demo TCP echo".into(),
+                None => "embedded demo gateway".into(),
+            },
         }
+    }
+
+    /// `rampdeck check`'s lines for a connections run: what each connection does.
+    fn describe_connections(&self, s: &mut String, c: &connections::ConnectionsPlan) {
+        use std::fmt::Write;
+        let traffic = match (&c.traffic, c.message_interval) {
+            (connections::Traffic::Idle, _) | (_, None) => "held idle".to_owned(),
+            (t, Some(every)) => format!(
+                "a {}-byte {} message every {}, its echo timed (timeout {})",
+                c.message.len(),
+                if matches!(t, connections::Traffic::Tcp) {
+                    "TCP"
+                } else {
+                    "WebSocket"
+                },
+                plan::fmt_dur(every),
+                plan::fmt_dur(self.target.timeout)
+            ),
+        };
+        let _ = writeln!(s, "traffic  {traffic}");
+        let _ = writeln!(
+            s,
+            "load     connections: open up to {}/s, hold each {}{}, seed {}, {} intervals",
+            plan::fmt_level(c.open_rate),
+            c.hold
+                .map_or_else(|| "to the end of the run".to_owned(), plan::fmt_dur),
+            match c.proxy {
+                Some(connections::ProxyVersion::V1) => ", PROXY protocol v1 header first",
+                Some(connections::ProxyVersion::V2) => ", PROXY protocol v2 header first",
+                None => "",
+            },
+            self.load.seed,
+            plan::fmt_dur(self.load.interval)
+        );
     }
 
     /// What `rampdeck check` prints: what this plan would run.
@@ -506,7 +577,12 @@ impl Plan {
             s,
             "target   {} ({}, timeout {}, connect timeout {}{})",
             self.target_display(),
-            if t.http2 { "HTTP/2" } else { "HTTP/1.1" },
+            match (&self.connections, &t.addr) {
+                (Some(_), TargetAddr::Url(e)) if e.https => "TLS",
+                (Some(_), _) => "TCP",
+                (None, _) if t.http2 => "HTTP/2",
+                (None, _) => "HTTP/1.1",
+            },
             plan::fmt_dur(t.timeout),
             plan::fmt_dur(t.connect_timeout),
             if t.insecure {
@@ -515,55 +591,64 @@ impl Plan {
                 ""
             }
         );
-        let total_weight: u32 = self.requests.iter().map(|r| r.weight).sum();
-        for r in &self.requests {
-            if let Some(g) = &r.grpc {
+        if let Some(c) = &self.connections {
+            self.describe_connections(&mut s, c);
+        } else {
+            let total_weight: u32 = self.requests.iter().map(|r| r.weight).sum();
+            for r in &self.requests {
+                if let Some(g) = &r.grpc {
+                    let _ = writeln!(
+                        s,
+                        "request  {:>5.1}%  gRPC {}  ({}; deadline {} as grpc-timeout)",
+                        100.0 * r.weight as f64 / total_weight as f64,
+                        g.full_method,
+                        match (&g.message_json, &g.input) {
+                            (Some(_), _) => "message rendered from its JSON per call".to_owned(),
+                            (None, Some(d)) => format!(
+                                "{} of {} bytes",
+                                d.full_name(),
+                                r.body.len().saturating_sub(5)
+                            ),
+                            (None, None) =>
+                                format!("{} raw message bytes", r.body.len().saturating_sub(5)),
+                        },
+                        plan::fmt_dur(self.target.timeout),
+                    );
+                    continue;
+                }
                 let _ = writeln!(
                     s,
-                    "request  {:>5.1}%  gRPC {}  ({}; deadline {} as grpc-timeout)",
+                    "request  {:>5.1}%  {} {}{}",
                     100.0 * r.weight as f64 / total_weight as f64,
-                    g.full_method,
-                    match (&g.message_json, &g.input) {
-                        (Some(_), _) => "message rendered from its JSON per call".to_owned(),
-                        (None, Some(d)) => format!("{} of {} bytes", d.full_name(), r.body.len().saturating_sub(5)),
-                        (None, None) => format!("{} raw message bytes", r.body.len().saturating_sub(5)),
-                    },
-                    plan::fmt_dur(self.target.timeout),
+                    r.method,
+                    r.path,
+                    if r.body.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({} byte body)", r.body.len())
+                    }
                 );
-                continue;
             }
             let _ = writeln!(
                 s,
-                "request  {:>5.1}%  {} {}{}",
-                100.0 * r.weight as f64 / total_weight as f64,
-                r.method,
-                r.path,
-                if r.body.is_empty() {
-                    String::new()
+                "load     {} loop, {}, {}, seed {}, {} intervals",
+                match l.mode {
+                    Mode::Open => "open",
+                    Mode::Closed => "closed",
+                },
+                match l.mode {
+                    Mode::Open => format!("up to {} connections", l.max_connections),
+                    Mode::Closed => format!("up to {} workers", l.max_connections),
+                },
+                if l.warmup.is_zero() {
+                    "no warmup".to_owned()
                 } else {
-                    format!("  ({} byte body)", r.body.len())
-                }
+                    format!("warmup {} (not counted)", plan::fmt_dur(l.warmup))
+                },
+                l.seed,
+                plan::fmt_dur(l.interval)
             );
         }
-        let _ = writeln!(
-            s,
-            "load     {} loop, {}, {}, seed {}, {} intervals",
-            match l.mode {
-                Mode::Open => "open",
-                Mode::Closed => "closed",
-            },
-            match l.mode {
-                Mode::Open => format!("up to {} connections", l.max_connections),
-                Mode::Closed => format!("up to {} workers", l.max_connections),
-            },
-            if l.warmup.is_zero() {
-                "no warmup".to_owned()
-            } else {
-                format!("warmup {} (not counted)", plan::fmt_dur(l.warmup))
-            },
-            l.seed,
-            plan::fmt_dur(l.interval)
-        );
         let mut at = Duration::ZERO;
         for (i, st) in l.stages.iter().enumerate() {
             let _ = writeln!(
@@ -571,17 +656,17 @@ impl Plan {
                 "stage {}  at {:>8}  {}",
                 i + 1,
                 plan::fmt_dur(at),
-                st.describe(l.mode)
+                st.describe(self.level_unit())
             );
             at += st.duration;
         }
         let expected: f64 = match l.mode {
-            Mode::Open => l
+            Mode::Open if self.connections.is_none() => l
                 .stages
                 .iter()
                 .map(|st| (st.from + st.to) / 2.0 * st.duration.as_secs_f64())
                 .sum(),
-            Mode::Closed => f64::NAN,
+            _ => f64::NAN,
         };
         let _ = write!(s, "total    {}", plan::fmt_dur(at));
         if expected.is_finite() {
@@ -673,7 +758,24 @@ impl Plan {
                 }
             );
         }
-        if let Some(demo) = &self.demo {
+        if let (Some(demo), Some(_)) = (&self.demo, &self.connections) {
+            let e = &demo.echo;
+            let _ = writeln!(
+                s,
+                "demo     echo: TCP on its own port, WebSocket at {} on the gateway; latency {}{}{}",
+                crate::demo::config::WS_PATH,
+                plan::fmt_dur(e.latency),
+                e.reset_after.map_or(String::new(), |d| format!(
+                    ", FAULT: each connection reset after {}",
+                    plan::fmt_dur(d)
+                )),
+                e.close_after.map_or(String::new(), |d| format!(
+                    ", FAULT: each connection closed by the server after {} (WebSocket code {})",
+                    plan::fmt_dur(d),
+                    e.close_code
+                )),
+            );
+        } else if let Some(demo) = &self.demo {
             for r in &demo.routes {
                 let _ = writeln!(
                     s,

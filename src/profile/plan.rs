@@ -37,6 +37,9 @@ pub struct Plan {
     pub request_source: Option<crate::engine::source::SourceHandle>,
     /// `[delivery]`: a sink for what the system delivers, and the accounting of every event.
     pub delivery: Option<crate::delivery::DeliveryConfig>,
+    /// `mode = "connections"`: held connections instead of requests (the
+    /// load's level is their count).
+    pub connections: Option<std::sync::Arc<super::connections::ConnectionsPlan>>,
 }
 
 #[derive(Debug, Clone)]
@@ -259,19 +262,20 @@ impl Stage {
         }
     }
 
-    pub fn describe(&self, mode: Mode) -> String {
+    /// In words, with the level's unit (`Plan::level_unit`).
+    pub fn describe(&self, unit: &str) -> String {
         match self.kind {
             StageKind::Hold => format!(
                 "hold {} {} for {}",
                 fmt_level(self.from),
-                mode.unit(),
+                unit,
                 fmt_dur(self.duration)
             ),
             StageKind::Ramp => format!(
                 "ramp {} -> {} {} over {}",
                 fmt_level(self.from),
                 fmt_level(self.to),
-                mode.unit(),
+                unit,
                 fmt_dur(self.duration)
             ),
         }

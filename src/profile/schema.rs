@@ -410,6 +410,7 @@ pub struct RawData {
 pub enum RawMode {
     Open,
     Closed,
+    Connections,
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +427,18 @@ pub struct RawLoad {
     pub seed: Option<u64>,
     pub interval: Option<Spanned<Dur>>,
     pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+    /// Connections mode: how many connections to hold (shorthand for one stage).
+    pub target: Option<Spanned<i64>>,
+    /// Connections mode: how long each connection is held (default: to the end).
+    pub hold: Option<Spanned<Dur>>,
+    /// Connections mode: the payload each message carries.
+    pub message: Option<Spanned<String>>,
+    /// Connections mode: a message every this often on each connection.
+    pub message_interval: Option<Spanned<Dur>>,
+    /// Connections mode: "v1" or "v2", a PROXY protocol header first.
+    pub proxy_protocol: Option<Spanned<String>>,
+    /// Connections mode against the demo: "tcp" or "websocket".
+    pub traffic: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -455,6 +468,17 @@ pub struct RawDemo {
     #[serde(default, rename = "route")]
     pub routes: Vec<Spanned<RawDemoRoute>>,
     pub kube: Option<RawDemoKube>,
+    pub echo: Option<Spanned<RawDemoEcho>>,
+}
+
+/// `[demo.echo]`: the TCP and WebSocket echoes' latency and faults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemoEcho {
+    pub latency: Option<Spanned<Dur>>,
+    pub reset_after: Option<Spanned<Dur>>,
+    pub close_after: Option<Spanned<Dur>>,
+    pub close_code: Option<Spanned<i64>>,
 }
 
 /// `[demo.kube]`: the demo's simulated Gateway API implementation.

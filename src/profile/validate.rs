@@ -22,8 +22,32 @@ pub const DEFAULT_SEED: u64 = 1;
 /// of file descriptors and the numbers stop meaning anything.
 pub const MAX_CONNECTIONS: i64 = 20_000;
 
-pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
+pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError> {
     let demo = raw.demo.map(|d| demo_config(src, d)).transpose()?;
+    let first_request = raw.requests.first().map(|r| r.span());
+    let connections_mode = raw.load.as_ref().is_some_and(|l| {
+        l.get_ref()
+            .mode
+            .as_ref()
+            .is_some_and(|m| *m.get_ref() == RawMode::Connections)
+    });
+    // A connections target's scheme (tcp://, ws://) says what traffic it
+    // carries; the endpoint is read as the HTTP URL with the same host.
+    let mut conn_url = None;
+    if connections_mode {
+        if let Some(t) = raw.target.as_mut() {
+            let span = t.span();
+            let t = t.get_mut();
+            if let Some(url) = t.url.take() {
+                let (http, traffic) = super::connections::url_of(url.get_ref())
+                    .map_err(|m| src.at(url.span(), format!("target.url: {m}")))?;
+                conn_url = Some((url.get_ref().clone(), traffic));
+                t.url = Some(Spanned::new(url.span(), http));
+            } else if demo.is_none() {
+                return Err(src.at(span, "target.url is missing: give the address to hold connections to, e.g. url = \"tcp://10.0.0.5:9000\" or \"wss://gw.example.com/chat\""));
+            }
+        }
+    }
     let mut target = match raw.target {
         Some(t) => target(src, t, demo.is_some())?,
         None if demo.is_some() => Target {
@@ -99,7 +123,34 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
             "missing [load] table: give load.rate and load.duration (open loop), load.concurrency and load.duration (closed loop), or [[load.stages]]",
         ));
     };
-    let load = load_plan(src, load)?;
+    let (load, conn_fields) = load_plan(src, load)?;
+    let connections = match conn_fields {
+        None => None,
+        Some((mut plan, traffic)) => {
+            if let Some(first) = first_request.clone() {
+                return Err(src.at(
+                    first,
+                    "mode = \"connections\" sends no [[request]]: each connection's traffic is load.message every load.message_interval, echoed back",
+                ));
+            }
+            match conn_url {
+                Some((url, t)) => {
+                    if let Some(tr) = &traffic {
+                        return Err(src.at(tr.span(), "load.traffic chooses the demo's echo; with target.url, its scheme says the traffic (tcp://, ws://, wss://)"));
+                    }
+                    plan.traffic = t;
+                    plan.url = Some(url);
+                }
+                None => plan.traffic = super::connections::demo_traffic(src, traffic.as_ref())?,
+            }
+            if let (super::connections::Traffic::Idle, Some(_)) =
+                (&plan.traffic, plan.message_interval)
+            {
+                return Err(src.whole("load.message_interval needs an echo to send to: a tcp:// or ws:// target (an http(s):// target holds idle connections)"));
+            }
+            Some(std::sync::Arc::new(plan))
+        }
+    };
     let probes = probes_config(src, raw.sources, raw.stats, raw.probes, demo.is_some())?;
     let routes = super::routes::routes_config(
         src,
@@ -110,11 +161,21 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         &requests.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
     )?;
     let thresholds = match raw.thresholds {
+        Some(_) if connections.is_some() => {
+            return Err(src.whole(
+                "[thresholds] judge requests, and mode = \"connections\" sends none; its connect times, failures and resets are in the summary",
+            ))
+        }
         Some(t) => thresholds(src, t, &probes, load.mode, raw.delivery.is_some())?,
         None => Vec::new(),
     };
     let find = raw.find.map(|f| find_config(src, f)).transpose()?;
     let agents = raw.agents.map(|a| agents_config(src, a)).transpose()?;
+    if let (Some(_), Some(_)) = (&agents, &connections) {
+        return Err(src.whole(
+            "mode = \"connections\" holds its connections from this process; it cannot run with [agents]",
+        ));
+    }
     let delivery = match raw.delivery {
         None => None,
         Some(d) => {
@@ -160,6 +221,7 @@ pub fn validate(src: &Source, raw: RawProfile) -> Result<Plan, ProfileError> {
         agents,
         request_source: None,
         delivery,
+        connections,
     })
 }
 
@@ -445,7 +507,16 @@ fn target(src: &Source, t: Spanned<RawTarget>, has_demo: bool) -> Result<Target,
     let t = t.into_inner();
     let addr = match t.url {
         Some(url) => TargetAddr::Url(
-            Endpoint::parse(url.get_ref()).map_err(|m| src.at(url.span(), format!("target.url: {m}")))?,
+            Endpoint::parse(url.get_ref()).map_err(|m| {
+                let scheme = url.get_ref().split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+                let hint = match scheme.as_deref() {
+                    Some("tcp" | "tls" | "ws" | "wss") => {
+                        " (a tcp://, tls://, ws:// or wss:// target holds connections: add mode = \"connections\" to [load])"
+                    }
+                    _ => "",
+                };
+                src.at(url.span(), format!("target.url: {m}{hint}"))
+            })?,
         ),
         None if has_demo => TargetAddr::Demo,
         None => {
@@ -525,7 +596,10 @@ fn request(
         ("metadata", r.metadata.values().next().map(|v| v.span())),
         ("message", r.message.as_ref().map(|v| v.span())),
         ("message_file", r.message_file.as_ref().map(|v| v.span())),
-        ("descriptor_set", r.descriptor_set.as_ref().map(|v| v.span())),
+        (
+            "descriptor_set",
+            r.descriptor_set.as_ref().map(|v| v.span()),
+        ),
     ];
     if let Some((name, Some(at))) = grpc_only.into_iter().find(|(_, s)| s.is_some()) {
         return Err(src.at(
@@ -708,7 +782,10 @@ fn grpc_request(
         })?;
         if let Some(t) = compiled {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                src.at(v.span(), format!("{field}.metadata: '{k}' is not a valid metadata key"))
+                src.at(
+                    v.span(),
+                    format!("{field}.metadata: '{k}' is not a valid metadata key"),
+                )
             })?;
             template.headers.push((name, t));
         }
@@ -734,7 +811,10 @@ fn grpc_request(
         Some(w) => {
             return Err(src.at(
                 w.span(),
-                format!("{field}.weight: must be a whole number from 0 to 1000000, got {}", w.get_ref()),
+                format!(
+                    "{field}.weight: must be a whole number from 0 to 1000000, got {}",
+                    w.get_ref()
+                ),
             ))
         }
         None => 1,
@@ -767,17 +847,75 @@ pub(crate) fn positive_dur(
     }
 }
 
-fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileError> {
+/// A connections plan (but for its traffic) and `load.traffic`.
+type ConnFields = (super::connections::ConnectionsPlan, Option<Spanned<String>>);
+
+fn load_plan(
+    src: &Source,
+    load: Spanned<RawLoad>,
+) -> Result<(LoadPlan, Option<ConnFields>), ProfileError> {
     let load_span = load.span();
-    let l = load.into_inner();
+    let mut l = load.into_inner();
     let mode = match (&l.mode, &l.rate, &l.concurrency) {
         (Some(m), _, _) => *m.get_ref(),
         (None, None, Some(_)) => RawMode::Closed,
         _ => RawMode::Open,
     };
+    let connection_only = [
+        ("target", l.target.as_ref().map(|v| v.span())),
+        ("hold", l.hold.as_ref().map(|v| v.span())),
+        ("message", l.message.as_ref().map(|v| v.span())),
+        (
+            "message_interval",
+            l.message_interval.as_ref().map(|v| v.span()),
+        ),
+        (
+            "proxy_protocol",
+            l.proxy_protocol.as_ref().map(|v| v.span()),
+        ),
+        ("traffic", l.traffic.as_ref().map(|v| v.span())),
+    ];
+    let mut conn = None;
+    if mode == RawMode::Connections {
+        if let Some(c) = &l.concurrency {
+            return Err(src.at(c.span(), "mode = \"connections\": the count of connections to hold is load.target (load.rate is how many open per second)"));
+        }
+        let (mut plan, traffic) = super::connections::fields(
+            src,
+            super::connections::Raw {
+                hold: l.hold.take(),
+                message: l.message.take(),
+                message_interval: l.message_interval.take(),
+                proxy_protocol: l.proxy_protocol.take(),
+                traffic: l.traffic.take(),
+            },
+        )?;
+        if let Some(r) = l.rate.take() {
+            let v = *r.get_ref();
+            if !(v.is_finite() && v > 0.0) {
+                return Err(src.at(
+                    r.span(),
+                    format!(
+                        "load.rate: connections opened per second must be more than 0, got {v}"
+                    ),
+                ));
+            }
+            plan.open_rate = v;
+        }
+        if let Some(t) = &l.target {
+            if !(1..=MAX_CONNECTIONS).contains(t.get_ref()) {
+                return Err(src.at(t.span(), format!("load.target: connections to hold, a whole number from 1 to {MAX_CONNECTIONS}, got {}", t.get_ref())));
+            }
+        }
+        // The count is the level, as a closed loop's concurrency is.
+        l.concurrency = l.target.take();
+        conn = Some((plan, traffic));
+    } else if let Some((name, Some(at))) = connection_only.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(src.at(at, format!("load.{name} belongs to mode = \"connections\"")));
+    }
     let mode = match mode {
         RawMode::Open => Mode::Open,
-        RawMode::Closed => Mode::Closed,
+        RawMode::Closed | RawMode::Connections => Mode::Closed,
     };
     if let (Mode::Open, Some(c)) = (mode, &l.concurrency) {
         return Err(src.at(
@@ -896,14 +1034,15 @@ fn load_plan(src: &Source, load: Spanned<RawLoad>) -> Result<LoadPlan, ProfileEr
         Some(i) => i.get_ref().0,
         None => DEFAULT_INTERVAL,
     };
-    Ok(LoadPlan {
+    let plan = LoadPlan {
         mode,
         stages,
         max_connections,
         warmup,
         seed: l.seed.unwrap_or(DEFAULT_SEED),
         interval,
-    })
+    };
+    Ok((plan, conn))
 }
 
 fn stage_list(
@@ -1015,11 +1154,18 @@ fn stage_list(
     Ok(out)
 }
 
-pub(super) fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, ProfileError> {
+pub(super) fn demo_config(src: &Source, mut d: RawDemo) -> Result<DemoConfig, ProfileError> {
+    let echo = d
+        .echo
+        .take()
+        .map(|e| demo_echo(src, e))
+        .transpose()?
+        .unwrap_or_default();
     if d.routes.is_empty() {
         let kube = d.kube.map(|k| demo_kube(src, k)).transpose()?;
         return Ok(DemoConfig {
             kube: kube.unwrap_or_default(),
+            echo,
             ..DemoConfig::default()
         });
     }
@@ -1135,7 +1281,29 @@ pub(super) fn demo_config(src: &Source, d: RawDemo) -> Result<DemoConfig, Profil
         Some(k) => demo_kube(src, k)?,
         None => Default::default(),
     };
-    Ok(DemoConfig { routes, kube })
+    Ok(DemoConfig { routes, kube, echo })
+}
+
+fn demo_echo(
+    src: &Source,
+    e: Spanned<super::schema::RawDemoEcho>,
+) -> Result<crate::demo::config::EchoConfig, ProfileError> {
+    let e = e.into_inner();
+    let mut out = crate::demo::config::EchoConfig {
+        latency: e.latency.map_or(Duration::ZERO, |l| l.get_ref().0),
+        reset_after: positive_dur(src, "demo.echo.reset_after", e.reset_after)?,
+        close_after: positive_dur(src, "demo.echo.close_after", e.close_after)?,
+        ..Default::default()
+    };
+    if let Some(c) = e.close_code {
+        // Codes a server may send (RFC 6455 7.4): 1000-1003, 1007-1014, 3000-4999.
+        let v = *c.get_ref();
+        if !matches!(v, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+            return Err(src.at(c.span(), format!("demo.echo.close_code: {v} is not a close code a server may send (1000-1003, 1007-1014, 3000-4999)")));
+        }
+        out.close_code = v as u16;
+    }
+    Ok(out)
 }
 
 fn demo_relay(

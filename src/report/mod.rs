@@ -3,6 +3,7 @@
 pub mod capacity_compare;
 pub mod capacity_document;
 pub mod compare;
+pub mod connections;
 pub mod delivery;
 pub mod document;
 pub mod outputs;

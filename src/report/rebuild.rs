@@ -45,6 +45,7 @@ pub fn rebuild(dir: &Path) -> Result<Summary, ReplayError> {
             .map(|i| i.measured)
             .sum(),
         delivery: model.delivery.as_ref().map(|d| d.totals()),
+        connections: model.connections.clone(),
         behind_cause: if series().any(|i| i.generator_limited) {
             crate::engine::pace::Lag::GeneratorLimited
         } else {

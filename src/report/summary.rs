@@ -111,6 +111,9 @@ pub struct Summary {
     /// `[delivery]`: every published event's account (docs/delivery.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<crate::delivery::DeliveryTotals>,
+    /// `mode = "connections"`: the held connections' numbers (docs/connections.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::stats::connections::ConnInterval>,
     pub events: Vec<Event>,
 }
 
@@ -161,6 +164,7 @@ impl Summary {
             source: plan.source.clone(),
             target: plan.target_display(),
             mode: match plan.load.mode {
+                _ if plan.connections.is_some() => "connections",
                 Mode::Open => "open",
                 Mode::Closed => "closed",
             },
@@ -269,6 +273,7 @@ impl Summary {
                 d.delivery_rate = crate::engine::rate(d.delivered, result.measured);
                 d
             }),
+            connections: result.connections.clone(),
             events: model.events.clone(),
         }
         .judged(plan, model)
@@ -320,8 +325,15 @@ impl Summary {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Summary: {} -> {} ({} loop)",
-            self.profile, self.target, self.mode
+            "Summary: {} -> {} ({}{})",
+            self.profile,
+            self.target,
+            self.mode,
+            if self.mode == "connections" {
+                ""
+            } else {
+                " loop"
+            }
         );
         let mut timing = format!("  Measured     {:.2}s", self.duration_s);
         if self.warmup_s > 0.0 {
@@ -334,91 +346,95 @@ impl Summary {
             timing.push_str(", stopped early");
         }
         let _ = writeln!(s, "{timing}");
-        let not_sent = if self.not_sent > 0 {
-            format!(
-                " of sent   {} not sent ({})",
-                group(self.not_sent),
-                self.not_sent_cause.as_deref().unwrap_or(WAITING_ON_TARGET)
-            )
+        if let Some(c) = &self.connections {
+            super::connections::render_text(&mut s, c, self.duration_s);
         } else {
-            String::new()
-        };
-        let _ = writeln!(
-            s,
-            "  Requests     {}   ok {}   failed {}   success {:.2}%{not_sent}",
-            group(self.requests),
-            group(self.ok),
-            group(self.failed),
-            self.success_rate
-        );
-        if self.generator_limited_s > 0.0 {
+            let not_sent = if self.not_sent > 0 {
+                format!(
+                    " of sent   {} not sent ({})",
+                    group(self.not_sent),
+                    self.not_sent_cause.as_deref().unwrap_or(WAITING_ON_TARGET)
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  Generator    LIMITED for {:.1}s: rampdeck's own CPU was saturated while the schedule fell behind; latency and throughput then are rampdeck's limit, not the target's",
-                self.generator_limited_s
+                "  Requests     {}   ok {}   failed {}   success {:.2}%{not_sent}",
+                group(self.requests),
+                group(self.ok),
+                group(self.failed),
+                self.success_rate
             );
-        }
-        let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
-        );
-        for (name, p) in [
-            ("corrected", &self.latency_ms),
-            ("service time", &self.service_time_ms),
-        ] {
+            if self.generator_limited_s > 0.0 {
+                let _ = writeln!(
+                    s,
+                    "  Generator    LIMITED for {:.1}s: rampdeck's own CPU was saturated while the schedule fell behind; latency and throughput then are rampdeck's limit, not the target's",
+                    self.generator_limited_s
+                );
+            }
+            let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
+            let _ = writeln!(s);
             let _ = writeln!(
                 s,
-                "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-                ms(p.p50),
-                ms(p.p90),
-                ms(p.p95),
-                ms(p.p99),
-                ms(p.p999),
-                ms(p.max),
-                ms(p.mean)
+                "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
             );
-        }
-        let _ = writeln!(s);
-        let codes: Vec<String> = self
-            .status_codes
-            .iter()
-            .map(|(c, n)| format!("{c}: {}", group(*n)))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  Status codes {}",
-            if codes.is_empty() {
-                "none".into()
-            } else {
-                codes.join("   ")
+            for (name, p) in [
+                ("corrected", &self.latency_ms),
+                ("service time", &self.service_time_ms),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                    ms(p.p50),
+                    ms(p.p90),
+                    ms(p.p95),
+                    ms(p.p99),
+                    ms(p.p999),
+                    ms(p.max),
+                    ms(p.mean)
+                );
             }
-        );
-        let errs: Vec<String> = self
-            .errors
-            .iter()
-            .map(|(k, n)| format!("{k}: {}", group(*n)))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  Errors       {}",
-            if errs.is_empty() {
-                "none".into()
-            } else {
-                errs.join("   ")
-            }
-        );
-        for (kind, msg) in &self.error_messages {
-            let _ = writeln!(s, "    {kind}: {msg}");
-        }
-        if !self.checks.is_empty() {
-            let by: Vec<String> = self
-                .checks
+            let _ = writeln!(s);
+            let codes: Vec<String> = self
+                .status_codes
                 .iter()
-                .map(|(r, n)| format!("{r} {}", group(*n)))
+                .map(|(c, n)| format!("{c}: {}", group(*n)))
                 .collect();
-            let _ = writeln!(s, "  Checks failed {}", by.join("   "));
+            let _ = writeln!(
+                s,
+                "  Status codes {}",
+                if codes.is_empty() {
+                    "none".into()
+                } else {
+                    codes.join("   ")
+                }
+            );
+            let errs: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k}: {}", group(*n)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  Errors       {}",
+                if errs.is_empty() {
+                    "none".into()
+                } else {
+                    errs.join("   ")
+                }
+            );
+            for (kind, msg) in &self.error_messages {
+                let _ = writeln!(s, "    {kind}: {msg}");
+            }
+            if !self.checks.is_empty() {
+                let by: Vec<String> = self
+                    .checks
+                    .iter()
+                    .map(|(r, n)| format!("{r} {}", group(*n)))
+                    .collect();
+                let _ = writeln!(s, "  Checks failed {}", by.join("   "));
+            }
         }
         if let Some(d) = &self.delivery {
             super::delivery::render_text(&mut s, d);

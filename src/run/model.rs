@@ -38,6 +38,9 @@ pub struct RunModel {
     pub agents: Option<super::agents::AgentsStatus>,
     /// `[delivery]`: the accounting so far (None without a sink).
     pub delivery: Option<super::delivery::DeliverySoFar>,
+    /// `mode = "connections"`: the run's connection numbers so far (the
+    /// latest interval's running totals).
+    pub connections: Option<crate::stats::connections::ConnInterval>,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
@@ -61,6 +64,7 @@ impl Default for RunModel {
             search: None,
             agents: None,
             delivery: None,
+            connections: None,
             cumulative: Measurements::default(),
             level: 0.0,
         }
@@ -96,6 +100,7 @@ impl RunModel {
                     .collect(),
             ),
             delivery: plan.delivery.as_ref().map(|_| Default::default()),
+            connections: plan.connections.as_ref().map(|_| Default::default()),
             ..RunModel::default()
         }
     }
@@ -226,6 +231,9 @@ impl RunModel {
         }
         if let Some(d) = &i.delivery {
             self.delivery.get_or_insert_with(Default::default).fold(d);
+        }
+        if let Some(c) = &i.connections {
+            self.connections = Some(c.run.clone());
         }
         self.state = i.state;
         self.level = i.target;

@@ -112,6 +112,7 @@ fn plan_of(header: &Value) -> Plan {
         agents: None,
         request_source: None,
         delivery: None,
+        connections: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -147,6 +147,9 @@ pub struct IntervalStats {
     /// `[delivery]`: the interval's deliveries (taken when it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<crate::delivery::DeliveryInterval>,
+    /// `mode = "connections"`: the interval's connection numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::stats::connections::ConnReport>,
 }
 
 impl IntervalStats {

@@ -82,10 +82,13 @@ pub enum Pane {
     Agents,
     /// `[delivery]`: the sink's accounting (only with a sink).
     Delivery,
+    /// `mode = "connections"`: held connections, in place of the request panes.
+    Connections,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 9] = [
+    pub const ALL: [Pane; 10] = [
+        Pane::Connections,
         Pane::Throughput,
         Pane::Latency,
         Pane::Success,
@@ -104,6 +107,12 @@ impl Pane {
             .filter(|&p| shown.capacity || p != Pane::Capacity)
             .filter(|&p| shown.agents || p != Pane::Agents)
             .filter(|&p| shown.delivery || p != Pane::Delivery)
+            // A connections run shows its pane in place of the request panes.
+            .filter(|&p| match p {
+                Pane::Connections => shown.connections,
+                Pane::Throughput | Pane::Latency | Pane::Success => !shown.connections,
+                _ => true,
+            })
             .collect();
         let i = shown.iter().position(|&p| p == self).unwrap_or(0) as isize;
         shown[(i + by).rem_euclid(shown.len() as isize) as usize]
@@ -119,6 +128,8 @@ pub struct Shown {
     pub agents: bool,
     /// A `[delivery]` sink runs.
     pub delivery: bool,
+    /// A connections run (its pane replaces the request panes).
+    pub connections: bool,
 }
 
 /// How much history the charts show.
@@ -203,6 +214,8 @@ pub struct App {
     pub agents: bool,
     /// A `[delivery]` sink runs: its pane is on screen.
     pub delivery: bool,
+    /// A connections run: its pane replaces the request panes.
+    pub connections: bool,
 }
 
 impl App {
@@ -211,14 +224,20 @@ impl App {
             capacity: self.capacity,
             agents: self.agents,
             delivery: self.delivery,
+            connections: self.connections,
         }
     }
 
     pub fn new(plan: Arc<Plan>) -> Self {
         App {
+            focus: if plan.connections.is_some() {
+                Pane::Connections
+            } else {
+                Pane::Throughput
+            },
+            connections: plan.connections.is_some(),
             plan,
             mode: InputMode::Normal,
-            focus: Pane::Throughput,
             zoom: false,
             window: ChartWindow::M1,
             latency_view: LatencyView::Corrected,
@@ -264,7 +283,7 @@ impl App {
     fn set_level(&mut self, level: f64, run: &RunView) -> Vec<Command> {
         let level = level.max(0.0);
         self.pending_level = Some((level, run.now));
-        let unit = self.plan.load.mode.unit();
+        let unit = self.plan.level_unit();
         self.notify(
             format!("target set to {} {unit}", fmt_level(level)),
             run.now,

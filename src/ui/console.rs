@@ -104,13 +104,23 @@ impl Screen for Live {
             theme: self.theme,
             live_log: true,
         };
-        let (capacity, agents, delivery) = {
+        let (capacity, agents, delivery, connections) = {
             let m = self.lock();
-            (m.search.is_some(), m.agents.is_some(), m.delivery.is_some())
+            (
+                m.search.is_some(),
+                m.agents.is_some(),
+                m.delivery.is_some(),
+                m.connections.is_some(),
+            )
         };
         self.app.capacity = capacity;
         self.app.agents = agents;
         self.app.delivery = delivery;
+        if connections && !self.app.connections {
+            // A replayed connections run: its pane, focused.
+            self.app.connections = true;
+            self.app.focus = crate::ui::app::Pane::Connections;
+        }
         let m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         draw(f, &self.app, &m, &ctx);
         if self.panic_after_first_frame && m.last().is_some() {

@@ -9,8 +9,8 @@ use ratatui::Frame;
 
 use super::app::{App, Pane};
 use super::panes::{
-    agents, capacity, control_plane, delivery, events, footer, header, latency, overlay, stat,
-    success, throughput,
+    agents, capacity, connections, control_plane, delivery, events, footer, header, latency,
+    overlay, stat, success, throughput,
 };
 use super::theme::Theme;
 use crate::run::RunModel;
@@ -62,7 +62,12 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
     if app.zoom {
         pane(f, body, app.focus, app, model, ctx);
     } else {
-        for (p, r) in panes(body) {
+        let layout = if model.connections.is_some() {
+            connections_panes(body).to_vec()
+        } else {
+            panes(body).to_vec()
+        };
+        for (p, r) in layout {
             // A capacity search and a distributed run's agents take the
             // right part of the events row.
             let beside: Vec<Pane> = [
@@ -122,6 +127,23 @@ pub fn panes(body: Rect) -> [(Pane, Rect); 6] {
     ]
 }
 
+/// A connections run's layout: its pane where the request panes go.
+pub fn connections_panes(body: Rect) -> [(Pane, Rect); 4] {
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Fill(4),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+    ])
+    .areas(body);
+    let [cp, st] = Layout::horizontal([Constraint::Fill(1); 2]).areas(mid);
+    [
+        (Pane::Connections, top),
+        (Pane::ControlPlane, cp),
+        (Pane::Stat, st),
+        (Pane::Events, bottom),
+    ]
+}
+
 /// The body's area on a screen of `area`.
 pub fn body(area: Rect) -> Rect {
     let [_, body, _] = Layout::vertical([
@@ -146,5 +168,6 @@ pub fn pane(f: &mut Frame, r: Rect, p: Pane, app: &App, model: &RunModel, ctx: &
         Pane::Capacity => capacity::draw(f, r, model, focused, theme),
         Pane::Agents => agents::draw(f, r, model, focused, theme),
         Pane::Delivery => delivery::draw(f, r, app, model, focused, theme),
+        Pane::Connections => connections::draw(f, r, app, model, focused, theme),
     }
 }

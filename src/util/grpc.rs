@@ -94,5 +94,4 @@ mod tests {
         assert_eq!(parse_timeout("123456789m"), None);
         assert_eq!(parse_timeout("5x"), None);
     }
-
 }

@@ -18,6 +18,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
     let last = model.last();
     let state = model.state;
     let mode = match plan.load.mode {
+        _ if plan.connections.is_some() => "connections",
         Mode::Open => "open loop",
         Mode::Closed => "closed loop",
     };
@@ -103,7 +104,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
     } else {
         ""
     };
+    let established = last
+        .and_then(|i| i.connections.as_ref())
+        .map(|c| c.now.established);
     let (target, achieved) = match plan.load.mode {
+        _ if plan.connections.is_some() => (
+            format!("{} connections{manual}", fmt_level(target.floor())),
+            format!("{} established", established.unwrap_or(0)),
+        ),
         Mode::Open => (
             format!("{}/s{manual}", fmt_rate(target)),
             format!("{}/s", fmt_rate(recent.sent_rate())),
@@ -153,14 +161,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         }
         v.push(Span::styled(target.clone(), theme.bold()));
         v.push(sep());
-        if labels {
+        if labels && established.is_none() {
             v.push(Span::styled("achieved ", theme.dim()));
         }
         v.push(Span::styled(achieved.clone(), theme.bold()));
         v
     };
     let tail = |v: &mut Vec<Span<'static>>, flight: bool, lag_form: Option<usize>| {
-        if flight {
+        // A connections run has no requests in flight.
+        if flight && established.is_none() {
             v.push(sep());
             v.push(Span::styled("in flight ", theme.dim()));
             v.push(Span::raw(in_flight.clone()));

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod capacity;
+pub mod connections;
 pub mod control_plane;
 pub mod delivery;
 pub mod events;
