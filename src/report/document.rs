@@ -61,7 +61,22 @@ pub struct Series {
     /// and the end-to-end p50 and p99 (ms) of each interval's deliveries.
     pub delivery_rates: [Vec<(f64, f64)>; 4],
     pub delivery_latency: [Vec<(f64, f64)>; 2],
+    /// `mode = "connections"`: established at each interval's end; opened,
+    /// closed by rampdeck, closed by the server, reset and failed per
+    /// second; the echo's p50 and p99 (ms).
+    pub established: Vec<(f64, f64)>,
+    pub connection_rates: [Vec<(f64, f64)>; 5],
+    pub echo_rtt: [Vec<(f64, f64)>; 2],
 }
+
+/// The connection counts a report charts per second, and their labels.
+const CONNECTION_RATES: [(&str, &str); 5] = [
+    ("opened", "opened"),
+    ("closed", "closed by rampdeck"),
+    ("server_closed", "closed by the server"),
+    ("resets", "reset"),
+    ("failed", "failed to open"),
+];
 
 fn series(l: &log::RunLogContents) -> Series {
     let mut s = Series::default();
@@ -93,6 +108,23 @@ fn series(l: &log::RunLogContents) -> Series {
         if v["latency"]["count"].as_u64().unwrap_or(0) > 0 {
             for (k, key) in ["p50", "p90", "p99", "p999"].iter().enumerate() {
                 s.latency[k].push((t, v["latency"][key].as_f64().unwrap_or(0.0)));
+            }
+        }
+        let c = &v["connections"]["now"];
+        if c.is_object() {
+            s.established
+                .push((t, c["established"].as_f64().unwrap_or(0.0)));
+            // The closing of everything held at the end is in the table:
+            // charted per second it would dwarf the run.
+            if len >= 0.05 && v["state"].as_str() == Some("running") {
+                for (k, (key, _)) in CONNECTION_RATES.iter().enumerate() {
+                    s.connection_rates[k].push((t, c[key].as_f64().unwrap_or(0.0) / len));
+                }
+            }
+            if c["rtt_ms"]["count"].as_u64().unwrap_or(0) > 0 {
+                for (k, key) in ["p50", "p99"].iter().enumerate() {
+                    s.echo_rtt[k].push((t, c["rtt_ms"][key].as_f64().unwrap_or(0.0)));
+                }
             }
         }
         let d = &v["delivery"];
@@ -197,48 +229,55 @@ fn charts(
             }
             Ok(())
         };
-    add(
-        "throughput.svg",
-        if s.under_supplied.is_empty() {
-            "Throughput"
-        } else {
-            "Throughput (yellow: the agents sent less than the schedule)"
-        },
-        "requests per second",
-        vec![
-            Line {
-                label: "target",
-                color: plot::GREY_,
-                points: s.target.clone(),
+    // A connections run sends no requests: its own charts instead.
+    let requests = s.established.is_empty();
+    if !requests {
+        connection_charts(s, &mut add)?;
+    }
+    if requests {
+        add(
+            "throughput.svg",
+            if s.under_supplied.is_empty() {
+                "Throughput"
+            } else {
+                "Throughput (yellow: the agents sent less than the schedule)"
             },
-            Line {
-                label: "ok",
-                color: plot::GREEN_,
-                points: s.ok_rps.clone(),
-            },
-            Line {
-                label: "errors",
-                color: plot::RED_,
-                points: s.error_rps.clone(),
-            },
-        ],
-    )?;
-    let names = ["p50", "p90", "p99", "p99.9"];
-    add(
-        "latency.svg",
-        "Latency (corrected, per interval)",
-        "milliseconds",
-        names
-            .iter()
-            .zip(&s.latency)
-            .zip(plot::PALETTE)
-            .map(|((n, p), c)| Line {
-                label: n,
-                color: c,
-                points: p.clone(),
-            })
-            .collect(),
-    )?;
+            "requests per second",
+            vec![
+                Line {
+                    label: "target",
+                    color: plot::GREY_,
+                    points: s.target.clone(),
+                },
+                Line {
+                    label: "ok",
+                    color: plot::GREEN_,
+                    points: s.ok_rps.clone(),
+                },
+                Line {
+                    label: "errors",
+                    color: plot::RED_,
+                    points: s.error_rps.clone(),
+                },
+            ],
+        )?;
+        let names = ["p50", "p90", "p99", "p99.9"];
+        add(
+            "latency.svg",
+            "Latency (corrected, per interval)",
+            "milliseconds",
+            names
+                .iter()
+                .zip(&s.latency)
+                .zip(plot::PALETTE)
+                .map(|((n, p), c)| Line {
+                    label: n,
+                    color: c,
+                    points: p.clone(),
+                })
+                .collect(),
+        )?;
+    }
     let per_component = |get: fn(&ComponentSeries) -> &Vec<(f64, f64)>| -> Vec<Line> {
         s.components
             .iter()
@@ -359,6 +398,22 @@ fn verdict(s: &Value) -> String {
             why.replace('|', "\\|")
         );
     }
+    let c = &s["connections"];
+    if c.is_object() {
+        // A connections run: what was held and how connections ended.
+        let _ = writeln!(
+            md,
+            "| held at most | opened | failed to open | closed by the server | reset | connect p99 (ms) | echo p99 (ms) |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |",
+            num(&c["peak"]),
+            num(&c["opened"]),
+            num(&c["failed"]),
+            num(&c["server_closed"]),
+            num(&c["resets"]),
+            num(&c["tcp_ms"]["p99"]),
+            num(&c["rtt_ms"]["p99"]),
+        );
+        return md;
+    }
     let ms = |k: &str, p: &str| num(&s[k][p]);
     let _ = writeln!(
         md,
@@ -401,6 +456,7 @@ fn tables(s: &Value) -> String {
         let _ = writeln!(md, "**Incomplete:** {}\n", why.replace('|', "\\|"));
     }
     let _ = writeln!(md, "| | |\n|---|---|");
+    let held = s["connections"].is_object();
     for (k, label) in [
         ("profile", "profile"),
         ("target", "target"),
@@ -414,14 +470,26 @@ fn tables(s: &Value) -> String {
         ("generator_limited_s", "generator-limited (s)"),
         ("thresholds_passed", "thresholds passed"),
     ] {
+        let about_requests = matches!(
+            k,
+            "requests" | "rps" | "success_rate" | "not_sent" | "thresholds_passed"
+        );
+        if held && about_requests {
+            continue;
+        }
         let _ = writeln!(md, "| {label} | {} |", num(&s[k]).replace('|', "\\|"));
     }
-    let _ = writeln!(md, "\n### Latency (ms)\n\n| | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|---|");
-    for (k, label) in [
-        ("latency_ms", "corrected"),
-        ("service_time_ms", "service time"),
-    ] {
-        let _ = writeln!(md, "{}", percentile_row(label, &s[k]));
+    if held {
+        connections(&mut md, &s["connections"]);
+    }
+    if !held {
+        let _ = writeln!(md, "\n### Latency (ms)\n\n| | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|---|");
+        for (k, label) in [
+            ("latency_ms", "corrected"),
+            ("service_time_ms", "service time"),
+        ] {
+            let _ = writeln!(md, "{}", percentile_row(label, &s[k]));
+        }
     }
     let map_table = |md: &mut String, title: &str, key: &str, head: &str| {
         if let Some(m) = s[key].as_object().filter(|m| !m.is_empty()) {
@@ -492,6 +560,116 @@ fn tables(s: &Value) -> String {
     }
     md.push_str(&environment(&s["environment"]));
     md
+}
+
+type AddChart<'a> = dyn FnMut(&str, &str, &str, Vec<Line>) -> Result<(), DocumentError> + 'a;
+
+/// A connections run's charts: held against the target, opens and ends
+/// per second, echo round trips.
+fn connection_charts(s: &Series, add: &mut AddChart<'_>) -> Result<(), DocumentError> {
+    add(
+        "connections.svg",
+        "Connections held",
+        "connections",
+        vec![
+            Line {
+                label: "target",
+                color: plot::GREY_,
+                points: s.target.clone(),
+            },
+            Line {
+                label: "established",
+                color: plot::GREEN_,
+                points: s.established.clone(),
+            },
+        ],
+    )?;
+    let colors = [
+        plot::GREEN_,
+        plot::GREY_,
+        plot::PALETTE[2],
+        plot::RED_,
+        plot::PALETTE[4],
+    ];
+    add(
+        "connection_events.svg",
+        "Connections opened and ended",
+        "per second",
+        CONNECTION_RATES
+            .iter()
+            .zip(&s.connection_rates)
+            .zip(colors)
+            .map(|(((_, label), p), color)| Line {
+                label,
+                color,
+                points: p.clone(),
+            })
+            .collect(),
+    )?;
+    add(
+        "echo_rtt.svg",
+        "Echo round trip (per interval)",
+        "milliseconds",
+        ["p50", "p99"]
+            .iter()
+            .zip(&s.echo_rtt)
+            .zip(plot::PALETTE)
+            .map(|((n, p), color)| Line {
+                label: n,
+                color,
+                points: p.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// A connections run's numbers: held, opened, ended by cause, phases, echoes.
+fn connections(md: &mut String, c: &Value) {
+    let _ = write!(
+        md,
+        "\n### Connections\n\n| held at most | opened | failed to open | closed by rampdeck | closed by the server | reset | echoes | echoes failed |\n|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        num(&c["peak"]),
+        num(&c["opened"]),
+        num(&c["failed"]),
+        num(&c["closed"]),
+        num(&c["server_closed"]),
+        num(&c["resets"]),
+        num(&c["messages"]),
+        num(&c["message_failures"]),
+    );
+    let _ = writeln!(
+        md,
+        "\n| time (ms) | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (key, label) in [
+        ("tcp_ms", "TCP connect"),
+        ("tls_ms", "TLS handshake"),
+        ("ws_ms", "WebSocket upgrade"),
+        ("rtt_ms", "echo round trip"),
+        ("server_close_age_ms", "age when the server closed"),
+        ("reset_age_ms", "age when reset"),
+    ] {
+        if c[key].is_object() {
+            let _ = writeln!(md, "{}", percentile_row(label, &c[key]));
+        }
+    }
+    for (title, key, head) in [
+        ("Open failures", "failures", "kind"),
+        ("WebSocket close codes", "close_codes", "code"),
+    ] {
+        if let Some(m) = c[key].as_object().filter(|m| !m.is_empty()) {
+            let _ = writeln!(md, "\n### {title}\n\n| {head} | count |\n|---|---|");
+            for (k, v) in m {
+                let _ = writeln!(md, "| {k} | {} |", num(v));
+            }
+        }
+    }
+    if let Some(m) = c["first"].as_object().filter(|m| !m.is_empty()) {
+        let _ = writeln!(md, "\n| first of its kind | message |\n|---|---|");
+        for (k, v) in m {
+            let _ = writeln!(md, "| {k} | {} |", num(v).replace('|', "\\|"));
+        }
+    }
 }
 
 /// Where it ran, as a table (runs, scenarios and searches alike).
