@@ -123,6 +123,12 @@ fn plan(
             profile::load(t)?
         }
     };
+    if plan.connections.is_some() {
+        return Err(flag(
+            "PROFILE",
+            "is a connections profile: find searches a request rate or concurrency, and a connections run sends no requests",
+        ));
+    }
     if let Some(spec) = a.agents.spec() {
         plan.agents = Some(spec);
     }

@@ -70,6 +70,7 @@ fn model(state: RunState) -> RunModel {
         );
         m.series.push(IntervalStats {
             delivery: None,
+            connections: None,
             index: i,
             elapsed: Duration::from_secs_f64(t),
             run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),

@@ -205,6 +205,7 @@ mod tests {
         let n = ms.len() as u64;
         let s = IntervalStats {
             delivery: None,
+            connections: None,
             index,
             elapsed: Duration::from_secs(index + 1),
             run_clock: Duration::from_secs(index + 1),

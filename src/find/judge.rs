@@ -278,6 +278,7 @@ mod tests {
         }
         let i = IntervalStats {
             delivery: None,
+            connections: None,
             index: 0,
             elapsed: Duration::from_secs(1),
             run_clock: Duration::from_secs(1),

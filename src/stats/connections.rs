@@ -329,3 +329,61 @@ impl ConnStats {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_are_charged_to_their_cause_and_totals_skip_warmup() {
+        let s = ConnStats::new();
+        let ms = Duration::from_millis;
+        s.opened(ms(1), Some(ms(3)), None);
+        s.opened(ms(2), Some(ms(4)), None);
+        let warm = s.interval(true);
+        assert_eq!(
+            (warm.now.opened, warm.now.established, warm.now.peak),
+            (2, 2, 2)
+        );
+        // Warmup is not in the totals, but what it opened is still held.
+        assert_eq!(warm.run.opened, 0);
+        s.opened(ms(1), Some(ms(3)), None);
+        s.echoed(ms(5));
+        s.ended(
+            &Ended::Reset("the connection broke".into()),
+            Duration::from_secs(2),
+        );
+        s.ended(&Ended::ServerClosed(Some(4001)), Duration::from_secs(1));
+        s.ended(&Ended::EchoFailed("no echo".into()), ms(10));
+        s.failed("connect_refused", "connect to 127.0.0.1:9: refused".into());
+        let r = s.interval(false);
+        assert_eq!(r.now.established, 0);
+        assert_eq!(r.now.peak, 3);
+        assert_eq!(
+            (
+                r.run.opened,
+                r.run.failed,
+                r.run.resets,
+                r.run.server_closed
+            ),
+            (1, 1, 1, 1)
+        );
+        // An echo failure closes its connection from rampdeck's side.
+        assert_eq!(
+            (r.run.closed, r.run.message_failures, r.run.messages),
+            (1, 1, 1)
+        );
+        assert_eq!(r.run.close_codes.get(&4001), Some(&1));
+        assert_eq!(r.run.failures.get("connect_refused"), Some(&1));
+        let age = r.run.reset_age_ms.unwrap();
+        assert!((1990.0..2010.0).contains(&age.p50), "{age:?}");
+        assert!(r.run.first["reset"].contains("at age 2.00s"));
+        assert_eq!(r.run.tls_ms.unwrap().count, 1);
+        assert!(r.run.ws_ms.is_none());
+        // The next interval starts empty; the totals keep everything.
+        let next = s.interval(false);
+        assert_eq!(next.now.opened, 0);
+        assert_eq!(next.run.resets, 1);
+        assert_eq!(s.totals().peak, 3);
+    }
+}

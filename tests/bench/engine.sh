@@ -8,6 +8,8 @@
 #   tests/bench/engine.sh console    # console thread CPU at 10 fps (120x40); throughput console vs headless
 #   tests/bench/engine.sh template   # CPU-s per 100k: a request with three placeholders vs the same fixed
 #                                    # (TEMPLATE_RATE=30000: open loop at that rate instead)
+#   tests/bench/engine.sh grpc       # CPU-s per 100k, closed loop, 50 streams on HTTP/2: gRPC unary vs GET
+#                                    # (GRPC_RATE=20000: open loop at that rate instead)
 #   tests/bench/engine.sh all
 #
 # The load generator is pinned to CPU 0 and the target (the demo gateway
@@ -98,6 +100,35 @@ bench_template() {
   printf 'user space only: fixed %.3f  templated %.3f  (templated/fixed = %.3f)\n' "$fu" "$tu" "$(echo "$fu $tu" | awk '{print $2/$1}')"
 }
 
+bench_grpc() {
+  start_target
+  local ds; ds="$(pwd)/assets/grpc/echo.pb"
+  # GRPC_RATE=N: open loop at N/s for both, so the target's own cost
+  # (gRPC answers cost the demo more) does not change the batching.
+  local load
+  if [ -n "${GRPC_RATE:-}" ]; then
+    echo "CPU seconds per 100k requests, open loop at $GRPC_RATE/s on HTTP/2, $DUR, $REPEAT runs each (median): gRPC unary Say vs GET"
+    load="[load]\nrate = $GRPC_RATE\nduration = \"$DUR\"\nmax_connections = 64"
+  else
+    echo "CPU seconds per 100k requests, closed loop, 50 streams on HTTP/2, $DUR, $REPEAT runs each (median): gRPC unary Say vs GET"
+    load="[load]\nmode = \"closed\"\n[[load.stages]]\nkind = \"hold\"\ntarget = 50\nduration = \"$DUR\""
+  fi
+  printf "[target]\nurl = \"$URL\"\nhttp2 = true\n$load\n[[request]]\npath = \"/\"\n" > "$TMP/get.toml"
+  printf "[target]\nurl = \"$URL\"\n$load\n[[request]]\nkind = \"grpc\"\nservice = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\ndescriptor_set = \"$ds\"\nmessage = '{\"text\": \"hello\", \"seq\": 7}'\n" > "$TMP/grpc.toml"
+  : > "$TMP/get"; : > "$TMP/grpc"; : > "$TMP/pairs"
+  for i in $(seq "$REPEAT"); do
+    for kind in get grpc; do
+      cpu=$(cpu_of "$BIN" run "$TMP/$kind.toml" --headless --force --out "$TMP/o")
+      read -r req ok < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["requests"], s["ok"])' "$TMP/o/summary.json")
+      echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/$kind"
+      printf '  %-4s run %d: %s CPU-s, %s requests (%s ok)\n' "$kind" "$i" "$cpu" "$req" "$ok"
+    done
+    paste <(tail -1 "$TMP/get") <(tail -1 "$TMP/grpc") | awk '{print $2 / $1}' >> "$TMP/pairs"
+  done
+  g=$(median < "$TMP/get"); r=$(median < "$TMP/grpc"); p=$(median < "$TMP/pairs")
+  printf 'HTTP/2 GET %.3f  gRPC unary %.3f  CPU-s per 100k  (grpc/get = %.3f; median of the pairs %.3f)\n' "$g" "$r" "$(echo "$g $r" | awk '{print $2/$1}')" "$p"
+}
+
 bench_accuracy() {
   start_target
   echo "Open loop at 50,000/s for $DUR:"
@@ -177,6 +208,7 @@ case "${1:-all}" in
   rss) bench_rss ;;
   console) bench_console ;;
   template) bench_template ;;
+  grpc) bench_grpc ;;
   all) bench_cpu; bench_accuracy; bench_console; bench_rss ;;
-  *) echo "usage: $0 cpu|accuracy|rss|console|all" >&2; exit 2 ;;
+  *) echo "usage: $0 cpu|accuracy|rss|console|template|grpc|all" >&2; exit 2 ;;
 esac

@@ -28,6 +28,7 @@ async fn start_with(kube: KubeSim) -> (DemoServer, Client) {
     let server = DemoServer::start(&DemoConfig {
         routes: Vec::new(),
         kube,
+        echo: Default::default(),
     })
     .await
     .expect("bind 127.0.0.1");
