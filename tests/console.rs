@@ -649,3 +649,112 @@ fn agents_pane_at_120x40_and_80x24() {
     insta::assert_snapshot!(t.backend());
     insta::assert_snapshot!(screen(&app, &distributed(), 80, 24).backend());
 }
+
+/// 30 s of a connections run: a ramp to 2,000 held, resets from 20 s on.
+fn held() -> (Arc<rampdeck::profile::Plan>, RunModel) {
+    use rampdeck::stats::connections::{ConnInterval, ConnReport};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/profiles/connections.toml"
+    ))
+    .unwrap();
+    let mut plan = rampdeck::profile::parse("profiles/connections.toml", &text).unwrap();
+    let addrs = rampdeck::demo::DemoAddrs {
+        gateway: "127.0.0.1:8080".parse().unwrap(),
+        control: "127.0.0.1:8081".parse().unwrap(),
+        echo: "127.0.0.1:9000".parse().unwrap(),
+    };
+    plan.with_demo(&addrs);
+    let plan = Arc::new(plan);
+    let mut m = RunModel::for_plan(&plan);
+    let mut run = ConnInterval::default();
+    for i in 0..120u64 {
+        let t = (i + 1) as f64 * 0.25;
+        let target = (t * 400.0).min(2000.0);
+        let resets = if t >= 20.0 { 100 } else { 0 };
+        let now = ConnInterval {
+            established: target as u64,
+            peak: target as u64,
+            opened: if t <= 5.0 { 100 } else { resets },
+            resets,
+            tcp_ms: pct(0.12, 0.45),
+            rtt_ms: (t > 1.0).then(|| pct(2.5, 4.1)),
+            messages: target as u64 / 4,
+            reset_age_ms: (resets > 0).then(|| pct(12_000.0, 12_010.0)),
+            ..ConnInterval::default()
+        };
+        run.opened += now.opened;
+        run.resets += now.resets;
+        run.messages += now.messages;
+        run.peak = run.peak.max(now.peak);
+        run.tcp_ms = now.tcp_ms;
+        run.rtt_ms = now.rtt_ms;
+        run.reset_age_ms = now.reset_age_ms;
+        if resets > 0 {
+            run.first.insert(
+                "reset".into(),
+                "the connection broke: Connection reset by peer (os error 104) at age 12.00s".into(),
+            );
+        }
+        m.series.push(IntervalStats {
+            delivery: None,
+            connections: Some(ConnReport {
+                now,
+                run: run.clone(),
+            }),
+            index: i,
+            elapsed: Duration::from_secs_f64(t),
+            run_clock: Duration::from_secs_f64(t),
+            len: Duration::from_millis(250),
+            warmup: false,
+            measured: Duration::from_millis(250),
+            state: RunState::Running,
+            stage: usize::from(t > 5.0),
+            target,
+            manual: false,
+            sent: 0,
+            finished: 0,
+            ok: 0,
+            in_flight: 0,
+            behind: 0,
+            due: None,
+            under_supplied: false,
+            cpu_percent: Some(20.0),
+            generator_limited: false,
+            latency: Percentiles::default(),
+            service: Percentiles::default(),
+            failed_latency: Percentiles::default(),
+            error_latency: Percentiles::default(),
+            status: Vec::new(),
+            errors: Vec::new(),
+            checks: Vec::new(),
+        });
+    }
+    m.connections = Some(run);
+    m.level = 2000.0;
+    (plan, m)
+}
+
+#[test]
+fn connections_pane_replaces_the_request_panes() {
+    let (plan, m) = held();
+    let app = App::new(plan);
+    let t = screen(&app, &m, 120, 40);
+    let text = t.backend().to_string();
+    for want in [
+        "Connections 2000 of 2000 held",
+        "2000 connections",
+        "2000 established",
+        "reset 4100",
+        "at age p50 12.0s",
+        "echo p50/p99 2.50/4.10ms",
+        "reset by peer (os error 104) at age 12.00s",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    for gone in ["Throughput", "Latency", "Success", "in flight"] {
+        assert!(!text.contains(gone), "{gone}:\n{text}");
+    }
+    insta::assert_snapshot!(t.backend());
+    insta::assert_snapshot!(screen(&app, &m, 80, 24).backend());
+}

@@ -81,13 +81,13 @@ const RUN: &[Binding] = &[
     b(
         Key::Char('+'),
         Action::Nudge(0.10),
-        "rate (or concurrency, or connections held) up 10%",
+        "rate (or concurrency) up 10%",
         Some("rate"),
     ),
     b(
         Key::Char('-'),
         Action::Nudge(-0.10),
-        "rate (or concurrency, or connections held) down 10%",
+        "rate (or concurrency) down 10%",
         None,
     ),
     b(Key::Char(']'), Action::Nudge(0.01), "rate up 1%", None),

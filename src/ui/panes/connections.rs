@@ -3,7 +3,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::block;
@@ -125,10 +125,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         let [c, t] = Layout::vertical([Constraint::Min(0), Constraint::Length(rows)]).areas(inner);
         (c, t)
     } else {
-        f.render_widget(Paragraph::new(lines), inner);
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
     };
-    f.render_widget(Paragraph::new(lines), text_area);
+    // The first failure's message wraps rather than being cut.
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text_area);
     let x = view::x_range(model, app.window);
     let markers = view::markers(model, x);
     let count = |pick: fn(&ConnInterval) -> u64| {
