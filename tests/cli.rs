@@ -436,7 +436,19 @@ fn baselines_catch_regressions_and_history_grows() {
             .any(|l| l.contains("p99") && l.contains("REGRESSION")),
         "{table}"
     );
-    let o = rampdeck(&["compare", slow.to_str().unwrap(), fast.to_str().unwrap()]);
+    // The other way round the fast run is no regression. Its corrected
+    // tail (2 s at 100/s) moves with any stall of a busy machine (one
+    // 140 ms stall made p99 144 ms once), so that tail gets room; its
+    // service time must still be no worse than the slow route's.
+    let o = rampdeck(&[
+        "compare",
+        slow.to_str().unwrap(),
+        fast.to_str().unwrap(),
+        "--tolerance-for",
+        "p95=1000",
+        "--tolerance-for",
+        "p99=1000",
+    ]);
     assert_eq!(
         o.status.code(),
         Some(0),

@@ -693,7 +693,8 @@ fn held() -> (Arc<rampdeck::profile::Plan>, RunModel) {
         if resets > 0 {
             run.first.insert(
                 "reset".into(),
-                "the connection broke: Connection reset by peer (os error 104) at age 12.00s".into(),
+                "the connection broke: Connection reset by peer (os error 104) at age 12.00s"
+                    .into(),
             );
         }
         m.series.push(IntervalStats {
