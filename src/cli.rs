@@ -92,6 +92,11 @@ pub enum Command {
         #[command(flatten)]
         adhoc: AdhocArgs,
     },
+    /// Print a shell completion script: `source <(rampdeck completions bash)`, or write it where your shell loads completions from.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -167,6 +172,31 @@ pub struct RunArgs {
     pub fps: u32,
     #[command(flatten)]
     pub agents: AgentArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What a finished run (or search) prints on stdout.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// text: the summary table; json: the summary (a search: its result) as one JSON object on stdout, for jq; everything else goes to stderr.
+    #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl OutputArgs {
+    pub fn print(&self) -> rampdeck::report::Print {
+        match self.format {
+            OutputFormat::Text => rampdeck::report::Print::Text,
+            OutputFormat::Json => rampdeck::report::Print::Json,
+        }
+    }
 }
 
 /// Where the load comes from, for run, demo and find.
@@ -209,6 +239,8 @@ pub struct FindArgs {
     pub demo: bool,
     #[command(flatten)]
     pub agents: AgentArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// A criterion in the [thresholds] syntax, e.g. "p99 < 50ms" or "component.destination.cpu_max < 0.5" (repeatable; default: the profile's [find] slo, else its [thresholds]).
     #[arg(long, value_name = "EXPR")]
     pub slo: Vec<String>,

@@ -276,10 +276,18 @@ async fn run(
     );
     let console =
         !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    // With --output json, stdout carries the search's result alone.
+    let json = args.output.format == crate::cli::OutputFormat::Json;
+    let print = if json {
+        rampdeck::report::Print::Nothing
+    } else {
+        rampdeck::report::Print::Text
+    };
     let found = if console {
         // The console draws the search (its capacity pane) as it goes.
         let opts = rampdeck::headless::Options {
             out: args.out.clone(),
+            print,
         };
         let (c, conns) = (cfg.clone(), searched.load.max_connections);
         match rampdeck::live::run_with(searched.clone(), &opts, 10, signals, move |s| {
@@ -299,7 +307,7 @@ async fn run(
         }
     } else {
         let view = rampdeck::headless::Stderr::new(searched.clone());
-        find::run(searched, cfg, args.out.as_deref(), view, signals)
+        find::run(searched, cfg, args.out.as_deref(), view, signals, print)
             .await
             .map_err(|e| e.to_string())
     };
@@ -313,7 +321,14 @@ async fn run(
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    print!("{}", result.table());
+    if json {
+        match serde_json::to_string_pretty(&result) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: the result as JSON: {e}"),
+        }
+    } else {
+        print!("{}", result.table());
+    }
     if let Some(dir) = &args.out {
         eprintln!("wrote {}", dir.join("capacity.json").display());
     }
@@ -327,7 +342,12 @@ async fn run(
             .and_then(|t| rampdeck::report::capacity_compare::compare(base, &now, &t))
         {
             Ok(rows) => {
-                print!("{}", rampdeck::report::compare::render(&rows));
+                let table = rampdeck::report::compare::render(&rows);
+                if json {
+                    eprint!("{table}");
+                } else {
+                    print!("{table}");
+                }
                 regression = rampdeck::report::compare::has_regression(&rows);
             }
             Err(e) => eprintln!("warning: --baseline: {e}"),

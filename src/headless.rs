@@ -27,6 +27,8 @@ pub enum HeadlessError {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub out: Option<PathBuf>,
+    /// What the finished run prints on stdout.
+    pub print: crate::report::Print,
 }
 
 /// Runs `plan` to the end (or until Ctrl-C / SIGTERM) and reports it.
@@ -38,6 +40,7 @@ pub async fn run(
     signals: crate::signals::StopSignals,
 ) -> Result<Summary, HeadlessError> {
     let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
+    session.print = opts.print;
     let signals = tokio::spawn(forward_signals(session.control(), signals));
     let mut view = Stderr::new(plan);
     session.drive(&mut view).await;

@@ -55,6 +55,7 @@ pub async fn run_with<V: View>(
 ) -> Result<(Summary, V), LiveError> {
     console::init_logging();
     let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
+    session.print = opts.print;
     let control = session.control();
     let exit = Arc::new(AtomicBool::new(false));
     // SIGTERM (and SIGINT from outside the terminal) closes the console,

@@ -40,6 +40,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { profiles } => check(&profiles),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into memory first: clap_complete panics on a failed write
+            // (`rampdeck completions bash | head`); a closed pipe is fine.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::Cli::command(), "rampdeck", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            ExitCode::SUCCESS
+        }
         Command::Scenario { name, args } => scenario_cmd::main(name, &args),
         Command::Find {
             target,
@@ -437,6 +447,7 @@ async fn run_plan(
     };
     let opts = headless::Options {
         out: run.out.clone(),
+        print: run.output.print(),
     };
     // The console needs a terminal on both ends; a pipe or file gets the headless view.
     let console =
@@ -467,6 +478,7 @@ async fn run_plan(
             run.baseline.as_deref(),
             run.history.as_deref(),
             &tol,
+            run.output.print(),
         )?;
         Ok(summary.thresholds_passed == Some(false) || regression)
     });

@@ -78,6 +78,8 @@ pub struct RunSession {
     model: Arc<Mutex<RunModel>>,
     /// `[delivery]`'s sink, stopped once the summary is made.
     delivery: Option<crate::delivery::Delivery>,
+    /// What the finished run prints on stdout (the summary table by default).
+    pub print: crate::report::Print,
 }
 
 /// A poisoned lock still holds a consistent model (every write is one fold).
@@ -152,6 +154,7 @@ impl RunSession {
             log,
             out: out.map(Path::to_path_buf),
             delivery,
+            print: crate::report::Print::Text,
         })
     }
 
@@ -298,7 +301,7 @@ impl RunSession {
                 crate::util::text::stderr_line!("warning: {e}");
             }
         }
-        crate::report::deliver(&summary, self.out.as_deref())?;
+        crate::report::deliver(&summary, self.out.as_deref(), self.print)?;
         Ok(summary)
     }
 }

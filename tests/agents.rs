@@ -65,6 +65,7 @@ async fn run(
         Arc::new(plan),
         &rampdeck::headless::Options {
             out: Some(out.to_owned()),
+            ..Default::default()
         },
         rampdeck::signals::StopSignals::new(),
     )

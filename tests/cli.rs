@@ -721,3 +721,90 @@ fn find_exits_99_when_the_first_step_fails_and_2_on_a_bad_slo_or_find_table() {
         stderr(&o)
     );
 }
+
+#[test]
+fn output_json_puts_the_summary_alone_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    // Nothing listens on port 9: every request is refused, quickly.
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--duration",
+        "500ms",
+        "--concurrency",
+        "2",
+        "--output",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object: {e}\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    });
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    assert!(printed["errors"]["connect_refused"].as_u64().unwrap() > 0);
+
+    // A search's result, alone, as capacity.json has it.
+    let o = rampdeck(&[
+        "find",
+        "--demo",
+        "--headless",
+        "--slo",
+        "p99 < 1ms",
+        "--settle",
+        "250ms",
+        "--step",
+        "500ms",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&o.stdout)));
+    assert!(
+        result["outcome"].is_object() || result["outcome"].is_string(),
+        "{result}"
+    );
+    assert!(
+        result["steps"].as_array().is_some_and(|s| !s.is_empty()),
+        "{result}"
+    );
+}
+
+#[test]
+fn completion_scripts_load_in_their_shells() {
+    let o = rampdeck(&["completions", "bash"]);
+    assert!(o.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rampdeck.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    // Sourced cleanly, it registers the completion function for rampdeck.
+    let b = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; source {}; complete -p rampdeck",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert!(String::from_utf8_lossy(&b.stdout).contains("-F _rampdeck rampdeck"));
+    for shell in ["zsh", "fish"] {
+        let o = rampdeck(&["completions", shell]);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("rampdeck") && text.contains("completions"),
+            "{shell}"
+        );
+    }
+    let o = rampdeck(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+}

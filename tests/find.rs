@@ -39,6 +39,7 @@ async fn search(
         None,
         rampdeck::session::Quiet,
         rampdeck::signals::StopSignals::new(),
+        rampdeck::report::Print::Text,
     )
     .await
     .unwrap();

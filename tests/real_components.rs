@@ -261,6 +261,7 @@ verify = {{ url = "{{{{target}}}}/", host = "new.local", body_contains = "new ro
     let out = dir.path().join("out");
     let opts = rampdeck::headless::Options {
         out: Some(out.clone()),
+        ..Default::default()
     };
     let summary =
         rampdeck::headless::run(Arc::new(plan), &opts, rampdeck::signals::StopSignals::new())

@@ -342,6 +342,7 @@ fn a_console_run_and_a_headless_run_log_the_same_event_kinds() {
             plan,
             &rampdeck::headless::Options {
                 out: Some(headless.clone()),
+                ..Default::default()
             },
             rampdeck::signals::StopSignals::new(),
         )

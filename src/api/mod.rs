@@ -266,6 +266,7 @@ fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, 
         };
         let opts = crate::headless::Options {
             out: options.out.clone(),
+            ..Default::default()
         };
         let plan = Arc::new(plan);
         let summary = if console {

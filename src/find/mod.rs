@@ -121,8 +121,10 @@ pub async fn run<V: View>(
     out: Option<&Path>,
     view: V,
     signals: crate::signals::StopSignals,
+    print: crate::report::Print,
 ) -> Result<(CapacityResult, crate::report::summary::Summary), FindError> {
     let mut session = RunSession::start(plan.clone(), out).await?;
+    session.print = print;
     let forward = tokio::spawn(crate::headless::forward_signals(session.control(), signals));
     let mut driver = driver::Driver::new(
         cfg.clone(),

@@ -19,13 +19,39 @@ pub use summary::Summary;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Prints the summary on stdout and, with `out`, writes `out/summary.json`.
+/// What a finished run prints on stdout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Print {
+    /// The summary table.
+    #[default]
+    Text,
+    /// `--output json`: the summary as one JSON object, as summary.json
+    /// has it, so stdout pipes into `jq` (everything else goes to stderr).
+    Json,
+    /// Nothing: the caller prints its own result (`find --output json`).
+    Nothing,
+}
+
+/// Prints the summary on stdout as `print` says and, with `out`, writes
+/// `out/summary.json`.
 pub fn deliver(
     summary: &Summary,
     out: Option<&Path>,
+    print: Print,
 ) -> Result<Option<PathBuf>, summary::ReportError> {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "\n{}", summary.render_text());
+    match print {
+        Print::Text => {
+            let _ = writeln!(stdout, "\n{}", summary.render_text());
+        }
+        Print::Json => {
+            // As write_json does: a summary always serializes.
+            let text = serde_json::to_string_pretty(summary)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let _ = writeln!(stdout, "{text}");
+        }
+        Print::Nothing => {}
+    }
     let _ = stdout.flush();
     match out {
         Some(dir) => {
@@ -54,6 +80,7 @@ pub fn after_run(
     baseline: Option<&Path>,
     history: Option<&Path>,
     tolerances: &compare::Tolerances,
+    print: Print,
 ) -> Result<bool, String> {
     let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
     if let Some(path) = history {
@@ -64,6 +91,11 @@ pub fn after_run(
     };
     let base = compare::load(base).map_err(|e| e.to_string())?;
     let rows = compare::compare(&base, &value, tolerances);
-    println!("Compared with the baseline:\n{}", compare::render(&rows));
+    let table = format!("Compared with the baseline:\n{}", compare::render(&rows));
+    // With JSON on stdout, the table goes to stderr.
+    match print {
+        Print::Text => println!("{table}"),
+        _ => crate::util::text::stderr_line!("{table}"),
+    }
     Ok(compare::has_regression(&rows))
 }

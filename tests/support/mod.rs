@@ -160,6 +160,7 @@ pub async fn run_headless(name: &str, text: &str, dir: &std::path::Path) -> std:
         Arc::new(plan),
         &rampdeck::headless::Options {
             out: Some(out.clone()),
+            ..Default::default()
         },
         rampdeck::signals::StopSignals::new(),
     )
