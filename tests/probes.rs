@@ -206,6 +206,7 @@ fn stat(argv: &[&str], timeout_ms: u64) -> StatConfig {
         env: vec![("PROBE_VAR".into(), "from-profile".into())],
         cwd: None,
         keep_lines: 2,
+        until: rampdeck::probes::config::Until::Exit,
     }
 }
 
@@ -339,4 +340,56 @@ async fn http_probes_check_the_status() {
         )
     });
     assert!(timed_out, "the hanging server times out: {events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_first_line_times_the_first_output_and_stops_the_command() {
+    use rampdeck::probes::command::run;
+    use rampdeck::probes::config::Until;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    // Like `kubectl logs -f`: a line after 200 ms, then it would go on forever.
+    let mut cfg = stat(
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "echo $$ > {}; sleep 0.2; echo ready; exec sleep 30",
+                pidfile.display()
+            ),
+        ],
+        5000,
+    );
+    cfg.until = Until::FirstLine;
+    let r = run(&cfg).await;
+    assert_eq!(r.outcome, RunOutcome::Ok, "{:?}", r.lines);
+    assert_eq!(r.lines, vec!["ready"]);
+    assert!(
+        (Duration::from_millis(180)..Duration::from_millis(1500)).contains(&r.took),
+        "{:?}",
+        r.took
+    );
+    // Stopped once timed: its process is gone.
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the command was left running"
+    );
+
+    // Exiting before any line is a failure, with what it said on stderr.
+    let mut cfg = stat(&["sh", "-c", "echo 'no such pod' >&2; exit 3"], 5000);
+    cfg.until = Until::FirstLine;
+    let r = run(&cfg).await;
+    assert_eq!(
+        r.outcome,
+        RunOutcome::Failed("exited (status 3) before its first line of output".into())
+    );
+    assert_eq!(r.lines, vec!["no such pod"]);
+
+    // No line within the timeout.
+    let mut cfg = stat(&["sleep", "5"], 300);
+    cfg.until = Until::FirstLine;
+    let r = run(&cfg).await;
+    assert_eq!(r.outcome, RunOutcome::TimedOut);
 }

@@ -81,6 +81,9 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
     let mut group = GroupKill(child.id());
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let keep = cfg.keep_lines;
+    if cfg.until == super::config::Until::FirstLine {
+        return first_line(cfg, start, child, group, stdout, stderr).await;
+    }
     let work = async {
         // Both pipes are read as they fill (a full pipe would block the
         // command), keeping only the last lines: memory is bounded by
@@ -118,6 +121,78 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
             CommandRun {
                 took,
                 outcome,
+                lines,
+            }
+        }
+    }
+}
+
+/// `until = "first_line"`: the time to the command's first stdout line
+/// (e.g. `kubectl logs -f` starting to stream); then its process group is
+/// stopped. Exiting before any line is a failure with its stderr.
+async fn first_line(
+    cfg: &StatConfig,
+    start: Instant,
+    mut child: tokio::process::Child,
+    mut group: GroupKill,
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+) -> CommandRun {
+    use tokio::io::AsyncBufReadExt;
+    let err = tokio::spawn(tail(stderr, cfg.keep_lines));
+    let read = async {
+        let Some(out) = stdout else {
+            return Ok(None);
+        };
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        lines.next_line().await
+    };
+    let first = tokio::time::timeout(cfg.timeout, read).await;
+    let took = start.elapsed();
+    match first {
+        Err(_) => {
+            group.kill();
+            err.abort();
+            CommandRun {
+                took,
+                outcome: RunOutcome::TimedOut,
+                lines: Vec::new(),
+            }
+        }
+        Ok(Ok(Some(line))) => {
+            // Timed: now stop it (it may never exit on its own).
+            group.kill();
+            let _ = child.wait().await;
+            err.abort();
+            let mut line = line;
+            line.truncate(MAX_LINE_BYTES);
+            CommandRun {
+                took,
+                outcome: RunOutcome::Ok,
+                lines: vec![crate::util::text::sanitized(&line)],
+            }
+        }
+        Ok(result) => {
+            // Stdout closed (or broke) with no line: it exited, or is exiting.
+            let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+            if matches!(status, Ok(Ok(_))) {
+                group.0 = None;
+            }
+            let lines = match tokio::time::timeout(Duration::from_millis(500), err).await {
+                Ok(Ok(t)) => t.into_lines(),
+                _ => Vec::new(),
+            };
+            let why = match (result, status) {
+                (Err(e), _) => format!("reading its output: {e}"),
+                (_, Ok(Ok(s))) => match s.code() {
+                    Some(code) => format!("exited (status {code}) before its first line of output"),
+                    None => "killed by a signal before its first line of output".to_owned(),
+                },
+                _ => "closed its output before its first line".to_owned(),
+            };
+            CommandRun {
+                took,
+                outcome: RunOutcome::Failed(why),
                 lines,
             }
         }

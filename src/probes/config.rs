@@ -85,6 +85,19 @@ pub struct StatConfig {
     pub cwd: Option<PathBuf>,
     /// How many of the last output lines to keep.
     pub keep_lines: usize,
+    /// When a run's time stops: at exit, or at its first output line.
+    pub until: Until,
+}
+
+/// `[[stat]] until`: what a stat run is timed to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Until {
+    /// The command's exit (it must exit 0).
+    #[default]
+    Exit,
+    /// Its first line on stdout (e.g. `kubectl logs -f`, which never
+    /// exits): then it is stopped, and the run counts as a success.
+    FirstLine,
 }
 
 /// A URL (a dashboard page, an admin endpoint) timed on an interval.

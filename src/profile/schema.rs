@@ -325,6 +325,8 @@ pub struct RawStat {
     pub env: BTreeMap<String, String>,
     pub cwd: Option<String>,
     pub lines: Option<Spanned<i64>>,
+    /// "exit" (default) or "first_line".
+    pub until: Option<Spanned<String>>,
 }
 
 /// `[[probe]]`: a URL timed on an interval.

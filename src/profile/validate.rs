@@ -1570,8 +1570,19 @@ pub fn probes_config(
             }
             None => DEFAULT_KEEP_LINES,
         };
+        let until = match s.until.as_ref().map(|u| (u.get_ref().as_str(), u.span())) {
+            None | Some(("exit", _)) => crate::probes::config::Until::Exit,
+            Some(("first_line", _)) => crate::probes::config::Until::FirstLine,
+            Some((other, span)) => {
+                return Err(src.at(
+                    span,
+                    format!("{field}.until: '{other}' is not allowed; use \"exit\" (time the command to its exit) or \"first_line\" (to its first line of output, then stop it)"),
+                ))
+            }
+        };
         let argv = s.command.into_inner();
         out.stats.push(StatConfig {
+            until,
             name: s.name.unwrap_or_else(|| argv.join(" ")),
             argv,
             shell: s.shell,

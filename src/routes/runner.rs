@@ -665,6 +665,7 @@ async fn command_action(
         env: c.env.clone(),
         cwd: c.cwd.clone(),
         keep_lines: 5,
+        until: crate::probes::config::Until::Exit,
     };
     let run = crate::probes::command::run(&cfg).await;
     match run.outcome {
