@@ -71,6 +71,7 @@ fn model(state: RunState) -> RunModel {
         m.series.push(IntervalStats {
             delivery: None,
             connections: None,
+            by_request: Vec::new(),
             index: i,
             elapsed: Duration::from_secs_f64(t),
             run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),
@@ -699,6 +700,7 @@ fn held() -> (Arc<rampdeck::profile::Plan>, RunModel) {
         }
         m.series.push(IntervalStats {
             delivery: None,
+            by_request: Vec::new(),
             connections: Some(ConnReport {
                 now,
                 run: run.clone(),

@@ -138,6 +138,7 @@ fn merge(index: u64, open: Open) -> Merged {
         status: Vec::new(),
         errors: Vec::new(),
         checks: Vec::new(),
+        by_request: Vec::new(),
     };
     for (_, p) in &parts {
         // The grid is the same everywhere; these only differ by the
@@ -175,6 +176,16 @@ fn merge(index: u64, open: Open) -> Merged {
         for &(r, n) in &p.checks {
             *checks.entry(r).or_default() += n;
         }
+        for &(r, o, n) in &p.by_request {
+            match s
+                .by_request
+                .iter_mut()
+                .find(|(r2, o2, _)| (*r2, *o2) == (r, o))
+            {
+                Some((_, _, c)) => *c += n,
+                None => s.by_request.push((r, o, n)),
+            }
+        }
     }
     s.status = status.into_iter().collect();
     s.errors = errors.into_iter().collect();
@@ -204,6 +215,7 @@ mod tests {
         }
         let n = ms.len() as u64;
         let s = IntervalStats {
+            by_request: Vec::new(),
             delivery: None,
             connections: None,
             index,

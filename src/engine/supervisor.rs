@@ -623,6 +623,7 @@ impl Supervisor {
             status,
             errors: self.interval.error_list(),
             checks: self.interval.check_list(),
+            by_request: self.interval.request_list(),
             delivery: self
                 .shared
                 .delivery

@@ -279,6 +279,7 @@ mod tests {
         let i = IntervalStats {
             delivery: None,
             connections: None,
+            by_request: Vec::new(),
             index: 0,
             elapsed: Duration::from_secs(1),
             run_clock: Duration::from_secs(1),

@@ -32,6 +32,9 @@ pub struct Measurements {
     pub failures: Vec<FailureAt>,
     /// Failed checks by request (profile order; grown on the first one).
     pub checks: Vec<u64>,
+    /// Finished requests by request index and outcome; a request sees few
+    /// outcomes, so each row is a short list searched in order.
+    pub by_request: Vec<Vec<(Outcome, u64)>>,
 }
 
 /// Failed requests kept with their send time per shard and per interval.
@@ -62,7 +65,20 @@ impl Default for Measurements {
             messages: Default::default(),
             failures: Vec::new(),
             checks: Vec::new(),
+            by_request: Vec::new(),
         }
+    }
+}
+
+/// Adds `n` requests of `request` that ended as `outcome`.
+fn add_outcome(rows: &mut Vec<Vec<(Outcome, u64)>>, request: usize, outcome: Outcome, n: u64) {
+    if rows.len() <= request {
+        rows.resize_with(request + 1, Vec::new);
+    }
+    let row = &mut rows[request];
+    match row.iter_mut().find(|(o, _)| *o == outcome) {
+        Some((_, c)) => *c = c.saturating_add(n),
+        None => row.push((outcome, n)),
     }
 }
 
@@ -125,6 +141,7 @@ impl Measurements {
             Outcome::Error(_) => record(&mut self.error_latency, latency),
         }
         self.finished += 1;
+        add_outcome(&mut self.by_request, request as usize, outcome, 1);
         match outcome {
             Outcome::Status(code) => {
                 let slot = if (code as usize) < STATUS_SLOTS {
@@ -178,6 +195,11 @@ impl Measurements {
             *a += b;
         }
         add_checks(&mut self.checks, other.checks.iter().copied().enumerate());
+        for (r, row) in other.by_request.iter().enumerate() {
+            for &(o, n) in row {
+                add_outcome(&mut self.by_request, r, o, n);
+            }
+        }
         self.ok += other.ok;
         self.finished += other.finished;
         let room = FAILURES_KEPT.saturating_sub(self.failures.len());
@@ -205,6 +227,21 @@ impl Measurements {
         self.messages = Default::default();
         self.failures.clear();
         self.checks.fill(0);
+        // Rows keep their capacity: no allocation per interval.
+        self.by_request.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Finished requests by request index and outcome.
+    pub fn request_list(&self) -> Vec<(u16, Outcome, u64)> {
+        self.by_request
+            .iter()
+            .enumerate()
+            .flat_map(|(r, row)| {
+                row.iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(move |&(o, n)| (r as u16, o, n))
+            })
+            .collect()
     }
 
     /// Non-zero failed-check counts, by request index.
@@ -259,6 +296,9 @@ impl Measurements {
             &mut self.checks,
             i.checks.iter().map(|&(r, n)| (r as usize, n)),
         );
+        for &(r, o, n) in &i.by_request {
+            add_outcome(&mut self.by_request, r as usize, o, n);
+        }
     }
 
     /// A copy of the four histograms (for a snapshot or the run log).

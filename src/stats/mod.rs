@@ -247,7 +247,8 @@ impl std::fmt::Display for ErrorKind {
 }
 
 /// How one request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Status(u16),
     Error(ErrorKind),

@@ -144,6 +144,10 @@ pub struct IntervalStats {
     /// Responses that failed their request's checks, by request index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<(u16, u64)>,
+    /// Requests that finished, by request index and outcome (status or
+    /// error kind): what the metrics endpoint labels by request name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_request: Vec<(u16, super::Outcome, u64)>,
     /// `[delivery]`: the interval's deliveries (taken when it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<crate::delivery::DeliveryInterval>,
