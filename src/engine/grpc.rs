@@ -86,28 +86,10 @@ pub fn status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Result<Optio
     }
     let message = from
         .get("grpc-message")
-        .map(|m| percent_decode(m.as_bytes()))
+        // grpc-message is percent-encoded UTF-8.
+        .map(|m| crate::util::text::percent_decode(&String::from_utf8_lossy(m.as_bytes())))
         .unwrap_or_default();
     Ok(Some(Status { code, message }))
-}
-
-/// grpc-message is percent-encoded UTF-8.
-fn percent_decode(b: &[u8]) -> String {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Encodes a JSON message (the canonical protobuf JSON mapping) by its

@@ -670,19 +670,7 @@ fn request(
         }
         None => return Err(src.at(span, format!("{field}.path is missing, e.g. path = \"/api/items\""))),
     };
-    let weight = match r.weight {
-        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
-        Some(w) => {
-            return Err(src.at(
-                w.span(),
-                format!(
-                    "{field}.weight: must be a whole number from 0 (sent only when a Rust request source names it) to 1000000, got {}",
-                    w.get_ref()
-                ),
-            ))
-        }
-        None => 1,
-    };
+    let weight = weight(src, &field, r.weight)?;
     let expect = match &r.expect {
         None => None,
         Some(e) => Some(std::sync::Arc::new(expect(src, &field, e)?)),
@@ -710,6 +698,21 @@ fn request(
         }),
         grpc: None,
     })
+}
+
+/// A request's share of the mix (default 1).
+fn weight(src: &Source, field: &str, w: Option<Spanned<i64>>) -> Result<u32, ProfileError> {
+    match w {
+        Some(w) if (0..=1_000_000).contains(w.get_ref()) => Ok(*w.get_ref() as u32),
+        Some(w) => Err(src.at(
+            w.span(),
+            format!(
+                "{field}.weight: must be a whole number from 0 (sent only when a Rust request source names it) to 1000000, got {}",
+                w.get_ref()
+            ),
+        )),
+        None => Ok(1),
+    }
 }
 
 /// `kind = "grpc"`: a unary call, POSTed to `/package.Service/Method` over HTTP/2.
@@ -806,19 +809,7 @@ fn grpc_request(
         HeaderValue::from_static("application/grpc"),
     ));
     headers.push((http::header::TE, HeaderValue::from_static("trailers")));
-    let weight = match r.weight {
-        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
-        Some(w) => {
-            return Err(src.at(
-                w.span(),
-                format!(
-                    "{field}.weight: must be a whole number from 0 to 1000000, got {}",
-                    w.get_ref()
-                ),
-            ))
-        }
-        None => 1,
-    };
+    let weight = weight(src, field, r.weight)?;
     let path = format!("/{}", built.grpc.full_method);
     Ok(RequestSpec {
         name: r.name.unwrap_or_else(|| built.grpc.full_method.clone()),

@@ -46,37 +46,18 @@ pub fn split_userinfo(authority: &str) -> (Option<UserInfo>, &str) {
         None => (None, authority),
         Some((info, host)) => {
             let (user, password) = match info.split_once(':') {
-                Some((u, p)) => (u, Some(percent_decode(p))),
+                Some((u, p)) => (u, Some(super::text::percent_decode(p))),
                 None => (info, None),
             };
             (
                 Some(UserInfo {
-                    user: percent_decode(user),
+                    user: super::text::percent_decode(user),
                     password,
                 }),
                 host,
             )
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Replaces the password of every `scheme://user:password@` in `text` with

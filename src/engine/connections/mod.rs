@@ -21,7 +21,6 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::conn::Failure;
 use super::schedule::{Due, Schedule};
 use super::stream::Stream;
 use super::worker::Shared;
@@ -89,11 +88,6 @@ fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(1 << 20))
 }
 
-/// The kind name a connect failure is counted under.
-fn kind_name(f: &Failure) -> &'static str {
-    f.kind.name()
-}
-
 /// Opens one connection: TCP, the PROXY header, TLS, the WebSocket
 /// upgrade; each phase timed, a failure counted by its phase.
 async fn open(run: &ConnRun, shared: &Shared) -> Option<Held> {
@@ -101,7 +95,7 @@ async fn open(run: &ConnRun, shared: &Shared) -> Option<Held> {
     let (mut tcp, addr) = match shared.connector.connect_tcp().await {
         Ok(x) => x,
         Err(f) => {
-            run.stats.failed(kind_name(&f), f.message);
+            run.stats.failed(f.kind.name(), f.message);
             return None;
         }
     };
@@ -121,7 +115,7 @@ async fn open(run: &ConnRun, shared: &Shared) -> Option<Held> {
     let stream = match shared.connector.secure(tcp, addr).await {
         Ok(s) => s,
         Err(f) => {
-            run.stats.failed(kind_name(&f), f.message);
+            run.stats.failed(f.kind.name(), f.message);
             return None;
         }
     };
