@@ -72,6 +72,8 @@ pub mod demo;
 #[doc(hidden)]
 pub mod engine;
 #[doc(hidden)]
+pub mod export;
+#[doc(hidden)]
 pub mod find;
 #[doc(hidden)]
 pub mod headless;

@@ -287,6 +287,7 @@ fn overrides(run: &RunArgs) -> Overrides {
         concurrency: run.concurrency,
         duration: run.duration,
         agents: run.agents.spec(),
+        metrics_listen: run.metrics_listen,
     }
 }
 

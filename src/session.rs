@@ -33,6 +33,8 @@ pub enum SessionError {
     Agents(#[from] crate::agents::AgentsError),
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 /// What a view is told as the session folds events in.
@@ -78,6 +80,8 @@ pub struct RunSession {
     model: Arc<Mutex<RunModel>>,
     /// `[delivery]`'s sink, stopped once the summary is made.
     delivery: Option<crate::delivery::Delivery>,
+    /// `[metrics]`: the endpoint serving the model, stopped with the session.
+    exporter: Option<crate::export::Exporter>,
     /// What the finished run prints on stdout (the summary table by default).
     pub print: crate::report::Print,
 }
@@ -119,6 +123,18 @@ impl RunSession {
             }
             None => (plan, None),
         };
+        // The model exists before the load so the metrics endpoint can
+        // listen (and fail on a taken port) before a request is sent.
+        let model = Arc::new(Mutex::new(RunModel::for_plan(&plan)));
+        let exporter = match &plan.metrics {
+            Some(config) => {
+                let names = crate::export::Names::of(&plan);
+                let e = crate::export::Exporter::start(config, names, model.clone()).await?;
+                crate::util::text::stderr_line!("metrics: {}", e.url());
+                Some(e)
+            }
+            None => None,
+        };
         let handle = match &plan.agents {
             Some(spec) => crate::agents::coordinator::start(plan.clone(), spec).await?,
             None => engine::start_with(plan.clone(), opts).await?,
@@ -142,7 +158,7 @@ impl RunSession {
                 plan.thresholds.clone(),
                 plan.load.mode == crate::profile::Mode::Open,
             ),
-            model: Arc::new(Mutex::new(RunModel::for_plan(&plan))),
+            model,
             plan,
             control: handle.control,
             engine_events: Some(handle.events),
@@ -154,6 +170,7 @@ impl RunSession {
             log,
             out: out.map(Path::to_path_buf),
             delivery,
+            exporter,
             print: crate::report::Print::Text,
         })
     }
@@ -294,6 +311,9 @@ impl RunSession {
         };
         if let Some(d) = self.delivery.take() {
             d.stop().await;
+        }
+        if let Some(e) = self.exporter.take() {
+            e.stop().await;
         }
         let summary = Summary::new(&self.plan, &result, &lock(&model), self.started_at);
         if let Some(l) = self.log.take() {

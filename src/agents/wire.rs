@@ -628,6 +628,7 @@ impl WirePlan {
             request_source: None,
             delivery: None,
             connections: None,
+            metrics: None,
         })
     }
 }

@@ -140,6 +140,8 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     /// `--agents SPEC`, with `--agent-token-file` for static agents.
     pub agents: Option<crate::agents::AgentsSpec>,
+    /// `--metrics-listen ADDR`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Overrides {
@@ -152,6 +154,9 @@ impl Overrides {
         };
         if let Some(a) = &self.agents {
             plan.agents = Some(a.clone());
+        }
+        if let Some(listen) = self.metrics_listen {
+            plan.metrics = Some(crate::export::MetricsConfig { listen });
         }
         if let Some(d) = self.duration {
             if d.is_zero() {
@@ -364,6 +369,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         request_source: None,
         delivery: None,
         connections: None,
+        metrics: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

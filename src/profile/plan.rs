@@ -40,6 +40,8 @@ pub struct Plan {
     /// `mode = "connections"`: held connections instead of requests (the
     /// load's level is their count).
     pub connections: Option<std::sync::Arc<super::connections::ConnectionsPlan>>,
+    /// `[metrics]` or `--metrics-listen`: rampdeck's own metrics endpoint.
+    pub metrics: Option<crate::export::MetricsConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -52,6 +52,15 @@ pub struct RawProfile {
     pub agents: Option<Spanned<RawAgents>>,
     /// A sink for what the system delivers, and the accounting of every event.
     pub delivery: Option<Spanned<RawDelivery>>,
+    /// rampdeck's own metrics endpoint (`--metrics-listen` replaces it).
+    pub metrics: Option<Spanned<RawMetrics>>,
+}
+
+/// `[metrics]`: where the OpenMetrics endpoint listens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<Spanned<String>>,
 }
 
 /// `[delivery]`: the sink, how arrivals are correlated, how it answers.

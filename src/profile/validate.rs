@@ -200,6 +200,25 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
             Some(config)
         }
     };
+    let metrics = match raw.metrics {
+        None => None,
+        Some(m) => {
+            let m = m.into_inner();
+            let listen = match &m.listen {
+                None => crate::export::DEFAULT_LISTEN,
+                Some(l) => l.get_ref().parse().map_err(|_| {
+                    src.at(
+                        l.span(),
+                        format!(
+                            "metrics.listen: '{}' is not an address; give IP:PORT, e.g. \"127.0.0.1:9464\" (0: any free port)",
+                            l.get_ref()
+                        ),
+                    )
+                })?,
+            };
+            Some(crate::export::MetricsConfig { listen })
+        }
+    };
     Ok(Plan {
         name: raw.name.unwrap_or_else(|| {
             std::path::Path::new(src.path)
@@ -222,6 +241,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         request_source: None,
         delivery,
         connections,
+        metrics,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::engine::RunResult;
 use crate::profile::{Mode, Plan};
 use crate::run::event::Event;
 use crate::run::RunModel;
-use crate::stats::{http_error_name, Percentiles};
+use crate::stats::Percentiles;
 
 pub const SCHEMA: u32 = 1;
 
@@ -147,16 +147,7 @@ pub struct ProbeSummary {
 impl Summary {
     pub fn new(plan: &Plan, result: &RunResult, model: &RunModel, started_at: SystemTime) -> Self {
         let t = &result.totals;
-        let mut errors: BTreeMap<String, u64> = t
-            .error_list()
-            .into_iter()
-            .map(|(k, n)| (k.name().to_owned(), n))
-            .collect();
-        for (code, n) in t.status_list() {
-            if crate::stats::is_failure_status(code) {
-                *errors.entry(http_error_name(code)).or_default() += n;
-            }
-        }
+        let errors = t.errors_by_name();
         Summary {
             schema: SCHEMA,
             rampdeck: env!("CARGO_PKG_VERSION"),

@@ -41,6 +41,8 @@ pub struct RunModel {
     /// `mode = "connections"`: the run's connection numbers so far (the
     /// latest interval's running totals).
     pub connections: Option<crate::stats::connections::ConnInterval>,
+    /// Requests sent in every interval so far, warmup included.
+    pub sent_total: u64,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
     /// The level in force now: the last interval's, or a newer hand-set one
@@ -65,6 +67,7 @@ impl Default for RunModel {
             agents: None,
             delivery: None,
             connections: None,
+            sent_total: 0,
             cumulative: Measurements::default(),
             level: 0.0,
         }
@@ -229,6 +232,7 @@ impl RunModel {
             self.cumulative.add_interval(&i, h);
             self.totals = TotalsSummary::of(&self.cumulative);
         }
+        self.sent_total += i.sent;
         if let Some(d) = &i.delivery {
             self.delivery.get_or_insert_with(Default::default).fold(d);
         }

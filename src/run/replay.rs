@@ -113,6 +113,7 @@ fn plan_of(header: &Value) -> Plan {
         request_source: None,
         delivery: None,
         connections: None,
+        metrics: None,
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

@@ -231,6 +231,22 @@ impl Measurements {
         self.by_request.iter_mut().for_each(Vec::clear);
     }
 
+    /// Failures by name, as summary.json's `errors` lists them: error kinds
+    /// and failing HTTP statuses (`http_503`) together.
+    pub fn errors_by_name(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut errors: std::collections::BTreeMap<String, u64> = self
+            .error_list()
+            .into_iter()
+            .map(|(k, n)| (k.name().to_owned(), n))
+            .collect();
+        for (code, n) in self.status_list() {
+            if super::is_failure_status(code) {
+                *errors.entry(super::http_error_name(code)).or_default() += n;
+            }
+        }
+        errors
+    }
+
     /// Finished requests by request index and outcome.
     pub fn request_list(&self) -> Vec<(u16, Outcome, u64)> {
         self.by_request

@@ -1,0 +1,176 @@
+//! rampdeck's own live metrics as OpenMetrics text: the `--metrics-listen` / `[metrics]` endpoint.
+//!
+//! The endpoint serves `GET /metrics` while a run is live. It never touches
+//! the engine's hot path: each scrape locks the run model (the same one the
+//! console draws) and encodes what the session has already folded in, so
+//! the numbers are the summary's numbers, scrape by scrape. It accepts no
+//! commands, so it has no token; it binds 127.0.0.1 unless told otherwise.
+
+pub mod buckets;
+pub mod collector;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::run::RunModel;
+
+/// The port `[metrics]` listens on when it names none (OpenTelemetry's
+/// Prometheus exporter port, so dashboards that scrape it find it).
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9464,
+));
+
+/// The OpenMetrics text content type Prometheus negotiates.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `[metrics]` or `--metrics-listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("metrics endpoint: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A listening metrics endpoint.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What the collector needs to name things: the plan's request names and
+/// the unit of its level.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub requests: Vec<String>,
+    /// `requests_per_second`, `concurrency` or `connections`.
+    pub level_unit: &'static str,
+}
+
+impl Names {
+    pub fn of(plan: &crate::profile::Plan) -> Names {
+        let level_unit = match (&plan.connections, plan.load.mode) {
+            (Some(_), _) => "connections",
+            (None, crate::profile::Mode::Open) => "requests_per_second",
+            (None, crate::profile::Mode::Closed) => "concurrency",
+        };
+        Names {
+            requests: plan.requests.iter().map(|r| r.name.clone()).collect(),
+            level_unit,
+        }
+    }
+}
+
+impl Exporter {
+    /// Binds now (so the address can be printed before the load starts) and
+    /// serves scrapes of `model` until stopped.
+    pub async fn start(
+        config: &MetricsConfig,
+        names: Names,
+        model: Arc<Mutex<RunModel>>,
+    ) -> Result<Exporter, ExportError> {
+        let bind = |source| ExportError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let mut registry = Registry::with_prefix("rampdeck");
+        registry.register_collector(Box::new(collector::RunCollector::new(names, model)));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(accept(listener, Arc::new(registry), cancel.clone()));
+        Ok(Exporter { addr, cancel, task })
+    }
+
+    /// `http://ADDR/metrics`.
+    pub fn url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn accept(listener: TcpListener, registry: Arc<Registry>, cancel: CancellationToken) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
+            },
+        };
+        let (registry, cancel) = (registry.clone(), cancel.clone());
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| serve(req, registry.clone()));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve(
+    req: Request<Incoming>,
+    registry: Arc<Registry>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let answer = |status: StatusCode, ctype: &str, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        if let Ok(v) = ctype.parse() {
+            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        }
+        Ok(r)
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET /metrics\n".into(),
+        );
+    }
+    if req.uri().path() != "/metrics" {
+        return answer(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "rampdeck serves its metrics at /metrics\n".into(),
+        );
+    }
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => answer(StatusCode::OK, CONTENT_TYPE, text),
+        Err(_) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            "the metrics could not be encoded\n".into(),
+        ),
+    }
+}
