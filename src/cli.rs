@@ -97,6 +97,20 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Apply a profile's [[setup]] workload and wait for it, then leave it in place (remove it with `teardown`).
+    Setup {
+        #[arg(value_name = "PROFILE")]
+        profile: String,
+        #[command(flatten)]
+        kube: KubeArgs,
+    },
+    /// Remove what a profile's [[setup]] applied (found by its label), also what a killed run left.
+    Teardown {
+        #[arg(value_name = "PROFILE")]
+        profile: String,
+        #[command(flatten)]
+        kube: KubeArgs,
+    },
     /// Validate profiles and print what each would run.
     Check {
         #[arg(required = true, value_name = "PROFILE")]
@@ -137,6 +151,17 @@ pub enum Command {
         #[arg(long)]
         config_json: String,
     },
+}
+
+/// Where `setup` and `teardown` reach Kubernetes (they replace `[kube]`).
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// The kubeconfig (default: [kube] kubeconfig, $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,8 @@ pub enum HeadlessError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Setup(#[from] crate::setup::SetupError),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +37,21 @@ pub struct Options {
 /// `signals` were installed when the command started, so a stop that came
 /// before the engine did still ends in a (possibly empty) summary.
 pub async fn run(
+    plan: Arc<Plan>,
+    opts: &Options,
+    mut signals: crate::signals::StopSignals,
+) -> Result<Summary, HeadlessError> {
+    // `[[setup]]` first; what it applied is removed however the run ends.
+    let progress = crate::setup::Progress::stderr();
+    let setup = crate::setup::before_run(&plan, &mut signals, &progress).await?;
+    let result = run_applied(plan, opts, signals).await;
+    if let Some(g) = setup {
+        g.finish().await;
+    }
+    result
+}
+
+async fn run_applied(
     plan: Arc<Plan>,
     opts: &Options,
     signals: crate::signals::StopSignals,

@@ -98,6 +98,8 @@ pub mod scenarios;
 #[doc(hidden)]
 pub mod session;
 #[doc(hidden)]
+pub mod setup;
+#[doc(hidden)]
 pub mod signals;
 #[doc(hidden)]
 pub mod stats;

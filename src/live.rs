@@ -22,6 +22,8 @@ pub enum LiveError {
     /// The console failed or panicked; the run was stopped and its summary delivered.
     #[error(transparent)]
     Console(#[from] ConsoleError),
+    #[error(transparent)]
+    Setup(#[from] crate::setup::SetupError),
 }
 
 /// Runs `plan` with the console open; after the operator quits (or the
@@ -47,6 +49,25 @@ pub async fn run(
 /// (a capacity search steers the run this way) and, if it takes them, the
 /// sender of the console's `f` presses; returns the view too.
 pub async fn run_with<V: View>(
+    plan: Arc<Plan>,
+    opts: &Options,
+    fps: u32,
+    mut signals: crate::signals::StopSignals,
+    make_view: impl FnOnce(&RunSession) -> (V, Option<tokio::sync::mpsc::UnboundedSender<()>>),
+) -> Result<(Summary, V), LiveError> {
+    // `[[setup]]` runs on the terminal before the console opens (its
+    // progress stays on screen above it and after it closes); what it
+    // applied is removed however the run ends.
+    let progress = crate::setup::Progress::stderr();
+    let setup = crate::setup::before_run(&plan, &mut signals, &progress).await?;
+    let result = console_run(plan, opts, fps, signals, make_view).await;
+    if let Some(g) = setup {
+        g.finish().await;
+    }
+    result
+}
+
+async fn console_run<V: View>(
     plan: Arc<Plan>,
     opts: &Options,
     fps: u32,

@@ -7,6 +7,7 @@
 
 mod cli;
 mod find_cmd;
+mod setup_cmd;
 mod scenario_cmd;
 
 use std::io::IsTerminal;
@@ -40,6 +41,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { profiles } => check(&profiles),
+        Command::Setup { profile, kube } => setup_cmd::run(&profile, &kube, setup_cmd::Part::Setup),
+        Command::Teardown { profile, kube } => {
+            setup_cmd::run(&profile, &kube, setup_cmd::Part::Teardown)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             use std::io::Write;
@@ -336,7 +341,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 /// The runtime and the stop signals, first thing for a command that runs
 /// load: a Ctrl-C or SIGTERM from here on ends in a written summary.
-fn start_run() -> Result<(tokio::runtime::Runtime, rampdeck::signals::StopSignals), ExitCode> {
+pub(crate) fn start_run() -> Result<(tokio::runtime::Runtime, rampdeck::signals::StopSignals), ExitCode> {
     let rt = runtime()?;
     let signals = {
         let _in_runtime = rt.enter();

@@ -106,6 +106,7 @@ fn kube_apply() -> ActionKind {
         patch: None,
         namespace: None,
         watch: false,
+        waits: Vec::new(),
     })
 }
 

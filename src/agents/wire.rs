@@ -629,6 +629,7 @@ impl WirePlan {
             delivery: None,
             connections: None,
             metrics: None,
+            setup: Default::default(),
         })
     }
 }

@@ -69,6 +69,12 @@ pub struct KubeSim {
     pub agent_exe: Option<std::path::PathBuf>,
     /// Pods the simulated node runs at once (the kubelet's maxPods); more stay Pending.
     pub max_pods: usize,
+    /// From a Deployment's new generation being written to its rollout being
+    /// done (Available, every replica updated).
+    pub deployment_ready: Duration,
+    /// Simulated RBAC: requests the API server refuses with 403, as
+    /// "VERB RESOURCE" (`create configmaps`, `delete deployments.apps`).
+    pub forbid: Vec<String>,
 }
 
 /// `[[demo.kube.route]]`: one pre-created HTTPRoute with one rule.
@@ -92,6 +98,8 @@ impl Default for KubeSim {
             routes: Vec::new(),
             agent_exe: None,
             max_pods: 110,
+            deployment_ready: Duration::from_secs(2),
+            forbid: Vec::new(),
         }
     }
 }

@@ -353,6 +353,13 @@ fn routes(e: &mut DescriptorEncoder, m: &RunModel) -> fmt::Result {
         seconds,
         latest(|r| r.data_plane_ms),
     )?;
+    gauges(
+        e,
+        "route_action_converged",
+        "The latest firing's convergence (applied to every wait condition true), kube actions with waits",
+        seconds,
+        latest(|r| r.converged_ms),
+    )?;
     counters(
         e,
         "route_action_drops",

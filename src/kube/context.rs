@@ -25,6 +25,8 @@ pub struct KubeContext {
     pub namespace: String,
     /// "context NAME (SERVER)" for messages.
     pub describe: String,
+    /// Kinds resolved by discovery so far (`dynamic`).
+    pub(crate) kinds: super::dynamic::Kinds,
 }
 
 impl KubeContext {
@@ -78,6 +80,7 @@ impl KubeContext {
             client,
             namespace,
             describe,
+            kinds: Default::default(),
         })
     }
 

@@ -14,4 +14,6 @@ pub enum KubeError {
     Transport(String),
     #[error("{0}")]
     Manifest(String),
+    #[error("{0}")]
+    UnknownKind(String),
 }

@@ -5,7 +5,9 @@
 //! client. Inside this module `kube::` is the kube-rs crate.
 
 pub mod context;
+pub mod dynamic;
 pub mod error;
+pub mod ready;
 pub mod settings;
 
 pub use context::*;

@@ -5,6 +5,7 @@
 
 pub mod connections;
 pub mod delivery;
+pub mod setup;
 pub mod error;
 pub mod grpc;
 pub mod plan;
@@ -370,6 +371,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         delivery: None,
         connections: None,
         metrics: None,
+        setup: Default::default(),
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
@@ -468,6 +470,19 @@ fn adhoc_grpc(
 }
 
 impl Plan {
+    /// The run-wide `{{vars}}` of route actions and setup manifests:
+    /// `{{target}}`, `{{rampdeck}}` and, under `[demo]`, the demo's addresses.
+    pub fn run_vars(&self) -> crate::routes::template::Vars {
+        let mut base = self.routes.base_vars.clone();
+        if let TargetAddr::Url(e) = &self.target.addr {
+            base.insert("target".into(), e.url());
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            base.insert("rampdeck".into(), exe.display().to_string());
+        }
+        base
+    }
+
     /// Fills in the demo's addresses once it is listening: the target, and
     /// `{{demo.control}}` / `{{demo.gateway}}` / `{{rampdeck}}` in probes.
     pub fn with_demo(&mut self, addrs: &crate::demo::DemoAddrs) {
@@ -736,6 +751,58 @@ impl Plan {
                     String::new()
                 }
             );
+        }
+        for st in &self.setup.steps {
+            let mut waits: Vec<String> = Vec::new();
+            if st.ready {
+                waits.push("each object ready".into());
+            }
+            for w in &st.waits {
+                waits.push(match w {
+                    crate::setup::WaitSpec::Condition {
+                        kind,
+                        name,
+                        condition,
+                    } => format!(
+                        "{kind}{} {condition}",
+                        name.as_ref().map_or_else(String::new, |n| format!(" {n}"))
+                    ),
+                    crate::setup::WaitSpec::Url { url, status } => {
+                        format!("{} answering {status}", crate::util::secret::redact(url))
+                    }
+                });
+            }
+            let _ = writeln!(
+                s,
+                "setup    apply {}{}, wait for {} (timeout {}){}",
+                st.manifest.display(),
+                if st.vars.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        st.vars
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+                if waits.is_empty() {
+                    "nothing".into()
+                } else {
+                    waits.join(", ")
+                },
+                plan::fmt_dur(st.timeout),
+                if st.keep {
+                    "; kept after the run"
+                } else {
+                    "; removed after the run"
+                }
+            );
+        }
+        if let Some(m) = &self.metrics {
+            let _ = writeln!(s, "metrics  OpenMetrics at http://{}/metrics", m.listen);
         }
         for t in &self.thresholds {
             let _ = writeln!(s, "threshold {} {}", t.name, t.expr);

@@ -42,6 +42,8 @@ pub struct Plan {
     pub connections: Option<std::sync::Arc<super::connections::ConnectionsPlan>>,
     /// `[metrics]` or `--metrics-listen`: rampdeck's own metrics endpoint.
     pub metrics: Option<crate::export::MetricsConfig>,
+    /// `[[setup]]`: the test's workload, applied before the load and removed after.
+    pub setup: crate::setup::SetupConfig,
 }
 
 #[derive(Debug, Clone)]

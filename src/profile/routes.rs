@@ -232,7 +232,8 @@ fn vars(
 
 /// Fields of one kind given to an action of another are errors, not ignored.
 fn only_for(src: &Source, field: &str, a: &RawRouteAction, kind: &str) -> Result<(), ProfileError> {
-    let present: [(&str, &str, Option<std::ops::Range<usize>>); 11] = [
+    let present: [(&str, &str, Option<std::ops::Range<usize>>); 12] = [
+        ("wait", "kube", a.wait.first().map(Spanned::span)),
         ("op", "kube", a.op.as_ref().map(Spanned::span)),
         ("manifest", "kube", a.manifest.as_ref().map(Spanned::span)),
         ("object", "kube", a.object.as_ref().map(Spanned::span)),
@@ -326,11 +327,21 @@ fn kube_action(src: &Source, field: &str, a: &RawRouteAction) -> Result<KubeActi
         patch,
         namespace: a.namespace.as_ref().map(|n| n.get_ref().clone()),
         watch: a.watch.as_ref().is_some_and(|w| *w.get_ref()),
+        waits: a
+            .wait
+            .iter()
+            .enumerate()
+            .map(|(i, w)| super::setup::wait_spec(src, &format!("{field}.wait[{i}]"), w))
+            .collect::<Result<Vec<_>, _>>()?,
     })
 }
 
 /// A manifest path is looked up next to the profile first, then from the working directory.
-fn find_manifest(src: &Source, field: &str, m: &Spanned<String>) -> Result<PathBuf, ProfileError> {
+pub(super) fn find_manifest(
+    src: &Source,
+    field: &str,
+    m: &Spanned<String>,
+) -> Result<PathBuf, ProfileError> {
     let p = PathBuf::from(m.get_ref());
     let profile_dir = Path::new(src.path).parent().unwrap_or(Path::new("."));
     let mut tried = Vec::new();

@@ -54,6 +54,35 @@ pub struct RawProfile {
     pub delivery: Option<Spanned<RawDelivery>>,
     /// rampdeck's own metrics endpoint (`--metrics-listen` replaces it).
     pub metrics: Option<Spanned<RawMetrics>>,
+    /// The test's workload, applied before the load and removed after it.
+    #[serde(default)]
+    pub setup: Vec<Spanned<RawSetup>>,
+}
+
+/// `[[setup]]`: one manifest applied, and what to wait for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetup {
+    pub manifest: Option<Spanned<String>>,
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
+    pub ready: Option<bool>,
+    #[serde(default)]
+    pub wait: Vec<Spanned<RawWait>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub keep: Option<bool>,
+}
+
+/// `[[setup.wait]]` (and a kube route action's `wait`): a condition of
+/// objects, or a URL answering a status.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWait {
+    pub kind: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub condition: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub status: Option<Spanned<i64>>,
 }
 
 /// `[metrics]`: where the OpenMetrics endpoint listens.
@@ -214,6 +243,9 @@ pub struct RawRouteAction {
     pub patch: Option<Spanned<toml::Table>>,
     pub namespace: Option<Spanned<String>>,
     pub watch: Option<Spanned<bool>>,
+    /// What the change converges to: `[{ kind, name, condition }]` or `[{ url, status }]`.
+    #[serde(default)]
+    pub wait: Vec<Spanned<RawWait>>,
     // kind = "http"
     pub method: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
@@ -506,6 +538,10 @@ pub struct RawDemoKube {
     /// HTTPRoutes that exist (and are programmed) before the load starts.
     #[serde(default, rename = "route")]
     pub routes: Vec<Spanned<RawSeedRoute>>,
+    /// A Deployment's new generation written -> rolled out (Available).
+    pub deployment_ready: Option<Spanned<Dur>>,
+    /// Simulated RBAC: "VERB RESOURCE" requests answered 403.
+    pub forbid: Option<Spanned<Vec<String>>>,
 }
 
 /// `[[demo.kube.route]]`.

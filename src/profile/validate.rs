@@ -200,6 +200,17 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
             Some(config)
         }
     };
+    let setup = super::setup::setup_config(
+        src,
+        raw.setup,
+        demo.is_some(),
+        raw.name.as_deref().unwrap_or_else(|| {
+            std::path::Path::new(src.path)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("profile")
+        }),
+    )?;
     let metrics = match raw.metrics {
         None => None,
         Some(m) => {
@@ -242,6 +253,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         delivery,
         connections,
         metrics,
+        setup,
     })
 }
 
@@ -1380,6 +1392,23 @@ fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSi
     }
     if let Some(s) = k.swap_drop {
         sim.swap_drop = positive_dur(src, "demo.kube.swap_drop", Some(s))?;
+    }
+    if let Some(d) = k.deployment_ready {
+        if d.get_ref().0 > Duration::from_secs(600) {
+            return Err(src.at(d.span(), "demo.kube.deployment_ready: must be at most 10m"));
+        }
+        sim.deployment_ready = d.get_ref().0;
+    }
+    if let Some(f) = k.forbid {
+        for rule in f.get_ref() {
+            if crate::demo::kubeapi::rbac::Rule::parse(rule).is_none() {
+                return Err(src.at(
+                    f.span(),
+                    format!("demo.kube.forbid: '{rule}' is not \"VERB RESOURCE\"; VERB is one of {}, RESOURCE a plural resource name with its group, e.g. \"create configmaps\" or \"patch deployments.apps\"", crate::demo::kubeapi::rbac::VERBS.join(", ")),
+                ));
+            }
+        }
+        sim.forbid = f.into_inner();
     }
     for (i, r) in k.routes.into_iter().enumerate() {
         let r = r.into_inner();

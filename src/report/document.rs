@@ -768,9 +768,16 @@ fn agents(md: &mut String, a: &Value) {
 /// Per route action firing: when, how long it took to apply and to
 /// propagate, and its drop window's split.
 fn route_actions(md: &mut String, rs: &[Value]) {
+    // Convergence (kube actions with waits) only when some firing has it.
+    let converged = rs.iter().any(|r| r["converged_ms"].is_number());
+    let (head, rule) = if converged {
+        (" converged (ms) |", "---|")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         md,
-        "\n### Route actions\n\n| action | at (s) | apply (ms) | data plane (ms) | control plane (ms) | drops | not sent | already failing | unrelated | counted over |\n|---|---|---|---|---|---|---|---|---|---|"
+        "\n### Route actions\n\n| action | at (s) | apply (ms) | data plane (ms) | control plane (ms) |{head} drops | not sent | already failing | unrelated | counted over |\n|---|---|---|---|---|{rule}---|---|---|---|---|"
     );
     for r in rs {
         let d = &r["drops"];
@@ -794,9 +801,14 @@ fn route_actions(md: &mut String, rs: &[Value]) {
             r[k].as_f64()
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
         };
+        let conv = if converged {
+            format!(" {} |", ms("converged_ms"))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "| {} #{}{} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} #{}{} | {:.1} | {} | {} | {} |{conv} {} | {} | {} | {} | {} |",
             num(&r["action"]).replace('|', "\\|"),
             num(&r["firing"]),
             r["error"].as_str().map_or_else(String::new, |e| format!(

@@ -516,9 +516,11 @@ impl Summary {
         }
         if !self.route_actions.is_empty() {
             let _ = writeln!(s);
+            let converged = self.route_actions.iter().any(|r| r.converged_ms.is_some());
             let _ = writeln!(
                 s,
-                "  Route actions            at (s)   apply    data plane  control plane  drops"
+                "  Route actions            at (s)   apply    data plane  control plane  {}drops",
+                if converged { "converged  " } else { "" }
             );
             for r in &self.route_actions {
                 let opt =
@@ -527,9 +529,14 @@ impl Summary {
                     .drops
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |d| d.charged().to_string());
+                let conv = if converged {
+                    format!("{:>11}", opt(r.converged_ms))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "    {:<20}{:>8.1}{:>9}{:>14}{:>15}{:>7}",
+                    "    {:<20}{:>8.1}{:>9}{:>14}{:>15}{conv}{:>7}",
                     format!("{} #{}", r.action, r.firing)
                         .chars()
                         .take(20)

@@ -74,6 +74,9 @@ pub struct KubeAction {
     pub namespace: Option<String>,
     /// Watch the route's status for control-plane propagation.
     pub watch: bool,
+    /// Conditions the change converges to (objects of any kind, or a URL);
+    /// empty: each applied object's own readiness, where its kind has one.
+    pub waits: Vec<crate::setup::WaitSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@
 pub mod affects;
 pub mod config;
 pub mod drops;
+pub mod dynamic;
 pub mod runner;
 pub mod template;
 pub mod verify;
@@ -34,6 +35,9 @@ pub enum RouteError {
     TimedOut(String),
     #[error("still running (firing {0}); wait for it to finish")]
     Busy(u32),
+    /// A `wait` the change should converge to did not come true in time.
+    #[error("{0}")]
+    Converge(String),
 }
 
 /// Where a firing is.
@@ -73,6 +77,10 @@ pub struct ActionRecord {
     pub control_plane_ms: Option<f64>,
     /// The parent Gateway's attachedRoutes, last seen by the watch.
     pub attached_routes: Option<i64>,
+    /// A kube action's `wait` conditions: action applied -> every one true
+    /// (a rotated Secret's Deployment rolled out, a scale Available).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged_ms: Option<f64>,
     pub error: Option<String>,
     /// The requests whose failures are this firing's drops; None counts
     /// every request (an http or command action without `affects`).
@@ -103,6 +111,9 @@ impl ActionRecord {
                 }
                 if let Some(a) = self.attached_routes {
                     parts.push(format!("attachedRoutes {a}"));
+                }
+                if let Some(c) = ms(self.converged_ms) {
+                    parts.push(format!("converged {c}"));
                 }
                 if parts.is_empty() {
                     format!("route {}: done", self.action)

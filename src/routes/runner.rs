@@ -76,13 +76,7 @@ pub fn start_for(
     clock: Option<RunClockRx>,
     tx: mpsc::UnboundedSender<ActionRecord>,
 ) -> RouteHandle {
-    let mut base = plan.routes.base_vars.clone();
-    if let crate::profile::plan::TargetAddr::Url(e) = &plan.target.addr {
-        base.insert("target".into(), e.url());
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        base.insert("rampdeck".into(), exe.display().to_string());
-    }
+    let base = plan.run_vars();
     let requests = super::affects::request_keys(plan);
     start_with(
         Arc::new(plan.routes.clone()),
@@ -224,10 +218,29 @@ fn record(a: &ActionConfig, firing: u32, at: Duration) -> ActionRecord {
         verify_misses: Vec::new(),
         control_plane_ms: None,
         attached_routes: None,
+        converged_ms: None,
         error: None,
         affects: a.affects.as_deref().map(super::affects::named),
         drops: None,
     }
+}
+
+/// "Secret rampdeck/api-token, Deployment rampdeck/web".
+fn describe_objects(objects: &[serde_json::Value], ns: Option<&str>, default_ns: &str) -> String {
+    objects
+        .iter()
+        .map(|o| {
+            let ns = ns
+                .or_else(|| o["metadata"]["namespace"].as_str())
+                .unwrap_or(default_ns);
+            format!(
+                "{} {ns}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn ms(d: Duration) -> f64 {
@@ -296,8 +309,38 @@ impl Ctx {
         let started = Instant::now();
         let mut watches = None;
         let mut kube_target = None;
+        let mut converge = None;
         match &a.kind {
-            ActionKind::Kube(k) => {
+            ActionKind::Kube(k) => 'kube: {
+                if let Some(objects) = self.kube_objects(k, vars)? {
+                    if !super::dynamic::typed(&objects) {
+                        let kctx = self.kube_context().await?;
+                        let ns = k
+                            .namespace
+                            .as_deref()
+                            .map(|n| render(n, vars))
+                            .transpose()
+                            .map_err(RouteError::Template)?;
+                        r.detail = format!(
+                            "{} {}{suffix}",
+                            k.op.verb(),
+                            describe_objects(&objects, ns.as_deref(), &kctx.namespace)
+                        );
+                        self.send(r);
+                        let refs = tokio::time::timeout(
+                            a.timeout,
+                            super::dynamic::act(&kctx, k.op, &objects, ns.as_deref()),
+                        )
+                        .await
+                        .map_err(|_| {
+                            RouteError::TimedOut(crate::profile::plan::fmt_dur(a.timeout))
+                        })??;
+                        let waits = super::dynamic::waits(&k.waits, k.op, &refs, &kctx.namespace)
+                            .map_err(RouteError::Converge)?;
+                        converge = Some((kctx, waits));
+                        break 'kube;
+                    }
+                }
                 let target = self.kube_target(k, vars)?;
                 let kctx = self.kube_context().await?;
                 let ns = target.namespace.clone().unwrap_or(kctx.namespace.clone());
@@ -381,8 +424,35 @@ impl Ctx {
                 _ => Ok(None),
             }
         };
-        let (v, c) = tokio::join!(verify, control);
+        let converged = async {
+            match &converge {
+                Some((kctx, waits)) if !waits.is_empty() => {
+                    let quiet = crate::setup::Progress::new(|_| {});
+                    crate::setup::wait::all(Some(kctx), waits, a.timeout, &quiet)
+                        .await
+                        .map(|()| Some(Instant::now()))
+                        .map_err(|e| match e {
+                            crate::setup::SetupError::WaitTimedOut {
+                                what,
+                                timeout,
+                                last,
+                            } => RouteError::Converge(format!(
+                                "did not converge: {what} did not happen within {}; last seen: {last}",
+                                crate::profile::plan::fmt_dur(timeout)
+                            )),
+                            other => RouteError::Converge(other.to_string()),
+                        })
+                }
+                _ => Ok(None),
+            }
+        };
+        let (v, c, g) = tokio::join!(verify, control, converged);
         let mut failed = None;
+        match g {
+            Ok(Some(at)) => r.converged_ms = Some(ms(after(at, applied_at))),
+            Ok(None) => {}
+            Err(e) => failed = Some(e),
+        }
         match v {
             Ok(Some(v)) => {
                 r.data_plane_ms = Some(ms(after(v.at, applied_at)));
@@ -416,6 +486,39 @@ impl Ctx {
         let k = KubeContext::connect(&self.cfg.kube).await?;
         *guard = Some(k.clone());
         Ok(k)
+    }
+
+    /// The objects a manifest or inline object holds, templated (None for a
+    /// `resource = "kind/name"` action).
+    fn kube_objects(
+        &self,
+        k: &KubeAction,
+        vars: &Vars,
+    ) -> Result<Option<Vec<serde_json::Value>>, RouteError> {
+        match &k.object {
+            ObjectSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    RouteError::Kube(KubeError::Manifest(format!(
+                        "cannot read {}: {e}",
+                        path.display()
+                    )))
+                })?;
+                let text = render(&text, vars)
+                    .map_err(|e| RouteError::Template(format!("{}: {e}", path.display())))?;
+                let docs: Vec<serde_json::Value> =
+                    serde_saphyr::from_multiple(&text).map_err(|e| {
+                        RouteError::Kube(KubeError::Manifest(format!(
+                            "{}: not valid YAML: {e}",
+                            path.display()
+                        )))
+                    })?;
+                Ok(Some(docs.into_iter().filter(|d| !d.is_null()).collect()))
+            }
+            ObjectSource::Inline(v) => Ok(Some(vec![
+                render_json(v, vars).map_err(RouteError::Template)?
+            ])),
+            ObjectSource::Named { .. } => Ok(None),
+        }
     }
 
     fn kube_target(&self, k: &KubeAction, vars: &Vars) -> Result<Target, RouteError> {

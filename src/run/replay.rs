@@ -114,6 +114,7 @@ fn plan_of(header: &Value) -> Plan {
         delivery: None,
         connections: None,
         metrics: None,
+        setup: Default::default(),
         probes: crate::probes::config::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),

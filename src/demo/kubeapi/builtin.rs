@@ -14,7 +14,7 @@ pub fn default(kind: Kind, obj: &mut Value) {
         Kind::Job => batch::default_job(obj),
         Kind::Pod => core::default_pod(obj),
         Kind::Secret => core::default_secret(obj),
-        Kind::Gateway | Kind::HttpRoute => {}
+        _ => {}
     }
 }
 
@@ -24,7 +24,7 @@ pub fn on_create(kind: Kind, obj: &mut Value) {
     match kind {
         Kind::Job => batch::on_create_job(obj),
         Kind::Pod => core::on_create_pod(obj),
-        Kind::Secret | Kind::Gateway | Kind::HttpRoute => {}
+        _ => {}
     }
 }
 
@@ -34,7 +34,7 @@ pub fn check(kind: Kind, name: &str, obj: &Value) -> Vec<FieldError> {
         Kind::Job => batch::check_job(name, obj),
         Kind::Pod => core::check_pod(obj),
         Kind::Secret => core::check_secret(obj),
-        Kind::Gateway | Kind::HttpRoute => Vec::new(),
+        _ => Vec::new(),
     }
 }
 
@@ -107,6 +107,6 @@ pub fn check_update(kind: Kind, name: &str, cur: &Value, new: &Value) -> Result<
             }
             Ok(())
         }
-        Kind::Gateway | Kind::HttpRoute => Ok(()),
+        _ => Ok(()),
     }
 }

@@ -91,7 +91,7 @@ fn resource_list(gv: GroupVersion) -> Vec<Value> {
     for kind in gv.kinds() {
         list.push(resource(kind));
         match kind {
-            Kind::Secret => {}
+            k if !k.has_status() => {}
             Kind::Pod => {
                 list.push(subresource(kind, "log", "Pod", &["get"]));
                 list.push(subresource(

@@ -134,6 +134,13 @@ pub enum ApiError {
     PathNotFound,
     #[error("the request body is larger than the {0} bytes the server accepts")]
     TooLarge(usize),
+    /// Simulated RBAC refused the request (`rbac`).
+    #[error("{} \"{name}\" is forbidden: {message}", kind.qualified())]
+    Forbidden {
+        kind: Kind,
+        name: String,
+        message: String,
+    },
 }
 
 fn join_fields(errors: &[FieldError]) -> String {
@@ -162,6 +169,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Expired { .. } => 410,
             ApiError::TooLarge(_) => 413,
+            ApiError::Forbidden { .. } => 403,
         }
     }
 
@@ -178,6 +186,7 @@ impl ApiError {
             // kube-rs' watcher keys on the 410 and re-lists.
             ApiError::Expired { .. } => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
+            ApiError::Forbidden { .. } => "Forbidden",
         }
     }
 
@@ -196,6 +205,7 @@ impl ApiError {
             // NotFound and friends name the resource (plural); Invalid names the kind.
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name }
+            | ApiError::Forbidden { kind, name, .. }
             | ApiError::Conflict { kind, name, .. } => {
                 json!({"name": name, "group": kind.group(), "kind": kind.plural()})
             }

@@ -118,7 +118,7 @@ fn parse_path(path: &str) -> Option<(Target, bool)> {
             key: Key::new(kind(plural)?, ns, name),
             sub: Subresource::Main,
         },
-        ["namespaces", ns, plural, name, "status"] if kind(plural) != Some(Kind::Secret) => {
+        ["namespaces", ns, plural, name, "status"] if kind(plural).is_some_and(Kind::has_status) => {
             Target::Object {
                 key: Key::new(kind(plural)?, ns, name),
                 sub: Subresource::Status,
@@ -133,6 +133,53 @@ fn parse_path(path: &str) -> Option<(Target, bool)> {
         _ => return None,
     };
     Some((t, watch))
+}
+
+/// Every namespace exists, so applying one returns it (with what was sent
+/// in its metadata); deleting one deletes the objects stored in it, as the
+/// namespace controller would, and returns it Terminating.
+async fn namespace_write(
+    api: &KubeApi,
+    ns: &str,
+    method: Method,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let mut obj = discovery::namespace(ns, &api.started);
+    match method {
+        Method::GET | Method::HEAD => Ok(json_response(200, &obj)),
+        Method::PATCH | Method::PUT => {
+            let sent = parse_json(&read_body(body).await?)?;
+            for field in ["labels", "annotations"] {
+                if let Some(m) = sent["metadata"][field].as_object() {
+                    for (k, v) in m {
+                        obj["metadata"][field][k] = v.clone();
+                    }
+                }
+            }
+            Ok(json_response(200, &obj))
+        }
+        Method::DELETE => {
+            let opts = WriteOptions {
+                manager: "namespace-controller".to_owned(),
+                dry_run: false,
+                validation: FieldValidation::parse(None)?,
+                warnings: Default::default(),
+            };
+            let options = json!({});
+            for kind in Kind::ALL {
+                for o in api.store.list(kind, Some(ns)).1 {
+                    let key = Key::new(kind, ns, o["metadata"]["name"].as_str().unwrap_or(""));
+                    match deletion::delete(&api.store, &key, &options, &opts) {
+                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            obj["status"]["phase"] = Value::String("Terminating".to_owned());
+            Ok(json_response(200, &obj))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
 }
 
 /// Serves one API request.
@@ -218,6 +265,24 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
         warnings: Default::default(),
     };
     let method = parts.method.clone();
+    let watching = legacy_watch || q.flag("watch");
+    let asked = match &target {
+        Target::Collection { kind, namespace } => {
+            Some((*kind, namespace.as_deref(), "", false))
+        }
+        Target::Object { key, .. } => Some((
+            key.kind,
+            Some(key.namespace.as_str()),
+            key.name.as_str(),
+            true,
+        )),
+        _ => None,
+    };
+    if let Some((kind, ns, name, object)) = asked {
+        if let Some(verb) = super::rbac::verb(&method, object, watching) {
+            super::rbac::check(&api.forbidden, verb, kind, ns, name)?;
+        }
+    }
     let get_only = |v: Value| {
         if method == Method::GET || method == Method::HEAD {
             Ok(json_response(200, &v))
@@ -250,13 +315,17 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
                 }
             }
             names.sort();
+            // A namespace's only label is its name (`kubernetes.io/metadata.name`).
+            if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
+                names.retain(|n| sel == format!("kubernetes.io/metadata.name={n}"));
+            }
             get_only(discovery::namespace_list(
                 &names,
                 &api.started,
                 api.store.resource_version(),
             ))
         }
-        Target::Namespace(ns) => get_only(discovery::namespace(&ns, &api.started)),
+        Target::Namespace(ns) => namespace_write(api, &ns, method, body).await,
         Target::Collection { kind, namespace } => {
             let filter = Filter::from_query(&q, kind, namespace.as_deref())?;
             match method {

@@ -47,7 +47,9 @@ pub mod patch;
 pub mod podip;
 pub mod portforward;
 pub mod query;
+pub mod rbac;
 pub mod reconcile;
+pub mod rollout;
 pub mod resource;
 pub mod resync;
 pub mod store;
@@ -81,6 +83,8 @@ pub struct KubeApi {
     pub kubelet: Arc<kubelet::Kubelet>,
     /// API requests served, for `/metrics`.
     pub requests: AtomicU64,
+    /// `[demo.kube] forbid`: requests answered 403.
+    pub forbidden: Vec<rbac::Rule>,
     sim: KubeSim,
     /// host:port of the control plane, reported by `/api`.
     server: String,
@@ -111,6 +115,10 @@ impl KubeApi {
         tokio::spawn(reconciler.run(events, cancel.clone()));
         tokio::spawn(jobs::JobController::new(store.clone()).run(cancel.clone()));
         tokio::spawn(gc::run(store.clone(), cancel.clone()));
+        tokio::spawn(
+            rollout::RolloutController::new(store.clone(), sim.deployment_ready)
+                .run(cancel.clone()),
+        );
         let kubelet = kubelet::Kubelet::new(store.clone(), sim);
         tokio::spawn(kubelet.clone().run(cancel.clone()));
         Ok(Arc::new(KubeApi {
@@ -118,6 +126,7 @@ impl KubeApi {
             stats,
             kubelet,
             requests: AtomicU64::new(0),
+            forbidden: rbac::rules(&sim.forbid),
             sim: sim.clone(),
             server: control.to_string(),
             started: store::now_rfc3339(),

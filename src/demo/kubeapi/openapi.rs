@@ -38,7 +38,7 @@ fn kind_schema(kind: Kind) -> Value {
     let crd = match kind {
         Kind::Gateway => Some(gateway_api::gateways::Gateway::crd()),
         Kind::HttpRoute => Some(gateway_api::httproutes::HttpRoute::crd()),
-        Kind::Job | Kind::Pod | Kind::Secret => None,
+        _ => None,
     };
     let mut schema = crd
         .and_then(|crd| {
@@ -64,7 +64,7 @@ fn list_schema(kind: Kind) -> Value {
             "metadata": {"type": "object"},
             "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{}", schema_name(kind))}},
         },
-        "x-kubernetes-group-version-kind": [gvk(kind, kind.list_kind())],
+        "x-kubernetes-group-version-kind": [gvk(kind, &kind.list_kind())],
     })
 }
 
@@ -83,9 +83,13 @@ fn id_group(kind: Kind) -> &'static str {
 
 /// One operation; `write` adds the write options, `patch` the patch media types and `force`.
 fn operation(kind: Kind, action: &str, id: &str, list: bool, write: bool, patch: bool) -> Value {
-    let target = if list { kind.list_kind() } else { kind.kind() };
+    let target = if list {
+        kind.list_kind()
+    } else {
+        kind.kind().to_owned()
+    };
     let reference =
-        json!({"$ref": format!("#/components/schemas/{}", schema_name_of(kind, target))});
+        json!({"$ref": format!("#/components/schemas/{}", schema_name_of(kind, &target))});
     let mut params = Vec::new();
     if write {
         params.extend(["dryRun", "fieldManager", "fieldValidation"].map(query_param));
@@ -147,7 +151,7 @@ fn build(gv: GroupVersion) -> Value {
                 "delete": operation(kind, "delete", "delete", false, false, false),
             }),
         );
-        if kind != Kind::Secret {
+        if kind.has_status() {
             paths.insert(
                 format!("{collection}/{{name}}/status"),
                 json!({
@@ -162,7 +166,7 @@ fn build(gv: GroupVersion) -> Value {
             json!({"get": operation(kind, "list", "list", true, false, false)}),
         );
         schemas.insert(schema_name(kind), kind_schema(kind));
-        schemas.insert(schema_name_of(kind, kind.list_kind()), list_schema(kind));
+        schemas.insert(schema_name_of(kind, &kind.list_kind()), list_schema(kind));
     }
     json!({
         "openapi": "3.0.0",

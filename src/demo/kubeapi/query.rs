@@ -167,7 +167,7 @@ fn selectable_fields(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::Job => &["metadata.name", "metadata.namespace", "status.successful"],
         Kind::Secret => &["metadata.name", "metadata.namespace", "type"],
-        Kind::Gateway | Kind::HttpRoute => &["metadata.name", "metadata.namespace"],
+        _ => &["metadata.name", "metadata.namespace"],
     }
 }
 

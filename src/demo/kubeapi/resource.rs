@@ -1,5 +1,6 @@
 //! The resources the demo serves and their names in paths, kinds and discovery: the Gateway
-//! API's Gateways and HTTPRoutes, and the built-in batch/v1 Jobs and core/v1 Pods and Secrets.
+//! API's Gateways and HTTPRoutes, the built-in Jobs, Pods and Secrets it simulates, and the
+//! namespaced kinds of a sample workload, stored as sent.
 
 /// API group of the Gateway API resources.
 pub const GROUP: &str = "gateway.networking.k8s.io";
@@ -11,6 +12,12 @@ pub const API_VERSION: &str = "gateway.networking.k8s.io/v1";
 pub const BATCH: &str = "batch";
 
 /// A served resource type. Ordered so stores and listings sort Gateways before HTTPRoutes.
+///
+/// Past the Gateway API kinds, Jobs, Pods and Secrets (which the demo
+/// simulates), it stores the namespaced kinds a sample workload is made of
+/// as they are sent, with open schemas: Deployments (with a simulated
+/// rollout, `rollout`), the other apps/v1 workloads, ConfigMaps, Services,
+/// ServiceAccounts, RBAC Roles, NetworkPolicies, PodDisruptionBudgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Gateway,
@@ -18,6 +25,19 @@ pub enum Kind {
     Job,
     Pod,
     Secret,
+    ConfigMap,
+    Service,
+    ServiceAccount,
+    PersistentVolumeClaim,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Role,
+    RoleBinding,
+    NetworkPolicy,
+    Ingress,
+    PodDisruptionBudget,
 }
 
 /// A served API group and its one version, in discovery order.
@@ -54,113 +74,174 @@ impl GroupVersion {
     }
 }
 
-pub const CORE_V1: GroupVersion = GroupVersion {
-    group: "",
-    version: VERSION,
-};
-pub const BATCH_V1: GroupVersion = GroupVersion {
-    group: BATCH,
-    version: VERSION,
-};
-pub const GATEWAY_V1: GroupVersion = GroupVersion {
-    group: GROUP,
-    version: VERSION,
-};
+const fn gv(group: &'static str) -> GroupVersion {
+    GroupVersion {
+        group,
+        version: VERSION,
+    }
+}
+
+pub const CORE_V1: GroupVersion = gv("");
+pub const BATCH_V1: GroupVersion = gv(BATCH);
+pub const GATEWAY_V1: GroupVersion = gv(GROUP);
+pub const APPS_V1: GroupVersion = gv("apps");
+pub const RBAC_V1: GroupVersion = gv("rbac.authorization.k8s.io");
+pub const NETWORKING_V1: GroupVersion = gv("networking.k8s.io");
+pub const POLICY_V1: GroupVersion = gv("policy");
 /// The named groups of `/apis`, in the order discovery lists them.
-pub const NAMED_GROUPS: [GroupVersion; 2] = [GATEWAY_V1, BATCH_V1];
+pub const NAMED_GROUPS: [GroupVersion; 6] = [
+    GATEWAY_V1,
+    BATCH_V1,
+    APPS_V1,
+    RBAC_V1,
+    NETWORKING_V1,
+    POLICY_V1,
+];
+
+/// A kind's names in paths, discovery and messages.
+struct Names {
+    kind: &'static str,
+    plural: &'static str,
+    group: &'static str,
+    short: &'static [&'static str],
+    categories: &'static [&'static str],
+}
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Gateway,
         Kind::HttpRoute,
         Kind::Job,
         Kind::Pod,
         Kind::Secret,
+        Kind::ConfigMap,
+        Kind::Service,
+        Kind::ServiceAccount,
+        Kind::PersistentVolumeClaim,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::NetworkPolicy,
+        Kind::Ingress,
+        Kind::PodDisruptionBudget,
     ];
     /// The kinds the simulated Gateway API controller reads.
     pub const GATEWAY_API: [Kind; 2] = [Kind::Gateway, Kind::HttpRoute];
 
-    pub fn kind(self) -> &'static str {
+    /// As upstream, so `kubectl get gtw`, `po` or `deploy` work and
+    /// `kubectl get all` lists the workloads.
+    fn names(self) -> Names {
+        let n = |kind, plural, group, short, categories| Names {
+            kind,
+            plural,
+            group,
+            short,
+            categories,
+        };
+        const ALL: &[&str] = &["all"];
+        const GW: &[&str] = &["gateway-api"];
         match self {
-            Kind::Gateway => "Gateway",
-            Kind::HttpRoute => "HTTPRoute",
-            Kind::Job => "Job",
-            Kind::Pod => "Pod",
-            Kind::Secret => "Secret",
+            Kind::Gateway => n("Gateway", "gateways", GROUP, &["gtw"], GW),
+            Kind::HttpRoute => n("HTTPRoute", "httproutes", GROUP, &[], GW),
+            Kind::Job => n("Job", "jobs", BATCH, &[], ALL),
+            Kind::Pod => n("Pod", "pods", "", &["po"], ALL),
+            Kind::Secret => n("Secret", "secrets", "", &[], &[]),
+            Kind::ConfigMap => n("ConfigMap", "configmaps", "", &["cm"], &[]),
+            Kind::Service => n("Service", "services", "", &["svc"], ALL),
+            Kind::ServiceAccount => n("ServiceAccount", "serviceaccounts", "", &["sa"], &[]),
+            Kind::PersistentVolumeClaim => n(
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                "",
+                &["pvc"],
+                &[],
+            ),
+            Kind::Deployment => n("Deployment", "deployments", "apps", &["deploy"], ALL),
+            Kind::StatefulSet => n("StatefulSet", "statefulsets", "apps", &["sts"], ALL),
+            Kind::DaemonSet => n("DaemonSet", "daemonsets", "apps", &["ds"], ALL),
+            Kind::ReplicaSet => n("ReplicaSet", "replicasets", "apps", &["rs"], ALL),
+            Kind::Role => n("Role", "roles", RBAC_V1.group, &[], &[]),
+            Kind::RoleBinding => n("RoleBinding", "rolebindings", RBAC_V1.group, &[], &[]),
+            Kind::NetworkPolicy => n(
+                "NetworkPolicy",
+                "networkpolicies",
+                NETWORKING_V1.group,
+                &["netpol"],
+                &[],
+            ),
+            Kind::Ingress => n("Ingress", "ingresses", NETWORKING_V1.group, &["ing"], &[]),
+            Kind::PodDisruptionBudget => n(
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                "policy",
+                &["pdb"],
+                &[],
+            ),
         }
     }
 
-    pub fn list_kind(self) -> &'static str {
-        match self {
-            Kind::Gateway => "GatewayList",
-            Kind::HttpRoute => "HTTPRouteList",
-            Kind::Job => "JobList",
-            Kind::Pod => "PodList",
-            Kind::Secret => "SecretList",
-        }
+    pub fn kind(self) -> &'static str {
+        self.names().kind
+    }
+
+    pub fn list_kind(self) -> String {
+        format!("{}List", self.kind())
     }
 
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Gateway => "gateways",
-            Kind::HttpRoute => "httproutes",
-            Kind::Job => "jobs",
-            Kind::Pod => "pods",
-            Kind::Secret => "secrets",
-        }
+        self.names().plural
     }
 
-    pub fn singular(self) -> &'static str {
-        match self {
-            Kind::Gateway => "gateway",
-            Kind::HttpRoute => "httproute",
-            Kind::Job => "job",
-            Kind::Pod => "pod",
-            Kind::Secret => "secret",
-        }
+    pub fn singular(self) -> String {
+        self.kind().to_ascii_lowercase()
     }
 
-    /// As upstream, so `kubectl get gtw` and `kubectl get po` work.
     pub fn short_names(self) -> &'static [&'static str] {
-        match self {
-            Kind::Gateway => &["gtw"],
-            Kind::Pod => &["po"],
-            Kind::HttpRoute | Kind::Job | Kind::Secret => &[],
-        }
+        self.names().short
     }
 
-    /// Discovery categories: `kubectl get all` lists pods and jobs.
+    /// Discovery categories: `kubectl get all` lists pods, jobs and the workloads.
     pub fn categories(self) -> &'static [&'static str] {
-        match self {
-            Kind::Gateway | Kind::HttpRoute => &["gateway-api"],
-            Kind::Job | Kind::Pod => &["all"],
-            Kind::Secret => &[],
-        }
+        self.names().categories
     }
 
     /// The API group: "" for the core group.
     pub fn group(self) -> &'static str {
-        match self {
-            Kind::Gateway | Kind::HttpRoute => GROUP,
-            Kind::Job => BATCH,
-            Kind::Pod | Kind::Secret => "",
-        }
+        self.names().group
     }
 
     pub fn group_version(self) -> GroupVersion {
-        GroupVersion {
-            group: self.group(),
-            version: VERSION,
-        }
+        gv(self.group())
     }
 
     /// `apiVersion` of this kind's objects.
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Gateway | Kind::HttpRoute => API_VERSION,
-            Kind::Job => "batch/v1",
-            Kind::Pod | Kind::Secret => "v1",
-        }
+    pub fn api_version(self) -> String {
+        self.group_version().api_version()
+    }
+
+    /// Stored as sent with an open schema (no admission of its own): the
+    /// kinds a sample workload brings, past those the demo simulates.
+    pub fn generic(self) -> bool {
+        !matches!(
+            self,
+            Kind::Gateway | Kind::HttpRoute | Kind::Job | Kind::Pod | Kind::Secret
+        )
+    }
+
+    /// Has a status subresource (Secrets, ConfigMaps, accounts and RBAC objects do not).
+    pub fn has_status(self) -> bool {
+        !matches!(
+            self,
+            Kind::Secret
+                | Kind::ConfigMap
+                | Kind::ServiceAccount
+                | Kind::Role
+                | Kind::RoleBinding
+                | Kind::NetworkPolicy
+        )
     }
 
     /// A Kubernetes built-in type (not a custom resource): no pruning of unknown fields.
@@ -214,7 +295,21 @@ mod tests {
         assert_eq!(CORE_V1.api_version(), "v1");
         assert_eq!(
             CORE_V1.kinds().collect::<Vec<_>>(),
-            [Kind::Pod, Kind::Secret]
+            [
+                Kind::Pod,
+                Kind::Secret,
+                Kind::ConfigMap,
+                Kind::Service,
+                Kind::ServiceAccount,
+                Kind::PersistentVolumeClaim
+            ]
         );
+        assert_eq!(
+            Kind::from_path("apps", "v1", "deployments"),
+            Some(Kind::Deployment)
+        );
+        assert_eq!(Kind::Deployment.api_version(), "apps/v1");
+        assert_eq!(Kind::NetworkPolicy.list_kind(), "NetworkPolicyList");
+        assert_eq!(Kind::Role.qualified(), "roles.rbac.authorization.k8s.io");
     }
 }

@@ -304,7 +304,7 @@ impl Store {
                 return Ok(Committed::Unchanged(old.clone()));
             }
         }
-        record_manager(&mut obj, old.as_deref(), writer, key.kind.api_version());
+        record_manager(&mut obj, old.as_deref(), writer, &key.kind.api_version());
         let rv = inner.rv + 1;
         set_meta(&mut obj, "resourceVersion", json!(rv.to_string()));
         let obj = Arc::new(obj);

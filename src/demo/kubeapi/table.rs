@@ -77,6 +77,14 @@ fn columns(kind: Kind) -> Vec<Value> {
             column("Data", "string", "", "The number of entries in the secret"),
             age,
         ],
+        Kind::Deployment => vec![
+            name,
+            column("Ready", "string", "", "Number of the pod with ready state"),
+            column("Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec"),
+            column("Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment"),
+            age,
+        ],
+        _ => vec![name, age],
     }
 }
 
@@ -266,6 +274,19 @@ fn cells(kind: Kind, obj: &Value) -> Vec<Value> {
             json!(obj["data"].as_object().map_or(0, |d| d.len()).to_string()),
             age,
         ],
+        Kind::Deployment => {
+            let n = |v: &Value| v.as_i64().unwrap_or(0);
+            let s = &obj["status"];
+            let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+            vec![
+                name,
+                json!(format!("{}/{want}", n(&s["readyReplicas"]))),
+                json!(n(&s["updatedReplicas"]).to_string()),
+                json!(n(&s["availableReplicas"]).to_string()),
+                age,
+            ]
+        }
+        _ => vec![name, age],
     }
 }
 

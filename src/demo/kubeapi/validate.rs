@@ -117,7 +117,7 @@ pub fn check_object(kind: Kind, name: &str, obj: &Value) -> Result<(), ApiError>
         Kind::Gateway => decode::<gateway_api::gateways::Gateway>(obj)
             .err()
             .map_or_else(|| gateway_rules(obj), |e| vec![e]),
-        Kind::Job | Kind::Pod | Kind::Secret => super::builtin::check(kind, name, obj),
+        _ => super::builtin::check(kind, name, obj),
     };
     if errors.is_empty() {
         Ok(())
@@ -255,7 +255,7 @@ pub fn prune(kind: Kind, obj: &mut Value) -> Vec<String> {
             .ok()
             .and_then(|t| serde_json::to_value(t).ok()),
         // Built-in types keep unknown fields here: no schema to prune by.
-        Kind::Job | Kind::Pod | Kind::Secret => None,
+        _ => None,
     };
     let Some(known) = known else {
         return Vec::new();
