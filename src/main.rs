@@ -7,8 +7,8 @@
 
 mod cli;
 mod find_cmd;
-mod setup_cmd;
 mod scenario_cmd;
+mod setup_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -341,7 +341,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 /// The runtime and the stop signals, first thing for a command that runs
 /// load: a Ctrl-C or SIGTERM from here on ends in a written summary.
-pub(crate) fn start_run() -> Result<(tokio::runtime::Runtime, rampdeck::signals::StopSignals), ExitCode> {
+pub(crate) fn start_run(
+) -> Result<(tokio::runtime::Runtime, rampdeck::signals::StopSignals), ExitCode> {
     let rt = runtime()?;
     let signals = {
         let _in_runtime = rt.enter();

@@ -163,7 +163,8 @@ async fn the_sample_workload_is_applied_waited_for_and_removed_after_the_run() {
     let (demo, dir, kc) = demo(Duration::from_millis(800), &[]).await;
     let p = write(dir.path(), &profile(&demo, &kc, "2s", &sample("30s")));
     let mut run = Run::start(&["run", "--headless", &p], dir.path());
-    run.until("Deployment rampdeck-sample/traffic Available after").await;
+    run.until("Deployment rampdeck-sample/traffic Available after")
+        .await;
     // Applied and rolled out before any request.
     let mut held = left(&demo);
     held.sort();
@@ -180,20 +181,32 @@ async fn the_sample_workload_is_applied_waited_for_and_removed_after_the_run() {
         .into_iter()
         .find(|d| d["metadata"]["name"] == "web")
         .unwrap();
-    assert_eq!(web["metadata"]["labels"]["rampdeck.dev/setup"], "setup-test");
+    assert_eq!(
+        web["metadata"]["labels"]["rampdeck.dev/setup"],
+        "setup-test"
+    );
     assert_eq!(web["status"]["availableReplicas"], 3);
     let (code, err) = run.end().await;
     assert_eq!(code, Some(0), "{err}");
     let at = |t: &str| err.find(t).unwrap_or_else(|| panic!("no '{t}' in {err}"));
     assert!(at("Available after") < at("started:"), "{err}");
-    assert!(at("started:") < at("deleted Deployment rampdeck-sample/web"), "{err}");
+    assert!(
+        at("started:") < at("deleted Deployment rampdeck-sample/web"),
+        "{err}"
+    );
     // Reverse order: the Namespace (applied first) goes last.
     assert!(at("deleted Deployment rampdeck-sample/web") < at("deleted Namespace rampdeck-sample"));
     // The rollout took the simulated 800 ms.
     let took: f64 = err
         .lines()
         .find(|l| l.contains("Deployment rampdeck-sample/web Available after"))
-        .and_then(|l| l.rsplit("after ").next()?.trim_end_matches(" s").parse().ok())
+        .and_then(|l| {
+            l.rsplit("after ")
+                .next()?
+                .trim_end_matches(" s")
+                .parse()
+                .ok()
+        })
         .unwrap();
     assert!((0.7..5.0).contains(&took), "{took}");
     assert!(left(&demo).is_empty(), "{:?}", left(&demo));
@@ -206,13 +219,17 @@ async fn sigterm_during_setup_or_during_the_run_still_removes_everything() {
     let (demo, dir, kc) = demo(Duration::from_secs(20), &[]).await;
     let p = write(dir.path(), &profile(&demo, &kc, "5s", &sample("1m")));
     let mut run = Run::start(&["run", "--headless", &p], dir.path());
-    run.until("waiting for Deployment rampdeck-sample/traffic").await;
+    run.until("waiting for Deployment rampdeck-sample/traffic")
+        .await;
     assert_eq!(left(&demo).len(), 3);
     run.term();
     let (code, err) = run.end().await;
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("setup interrupted"), "{err}");
-    assert!(!err.contains("started:"), "no load after an interrupted setup: {err}");
+    assert!(
+        !err.contains("started:"),
+        "no load after an interrupted setup: {err}"
+    );
     assert!(left(&demo).is_empty(), "{:?}", left(&demo));
 
     // During the run.
@@ -234,14 +251,19 @@ async fn a_403_names_the_verb_and_resource_and_tears_down_what_was_applied() {
     let _serial = support::SERIAL.lock().await;
     let (demo, dir, kc) = demo(Duration::from_millis(100), &["patch services"]).await;
     let p = write(dir.path(), &profile(&demo, &kc, "2s", &sample("30s")));
-    let (code, err) = Run::start(&["run", "--headless", &p], dir.path()).end().await;
+    let (code, err) = Run::start(&["run", "--headless", &p], dir.path())
+        .end()
+        .await;
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("403 Forbidden: not allowed to patch services in namespace rampdeck-sample (Service rampdeck-sample/web)"),
         "{err}"
     );
     // The Deployment applied before the Service was removed again.
-    assert!(err.contains("deleted Deployment rampdeck-sample/web"), "{err}");
+    assert!(
+        err.contains("deleted Deployment rampdeck-sample/web"),
+        "{err}"
+    );
     assert!(!err.contains("started:"), "{err}");
     assert!(left(&demo).is_empty(), "{:?}", left(&demo));
 }
@@ -251,7 +273,9 @@ async fn a_wait_that_times_out_says_what_it_last_saw() {
     let _serial = support::SERIAL.lock().await;
     let (demo, dir, kc) = demo(Duration::from_secs(30), &[]).await;
     let p = write(dir.path(), &profile(&demo, &kc, "2s", &sample("1s")));
-    let (code, err) = Run::start(&["run", "--headless", &p], dir.path()).end().await;
+    let (code, err) = Run::start(&["run", "--headless", &p], dir.path())
+        .end()
+        .await;
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("Deployment rampdeck-sample/web Available did not happen within 1s; last seen: Available=False (MinimumReplicasUnavailable), 0/3 updated, 0/3 available"),
@@ -270,12 +294,21 @@ async fn setup_and_teardown_by_hand_and_leftovers_removed_at_the_next_start() {
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(said.contains("applied 4 object(s), labelled rampdeck.dev/setup=setup-test"), "{said}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("applied 4 object(s), labelled rampdeck.dev/setup=setup-test"),
+        "{said}"
+    );
     assert_eq!(left(&demo).len(), 3, "kept after `rampdeck setup`");
 
     // A run finds them as an earlier run's leftovers, removes and re-applies.
-    let (code, err) = Run::start(&["run", "--headless", &p], dir.path()).end().await;
+    let (code, err) = Run::start(&["run", "--headless", &p], dir.path())
+        .end()
+        .await;
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("removed Deployment rampdeck-sample/web, left by an earlier run"),
@@ -295,10 +328,17 @@ async fn setup_and_teardown_by_hand_and_leftovers_removed_at_the_next_start() {
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The three namespaced objects (the demo keeps no labels on its
     // namespaces, so its Namespace is not found by label; a cluster's is).
-    assert!(said.contains("removed 3 object(s) labelled rampdeck.dev/setup=setup-test"), "{said}");
+    assert!(
+        said.contains("removed 3 object(s) labelled rampdeck.dev/setup=setup-test"),
+        "{said}"
+    );
     assert!(left(&demo).is_empty());
 }
 
@@ -342,5 +382,26 @@ wait = [{{ kind = "Deployment", name = "api", condition = "Available" }}]
     assert!((550.0..5000.0).contains(&converged), "{r}");
     assert!(r["apply_ms"].as_f64().unwrap() < converged, "{r}");
     // The Secret was rotated (then removed with the rest at the end).
+    assert!(left(&demo).is_empty(), "{:?}", left(&demo));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_after_setup_still_tears_down() {
+    let _serial = support::SERIAL.lock().await;
+    let (demo, dir, kc) = demo(Duration::from_millis(100), &[]).await;
+    let text = profile(&demo, &kc, "1s", &sample("30s"));
+    let plan =
+        rampdeck::profile::parse(&dir.path().join("p.toml").display().to_string(), &text).unwrap();
+    let task = tokio::spawn(async move {
+        let mut signals = rampdeck::signals::StopSignals::new();
+        let quiet = rampdeck::setup::Progress::new(|_| {});
+        let _guard = rampdeck::setup::before_run(&plan, &mut signals, &quiet)
+            .await
+            .expect("setup")
+            .expect("a guard");
+        panic!("the run panics with the workload applied");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    // The guard's Drop deleted what was applied, on its own thread.
     assert!(left(&demo).is_empty(), "{:?}", left(&demo));
 }

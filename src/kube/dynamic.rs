@@ -37,9 +37,12 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
+/// (apiVersion, kind) -> its resource and scope.
+type Resolved = HashMap<(String, String), (ApiResource, Scope)>;
+
 /// Resolved kinds, shared by the clones of a context.
 #[derive(Debug, Default, Clone)]
-pub struct Kinds(Arc<Mutex<HashMap<(String, String), (ApiResource, Scope)>>>);
+pub struct Kinds(Arc<Mutex<Resolved>>);
 
 fn gvk_of(obj: &Value) -> Result<GroupVersionKind, KubeError> {
     let api_version = obj["apiVersion"].as_str().unwrap_or("");
@@ -72,7 +75,13 @@ impl KubeContext {
         kind: &str,
     ) -> Result<(ApiResource, Scope), KubeError> {
         let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(hit) = self.kinds.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(hit) = self
+            .kinds
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(hit.clone());
         }
         let gvk = gvk_of(&serde_json::json!({"apiVersion": api_version, "kind": kind}))?;

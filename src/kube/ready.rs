@@ -39,9 +39,21 @@ pub const KNOWN_KINDS: [(&str, &str, &str); 11] = [
     ("v1", "Secret", "secrets"),
     ("v1", "ConfigMap", "configmaps"),
     ("batch/v1", "Job", "jobs.batch"),
-    ("gateway.networking.k8s.io/v1", "Gateway", "gateways.gateway.networking.k8s.io"),
-    ("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes.gateway.networking.k8s.io"),
-    ("gateway.networking.k8s.io/v1", "GRPCRoute", "grpcroutes.gateway.networking.k8s.io"),
+    (
+        "gateway.networking.k8s.io/v1",
+        "Gateway",
+        "gateways.gateway.networking.k8s.io",
+    ),
+    (
+        "gateway.networking.k8s.io/v1",
+        "HTTPRoute",
+        "httproutes.gateway.networking.k8s.io",
+    ),
+    (
+        "gateway.networking.k8s.io/v1",
+        "GRPCRoute",
+        "grpcroutes.gateway.networking.k8s.io",
+    ),
 ];
 
 /// `kind` (any case) among `KNOWN_KINDS`.
@@ -120,9 +132,8 @@ pub fn check(obj: Option<&Value>, condition: &str) -> Seen {
         };
     }
     let c = conditions(status).find(|c| c["type"] == condition);
-    let cond_ok = c.is_some_and(|c| {
-        c["status"] == "True" && current(c["observedGeneration"].as_i64())
-    });
+    let cond_ok =
+        c.is_some_and(|c| c["status"] == "True" && current(c["observedGeneration"].as_i64()));
     let mut text = c.map_or_else(|| format!("no {condition} condition yet"), describe);
     let mut met = cond_ok;
     if kind == "Deployment" && condition == "Available" {
@@ -201,7 +212,10 @@ mod tests {
     fn plain_conditions_and_existence() {
         let pod = json!({"kind": "Pod", "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]}});
         let s = check(Some(&pod), "Ready");
-        assert_eq!((s.met, s.status.as_str()), (false, "Ready=False (ContainersNotReady)"));
+        assert_eq!(
+            (s.met, s.status.as_str()),
+            (false, "Ready=False (ContainersNotReady)")
+        );
         assert!(check(Some(&pod), "exists").met);
         assert_eq!(check(None, "Ready").status, "not found");
         assert_eq!(default_condition("Gateway"), Some("Programmed"));

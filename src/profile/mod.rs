@@ -5,13 +5,13 @@
 
 pub mod connections;
 pub mod delivery;
-pub mod setup;
 pub mod error;
 pub mod grpc;
 pub mod plan;
 pub mod routes;
 pub mod scenario;
 pub mod schema;
+pub mod setup;
 pub mod validate;
 
 use std::time::Duration;

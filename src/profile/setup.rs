@@ -79,7 +79,10 @@ pub(super) fn wait_spec(
     match (&r.kind, &r.url) {
         (Some(kind), None) => {
             if r.status.is_some() {
-                return Err(src.at(w.span(), format!("{field}: status goes with url, not kind; {example}")));
+                return Err(src.at(
+                    w.span(),
+                    format!("{field}: status goes with url, not kind; {example}"),
+                ));
             }
             let condition = match &r.condition {
                 Some(c) if c.get_ref().trim().is_empty() => {
@@ -98,17 +101,29 @@ pub(super) fn wait_spec(
         }
         (None, Some(url)) => {
             if r.name.is_some() || r.condition.is_some() {
-                return Err(src.at(w.span(), format!("{field}: name and condition go with kind, not url; {example}")));
+                return Err(src.at(
+                    w.span(),
+                    format!("{field}: name and condition go with kind, not url; {example}"),
+                ));
             }
             let u = url.get_ref();
             if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("{{")) {
-                return Err(src.at(url.span(), format!("{field}.url: '{u}' is not an http:// or https:// URL")));
+                return Err(src.at(
+                    url.span(),
+                    format!("{field}.url: '{u}' is not an http:// or https:// URL"),
+                ));
             }
             let status = match &r.status {
                 None => 200,
                 Some(s) if (100..=599).contains(s.get_ref()) => *s.get_ref() as u16,
                 Some(s) => {
-                    return Err(src.at(s.span(), format!("{field}.status: {} is not an HTTP status (100-599)", s.get_ref())))
+                    return Err(src.at(
+                        s.span(),
+                        format!(
+                            "{field}.status: {} is not an HTTP status (100-599)",
+                            s.get_ref()
+                        ),
+                    ))
                 }
             };
             Ok(WaitSpec::Url {
@@ -116,7 +131,10 @@ pub(super) fn wait_spec(
                 status,
             })
         }
-        _ => Err(src.at(w.span(), format!("{field}: give kind or url (not both); {example}"))),
+        _ => Err(src.at(
+            w.span(),
+            format!("{field}: give kind or url (not both); {example}"),
+        )),
     }
 }
 
@@ -158,13 +176,19 @@ fn check(
             }
         }
     }
-    let objects = crate::setup::apply::objects(step, &sample)
-        .map_err(|e| src.at(m.span(), format!("{field}: {}", e.to_string().trim_start_matches("setup: "))))?;
+    let objects = crate::setup::apply::objects(step, &sample).map_err(|e| {
+        src.at(
+            m.span(),
+            format!("{field}: {}", e.to_string().trim_start_matches("setup: ")),
+        )
+    })?;
     for w in &step.waits {
         if let WaitSpec::Condition { kind, name, .. } = w {
             // Names may be templated; they are matched again when applied.
             let same_kind = |o: &&serde_json::Value| {
-                o["kind"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(kind))
+                o["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
             };
             let templated = step.text.contains("{{");
             let holds = objects.iter().filter(same_kind).any(|o| {

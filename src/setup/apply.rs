@@ -3,12 +3,14 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde_json::Value;
 use super::wait::{self, Wait};
-use super::{Progress, SetupConfig, SetupError, SetupEvent, SetupStep, WaitSpec, LABEL, MANAGED_BY};
+use super::{
+    Progress, SetupConfig, SetupError, SetupEvent, SetupStep, WaitSpec, LABEL, MANAGED_BY,
+};
 use crate::kube::dynamic::ObjectRef;
 use crate::kube::{ready, KubeContext};
 use crate::routes::template::{self, Vars};
+use serde_json::Value;
 
 /// One object applied, in the order applied (teardown goes backwards).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,13 +137,13 @@ pub async fn run_setup(
         for mut obj in objects(step, &vars)? {
             label(&mut obj, &cfg.label);
             let start = Instant::now();
-            let (r, _) = ctx
-                .apply_object(&obj, None)
-                .await
-                .map_err(|error| SetupError::Object {
-                    object: describe(&obj),
-                    error,
-                })?;
+            let (r, _) =
+                ctx.apply_object(&obj, None)
+                    .await
+                    .map_err(|error| SetupError::Object {
+                        object: describe(&obj),
+                        error,
+                    })?;
             applied
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

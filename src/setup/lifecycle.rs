@@ -34,7 +34,12 @@ pub async fn before_run(
         () = &mut stop => return Err(SetupError::Interrupted),
     }
     let applied = Arc::new(Mutex::new(Vec::new()));
-    let guard = Guard::new(settings.clone(), ctx.clone(), applied.clone(), progress.clone());
+    let guard = Guard::new(
+        settings.clone(),
+        ctx.clone(),
+        applied.clone(),
+        progress.clone(),
+    );
     let result = tokio::select! {
         r = run_setup(&ctx, &plan.setup, base, &applied, progress) => r,
         () = &mut stop => Err(SetupError::Interrupted),

@@ -139,17 +139,33 @@ impl std::fmt::Debug for Progress {
 pub enum SetupEvent {
     /// An object of an earlier, killed run removed.
     Leftover(ObjectRef),
-    Applied { object: ObjectRef, took: Duration },
-    Waiting { what: String, timeout: Duration },
+    Applied {
+        object: ObjectRef,
+        took: Duration,
+    },
+    Waiting {
+        what: String,
+        timeout: Duration,
+    },
     /// A wait still going, with what it last saw.
-    StillWaiting { what: String, status: String, waited: Duration },
-    Met { what: String, took: Duration },
+    StillWaiting {
+        what: String,
+        status: String,
+        waited: Duration,
+    },
+    Met {
+        what: String,
+        took: Duration,
+    },
     Deleted(ObjectRef),
     /// Gone already (deleted by someone else, or with its namespace).
     AlreadyGone(ObjectRef),
     Kept(ObjectRef),
     /// A delete that failed; teardown goes on with the others.
-    DeleteFailed { object: ObjectRef, error: String },
+    DeleteFailed {
+        object: ObjectRef,
+        error: String,
+    },
 }
 
 impl SetupEvent {

@@ -33,7 +33,11 @@ pub async fn teardown(ctx: &KubeContext, applied: &[Applied], progress: &Progres
 }
 
 /// The kinds the steps apply, in the order they first appear.
-fn kinds(cfg: &SetupConfig, base: &Vars, with_kept: bool) -> Result<Vec<(String, String)>, SetupError> {
+fn kinds(
+    cfg: &SetupConfig,
+    base: &Vars,
+    with_kept: bool,
+) -> Result<Vec<(String, String)>, SetupError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for step in cfg.steps.iter().filter(|s| with_kept || !s.keep) {
         let mut vars = base.clone();
@@ -65,10 +69,14 @@ pub async fn remove_labelled(
     let mut removed = 0;
     for (api_version, kind) in kinds(cfg, base, with_kept)?.into_iter().rev() {
         for r in ctx.list_labelled(&api_version, &kind, &selector).await? {
-            if ctx.delete_object(&r).await.map_err(|error| SetupError::Object {
-                object: r.to_string(),
-                error,
-            })? {
+            if ctx
+                .delete_object(&r)
+                .await
+                .map_err(|error| SetupError::Object {
+                    object: r.to_string(),
+                    error,
+                })?
+            {
                 removed += 1;
                 progress.report(if with_kept {
                     SetupEvent::Deleted(r)

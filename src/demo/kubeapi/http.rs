@@ -118,7 +118,9 @@ fn parse_path(path: &str) -> Option<(Target, bool)> {
             key: Key::new(kind(plural)?, ns, name),
             sub: Subresource::Main,
         },
-        ["namespaces", ns, plural, name, "status"] if kind(plural).is_some_and(Kind::has_status) => {
+        ["namespaces", ns, plural, name, "status"]
+            if kind(plural).is_some_and(Kind::has_status) =>
+        {
             Target::Object {
                 key: Key::new(kind(plural)?, ns, name),
                 sub: Subresource::Status,
@@ -267,9 +269,7 @@ async fn serve(api: &KubeApi, req: Request<Incoming>) -> Result<Response<Body>, 
     let method = parts.method.clone();
     let watching = legacy_watch || q.flag("watch");
     let asked = match &target {
-        Target::Collection { kind, namespace } => {
-            Some((*kind, namespace.as_deref(), "", false))
-        }
+        Target::Collection { kind, namespace } => Some((*kind, namespace.as_deref(), "", false)),
         Target::Object { key, .. } => Some((
             key.kind,
             Some(key.namespace.as_str()),

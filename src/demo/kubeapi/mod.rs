@@ -49,9 +49,9 @@ pub mod portforward;
 pub mod query;
 pub mod rbac;
 pub mod reconcile;
-pub mod rollout;
 pub mod resource;
 pub mod resync;
+pub mod rollout;
 pub mod store;
 pub mod table;
 #[cfg(test)]

@@ -49,7 +49,11 @@ impl Rule {
 /// The rules of `[demo.kube] forbid` (validated when the profile was read;
 /// a rule that does not parse forbids nothing).
 pub fn rules(forbid: &[String]) -> Vec<Rule> {
-    forbid.iter().filter_map(|r| Rule::parse(r)).flatten().collect()
+    forbid
+        .iter()
+        .filter_map(|r| Rule::parse(r))
+        .flatten()
+        .collect()
 }
 
 /// The RBAC verb of a request: on one object or its collection.
@@ -107,7 +111,10 @@ mod tests {
                 kind: Kind::ConfigMap
             }])
         );
-        assert_eq!(Rule::parse("patch deployments.apps").unwrap()[0].kind, Kind::Deployment);
+        assert_eq!(
+            Rule::parse("patch deployments.apps").unwrap()[0].kind,
+            Kind::Deployment
+        );
         assert_eq!(Rule::parse("* secrets").unwrap().len(), VERBS.len());
         assert_eq!(Rule::parse("patch deployments"), None, "apps group missing");
         assert_eq!(Rule::parse("frob configmaps"), None);
