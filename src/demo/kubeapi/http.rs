@@ -594,7 +594,7 @@ mod tests {
                 true
             ))
         );
-        assert_eq!(parse_path("/apis/apps/v1"), None);
+        assert_eq!(parse_path("/apis/autoscaling/v2"), None);
         assert_eq!(parse_path("/openapi/v2"), None);
         assert_eq!(
             parse_path("/api/v1/namespaces/a/pods/p/portforward"),
