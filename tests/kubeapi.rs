@@ -173,7 +173,7 @@ async fn discovery_finds_gateway_api_resources() {
         // Paths outside the served API are 404 Status objects.
         let missing: Result<serde_json::Value, _> = client
             .request(
-                http::Request::get("/apis/apps/v1")
+                http::Request::get("/apis/autoscaling/v2")
                     .body(Vec::new())
                     .unwrap(),
             )

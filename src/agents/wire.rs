@@ -213,6 +213,9 @@ pub struct WirePlan {
     pub connect_timeout_s: f64,
     pub http2: bool,
     pub insecure: bool,
+    /// `target.http1 = "hyper"` sends false.
+    #[serde(default = "yes")]
+    pub lean: bool,
     pub requests: Vec<WireRequest>,
     pub mode: WireMode,
     pub stages: Vec<WireStage>,
@@ -420,6 +423,7 @@ impl WirePlan {
             connect_timeout_s: plan.target.connect_timeout.as_secs_f64(),
             http2: plan.target.http2,
             insecure: plan.target.insecure,
+            lean: plan.target.lean,
             requests: plan
                 .requests
                 .iter()
@@ -601,6 +605,7 @@ impl WirePlan {
                 connect_timeout: dur(self.connect_timeout_s, "connect_timeout")?,
                 http2: self.http2,
                 insecure: self.insecure,
+                lean: self.lean,
             },
             requests,
             load: LoadPlan {
@@ -639,6 +644,11 @@ pub fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Serde's default for fields that are true unless sent.
+fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ impl Connector {
         }
     }
 
-    async fn connect_io(&self) -> Result<Stream, Failure> {
+    pub(crate) async fn connect_io(&self) -> Result<Stream, Failure> {
         if let Some(m) = &self.memory {
             return Ok(Stream::memory(m.connect()));
         }

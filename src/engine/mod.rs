@@ -12,6 +12,7 @@ pub mod connections;
 pub mod cpu;
 pub mod fds;
 pub mod grpc;
+pub mod lean;
 pub mod memory;
 pub mod pace;
 pub mod schedule;
@@ -27,6 +28,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use http::header::{HeaderValue, HOST, USER_AGENT};
 use http::{HeaderMap, Uri};
 use tokio::sync::mpsc;
@@ -231,9 +233,22 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 publishes: r.template.as_ref().is_some_and(|t| t.publishes()),
                 template: r.template.clone(),
                 prefix: prefix.clone(),
+                wire: None,
             })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
+    // Plain HTTP/1.1 without gRPC takes the lean path unless the profile
+    // says `http1 = "hyper"`; its fixed requests are serialized now.
+    let lean = plan.target.lean
+        && !plan.target.http2
+        && !connector.is_tls()
+        && plan.requests.iter().all(|r| r.grpc.is_none());
+    let mut requests = requests;
+    if lean {
+        for p in &mut requests {
+            p.wire = Some(Bytes::from(lean::encode(&p.build(), &p.body)));
+        }
+    }
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let peak = plan.load.peak_level().ceil() as usize;
     let workers = match (plan.load.mode, &opts.share) {
@@ -258,6 +273,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         next_slot: AtomicU64::new(0),
         timeout: plan.target.timeout,
         h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
+        lean,
         stop: CancellationToken::new(),
         origin,
         fatal: std::sync::OnceLock::new(),

@@ -21,6 +21,7 @@ use super::conn::{
     send_h2, Body, Checked, Connector, CustomCheck, ExchangeError, Failure, H2Failure, H2Pool,
     Judge, H1,
 };
+use super::lean::Lean;
 use super::schedule::{Due, Schedule};
 use super::share::NoSlot;
 use super::source::{Call, Context, Custom, SourceError};
@@ -48,10 +49,12 @@ pub struct Prepared {
     /// A gRPC call: its templated message is encoded per call, and its
     /// outcome is its grpc-status.
     pub grpc: Option<Arc<crate::profile::grpc::GrpcRequest>>,
+    /// The lean HTTP/1.1 path: the request's bytes, serialized once.
+    pub wire: Option<Bytes>,
 }
 
 impl Prepared {
-    fn build(&self) -> Request<Body> {
+    pub(crate) fn build(&self) -> Request<Body> {
         let mut req = Request::new(Body::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
@@ -181,6 +184,8 @@ pub struct Shared {
     pub next_slot: AtomicU64,
     pub timeout: Duration,
     pub h2: Option<H2Pool>,
+    /// Plain HTTP/1.1 goes the lean way (`lean`), not through hyper.
+    pub lean: bool,
     /// Stop sending: idle workers exit, busy ones finish their request first.
     pub stop: CancellationToken,
     /// When the run started: failures are stamped with their send time from here.
@@ -223,6 +228,7 @@ const SEND_EARLY: Duration = Duration::from_micros(20);
 
 enum Conn {
     H1(Option<H1>),
+    Lean(Option<Lean>),
     H2 {
         generation: Option<u64>,
         sender: Option<http2::SendRequest<Body>>,
@@ -254,6 +260,8 @@ impl Worker {
                 generation: None,
                 sender: None,
             }
+        } else if shared.lean {
+            Conn::Lean(None)
         } else {
             Conn::H1(None)
         };
@@ -341,10 +349,59 @@ impl Worker {
         id: usize,
         request: usize,
         make: &(dyn Fn() -> Request<Body> + Sync),
+        fixed: bool,
         judge: &mut Judge<'_>,
     ) -> Result<Checked, Failure> {
         let spec = &shared.requests[request];
         match conn {
+            Conn::Lean(slot) => {
+                // A fixed request's bytes were made once; a rendered one is
+                // serialized here.
+                let rendered;
+                let wire: &[u8] = match (&spec.wire, fixed) {
+                    (Some(w), true) => w,
+                    _ => {
+                        rendered = super::lean::encode_request(make());
+                        &rendered
+                    }
+                };
+                let head_only = spec.method == Method::HEAD;
+                let mut reused = true;
+                let conn = match slot {
+                    Some(c) if !c.is_closed() => c,
+                    _ => {
+                        reused = false;
+                        slot.insert(Lean::new(shared.connector.connect_io().await?))
+                    }
+                };
+                let mut r = conn.exchange(wire, head_only, judge).await;
+                let stale = match &r {
+                    Err(ExchangeError::NotSent(_)) => true,
+                    Err(ExchangeError::ClosedBeforeResponse(_)) => spec.method.is_idempotent(),
+                    _ => false,
+                };
+                if reused && stale {
+                    shared.recorder.resent();
+                    let conn = slot.insert(Lean::new(shared.connector.connect_io().await?));
+                    r = conn.exchange(wire, head_only, judge).await;
+                }
+                match r {
+                    Ok(c) => {
+                        if slot.as_ref().is_some_and(Lean::is_closed) {
+                            *slot = None;
+                        }
+                        Ok(c)
+                    }
+                    Err(
+                        ExchangeError::NotSent(f)
+                        | ExchangeError::ClosedBeforeResponse(f)
+                        | ExchangeError::Failed(f),
+                    ) => {
+                        *slot = None;
+                        Err(f)
+                    }
+                }
+            }
             Conn::H1(slot) => {
                 let mut reused = true;
                 let conn = match slot {
@@ -429,7 +486,7 @@ impl Worker {
         draw: u64,
         intended: Option<Instant>,
         mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
-    ) {
+    ) -> Instant {
         let shared: &Shared = &self.shared;
         let mut request = shared.pick.pick(draw);
         let seq = || match intended {
@@ -439,6 +496,7 @@ impl Worker {
         let data_end = |seq: u64| {
             shared.data_end_at.fetch_min(seq, Ordering::Relaxed);
             shared.data_end.cancel();
+            Instant::now()
         };
         // A request is built (a source's call, a template rendered) before
         // it counts as sent; one whose data rows ran out (`on_end =
@@ -539,8 +597,16 @@ impl Worker {
             if timer.deadline() > deadline {
                 timer.as_mut().reset(deadline);
             }
-            let exchange =
-                Self::exchange(&mut self.conn, shared, self.id, request, &make, &mut judge);
+            let fixed = matches!(again, Again::Fixed);
+            let exchange = Self::exchange(
+                &mut self.conn,
+                shared,
+                self.id,
+                request,
+                &make,
+                fixed,
+                &mut judge,
+            );
             tokio::pin!(exchange);
             loop {
                 // The timer first: a server that floods bytes (1xx heads,
@@ -564,6 +630,7 @@ impl Worker {
             // The connection's state is unknown after a timeout: replace it.
             self.conn = match self.conn {
                 Conn::H1(_) => Conn::H1(None),
+                Conn::Lean(_) => Conn::Lean(None),
                 Conn::H2 { .. } => Conn::H2 {
                     generation: None,
                     sender: None,
@@ -647,6 +714,7 @@ impl Worker {
                     .record(latency, service, Outcome::Error(f.kind), sent, || f.message)
             }
         }
+        end
     }
 }
 
@@ -724,11 +792,13 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
     let timeout = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timeout);
     let mut n = 0u64;
+    // The end of the last request stands for now: one clock read less per request.
+    let mut last_end = None;
     loop {
         if !w.refresh() || shared.stop.is_cancelled() {
             return;
         }
-        let now = Instant::now();
+        let now = last_end.take().unwrap_or_else(Instant::now);
         // An agent runs its share of the workers (`share::Share::global_worker`).
         let global = match &w.schedule.share {
             None => Some(id),
@@ -761,6 +831,6 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
         n += 1;
         // Each worker draws its own reproducible sequence.
         let draw = splitmix64(global as u64) ^ n;
-        w.send(draw, None, timeout.as_mut()).await;
+        last_end = Some(w.send(draw, None, timeout.as_mut()).await);
     }
 }

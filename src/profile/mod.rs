@@ -341,6 +341,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             connect_timeout: validate::DEFAULT_CONNECT_TIMEOUT.min(timeout),
             http2: flags.http2,
             insecure: flags.insecure,
+            lean: true,
         },
         requests: vec![RequestSpec {
             name: format!("{method} {path}"),

@@ -54,6 +54,8 @@ pub struct Target {
     pub connect_timeout: Duration,
     pub http2: bool,
     pub insecure: bool,
+    /// Plain HTTP/1.1 on the lean path (`engine::lean`); `http1 = "hyper"` turns it off.
+    pub lean: bool,
 }
 
 /// Where load goes: a URL, or the embedded demo gateway whose port is only

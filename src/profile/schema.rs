@@ -395,6 +395,8 @@ pub struct RawTarget {
     /// Skip TLS certificate verification. Off unless asked for.
     #[serde(default)]
     pub insecure: bool,
+    /// The plain HTTP/1.1 client: "lean" (default) or "hyper".
+    pub http1: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,6 +57,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             http2: false,
             insecure: false,
+            lean: true,
         },
         None => {
             return Err(src.whole(
@@ -568,6 +569,19 @@ fn target(src: &Source, t: Spanned<RawTarget>, has_demo: bool) -> Result<Target,
         connect_timeout,
         http2: t.http2,
         insecure: t.insecure,
+        lean: match &t.http1 {
+            None => true,
+            Some(v) => match v.get_ref().as_str() {
+                "lean" => true,
+                "hyper" => false,
+                other => {
+                    return Err(src.at(
+                        v.span(),
+                        format!("target.http1: '{other}' is not a client; use \"lean\" (the default: requests serialized once, answers parsed in place) or \"hyper\""),
+                    ))
+                }
+            },
+        },
     })
 }
 

@@ -95,6 +95,7 @@ fn plan_of(header: &Value) -> Plan {
             connect_timeout: Duration::from_secs(3),
             http2: false,
             insecure: false,
+            lean: true,
         },
         requests: Vec::new(),
         load: LoadPlan {

@@ -10,6 +10,7 @@
 #                                    # (TEMPLATE_RATE=30000: open loop at that rate instead)
 #   tests/bench/engine.sh grpc       # CPU-s per 100k, closed loop, 50 streams on HTTP/2: gRPC unary vs GET
 #                                    # (GRPC_RATE=20000: open loop at that rate instead)
+#   tests/bench/engine.sh scaling    # requests per generator CPU-second, 1 vs 2 runtime threads, unpinned
 #   tests/bench/engine.sh all
 #
 # The load generator is pinned to CPU 0 and the target (the demo gateway
@@ -45,12 +46,19 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 bench_cpu() {
   start_target
   echo "CPU seconds per 100k requests, closed loop, 50 connections, HTTP/1.1, $DUR, $REPEAT runs each (median):"
-  : > "$TMP/rd"; : > "$TMP/wrk"; : > "$TMP/oha"
+  : > "$TMP/rd"; : > "$TMP/wrk"; : > "$TMP/oha"; : > "$TMP/hy"
+  # The same run through hyper (`[target] http1 = "hyper"`), the path the
+  # lean one replaced on plain HTTP/1.1.
+  printf '[target]\nurl = "%s"\nhttp1 = "hyper"\n[load]\nconcurrency = 50\nduration = "%s"\n' "$URL" "$DUR" > "$TMP/hyper.toml"
   for i in $(seq "$REPEAT"); do
     cpu=$(cpu_of "$BIN" run "$URL" --concurrency 50 --duration "$DUR" --headless --force --out "$TMP/o")
     req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
     echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/rd"
     printf '  rampdeck run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
+    cpu=$(cpu_of "$BIN" run "$TMP/hyper.toml" --headless --force --out "$TMP/o")
+    req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
+    echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/hy"
+    printf '  (hyper)  run %d: %s CPU-s, %s requests\n' "$i" "$cpu" "$req"
     cpu=$(cpu_of wrk -t1 -c50 -d"$DUR" "$URL")
     req=$(awk '/requests in/ {print $1}' "$TMP/out")
     echo "$cpu $req" | awk '{printf "%.4f\n", $1 / $2 * 100000}' >> "$TMP/wrk"
@@ -63,6 +71,7 @@ bench_cpu() {
     fi
   done
   if [ -s "$TMP/oha" ]; then printf 'oha %.3f CPU-s per 100k\n' "$(median < "$TMP/oha")"; fi
+  printf 'rampdeck through hyper %.3f CPU-s per 100k\n' "$(median < "$TMP/hy")"
   rd=$(median < "$TMP/rd"); wk=$(median < "$TMP/wrk")
   printf 'rampdeck %.3f  wrk %.3f  CPU-s per 100k  (rampdeck/wrk = %.2f)\n' "$rd" "$wk" "$(echo "$rd $wk" | awk '{print $1/$2}')"
 }
@@ -202,6 +211,26 @@ bench_console() {
   printf 'median headless %.0f req/s, console %.0f req/s: console/headless = %.3f\n' "$h" "$c" "$(echo "$c $h" | awk '{print $1/$2}')"
 }
 
+# Throughput per generator CPU-second with 1 and 2 runtime threads
+# (TOKIO_WORKER_THREADS), the generator unpinned and the target on CPU 1:
+# how the engine uses a second core.
+bench_scaling() {
+  start_target
+  echo "closed loop, 200 connections, $DUR, unpinned generator, $REPEAT runs each (median):"
+  : > "$TMP/t1"; : > "$TMP/t2"
+  for i in $(seq "$REPEAT"); do
+    for t in 1 2; do
+      /usr/bin/time -f "%U %S" -o "$TMP/time" env TOKIO_WORKER_THREADS=$t "$BIN" run "$URL" --concurrency 200 --duration "$DUR" --headless --force --out "$TMP/o" > /dev/null 2>&1
+      cpu=$(awk '{print $1 + $2}' "$TMP/time")
+      req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$TMP/o/summary.json")
+      rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$TMP/o/summary.json")
+      echo "$cpu $req" | awk '{printf "%.0f\n", $2 / $1}' >> "$TMP/t$t"
+      printf '  %d thread(s) run %d: %s req/s, %s CPU-s, %s requests per CPU-s\n' "$t" "$i" "$rps" "$cpu" "$(tail -1 "$TMP/t$t")"
+    done
+  done
+  printf '1 thread %s  2 threads %s  requests per generator CPU-second\n' "$(median < "$TMP/t1")" "$(median < "$TMP/t2")"
+}
+
 case "${1:-all}" in
   cpu) bench_cpu ;;
   accuracy) bench_accuracy ;;
@@ -209,6 +238,7 @@ case "${1:-all}" in
   console) bench_console ;;
   template) bench_template ;;
   grpc) bench_grpc ;;
+  scaling) bench_scaling ;;
   all) bench_cpu; bench_accuracy; bench_console; bench_rss ;;
-  *) echo "usage: $0 cpu|accuracy|rss|console|template|grpc|all" >&2; exit 2 ;;
+  *) echo "usage: $0 cpu|accuracy|rss|console|template|grpc|scaling|all" >&2; exit 2 ;;
 esac
