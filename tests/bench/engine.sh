@@ -147,7 +147,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 want = 50000 * float(sys.argv[2])
 print(f'  sent {s["sent"]} (asked {want:.0f}): {100 * (s["sent"] - want) / want:+.3f}%;'
-      f' completed {s["requests"]} = {s["rps"]:.1f}/s; dropped {s["dropped"]}')
+      f' completed {s["requests"]} = {s["rps"]:.1f}/s; not sent {s["not_sent"]}')
 print(f'  p50 corrected {s["latency_ms"]["p50"]:.3f} ms vs service {s["service_time_ms"]["p50"]:.3f} ms;'
       f' p99 {s["latency_ms"]["p99"]:.3f} vs {s["service_time_ms"]["p99"]:.3f} ms')
 PY
