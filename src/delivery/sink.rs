@@ -3,13 +3,12 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -58,32 +57,10 @@ impl Sink {
 
 async fn accept(listener: TcpListener, tracker: Arc<Tracker>, cancel: CancellationToken) {
     let draws = Arc::new(AtomicU64::new(0));
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                // Out of descriptors and the like: back off and go on.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let (tracker, draws, cancel) = (tracker.clone(), draws.clone(), cancel.clone());
-        conns.spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req| handle(req, tracker.clone(), draws.clone()));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = cancel.cancelled() => {}
-            }
-        });
-        while conns.try_join_next().is_some() {}
-    }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
+    crate::util::serve::serve(listener, cancel, move |req| {
+        handle(req, tracker.clone(), draws.clone())
+    })
+    .await
 }
 
 async fn handle(

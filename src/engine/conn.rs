@@ -368,6 +368,30 @@ impl<'a> Judge<'a> {
             grpc: false,
         }
     }
+
+    /// The request source's check on a whole response (its session may
+    /// learn from it); the profile's verdict, if any, stays first.
+    pub fn custom_verdict(
+        &mut self,
+        status: u16,
+        headers: &http::HeaderMap,
+        kept: &[u8],
+        len: usize,
+        failed: &mut Option<String>,
+    ) {
+        if let Some(c) = self.custom.as_mut() {
+            let response = super::source::Response {
+                name: c.name,
+                status,
+                headers,
+                body: &kept[..kept.len().min(c.keep)],
+                body_len: len,
+            };
+            if let Err(why) = (c.check)(&response) {
+                failed.get_or_insert(why);
+            }
+        }
+    }
 }
 
 /// Reads a response body to its end, keeping of it only what a body check
@@ -413,20 +437,7 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
             failed = e.body(len, &kept);
         }
     }
-    // The source sees every whole response (its session may learn from
-    // it); the profile's verdict, if any, comes first.
-    if let Some(c) = judge.custom.as_mut() {
-        let response = super::source::Response {
-            name: c.name,
-            status,
-            headers: &head.headers,
-            body: &kept[..kept.len().min(c.keep)],
-            body_len: len,
-        };
-        if let Err(why) = (c.check)(&response) {
-            failed.get_or_insert(why);
-        }
-    }
+    judge.custom_verdict(status, &head.headers, &kept, len, &mut failed);
     Ok(Checked {
         status,
         failed,

@@ -213,18 +213,7 @@ impl Lean {
                 failed = e.body(len, &kept);
             }
         }
-        if let Some(c) = judge.custom.as_mut() {
-            let response = super::source::Response {
-                name: c.name,
-                status: head.status,
-                headers,
-                body: &kept[..kept.len().min(c.keep)],
-                body_len: len,
-            };
-            if let Err(why) = (c.check)(&response) {
-                failed.get_or_insert(why);
-            }
-        }
+        judge.custom_verdict(head.status, headers, &kept, len, &mut failed);
         Ok(Checked {
             status: head.status,
             failed,

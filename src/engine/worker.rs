@@ -375,12 +375,7 @@ impl Worker {
                     }
                 };
                 let mut r = conn.exchange(wire, head_only, judge).await;
-                let stale = match &r {
-                    Err(ExchangeError::NotSent(_)) => true,
-                    Err(ExchangeError::ClosedBeforeResponse(_)) => spec.method.is_idempotent(),
-                    _ => false,
-                };
-                if reused && stale {
+                if reused && goes_again(&r, &spec.method) {
                     shared.recorder.resent();
                     let conn = slot.insert(Lean::new(shared.connector.connect_io().await?));
                     r = conn.exchange(wire, head_only, judge).await;
@@ -412,16 +407,7 @@ impl Worker {
                     }
                 };
                 let mut r = conn.exchange(make(), judge).await;
-                let stale = match &r {
-                    // The idle connection had been closed by the server:
-                    // nothing was sent, so this is not the request's failure.
-                    Err(ExchangeError::NotSent(_)) => true,
-                    // Sent as the server closed it while idle: no answer
-                    // came, so an idempotent request goes again, once.
-                    Err(ExchangeError::ClosedBeforeResponse(_)) => spec.method.is_idempotent(),
-                    _ => false,
-                };
-                if reused && stale {
+                if reused && goes_again(&r, &spec.method) {
                     shared.recorder.resent();
                     let conn = slot.insert(shared.connector.connect_h1().await?);
                     r = conn.exchange(make(), judge).await;
@@ -715,6 +701,18 @@ impl Worker {
             }
         }
         end
+    }
+}
+
+/// Whether an HTTP/1.1 exchange on a reused connection goes again on a new
+/// one: the idle connection had been closed by the server (nothing was
+/// sent, so this is not the request's failure), or it was sent as the
+/// server closed it and no answer came (an idempotent request, once).
+fn goes_again(r: &Result<Checked, ExchangeError>, method: &Method) -> bool {
+    match r {
+        Err(ExchangeError::NotSent(_)) => true,
+        Err(ExchangeError::ClosedBeforeResponse(_)) => method.is_idempotent(),
+        _ => false,
     }
 }
 

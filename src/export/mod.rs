@@ -12,13 +12,11 @@ pub mod collector;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -113,29 +111,7 @@ impl Exporter {
 }
 
 async fn accept(listener: TcpListener, registry: Arc<Registry>, cancel: CancellationToken) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
-            },
-        };
-        let (registry, cancel) = (registry.clone(), cancel.clone());
-        conns.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| serve(req, registry.clone()));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = cancel.cancelled() => {}
-            }
-        });
-        while conns.try_join_next().is_some() {}
-    }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
+    crate::util::serve::serve(listener, cancel, move |req| serve(req, registry.clone())).await
 }
 
 async fn serve(

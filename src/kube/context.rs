@@ -1,6 +1,6 @@
 //! All Kubernetes access: one `KubeContext` holding the client, typed Gateway API operations, and API errors explained.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -588,27 +588,6 @@ fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, KubeError> {
             "no kubeconfig: set [kube] kubeconfig, $KUBECONFIG, or $HOME (for ~/.kube/config)"
                 .into(),
         )),
-    }
-}
-
-/// Reads a manifest file (YAML or JSON, one document) after templating.
-pub fn parse_manifest(path: &Path, text: &str) -> Result<Value, KubeError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| KubeError::Manifest(format!("{}: not valid YAML: {e}", path.display())))?;
-    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-    match docs.len() {
-        1 => docs
-            .into_iter()
-            .next()
-            .ok_or_else(|| KubeError::Manifest(String::new())),
-        0 => Err(KubeError::Manifest(format!(
-            "{}: the file has no object",
-            path.display()
-        ))),
-        n => Err(KubeError::Manifest(format!(
-            "{}: {n} objects in one file; a route action applies one (give each its own action)",
-            path.display()
-        ))),
     }
 }
 

@@ -17,7 +17,7 @@ use super::config::{
 };
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
-use crate::kube::{after, parse_manifest, KubeContext, KubeError, Seen, Target};
+use crate::kube::{after, KubeContext, KubeError, Seen, Target};
 use crate::probes::http::HttpClient;
 
 /// The console's (and the schedule's) way to fire actions.
@@ -529,17 +529,18 @@ impl Ctx {
             .transpose()
             .map_err(RouteError::Template)?;
         let object = match &k.object {
-            ObjectSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    RouteError::Kube(KubeError::Manifest(format!(
-                        "cannot read {}: {e}",
-                        path.display()
-                    )))
-                })?;
-                let text = render(&text, vars)
-                    .map_err(|e| RouteError::Template(format!("{}: {e}", path.display())))?;
-                Some(parse_manifest(path, &text)?)
-            }
+            // The typed way is taken for exactly one HTTPRoute or Gateway
+            // (`dynamic::typed`); anything else went the dynamic way.
+            ObjectSource::File(path) => Some(
+                self.kube_objects(k, vars)?
+                    .and_then(|o| o.into_iter().next())
+                    .ok_or_else(|| {
+                        RouteError::Kube(KubeError::Manifest(format!(
+                            "{}: the file has no object",
+                            path.display()
+                        )))
+                    })?,
+            ),
             ObjectSource::Inline(v) => Some(render_json(v, vars).map_err(RouteError::Template)?),
             ObjectSource::Named { kind, name } => {
                 let name = render(name, vars).map_err(RouteError::Template)?;

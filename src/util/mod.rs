@@ -12,4 +12,5 @@ pub mod grpc;
 pub mod limits;
 pub mod rng;
 pub mod secret;
+pub mod serve;
 pub mod text;
