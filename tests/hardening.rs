@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 fn rampdeck(args: &[&str]) -> Output {
@@ -103,7 +103,7 @@ async fn answering(response: String) -> SocketAddr {
     raw_server(move |mut s| {
         let response = response.clone();
         async move {
-            while read_head(&mut s).await.is_some() {
+            while support::read_head(&mut s).await.is_some() {
                 if s.write_all(response.as_bytes()).await.is_err() {
                     return;
                 }
@@ -119,20 +119,6 @@ fn response(status: &str, headers: &str, body: &str) -> String {
         "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
     )
-}
-
-/// Reads one request head (up to the blank line).
-async fn read_head(s: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut b).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&b[..n]);
-    }
-    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// A plan for `addr` with extra `[target]` lines.
@@ -168,7 +154,7 @@ async fn url_credentials_become_basic_auth_and_never_reach_a_file() {
     let addr = raw_server(move |mut s| {
         let seen = seen.clone();
         async move {
-            while let Some(head) = read_head(&mut s).await {
+            while let Some(head) = support::read_head(&mut s).await {
                 seen.lock().unwrap().push(head);
                 let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                 if s.write_all(ok).await.is_err() {
@@ -248,7 +234,7 @@ fn huge_durations_are_bad_input_not_a_panic() {
 /// Answers every request with an endless stream of `102 Processing` heads.
 async fn informational_flood() -> SocketAddr {
     raw_server(|mut s| async move {
-        if read_head(&mut s).await.is_none() {
+        if support::read_head(&mut s).await.is_none() {
             return;
         }
         // Until the client goes away (bounded, so the test always ends).
@@ -266,7 +252,7 @@ async fn informational_flood() -> SocketAddr {
 /// Answers with a chunked body that never ends, as fast as it can.
 async fn endless_body() -> SocketAddr {
     raw_server(|mut s| async move {
-        if read_head(&mut s).await.is_none() {
+        if support::read_head(&mut s).await.is_none() {
             return;
         }
         let _ = s
@@ -980,7 +966,7 @@ fn a_scenario_flag_for_another_scenario_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metrics_page_over_the_limit_says_what_the_limit_is() {
     let addr = raw_server(|mut s| async move {
-        if read_head(&mut s).await.is_none() {
+        if support::read_head(&mut s).await.is_none() {
             return;
         }
         let len = 17 * 1024 * 1024;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 async fn raw_server<F, Fut>(handle: F) -> SocketAddr
@@ -30,20 +30,6 @@ where
     addr
 }
 
-async fn read_head(s: &mut TcpStream) -> Option<()> {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut b).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&b[..n]);
-    }
-    // A POST's body follows its head; the cases here send none.
-    Some(())
-}
-
 /// Answers every request on a connection with `bytes`; `close` ends the
 /// connection after each answer.
 async fn answering(bytes: Vec<u8>, close: bool) -> SocketAddr {
@@ -51,7 +37,7 @@ async fn answering(bytes: Vec<u8>, close: bool) -> SocketAddr {
     raw_server(move |mut s, _| {
         let bytes = bytes.clone();
         async move {
-            while read_head(&mut s).await.is_some() {
+            while support::read_head(&mut s).await.is_some() {
                 if s.write_all(&bytes).await.is_err() || close {
                     return;
                 }
@@ -199,7 +185,7 @@ async fn servers_that_close_idle_connections_cost_no_request_on_either_client() 
     // Each connection answers one request, then closes after a short idle:
     // a keep-alive reuse then races the close, and the request goes again.
     let addr = raw_server(|mut s, _| async move {
-        if read_head(&mut s).await.is_some() {
+        if support::read_head(&mut s).await.is_some() {
             let _ = s.write_all(&ok("ok", "")).await;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -214,7 +200,7 @@ async fn slow_and_large_bodies_are_read_whole_by_both() {
     let _serial = support::SERIAL.lock().await;
     // Trickled: 200 bytes, 20 at a time.
     let trickle = raw_server(|mut s, _| async move {
-        while read_head(&mut s).await.is_some() {
+        while support::read_head(&mut s).await.is_some() {
             if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 200\r\n\r\n")
                 .await
                 .is_err()

@@ -151,6 +151,20 @@ impl Run {
     }
 }
 
+/// `rampdeck setup|teardown PROFILE`, which must succeed; its stdout.
+fn by_hand(command: &str, profile: &str) -> String {
+    let out = std::process::Command::new(EXE)
+        .args([command, profile])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn write(dir: &Path, text: &str) -> String {
     let p = dir.join("p.toml");
     std::fs::write(&p, text).unwrap();
@@ -289,16 +303,7 @@ async fn setup_and_teardown_by_hand_and_leftovers_removed_at_the_next_start() {
     let _serial = support::SERIAL.lock().await;
     let (demo, dir, kc) = demo(Duration::from_millis(100), &[]).await;
     let p = write(dir.path(), &profile(&demo, &kc, "1s", &sample("30s")));
-    let out = std::process::Command::new(EXE)
-        .args(["setup", &p])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = by_hand("setup", &p);
     assert!(
         said.contains("applied 4 object(s), labelled rampdeck.dev/setup=setup-test"),
         "{said}"
@@ -317,22 +322,8 @@ async fn setup_and_teardown_by_hand_and_leftovers_removed_at_the_next_start() {
     assert!(left(&demo).is_empty());
 
     // `teardown` removes by label what `setup` left.
-    assert!(std::process::Command::new(EXE)
-        .args(["setup", &p])
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let out = std::process::Command::new(EXE)
-        .args(["teardown", &p])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    by_hand("setup", &p);
+    let said = by_hand("teardown", &p);
     // The three namespaced objects (the demo keeps no labels on its
     // namespaces, so its Namespace is not found by label; a cluster's is).
     assert!(

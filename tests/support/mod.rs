@@ -222,3 +222,18 @@ pub async fn recording_server() -> (SocketAddr, Seen) {
     });
     (addr, seen)
 }
+
+/// Reads one request head (up to the blank line) from a raw test server's
+/// connection; None once the client closed it.
+pub async fn read_head(s: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut b).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&b[..n]);
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
