@@ -380,22 +380,7 @@ impl Worker {
                     let conn = slot.insert(Lean::new(shared.connector.connect_io().await?));
                     r = conn.exchange(wire, head_only, judge).await;
                 }
-                match r {
-                    Ok(c) => {
-                        if slot.as_ref().is_some_and(Lean::is_closed) {
-                            *slot = None;
-                        }
-                        Ok(c)
-                    }
-                    Err(
-                        ExchangeError::NotSent(f)
-                        | ExchangeError::ClosedBeforeResponse(f)
-                        | ExchangeError::Failed(f),
-                    ) => {
-                        *slot = None;
-                        Err(f)
-                    }
-                }
+                settle(slot, r, Lean::is_closed)
             }
             Conn::H1(slot) => {
                 let mut reused = true;
@@ -412,17 +397,7 @@ impl Worker {
                     let conn = slot.insert(shared.connector.connect_h1().await?);
                     r = conn.exchange(make(), judge).await;
                 }
-                match r {
-                    Ok(status) => Ok(status),
-                    Err(
-                        ExchangeError::NotSent(f)
-                        | ExchangeError::ClosedBeforeResponse(f)
-                        | ExchangeError::Failed(f),
-                    ) => {
-                        *slot = None;
-                        Err(f)
-                    }
-                }
+                settle(slot, r, H1::is_closed)
             }
             Conn::H2 { generation, sender } => {
                 let pool = shared
@@ -713,6 +688,31 @@ fn goes_again(r: &Result<Checked, ExchangeError>, method: &Method) -> bool {
         Err(ExchangeError::NotSent(_)) => true,
         Err(ExchangeError::ClosedBeforeResponse(_)) => method.is_idempotent(),
         _ => false,
+    }
+}
+
+/// An HTTP/1.1 exchange's result; its connection is dropped after a
+/// failure, or once it is closed (the server said `connection: close`).
+fn settle<C>(
+    slot: &mut Option<C>,
+    r: Result<Checked, ExchangeError>,
+    closed: fn(&C) -> bool,
+) -> Result<Checked, Failure> {
+    match r {
+        Ok(c) => {
+            if slot.as_ref().is_some_and(closed) {
+                *slot = None;
+            }
+            Ok(c)
+        }
+        Err(
+            ExchangeError::NotSent(f)
+            | ExchangeError::ClosedBeforeResponse(f)
+            | ExchangeError::Failed(f),
+        ) => {
+            *slot = None;
+            Err(f)
+        }
     }
 }
 

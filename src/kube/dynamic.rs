@@ -44,19 +44,21 @@ type Resolved = HashMap<(String, String), (ApiResource, Scope)>;
 #[derive(Debug, Default, Clone)]
 pub struct Kinds(Arc<Mutex<Resolved>>);
 
-fn gvk_of(obj: &Value) -> Result<GroupVersionKind, KubeError> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or("");
-    let kind = obj["kind"].as_str().unwrap_or("");
+fn gvk(api_version: &str, kind: &str) -> Result<GroupVersionKind, KubeError> {
     if api_version.is_empty() || kind.is_empty() {
         return Err(KubeError::Manifest(
             "an object without apiVersion or kind".into(),
         ));
     }
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     Ok(GroupVersionKind::gvk(group, version, kind))
+}
+
+fn gvk_of(obj: &Value) -> Result<GroupVersionKind, KubeError> {
+    gvk(
+        obj["apiVersion"].as_str().unwrap_or(""),
+        obj["kind"].as_str().unwrap_or(""),
+    )
 }
 
 fn qualified(ar: &ApiResource) -> String {
@@ -84,7 +86,7 @@ impl KubeContext {
         {
             return Ok(hit.clone());
         }
-        let gvk = gvk_of(&serde_json::json!({"apiVersion": api_version, "kind": kind}))?;
+        let gvk = gvk(api_version, kind)?;
         let found: Result<(ApiResource, ApiCapabilities), kube::Error> =
             kube::discovery::pinned_kind(&self.client(), &gvk).await;
         let (ar, caps) = found.map_err(|e| match e {

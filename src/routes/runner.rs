@@ -225,6 +225,15 @@ fn record(a: &ActionConfig, firing: u32, at: Duration) -> ActionRecord {
     }
 }
 
+/// A kube action's `namespace`, templated.
+fn kube_namespace(k: &KubeAction, vars: &Vars) -> Result<Option<String>, RouteError> {
+    k.namespace
+        .as_deref()
+        .map(|n| render(n, vars))
+        .transpose()
+        .map_err(RouteError::Template)
+}
+
 /// "Secret rampdeck/api-token, Deployment rampdeck/web".
 fn describe_objects(objects: &[serde_json::Value], ns: Option<&str>, default_ns: &str) -> String {
     objects
@@ -315,12 +324,7 @@ impl Ctx {
                 if let Some(objects) = self.kube_objects(k, vars)? {
                     if !super::dynamic::typed(&objects) {
                         let kctx = self.kube_context().await?;
-                        let ns = k
-                            .namespace
-                            .as_deref()
-                            .map(|n| render(n, vars))
-                            .transpose()
-                            .map_err(RouteError::Template)?;
+                        let ns = kube_namespace(k, vars)?;
                         r.detail = format!(
                             "{} {}{suffix}",
                             k.op.verb(),
@@ -522,12 +526,7 @@ impl Ctx {
     }
 
     fn kube_target(&self, k: &KubeAction, vars: &Vars) -> Result<Target, RouteError> {
-        let ns = k
-            .namespace
-            .as_deref()
-            .map(|n| render(n, vars))
-            .transpose()
-            .map_err(RouteError::Template)?;
+        let ns = kube_namespace(k, vars)?;
         let object = match &k.object {
             // The typed way is taken for exactly one HTTPRoute or Gateway
             // (`dynamic::typed`); anything else went the dynamic way.

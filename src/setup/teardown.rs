@@ -183,6 +183,18 @@ impl Drop for Guard {
                 }
             });
         });
-        let _ = t.join();
+        // On a multi-thread runtime, hand this worker's duties (the I/O
+        // driver among them) to another thread while it waits: an API
+        // served by this same runtime (the demo's, in-process) must still
+        // answer the deletes.
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi {
+            tokio::task::block_in_place(|| {
+                let _ = t.join();
+            });
+        } else {
+            let _ = t.join();
+        }
     }
 }

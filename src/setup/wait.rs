@@ -38,7 +38,7 @@ impl Wait {
 /// Looks once: whether the wait is over, and what was seen.
 async fn look(
     ctx: Option<&KubeContext>,
-    client: &crate::probes::http::HttpClient,
+    client: Option<&crate::probes::http::HttpClient>,
     w: &Wait,
 ) -> ready::Seen {
     match w {
@@ -55,14 +55,20 @@ async fn look(
                 status: "no Kubernetes connection".into(),
             },
         },
-        Wait::Url { url, status } => match client.get(url, None, Duration::from_secs(5)).await {
-            Ok(f) => ready::Seen {
-                met: f.status == *status,
-                status: format!("answered {}", f.status),
-            },
-            Err(e) => ready::Seen {
+        Wait::Url { url, status } => match client {
+            None => ready::Seen {
                 met: false,
-                status: e.to_string(),
+                status: "no HTTP client".into(),
+            },
+            Some(c) => match c.get(url, None, Duration::from_secs(5)).await {
+                Ok(f) => ready::Seen {
+                    met: f.status == *status,
+                    status: format!("answered {}", f.status),
+                },
+                Err(e) => ready::Seen {
+                    met: false,
+                    status: e.to_string(),
+                },
             },
         },
     }
@@ -75,10 +81,18 @@ pub async fn until(
     timeout: Duration,
     progress: &Progress,
 ) -> Result<Duration, SetupError> {
-    let client = crate::probes::http::HttpClient::new().map_err(|e| SetupError::Object {
-        object: w.what(),
-        error: crate::kube::KubeError::Transport(e),
-    })?;
+    // Only a URL wait needs an HTTP client (it loads the system's roots).
+    let client = match w {
+        Wait::Url { .. } => {
+            Some(
+                crate::probes::http::HttpClient::new().map_err(|e| SetupError::Object {
+                    object: w.what(),
+                    error: crate::kube::KubeError::Transport(e),
+                })?,
+            )
+        }
+        Wait::Object { .. } => None,
+    };
     let start = Instant::now();
     let what = w.what();
     progress.report(SetupEvent::Waiting {
@@ -87,7 +101,7 @@ pub async fn until(
     });
     let mut next_report = start + REPORT_EVERY;
     loop {
-        let seen = look(ctx, &client, w).await;
+        let seen = look(ctx, client.as_ref(), w).await;
         let waited = start.elapsed();
         if seen.met {
             progress.report(SetupEvent::Met { what, took: waited });
@@ -112,7 +126,9 @@ pub async fn until(
     }
 }
 
-/// Waits for all of `waits` at once; the first to time out ends them all.
+/// Waits for all of `waits` at once (they share the timeout, so none
+/// outlives it); a failure is reported for the first of them in order,
+/// whichever timer fired first.
 pub async fn all(
     ctx: Option<&KubeContext>,
     waits: &[Wait],
@@ -120,5 +136,9 @@ pub async fn all(
     progress: &Progress,
 ) -> Result<(), SetupError> {
     let each = waits.iter().map(|w| until(ctx, w, timeout, progress));
-    futures_util::future::try_join_all(each).await.map(|_| ())
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
 }
