@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::plot::{self, Line};
+use super::series::{ComponentSeries, Series, CONNECTION_RATES};
 use crate::run::event::Event;
 use crate::run::log;
 
@@ -33,151 +34,6 @@ pub enum DocumentError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// A component's CPU (cores) and memory (MiB) over time.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct ComponentSeries {
-    pub name: String,
-    pub cpu: Vec<(f64, f64)>,
-    pub memory_mib: Vec<(f64, f64)>,
-}
-
-/// The series a report draws, in seconds since the start.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Series {
-    pub ok_rps: Vec<(f64, f64)>,
-    pub error_rps: Vec<(f64, f64)>,
-    pub target: Vec<(f64, f64)>,
-    /// p50, p90, p99, p99.9 corrected latency, ms.
-    pub latency: [Vec<(f64, f64)>; 4],
-    pub components: Vec<ComponentSeries>,
-    /// Per stat command or HTTP probe: (name, run durations in ms).
-    pub probes: Vec<(String, Vec<(f64, f64)>)>,
-    /// A distributed run: the (start, end) of intervals whose merged send
-    /// rate fell short of the schedule.
-    pub under_supplied: Vec<(f64, f64)>,
-    /// `[delivery]`: published, delivered, lost and duplicated per second,
-    /// and the end-to-end p50 and p99 (ms) of each interval's deliveries.
-    pub delivery_rates: [Vec<(f64, f64)>; 4],
-    pub delivery_latency: [Vec<(f64, f64)>; 2],
-    /// `mode = "connections"`: established at each interval's end; opened,
-    /// closed by rampdeck, closed by the server, reset and failed per
-    /// second; the echo's p50 and p99 (ms).
-    pub established: Vec<(f64, f64)>,
-    pub connection_rates: [Vec<(f64, f64)>; 5],
-    pub echo_rtt: [Vec<(f64, f64)>; 2],
-}
-
-/// The connection counts a report charts per second, and their labels.
-const CONNECTION_RATES: [(&str, &str); 5] = [
-    ("opened", "opened"),
-    ("closed", "closed by rampdeck"),
-    ("server_closed", "closed by the server"),
-    ("resets", "reset"),
-    ("failed", "failed to open"),
-];
-
-fn series(l: &log::RunLogContents) -> Series {
-    let mut s = Series::default();
-    for i in &l.intervals {
-        let v = &i.line;
-        let (t, len) = (
-            v["elapsed_s"].as_f64().unwrap_or(0.0),
-            v["len_s"].as_f64().unwrap_or(0.0),
-        );
-        // A near-empty last interval gives no meaningful rate.
-        if len >= 0.05 {
-            let ok = v["ok"].as_f64().unwrap_or(0.0);
-            // "completed" in logs written before it was called "finished".
-            let done = v["finished"]
-                .as_f64()
-                .or(v["completed"].as_f64())
-                .unwrap_or(0.0);
-            s.ok_rps.push((t, ok / len));
-            s.error_rps.push((t, (done - ok) / len));
-        }
-        s.target.push((t, v["target"].as_f64().unwrap_or(0.0)));
-        if v["under_supplied"].as_bool() == Some(true) {
-            // Adjacent short intervals make one band.
-            match s.under_supplied.last_mut() {
-                Some(last) if (last.1 - (t - len)).abs() < 1e-6 => last.1 = t,
-                _ => s.under_supplied.push((t - len, t)),
-            }
-        }
-        if v["latency"]["count"].as_u64().unwrap_or(0) > 0 {
-            for (k, key) in ["p50", "p90", "p99", "p999"].iter().enumerate() {
-                s.latency[k].push((t, v["latency"][key].as_f64().unwrap_or(0.0)));
-            }
-        }
-        let c = &v["connections"]["now"];
-        if c.is_object() {
-            s.established
-                .push((t, c["established"].as_f64().unwrap_or(0.0)));
-            // The closing of everything held at the end is in the table:
-            // charted per second it would dwarf the run.
-            if len >= 0.05 && v["state"].as_str() == Some("running") {
-                for (k, (key, _)) in CONNECTION_RATES.iter().enumerate() {
-                    s.connection_rates[k].push((t, c[key].as_f64().unwrap_or(0.0) / len));
-                }
-            }
-            if c["rtt_ms"]["count"].as_u64().unwrap_or(0) > 0 {
-                for (k, key) in ["p50", "p99"].iter().enumerate() {
-                    s.echo_rtt[k].push((t, c["rtt_ms"][key].as_f64().unwrap_or(0.0)));
-                }
-            }
-        }
-        let d = &v["delivery"];
-        if d.is_object() && len >= 0.05 {
-            for (k, key) in ["published", "delivered", "lost", "duplicates"]
-                .iter()
-                .enumerate()
-            {
-                s.delivery_rates[k].push((t, d[key].as_f64().unwrap_or(0.0) / len));
-            }
-            if d["latency_ms"]["count"].as_u64().unwrap_or(0) > 0 {
-                for (k, key) in ["p50", "p99"].iter().enumerate() {
-                    s.delivery_latency[k].push((t, d["latency_ms"][key].as_f64().unwrap_or(0.0)));
-                }
-            }
-        }
-    }
-    for p in &l.probes {
-        let name = |k: &str| p[k].as_str().unwrap_or("?").to_owned();
-        let t = p["at_s"].as_f64().unwrap_or(0.0);
-        match p["type"].as_str() {
-            Some("resource") => {
-                let n = name("component");
-                let i = match s.components.iter().position(|c| c.name == n) {
-                    Some(i) => i,
-                    None => {
-                        s.components.push(ComponentSeries {
-                            name: n,
-                            ..ComponentSeries::default()
-                        });
-                        s.components.len() - 1
-                    }
-                };
-                if let Some(c) = p["cpu_cores"].as_f64() {
-                    s.components[i].cpu.push((t, c));
-                }
-                if let Some(m) = p["memory_bytes"].as_f64() {
-                    s.components[i].memory_mib.push((t, m / (1024.0 * 1024.0)));
-                }
-            }
-            Some("probe_run") => {
-                let n = name("name");
-                match s.probes.iter_mut().find(|x| x.0 == n) {
-                    Some(x) => x.1.push((t, p["took_ms"].as_f64().unwrap_or(0.0))),
-                    None => s
-                        .probes
-                        .push((n, vec![(t, p["took_ms"].as_f64().unwrap_or(0.0))])),
-                }
-            }
-            _ => {}
-        }
-    }
-    s
 }
 
 /// Events worth a marker, as the console marks them.
@@ -922,12 +778,35 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
     if crate::scenarios::log::is_scenario_log(dir) {
         return super::scenario_document::write_report(dir, format);
     }
-    let l = log::read(dir)?;
-    if l.truncated {
+    // Streamed: a line's memory at a time, the chart series folded to a
+    // bounded size, the histograms summed as they come.
+    let mut lines = log::Lines::open(dir)?;
+    let mut s = Series::default();
+    let mut hist = crate::stats::Histograms::default();
+    let mut logged_summary = None;
+    let mut logged_events = Vec::new();
+    while let Some(line) = lines.next() {
+        match line?.1 {
+            log::LogLine::Interval(v) => {
+                s.push_interval(&v);
+                // The whole run's histograms, as the summary counted them (after warmup).
+                if v["warmup"] != true {
+                    hist.add(&lines.histograms(&v)?);
+                }
+            }
+            log::LogLine::Probe(v) => s.push_probe(&v),
+            log::LogLine::Event(e) if logged_events.len() < crate::run::model::EVENTS_CAPACITY => {
+                logged_events.push(e)
+            }
+            log::LogLine::Summary(v) => logged_summary = Some(v),
+            _ => {}
+        }
+    }
+    if lines.truncated {
         eprintln!("warning: {}: the run log ends in a cut-off line (a killed run); reporting what was written", dir.display());
     }
-    let summary = match (&l.summary, super::compare::load(dir)) {
-        (Some(s), _) => s.clone(),
+    let summary = match (logged_summary, super::compare::load(dir)) {
+        (Some(s), _) => s,
         (None, Ok(s)) => s,
         // Killed before its summary: rebuild it from the intervals written.
         (None, Err(_)) => {
@@ -939,19 +818,13 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
             serde_json::to_value(&rebuilt).unwrap_or_default()
         }
     };
-    let s = series(&l);
-    // The whole run's histograms, as the summary counted them (after warmup).
-    let mut hist = crate::stats::Histograms::default();
-    for i in l.intervals.iter().filter(|i| i.line["warmup"] != true) {
-        hist.add(&i.histograms);
-    }
     let title = format!(
         "rampdeck report: {}",
         summary["profile"].as_str().unwrap_or("run")
     );
     // A capacity search's run: its result leads, its charts first.
     let capacity = super::capacity_document::load(dir);
-    let doc = json!({ "summary": summary, "series": s, "events": l.events, "capacity": capacity });
+    let doc = json!({ "summary": summary, "series": s, "events": logged_events, "capacity": capacity });
     let mut all_charts = Vec::new();
     if format != Format::Json {
         if let Some(c) = &capacity {
@@ -960,7 +833,7 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         // The summary's timeline has everything the run made, the route
         // actions' events too (the log keeps those as route_action lines).
         let events: Vec<Event> =
-            serde_json::from_value(summary["events"].clone()).unwrap_or_else(|_| l.events.clone());
+            serde_json::from_value(summary["events"].clone()).unwrap_or_else(|_| logged_events.clone());
         all_charts.extend(charts(&s, &events, &hist)?);
     }
     let (verdict, tables) = match &capacity {

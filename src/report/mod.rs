@@ -11,6 +11,7 @@ pub mod plot;
 pub mod rebuild;
 pub mod scenario_compare;
 pub mod scenario_document;
+pub mod series;
 pub mod summary;
 pub mod thresholds;
 

@@ -355,19 +355,222 @@ fn decode(v: &Value, key: &str) -> Result<Option<Histogram<u64>>, String> {
         .map_err(|e| format!("'{key}' is not an HdrHistogram: {e}"))
 }
 
-/// Reads `run.jsonl` (a directory or the file). A cut-off last line is
-/// tolerated and reported; a broken line elsewhere is an error naming it.
-pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
-    let path = if path.is_dir() {
+/// A run log's path: `dir/run.jsonl` for a directory, else the file itself.
+pub fn log_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
         path.join(RUN_LOG)
     } else {
         path.to_owned()
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| RunLogError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    }
+}
+
+/// One line of a run log, read back.
+#[derive(Debug, Clone)]
+pub enum LogLine {
+    Header(Value),
+    Interval(Value),
+    Event(Event),
+    /// `resource`, `probe_run`, `probe_state` and `route_action` lines.
+    Probe(Value),
+    Agents(Value),
+    Summary(Value),
+}
+
+/// A run log read line by line, so a long run costs a line's memory, not
+/// the file's. Each item is the line's byte offset and the line; a cut-off
+/// last line (a killed run) ends the lines and sets `truncated`.
+pub struct Lines {
+    path: PathBuf,
+    reader: std::io::BufReader<File>,
+    buf: Vec<u8>,
+    line: usize,
+    offset: u64,
+    header_seen: bool,
+    done: bool,
+    pub truncated: bool,
+}
+
+impl Lines {
+    /// Opens `run.jsonl` (a directory or the file).
+    pub fn open(path: &Path) -> Result<Lines, RunLogError> {
+        let path = log_path(path);
+        let file = crate::util::files::open(&path, crate::util::files::LOG_LINE).map_err(|e| {
+            RunLogError::Read {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        Ok(Lines {
+            path,
+            reader: std::io::BufReader::new(file),
+            buf: Vec::new(),
+            line: 0,
+            offset: 0,
+            header_seen: false,
+            done: false,
+            truncated: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, message: String) -> RunLogError {
+        RunLogError::Corrupt {
+            path: self.path.clone(),
+            line: self.line,
+            message,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<(u64, LogLine)>, RunLogError> {
+        use std::io::BufRead;
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let at = self.offset;
+            let n = crate::util::files::read_line_bounded(
+                &mut self.reader,
+                &mut self.buf,
+                crate::util::files::LOG_LINE.limit,
+            )
+            .map_err(|source| RunLogError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.line += 1;
+            let n = match n {
+                Ok(0) => {
+                    self.done = true;
+                    if !self.header_seen {
+                        return Err(RunLogError::NoHeader {
+                            path: self.path.clone(),
+                        });
+                    }
+                    return Ok(None);
+                }
+                Ok(n) => n,
+                Err(()) => {
+                    return Err(self.corrupt(format!(
+                        "a line longer than {}",
+                        crate::util::files::limit_text(crate::util::files::LOG_LINE.limit)
+                    )))
+                }
+            };
+            self.offset += n as u64;
+            let ended = self.buf.last() == Some(&b'\n');
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let v: Value = match serde_json::from_slice(&self.buf) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Only the last line may be cut off (a killed run).
+                    let last = !ended
+                        || (e.is_eof()
+                            && self.reader.fill_buf().map(|b| b.is_empty()).unwrap_or(true));
+                    if last {
+                        self.truncated = true;
+                        self.done = true;
+                        if !self.header_seen {
+                            return Err(RunLogError::NoHeader {
+                                path: self.path.clone(),
+                            });
+                        }
+                        return Ok(None);
+                    }
+                    return Err(self.corrupt(e.to_string()));
+                }
+            };
+            let item = match v["type"].as_str() {
+                Some("header") => {
+                    let found = v["schema"].as_u64().unwrap_or(0);
+                    if found > SCHEMA {
+                        return Err(RunLogError::NewerSchema {
+                            path: self.path.clone(),
+                            found,
+                        });
+                    }
+                    self.header_seen = true;
+                    LogLine::Header(v)
+                }
+                Some("interval") => LogLine::Interval(v),
+                Some("event") => {
+                    // Written with the event's own type moved to `event`; move it back.
+                    let mut v = v;
+                    if let Value::Object(map) = &mut v {
+                        let kind = map.remove("event").unwrap_or(Value::Null);
+                        map.insert("type".into(), kind);
+                    }
+                    let e: Event = serde_json::from_value(v)
+                        .map_err(|e| self.corrupt(format!("event: {e}")))?;
+                    LogLine::Event(e)
+                }
+                Some("resource" | "probe_run" | "probe_state" | "route_action") => LogLine::Probe(v),
+                Some("agents") => LogLine::Agents(v),
+                Some("summary") => LogLine::Summary(v),
+                _ => return Err(self.corrupt("no known 'type'".into())),
+            };
+            if !self.header_seen {
+                return Err(RunLogError::NoHeader {
+                    path: self.path.clone(),
+                });
+            }
+            return Ok(Some((at, item)));
+        }
+    }
+
+    /// The interval line at `offset` (as `next` gave it) with its
+    /// histograms: replay reads intervals back from the file one at a time.
+    pub fn interval_at(&mut self, offset: u64) -> Result<(Value, crate::stats::Histograms), RunLogError> {
+        use std::io::{Seek, SeekFrom};
+        self.reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|source| RunLogError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.offset = offset;
+        self.done = false;
+        self.header_seen = true;
+        match self.next_line()? {
+            Some((_, LogLine::Interval(v))) => {
+                let h = line_histograms(&v).map_err(|m| self.corrupt(m))?;
+                Ok((v, h))
+            }
+            _ => Err(self.corrupt(format!("no interval line at byte {offset}"))),
+        }
+    }
+
+    /// The histograms of an interval line this reader just gave, as an error naming its line.
+    pub fn histograms(&self, v: &Value) -> Result<crate::stats::Histograms, RunLogError> {
+        line_histograms(v).map_err(|m| self.corrupt(m))
+    }
+
+    /// The line number of the line `next` gave last.
+    pub fn line_number(&self) -> usize {
+        self.line
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Result<(u64, LogLine), RunLogError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.next_line().transpose();
+        if matches!(r, Some(Err(_))) {
+            self.done = true;
+        }
+        r
+    }
+}
+
+/// Reads a whole run log into memory (for short logs and tests; reports
+/// and replay stream with `Lines`). A cut-off last line is tolerated and
+/// reported; a broken line elsewhere is an error naming it.
+pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
+    let mut lines = Lines::open(path)?;
     let mut out = RunLogContents {
         header: Value::Null,
         intervals: Vec::new(),
@@ -377,72 +580,22 @@ pub fn read(path: &Path) -> Result<RunLogContents, RunLogError> {
         agents: None,
         truncated: false,
     };
-    for (i, line) in lines.iter().enumerate() {
-        let v: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e)
-                if i + 1 == lines.len() && !text.ends_with('\n')
-                    || e.is_eof() && i + 1 == lines.len() =>
-            {
-                out.truncated = true;
-                break;
-            }
-            Err(e) => {
-                return Err(RunLogError::Corrupt {
-                    path,
-                    line: i + 1,
-                    message: e.to_string(),
-                })
-            }
-        };
-        match v["type"].as_str() {
-            Some("header") => {
-                let found = v["schema"].as_u64().unwrap_or(0);
-                if found > SCHEMA {
-                    return Err(RunLogError::NewerSchema { path, found });
-                }
-                out.header = v;
-            }
-            Some("interval") => {
-                let corrupt = |message| RunLogError::Corrupt {
-                    path: path.clone(),
-                    line: i + 1,
-                    message,
-                };
-                let histograms = line_histograms(&v).map_err(corrupt)?;
+    while let Some(item) = lines.next() {
+        match item?.1 {
+            LogLine::Header(v) => out.header = v,
+            LogLine::Interval(v) => {
+                let histograms = lines.histograms(&v)?;
                 out.intervals.push(LoggedInterval {
                     line: v,
                     histograms,
                 });
             }
-            Some("event") => {
-                // Written with the event's own type moved to `event`; move it back.
-                let mut v = v;
-                if let Value::Object(map) = &mut v {
-                    let kind = map.remove("event").unwrap_or(Value::Null);
-                    map.insert("type".into(), kind);
-                }
-                let e: Event = serde_json::from_value(v).map_err(|e| RunLogError::Corrupt {
-                    path: path.clone(),
-                    line: i + 1,
-                    message: format!("event: {e}"),
-                })?;
-                out.events.push(e);
-            }
-            Some("resource" | "probe_run" | "probe_state" | "route_action") => out.probes.push(v),
-            Some("agents") => out.agents = Some(v),
-            Some("summary") => out.summary = Some(v),
-            _ => {
-                return Err(RunLogError::Corrupt {
-                    path,
-                    line: i + 1,
-                    message: "no known 'type'".into(),
-                })
-            }
+            LogLine::Event(e) => out.events.push(e),
+            LogLine::Probe(v) => out.probes.push(v),
+            LogLine::Agents(v) => out.agents = Some(v),
+            LogLine::Summary(v) => out.summary = Some(v),
         }
     }
-    if out.header.is_null() {
-        return Err(RunLogError::NoHeader { path });
-    }
+    out.truncated = lines.truncated;
     Ok(out)
 }

@@ -30,13 +30,11 @@ pub enum ReplayError {
     },
 }
 
-struct RecordedInterval {
-    stats: IntervalStats,
-    histograms: Histograms,
-}
-
 enum Item {
-    Interval(Box<RecordedInterval>),
+    /// The interval line's byte offset in the run log: intervals are read
+    /// back from the file as the replay reaches them, so a long run's
+    /// histograms (four of ~140 KB each, decoded) are never all in memory.
+    Interval(u64),
     Event(Event),
     Probe(ProbeEvent),
     Route(Box<crate::routes::ActionRecord>),
@@ -48,6 +46,8 @@ pub struct Recording {
     pub plan: Plan,
     /// In time order.
     items: Vec<(Duration, Item)>,
+    /// The run log, for reading intervals back.
+    lines: Option<log::Lines>,
     pub duration: Duration,
     pub truncated: bool,
     /// The run log's header line (plan, environment, start time).
@@ -173,41 +173,44 @@ fn probe_event(v: &Value) -> Option<ProbeEvent> {
 
 impl Recording {
     pub fn load(dir: &Path) -> Result<Recording, ReplayError> {
-        let l = log::read(dir)?;
+        let mut lines = log::Lines::open(dir)?;
         let path = dir.display().to_string();
+        let mut header = Value::Null;
         let mut items: Vec<(Duration, Item)> = Vec::new();
-        for (index, i) in l.intervals.into_iter().enumerate() {
-            let stats: IntervalStats =
-                serde_json::from_value(i.line).map_err(|e| ReplayError::Interval {
-                    path: path.clone(),
-                    index,
-                    message: e.to_string(),
-                })?;
-            items.push((
-                stats.elapsed,
-                Item::Interval(Box::new(RecordedInterval {
-                    stats,
-                    histograms: i.histograms,
-                })),
-            ));
+        let mut index = 0;
+        let mut routes = Vec::new();
+        while let Some(line) = lines.next() {
+            let (offset, line) = line?;
+            match line {
+                log::LogLine::Header(v) => header = v,
+                log::LogLine::Interval(v) => {
+                    // Checked now, so playback never meets a broken interval.
+                    let stats: IntervalStats =
+                        serde_json::from_value(v).map_err(|e| ReplayError::Interval {
+                            path: path.clone(),
+                            index,
+                            message: e.to_string(),
+                        })?;
+                    index += 1;
+                    items.push((stats.elapsed, Item::Interval(offset)));
+                }
+                log::LogLine::Event(e) => items.push((e.at, Item::Event(e))),
+                log::LogLine::Probe(v) if v["type"] == "route_action" => routes.push(v),
+                log::LogLine::Probe(v) => {
+                    if let Some(p) = probe_event(&v) {
+                        items.push((p.at(), Item::Probe(p)));
+                    }
+                }
+                log::LogLine::Agents(_) | log::LogLine::Summary(_) => {}
+            }
         }
-        if items.is_empty() {
+        if index == 0 {
             return Err(ReplayError::Empty(path));
         }
-        items.extend(l.events.into_iter().map(|e| (e.at, Item::Event(e))));
         items.extend(
-            l.probes
-                .iter()
-                .filter_map(probe_event)
-                .map(|p| (p.at(), Item::Probe(p))),
-        );
-        items.extend(
-            l.probes
-                .iter()
-                .filter(|v| v["type"] == "route_action")
-                .filter_map(|v| {
-                    serde_json::from_value::<crate::routes::ActionRecord>(v.clone()).ok()
-                })
+            routes
+                .into_iter()
+                .filter_map(|v| serde_json::from_value::<crate::routes::ActionRecord>(v).ok())
                 .map(|r| {
                     let at = Duration::try_from_secs_f64(r.applied_at_s.unwrap_or(r.fired_at_s))
                         .unwrap_or_default();
@@ -218,12 +221,19 @@ impl Recording {
         items.sort_by_key(|(at, _)| *at);
         let duration = items.last().map_or(Duration::ZERO, |(at, _)| *at);
         Ok(Recording {
-            plan: plan_of(&l.header),
+            plan: plan_of(&header),
             items,
+            truncated: lines.truncated,
+            lines: Some(lines),
             duration,
-            truncated: l.truncated,
-            header: l.header,
+            header,
         })
+    }
+
+    /// Interval `offset`'s stats and histograms, read back from the log.
+    fn interval(&mut self, offset: u64) -> Option<(IntervalStats, Histograms)> {
+        let (v, h) = self.lines.as_mut()?.interval_at(offset).ok()?;
+        Some((serde_json::from_value(v).ok()?, h))
     }
 }
 
@@ -259,7 +269,12 @@ impl Replay {
     fn apply(&mut self, i: usize) {
         match &self.recording.items[i].1 {
             // The model folds the totals from the histograms, as it does live.
-            Item::Interval(b) => self.model.apply_interval(b.stats.clone(), &b.histograms),
+            // The log was checked when loaded; a file changed since is skipped.
+            Item::Interval(offset) => {
+                if let Some((stats, h)) = self.recording.interval(*offset) {
+                    self.model.apply_interval(stats, &h);
+                }
+            }
             Item::Event(e) => self.model.push_event(e.clone()),
             Item::Probe(p) => self.model.apply_probe(p.clone()),
             Item::Route(r) => self.model.apply_route((**r).clone()),
@@ -274,6 +289,7 @@ impl Replay {
             let emptied = Recording {
                 plan: self.recording.plan.clone(),
                 items: Vec::new(),
+                lines: None,
                 duration: Duration::ZERO,
                 truncated: false,
                 header: Value::Null,

@@ -4,9 +4,11 @@
 //! credentials out of what rampdeck prints and stores; `limits` holds the
 //! bounds every input is checked against; `rng` is the seeded randomness
 //! of the request mix and the demo; `fmt` formats durations and levels;
-//! `grpc` is gRPC's framing and deadline header.
+//! `grpc` is gRPC's framing and deadline header; `files` reads input files
+//! within a per-kind size limit.
 //! The demo depends on these and its own config only.
 
+pub mod files;
 pub mod fmt;
 pub mod grpc;
 pub mod limits;
