@@ -261,6 +261,10 @@ struct Agent {
     result: Option<WireResult>,
     /// The interval index from which it is expected in the merge.
     from_index: u64,
+    /// What it has sent and finished so far, to check its next interval against.
+    sofar: super::vet::Sofar,
+    /// Dropped for a bad frame: nothing more of it is read.
+    refused: bool,
     _keep: Option<kube::api::Portforwarder>,
 }
 
@@ -342,6 +346,8 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
             total: crate::stats::new_histogram(),
             result: None,
             from_index: 0,
+            sofar: Default::default(),
+            refused: false,
             _keep: c.keep,
         });
     }
@@ -585,6 +591,18 @@ impl Coordinator {
         }
     }
 
+    /// Drops an agent whose frame did not pass `vet`: lost with the reason,
+    /// its connection closed, nothing more of it folded in.
+    fn refuse(&mut self, id: AgentId, why: &str) {
+        let reason = format!("it sent a bad frame: {why}");
+        self.lose(id, &reason);
+        let a = &mut self.agents[id];
+        a.row.state = AgentState::Lost;
+        a.refused = true;
+        // Dropping the sender ends its writer, which closes the connection.
+        a.tx = mpsc::unbounded_channel().0;
+    }
+
     fn on_interval(
         &mut self,
         id: AgentId,
@@ -604,10 +622,20 @@ impl Coordinator {
             );
             return;
         };
+        let grid = super::vet::Grid {
+            delta: self.delta,
+            now: self.rc(),
+            slack: self.lead + self.delta * 4 + Duration::from_secs(1),
+        };
+        let sofar = match super::vet::interval(&grid, self.agents[id].sofar, &stats, &hist) {
+            Ok(s) => s,
+            Err(why) => return self.refuse(id, &why),
+        };
         for (k, m) in last {
             self.last_errors.insert(k, m);
         }
         let a = &mut self.agents[id];
+        a.sofar = sofar;
         a.last_interval = Instant::now();
         a.in_flight = stats.in_flight;
         a.row.intervals += 1;
@@ -842,6 +870,8 @@ impl Coordinator {
             total: crate::stats::new_histogram(),
             result: None,
             from_index: u64::MAX,
+            sofar: Default::default(),
+            refused: false,
             _keep: c.keep,
         });
     }
@@ -878,6 +908,10 @@ impl Coordinator {
                 },
                 Some((id, m)) = incoming.recv() => {
                     self.agents[id].last_heard = Instant::now();
+                    // A dropped agent's frames still queued are not folded in.
+                    if self.agents[id].refused && !matches!(m, Incoming::Closed(_)) {
+                        continue;
+                    }
                     match m {
                         Incoming::Msg(FromAgent::Interval { line, failures, last_errors }) => {
                             self.on_interval(id, line, failures, last_errors);
@@ -885,6 +919,11 @@ impl Coordinator {
                         }
                         Incoming::Msg(FromAgent::Event { event }) => self.on_event(id, event),
                         Incoming::Msg(FromAgent::Finished { result }) => {
+                            let end = self.plan.load.duration();
+                            if let Err(why) = super::vet::finished(self.rc(), end, self.stops > 0, self.delta) {
+                                self.refuse(id, &why);
+                                continue;
+                            }
                             let a = &mut self.agents[id];
                             a.result = Some(result);
                             if a.row.state == AgentState::Running {
@@ -945,6 +984,9 @@ impl Coordinator {
         }
         // Whatever is still queued from the agents (their last intervals).
         while let Ok((id, m)) = incoming.try_recv() {
+            if self.agents[id].refused {
+                continue;
+            }
             if let Incoming::Msg(FromAgent::Interval {
                 line,
                 failures,

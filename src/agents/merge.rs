@@ -92,8 +92,13 @@ impl Merger {
     /// which only happens when every agent is gone).
     pub fn close(&mut self) -> Option<Merged> {
         let index = self.next;
+        let Some(open) = self.open.remove(&index) else {
+            // Nothing at all for this interval: go straight to the next one
+            // that has parts, never one index at a time across a gap.
+            self.next = self.open.keys().next().copied().unwrap_or(index + 1);
+            return None;
+        };
         self.next += 1;
-        let open = self.open.remove(&index)?;
         Some(merge(index, open))
     }
 }
@@ -246,6 +251,19 @@ mod tests {
             checks: vec![],
         };
         (s, h)
+    }
+
+    #[test]
+    fn closing_across_a_gap_jumps_to_the_next_open_interval() {
+        // A far index (what a hostile agent once sent) must not be walked
+        // to one empty interval at a time.
+        let mut m = Merger::default();
+        let (s, h) = part(1 << 50, 100, &[1]);
+        m.add(0, s, &h, vec![]);
+        assert!(m.close().is_none());
+        assert_eq!(m.next_index(), 1 << 50);
+        assert_eq!(m.close().unwrap().stats.index, 1 << 50);
+        assert!(!m.has_any());
     }
 
     #[test]

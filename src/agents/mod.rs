@@ -21,6 +21,7 @@ pub mod kubernetes;
 pub mod launch;
 pub mod merge;
 pub mod server;
+pub mod vet;
 pub mod wire;
 
 use std::net::SocketAddr;

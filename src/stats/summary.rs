@@ -169,7 +169,8 @@ impl IntervalStats {
         self.finished as f64 / self.secs()
     }
     pub fn failed(&self) -> u64 {
-        self.finished - self.ok
+        // A corrupt log or a buggy agent may say ok > finished: never wrap.
+        self.finished.saturating_sub(self.ok)
     }
 }
 
