@@ -322,3 +322,56 @@ fn a_capacity_search_refuses_delivery_slos() {
         "{err}"
     );
 }
+
+/// Runs `rampdeck run PATH --headless` and returns its exit status and its
+/// peak RSS (KiB) as /proc last showed it.
+fn run_measured(path: &str) -> (std::process::ExitStatus, u64) {
+    let mut child = Command::new(EXE)
+        .args(["run", path, "--headless"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        let hwm = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        peak = peak.max(hwm);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_deadline_too_long_for_the_rate_is_refused_and_a_long_one_allocates_little() {
+    let dir = tempfile::tempdir().unwrap();
+    // 366 days at 5 events/s: room for 395 million, past the cap.
+    let path = write(
+        dir.path(),
+        &profile(5, 1, r#"delay = "1ms""#, r#"deadline = "366d""#),
+    );
+    let o = Command::new(EXE).args(["check", &path]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("needs room for 395,280,013 events")
+            && err.contains("(50,000,000)")
+            && err.contains("delivery.toml:"),
+        "{err}"
+    );
+    // 30 days at 5/s is within the cap (32 million): the table grows with
+    // what is in flight instead of preallocating ~1.4 GB for it.
+    let path = write(
+        dir.path(),
+        &profile(5, 2, r#"delay = "1ms""#, r#"deadline = "30d""#),
+    );
+    let (status, rss) = run_measured(&path);
+    assert!(status.success(), "{status}");
+    assert!(rss > 0 && rss < 300 * 1024, "peak RSS {rss} KiB");
+}

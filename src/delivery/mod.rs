@@ -243,6 +243,7 @@ impl Delivery {
 /// known rate, so it gets room for 1,000,000.
 pub fn default_capacity(peak_rate: Option<f64>, deadline: Duration) -> usize {
     match peak_rate {
+        // Saturates (as usize) for absurd inputs; the profile refuses past its cap.
         Some(r) => ((r * (2.0 * deadline.as_secs_f64() + 2.0) * 1.25).ceil() as usize).max(4096),
         None => 1_000_000,
     }

@@ -1,10 +1,13 @@
-//! The correlation table: every event in flight, by its id's hash, in fixed-size shards allocated once at start.
+//! The correlation table: every event in flight, by its id's hash, in shards that grow
+//! (doubling, up to the size the plan was checked for) as events come.
 //!
 //! An event is entered when its publish is sent and stays until twice the
 //! deadline has passed, so a copy that arrives after the first (a retry, a
 //! fan-out) is still recognised as a duplicate. Open addressing with linear
-//! probing and backward-shift deletion: no tombstones, no rehashing, so no
-//! event allocates and a long run never degrades the lookups.
+//! probing and backward-shift deletion: no tombstones, so a long run never
+//! degrades the lookups. A shard starts small and doubles when three
+//! quarters full, so a slow run with a long deadline holds only what it has
+//! in flight, not what it might (a 366-day deadline once preallocated 52 GB).
 
 use std::sync::Mutex;
 
@@ -48,7 +51,12 @@ const VACANT: Entry = Entry {
 struct Shard {
     slots: Box<[Entry]>,
     live: usize,
+    /// The most slots it may grow to.
+    max_len: usize,
 }
+
+/// Slots a shard starts with.
+const FIRST_LEN: usize = 256;
 
 /// Why an event could not be entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +76,31 @@ pub fn hash_of(id: &[u8]) -> u64 {
 }
 
 impl Shard {
-    fn new(len: usize) -> Self {
+    fn new(max_len: usize) -> Self {
+        let max_len = max_len.max(1);
         Shard {
-            slots: vec![VACANT; len].into_boxed_slice(),
+            slots: vec![VACANT; FIRST_LEN.min(max_len)].into_boxed_slice(),
             live: 0,
+            max_len,
         }
+    }
+
+    /// Doubles the slots (up to `max_len`), entering every event anew;
+    /// false when it is already as large as it may be.
+    fn grow(&mut self) -> bool {
+        let len = (self.slots.len() * 2).min(self.max_len);
+        if len <= self.slots.len() {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![VACANT; len].into_boxed_slice());
+        for e in old.iter().filter(|e| e.hash != EMPTY) {
+            let mut i = self.home(e.hash);
+            while self.slots[i].hash != EMPTY {
+                i = self.next(i);
+            }
+            self.slots[i] = *e;
+        }
+        true
     }
 
     /// Where an entry of `hash` would sit with no collision (the shard
@@ -108,7 +136,11 @@ impl Shard {
                 EMPTY => {
                     // At most three quarters full: probes stay short.
                     if (self.live + 1) * 4 > self.slots.len() * 3 {
-                        return Err(Full::Full);
+                        if !self.grow() {
+                            return Err(Full::Full);
+                        }
+                        i = self.home(e.hash);
+                        continue;
                     }
                     self.slots[i] = e;
                     self.live += 1;
@@ -164,9 +196,9 @@ pub struct Swept {
 }
 
 impl Table {
-    /// Room for `events` at once: each shard holds its share with room for
-    /// the unevenness of hashing (four standard deviations) at three
-    /// quarters full.
+    /// Room for `events` at once: each shard may grow to hold its share
+    /// with room for the unevenness of hashing (four standard deviations)
+    /// at three quarters full.
     pub fn new(events: usize) -> Self {
         let mean = events.div_ceil(SHARDS) as f64;
         let per = ((mean + 4.0 * mean.sqrt() + 4.0) / 0.75).ceil() as usize;
@@ -306,6 +338,23 @@ mod tests {
             for h in &model {
                 assert!(shard.find(*h).is_some(), "{h} not found");
             }
+        }
+    }
+
+    #[test]
+    fn a_large_table_starts_small_and_grows_keeping_every_event() {
+        let t = Table::new(10_000_000);
+        let slots = |t: &Table| -> usize {
+            t.shards.iter().map(|s| s.lock().unwrap().slots.len()).sum()
+        };
+        assert_eq!(slots(&t), SHARDS * FIRST_LEN, "nothing preallocated");
+        for seq in 0..100_000u64 {
+            t.publish(hash_of(&seq.to_le_bytes()), seq, 0).unwrap();
+        }
+        let grown = slots(&t);
+        assert!((133_000..=600_000).contains(&grown), "{grown} slots for 100,000");
+        for seq in (0..100_000u64).step_by(997) {
+            assert_eq!(t.arrive(hash_of(&seq.to_le_bytes()), |e| e.seq), Some(seq));
         }
     }
 

@@ -94,7 +94,24 @@ pub fn delivery_config(
         }
     };
     let capacity = match &d.capacity {
-        None => default_capacity(peak_rate, deadline),
+        None => {
+            let needed = default_capacity(peak_rate, deadline);
+            if needed > MAX_CAPACITY as usize {
+                // Refused here, not when the run would try to hold them all.
+                let at = d.deadline.as_ref().map_or(span.clone(), Spanned::span);
+                return Err(src.at(
+                    at,
+                    format!(
+                        "delivery.deadline: at the plan's peak of {} events/s, a {} deadline (events are kept twice as long, to catch late copies) needs room for {} events in flight, more than the most rampdeck holds ({}); shorten the deadline or lower the rate",
+                        crate::util::fmt::group(peak_rate.unwrap_or(0.0).round() as u64),
+                        humantime::format_duration(deadline),
+                        crate::util::fmt::group(needed as u64),
+                        crate::util::fmt::group(MAX_CAPACITY as u64),
+                    ),
+                ));
+            }
+            needed
+        }
         Some(c) if (1..=MAX_CAPACITY).contains(c.get_ref()) => *c.get_ref() as usize,
         Some(c) => {
             return Err(src.at(

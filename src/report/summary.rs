@@ -645,18 +645,7 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// 1234567 -> "1,234,567".
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::util::fmt::group;
 
 #[cfg(test)]
 mod tests {
