@@ -533,7 +533,7 @@ fn agent(
     exit_with_stdin: bool,
 ) -> ExitCode {
     use rampdeck::agents;
-    let token = match agents::token_from(token_file) {
+    let token = match agents::token_from(token_file, agents::TokenFor::Agent) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

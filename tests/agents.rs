@@ -264,7 +264,20 @@ impl Drop for Agent {
 }
 
 fn start_agent(token: &str, allow: &str) -> Agent {
-    let mut child = Command::new(EXE)
+    start_agent_with(token, allow, None)
+}
+
+/// An agent, with at most `fds` open files if given (soft and hard limit).
+fn start_agent_with(token: &str, allow: &str, fds: Option<u32>) -> Agent {
+    let mut command = match fds {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), EXE]);
+            c
+        }
+        None => Command::new(EXE),
+    };
+    let mut child = command
         .args([
             "agent",
             "--listen",
@@ -526,4 +539,34 @@ async fn a_coordinator_stopped_by_sigterm_deletes_its_job() {
         0,
         "the Job is deleted after SIGTERM"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_before_auth_never_lock_the_coordinator_out() {
+    let _g = SERIAL.lock().await;
+    let (addr, count) = counting_server(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "the-right-token-0123456789").unwrap();
+    // 400 connections that never say a word, to an agent that may hold 260
+    // files: it keeps 16 unauthenticated (the newest evict the oldest), so
+    // its descriptors never run out and the coordinator still gets in.
+    let agent = start_agent_with("the-right-token-0123456789", &addr.to_string(), Some(260));
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        idle.push(tokio::net::TcpStream::connect(&agent.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let spec = AgentsSpec::Static {
+        addresses: vec![agent.addr.clone()],
+        token_file: Some(token_file.clone()),
+    };
+    run(
+        plan_with(addr, "rate = 50\nduration = \"1s\"", spec),
+        &dir.path().join("a"),
+    )
+    .await
+    .expect("the coordinator gets in past the idle connections");
+    assert!(count.load(Ordering::Relaxed) >= 45);
+    drop(idle);
 }

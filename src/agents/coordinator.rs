@@ -101,7 +101,7 @@ async fn connect(launched: Launched, token: &Token) -> Result<Conn, AgentsError>
                 .unwrap_or_default();
             return Err(AgentsError::Refused {
                 agent: format!("{name} ({})", launched.dial.describe()),
-                reason: format!("HTTP {}: {why}", resp.status().as_u16()),
+                reason: format!("HTTP {}: {}", resp.status().as_u16(), remote_text(&why)),
             });
         }
         Ok(Err(e)) => return Err(failed(e.to_string())),
@@ -190,12 +190,23 @@ async fn begin(
         FromAgent::Accepted => Ok(()),
         FromAgent::Refused { reason } => Err(AgentsError::Refused {
             agent: format!("{name} ({})", conn.launched.dial.describe()),
-            reason,
+            reason: remote_text(&reason),
         }),
         other => Err(proto(
             &name,
             format!("expected accepted or refused, got {other:?}"),
         )),
+    }
+}
+
+/// Text an agent sent, fit for a terminal and a log line: control
+/// characters escaped, at most 300 characters.
+fn remote_text(s: &str) -> String {
+    const MOST: usize = 300;
+    let clean = crate::util::text::sanitized(s);
+    match clean.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}... ({} more bytes)", &clean[..at], clean.len() - at),
+        None => clean,
     }
 }
 
@@ -945,7 +956,7 @@ impl Coordinator {
                         Incoming::Msg(FromAgent::Refused { reason }) => {
                             let name = self.agents[id].row.name.clone();
                             self.agents[id].row.state = AgentState::Lost;
-                            self.emit(EventKind::Warning, format!("{name} refused to join: {reason}"));
+                            self.emit(EventKind::Warning, format!("{name} refused to join: {}", remote_text(&reason)));
                         }
                         Incoming::Msg(_) => {}
                         Incoming::Closed(why) => {
@@ -1061,5 +1072,16 @@ impl Coordinator {
                 crate::engine::pace::Lag::ConnectionsBusy
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_agents_words_are_escaped_and_bounded() {
+        let t = super::remote_text("no\x1b]0;owned\x07 way");
+        assert_eq!(t, "no\\x1b]0;owned\\x07 way");
+        let long = super::remote_text(&"x".repeat(5000));
+        assert!(long.len() < 400 && long.ends_with("(4700 more bytes)"), "{long}");
     }
 }

@@ -134,7 +134,7 @@ pub async fn launch(
                     pid: None,
                 })
                 .collect(),
-            token: super::token_from(token_file.as_deref())?,
+            token: super::token_from(token_file.as_deref(), super::TokenFor::Coordinator)?,
             fleet: Fleet::Static,
             joins: None,
         }),

@@ -173,31 +173,43 @@ pub fn check_address(a: &str) -> Result<(), String> {
     }
 }
 
-/// The token a coordinator presents to static agents: `token_file`, else
-/// `RAMPDECK_AGENT_TOKEN`.
+/// Who reads a token, so a missing one names the right flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFor {
+    /// A coordinator of static agents (`--agent-token-file`, `[agents] token_file`).
+    Coordinator,
+    /// `rampdeck agent` (`--token-file`).
+    Agent,
+}
+
+/// The token a coordinator presents to static agents, or an agent
+/// requires: the file, else `RAMPDECK_AGENT_TOKEN`.
 pub fn token_from(
     file: Option<&std::path::Path>,
+    who: TokenFor,
 ) -> Result<crate::util::secret::Token, AgentsError> {
     use crate::util::secret::Token;
     match file {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                AgentsError::Token(format!("cannot read the token file '{}': {e}", p.display()))
-            })?;
+            let text = crate::util::files::read_text(p, crate::util::files::TOKEN)
+                .map_err(|e| AgentsError::Token(e.to_string()))?;
             Token::new(&text).map_err(|e| AgentsError::Token(format!("{}: {e}", p.display())))
         }
         None => match std::env::var(TOKEN_ENV) {
             Ok(t) => Token::new(&t).map_err(|e| AgentsError::Token(format!("{TOKEN_ENV}: {e}"))),
-            Err(_) => Err(AgentsError::Token(format!(
-                "the agents need a token: give --agent-token-file FILE (or token_file in [agents]), or set {TOKEN_ENV}"
-            ))),
+            Err(_) => Err(AgentsError::Token(match who {
+                TokenFor::Coordinator => format!(
+                    "the agents need a token: give --agent-token-file FILE (or token_file in [agents]), or set {TOKEN_ENV}"
+                ),
+                TokenFor::Agent => format!(
+                    "an agent needs the token its coordinators present: give --token-file FILE, or set {TOKEN_ENV}"
+                ),
+            })),
         },
     }
 }
 
-/// The environment variable an agent (and a coordinator of static agents)
-/// reads the token from when no file is given.
-pub const TOKEN_ENV: &str = "RAMPDECK_AGENT_TOKEN";
+pub use crate::util::secret::AGENT_TOKEN_ENV as TOKEN_ENV;
 
 #[cfg(test)]
 mod tests {

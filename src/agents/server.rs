@@ -93,6 +93,12 @@ pub async fn serve(opts: AgentOptions) -> Result<(), AgentsError> {
     );
     let busy = Arc::new(AtomicBool::new(false));
     let opts = Arc::new(opts);
+    // Connections not yet authenticated: a few at a time, each with a
+    // deadline; a new one evicts the oldest, so idle or slow connections
+    // can never lock the coordinator out.
+    let unauthenticated = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let mut waiting: std::collections::VecDeque<(Arc<AtomicBool>, tokio_util::sync::CancellationToken)> =
+        Default::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -103,9 +109,35 @@ pub async fn serve(opts: AgentOptions) -> Result<(), AgentsError> {
                 continue;
             }
         };
+        waiting.retain(|(done, _)| !done.load(Ordering::Acquire));
+        let permit = match unauthenticated.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if let Some((_, oldest)) = waiting.pop_front() {
+                    oldest.cancel();
+                }
+                match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    unauthenticated.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => continue,
+                }
+            }
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let evict = tokio_util::sync::CancellationToken::new();
+        waiting.push_back((done.clone(), evict.clone()));
         let (opts, busy) = (opts.clone(), busy.clone());
         tokio::spawn(async move {
-            if let Err(e) = session(stream, peer, &opts, &busy).await {
+            let pre_auth = PreAuth {
+                permit,
+                done,
+                evict,
+            };
+            if let Err(e) = session(stream, peer, &opts, &busy, pre_auth).await {
                 eprintln!("agent: coordinator {peer}: {e}");
             }
         });
@@ -133,11 +165,24 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(wire::MAX_FRAME))
 }
 
+/// A connection's place among those not yet authenticated.
+struct PreAuth {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    done: Arc<AtomicBool>,
+    evict: tokio_util::sync::CancellationToken,
+}
+
+/// Connections an agent holds before they authenticate.
+pub const MAX_HANDSHAKES: usize = 16;
+/// How long a connection has to complete its authenticated handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn session(
     stream: TcpStream,
     peer: SocketAddr,
     opts: &AgentOptions,
     busy: &AtomicBool,
+    pre_auth: PreAuth,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut claimed = false;
@@ -165,10 +210,21 @@ async fn session(
         claimed = true;
         Ok(resp)
     };
-    let ws =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config())).await;
+    let handshake = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config())),
+    );
+    let ws = tokio::select! {
+        r = handshake => r.map_err(|_| format!(
+            "no authenticated handshake within {}s: closed",
+            HANDSHAKE_TIMEOUT.as_secs()
+        )),
+        _ = pre_auth.evict.cancelled() => Err("closed before it authenticated: newer connections were waiting".to_owned()),
+    };
     let _slot = claimed.then(|| Slot(busy));
-    let mut ws = ws.map_err(|e| format!("handshake: {e}"))?;
+    pre_auth.done.store(true, Ordering::Release);
+    drop(pre_auth.permit);
+    let mut ws = ws?.map_err(|e| format!("handshake: {e}"))?;
     eprintln!("agent: coordinator {peer} connected");
     send(
         &mut ws,

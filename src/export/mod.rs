@@ -111,7 +111,10 @@ impl Exporter {
 }
 
 async fn accept(listener: TcpListener, registry: Arc<Registry>, cancel: CancellationToken) {
-    crate::util::serve::serve(listener, cancel, move |req| serve(req, registry.clone())).await
+    crate::util::serve::serve(listener, cancel, crate::util::serve::Limits::METRICS, move |req| {
+        serve(req, registry.clone())
+    })
+    .await
 }
 
 async fn serve(

@@ -50,7 +50,9 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
         c.args(&cfg.argv[1..]);
         c
     };
-    cmd.envs(cfg.env.iter().map(|(k, v)| (k, v)))
+    // The agents' token is rampdeck's, not the command's: its output is logged.
+    cmd.env_remove(crate::util::secret::AGENT_TOKEN_ENV)
+        .envs(cfg.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -287,6 +289,30 @@ async fn tail(pipe: Option<impl tokio::io::AsyncRead + Unpin>, keep: usize) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_command_never_sees_the_agents_token() {
+        // Set for this process as an agent or coordinator has it.
+        std::env::set_var(crate::util::secret::AGENT_TOKEN_ENV, "secret-token-0123456789");
+        let cfg = StatConfig {
+            name: "env".into(),
+            argv: vec!["sh".into(), "-c".into(), "env; echo done".into()],
+            shell: false,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            env: vec![],
+            cwd: None,
+            keep_lines: 1000,
+            until: super::super::config::Until::Exit,
+        };
+        let r = run(&cfg).await;
+        assert!(r.lines.iter().any(|l| l == "done"), "{:?}", r.lines);
+        assert!(
+            !r.lines.iter().any(|l| l.contains("secret-token")),
+            "{:?}",
+            r.lines
+        );
+    }
 
     #[test]
     fn keeps_the_last_lines_and_cuts_long_ones() {

@@ -143,6 +143,11 @@ impl std::fmt::Debug for Token {
 /// anyone who reaches an agent point its load somewhere allowed.
 pub const MIN_TOKEN: usize = 16;
 
+/// The environment variable an agent (and a coordinator of static agents)
+/// reads the token from when no file is given. Commands rampdeck starts
+/// (`[[stat]]`) never inherit it: their output reaches run.jsonl.
+pub const AGENT_TOKEN_ENV: &str = "RAMPDECK_AGENT_TOKEN";
+
 impl Token {
     /// A token as read from a file or the environment (surrounding
     /// whitespace, such as a trailing newline, is not part of it).
