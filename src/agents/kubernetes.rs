@@ -206,12 +206,8 @@ pub async fn launch(
     let ns = ctx.namespace.clone();
     let client = ctx.client();
     let template = match job_template {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| {
-            AgentsError::Plan(format!(
-                "cannot read the Job template '{}': {e}",
-                p.display()
-            ))
-        })?,
+        Some(p) => crate::util::files::read_text(p, crate::util::files::MANIFEST)
+            .map_err(|e| AgentsError::Plan(format!("the Job template: {e}")))?,
         None => JOB_TEMPLATE.to_owned(),
     };
     let token =

@@ -417,8 +417,8 @@ async fn read_source(
             let token = match token {
                 None => None,
                 Some(TokenSource::File(p)) => Some(
-                    std::fs::read_to_string(p)
-                        .map_err(|e| format!("bearer_token_file '{}': {e}", p.display()))?,
+                    crate::util::files::read_text(p, crate::util::files::TOKEN)
+                        .map_err(|e| format!("bearer_token_file: {e}"))?,
                 ),
                 Some(TokenSource::Env(v)) => Some(
                     std::env::var(v).map_err(|_| format!("bearer_token_env: ${v} is not set"))?,

@@ -41,7 +41,7 @@ pub fn beside(profile: &str, file: &str) -> PathBuf {
 /// Loads a descriptor set as `protoc --descriptor_set_out` (with
 /// `--include_imports`) or `buf build -o` writes it.
 pub fn load_pool(path: &Path) -> Result<DescriptorPool, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::util::files::read_bytes(path, crate::util::files::DESCRIPTOR_SET).map_err(|e| e.to_string())?;
     DescriptorPool::decode(bytes.as_slice()).map_err(|e| {
         format!(
             "{} is not a descriptor set ({e}); write one with `protoc --include_imports --descriptor_set_out={} your.proto`",
@@ -152,9 +152,8 @@ pub fn build(
         )),
         (_, Some(f), _) => {
             let path = beside(src.path, f.get_ref());
-            let message = std::fs::read(&path).map_err(|e| {
-                src.at(f.span(), format!("{field}.message_file: cannot read {}: {e}", path.display()))
-            })?;
+            let message = crate::util::files::read_bytes(&path, crate::util::files::MESSAGE)
+                .map_err(|e| src.at(f.span(), format!("{field}.message_file: {e}")))?;
             Ok(Built {
                 grpc: Arc::new(GrpcRequest { full_method, input: None, message_json: None }),
                 message,

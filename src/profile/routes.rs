@@ -498,7 +498,10 @@ fn check_templates(
     match &a.kind {
         ActionKind::Kube(k) => {
             if let ObjectSource::File(p) = &k.object {
-                if let (Ok(t), Some(m)) = (std::fs::read_to_string(p), &raw.manifest) {
+                if let (Ok(t), Some(m)) = (
+                    crate::util::files::read_text(p, crate::util::files::MANIFEST),
+                    &raw.manifest,
+                ) {
                     texts.push((t, m.span()));
                 }
             }

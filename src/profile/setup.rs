@@ -31,12 +31,8 @@ pub fn setup_config(
             )
         })?;
         let manifest = find_manifest(src, &field, m)?;
-        let text = std::fs::read_to_string(&manifest).map_err(|e| {
-            src.at(
-                m.span(),
-                format!("{field}.manifest: cannot read {}: {e}", manifest.display()),
-            )
-        })?;
+        let text = crate::util::files::read_text(&manifest, crate::util::files::MANIFEST)
+            .map_err(|e| src.at(m.span(), format!("{field}.manifest: {e}")))?;
         let timeout = match &r.timeout {
             None => DEFAULT_TIMEOUT,
             Some(t) if t.get_ref().0.is_zero() => {

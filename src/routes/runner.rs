@@ -501,12 +501,8 @@ impl Ctx {
     ) -> Result<Option<Vec<serde_json::Value>>, RouteError> {
         match &k.object {
             ObjectSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    RouteError::Kube(KubeError::Manifest(format!(
-                        "cannot read {}: {e}",
-                        path.display()
-                    )))
-                })?;
+                let text = crate::util::files::read_text(path, crate::util::files::MANIFEST)
+                    .map_err(|e| RouteError::Kube(KubeError::Manifest(e.to_string())))?;
                 let text = render(&text, vars)
                     .map_err(|e| RouteError::Template(format!("{}: {e}", path.display())))?;
                 let docs: Vec<serde_json::Value> =

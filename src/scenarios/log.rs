@@ -164,12 +164,16 @@ pub fn is_scenario_log(dir: &Path) -> bool {
     } else {
         dir.to_owned()
     };
-    std::fs::File::open(path)
+    use crate::util::files;
+    files::open(&path, files::LOG_LINE)
         .ok()
         .and_then(|f| {
-            let mut first = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut first).ok()?;
-            serde_json::from_str::<Value>(&first).ok()
+            let mut first = Vec::new();
+            let mut r = std::io::BufReader::new(f);
+            files::read_line_bounded(&mut r, &mut first, files::LOG_LINE.limit)
+                .ok()?
+                .ok()?;
+            serde_json::from_slice::<Value>(&first).ok()
         })
         .is_some_and(|v| v["type"] == "scenario_header")
 }
@@ -182,9 +186,9 @@ pub fn read(dir: &Path) -> Result<ScenarioRecording, ScenarioError> {
         dir.to_owned()
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| ScenarioError::Write {
+    let text = crate::util::files::read_text(&path, crate::util::files::SUMMARY).map_err(|e| ScenarioError::Write {
         path: shown.clone(),
-        source: e,
+        source: std::io::Error::other(e.to_string()),
     })?;
     let bad = |line: usize, why: String| ScenarioError::Setup(format!("{shown}:{line}: {why}"));
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -38,7 +38,7 @@ pub struct Feeder {
 }
 
 /// The most a data file may hold: the rows also travel to every agent.
-pub const MAX_DATA_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_DATA_BYTES: u64 = crate::util::files::DATA.limit;
 
 impl Feeder {
     /// A feeder over rows already read (the agents get them this way).
@@ -98,16 +98,7 @@ impl Feeder {
         name: String,
     ) -> Result<Feeder, String> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        if meta.len() > MAX_DATA_BYTES {
-            return Err(format!(
-                "{shown} is {} bytes; a data file may hold at most {} MiB",
-                meta.len(),
-                MAX_DATA_BYTES / (1024 * 1024)
-            ));
-        }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let text = crate::util::files::read_text(path, crate::util::files::DATA).map_err(|e| e.to_string())?;
         let jsonl = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("jsonl" | "ndjson")

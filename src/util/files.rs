@@ -37,7 +37,7 @@ pub const MESSAGE: FileKind = FileKind {
 };
 pub const DATA: FileKind = FileKind {
     what: "a [[data]] file",
-    limit: 256 * MIB,
+    limit: 8 * MIB,
 };
 pub const MANIFEST: FileKind = FileKind {
     what: "a manifest",
