@@ -214,6 +214,14 @@ fn bad_grpc_requests_are_refused_with_their_place() {
     );
     let e = check("service = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\nmessage = '{}'\n");
     assert!(e.contains("descriptor_set"), "{e}");
+    // An unknown placeholder is refused, as in an HTTP body, not sent literally.
+    let e = check(&format!(
+        "service = \"rampdeck.demo.Echo\"\nmethod = \"Say\"\ndescriptor_set = \"{ds}\"\nmessage = '{{\"text\": \"{{{{nope}}}}\"}}'\n"
+    ));
+    assert!(
+        e.contains("request[0].message") && e.contains("unknown placeholder 'nope'"),
+        "{e}"
+    );
 }
 
 /// The Python grpcio echo server (tests/fixtures/grpc/echo_server.py), its
@@ -288,4 +296,73 @@ async fn a_real_grpcio_server_answers_the_same_calls() {
         .as_str()
         .unwrap_or("");
     assert!(msg.contains("asked to fail"), "{s}");
+}
+
+/// An HTTP/2 server whose every gRPC reply is `body` then `grpc-status: 0`
+/// in trailers (`encoding`: a grpc-encoding header to send).
+async fn raw_grpc_server(body: &'static [u8], encoding: Option<&'static str>) -> SocketAddr {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    let mut frames: Vec<Result<Frame<bytes::Bytes>, std::convert::Infallible>> =
+                        Vec::new();
+                    if !body.is_empty() {
+                        frames.push(Ok(Frame::data(bytes::Bytes::from_static(body))));
+                    }
+                    frames.push(Ok(Frame::trailers(trailers)));
+                    let mut resp = hyper::Response::new(StreamBody::new(
+                        futures_util::stream::iter(frames),
+                    ));
+                    resp.headers_mut()
+                        .insert("content-type", http::HeaderValue::from_static("application/grpc"));
+                    if let Some(e) = encoding {
+                        resp.headers_mut()
+                            .insert("grpc-encoding", http::HeaderValue::from_static(e));
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_reply_frames_are_protocol_errors_not_ok() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.bin"), b"\x0a\x02hi").unwrap();
+    let cases: [(&'static [u8], Option<&'static str>, &str); 5] = [
+        (b"\0\xff\xff\xff\xffabc", None, "prefix says 4294967295 bytes, 3 came"),
+        (b"\0\0", None, "2 of its 5 bytes"),
+        (b"\x01\0\0\0\x02hi", None, "no grpc-encoding"),
+        (b"", None, "status OK with 0 messages"),
+        (b"\0\0\0\0\x02hi", None, ""),
+    ];
+    for (body, encoding, needle) in cases {
+        let addr = raw_grpc_server(body, encoding).await;
+        let text = format!(
+            "[target]\nurl = \"http://{addr}\"\n[[request]]\nkind = \"grpc\"\nservice = \"a.B\"\nmethod = \"C\"\nmessage_file = \"m.bin\"\n[load]\nconcurrency = 1\nduration = \"300ms\"\n"
+        );
+        let s = run(dir.path(), &text).await;
+        let requests = n(&s["requests"]);
+        assert!(requests > 0, "{s}");
+        if needle.is_empty() {
+            assert_eq!(n(&s["ok"]), requests, "a well-formed reply is OK: {s}");
+            continue;
+        }
+        assert_eq!(n(&s["ok"]), 0, "{needle}: {s}");
+        assert_eq!(n(&s["errors"]["protocol"]), requests, "{needle}: {s}");
+        assert!(s.to_string().contains(needle), "wanted '{needle}' in {s}");
+    }
 }

@@ -788,7 +788,9 @@ fn grpc_request(
             format!("{field}.{name} does not apply to kind = \"grpc\": {instead}"),
         ));
     }
-    let compiles = |text: &str| matches!(Template::compile(text, feeders), Ok(Some(_)));
+    // Anything with a placeholder goes the template way, a broken one too,
+    // so an unknown name is refused below rather than sent literally.
+    let compiles = |text: &str| !matches!(Template::compile(text, feeders), Ok(None));
     let built = super::grpc::build(
         src,
         super::grpc::Raw {
