@@ -343,3 +343,36 @@ fn a_recorded_scenario_replays_in_its_console() {
     assert!(done.contains("EXIT=0"), "{done}");
     assert!(!s.alternate_screen());
 }
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux)"]
+fn a_closed_terminal_stops_the_run_like_sigterm_and_keeps_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::start(&demo_cmd(dir.path(), "", 70));
+    s.wait_for("the console past warmup", Duration::from_secs(30), |sc| {
+        number_after(sc, "since warmup ").is_some()
+    });
+    // Closing the window hangs the terminal up: SIGHUP.
+    drop(s);
+    let summary = dir.path().join("summary.json");
+    let start = Instant::now();
+    while !summary.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json: serde_json::Value = support::summary(dir.path());
+    assert_eq!(json["stopped_early"], true, "{json}");
+    assert!(json["requests"].as_u64().unwrap_or(0) > 0, "{json}");
+    // And the process is gone, not left spinning on a dead terminal.
+    let start = Instant::now();
+    loop {
+        let out = Command::new("pgrep")
+            .args(["-f", &format!("^{} demo --rate 70 ", env!("CARGO_BIN_EXE_rampdeck"))])
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still running after the hang-up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

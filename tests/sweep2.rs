@@ -91,3 +91,29 @@ fn endless_inputs_are_refused_at_once_by_name() {
         assert!(o.status.code().is_some(), "{args:?} was killed: {t}");
     }
 }
+
+#[test]
+fn a_hang_up_stops_a_headless_run_like_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let child = Command::new(EXE)
+        .args(["demo", "--headless", "--rate", "50", "--duration", "30s", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the demo profile's 5 s warmup, so something is measured.
+    std::thread::sleep(Duration::from_secs(7));
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let t0 = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    // Not killed (129): ended as a stopped run, its thresholds judged.
+    assert!(matches!(o.status.code(), Some(0 | 99)), "{:?} {}", o.status, text(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["stopped_early"], true, "{s}");
+    assert!(s["requests"].as_u64().unwrap_or(0) > 50, "{s}");
+}
