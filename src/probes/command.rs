@@ -140,14 +140,12 @@ async fn first_line(
     stdout: Option<tokio::process::ChildStdout>,
     stderr: Option<tokio::process::ChildStderr>,
 ) -> CommandRun {
-    use tokio::io::AsyncBufReadExt;
     let err = tokio::spawn(tail(stderr, cfg.keep_lines));
     let read = async {
         let Some(out) = stdout else {
             return Ok(None);
         };
-        let mut lines = tokio::io::BufReader::new(out).lines();
-        lines.next_line().await
+        first_line_of(out).await
     };
     let first = tokio::time::timeout(cfg.timeout, read).await;
     let took = start.elapsed();
@@ -166,12 +164,10 @@ async fn first_line(
             group.kill();
             let _ = child.wait().await;
             err.abort();
-            let mut line = line;
-            line.truncate(MAX_LINE_BYTES);
             CommandRun {
                 took,
                 outcome: RunOutcome::Ok,
-                lines: vec![crate::util::text::sanitized(&line)],
+                lines: vec![line],
             }
         }
         Ok(result) => {
@@ -203,6 +199,28 @@ async fn first_line(
 
 /// A kept line is cut at this many bytes (and says so).
 pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Reads to the end of the first line (or of the output), keeping at most
+/// `MAX_LINE_BYTES` of it: a 100 MB line costs a buffer, not 100 MB.
+async fn first_line_of(mut out: impl tokio::io::AsyncRead + Unpin) -> std::io::Result<Option<String>> {
+    use tokio::io::AsyncReadExt;
+    let mut t = Tail::new(1);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut any = false;
+    loop {
+        let n = out.read(&mut buf).await?;
+        if n == 0 {
+            // The output ended: a last line without its newline still counts.
+            return Ok(any.then(|| t.into_lines().pop().unwrap_or_default()));
+        }
+        any = true;
+        if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
+            t.feed(&buf[..=end]);
+            return Ok(Some(t.into_lines().pop().unwrap_or_default()));
+        }
+        t.feed(&buf[..n]);
+    }
+}
 
 /// The last `keep` lines of a stream, each at most `MAX_LINE_BYTES`.
 #[derive(Debug, Default)]
@@ -289,6 +307,30 @@ async fn tail(pipe: Option<impl tokio::io::AsyncRead + Unpin>, keep: usize) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_first_line_is_read_bounded() {
+        // 20 MB before the first newline, in small writes.
+        let (mut w, r) = tokio::io::duplex(64 * 1024);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let chunk = vec![b'y'; 64 * 1024];
+            for _ in 0..320 {
+                w.write_all(&chunk).await.unwrap();
+            }
+            w.write_all(b"\nsecond\n").await.unwrap();
+        });
+        let line = first_line_of(r).await.unwrap().unwrap();
+        assert!(line.starts_with("yyyy") && line.len() < MAX_LINE_BYTES + 40, "{}", line.len());
+        assert!(line.contains("more bytes]"), "{}", &line[MAX_LINE_BYTES - 10..]);
+        writer.await.unwrap();
+        let (mut w, r) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            w.write_all("héllo \x1b[2J".as_bytes()).await.unwrap();
+        });
+        assert_eq!(first_line_of(r).await.unwrap().unwrap(), "héllo \\x1b[2J");
+    }
 
     #[tokio::test]
     async fn a_command_never_sees_the_agents_token() {
