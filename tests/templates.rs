@@ -280,3 +280,77 @@ expect = { body_contains = "ok", body_max_bytes = 16 }
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_data_values_are_encoded_for_where_they_go() {
+    let _g = SERIAL.lock().await;
+    let (addr, seen) = recording_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A spreadsheet's BOM, a quote, angle brackets and a JSON object.
+    std::fs::write(
+        dir.path().join("odd.jsonl"),
+        "\u{feff}{\"user\": \"a\\\"b <x>\", \"doc\": {\"k\": 1}}\n{\"user\": \"c&d=e f\", \"doc\": [1, 2]}\n",
+    )
+    .unwrap();
+    let s = run(
+        dir.path(),
+        addr,
+        r#"
+[[data]]
+file = "odd.jsonl"
+[[request]]
+method = "POST"
+path = "/u/{{data.user}}?q={{data.user}}"
+headers = { x-user = "{{data.user}}", content-type = "application/json" }
+body = '{"user": "{{data.user}}", "doc": {{data.doc}}, "as_text": "{{data.doc}}"}'
+[load]
+rate = 20
+duration = "1s"
+"#,
+    )
+    .await;
+    assert_eq!(s["ok"], s["requests"], "every request sent and answered: {s}");
+    assert!(s["errors"].get("template").is_none(), "{s}");
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() >= 15, "{}", seen.len());
+    for (path, user, body) in seen.iter() {
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+        let u = v["user"].as_str().unwrap();
+        assert!(u == "a\"b <x>" || u == "c&d=e f", "{body}");
+        assert_eq!(user, u, "the header carries the value as it is");
+        assert!(v["doc"].is_object() || v["doc"].is_array(), "{body}");
+        assert!(v["as_text"].is_string(), "{body}");
+        if u.starts_with('a') {
+            assert_eq!(path, "/u/a%22b%20%3Cx%3E?q=a%22b%20%3Cx%3E", "{path}");
+        } else {
+            // `&` and `=` are the query's own: a value keeps them (a list of URLs replays).
+            assert_eq!(path, "/u/c&d=e%20f?q=c&d=e%20f", "{path}");
+        }
+    }
+}
+
+#[test]
+fn a_bom_is_not_a_column_name_and_a_column_named_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bom.csv"), "\u{feff}user,team\nu1,t1\n").unwrap();
+    std::fs::write(dir.path().join("twice.csv"), "user,user\nu1,u2\n").unwrap();
+    std::fs::write(dir.path().join("ctl.csv"), "user\n\"a\u{1}b\"\n").unwrap();
+    let (code, text) = check(
+        dir.path(),
+        "[[data]]\nfile = \"bom.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = check(
+        dir.path(),
+        "[[data]]\nfile = \"twice.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("twice.csv:1: the column 'user' is named twice"), "{text}");
+    let (code, text) = check(
+        dir.path(),
+        "[[data]]\nfile = \"ctl.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("row 1, column 'user'"), "{text}");
+}

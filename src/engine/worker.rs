@@ -97,7 +97,7 @@ impl Prepared {
                 uri.push_str(&self.prefix);
                 let done = p.render(&mut ctx, &mut row, &mut uri).map(|()| {
                     let rendered = &uri[self.prefix.len()..];
-                    if rendered.bytes().any(|b| !b.is_ascii_graphic() || b == b'#') {
+                    if !rendered.bytes().all(crate::template::path_may_carry) {
                         let raw = rendered.to_owned();
                         uri.truncate(self.prefix.len());
                         encode_path_value(&raw, &mut uri);

@@ -690,6 +690,14 @@ fn request(
     }
     if let Some(b) = &r.body {
         template.body = compile(b.get_ref(), &b.span(), "body")?;
+        // A JSON body: data values inside its strings are JSON-escaped.
+        let json_type = r.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.get_ref().to_ascii_lowercase().contains("json")
+        });
+        let looks_json = b.get_ref().trim_start().starts_with(['{', '[']);
+        if let (Some(t), true) = (template.body.as_mut(), json_type || looks_json) {
+            t.escape_in_json_strings();
+        }
     }
     // A templated path is checked once rendered; its literal parts here.
     let path_text = r.path.as_ref().map(|p| p.get_ref().clone());
@@ -808,6 +816,9 @@ fn grpc_request(
     if let Some((json, at)) = &built.template_json {
         template.body = Template::compile(json, feeders)
             .map_err(|e| src.at(at.clone(), format!("{field}.message: {}", e.message)))?;
+        if let Some(t) = template.body.as_mut() {
+            t.escape_in_json_strings();
+        }
         // Tried once here, so a message that cannot be encoded is refused
         // before the run rather than failing every call.
         if let (Some(t), Some(input)) = (&template.body, &built.grpc.input) {

@@ -99,27 +99,39 @@ impl Feeder {
     ) -> Result<Feeder, String> {
         let shown = path.display().to_string();
         let text = crate::util::files::read_text(path, crate::util::files::DATA).map_err(|e| e.to_string())?;
+        // A byte-order mark (spreadsheets write one) is not part of the first column's name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let jsonl = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("jsonl" | "ndjson")
         );
         let (columns, rows) = if jsonl {
-            parse_jsonl(&text)
+            parse_jsonl(text)
         } else {
-            parse_csv(&text)
+            parse_csv(text)
         }
         .map_err(|(line, m)| format!("{shown}:{line}: {m}"))?;
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].contains(c) {
+                return Err(format!(
+                    "{shown}:1: the column '{c}' is named twice; {{{{data.{c}}}}} would be ambiguous"
+                ));
+            }
+        }
         if rows.is_empty() {
             return Err(format!("{shown}: has no rows"));
         }
         for (i, r) in rows.iter().enumerate() {
-            if let Some(v) = r
+            // Tabs aside, control characters fit no header, path or JSON string unescaped.
+            if let Some((c, v)) = r
                 .iter()
-                .find(|v| v.chars().any(|c| c == '\r' || c == '\n' || c == '\0'))
+                .enumerate()
+                .find(|(_, v)| v.chars().any(|c| c.is_control() && c != '\t'))
             {
                 return Err(format!(
-                    "{shown}: row {}: value '{}' holds a line break or NUL, which no request can carry",
+                    "{shown}: row {}, column '{}': value '{}' holds a line break or another control character, which no request can carry",
                     i + 1,
+                    columns.get(c).map_or("?", String::as_str),
                     v.escape_debug()
                 ));
             }

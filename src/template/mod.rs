@@ -29,10 +29,13 @@ pub enum Segment {
     DeliveryId,
     /// The delivery sink's URL.
     DeliveryUrl,
-    /// A column of a `[[data]]` feeder's current row.
+    /// A column of a `[[data]]` feeder's current row; `json`: it sits
+    /// inside a JSON string of a JSON body, so its value is escaped there
+    /// (a `"` or a JSON object in a data file then stays one string).
     Data {
         feeder: usize,
         column: usize,
+        json: bool,
     },
 }
 
@@ -150,7 +153,11 @@ fn placeholder(expr: &str, feeders: &Feeders, delivery: bool) -> Result<Segment,
             let column = &name["data.".len()..];
             feeders
                 .find(column)
-                .map(|(feeder, column)| Segment::Data { feeder, column })
+                .map(|(feeder, column)| Segment::Data {
+                    feeder,
+                    column,
+                    json: false,
+                })
         }
         other => Err(format!("unknown placeholder '{other}'; use {NAMES}")),
     }
@@ -200,6 +207,31 @@ impl Template {
         Ok(Some(Template { segments }))
     }
 
+    /// Marks the data values that sit inside a JSON string literal (by
+    /// the quotes of the literal text around them) to be JSON-escaped
+    /// when rendered; values outside strings (`"n": {{data.n}}`) stay raw,
+    /// so numbers and objects are inserted as JSON.
+    pub fn escape_in_json_strings(&mut self) {
+        let (mut inside, mut escaped) = (false, false);
+        for s in &mut self.segments {
+            match s {
+                Segment::Literal(l) => {
+                    for c in l.chars() {
+                        if escaped {
+                            escaped = false;
+                        } else if c == '\\' && inside {
+                            escaped = true;
+                        } else if c == '"' {
+                            inside = !inside;
+                        }
+                    }
+                }
+                Segment::Data { json, .. } => *json = inside,
+                _ => {}
+            }
+        }
+    }
+
     /// Whether it reads a data row (so the run may end when rows run out).
     pub fn uses_data(&self) -> bool {
         self.segments
@@ -237,9 +269,18 @@ impl Template {
                 }
                 Segment::DeliveryId => out.push_str(&ctx.delivery_id),
                 Segment::DeliveryUrl => out.push_str(ctx.delivery_url.as_deref().unwrap_or("")),
-                Segment::Data { feeder, column } => {
+                Segment::Data {
+                    feeder,
+                    column,
+                    json,
+                } => {
                     let r = row(*feeder)?;
-                    out.push_str(r.get(*column).map_or("", String::as_str));
+                    let v = r.get(*column).map_or("", String::as_str);
+                    if *json {
+                        escape_json_into(v, out);
+                    } else {
+                        out.push_str(v);
+                    }
                 }
             }
         }
@@ -299,15 +340,40 @@ impl RequestTemplate {
     }
 }
 
+/// Whether a URI path or query may carry `b` as it is: RFC 3986's
+/// unreserved and reserved characters, less `#` (it would end the path at
+/// a fragment) and `[` `]` (host only), plus `%` (a value may already be
+/// percent-encoded). So `/`, `?`, `&` and `=` in a value keep their meaning.
+pub fn path_may_carry(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?@!$&'()*+,;=%".contains(&b)
+}
+
 /// Percent-encodes what a rendered value may not carry in a URI path or
-/// query (spaces, controls, non-ASCII, and `#`), leaving the rest.
+/// query (spaces, controls, non-ASCII, `"`, `<`, `>`, `{`, `|`, `#`, ...),
+/// leaving the rest.
 pub fn encode_path_value(v: &str, out: &mut String) {
     for b in v.bytes() {
-        // `%` stays: a value may already be percent-encoded.
-        if b.is_ascii_graphic() && b != b'#' {
+        if path_may_carry(b) {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// `v` as the inside of a JSON string: `"`, `\` and control characters escaped.
+pub fn escape_json_into(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
         }
     }
 }
