@@ -102,6 +102,15 @@ fn flag(flag: &str, message: impl Into<String>) -> ProfileError {
     }
 }
 
+/// The highest level a search may name: a rate, or requests in flight.
+fn max_level(closed: bool) -> f64 {
+    if closed {
+        rampdeck::profile::validate::MAX_CONNECTIONS as f64
+    } else {
+        rampdeck::util::limits::MAX_RATE
+    }
+}
+
 /// The plan searched and the search's settings, flags over `[find]` over defaults.
 fn plan(
     target: Option<&str>,
@@ -147,10 +156,33 @@ fn plan(
             other => Ok(other),
         }
     };
-    if let Some(v) = positive("--start", a.start)? {
+    // Concurrency counts requests in flight: a whole number of them, and
+    // never past the rate cap either way.
+    let level = |name: &str, v: Option<f64>| -> Result<Option<f64>, ProfileError> {
+        let v = positive(name, v)?;
+        match v {
+            Some(x) if cfg.closed && x.fract() != 0.0 => Err(flag(
+                name,
+                format!(
+                    "{} is not a whole number: --concurrency searches requests in flight (1, 2, 50, ...)",
+                    rampdeck::util::fmt::num(x)
+                ),
+            )),
+            Some(x) if x > max_level(cfg.closed) => Err(flag(
+                name,
+                format!(
+                    "{} is more than the most rampdeck sends ({})",
+                    rampdeck::util::fmt::num(x),
+                    if cfg.closed { format!("{} in flight", rampdeck::util::fmt::group(rampdeck::profile::validate::MAX_CONNECTIONS as u64)) } else { rampdeck::util::limits::MAX_RATE_TEXT.to_owned() }
+                ),
+            )),
+            other => Ok(other),
+        }
+    };
+    if let Some(v) = level("--start", a.start)? {
         cfg.search.start = v;
     }
-    if let Some(v) = positive("--max", a.max)? {
+    if let Some(v) = level("--max", a.max)? {
         cfg.search.max = v;
     }
     if cfg.search.max < cfg.search.start {

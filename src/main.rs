@@ -272,6 +272,18 @@ fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
         Err(e @ compare::CompareError::Read { .. })
             if path.is_dir() && path.join("run.jsonl").exists() =>
         {
+            // summary.json gone, but the run finished: its log ends in the summary.
+            if let Ok(Some(mut v)) = rampdeck::run::log::logged_summary(path) {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("type");
+                }
+                compare::check_shape(&v).map_err(|m| format!("{}: its summary line: {m}", path.display()))?;
+                eprintln!(
+                    "warning: {}: no summary.json; using the summary the run wrote at its end in run.jsonl",
+                    path.display()
+                );
+                return Ok(v);
+            }
             let s = rampdeck::report::rebuild::rebuild(path).map_err(|r| format!("{e}; {r}"))?;
             if let Some(why) = &s.incomplete {
                 eprintln!("warning: {}: incomplete: {why}", path.display());
@@ -299,6 +311,19 @@ fn overrides(run: &RunArgs) -> Overrides {
 fn check(paths: &[String]) -> ExitCode {
     let mut bad = 0;
     for path in paths {
+        // A URL is checked as the ad-hoc plan `run URL` would make, and
+        // shown with its password redacted, never as a file path.
+        if path.contains("://") {
+            let shown = rampdeck::util::secret::redact(path);
+            match profile::adhoc(path, &Default::default(), &Default::default()) {
+                Ok(plan) => println!("{shown}: ok\n{}", indent(&plan.describe())),
+                Err(e) => {
+                    eprintln!("error: {}", rampdeck::util::secret::redact(&e.to_string()));
+                    bad += 1;
+                }
+            }
+            continue;
+        }
         let is_scenario = profile::read(path).is_ok_and(|t| profile::is_scenario_profile(&t));
         if is_scenario {
             match profile::scenario::load(path) {

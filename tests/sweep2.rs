@@ -117,3 +117,87 @@ fn a_hang_up_stops_a_headless_run_like_sigterm() {
     assert_eq!(s["stopped_early"], true, "{s}");
     assert!(s["requests"].as_u64().unwrap_or(0) > 50, "{s}");
 }
+
+#[test]
+fn levels_past_the_caps_and_fractional_concurrency_are_refused_in_short_words() {
+    let o = rampdeck(&["run", "http://127.0.0.1:9/", "--rate", "1e308", "--duration", "1s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("1.000e308 is more than the most rampdeck sends (10,000,000 per second)"), "{}", text(&o));
+    let o = rampdeck(&["find", "http://127.0.0.1:9/", "--concurrency", "--start", "0.5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("0.5 is not a whole number"), "{}", text(&o));
+    let o = rampdeck(&["find", "http://127.0.0.1:9/", "--start", "1e308"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).len() < 300, "{}", text(&o));
+}
+
+#[test]
+fn check_of_a_url_never_shows_its_password() {
+    let o = rampdeck(&["check", "http://user:s3cret-pass@127.0.0.1:9/x"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("s3cret"), "{}", text(&o));
+    assert!(text(&o).contains("http://user:***@127.0.0.1:9"), "{}", text(&o));
+}
+
+/// A short headless run against a server this test starts, into `out`.
+fn short_run(out: &Path) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming().take(200) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let o = rampdeck(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "20",
+        "--duration",
+        "1s",
+        "--headless",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_missing_summary_json_falls_back_to_the_logs_summary_and_bad_counters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    short_run(&out);
+    std::fs::remove_file(out.join("summary.json")).unwrap();
+    let o = rampdeck(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("killed"), "{}", text(&o));
+    assert!(text(&o).contains("using the summary the run wrote"), "{}", text(&o));
+    // A corrupt log (ok above finished, no summary line) is refused, not
+    // turned into "success 1434%".
+    let log = std::fs::read_to_string(out.join("run.jsonl")).unwrap();
+    let bad: String = log
+        .lines()
+        .filter(|l| !l.contains("\"type\":\"summary\""))
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["type"] == "interval" && v["finished"].as_u64().unwrap_or(0) > 0 {
+                v["ok"] = serde_json::json!(v["finished"].as_u64().unwrap() * 14);
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(out.join("run.jsonl"), bad).unwrap();
+    let o = rampdeck(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("the counters do not add up"), "{}", text(&o));
+    assert!(!text(&o).contains("1434"), "{}", text(&o));
+}

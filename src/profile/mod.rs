@@ -169,7 +169,17 @@ impl Overrides {
             (Some(r), _) if r.is_nan() || r <= 0.0 || r.is_infinite() => {
                 return Err(flag(
                     "--rate",
-                    format!("must be more than 0 requests per second, got {r}"),
+                    format!("must be more than 0 requests per second, got {}", crate::util::fmt::num(r)),
+                ))
+            }
+            (Some(r), _) if r > crate::util::limits::MAX_RATE => {
+                return Err(flag(
+                    "--rate",
+                    format!(
+                        "{} is more than the most rampdeck sends ({})",
+                        crate::util::fmt::num(r),
+                        crate::util::limits::MAX_RATE_TEXT
+                    ),
                 ))
             }
             (Some(r), _) => Some((Mode::Open, r)),

@@ -942,11 +942,13 @@ fn load_plan(
         )?;
         if let Some(r) = l.rate.take() {
             let v = *r.get_ref();
-            if !(v.is_finite() && v > 0.0) {
+            if !(v.is_finite() && v > 0.0 && v <= crate::util::limits::MAX_RATE) {
                 return Err(src.at(
                     r.span(),
                     format!(
-                        "load.rate: connections opened per second must be more than 0, got {v}"
+                        "load.rate: connections opened per second must be more than 0 and at most {}, got {}",
+                        crate::util::limits::MAX_RATE_TEXT,
+                        crate::util::fmt::num(v)
                     ),
                 ));
             }
@@ -986,7 +988,13 @@ fn load_plan(
             if v.is_nan() || v <= 0.0 || v.is_infinite() {
                 return Err(src.at(
                     r.span(),
-                    format!("load.rate: must be more than 0 requests per second, got {v}"),
+                    format!("load.rate: must be more than 0 requests per second, got {}", crate::util::fmt::num(v)),
+                ));
+            }
+            if v > crate::util::limits::MAX_RATE {
+                return Err(src.at(
+                    r.span(),
+                    format!("load.rate: {} is more than the most rampdeck sends ({})", crate::util::fmt::num(v), crate::util::limits::MAX_RATE_TEXT),
                 ));
             }
             Some((v, r.span()))
@@ -1111,14 +1119,14 @@ fn stage_list(
     let max = if mode == Mode::Closed {
         MAX_CONNECTIONS as f64
     } else {
-        10_000_000.0
+        crate::util::limits::MAX_RATE
     };
     let level = |field: String, v: &Spanned<f64>| -> Result<f64, ProfileError> {
         let x = *v.get_ref();
         if !(0.0..=max).contains(&x) || !x.is_finite() {
             return Err(src.at(
                 v.span(),
-                format!("{field}: must be from 0 to {max}, got {x}"),
+                format!("{field}: must be from 0 to {}, got {}", crate::util::fmt::group(max as u64), crate::util::fmt::num(x)),
             ));
         }
         if mode == Mode::Closed && x.fract() != 0.0 {

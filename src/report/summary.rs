@@ -624,6 +624,10 @@ pub fn lag_cause(lag: crate::engine::pace::Lag) -> &'static str {
 /// 123456789 -> "117.7 MiB".
 pub fn bytes(v: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    // A broken gauge (1.79e308) is printed in a few characters, not 300 digits.
+    if !v.is_finite() || v.abs() >= 1024f64.powi(4) * 1e6 {
+        return format!("{} B", crate::util::fmt::num(v));
+    }
     let mut v = v;
     let mut i = 0;
     while v >= 1024.0 && i < UNITS.len() - 1 {
@@ -649,6 +653,12 @@ pub use crate::util::fmt::group;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_broken_gauge_prints_short() {
+        assert_eq!(super::bytes(1.79e308), "1.790e308 B");
+        assert_eq!(super::bytes(123456789.0), "117.7 MiB");
+    }
+
     #[test]
     fn groups_thousands() {
         assert_eq!(super::group(0), "0");

@@ -566,6 +566,18 @@ impl Iterator for Lines {
     }
 }
 
+/// The summary line a finished run wrote last in its log, if any (read
+/// line by line).
+pub fn logged_summary(path: &Path) -> Result<Option<Value>, RunLogError> {
+    let mut found = None;
+    for line in Lines::open(path)? {
+        if let (_, LogLine::Summary(v)) = line? {
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
 /// Reads a whole run log into memory (for short logs and tests; reports
 /// and replay stream with `Lines`). A cut-off last line is tolerated and
 /// reported; a broken line elsewhere is an error naming it.

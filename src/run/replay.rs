@@ -191,6 +191,20 @@ impl Recording {
                             index,
                             message: e.to_string(),
                         })?;
+                    // Counters no run can make are a corrupt log, not numbers to fold in.
+                    let recorded = stats.status.iter().map(|(_, n)| *n).sum::<u64>();
+                    if stats.ok > stats.finished || recorded > stats.finished {
+                        return Err(ReplayError::Interval {
+                            path: path.clone(),
+                            index,
+                            message: format!(
+                                "line {}: ok {}, responses by status {recorded}, but finished {}: the counters do not add up (a corrupt log)",
+                                lines.line_number(),
+                                stats.ok,
+                                stats.finished
+                            ),
+                        });
+                    }
                     index += 1;
                     items.push((stats.elapsed, Item::Interval(offset)));
                 }

@@ -281,7 +281,12 @@ impl App {
     }
 
     fn set_level(&mut self, level: f64, run: &RunView) -> Vec<Command> {
-        let level = level.max(0.0);
+        // `+` held down never passes the most a profile may ask for.
+        let most = match self.plan.load.mode {
+            Mode::Open => crate::util::limits::MAX_RATE,
+            Mode::Closed => crate::profile::validate::MAX_CONNECTIONS as f64,
+        };
+        let level = level.clamp(0.0, most);
         self.pending_level = Some((level, run.now));
         let unit = self.plan.level_unit();
         self.notify(

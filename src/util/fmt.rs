@@ -16,6 +16,20 @@ pub fn fmt_dur(d: Duration) -> String {
     humantime::format_duration(ms).to_string()
 }
 
+/// Any number for a message, in at most a few characters more than it
+/// needs: plain when ordinary, scientific past 1e15 (a 1e308 from input
+/// or a broken gauge is "1.000e308", not 309 digits).
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A rate for a sentence: "950", "38k", "1.2k", "1.5M".
 pub fn fmt_rate(v: f64) -> String {
     let v = v.max(0.0);
@@ -45,6 +59,13 @@ pub fn group(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_numbers_stay_short() {
+        assert_eq!(super::num(1e308), "1.000e308");
+        assert_eq!(super::num(0.5), "0.5");
+        assert_eq!(super::num(200.0), "200");
+    }
+
     #[test]
     fn rates_read_as_words() {
         use super::fmt_rate;
