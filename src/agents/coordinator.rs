@@ -388,6 +388,8 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
         due: 0.0,
         under_supplied: Duration::ZERO,
         ended_without_agents: false,
+        last_tick: Instant::now(),
+        stall_grace_until: None,
     };
     let joins = launch.joins;
     let task = tokio::spawn(coordinator.run(control_rx, in_rx, joins, fleet));
@@ -464,7 +466,14 @@ struct Coordinator {
     due: f64,
     under_supplied: Duration,
     ended_without_agents: bool,
+    /// When `tick` last ran, to notice that this process was stopped.
+    last_tick: Instant,
+    /// After a stall: intervals close only when complete until then.
+    stall_grace_until: Option<Instant>,
 }
+
+/// A gap between ticks (every 100 ms) past this is a stall of the coordinator.
+const STALL: Duration = Duration::from_secs(1);
 
 impl Coordinator {
     fn rc(&self) -> Duration {
@@ -717,7 +726,9 @@ impl Coordinator {
             let expected = self.expected();
             let grid_end = self.delta.saturating_mul(next as u32 + 1);
             let grace = self.delta + self.lead;
-            let overdue = !self.paused() && self.rc() > grid_end + grace;
+            // Just after a stall of our own, parts still queued are not late.
+            let stalled = self.stall_grace_until.is_some_and(|t| Instant::now() < t);
+            let overdue = !self.paused() && !stalled && self.rc() > grid_end + grace;
             let ready = (self.merger.complete(&expected) && !expected.is_empty())
                 || (overdue && self.merger.has_any())
                 || (expected.is_empty() && self.merger.has_any())
@@ -796,6 +807,27 @@ impl Coordinator {
 
     /// Checks for silent agents and a pause whose time has come.
     fn tick(&mut self) {
+        // A tick far later than its 100 ms: this process was stopped (Ctrl-Z,
+        // SIGSTOP) or starved. The agents went on and their reports wait in
+        // the sockets: hear them out before judging anyone silent.
+        let gap = self.last_tick.elapsed();
+        self.last_tick = Instant::now();
+        if gap > STALL {
+            let now = Instant::now();
+            for a in self.agents.iter_mut().filter(|a| a.row.state == AgentState::Running) {
+                a.last_heard = now;
+                a.last_interval = now;
+            }
+            self.stall_grace_until = Some(now + self.delta * 4 + Duration::from_secs(1));
+            self.emit(
+                EventKind::Warning,
+                format!(
+                    "the coordinator was stopped for {:.1}s (Ctrl-Z, SIGSTOP or a stall): the agents went on; their reports are read now",
+                    gap.as_secs_f64()
+                ),
+            );
+            return;
+        }
         if let Some(at) = self.pause_at {
             if self.rc() >= at {
                 self.pause_at = None;
@@ -812,7 +844,7 @@ impl Coordinator {
             .enumerate()
             .filter(|(_, a)| a.row.state == AgentState::Running)
             .filter_map(|(i, a)| {
-                if a.last_heard.elapsed() > wire::COORDINATOR_SILENCE.max(silence) {
+                if a.last_heard.elapsed() > wire::AGENT_SILENCE.max(silence) {
                     Some((i, "silent"))
                 } else if !paused
                     && Instant::now() > self.origin

@@ -16,8 +16,9 @@
 //!    `heartbeat` every second when they have nothing else to say.
 //! 4. agent → `finished` (its run's counters), then it closes.
 //!
-//! A coordinator that falls silent for `COORDINATOR_SILENCE` (or whose
-//! socket closes) is gone: the agent stops sending load at once.
+//! A coordinator whose socket closes is gone: the agent stops sending load
+//! at once. One that falls silent with its socket open is paused, and is
+//! waited for up to `COORDINATOR_SILENCE`.
 
 use std::time::Duration;
 
@@ -39,8 +40,13 @@ pub const PATH: &str = "/v1/run";
 /// Both ends send something at least this often.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// An agent that hears nothing from its coordinator for this long stops
-/// sending load (the issue allows 5 s from the coordinator's death).
-pub const COORDINATOR_SILENCE: Duration = Duration::from_secs(3);
+/// sending load. A coordinator that dies closes its connection, which stops
+/// the agent at once; silence with the connection open is a coordinator
+/// paused (Ctrl-Z, SIGSTOP, a debugger, a stalled VM), tolerated this long.
+pub const COORDINATOR_SILENCE: Duration = Duration::from_secs(15);
+/// A coordinator that hears nothing from an agent for this long (while it
+/// is itself running) counts the agent lost.
+pub const AGENT_SILENCE: Duration = Duration::from_secs(3);
 /// The largest frame either end accepts (an interval with full histograms
 /// and 20,000 failures is well under this).
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;

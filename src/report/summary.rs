@@ -198,13 +198,21 @@ impl Summary {
             not_sent_cause: (result.dropped > 0).then(|| {
                 // A distributed run that lost an agent: its share went
                 // unsent until the others took it, not the target's doing.
-                let lost = model.agents.as_ref().is_some_and(|a| {
-                    a.agents
-                        .iter()
-                        .any(|r| r.state == crate::run::agents::AgentState::Lost)
-                });
-                if lost {
-                    "an agent was lost: its share until the others took it".to_owned()
+                let lost: Vec<String> = model
+                    .agents
+                    .iter()
+                    .flat_map(|a| a.agents.iter())
+                    .filter(|r| r.state == crate::run::agents::AgentState::Lost)
+                    .map(|r| match r.lost_at_s {
+                        Some(t) => format!("{} (lost at {t:.1}s)", r.name),
+                        None => r.name.clone(),
+                    })
+                    .collect();
+                if !lost.is_empty() {
+                    format!(
+                        "an agent was lost: {}; its share went unsent until the others took it",
+                        lost.join(", ")
+                    )
                 } else {
                     lag_cause(result.behind_cause).to_owned()
                 }
@@ -578,10 +586,15 @@ impl Summary {
             }
         }
         if self.not_sent > 0 {
-            let advice = if self.not_sent_cause.as_deref() == Some(GENERATOR_LIMITED) {
-                "rampdeck ran out of CPU: lower the rate or spread the load over agents"
-            } else {
-                "every connection was waiting on the target: raise load.max_connections or lower the rate"
+            let advice = match self.not_sent_cause.as_deref() {
+                Some(GENERATOR_LIMITED) => {
+                    "rampdeck ran out of CPU: lower the rate or spread the load over agents"
+                }
+                None | Some(WAITING_ON_TARGET) => {
+                    "every connection was waiting on the target: raise load.max_connections or lower the rate"
+                }
+                // Another named cause (a lost agent): it, not the target.
+                Some(other) => other,
             };
             let _ = writeln!(
                 s,
