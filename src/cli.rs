@@ -196,7 +196,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
     /// Serve rampdeck's own metrics (OpenMetrics, for Prometheus) at http://ADDR/metrics while the run is live, e.g. 127.0.0.1:9464.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = rampdeck::util::serve::listen_addr)]
     pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub agents: AgentArgs,

@@ -234,7 +234,18 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
                 }
             }
         }
-        (false, false) => compare::compare(&base, &new, &tol),
+        (false, false) => {
+            let unmatched = compare::unmatched_tolerances(&base, &new, &tol);
+            if !unmatched.is_empty() {
+                eprintln!(
+                    "error: --tolerance-for {}: neither run has {} (a component or probe name as the runs' summaries spell it)",
+                    unmatched.join(", "),
+                    if unmatched.len() == 1 { "it" } else { "them" }
+                );
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            compare::compare(&base, &new, &tol)
+        }
         (true, true) => match scenario_compare::compare(&base, &new, &tol) {
             Ok(rows) => rows,
             Err(e) => {

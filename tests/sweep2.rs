@@ -201,3 +201,35 @@ fn a_missing_summary_json_falls_back_to_the_logs_summary_and_bad_counters_are_re
     assert!(text(&o).contains("the counters do not add up"), "{}", text(&o));
     assert!(!text(&o).contains("1434"), "{}", text(&o));
 }
+
+#[test]
+fn compare_refuses_tolerances_that_can_never_apply_and_has_no_latency_without_successes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    short_run(&out);
+    let run = out.to_str().unwrap();
+    let o = rampdeck(&["compare", run, run, "--tolerance-for", "errors.foo=5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = rampdeck(&["compare", run, run, "--tolerance-for", "component.nope.cpu_max=5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("component.nope.cpu_max: neither run has it"), "{}", text(&o));
+    let o = rampdeck(&["compare", run, run, "--tolerance-for", "errors.http_503=5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A run with no successful response has no latency to be "better".
+    let dead = dir.path().join("dead");
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--rate",
+        "20",
+        "--duration",
+        "1s",
+        "--headless",
+        "--out",
+        dead.to_str().unwrap(),
+    ]);
+    assert!(o.status.code().is_some(), "{}", text(&o));
+    let o = rampdeck(&["compare", run, dead.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    assert!(!text(&o).contains("better"), "{}", text(&o));
+}

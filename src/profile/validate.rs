@@ -218,15 +218,8 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
             let m = m.into_inner();
             let listen = match &m.listen {
                 None => crate::export::DEFAULT_LISTEN,
-                Some(l) => l.get_ref().parse().map_err(|_| {
-                    src.at(
-                        l.span(),
-                        format!(
-                            "metrics.listen: '{}' is not an address; give IP:PORT, e.g. \"127.0.0.1:9464\" (0: any free port)",
-                            l.get_ref()
-                        ),
-                    )
-                })?,
+                Some(l) => crate::util::serve::listen_addr(l.get_ref())
+                    .map_err(|e| src.at(l.span(), format!("metrics.listen: {e}")))?,
             };
             Some(crate::export::MetricsConfig { listen })
         }

@@ -107,6 +107,32 @@ fn tolerance_number(flag: &'static str, text: &str) -> Result<f64, CompareError>
         })
 }
 
+/// Whether `kind` is a name `summary.json`'s `errors` uses: an error
+/// kind (`connect_refused`, `grpc_unavailable`, ...) or `http_NNN`.
+fn is_error_name(kind: &str) -> bool {
+    if let Some(code) = kind.strip_prefix("http_") {
+        return code.len() == 3 && code.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c));
+    }
+    serde_json::from_value::<crate::stats::ErrorKind>(Value::String(kind.to_owned())).is_ok()
+}
+
+/// The `--tolerance-for` names of components and probes that neither run
+/// has: a tolerance that can never apply is a typo, not a setting.
+pub fn unmatched_tolerances(base: &Value, new: &Value, tol: &Tolerances) -> Vec<String> {
+    let kinds = error_names([base, new]);
+    let known: Vec<String> = metrics(base, &kinds)
+        .into_iter()
+        .chain(metrics(new, &kinds))
+        .map(|m| m.name)
+        .collect();
+    tol.per_metric
+        .keys()
+        .filter(|k| k.starts_with("component.") || (k.starts_with("probe.") && k.ends_with(".p95")))
+        .filter(|k| !known.contains(k))
+        .cloned()
+        .collect()
+}
+
 /// Whether `name` is something `compare` can produce.
 fn is_metric_name(name: &str) -> bool {
     if ["p95", "p99", "service_p99", "rps", "success_rate"].contains(&name) {
@@ -114,7 +140,7 @@ fn is_metric_name(name: &str) -> bool {
     }
     let parts: Vec<&str> = name.split('.').collect();
     match parts.as_slice() {
-        ["errors", kind] => !kind.is_empty(),
+        ["errors", kind] => is_error_name(kind),
         ["component", rest @ .., last] if !rest.is_empty() => {
             ["cpu_max", "memory_max"].contains(last)
         }
@@ -282,22 +308,26 @@ fn metric(name: impl Into<String>, value: Option<f64>, worse: Worse, scale: Scal
 /// memory maxima and per probe p95, where either run has them.
 fn metrics(s: &Value, error_names: &[String]) -> Vec<MetricValue> {
     use Scale::{Points, Relative};
+    // Latency is of successful responses: with none there is no latency,
+    // not a 0 ms that reads as "better -100%".
+    let successes = s["ok"].as_u64().unwrap_or(0) > 0;
+    let latency = |v: &Value| v.as_f64().filter(|_| successes);
     let mut m = vec![
         metric(
             "p95",
-            s["latency_ms"]["p95"].as_f64(),
+            latency(&s["latency_ms"]["p95"]),
             Worse::Higher,
             Relative,
         ),
         metric(
             "p99",
-            s["latency_ms"]["p99"].as_f64(),
+            latency(&s["latency_ms"]["p99"]),
             Worse::Higher,
             Relative,
         ),
         metric(
             "service_p99",
-            s["service_time_ms"]["p99"].as_f64(),
+            latency(&s["service_time_ms"]["p99"]),
             Worse::Higher,
             Relative,
         ),

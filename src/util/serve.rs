@@ -24,6 +24,23 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+/// A listen address from input: `IP:PORT`, or `HOST:PORT` resolved here
+/// (`localhost:9464`), IPv4 first.
+pub fn listen_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    let bad = || format!("'{text}' is not an address; give IP:PORT or HOST:PORT, e.g. \"127.0.0.1:9464\" or \"localhost:9464\" (port 0: any free port)");
+    let addrs: Vec<std::net::SocketAddr> = text.to_socket_addrs().map_err(|_| bad())?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(bad)
+}
+
 /// What one listener may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -189,6 +206,14 @@ mod tests {
         })
         .await
         .is_ok()
+    }
+
+    #[test]
+    fn listen_addresses_resolve_names() {
+        assert_eq!(listen_addr("127.0.0.1:9464").unwrap().port(), 9464);
+        let a = listen_addr("localhost:9464").unwrap();
+        assert!(a.ip().is_loopback() && a.port() == 9464, "{a}");
+        assert!(listen_addr("nowhere").unwrap_err().contains("HOST:PORT"));
     }
 
     #[tokio::test]
