@@ -288,7 +288,8 @@ fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
                 if let Some(m) = v.as_object_mut() {
                     m.remove("type");
                 }
-                compare::check_shape(&v).map_err(|m| format!("{}: its summary line: {m}", path.display()))?;
+                compare::check_shape(&v)
+                    .map_err(|m| format!("{}: its summary line: {m}", path.display()))?;
                 eprintln!(
                     "warning: {}: no summary.json; using the summary the run wrote at its end in run.jsonl",
                     path.display()

@@ -93,7 +93,7 @@ fn detach_from_terminal([stdin, stdout, stderr]: [bool; 3]) {
         // terminal in a loop that ends only on "would block", and spins on
         // the end-of-file a hung-up terminal (or /dev/null) gives. An empty
         // non-blocking pipe whose writer stays open always would block.
-        match std::io::pipe() {
+        match rustix::pipe::pipe() {
             Ok((reader, writer)) => {
                 let _ = rustix::io::ioctl_fionbio(&reader, true);
                 let _ = rustix::stdio::dup2_stdin(&reader);

@@ -579,8 +579,15 @@ async fn a_coordinator_stopped_for_six_seconds_keeps_its_agents_and_its_numbers(
     let (addr, count) = counting_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut coordinator = tokio::process::Command::new(EXE)
-        .args(["run", &format!("http://{addr}/"), "--rate", "100", "--duration", "14s"])
+    let coordinator = tokio::process::Command::new(EXE)
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "100",
+            "--duration",
+            "14s",
+        ])
         .args(["--agents", "local:2", "--headless", "--out"])
         .arg(&out)
         .stdout(Stdio::null())
@@ -607,7 +614,11 @@ async fn a_coordinator_stopped_for_six_seconds_keeps_its_agents_and_its_numbers(
     let sent = s["sent"].as_u64().unwrap();
     assert!((1350..=1450).contains(&sent), "sent {sent} of 1,400: {s}");
     assert!(s["not_sent"].as_u64().unwrap() < 30, "{s}");
-    assert_eq!(count.load(Ordering::Relaxed), sent, "the server saw what was counted");
+    assert_eq!(
+        count.load(Ordering::Relaxed),
+        sent,
+        "the server saw what was counted"
+    );
     // The summary's length agrees with the intervals it was folded from.
     let covered: f64 = run_log(&out)
         .iter()
@@ -615,5 +626,8 @@ async fn a_coordinator_stopped_for_six_seconds_keeps_its_agents_and_its_numbers(
         .map(|v| v["len_s"].as_f64().unwrap_or(0.0))
         .sum();
     let duration = s["elapsed_s"].as_f64().unwrap();
-    assert!((covered - duration).abs() < 1.0, "intervals cover {covered} s, the run {duration} s: {s}");
+    assert!(
+        (covered - duration).abs() < 1.0,
+        "intervals cover {covered} s, the run {duration} s: {s}"
+    );
 }

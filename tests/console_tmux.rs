@@ -366,13 +366,19 @@ fn a_closed_terminal_stops_the_run_like_sigterm_and_keeps_the_summary() {
     let start = Instant::now();
     loop {
         let out = Command::new("pgrep")
-            .args(["-f", &format!("^{} demo --rate 70 ", env!("CARGO_BIN_EXE_rampdeck"))])
+            .args([
+                "-f",
+                &format!("^{} demo --rate 70 ", env!("CARGO_BIN_EXE_rampdeck")),
+            ])
             .output()
             .unwrap();
         if out.stdout.is_empty() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "still running after the hang-up");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running after the hang-up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

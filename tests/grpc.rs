@@ -317,20 +317,22 @@ async fn raw_grpc_server(body: &'static [u8], encoding: Option<&'static str>) ->
                         frames.push(Ok(Frame::data(bytes::Bytes::from_static(body))));
                     }
                     frames.push(Ok(Frame::trailers(trailers)));
-                    let mut resp = hyper::Response::new(StreamBody::new(
-                        futures_util::stream::iter(frames),
-                    ));
-                    resp.headers_mut()
-                        .insert("content-type", http::HeaderValue::from_static("application/grpc"));
+                    let mut resp =
+                        hyper::Response::new(StreamBody::new(futures_util::stream::iter(frames)));
+                    resp.headers_mut().insert(
+                        "content-type",
+                        http::HeaderValue::from_static("application/grpc"),
+                    );
                     if let Some(e) = encoding {
                         resp.headers_mut()
                             .insert("grpc-encoding", http::HeaderValue::from_static(e));
                     }
                     Ok::<_, std::convert::Infallible>(resp)
                 });
-                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                    .await;
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                        .await;
             });
         }
     });
@@ -343,7 +345,11 @@ async fn malformed_reply_frames_are_protocol_errors_not_ok() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("m.bin"), b"\x0a\x02hi").unwrap();
     let cases: [(&'static [u8], Option<&'static str>, &str); 5] = [
-        (b"\0\xff\xff\xff\xffabc", None, "prefix says 4294967295 bytes, 3 came"),
+        (
+            b"\0\xff\xff\xff\xffabc",
+            None,
+            "prefix says 4294967295 bytes, 3 came",
+        ),
         (b"\0\0", None, "2 of its 5 bytes"),
         (b"\x01\0\0\0\x02hi", None, "no grpc-encoding"),
         (b"", None, "status OK with 0 messages"),

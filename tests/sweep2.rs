@@ -53,7 +53,10 @@ fn endless_inputs_are_refused_at_once_by_name() {
             "a descriptor set",
         ),
         (vec!["check", &data], "a [[data]] file"),
-        (vec!["compare", "/dev/zero", "/dev/zero"], "character device"),
+        (
+            vec!["compare", "/dev/zero", "/dev/zero"],
+            "character device",
+        ),
         (vec!["report", "/dev/zero"], "character device"),
         (
             vec![
@@ -85,7 +88,11 @@ fn endless_inputs_are_refused_at_once_by_name() {
         let t0 = Instant::now();
         let o = rampdeck(&args);
         let t = text(&o);
-        assert!(t0.elapsed() < Duration::from_secs(10), "{args:?}: {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{args:?}: {:?}",
+            t0.elapsed()
+        );
         assert!(t.contains(needle), "{args:?}: wanted '{needle}' in: {t}");
         assert_ne!(o.status.code(), Some(0), "{args:?}: {t}");
         assert!(o.status.code().is_some(), "{args:?} was killed: {t}");
@@ -97,7 +104,15 @@ fn a_hang_up_stops_a_headless_run_like_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let child = Command::new(EXE)
-        .args(["demo", "--headless", "--rate", "50", "--duration", "30s", "--out"])
+        .args([
+            "demo",
+            "--headless",
+            "--rate",
+            "50",
+            "--duration",
+            "30s",
+            "--out",
+        ])
         .arg(&out)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -111,7 +126,12 @@ fn a_hang_up_stops_a_headless_run_like_sigterm() {
     let o = child.wait_with_output().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
     // Not killed (129): ended as a stopped run, its thresholds judged.
-    assert!(matches!(o.status.code(), Some(0 | 99)), "{:?} {}", o.status, text(&o));
+    assert!(
+        matches!(o.status.code(), Some(0 | 99)),
+        "{:?} {}",
+        o.status,
+        text(&o)
+    );
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["stopped_early"], true, "{s}");
@@ -120,12 +140,33 @@ fn a_hang_up_stops_a_headless_run_like_sigterm() {
 
 #[test]
 fn levels_past_the_caps_and_fractional_concurrency_are_refused_in_short_words() {
-    let o = rampdeck(&["run", "http://127.0.0.1:9/", "--rate", "1e308", "--duration", "1s"]);
+    let o = rampdeck(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--rate",
+        "1e308",
+        "--duration",
+        "1s",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("1.000e308 is more than the most rampdeck sends (10,000,000 per second)"), "{}", text(&o));
-    let o = rampdeck(&["find", "http://127.0.0.1:9/", "--concurrency", "--start", "0.5"]);
+    assert!(
+        text(&o).contains("1.000e308 is more than the most rampdeck sends (10,000,000 per second)"),
+        "{}",
+        text(&o)
+    );
+    let o = rampdeck(&[
+        "find",
+        "http://127.0.0.1:9/",
+        "--concurrency",
+        "--start",
+        "0.5",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("0.5 is not a whole number"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0.5 is not a whole number"),
+        "{}",
+        text(&o)
+    );
     let o = rampdeck(&["find", "http://127.0.0.1:9/", "--start", "1e308"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).len() < 300, "{}", text(&o));
@@ -136,7 +177,11 @@ fn check_of_a_url_never_shows_its_password() {
     let o = rampdeck(&["check", "http://user:s3cret-pass@127.0.0.1:9/x"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("s3cret"), "{}", text(&o));
-    assert!(text(&o).contains("http://user:***@127.0.0.1:9"), "{}", text(&o));
+    assert!(
+        text(&o).contains("http://user:***@127.0.0.1:9"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A short headless run against a server this test starts, into `out`.
@@ -150,7 +195,10 @@ fn short_run(out: &Path) {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                    if n == 0
+                        || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .is_err()
+                    {
                         break;
                     }
                 }
@@ -180,7 +228,11 @@ fn a_missing_summary_json_falls_back_to_the_logs_summary_and_bad_counters_are_re
     let o = rampdeck(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("killed"), "{}", text(&o));
-    assert!(text(&o).contains("using the summary the run wrote"), "{}", text(&o));
+    assert!(
+        text(&o).contains("using the summary the run wrote"),
+        "{}",
+        text(&o)
+    );
     // A corrupt log (ok above finished, no summary line) is refused, not
     // turned into "success 1434%".
     let log = std::fs::read_to_string(out.join("run.jsonl")).unwrap();
@@ -198,7 +250,11 @@ fn a_missing_summary_json_falls_back_to_the_logs_summary_and_bad_counters_are_re
     std::fs::write(out.join("run.jsonl"), bad).unwrap();
     let o = rampdeck(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("the counters do not add up"), "{}", text(&o));
+    assert!(
+        text(&o).contains("the counters do not add up"),
+        "{}",
+        text(&o)
+    );
     assert!(!text(&o).contains("1434"), "{}", text(&o));
 }
 
@@ -210,9 +266,19 @@ fn compare_refuses_tolerances_that_can_never_apply_and_has_no_latency_without_su
     let run = out.to_str().unwrap();
     let o = rampdeck(&["compare", run, run, "--tolerance-for", "errors.foo=5"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let o = rampdeck(&["compare", run, run, "--tolerance-for", "component.nope.cpu_max=5"]);
+    let o = rampdeck(&[
+        "compare",
+        run,
+        run,
+        "--tolerance-for",
+        "component.nope.cpu_max=5",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("component.nope.cpu_max: neither run has it"), "{}", text(&o));
+    assert!(
+        text(&o).contains("component.nope.cpu_max: neither run has it"),
+        "{}",
+        text(&o)
+    );
     let o = rampdeck(&["compare", run, run, "--tolerance-for", "errors.http_503=5"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // A run with no successful response has no latency to be "better".

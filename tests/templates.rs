@@ -309,7 +309,10 @@ duration = "1s"
 "#,
     )
     .await;
-    assert_eq!(s["ok"], s["requests"], "every request sent and answered: {s}");
+    assert_eq!(
+        s["ok"], s["requests"],
+        "every request sent and answered: {s}"
+    );
     assert!(s["errors"].get("template").is_none(), "{s}");
     let seen = seen.lock().unwrap();
     assert!(seen.len() >= 15, "{}", seen.len());
@@ -346,7 +349,10 @@ fn a_bom_is_not_a_column_name_and_a_column_named_twice_is_refused() {
         "[[data]]\nfile = \"twice.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",
     );
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("twice.csv:1: the column 'user' is named twice"), "{text}");
+    assert!(
+        text.contains("twice.csv:1: the column 'user' is named twice"),
+        "{text}"
+    );
     let (code, text) = check(
         dir.path(),
         "[[data]]\nfile = \"ctl.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",

@@ -814,7 +814,11 @@ impl Coordinator {
         self.last_tick = Instant::now();
         if gap > STALL {
             let now = Instant::now();
-            for a in self.agents.iter_mut().filter(|a| a.row.state == AgentState::Running) {
+            for a in self
+                .agents
+                .iter_mut()
+                .filter(|a| a.row.state == AgentState::Running)
+            {
                 a.last_heard = now;
                 a.last_interval = now;
             }
@@ -1114,6 +1118,9 @@ mod tests {
         let t = super::remote_text("no\x1b]0;owned\x07 way");
         assert_eq!(t, "no\\x1b]0;owned\\x07 way");
         let long = super::remote_text(&"x".repeat(5000));
-        assert!(long.len() < 400 && long.ends_with("(4700 more bytes)"), "{long}");
+        assert!(
+            long.len() < 400 && long.ends_with("(4700 more bytes)"),
+            "{long}"
+        );
     }
 }

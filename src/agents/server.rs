@@ -97,8 +97,10 @@ pub async fn serve(opts: AgentOptions) -> Result<(), AgentsError> {
     // deadline; a new one evicts the oldest, so idle or slow connections
     // can never lock the coordinator out.
     let unauthenticated = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-    let mut waiting: std::collections::VecDeque<(Arc<AtomicBool>, tokio_util::sync::CancellationToken)> =
-        Default::default();
+    let mut waiting: std::collections::VecDeque<(
+        Arc<AtomicBool>,
+        tokio_util::sync::CancellationToken,
+    )> = Default::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,

@@ -60,7 +60,11 @@ pub fn interval(
     // The most any rate may send in the interval (closed loop has no rate,
     // but cannot beat the cap either).
     let most = (MAX_RATE * (s.len.as_secs_f64() + delta)).ceil() as u64;
-    for (what, n) in [("sent", s.sent), ("finished", s.finished), ("in flight", s.in_flight)] {
+    for (what, n) in [
+        ("sent", s.sent),
+        ("finished", s.finished),
+        ("in flight", s.in_flight),
+    ] {
         if n > most {
             return Err(format!(
                 "interval {}: {what} {n} is more than any rate sends in {:.3}s",
@@ -99,7 +103,12 @@ pub fn interval(
 
 /// Checks a `finished` frame: only once the schedule is over (or the run
 /// was stopped), so an agent cannot end a run at once.
-pub fn finished(now: Duration, schedule_end: Duration, stopped: bool, delta: Duration) -> Result<(), String> {
+pub fn finished(
+    now: Duration,
+    schedule_end: Duration,
+    stopped: bool,
+    delta: Duration,
+) -> Result<(), String> {
     if stopped || now + delta * 2 >= schedule_end {
         Ok(())
     } else {
@@ -150,10 +159,28 @@ mod tests {
         assert!(e.contains("more than any rate"), "{e}");
         let e = interval(&g, Sofar::default(), &iv(3, 5, 5, 6), &h).unwrap_err();
         assert!(e.contains("ok 6 is more than finished 5"), "{e}");
-        let e = interval(&g, Sofar { sent: 2, finished: 2 }, &iv(3, 1, 400, 400), &h).unwrap_err();
+        let e = interval(
+            &g,
+            Sofar {
+                sent: 2,
+                finished: 2,
+            },
+            &iv(3, 1, 400, 400),
+            &h,
+        )
+        .unwrap_err();
         assert!(e.contains("only 3 were sent"), "{e}");
         // One interval's early count is tolerated.
-        assert!(interval(&g, Sofar { sent: 1000, finished: 998 }, &iv(3, 0, 4, 4), &h).is_ok());
+        assert!(interval(
+            &g,
+            Sofar {
+                sent: 1000,
+                finished: 998
+            },
+            &iv(3, 0, 4, 4),
+            &h
+        )
+        .is_ok());
         let mut h = Histograms::default();
         for _ in 0..9 {
             h.latency.record(1000).unwrap();

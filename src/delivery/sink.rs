@@ -57,9 +57,12 @@ impl Sink {
 
 async fn accept(listener: TcpListener, tracker: Arc<Tracker>, cancel: CancellationToken) {
     let draws = Arc::new(AtomicU64::new(0));
-    crate::util::serve::serve(listener, cancel, crate::util::serve::Limits::SINK, move |req| {
-        handle(req, tracker.clone(), draws.clone())
-    })
+    crate::util::serve::serve(
+        listener,
+        cancel,
+        crate::util::serve::Limits::SINK,
+        move |req| handle(req, tracker.clone(), draws.clone()),
+    )
     .await
 }
 

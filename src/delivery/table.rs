@@ -344,15 +344,17 @@ mod tests {
     #[test]
     fn a_large_table_starts_small_and_grows_keeping_every_event() {
         let t = Table::new(10_000_000);
-        let slots = |t: &Table| -> usize {
-            t.shards.iter().map(|s| s.lock().unwrap().slots.len()).sum()
-        };
+        let slots =
+            |t: &Table| -> usize { t.shards.iter().map(|s| s.lock().unwrap().slots.len()).sum() };
         assert_eq!(slots(&t), SHARDS * FIRST_LEN, "nothing preallocated");
         for seq in 0..100_000u64 {
             t.publish(hash_of(&seq.to_le_bytes()), seq, 0).unwrap();
         }
         let grown = slots(&t);
-        assert!((133_000..=600_000).contains(&grown), "{grown} slots for 100,000");
+        assert!(
+            (133_000..=600_000).contains(&grown),
+            "{grown} slots for 100,000"
+        );
         for seq in (0..100_000u64).step_by(997) {
             assert_eq!(t.arrive(hash_of(&seq.to_le_bytes()), |e| e.seq), Some(seq));
         }

@@ -408,9 +408,9 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
     let mut kept = Vec::new();
     let mut len = 0usize;
     let mut trailers = None;
-    let mut deframer = judge.grpc.then(|| {
-        crate::util::grpc::Deframer::new(head.headers.contains_key("grpc-encoding"))
-    });
+    let mut deframer = judge
+        .grpc
+        .then(|| crate::util::grpc::Deframer::new(head.headers.contains_key("grpc-encoding")));
     let mut framing: Result<(), String> = Ok(());
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, true))?;
@@ -436,9 +436,13 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
     // HTTP status (a proxy's 503, say) is the outcome itself.
     let mut grpc = None;
     if judge.grpc && status == 200 {
-        let protocol = |why: String| Failure::new(ErrorKind::Protocol, format!("gRPC response: {why}"));
+        let protocol =
+            |why: String| Failure::new(ErrorKind::Protocol, format!("gRPC response: {why}"));
         framing.map_err(protocol)?;
-        let messages = deframer.as_ref().map_or(Ok(0), |d| d.finish()).map_err(protocol)?;
+        let messages = deframer
+            .as_ref()
+            .map_or(Ok(0), |d| d.finish())
+            .map_err(protocol)?;
         grpc = super::grpc::status(&head.headers, trailers.as_ref())
             .map_err(|why| Failure::new(ErrorKind::Protocol, why))?;
         // A unary call that ends OK carries exactly its one reply.

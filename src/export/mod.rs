@@ -111,9 +111,12 @@ impl Exporter {
 }
 
 async fn accept(listener: TcpListener, registry: Arc<Registry>, cancel: CancellationToken) {
-    crate::util::serve::serve(listener, cancel, crate::util::serve::Limits::METRICS, move |req| {
-        serve(req, registry.clone())
-    })
+    crate::util::serve::serve(
+        listener,
+        cancel,
+        crate::util::serve::Limits::METRICS,
+        move |req| serve(req, registry.clone()),
+    )
     .await
 }
 

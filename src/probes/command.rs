@@ -202,7 +202,9 @@ pub const MAX_LINE_BYTES: usize = 4096;
 
 /// Reads to the end of the first line (or of the output), keeping at most
 /// `MAX_LINE_BYTES` of it: a 100 MB line costs a buffer, not 100 MB.
-async fn first_line_of(mut out: impl tokio::io::AsyncRead + Unpin) -> std::io::Result<Option<String>> {
+async fn first_line_of(
+    mut out: impl tokio::io::AsyncRead + Unpin,
+) -> std::io::Result<Option<String>> {
     use tokio::io::AsyncReadExt;
     let mut t = Tail::new(1);
     let mut buf = vec![0u8; 16 * 1024];
@@ -321,8 +323,16 @@ mod tests {
             w.write_all(b"\nsecond\n").await.unwrap();
         });
         let line = first_line_of(r).await.unwrap().unwrap();
-        assert!(line.starts_with("yyyy") && line.len() < MAX_LINE_BYTES + 40, "{}", line.len());
-        assert!(line.contains("more bytes]"), "{}", &line[MAX_LINE_BYTES - 10..]);
+        assert!(
+            line.starts_with("yyyy") && line.len() < MAX_LINE_BYTES + 40,
+            "{}",
+            line.len()
+        );
+        assert!(
+            line.contains("more bytes]"),
+            "{}",
+            &line[MAX_LINE_BYTES - 10..]
+        );
         writer.await.unwrap();
         let (mut w, r) = tokio::io::duplex(1024);
         tokio::spawn(async move {
@@ -335,7 +345,10 @@ mod tests {
     #[tokio::test]
     async fn a_command_never_sees_the_agents_token() {
         // Set for this process as an agent or coordinator has it.
-        std::env::set_var(crate::util::secret::AGENT_TOKEN_ENV, "secret-token-0123456789");
+        std::env::set_var(
+            crate::util::secret::AGENT_TOKEN_ENV,
+            "secret-token-0123456789",
+        );
         let cfg = StatConfig {
             name: "env".into(),
             argv: vec!["sh".into(), "-c".into(), "env; echo done".into()],

@@ -41,7 +41,8 @@ pub fn beside(profile: &str, file: &str) -> PathBuf {
 /// Loads a descriptor set as `protoc --descriptor_set_out` (with
 /// `--include_imports`) or `buf build -o` writes it.
 pub fn load_pool(path: &Path) -> Result<DescriptorPool, String> {
-    let bytes = crate::util::files::read_bytes(path, crate::util::files::DESCRIPTOR_SET).map_err(|e| e.to_string())?;
+    let bytes = crate::util::files::read_bytes(path, crate::util::files::DESCRIPTOR_SET)
+        .map_err(|e| e.to_string())?;
     DescriptorPool::decode(bytes.as_slice()).map_err(|e| {
         format!(
             "{} is not a descriptor set ({e}); write one with `protoc --include_imports --descriptor_set_out={} your.proto`",

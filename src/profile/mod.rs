@@ -169,7 +169,10 @@ impl Overrides {
             (Some(r), _) if r.is_nan() || r <= 0.0 || r.is_infinite() => {
                 return Err(flag(
                     "--rate",
-                    format!("must be more than 0 requests per second, got {}", crate::util::fmt::num(r)),
+                    format!(
+                        "must be more than 0 requests per second, got {}",
+                        crate::util::fmt::num(r)
+                    ),
                 ))
             }
             (Some(r), _) if r > crate::util::limits::MAX_RATE => {

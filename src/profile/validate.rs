@@ -685,7 +685,8 @@ fn request(
         template.body = compile(b.get_ref(), &b.span(), "body")?;
         // A JSON body: data values inside its strings are JSON-escaped.
         let json_type = r.headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("content-type") && v.get_ref().to_ascii_lowercase().contains("json")
+            k.eq_ignore_ascii_case("content-type")
+                && v.get_ref().to_ascii_lowercase().contains("json")
         });
         let looks_json = b.get_ref().trim_start().starts_with(['{', '[']);
         if let (Some(t), true) = (template.body.as_mut(), json_type || looks_json) {
@@ -981,13 +982,20 @@ fn load_plan(
             if v.is_nan() || v <= 0.0 || v.is_infinite() {
                 return Err(src.at(
                     r.span(),
-                    format!("load.rate: must be more than 0 requests per second, got {}", crate::util::fmt::num(v)),
+                    format!(
+                        "load.rate: must be more than 0 requests per second, got {}",
+                        crate::util::fmt::num(v)
+                    ),
                 ));
             }
             if v > crate::util::limits::MAX_RATE {
                 return Err(src.at(
                     r.span(),
-                    format!("load.rate: {} is more than the most rampdeck sends ({})", crate::util::fmt::num(v), crate::util::limits::MAX_RATE_TEXT),
+                    format!(
+                        "load.rate: {} is more than the most rampdeck sends ({})",
+                        crate::util::fmt::num(v),
+                        crate::util::limits::MAX_RATE_TEXT
+                    ),
                 ));
             }
             Some((v, r.span()))
@@ -1119,7 +1127,11 @@ fn stage_list(
         if !(0.0..=max).contains(&x) || !x.is_finite() {
             return Err(src.at(
                 v.span(),
-                format!("{field}: must be from 0 to {}, got {}", crate::util::fmt::group(max as u64), crate::util::fmt::num(x)),
+                format!(
+                    "{field}: must be from 0 to {}, got {}",
+                    crate::util::fmt::group(max as u64),
+                    crate::util::fmt::num(x)
+                ),
             ));
         }
         if mode == Mode::Closed && x.fract() != 0.0 {

@@ -9,7 +9,9 @@ use super::plot::{self, Line};
 
 /// capacity.json in `dir`, if a search wrote one.
 pub fn load(dir: &Path) -> Option<Value> {
-    let text = crate::util::files::read_text(&dir.join("capacity.json"), crate::util::files::SUMMARY).ok()?;
+    let text =
+        crate::util::files::read_text(&dir.join("capacity.json"), crate::util::files::SUMMARY)
+            .ok()?;
     serde_json::from_str(&text).ok()
 }
 

@@ -207,9 +207,11 @@ pub fn read_json(path: &Path, name: &str) -> Result<(PathBuf, Value), CompareErr
     } else {
         path.to_owned()
     };
-    let text = crate::util::files::read_text(&file, crate::util::files::SUMMARY).map_err(|e| CompareError::Read {
-        path: file.clone(),
-        source: std::io::Error::other(e.to_string()),
+    let text = crate::util::files::read_text(&file, crate::util::files::SUMMARY).map_err(|e| {
+        CompareError::Read {
+            path: file.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
     })?;
     let v: Value = serde_json::from_str(&text).map_err(|e| CompareError::NotSummary {
         path: file.clone(),

@@ -824,7 +824,8 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
     );
     // A capacity search's run: its result leads, its charts first.
     let capacity = super::capacity_document::load(dir);
-    let doc = json!({ "summary": summary, "series": s, "events": logged_events, "capacity": capacity });
+    let doc =
+        json!({ "summary": summary, "series": s, "events": logged_events, "capacity": capacity });
     let mut all_charts = Vec::new();
     if format != Format::Json {
         if let Some(c) = &capacity {
@@ -832,8 +833,8 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         }
         // The summary's timeline has everything the run made, the route
         // actions' events too (the log keeps those as route_action lines).
-        let events: Vec<Event> =
-            serde_json::from_value(summary["events"].clone()).unwrap_or_else(|_| logged_events.clone());
+        let events: Vec<Event> = serde_json::from_value(summary["events"].clone())
+            .unwrap_or_else(|_| logged_events.clone());
         all_charts.extend(charts(&s, &events, &hist)?);
     }
     let (verdict, tables) = match &capacity {

@@ -160,7 +160,6 @@ impl Series {
     }
 }
 
-
 #[derive(Clone, Copy)]
 enum Fold {
     Mean,

@@ -508,7 +508,9 @@ impl Lines {
                         .map_err(|e| self.corrupt(format!("event: {e}")))?;
                     LogLine::Event(e)
                 }
-                Some("resource" | "probe_run" | "probe_state" | "route_action") => LogLine::Probe(v),
+                Some("resource" | "probe_run" | "probe_state" | "route_action") => {
+                    LogLine::Probe(v)
+                }
                 Some("agents") => LogLine::Agents(v),
                 Some("summary") => LogLine::Summary(v),
                 _ => return Err(self.corrupt("no known 'type'".into())),
@@ -524,7 +526,10 @@ impl Lines {
 
     /// The interval line at `offset` (as `next` gave it) with its
     /// histograms: replay reads intervals back from the file one at a time.
-    pub fn interval_at(&mut self, offset: u64) -> Result<(Value, crate::stats::Histograms), RunLogError> {
+    pub fn interval_at(
+        &mut self,
+        offset: u64,
+    ) -> Result<(Value, crate::stats::Histograms), RunLogError> {
         use std::io::{Seek, SeekFrom};
         self.reader
             .seek(SeekFrom::Start(offset))

@@ -186,9 +186,11 @@ pub fn read(dir: &Path) -> Result<ScenarioRecording, ScenarioError> {
         dir.to_owned()
     };
     let shown = path.display().to_string();
-    let text = crate::util::files::read_text(&path, crate::util::files::SUMMARY).map_err(|e| ScenarioError::Write {
-        path: shown.clone(),
-        source: std::io::Error::other(e.to_string()),
+    let text = crate::util::files::read_text(&path, crate::util::files::SUMMARY).map_err(|e| {
+        ScenarioError::Write {
+            path: shown.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
     })?;
     let bad = |line: usize, why: String| ScenarioError::Setup(format!("{shown}:{line}: {why}"));
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

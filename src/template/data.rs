@@ -98,7 +98,8 @@ impl Feeder {
         name: String,
     ) -> Result<Feeder, String> {
         let shown = path.display().to_string();
-        let text = crate::util::files::read_text(path, crate::util::files::DATA).map_err(|e| e.to_string())?;
+        let text = crate::util::files::read_text(path, crate::util::files::DATA)
+            .map_err(|e| e.to_string())?;
         // A byte-order mark (spreadsheets write one) is not part of the first column's name.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let jsonl = matches!(

@@ -151,13 +151,11 @@ fn placeholder(expr: &str, feeders: &Feeders, delivery: bool) -> Result<Segment,
                 return Err(format!("{name} takes no arguments"));
             }
             let column = &name["data.".len()..];
-            feeders
-                .find(column)
-                .map(|(feeder, column)| Segment::Data {
-                    feeder,
-                    column,
-                    json: false,
-                })
+            feeders.find(column).map(|(feeder, column)| Segment::Data {
+                feeder,
+                column,
+                json: false,
+            })
         }
         other => Err(format!("unknown placeholder '{other}'; use {NAMES}")),
     }

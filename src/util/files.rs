@@ -213,7 +213,10 @@ mod tests {
         // A FIFO fed forever: the read stops one byte past the limit.
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fifo");
-        let status = std::process::Command::new("mkfifo").arg(&p).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap();
         assert!(status.success());
         let writer_path = p.clone();
         let writer = std::thread::spawn(move || {

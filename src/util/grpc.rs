@@ -73,9 +73,15 @@ impl Deframer {
                         0 => {}
                         1 if self.encoded => {}
                         1 => {
-                            return Err("a compressed message (flag 1) with no grpc-encoding header".into())
+                            return Err(
+                                "a compressed message (flag 1) with no grpc-encoding header".into(),
+                            )
                         }
-                        f => return Err(format!("a message prefix with flag {f} (only 0 and 1 exist)")),
+                        f => {
+                            return Err(format!(
+                                "a message prefix with flag {f} (only 0 and 1 exist)"
+                            ))
+                        }
                     }
                     let [_, a, b, c, d] = self.prefix;
                     self.len = u64::from(u32::from_be_bytes([a, b, c, d]));
@@ -163,7 +169,10 @@ mod tests {
             d.finish()
         };
         assert_eq!(check(&frame(b"hello"), false), Ok(1));
-        assert_eq!(check(&[&frame(b"a")[..], &frame(b"")[..]].concat(), false), Ok(2));
+        assert_eq!(
+            check(&[&frame(b"a")[..], &frame(b"")[..]].concat(), false),
+            Ok(2)
+        );
         assert_eq!(check(b"", false), Ok(0));
         let e = check(b"\0\xff\xff\xff\xffabc", false).unwrap_err();
         assert!(e.contains("prefix says 4294967295 bytes, 3 came"), "{e}");

@@ -31,7 +31,9 @@ pub fn listen_addr(text: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(a) = text.parse() {
         return Ok(a);
     }
-    let bad = || format!("'{text}' is not an address; give IP:PORT or HOST:PORT, e.g. \"127.0.0.1:9464\" or \"localhost:9464\" (port 0: any free port)");
+    let bad = || {
+        format!("'{text}' is not an address; give IP:PORT or HOST:PORT, e.g. \"127.0.0.1:9464\" or \"localhost:9464\" (port 0: any free port)")
+    };
     let addrs: Vec<std::net::SocketAddr> = text.to_socket_addrs().map_err(|_| bad())?.collect();
     addrs
         .iter()
@@ -131,8 +133,12 @@ async fn idle_for(origin: Instant, last_ms: &AtomicU64, idle: Duration) {
 /// Accepts connections on `listener` and answers each request with
 /// `handle`, within `limits`, until `cancel`; then closes every connection
 /// and returns.
-pub async fn serve<H, F>(listener: TcpListener, cancel: CancellationToken, limits: Limits, handle: H)
-where
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    cancel: CancellationToken,
+    limits: Limits,
+    handle: H,
+) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
 {
@@ -239,7 +245,8 @@ mod tests {
                     break;
                 }
             }
-            closed_within(&mut slow, Duration::from_millis(50)).await || slow.write_all(b"X").await.is_err()
+            closed_within(&mut slow, Duration::from_millis(50)).await
+                || slow.write_all(b"X").await.is_err()
         });
         // Fill up to the cap: the one past it is closed at once.
         let mut held = Vec::new();
@@ -248,17 +255,29 @@ mod tests {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut surplus = TcpStream::connect(addr).await.unwrap();
-        assert!(closed_within(&mut surplus, Duration::from_millis(300)).await, "past the cap");
-        assert!(closed_within(&mut idle, Duration::from_secs(3)).await, "idle");
+        assert!(
+            closed_within(&mut surplus, Duration::from_millis(300)).await,
+            "past the cap"
+        );
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(3)).await,
+            "idle"
+        );
         assert!(slow_task.await.unwrap(), "slowloris");
         // A real request still gets its answer.
         drop(held);
         tokio::time::sleep(Duration::from_millis(700)).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 256];
         let n = s.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
         cancel.cancel();
         server.await.unwrap();
     }
