@@ -252,7 +252,7 @@ fn plan(
             "a search needs an SLO: give --slo \"p99 < 50ms\" (repeatable), [find] slo, or [thresholds] in the profile",
         ));
     }
-    rampdeck::find::check_slo(&cfg.slo).map_err(|m| flag("--slo", m))?;
+    rampdeck::find::check_slo(&cfg.slo, &plan.probes).map_err(|m| flag("--slo", m))?;
     if let Some(n) = a.max_connections {
         plan.load.max_connections = n as usize;
     }

@@ -299,3 +299,52 @@ fn compare_refuses_tolerances_that_can_never_apply_and_has_no_latency_without_su
     assert_eq!(o.status.code(), Some(99), "{}", text(&o));
     assert!(!text(&o).contains("better"), "{}", text(&o));
 }
+
+#[test]
+fn a_search_refuses_a_baseline_with_negative_levels_and_slos_on_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(
+        dir.path(),
+        "capacity.json",
+        r#"{"searched": "rate", "steps": [], "max_sustainable": -300, "knee": null}"#,
+    );
+    let o = rampdeck(&[
+        "find",
+        "http://127.0.0.1:9/",
+        "--slo",
+        "p99 < 50ms",
+        "--baseline",
+        &base,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("'max_sustainable' is -300"),
+        "{}",
+        text(&o)
+    );
+    let o = rampdeck(&[
+        "find",
+        "http://127.0.0.1:9/",
+        "--slo",
+        "component.istiod.cpu_max < 2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no [[source]] is named 'istiod' (sources: none)"),
+        "{}",
+        text(&o)
+    );
+    let profile = write(
+        dir.path(),
+        "p.toml",
+        "[target]\nurl = \"http://127.0.0.1:9/\"\n[load]\nrate = 10\nduration = \"1s\"\n[find]\nslo = [\"probe.viz.p95 < 2s\"]\n",
+    );
+    let o = rampdeck(&["check", &profile]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("p.toml:7:")
+            && text(&o).contains("no [[stat]] or [[probe]] is named 'viz'"),
+        "{}",
+        text(&o)
+    );
+}

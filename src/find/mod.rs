@@ -83,22 +83,64 @@ impl FindConfig {
 /// The plan a search runs: one hold at the start level that the search
 /// then moves, no warmup (each step settles on its own), and no
 /// whole-run thresholds (the SLO is judged per step).
-/// Why an SLO cannot judge a search's steps: delivery accounting runs over
-/// the whole run, and a step's window has none of its own.
-pub fn check_slo(slo: &[crate::report::thresholds::Threshold]) -> Result<(), String> {
+/// Whether an SLO can judge a search's steps: delivery accounting runs over
+/// the whole run (a step's window has none of its own), and a criterion on
+/// a component or probe the plan does not watch would fail the first step
+/// with nothing measured, so both are refused before the search starts.
+pub fn check_slo(
+    slo: &[crate::report::thresholds::Threshold],
+    probes: &crate::probes::config::ProbesConfig,
+) -> Result<(), String> {
     use crate::report::thresholds::Metric;
-    match slo.iter().find(|t| {
-        matches!(
-            t.metric,
-            Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost
-        )
-    }) {
-        Some(t) => Err(format!(
-            "'{} {}' judges delivery, which a capacity search's steps do not measure on their own; leave it out of the SLO (it still judges a plain run)",
-            t.name, t.expr
-        )),
-        None => Ok(()),
+    let names = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    for t in slo {
+        match &t.metric {
+            Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost => {
+                return Err(format!(
+                    "'{} {}' judges delivery, which a capacity search's steps do not measure on their own; leave it out of the SLO (it still judges a plain run)",
+                    t.name, t.expr
+                ))
+            }
+            Metric::CpuAvg(c) | Metric::CpuMax(c) | Metric::MemoryMax(c)
+                if !probes.sources.iter().any(|s| &s.name == c) =>
+            {
+                let known = probes.sources.iter().map(|s| s.name.as_str()).collect();
+                return Err(format!(
+                    "'{} {}': no [[source]] is named '{c}' (sources: {})",
+                    t.name,
+                    t.expr,
+                    names(known)
+                ));
+            }
+            Metric::Probe(p, _) => {
+                let known: Vec<&str> = probes
+                    .stats
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .chain(probes.probes.iter().map(|x| x.name.as_str()))
+                    .collect();
+                if !known.contains(&p.as_str()) {
+                    return Err(format!(
+                        "'{} {}': no [[stat]] or [[probe]] is named '{p}' (probes: {})",
+                        t.name,
+                        t.expr,
+                        names(known)
+                    ));
+                }
+            }
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 pub fn search_plan(base: &Plan, cfg: &FindConfig) -> Plan {

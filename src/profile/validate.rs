@@ -170,7 +170,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         Some(t) => thresholds(src, t, &probes, load.mode, raw.delivery.is_some())?,
         None => Vec::new(),
     };
-    let find = raw.find.map(|f| find_config(src, f)).transpose()?;
+    let find = raw.find.map(|f| find_config(src, f, &probes)).transpose()?;
     let agents = raw.agents.map(|a| agents_config(src, a)).transpose()?;
     if let (Some(_), Some(_)) = (&agents, &connections) {
         return Err(src.whole(
@@ -437,6 +437,7 @@ fn agents_config(
 fn find_config(
     src: &Source,
     raw: Spanned<super::schema::RawFind>,
+    probes: &crate::probes::config::ProbesConfig,
 ) -> Result<crate::find::FindConfig, ProfileError> {
     let f = raw.into_inner();
     let closed = f.concurrency.unwrap_or(false);
@@ -522,7 +523,7 @@ fn find_config(
                 .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
             c.slo.push(t);
         }
-        crate::find::check_slo(&c.slo)
+        crate::find::check_slo(&c.slo, probes)
             .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
     }
     Ok(c)

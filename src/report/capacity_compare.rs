@@ -20,7 +20,36 @@ pub fn load(path: &Path) -> Result<Value, CompareError> {
             message: "no 'searched' and 'steps': not a capacity search's result".into(),
         });
     }
+    if let Err(message) = check_levels(&v) {
+        return Err(CompareError::NotSummary {
+            path: file,
+            message,
+        });
+    }
     Ok(v)
+}
+
+/// A level is a rate or a concurrency: a number of 0 or more, or absent
+/// (null when the search found none). Anything else would be judged as a
+/// capacity ("REGRESSION -300%") though no search can produce it.
+fn check_levels(v: &Value) -> Result<(), String> {
+    let fields = [
+        ("max_sustainable", &v["max_sustainable"]),
+        ("knee", &v["knee"]),
+        ("lowest_failing.level", &v["lowest_failing"]["level"]),
+    ];
+    for (name, x) in fields {
+        match x {
+            Value::Null => {}
+            Value::Number(n) if n.as_f64().is_some_and(|f| f.is_finite() && f >= 0.0) => {}
+            other => {
+                return Err(format!(
+                    "'{name}' is {other}: a level is a number of 0 or more (or null when none was found)"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn metrics(v: &Value) -> Vec<MetricValue> {
