@@ -301,33 +301,59 @@ async fn a_real_grpcio_server_answers_the_same_calls() {
 /// An HTTP/2 server whose every gRPC reply is `body` then `grpc-status: 0`
 /// in trailers (`encoding`: a grpc-encoding header to send).
 async fn raw_grpc_server(body: &'static [u8], encoding: Option<&'static str>) -> SocketAddr {
+    raw_grpc_server_with(body, encoding, None).await
+}
+
+/// As `raw_grpc_server`, with a `(grpc-status, grpc-message)` in the trailers.
+async fn raw_grpc_server_with(
+    body: &'static [u8],
+    encoding: Option<&'static str>,
+    status: Option<(&'static str, String)>,
+) -> SocketAddr {
     use http_body_util::StreamBody;
     use hyper::body::Frame;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
+            let status = status.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req| async move {
-                    let mut trailers = http::HeaderMap::new();
-                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-                    let mut frames: Vec<Result<Frame<bytes::Bytes>, std::convert::Infallible>> =
-                        Vec::new();
-                    if !body.is_empty() {
-                        frames.push(Ok(Frame::data(bytes::Bytes::from_static(body))));
+                let svc = hyper::service::service_fn(move |_req| {
+                    let status = status.clone();
+                    async move {
+                        let mut trailers = http::HeaderMap::new();
+                        match status {
+                            Some((code, message)) => {
+                                trailers
+                                    .insert("grpc-status", http::HeaderValue::from_static(code));
+                                trailers.insert(
+                                    "grpc-message",
+                                    http::HeaderValue::try_from(message).unwrap(),
+                                );
+                            }
+                            None => {
+                                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                            }
+                        }
+                        let mut frames: Vec<Result<Frame<bytes::Bytes>, std::convert::Infallible>> =
+                            Vec::new();
+                        if !body.is_empty() {
+                            frames.push(Ok(Frame::data(bytes::Bytes::from_static(body))));
+                        }
+                        frames.push(Ok(Frame::trailers(trailers)));
+                        let mut resp = hyper::Response::new(StreamBody::new(
+                            futures_util::stream::iter(frames),
+                        ));
+                        resp.headers_mut().insert(
+                            "content-type",
+                            http::HeaderValue::from_static("application/grpc"),
+                        );
+                        if let Some(e) = encoding {
+                            resp.headers_mut()
+                                .insert("grpc-encoding", http::HeaderValue::from_static(e));
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
                     }
-                    frames.push(Ok(Frame::trailers(trailers)));
-                    let mut resp =
-                        hyper::Response::new(StreamBody::new(futures_util::stream::iter(frames)));
-                    resp.headers_mut().insert(
-                        "content-type",
-                        http::HeaderValue::from_static("application/grpc"),
-                    );
-                    if let Some(e) = encoding {
-                        resp.headers_mut()
-                            .insert("grpc-encoding", http::HeaderValue::from_static(e));
-                    }
-                    Ok::<_, std::convert::Infallible>(resp)
                 });
                 let _ =
                     hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -370,5 +396,33 @@ async fn malformed_reply_frames_are_protocol_errors_not_ok() {
         assert_eq!(n(&s["ok"]), 0, "{needle}: {s}");
         assert_eq!(n(&s["errors"]["protocol"]), requests, "{needle}: {s}");
         assert!(s.to_string().contains(needle), "wanted '{needle}' in {s}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_status_message_is_named_not_taken_for_silence() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.bin"), b"\x0a\x02hi").unwrap();
+    // A 20 KB message (past h2's 16 KB default) is read; a 200 KB one is
+    // past rampdeck's limit and says so, at once, not at the deadline.
+    for (size, kind, needle) in [
+        (20_000, "grpc_internal", "xxxx"),
+        (200_000, "protocol", "larger than rampdeck reads"),
+    ] {
+        let addr = raw_grpc_server_with(b"", None, Some(("13", "x".repeat(size)))).await;
+        let text = format!(
+            "[target]\nurl = \"http://{addr}\"\ntimeout = \"2s\"\n[[request]]\nkind = \"grpc\"\nservice = \"a.B\"\nmethod = \"C\"\nmessage_file = \"m.bin\"\n[load]\nconcurrency = 1\nduration = \"300ms\"\n"
+        );
+        let s = run(dir.path(), &text).await;
+        let requests = n(&s["requests"]);
+        assert!(
+            requests > 1,
+            "answered at once, not at the 2 s deadline: {s}"
+        );
+        assert_eq!(n(&s["errors"][kind]), requests, "{size}: {s}");
+        let msg = s["error_messages"][kind].as_str().unwrap_or("");
+        assert!(msg.contains(needle), "{size}: {msg}");
+        assert!(msg.len() < 1_000, "{size}: the message is cut short");
     }
 }

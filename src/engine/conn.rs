@@ -37,12 +37,20 @@ pub struct Failure {
     pub fatal: bool,
 }
 
+/// The longest failure text kept, in characters (a server's error body or
+/// status message can be any size).
+pub const MAX_FAILURE_TEXT: usize = 500;
+
 impl Failure {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Failure {
             kind,
-            // Error text can come from the network: keep it printable.
-            message: crate::util::text::sanitized(&message.into()),
+            // Error text can come from the network: keep it printable,
+            // and short enough to be one line of a pane or a summary.
+            message: crate::util::text::sanitized(&crate::util::text::clip(
+                &message.into(),
+                MAX_FAILURE_TEXT,
+            )),
             fatal: false,
         }
     }
@@ -241,6 +249,9 @@ impl Connector {
         }
         let mut b = http2::Builder::new(TokioExecutor::new());
         b.adaptive_window(true);
+        // The same head limit as HTTP/1.1 (h2's default is 16 KiB): a
+        // gRPC status message of 20 KB is read, not silently dropped.
+        b.max_header_list_size(MAX_RESPONSE_HEAD_BYTES as u32);
         let (sender, conn) = b
             .handshake(TokioIo::new(stream))
             .await
@@ -294,6 +305,22 @@ pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
             ),
         );
     }
+    if let Some(h2) = h2_source(e) {
+        // h2 ends the connection when a header block runs past the
+        // CONTINUATION frames its header-list limit allows: the server's
+        // headers or trailers (a huge grpc-message, say) are too large,
+        // which is the response's fault, not a body's or a timeout.
+        if h2.is_library() && h2.to_string().contains("continuations") {
+            return Failure::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the response's headers or trailers are larger than rampdeck reads ({} KiB): {}",
+                    MAX_RESPONSE_HEAD_BYTES / 1024,
+                    error_chain(e)
+                ),
+            );
+        }
+    }
     let io_kind = io.map(std::io::Error::kind);
     let reset = matches!(
         io_kind,
@@ -316,6 +343,17 @@ pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
         ErrorKind::Protocol
     };
     Failure::new(kind, error_chain(e))
+}
+
+fn h2_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a h2::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return Some(h2);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn io_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {

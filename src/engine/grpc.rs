@@ -87,7 +87,10 @@ pub fn status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Result<Optio
     let message = from
         .get("grpc-message")
         // grpc-message is percent-encoded UTF-8.
-        .map(|m| crate::util::text::percent_decode(&String::from_utf8_lossy(m.as_bytes())))
+        .map(|m| {
+            let text = crate::util::text::percent_decode(&String::from_utf8_lossy(m.as_bytes()));
+            crate::util::text::clip(&text, super::conn::MAX_FAILURE_TEXT).into_owned()
+        })
         .unwrap_or_default();
     Ok(Some(Status { code, message }))
 }

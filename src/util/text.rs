@@ -29,6 +29,15 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// At most `max` characters of `s`; a longer text is cut and says how
+/// long it was, so a server's 200 KB error text is one readable line.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((end, _)) => Cow::Owned(format!("{}... ({} bytes in all)", &s[..end], s.len())),
+    }
+}
+
 /// `sanitize` into an owned string.
 pub fn sanitized(s: &str) -> String {
     sanitize(s).into_owned()
@@ -89,6 +98,13 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_and_says_how_long_it_was() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééééé", 5), "ééééé");
+        assert_eq!(clip("éééééé", 2), "éé... (12 bytes in all)");
+    }
 
     #[test]
     fn escapes_terminal_sequences() {
