@@ -283,6 +283,30 @@ async fn a_403_names_the_verb_and_resource_and_tears_down_what_was_applied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_on_a_kind_without_a_name_waits_for_every_object_of_that_kind() {
+    let _serial = support::SERIAL.lock().await;
+    let (demo, dir, kc) = demo(Duration::from_millis(800), &[]).await;
+    // Own readiness off: only the wait can hold the run back.
+    let setup = format!(
+        "{}ready = false\nwait = [{{ kind = \"Deployment\" }}]\n",
+        sample("30s")
+    );
+    let p = write(dir.path(), &profile(&demo, &kc, "1s", &setup));
+    let (code, err) = Run::start(&["run", "--headless", &p], dir.path())
+        .end()
+        .await;
+    assert_eq!(code, Some(0), "{err}");
+    let at = |t: &str| err.find(t).unwrap_or_else(|| panic!("no '{t}' in {err}"));
+    for d in ["web", "traffic"] {
+        assert!(
+            at(&format!("Deployment rampdeck-sample/{d} Available after")) < at("started:"),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("waiting for Service"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_that_times_out_says_what_it_last_saw() {
     let _serial = support::SERIAL.lock().await;
     let (demo, dir, kc) = demo(Duration::from_secs(30), &[]).await;
