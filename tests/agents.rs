@@ -631,3 +631,85 @@ async fn a_coordinator_stopped_for_six_seconds_keeps_its_agents_and_its_numbers(
         "intervals cover {covered} s, the run {duration} s: {s}"
     );
 }
+
+/// A server that keeps each request's `x-id` header.
+async fn id_server() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let seen = s2.clone();
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let id = req
+                    .headers()
+                    .get("x-id")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let blob = req.headers().get("x-blob").map_or(0, |v| v.len());
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{} {blob}", id.unwrap_or_default()));
+                async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                    ))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_8_mb_data_file_reaches_every_agent_in_parts() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, seen) = id_server().await;
+    // 8 MB of backslashes: 16 MB as one JSON frame, past the agents' limit.
+    let blob = "\\".repeat(3_990);
+    let mut csv = String::from("id,blob\n");
+    let mut rows = 0;
+    while csv.len() < 8_000_000 {
+        csv.push_str(&format!("row{rows},{blob}\n"));
+        rows += 1;
+    }
+    std::fs::write(dir.path().join("big.csv"), &csv).unwrap();
+    let profile = format!(
+        "[target]\nurl = \"http://{addr}\"\n[[data]]\nfile = \"big.csv\"\n[[request]]\npath = \"/\"\nheaders = {{ x-id = \"{{{{data.id}}}}\", x-blob = \"{{{{data.blob}}}}\" }}\n[load]\nrate = 100\nduration = \"1s\"\nwarmup = \"0s\"\n"
+    );
+    std::fs::write(dir.path().join("p.toml"), profile).unwrap();
+    let o = tokio::process::Command::new(EXE)
+        .args([
+            "run",
+            "--headless",
+            "--agents",
+            "local:2",
+            "--output",
+            "json",
+            "p.toml",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["ok"], 100, "{s}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 100);
+    // Slots 0..99 take rows 0..99, each whole, split between the agents.
+    let mut ids: Vec<String> = seen.iter().map(|l| l.to_string()).collect();
+    ids.sort();
+    let mut want: Vec<String> = (0..100).map(|i| format!("row{i} 3990")).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(rows > 1_900);
+}

@@ -358,5 +358,5 @@ fn a_bom_is_not_a_column_name_and_a_column_named_twice_is_refused() {
         "[[data]]\nfile = \"ctl.csv\"\n[[request]]\npath = \"/x/{{data.user}}\"\n",
     );
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("row 1, column 'user'"), "{text}");
+    assert!(text.contains("ctl.csv:2: column 'user'"), "{text}");
 }

@@ -172,6 +172,11 @@ async fn begin(
     start_unix_ns: u64,
 ) -> Result<(), AgentsError> {
     let name = conn.launched.name.clone();
+    for part in plan.data_parts() {
+        send(&mut conn.ws, &part)
+            .await
+            .map_err(|e| proto(&name, e))?;
+    }
     let msg = ToAgent::Run {
         plan: Box::new(plan.clone()),
         members,
@@ -888,6 +893,9 @@ impl Coordinator {
         };
         let joined = self.origin.elapsed().as_secs_f64();
         let tx = wire_up(id, c.ws, self.in_tx.clone());
+        for part in self.wire_plan.data_parts() {
+            let _ = tx.send(part);
+        }
         let _ = tx.send(run);
         for (at, w) in &self.levels {
             let _ = tx.send(ToAgent::Control {

@@ -237,6 +237,9 @@ async fn session(
         },
     )
     .await?;
+    // Feeders' rows, as `data` frames bring them before the run.
+    let mut data: Vec<String> = Vec::new();
+    let mut data_bytes = 0usize;
     loop {
         let msg = match tokio::time::timeout(wire::COORDINATOR_SILENCE, next(&mut ws)).await {
             Ok(Some(m)) => m,
@@ -255,30 +258,52 @@ async fn session(
                 .await?
             }
             ToAgent::Heartbeat => {}
+            ToAgent::Data { feeder, part } => {
+                data_bytes += part.len();
+                let feeder = feeder as usize;
+                // A plan's feeders are few; the cap keeps a coordinator
+                // from making this agent hold more than a run could use.
+                if data_bytes > wire::MAX_DATA_TEXT || feeder >= 64 {
+                    let reason = format!(
+                        "more [[data]] than an agent takes (feeder {feeder}, {data_bytes} bytes; at most 64 feeders and {} bytes)",
+                        wire::MAX_DATA_TEXT
+                    );
+                    eprintln!("agent: refused a run from {peer}: {reason}");
+                    send(&mut ws, &FromAgent::Refused { reason }).await?;
+                    return Ok(());
+                }
+                if data.len() <= feeder {
+                    data.resize(feeder + 1, String::new());
+                }
+                data[feeder].push_str(&part);
+            }
             ToAgent::Run {
-                plan,
+                mut plan,
                 members,
                 position,
                 start_unix_ns,
                 agent,
             } => {
-                let checked = plan.plan().and_then(|p| {
-                    let e = plan.endpoint()?;
-                    if allowed(&opts.allow, &e.host, e.port) {
-                        Ok(p)
-                    } else {
-                        Err(format!(
-                            "target {}:{} is not in this agent's --allow ({})",
-                            e.host,
-                            e.port,
-                            opts.allow
-                                .iter()
-                                .map(|(h, p)| format!("{h}:{p}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    }
-                });
+                let checked = plan
+                    .attach(std::mem::take(&mut data))
+                    .and_then(|()| plan.plan())
+                    .and_then(|p| {
+                        let e = plan.endpoint()?;
+                        if allowed(&opts.allow, &e.host, e.port) {
+                            Ok(p)
+                        } else {
+                            Err(format!(
+                                "target {}:{} is not in this agent's --allow ({})",
+                                e.host,
+                                e.port,
+                                opts.allow
+                                    .iter()
+                                    .map(|(h, p)| format!("{h}:{p}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        }
+                    });
                 let plan = match checked {
                     Ok(p) => p,
                     Err(reason) => {
@@ -388,7 +413,7 @@ async fn run(
                             let _ = h.control.send(Control::Share { from, members, position });
                         }
                         ToAgent::Heartbeat | ToAgent::Ping { .. } => {}
-                        ToAgent::Run { .. } => {}
+                        ToAgent::Run { .. } | ToAgent::Data { .. } => {}
                     }
                 }
                 None => coordinator_gone = stop_now(&h.control, "it closed the connection"),

@@ -6,7 +6,9 @@
 //! 1. agent → `hello` (version, name, cores); coordinator → `ping`s, agent
 //!    → `pong`s with its wall clock: the clock offset is taken from the
 //!    ping with the shortest round trip (its half is the uncertainty).
-//! 2. coordinator → `run`: the plan, this agent's share (`members`,
+//! 2. coordinator → `data` parts (each `[[data]]` file's cells, at most
+//!    `DATA_PART` bytes a frame, so a large file never makes one frame too
+//!    big), then `run`: the plan, this agent's share (`members`,
 //!    `position`) and the start time on the agent's own clock; agent →
 //!    `accepted` or `refused` (a target outside `--allow`, a bad plan).
 //! 3. During the run: agent → `interval` (the run.jsonl interval line with
@@ -34,7 +36,7 @@ use crate::run::event::Event;
 use crate::stats::{ErrorKind, FailureAt, Outcome};
 
 /// Bumped when a message changes meaning; both ends refuse another.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The path an agent serves the run on.
 pub const PATH: &str = "/v1/run";
 /// Both ends send something at least this often.
@@ -50,6 +52,13 @@ pub const AGENT_SILENCE: Duration = Duration::from_secs(3);
 /// The largest frame either end accepts (an interval with full histograms
 /// and 20,000 failures is well under this).
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// The most text one `data` frame carries (JSON escaping at most doubles
+/// it, far under `MAX_FRAME`).
+pub const DATA_PART: usize = 1024 * 1024;
+/// The most `[[data]]` text an agent takes for one run: the cells of files
+/// within the data limit (a cell's separator becomes its newline; a JSON
+/// number may be written longer), with room to spare.
+pub const MAX_DATA_TEXT: usize = 2 * crate::util::files::DATA.limit as usize;
 
 /// Coordinator to agent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +76,11 @@ pub enum ToAgent {
         /// Its index in the run (`{{agent}}` in templates).
         #[serde(default)]
         agent: u32,
+    },
+    /// Part of feeder `feeder`'s cells (`Table::text`), in order, before `run`.
+    Data {
+        feeder: u32,
+        part: String,
     },
     Control {
         /// The run-clock time it takes effect (None: on receipt).
@@ -275,16 +289,20 @@ impl WireExpect {
     }
 }
 
-/// A `[[data]]` feeder's rows as they go to an agent.
+/// A `[[data]]` feeder as it goes to an agent: its rows travel apart, in
+/// `data` frames, and are attached before the plan is rebuilt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireFeeder {
     pub name: String,
     pub path: String,
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    /// The length of its cells' text, what the `data` frames add up to.
+    pub bytes: u64,
     pub random: bool,
     pub shuffle: bool,
     pub stop: bool,
+    #[serde(skip)]
+    pub table: Option<std::sync::Arc<crate::template::Table>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -471,13 +489,78 @@ impl WirePlan {
                     name: f.name.clone(),
                     path: f.path.clone(),
                     columns: f.columns.clone(),
-                    rows: f.rows.clone(),
+                    bytes: f.table.text().len() as u64,
+                    table: Some(f.table.clone()),
                     random: f.order == crate::template::Order::Random,
                     shuffle: f.order == crate::template::Order::Shuffle,
                     stop: f.on_end == crate::template::OnEnd::Stop,
                 })
                 .collect(),
         })
+    }
+
+    /// The `data` frames that carry the feeders' rows, to send before `run`;
+    /// each part is cut on a character boundary.
+    pub fn data_parts(&self) -> impl Iterator<Item = ToAgent> + '_ {
+        self.data.iter().enumerate().flat_map(|(i, f)| {
+            let text = f.table.as_deref().map_or("", |t| t.text());
+            let mut at = 0;
+            std::iter::from_fn(move || {
+                if at >= text.len() {
+                    return None;
+                }
+                let mut end = (at + DATA_PART).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let part = text[at..end].to_owned();
+                at = end;
+                Some(ToAgent::Data {
+                    feeder: i as u32,
+                    part,
+                })
+            })
+        })
+    }
+
+    /// Attaches the rows that arrived in `data` frames (`parts[i]`: feeder
+    /// i's text); each must be whole and as long as the plan said.
+    pub fn attach(&mut self, mut parts: Vec<String>) -> Result<(), String> {
+        parts.resize(self.data.len().max(parts.len()), String::new());
+        if parts.len() > self.data.len() {
+            return Err(format!(
+                "data came for {} feeders; the plan has {}",
+                parts.len(),
+                self.data.len()
+            ));
+        }
+        for (f, text) in self.data.iter_mut().zip(parts) {
+            if text.len() as u64 != f.bytes {
+                return Err(format!(
+                    "data feeder '{}': {} bytes of its rows arrived, the plan says {}",
+                    f.name,
+                    text.len(),
+                    f.bytes
+                ));
+            }
+            let table = crate::template::Table::from_text(text, f.columns.len())
+                .map_err(|e| format!("data feeder '{}': {e}", f.name))?;
+            if table.rows() == 0 {
+                return Err(format!("data feeder '{}' has no rows", f.name));
+            }
+            if let Some(c) = table
+                .text()
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\t' | '\n'))
+            {
+                return Err(format!(
+                    "data feeder '{}' holds the control character {:?}",
+                    f.name, c
+                ));
+            }
+            f.table = Some(table.shared());
+        }
+        Ok(())
     }
 
     /// The endpoint the plan sends to (what `--allow` is checked against).
@@ -494,11 +577,14 @@ impl WirePlan {
                 .data
                 .iter()
                 .map(|f| {
-                    Feeder::new(
+                    let table = f.table.clone().ok_or_else(|| {
+                        format!("data feeder '{}': its rows did not arrive", f.name)
+                    })?;
+                    Ok(Feeder::new(
                         f.name.clone(),
                         f.path.clone(),
                         f.columns.clone(),
-                        f.rows.clone(),
+                        table,
                         match (f.random, f.shuffle) {
                             (true, _) => Order::Random,
                             (_, true) => Order::Shuffle,
@@ -506,9 +592,9 @@ impl WirePlan {
                         },
                         if f.stop { OnEnd::Stop } else { OnEnd::Wrap },
                         self.seed,
-                    )
+                    ))
                 })
-                .collect(),
+                .collect::<Result<_, String>>()?,
             // Delivery accounting runs where the sink is, never on agents.
             delivery: false,
         };
@@ -688,6 +774,70 @@ mod tests {
         assert_eq!(back.requests[0].body, plan.requests[0].body);
         assert_eq!(back.load.stages, plan.load.stages);
         assert_eq!(back.load.mode, plan.load.mode);
+    }
+
+    #[test]
+    fn data_rows_travel_in_parts_and_must_arrive_whole() {
+        let flags = crate::profile::Adhoc::default();
+        let mut plan =
+            crate::profile::adhoc("http://127.0.0.1:8080/", &flags, &Default::default()).unwrap();
+        // 3 MB of cells with a two-byte character, so parts cut inside rows
+        // and must find a character boundary.
+        let rows: Vec<Vec<String>> = (0..150_000)
+            .map(|i| vec![format!("user-é-{i:08}"), "x".into()])
+            .collect();
+        let table = crate::template::Table::of_rows(2, &rows).unwrap().shared();
+        std::sync::Arc::make_mut(&mut plan.data)
+            .feeders
+            .push(crate::template::Feeder::new(
+                "users".into(),
+                "users.csv".into(),
+                vec!["user".into(), "x".into()],
+                table.clone(),
+                crate::template::Order::Sequential,
+                crate::template::OnEnd::Wrap,
+                1,
+            ));
+        let wire = WirePlan::of(&plan).unwrap();
+        let parts: Vec<String> = wire
+            .data_parts()
+            .map(|m| serde_json::to_string(&m).unwrap())
+            .collect();
+        assert!(parts.len() >= 3, "{}", parts.len());
+        assert!(parts.iter().all(|p| p.len() < MAX_FRAME));
+        let text = serde_json::to_string(&ToAgent::Run {
+            plan: Box::new(wire),
+            members: 1,
+            position: 0,
+            start_unix_ns: 5,
+            agent: 0,
+        })
+        .unwrap();
+        assert!(text.len() < 10_000, "the rows are not in the run frame");
+        let ToAgent::Run { plan: mut back, .. } = serde_json::from_str(&text).unwrap() else {
+            panic!("not a run");
+        };
+        assert!(back.clone().plan().unwrap_err().contains("did not arrive"));
+        let mut received = vec![String::new()];
+        for p in &parts {
+            let ToAgent::Data { feeder, part } = serde_json::from_str(p).unwrap() else {
+                panic!("not data");
+            };
+            received[feeder as usize].push_str(&part);
+        }
+        let mut short = back.clone();
+        let mut cut = received.clone();
+        let n = cut[0].len() - 1;
+        cut[0].truncate(n);
+        assert!(short
+            .attach(cut)
+            .unwrap_err()
+            .contains("bytes of its rows arrived"));
+        back.attach(received).unwrap();
+        let rebuilt = back.plan().unwrap();
+        assert_eq!(*rebuilt.data.feeders[0].table, *table);
+        let row = rebuilt.data.feeders[0].row(149_999, 1).unwrap();
+        assert_eq!(row.get(0), "user-é-00149999");
     }
 
     #[test]

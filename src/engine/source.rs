@@ -169,7 +169,7 @@ impl<'a> Context<'a> {
             .get(f)
             .and_then(|feeder| feeder.row(self.seq, self.seed))
             .ok_or(SourceError::DataEnd)?;
-        Ok(row.get(c).map_or("", String::as_str))
+        Ok(row.get(c))
     }
 
     /// Milliseconds since the Unix epoch, now.
@@ -504,7 +504,9 @@ mod tests {
             "users".into(),
             "users.csv".into(),
             vec!["user".into()],
-            vec![vec!["ann".into()], vec!["bob".into()]],
+            crate::template::Table::of_rows(1, &[vec!["ann"], vec!["bob"]])
+                .unwrap()
+                .shared(),
             crate::template::Order::Sequential,
             crate::template::OnEnd::Stop,
             1,

@@ -8,6 +8,9 @@
 //! row (`random`: after n requests); `wrap` starts over.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use super::table::{Builder, Row, Table};
 
 /// How rows are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,17 +27,18 @@ pub enum OnEnd {
     Stop,
 }
 
-/// One loaded data file.
+/// One loaded data file. Cloning it (plans are cloned for every search
+/// step and agent) shares the rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feeder {
     pub name: String,
     pub path: String,
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    pub table: Arc<Table>,
     pub order: Order,
     pub on_end: OnEnd,
     /// `shuffle`: the seeded order of the rows.
-    perm: Vec<u32>,
+    perm: Arc<[u32]>,
 }
 
 /// The most a data file may hold: the rows also travel to every agent.
@@ -46,25 +50,28 @@ impl Feeder {
         name: String,
         path: String,
         columns: Vec<String>,
-        rows: Vec<Vec<String>>,
+        table: Arc<Table>,
         order: Order,
         on_end: OnEnd,
         seed: u64,
     ) -> Self {
-        let mut perm: Vec<u32> = (0..rows.len() as u32).collect();
-        if order == Order::Shuffle {
+        let perm: Arc<[u32]> = if order == Order::Shuffle {
+            let mut perm: Vec<u32> = (0..table.rows() as u32).collect();
             // Fisher-Yates with the run's seed.
             let mut s = crate::util::rng::splitmix64(seed ^ 0xda7a);
             for i in (1..perm.len()).rev() {
                 s = crate::util::rng::splitmix64(s);
                 perm.swap(i, (s % (i as u64 + 1)) as usize);
             }
-        }
+            perm.into()
+        } else {
+            Arc::new([])
+        };
         Feeder {
             name,
             path,
             columns,
-            rows,
+            table,
             order,
             on_end,
             perm,
@@ -72,19 +79,19 @@ impl Feeder {
     }
 
     /// The row of request `seq`, or None once a `stop` feeder has run out.
-    pub fn row(&self, seq: u64, seed: u64) -> Option<&[String]> {
-        let n = self.rows.len() as u64;
+    pub fn row(&self, seq: u64, seed: u64) -> Option<Row<'_>> {
+        let n = self.table.rows() as u64;
         if n == 0 || (self.on_end == OnEnd::Stop && seq >= n) {
             return None;
         }
         let i = match self.order {
             Order::Sequential => seq % n,
-            Order::Shuffle => self.perm[(seq % n) as usize] as u64,
+            Order::Shuffle => *self.perm.get((seq % n) as usize)? as u64,
             Order::Random => {
                 crate::util::rng::splitmix64(seed ^ crate::util::rng::splitmix64(seq ^ 0xfeed)) % n
             }
         };
-        self.rows.get(i as usize).map(Vec::as_slice)
+        self.table.row(i as usize)
     }
 
     /// Reads a CSV (first line: the column names) or, for `.jsonl`/`.ndjson`,
@@ -101,120 +108,189 @@ impl Feeder {
         let text = crate::util::files::read_text(path, crate::util::files::DATA)
             .map_err(|e| e.to_string())?;
         // A byte-order mark (spreadsheets write one) is not part of the first column's name.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let jsonl = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("jsonl" | "ndjson")
         );
-        let (columns, rows) = if jsonl {
-            parse_jsonl(text)
+        let (columns, table) = if jsonl {
+            parse_jsonl(body)
         } else {
-            parse_csv(text)
+            parse_csv(body)
         }
         .map_err(|(line, m)| format!("{shown}:{line}: {m}"))?;
-        for (i, c) in columns.iter().enumerate() {
-            if columns[..i].contains(c) {
-                return Err(format!(
-                    "{shown}:1: the column '{c}' is named twice; {{{{data.{c}}}}} would be ambiguous"
-                ));
-            }
-        }
-        if rows.is_empty() {
+        drop(text);
+        if table.rows() == 0 {
             return Err(format!("{shown}: has no rows"));
         }
-        for (i, r) in rows.iter().enumerate() {
-            // Tabs aside, control characters fit no header, path or JSON string unescaped.
-            if let Some((c, v)) = r
-                .iter()
-                .enumerate()
-                .find(|(_, v)| v.chars().any(|c| c.is_control() && c != '\t'))
-            {
-                return Err(format!(
-                    "{shown}: row {}, column '{}': value '{}' holds a line break or another control character, which no request can carry",
-                    i + 1,
-                    columns.get(c).map_or("?", String::as_str),
-                    v.escape_debug()
-                ));
-            }
-        }
-        Ok(Feeder::new(name, shown, columns, rows, order, on_end, seed))
+        Ok(Feeder::new(
+            name,
+            shown,
+            columns,
+            table.shared(),
+            order,
+            on_end,
+            seed,
+        ))
     }
 }
 
-type Parsed = Result<(Vec<String>, Vec<Vec<String>>), (usize, String)>;
+type Parsed = Result<(Vec<String>, Table), (usize, String)>;
+
+/// The header's column names (a CSV's trimmed): none empty, none twice.
+fn header(names: Vec<String>, trim: bool) -> Result<Vec<String>, (usize, String)> {
+    let columns: Vec<String> = match trim {
+        true => names.into_iter().map(|c| c.trim().to_owned()).collect(),
+        false => names,
+    };
+    if columns.iter().any(String::is_empty) {
+        return Err((1, "the header has an empty column name".into()));
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].contains(c) {
+            return Err((
+                1,
+                format!("the column '{c}' is named twice; {{{{data.{c}}}}} would be ambiguous"),
+            ));
+        }
+    }
+    Ok(columns)
+}
+
+/// Adds a cell, refusing what no request can carry: tabs aside, control
+/// characters fit no header, path or JSON string unescaped.
+fn cell(b: &mut Builder, columns: &[String], line: usize, v: &str) -> Result<(), (usize, String)> {
+    if v.chars().any(|c| c.is_control() && c != '\t') {
+        return Err((
+            line,
+            format!(
+                "column '{}': value '{}' holds a line break or another control character, which no request can carry",
+                columns.get(b.in_row()).map_or("?", String::as_str),
+                v.escape_debug()
+            ),
+        ));
+    }
+    b.push(v).map_err(|m| (line, m))
+}
 
 /// RFC 4180 CSV: comma-separated, fields may be "quoted" with "" inside.
+/// Data rows go straight into the table: the file is never held twice.
 fn parse_csv(text: &str) -> Parsed {
-    let mut records: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut columns: Option<Vec<String>> = None;
+    let mut head: Vec<String> = Vec::new();
+    let mut table = Builder::new(0);
     let mut field = String::new();
-    let mut record = Vec::new();
+    let mut fields = 0usize;
     let mut quoted = false;
     let mut line = 1;
     let mut start_line = 1;
     let mut chars = text.chars().peekable();
     let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
+    // Ends a field: into the header until it is read, then into the table.
+    let end_field = |field: &mut String,
+                     fields: &mut usize,
+                     columns: &Option<Vec<String>>,
+                     head: &mut Vec<String>,
+                     table: &mut Builder,
+                     at: usize|
+     -> Result<(), (usize, String)> {
+        *fields += 1;
+        match columns {
+            None => head.push(std::mem::take(field)),
+            Some(c) => {
+                cell(table, c, at, field)?;
+                field.clear();
+            }
+        }
+        Ok(())
+    };
+    loop {
+        let c = chars.next();
+        let record_end = match (quoted, c) {
+            (true, None) => return Err((start_line, "a quoted field is not closed".into())),
+            (false, None) => any,
+            (true, Some('"')) if chars.peek() == Some(&'"') => {
                 chars.next();
                 field.push('"');
+                false
             }
-            (true, '"') => quoted = false,
-            (true, c) => {
+            (true, Some('"')) => {
+                quoted = false;
+                false
+            }
+            (true, Some(c)) => {
                 if c == '\n' {
                     line += 1;
                 }
-                field.push(c)
+                field.push(c);
+                false
             }
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push((start_line, std::mem::take(&mut record)));
-                line += 1;
-                start_line = line;
-                any = false;
+            (false, Some('"')) if field.is_empty() => {
+                quoted = true;
+                false
             }
-            (false, c) => field.push(c),
+            (false, Some(',')) => {
+                end_field(
+                    &mut field,
+                    &mut fields,
+                    &columns,
+                    &mut head,
+                    &mut table,
+                    start_line,
+                )?;
+                false
+            }
+            (false, Some('\r')) => false,
+            (false, Some('\n')) => true,
+            (false, Some(c)) => {
+                field.push(c);
+                false
+            }
+        };
+        if c.is_some() {
+            any = true;
+        }
+        if record_end {
+            // A blank line is one empty field: skipped, not a row.
+            let blank = fields == 0 && field.is_empty();
+            if !blank {
+                end_field(
+                    &mut field,
+                    &mut fields,
+                    &columns,
+                    &mut head,
+                    &mut table,
+                    start_line,
+                )?;
+                match &columns {
+                    None => {
+                        let c = header(std::mem::take(&mut head), true)?;
+                        table = Builder::new(c.len());
+                        columns = Some(c);
+                    }
+                    Some(_) => table.end_row().map_err(|m| (start_line, m))?,
+                }
+            }
+            fields = 0;
+            any = false;
+            line += 1;
+            start_line = line;
+        }
+        if c.is_none() {
+            break;
         }
     }
-    if quoted {
-        return Err((start_line, "a quoted field is not closed".into()));
-    }
-    if any {
-        record.push(field);
-        records.push((start_line, record));
-    }
-    records.retain(|(_, r)| !(r.len() == 1 && r[0].is_empty()));
-    let mut it = records.into_iter();
-    let (_, columns) = it.next().ok_or((
+    let columns = columns.ok_or((
         1,
         "is empty: a CSV data file needs a header line".to_owned(),
     ))?;
-    let columns: Vec<String> = columns.into_iter().map(|c| c.trim().to_owned()).collect();
-    if let Some(c) = columns.iter().find(|c| c.is_empty()) {
-        let _ = c;
-        return Err((1, "the header has an empty column name".into()));
-    }
-    let mut rows = Vec::new();
-    for (l, r) in it {
-        if r.len() != columns.len() {
-            return Err((
-                l,
-                format!("has {} fields; the header has {}", r.len(), columns.len()),
-            ));
-        }
-        rows.push(r);
-    }
-    Ok((columns, rows))
+    Ok((columns, table.finish()))
 }
 
 /// JSON Lines: each line an object; its keys (the first line's) are the columns.
 fn parse_jsonl(text: &str) -> Parsed {
     let mut columns: Vec<String> = Vec::new();
-    let mut rows = Vec::new();
+    let mut table = Builder::new(0);
     for (i, l) in text.lines().enumerate() {
         if l.trim().is_empty() {
             continue;
@@ -225,21 +301,21 @@ fn parse_jsonl(text: &str) -> Parsed {
             .as_object()
             .ok_or((i + 1, "not a JSON object".to_owned()))?;
         if columns.is_empty() {
-            columns = obj.keys().cloned().collect();
+            columns = header(obj.keys().cloned().collect(), false).map_err(|(_, m)| (i + 1, m))?;
+            table = Builder::new(columns.len());
         }
-        let row = columns
-            .iter()
-            .map(|c| match obj.get(c) {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        for c in &columns {
+            match obj.get(c) {
+                Some(serde_json::Value::String(s)) => cell(&mut table, &columns, i + 1, s)?,
                 Some(serde_json::Value::Null) | None => {
-                    Err((i + 1, format!("has no '{c}' (the first line has it)")))
+                    return Err((i + 1, format!("has no '{c}' (the first line has it)")))
                 }
-                Some(other) => Ok(other.to_string()),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.push(row);
+                Some(other) => cell(&mut table, &columns, i + 1, &other.to_string())?,
+            }
+        }
+        table.end_row().map_err(|m| (i + 1, m))?;
     }
-    Ok((columns, rows))
+    Ok((columns, table.finish()))
 }
 
 /// The run's feeders, in profile order.
@@ -308,10 +384,19 @@ mod tests {
 
     #[test]
     fn csv_with_quotes_and_its_errors() {
-        let (c, r) = parse_csv("user,note\nann,\"hi, there\"\nbob,\"say \"\"x\"\"\"\n").unwrap();
+        fn cells(t: &Table, i: usize) -> Vec<&str> {
+            t.row(i).unwrap().cells().collect()
+        }
+        let (c, r) = parse_csv("user,note\r\nann,\"hi, there\"\n\nbob,\"say \"\"x\"\"\"").unwrap();
         assert_eq!(c, vec!["user", "note"]);
-        assert_eq!(r[0], vec!["ann", "hi, there"]);
-        assert_eq!(r[1], vec!["bob", "say \"x\""]);
+        assert_eq!(r.rows(), 2, "the blank line is not a row");
+        assert_eq!(cells(&r, 0), vec!["ann", "hi, there"]);
+        assert_eq!(cells(&r, 1), vec!["bob", "say \"x\""]);
+        assert_eq!(parse_csv("a,b\n1,\"x\ny\"\n").unwrap_err().0, 2);
+        assert!(parse_csv("a,a\n1,2\n")
+            .unwrap_err()
+            .1
+            .contains("named twice"));
         assert_eq!(
             parse_csv("a,b\n1\n").unwrap_err(),
             (2, "has 1 fields; the header has 2".into())
@@ -322,32 +407,33 @@ mod tests {
             .contains("not closed"));
         let (_, r) =
             parse_jsonl("{\"id\": 1, \"name\": \"x\"}\n{\"id\": 2, \"name\": \"y\"}\n").unwrap();
-        assert_eq!(r[1], vec!["2", "y"]);
+        assert_eq!(cells(&r, 1), vec!["2", "y"]);
         assert_eq!(parse_jsonl("{\"id\": 1}\nnope\n").unwrap_err().0, 2);
     }
 
     #[test]
     fn rows_follow_the_order_and_the_seed() {
         let rows: Vec<Vec<String>> = (0..10).map(|i| vec![i.to_string()]).collect();
+        let table = Table::of_rows(1, &rows).unwrap().shared();
         let mk = |order, on_end, seed| {
             Feeder::new(
                 "d".into(),
                 "d.csv".into(),
                 vec!["n".into()],
-                rows.clone(),
+                table.clone(),
                 order,
                 on_end,
                 seed,
             )
         };
         let seq = mk(Order::Sequential, OnEnd::Stop, 1);
-        assert_eq!(seq.row(3, 1).unwrap()[0], "3");
+        assert_eq!(seq.row(3, 1).unwrap().get(0), "3");
         assert_eq!(seq.row(10, 1), None, "stop after the last row");
         let wrap = mk(Order::Sequential, OnEnd::Wrap, 1);
-        assert_eq!(wrap.row(13, 1).unwrap()[0], "3");
+        assert_eq!(wrap.row(13, 1).unwrap().get(0), "3");
         let order = |f: &Feeder, seed| {
             (0..10)
-                .map(|s| f.row(s, seed).unwrap()[0].clone())
+                .map(|s| f.row(s, seed).unwrap().get(0).to_owned())
                 .collect::<Vec<_>>()
         };
         let a = mk(Order::Shuffle, OnEnd::Stop, 7);

@@ -8,10 +8,12 @@
 //! process or split over agents.
 
 pub mod data;
+pub mod table;
 
 use std::fmt::Write as _;
 
 pub use data::{Feeder, Feeders, OnEnd, Order};
+pub use table::{Row, Table};
 
 /// One piece of a compiled template.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +244,7 @@ impl Template {
     pub fn render<'a>(
         &self,
         ctx: &mut Context,
-        row: &mut impl FnMut(usize) -> Option<&'a [String]>,
+        row: &mut impl FnMut(usize) -> Option<Row<'a>>,
         out: &mut String,
     ) -> Option<()> {
         for s in &self.segments {
@@ -272,8 +274,7 @@ impl Template {
                     column,
                     json,
                 } => {
-                    let r = row(*feeder)?;
-                    let v = r.get(*column).map_or("", String::as_str);
+                    let v = row(*feeder)?.get(*column);
                     if *json {
                         escape_json_into(v, out);
                     } else {
