@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rampdeck::find::search::Outcome;
 use rampdeck::find::{self, FindConfig};
-use rampdeck::profile::{self, Plan, ProfileError};
+use rampdeck::profile::{self, ProfileError};
+use rampdeck::spec::plan::Plan;
 
 use crate::cli::{AdhocArgs, FindArgs};
 use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
@@ -297,8 +298,8 @@ async fn run(
         if cfg.closed { "concurrency" } else { "rate" },
         cfg.search.start,
         cfg.search.max,
-        profile::plan::fmt_dur(cfg.step),
-        profile::plan::fmt_dur(cfg.settle),
+        rampdeck::util::fmt::fmt_dur(cfg.step),
+        rampdeck::util::fmt::fmt_dur(cfg.settle),
         cfg.search.precision * 100.0,
         cfg.slo
             .iter()

@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::engine::Control;
-use crate::profile::plan::{fmt_dur, fmt_level};
-use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
 use crate::run::RunModel;
 use crate::session::{Note, RunSession, SessionError, View};
+use crate::spec::plan::Plan;
 use crate::stats::summary::RunState;
 use crate::stats::IntervalStats;
+use crate::util::fmt::{fmt_dur, fmt_level};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {

@@ -102,6 +102,8 @@ pub mod setup;
 #[doc(hidden)]
 pub mod signals;
 #[doc(hidden)]
+pub mod spec;
+#[doc(hidden)]
 pub mod stats;
 #[doc(hidden)]
 pub mod template;

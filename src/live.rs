@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::engine;
 use crate::headless::Options;
-use crate::profile::plan::fmt_dur;
-use crate::profile::Plan;
 use crate::report::summary::{ReportError, Summary};
 use crate::session::{RunSession, SessionError, View};
+use crate::spec::plan::Plan;
 use crate::stats::summary::RunState;
 use crate::ui::console::{self, ConsoleError, ConsoleOptions, LogPane};
 use crate::ui::theme::Theme;
+use crate::util::fmt::fmt_dur;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

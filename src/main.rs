@@ -18,8 +18,9 @@ use clap::Parser;
 
 use cli::{Cli, Command, RunArgs};
 use rampdeck::demo::config::DemoConfig;
-use rampdeck::profile::{self, Overrides, Plan, ProfileError};
+use rampdeck::profile::{self, Overrides, ProfileError};
 use rampdeck::report::compare;
+use rampdeck::spec::plan::Plan;
 use rampdeck::{headless, live};
 
 /// `rampdeck demo` works from any directory, so its profile is built in.
@@ -412,8 +413,8 @@ fn with_plan(
     };
     // Everything that can be known before the run is checked before it.
     let connections = match plan.load.mode {
-        profile::Mode::Open => plan.load.max_connections,
-        profile::Mode::Closed => plan.load.peak_level().ceil() as usize,
+        rampdeck::spec::plan::Mode::Open => plan.load.max_connections,
+        rampdeck::spec::plan::Mode::Closed => plan.load.peak_level().ceil() as usize,
     };
     let checks = [
         rampdeck::engine::fds::check(connections as u64, fd_limit),

@@ -6,15 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rampdeck::demo::{config::DemoConfig, DemoProcess};
-use rampdeck::probes::config::{
-    SourceConfig, SourceKind, DEFAULT_CPU_METRIC, DEFAULT_MEMORY_METRIC,
-};
 use rampdeck::profile::scenario::{route_count_flag, ScenarioPlan};
 use rampdeck::profile::ProfileError;
 use rampdeck::scenarios::config::ScenarioKind;
 use rampdeck::scenarios::report::Outcome;
 use rampdeck::scenarios::session::{self, Session};
 use rampdeck::scenarios::{ScenarioError, ScenarioEvent};
+use rampdeck::spec::probes::{SourceConfig, SourceKind, DEFAULT_CPU_METRIC, DEFAULT_MEMORY_METRIC};
 
 use crate::cli::{ScenarioArgs, ScenarioName};
 use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
@@ -166,7 +164,7 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         c.change.iterations = k;
     }
     if let Some(u) = &a.gateway_url {
-        rampdeck::profile::Endpoint::parse(u).map_err(|m| flag("--gateway-url", &m))?;
+        rampdeck::spec::plan::Endpoint::parse(u).map_err(|m| flag("--gateway-url", &m))?;
         c.cluster.gateway_url = Some(u.clone());
     }
     for (f, v) in [("--gateway", &a.gateway), ("--namespace", &a.namespace)] {
@@ -271,8 +269,8 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
         };
         eprintln!(
             "demo (simulated Gateway API, propagation {}{}): gateway http://{}  kubectl --kubeconfig {} get httproutes,gateways",
-            rampdeck::profile::plan::fmt_dur(config.kube.propagation),
-            config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck::profile::plan::fmt_dur(s))),
+            rampdeck::util::fmt::fmt_dur(config.kube.propagation),
+            config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck::util::fmt::fmt_dur(s))),
             d.process.addrs.gateway,
             path.display()
         );

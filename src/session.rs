@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use crate::engine::event::Event;
 use crate::engine::{self, Control, EngineError, EngineEvent, RunResult};
 use crate::probes::ProbeEvent;
-use crate::profile::Plan;
 use crate::report::summary::Summary;
 use crate::report::thresholds::Watch;
-use crate::run::event::Event;
 use crate::run::log::{RunLog, RunLogError};
 use crate::run::RunModel;
+use crate::spec::plan::Plan;
 use crate::stats::IntervalStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,7 @@ impl RunSession {
                 crate::util::text::stderr_line!(
                     "delivery sink: {} (deadline {})",
                     d.url(),
-                    crate::profile::plan::fmt_dur(config.deadline)
+                    crate::util::fmt::fmt_dur(config.deadline)
                 );
                 let mut p = (*plan).clone();
                 p.routes
@@ -156,7 +156,7 @@ impl RunSession {
         Ok(RunSession {
             watch: Watch::new(
                 plan.thresholds.clone(),
-                plan.load.mode == crate::profile::Mode::Open,
+                plan.load.mode == crate::spec::plan::Mode::Open,
             ),
             model,
             plan,

@@ -49,7 +49,7 @@ async fn counting_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
     (addr, count)
 }
 
-fn plan_with(addr: SocketAddr, load: &str, agents: AgentsSpec) -> profile::Plan {
+fn plan_with(addr: SocketAddr, load: &str, agents: AgentsSpec) -> rampdeck::spec::plan::Plan {
     let text = format!("[target]\nurl = \"http://{addr}\"\n[load]\n{load}\n");
     let mut plan = profile::parse("agents.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     plan.agents = Some(agents);
@@ -57,7 +57,7 @@ fn plan_with(addr: SocketAddr, load: &str, agents: AgentsSpec) -> profile::Plan 
 }
 
 async fn run(
-    plan: profile::Plan,
+    plan: rampdeck::spec::plan::Plan,
     out: &std::path::Path,
 ) -> Result<rampdeck::report::summary::Summary, String> {
     std::env::set_var("RAMPDECK_AGENT_EXE", EXE);

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rampdeck::engine::event::{Event, EventKind};
 use rampdeck::probes::{ProbeEvent, ProbeKind, RunOutcome};
 use rampdeck::report::thresholds::Verdict;
-use rampdeck::run::{Event, EventKind, RunModel};
+use rampdeck::run::RunModel;
 use rampdeck::stats::summary::RunState;
 use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles, TotalsSummary};
 use rampdeck::ui::app::{Action, App, LatencyView, RunView};
@@ -16,7 +17,7 @@ use rampdeck::ui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn plan() -> Arc<rampdeck::profile::Plan> {
+fn plan() -> Arc<rampdeck::spec::plan::Plan> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/demo.toml"))
         .unwrap();
     let mut plan = rampdeck::profile::parse("profiles/demo.toml", &text).unwrap();
@@ -593,7 +594,7 @@ fn capacity_view_at_160x50() {
 }
 
 fn distributed() -> RunModel {
-    use rampdeck::run::agents::{AgentRow, AgentState, AgentsStatus};
+    use rampdeck::stats::agents::{AgentRow, AgentState, AgentsStatus};
     let mut m = model(RunState::Running);
     let row = |i: usize, state: AgentState, share: Option<(u32, u32)>| AgentRow {
         name: format!("agent-{i}"),
@@ -652,7 +653,7 @@ fn agents_pane_at_120x40_and_80x24() {
 }
 
 /// 30 s of a connections run: a ramp to 2,000 held, resets from 20 s on.
-fn held() -> (Arc<rampdeck::profile::Plan>, RunModel) {
+fn held() -> (Arc<rampdeck::spec::plan::Plan>, RunModel) {
     use rampdeck::stats::connections::{ConnInterval, ConnReport};
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

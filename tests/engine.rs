@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
+use rampdeck::engine::event::EventKind;
 use rampdeck::engine::{self, Control, EngineEvent};
-use rampdeck::run::EventKind;
 use rampdeck::stats::summary::RunState;
 use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles};
 use support::*;

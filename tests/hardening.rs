@@ -122,7 +122,7 @@ fn response(status: &str, headers: &str, body: &str) -> String {
 }
 
 /// A plan for `addr` with extra `[target]` lines.
-fn plan_with(addr: SocketAddr, target: &str, body: &str) -> Arc<rampdeck::profile::Plan> {
+fn plan_with(addr: SocketAddr, target: &str, body: &str) -> Arc<rampdeck::spec::plan::Plan> {
     let text = format!("[target]\nurl = \"http://{addr}\"\n{target}\n{body}");
     Arc::new(rampdeck::profile::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}")))
 }

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rampdeck::probes::config::*;
 use rampdeck::probes::{self, ProbeEvent, RunOutcome};
+use rampdeck::spec::probes::*;
 
 /// Runs `cfg` for `secs` and returns everything it reported.
 async fn collect(cfg: ProbesConfig, secs: f64) -> Vec<ProbeEvent> {
@@ -206,7 +206,7 @@ fn stat(argv: &[&str], timeout_ms: u64) -> StatConfig {
         env: vec![("PROBE_VAR".into(), "from-profile".into())],
         cwd: None,
         keep_lines: 2,
-        until: rampdeck::probes::config::Until::Exit,
+        until: rampdeck::spec::probes::Until::Exit,
     }
 }
 
@@ -345,7 +345,7 @@ async fn http_probes_check_the_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn until_first_line_times_the_first_output_and_stops_the_command() {
     use rampdeck::probes::command::run;
-    use rampdeck::probes::config::Until;
+    use rampdeck::spec::probes::Until;
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     // Like `kubectl logs -f`: a line after 200 ms, then it would go on forever.

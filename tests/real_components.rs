@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rampdeck::probes::config::*;
 use rampdeck::probes::{self, ProbeEvent};
+use rampdeck::spec::probes::*;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

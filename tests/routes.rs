@@ -13,8 +13,8 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rampdeck::routes::config::*;
 use rampdeck::routes::{ActionRecord, Phase};
+use rampdeck::spec::routes::*;
 use tokio::net::TcpListener;
 
 /// Answers every request with `status` and `body`, or never (`None`).
@@ -456,7 +456,7 @@ async fn a_scheduled_action_fires_on_the_run_clock_after_a_pause() {
     let mut stage2 = None;
     while let Some(e) = h.events.recv().await {
         if let rampdeck::engine::EngineEvent::Event(e) = e {
-            if e.kind == (rampdeck::run::EventKind::Stage { index: 1 }) {
+            if e.kind == (rampdeck::engine::event::EventKind::Stage { index: 1 }) {
                 stage2 = Some(e.at);
             }
         }

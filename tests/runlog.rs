@@ -92,7 +92,7 @@ fn the_log_reads_back_to_the_summary_numbers() {
     assert!(log
         .events
         .iter()
-        .any(|e| e.kind == rampdeck::run::EventKind::Started));
+        .any(|e| e.kind == rampdeck::engine::event::EventKind::Started));
 }
 
 #[test]

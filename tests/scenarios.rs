@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use rampdeck::demo::config::DemoConfig;
 use rampdeck::demo::DemoServer;
-use rampdeck::probes::config::ProbesConfig;
 use rampdeck::scenarios::config::{ScenarioConfig, ScenarioKind};
 use rampdeck::scenarios::report::{Outcome, ScenarioReport};
 use rampdeck::scenarios::session;
+use rampdeck::spec::probes::ProbesConfig;
 
 struct Demo {
     server: DemoServer,

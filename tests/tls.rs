@@ -87,7 +87,7 @@ async fn rampdeck(args: Vec<String>) -> std::process::Output {
     .unwrap()
 }
 
-fn https_plan(addr: SocketAddr, target_extra: &str) -> Arc<rampdeck::profile::Plan> {
+fn https_plan(addr: SocketAddr, target_extra: &str) -> Arc<rampdeck::spec::plan::Plan> {
     let text = format!("[target]\nurl = \"https://{addr}\"\n{target_extra}\n[load]\nrate = 50\nduration = \"1s\"\n");
     Arc::new(rampdeck::profile::parse("tls.toml", &text).unwrap())
 }

@@ -28,9 +28,9 @@ use super::merge::{AgentId, Merger};
 use super::wire::{self, FromAgent, ToAgent, WireControl, WirePlan, WireResult};
 use super::{AgentRow, AgentState, AgentsError, AgentsSpec, AgentsStatus};
 use crate::engine::clock::RunClock;
+use crate::engine::event::{Event, EventKind};
 use crate::engine::{Control, EngineEvent, EngineHandle, RunResult, Snapshot};
-use crate::profile::{Mode, Plan, TargetAddr};
-use crate::run::event::{Event, EventKind};
+use crate::spec::plan::{Mode, Plan, TargetAddr};
 use crate::stats::{ErrorKind, IntervalStats, Measurements};
 use crate::util::secret::Token;
 

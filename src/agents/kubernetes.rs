@@ -185,7 +185,7 @@ fn pod_state(p: &Pod) -> String {
 pub async fn launch(
     spec: &AgentsSpec,
     target: &str,
-    settings: Option<&crate::kube::settings::KubeSettings>,
+    settings: Option<&crate::spec::kube::KubeSettings>,
 ) -> Result<Launch, AgentsError> {
     let AgentsSpec::Kubernetes {
         count,

@@ -117,7 +117,7 @@ pub struct Launch {
 pub async fn launch(
     spec: &AgentsSpec,
     target: &str,
-    kube: Option<&crate::kube::settings::KubeSettings>,
+    kube: Option<&crate::spec::kube::KubeSettings>,
 ) -> Result<Launch, AgentsError> {
     match spec {
         AgentsSpec::Local { count } => local(*count, target).await,

@@ -27,7 +27,7 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use crate::run::agents::{AgentRow, AgentState, AgentsStatus};
+pub use crate::stats::agents::{AgentRow, AgentState, AgentsStatus};
 
 /// Why agents could not be started, reached or kept.
 #[derive(Debug, thiserror::Error)]

@@ -340,7 +340,7 @@ fn instant_of(unix_ns: u64) -> tokio::time::Instant {
 
 async fn run(
     ws: &mut WebSocketStream<TcpStream>,
-    plan: crate::profile::Plan,
+    plan: crate::spec::plan::Plan,
     (members, position): (u32, u32),
     start_unix_ns: u64,
     agent: u32,

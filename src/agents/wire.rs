@@ -28,11 +28,11 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::engine::event::Event;
 use crate::engine::Control;
-use crate::profile::{
+use crate::spec::plan::{
     Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
 };
-use crate::run::event::Event;
 use crate::stats::{ErrorKind, FailureAt, Outcome};
 
 /// Bumped when a message changes meaning; both ends refuse another.
@@ -348,7 +348,7 @@ pub struct WireGrpc {
 }
 
 impl WireGrpc {
-    fn of(g: &crate::profile::grpc::GrpcRequest) -> Self {
+    fn of(g: &crate::spec::grpc::GrpcRequest) -> Self {
         let b64 = base64::engine::general_purpose::STANDARD;
         let templated = g.input.as_ref().filter(|_| g.message_json.is_some());
         WireGrpc {
@@ -359,7 +359,7 @@ impl WireGrpc {
         }
     }
 
-    fn request(&self) -> Result<crate::profile::grpc::GrpcRequest, String> {
+    fn request(&self) -> Result<crate::spec::grpc::GrpcRequest, String> {
         let input = match (&self.descriptor_set, &self.input) {
             (Some(ds), Some(name)) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -374,7 +374,7 @@ impl WireGrpc {
             }
             _ => None,
         };
-        Ok(crate::profile::grpc::GrpcRequest {
+        Ok(crate::spec::grpc::GrpcRequest {
             full_method: self.full_method.clone(),
             input,
             message_json: self.message_json.clone(),
@@ -712,7 +712,7 @@ impl WirePlan {
                 interval,
             },
             demo: None,
-            probes: crate::probes::config::ProbesConfig {
+            probes: crate::spec::probes::ProbesConfig {
                 sources: Vec::new(),
                 stats: Vec::new(),
                 probes: Vec::new(),

@@ -22,7 +22,7 @@ use crate::profile;
 /// their `expect` checks still apply.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    inner: profile::Plan,
+    inner: crate::spec::plan::Plan,
 }
 
 /// Why a plan could not be made or a run could not be done.
@@ -79,9 +79,9 @@ impl Plan {
     ///
     /// [`Error::Input`] when `url` is not an http(s) URL.
     pub fn target(mut self, url: &str) -> Result<Plan, Error> {
-        let endpoint =
-            profile::Endpoint::parse(url).map_err(|e| Error::Input(format!("target: {e}")))?;
-        self.inner.target.addr = profile::TargetAddr::Url(endpoint);
+        let endpoint = crate::spec::plan::Endpoint::parse(url)
+            .map_err(|e| Error::Input(format!("target: {e}")))?;
+        self.inner.target.addr = crate::spec::plan::TargetAddr::Url(endpoint);
         self.inner.demo = None;
         Ok(self)
     }
@@ -231,8 +231,8 @@ fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, 
     }
     let limit = crate::engine::fds::raise_limit();
     let connections = match plan.load.mode {
-        profile::Mode::Open => plan.load.max_connections,
-        profile::Mode::Closed => plan.load.peak_level().ceil() as usize,
+        crate::spec::plan::Mode::Open => plan.load.max_connections,
+        crate::spec::plan::Mode::Closed => plan.load.peak_level().ceil() as usize,
     };
     crate::engine::fds::check(connections as u64, limit).map_err(Error::Input)?;
     if let Some(dir) = &options.out {
@@ -250,7 +250,7 @@ fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, 
         // The demo runs in this process: a program's own executable is
         // not rampdeck, so it cannot be the demo's child process.
         let demo = match (&plan.demo, &plan.target.addr) {
-            (Some(config), profile::TargetAddr::Demo) => {
+            (Some(config), crate::spec::plan::TargetAddr::Demo) => {
                 let server = crate::demo::DemoServer::start(config)
                     .await
                     .map_err(|e| Error::Run(e.to_string()))?;

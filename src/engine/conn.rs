@@ -22,7 +22,7 @@ use super::stream::Stream;
 use tokio_rustls::TlsConnector;
 
 use super::EngineError;
-use crate::profile::{Endpoint, Target};
+use crate::spec::plan::{Endpoint, Target};
 use crate::stats::ErrorKind;
 
 pub type Body = Full<Bytes>;

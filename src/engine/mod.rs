@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conn;
 pub mod connections;
 pub mod cpu;
+pub mod event;
 pub mod fds;
 pub mod grpc;
 pub mod lean;
@@ -35,8 +36,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::profile::{Mode, Plan, TargetAddr};
-use crate::run::event::Event;
+use crate::engine::event::Event;
+use crate::spec::plan::{Mode, Plan, TargetAddr};
 use crate::stats::{ErrorKind, IntervalStats, Recorder};
 
 pub use supervisor::{rate, RunResult};
@@ -90,7 +91,7 @@ pub enum EngineEvent {
     Interval(Box<Snapshot>),
     Event(Event),
     /// A distributed run's agents, after each merged interval.
-    Agents(Box<crate::run::agents::AgentsStatus>),
+    Agents(Box<crate::stats::agents::AgentsStatus>),
 }
 
 /// One interval, plus everything after warmup so far.

@@ -16,11 +16,12 @@ use super::clock::RunClock;
 use super::schedule::{later, Schedule, Segment};
 use super::worker::{self, Shared};
 use super::{Control, EngineEvent, Snapshot};
-use crate::profile::plan::fmt_level;
-use crate::profile::{validate::MAX_CONNECTIONS, Mode, Plan};
-use crate::run::event::{Event, EventKind};
+use crate::engine::event::{Event, EventKind};
+use crate::profile::validate::MAX_CONNECTIONS;
+use crate::spec::plan::{Mode, Plan};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, IntervalStats, Measurements, Percentiles};
+use crate::util::fmt::fmt_level;
 
 /// A finished run's numbers. `totals` covers what completed after warmup.
 #[derive(Debug, Clone)]
@@ -677,7 +678,7 @@ impl Supervisor {
                 format!(
                     "first lost events: {} not delivered within the {} deadline",
                     d.lost,
-                    crate::profile::plan::fmt_dur(deadline)
+                    crate::util::fmt::fmt_dur(deadline)
                 ),
             ),
             (
@@ -821,7 +822,7 @@ impl Supervisor {
                             EventKind::Warning,
                             format!(
                                 "stop asked: still waiting up to {} for about {in_flight} requests in flight; stop again to abandon them",
-                                crate::profile::plan::fmt_dur(super::drain_timeout(&self.plan))
+                                crate::util::fmt::fmt_dur(super::drain_timeout(&self.plan))
                             ),
                         );
                     }
@@ -917,7 +918,7 @@ impl Supervisor {
             EventKind::Warning,
             format!(
                 "waiting up to {} for {in_transit} events in transit to be delivered (stop to report them as pending)",
-                crate::profile::plan::fmt_dur(deadline)
+                crate::util::fmt::fmt_dur(deadline)
             ),
         );
         let until = Instant::now() + deadline;

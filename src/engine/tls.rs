@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::EngineError;
-use crate::profile::Target;
+use crate::spec::plan::Target;
 
 pub fn client_config(target: &Target) -> Result<ClientConfig, EngineError> {
     let provider = Arc::new(ring::default_provider());

@@ -48,7 +48,7 @@ pub struct Prepared {
     pub publishes: bool,
     /// A gRPC call: its templated message is encoded per call, and its
     /// outcome is its grpc-status.
-    pub grpc: Option<Arc<crate::profile::grpc::GrpcRequest>>,
+    pub grpc: Option<Arc<crate::spec::grpc::GrpcRequest>>,
     /// The lean HTTP/1.1 path: the request's bytes, serialized once.
     pub wire: Option<Bytes>,
 }

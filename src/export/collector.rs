@@ -382,8 +382,8 @@ fn routes(e: &mut DescriptorEncoder, m: &RunModel) -> fmt::Result {
 fn agents(e: &mut DescriptorEncoder, m: &RunModel) -> fmt::Result {
     // Families without agents are still described, so a dashboard's
     // queries find them (empty) in a run on one machine.
-    let rows: &[crate::run::agents::AgentRow] = m.agents.as_ref().map_or(&[], |a| &a.agents);
-    let label = |r: &crate::run::agents::AgentRow| vec![("agent", r.name.clone())];
+    let rows: &[crate::stats::agents::AgentRow] = m.agents.as_ref().map_or(&[], |a| &a.agents);
+    let label = |r: &crate::stats::agents::AgentRow| vec![("agent", r.name.clone())];
     gauges(
         e,
         "agent_up",
@@ -391,7 +391,7 @@ fn agents(e: &mut DescriptorEncoder, m: &RunModel) -> fmt::Result {
         None,
         rows.iter()
             .map(|r| {
-                use crate::run::agents::AgentState::*;
+                use crate::stats::agents::AgentState::*;
                 let up = matches!(r.state, Ready | Running);
                 (label(r), f64::from(u8::from(up)))
             })

@@ -65,11 +65,11 @@ pub struct Names {
 }
 
 impl Names {
-    pub fn of(plan: &crate::profile::Plan) -> Names {
+    pub fn of(plan: &crate::spec::plan::Plan) -> Names {
         let level_unit = match (&plan.connections, plan.load.mode) {
             (Some(_), _) => "connections",
-            (None, crate::profile::Mode::Open) => "requests_per_second",
-            (None, crate::profile::Mode::Closed) => "concurrency",
+            (None, crate::spec::plan::Mode::Open) => "requests_per_second",
+            (None, crate::spec::plan::Mode::Closed) => "concurrency",
         };
         Names {
             requests: plan.requests.iter().map(|r| r.name.clone()).collect(),

@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::profile::plan::Stage;
-use crate::profile::{Mode, Plan};
 use crate::report::thresholds::Threshold;
 use crate::session::{RunSession, SessionError, View};
+use crate::spec::plan::Stage;
+use crate::spec::plan::{Mode, Plan};
 use result::{CapacityResult, Cost, LowestFailing};
 use search::{Outcome, SearchConfig};
 
@@ -89,7 +89,7 @@ impl FindConfig {
 /// with nothing measured, so both are refused before the search starts.
 pub fn check_slo(
     slo: &[crate::report::thresholds::Threshold],
-    probes: &crate::probes::config::ProbesConfig,
+    probes: &crate::spec::probes::ProbesConfig,
 ) -> Result<(), String> {
     use crate::report::thresholds::Metric;
     let names = |v: Vec<&str>| {

@@ -5,9 +5,9 @@ use tokio::sync::mpsc;
 use super::driver::Driver;
 use super::FindConfig;
 use crate::engine::Control;
-use crate::profile::{Mode, Plan};
 use crate::run::RunModel;
 use crate::session::{Note, View};
+use crate::spec::plan::{Mode, Plan};
 
 pub struct Steer<V: View> {
     /// The run's own view while no search runs.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::error::KubeError;
-use super::settings::{KubeOp, KubeSettings, ObjectKind};
+use crate::spec::kube::{KubeOp, KubeSettings, ObjectKind};
 
 /// The field manager rampdeck's server-side applies own their fields under.
 pub const FIELD_MANAGER: &str = "rampdeck";

@@ -8,7 +8,6 @@ pub mod context;
 pub mod dynamic;
 pub mod error;
 pub mod ready;
-pub mod settings;
 
 pub use context::*;
 pub use error::KubeError;

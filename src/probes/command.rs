@@ -3,8 +3,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::config::StatConfig;
 use super::RunOutcome;
+use crate::spec::probes::StatConfig;
 
 pub struct CommandRun {
     pub took: Duration,
@@ -83,7 +83,7 @@ pub async fn run(cfg: &StatConfig) -> CommandRun {
     let mut group = GroupKill(child.id());
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let keep = cfg.keep_lines;
-    if cfg.until == super::config::Until::FirstLine {
+    if cfg.until == crate::spec::probes::Until::FirstLine {
         return first_line(cfg, start, child, group, stdout, stderr).await;
     }
     let work = async {
@@ -358,7 +358,7 @@ mod tests {
             env: vec![],
             cwd: None,
             keep_lines: 1000,
-            until: super::super::config::Until::Exit,
+            until: crate::spec::probes::Until::Exit,
         };
         let r = run(&cfg).await;
         assert!(r.lines.iter().any(|l| l == "done"), "{:?}", r.lines);

@@ -7,7 +7,6 @@
 //! probe is a state with a reason, reported once per change; the run goes on.
 
 pub mod command;
-pub mod config;
 pub mod demo_stat;
 pub mod http;
 pub mod promql;
@@ -20,7 +19,9 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use config::{HttpProbeConfig, ProbesConfig, SourceConfig, SourceKind, StatConfig, TokenSource};
+use crate::spec::probes::{
+    HttpProbeConfig, ProbesConfig, SourceConfig, SourceKind, StatConfig, TokenSource,
+};
 use http::{FetchError, HttpClient};
 
 #[derive(Debug, thiserror::Error)]

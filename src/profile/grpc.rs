@@ -4,21 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use prost_reflect::{DescriptorPool, MessageDescriptor};
+use prost_reflect::DescriptorPool;
 
 use super::error::{ProfileError, Source};
-
-/// What a gRPC request adds to its HTTP/2 POST.
-#[derive(Debug, Clone)]
-pub struct GrpcRequest {
-    /// `package.Service/Method`.
-    pub full_method: String,
-    /// The request message's type, for a templated message encoded per call
-    /// (None: the message is raw bytes from `message_file`).
-    pub input: Option<MessageDescriptor>,
-    /// The message's JSON when it has placeholders (rendered per call).
-    pub message_json: Option<String>,
-}
+use crate::spec::grpc::GrpcRequest;
 
 /// The message and method of one gRPC request, before framing.
 pub struct Built {

@@ -7,7 +7,6 @@ pub mod connections;
 pub mod delivery;
 pub mod error;
 pub mod grpc;
-pub mod plan;
 pub mod routes;
 pub mod scenario;
 pub mod schema;
@@ -20,8 +19,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
 pub use error::ProfileError;
-pub use plan::{Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr};
 
+use crate::spec::plan::{Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, Target, TargetAddr};
 use error::Source;
 
 /// Reads and validates a profile file.
@@ -213,8 +212,8 @@ impl Overrides {
                 "--duration",
                 format!(
                     "the run ({}) is not longer than the profile's warmup ({}), so nothing would be measured",
-                    plan::fmt_dur(plan.load.duration()),
-                    plan::fmt_dur(plan.load.warmup)
+                    crate::util::fmt::fmt_dur(plan.load.duration()),
+                    crate::util::fmt::fmt_dur(plan.load.warmup)
                 ),
             ));
         }
@@ -332,7 +331,8 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             let value = HeaderValue::from_str(v.trim())
                 .map_err(|_| flag("-H", format!("'{}' is not a valid header value", v.trim())))?;
             let body_len = flags.body.as_ref().map_or(0, String::len);
-            if let Some(m) = plan::framing_problem(k.trim(), v.trim(), Some(body_len)) {
+            if let Some(m) = crate::spec::plan::framing_problem(k.trim(), v.trim(), Some(body_len))
+            {
                 return Err(flag("-H", format!("{}: {m}", k.trim())));
             }
             Ok((name, value))
@@ -386,7 +386,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         connections: None,
         metrics: None,
         setup: Default::default(),
-        probes: crate::probes::config::ProbesConfig {
+        probes: crate::spec::probes::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
             probes: Vec::new(),
@@ -474,7 +474,7 @@ fn adhoc_grpc(
         ));
         r.headers
             .push((http::header::TE, HeaderValue::from_static("trailers")));
-        r.grpc = Some(std::sync::Arc::new(grpc::GrpcRequest {
+        r.grpc = Some(std::sync::Arc::new(crate::spec::grpc::GrpcRequest {
             full_method,
             input: None,
             message_json: None,
@@ -515,7 +515,7 @@ impl Plan {
         let tcp = self
             .connections
             .as_ref()
-            .is_some_and(|c| c.traffic == connections::Traffic::Tcp);
+            .is_some_and(|c| c.traffic == crate::spec::connections::Traffic::Tcp);
         self.with_demo_address(if tcp { addrs.echo } else { addrs.gateway });
     }
 
@@ -546,7 +546,7 @@ impl Plan {
         if let (Some(c), TargetAddr::Url(e)) = (&self.connections, &self.target.addr) {
             return match (&c.url, &c.traffic) {
                 (Some(url), _) => crate::util::secret::redact(url).into_owned(),
-                (None, connections::Traffic::WebSocket { path }) => {
+                (None, crate::spec::connections::Traffic::WebSocket { path }) => {
                     format!("ws://{}{path}", e.authority)
                 }
                 (None, _) => format!("tcp://{}", e.authority),
@@ -555,7 +555,7 @@ impl Plan {
         match &self.target.addr {
             TargetAddr::Url(e) => e.url(),
             TargetAddr::Demo => match self.connections.as_ref().map(|c| &c.traffic) {
-                Some(connections::Traffic::WebSocket { .. }) => {
+                Some(crate::spec::connections::Traffic::WebSocket { .. }) => {
                     "embedded demo WebSocket echo".into()
                 }
                 Some(_) => "embedded demo TCP echo".into(),
@@ -565,36 +565,40 @@ impl Plan {
     }
 
     /// `rampdeck check`'s lines for a connections run: what each connection does.
-    fn describe_connections(&self, s: &mut String, c: &connections::ConnectionsPlan) {
+    fn describe_connections(&self, s: &mut String, c: &crate::spec::connections::ConnectionsPlan) {
         use std::fmt::Write;
         let traffic = match (&c.traffic, c.message_interval) {
-            (connections::Traffic::Idle, _) | (_, None) => "held idle".to_owned(),
+            (crate::spec::connections::Traffic::Idle, _) | (_, None) => "held idle".to_owned(),
             (t, Some(every)) => format!(
                 "a {}-byte {} message every {}, its echo timed (timeout {})",
                 c.message.len(),
-                if matches!(t, connections::Traffic::Tcp) {
+                if matches!(t, crate::spec::connections::Traffic::Tcp) {
                     "TCP"
                 } else {
                     "WebSocket"
                 },
-                plan::fmt_dur(every),
-                plan::fmt_dur(self.target.timeout)
+                crate::util::fmt::fmt_dur(every),
+                crate::util::fmt::fmt_dur(self.target.timeout)
             ),
         };
         let _ = writeln!(s, "traffic  {traffic}");
         let _ = writeln!(
             s,
             "load     connections: open up to {}/s, hold each {}{}, seed {}, {} intervals",
-            plan::fmt_level(c.open_rate),
-            c.hold
-                .map_or_else(|| "to the end of the run".to_owned(), plan::fmt_dur),
+            crate::util::fmt::fmt_level(c.open_rate),
+            c.hold.map_or_else(
+                || "to the end of the run".to_owned(),
+                crate::util::fmt::fmt_dur
+            ),
             match c.proxy {
-                Some(connections::ProxyVersion::V1) => ", PROXY protocol v1 header first",
-                Some(connections::ProxyVersion::V2) => ", PROXY protocol v2 header first",
+                Some(crate::spec::connections::ProxyVersion::V1) =>
+                    ", PROXY protocol v1 header first",
+                Some(crate::spec::connections::ProxyVersion::V2) =>
+                    ", PROXY protocol v2 header first",
                 None => "",
             },
             self.load.seed,
-            plan::fmt_dur(self.load.interval)
+            crate::util::fmt::fmt_dur(self.load.interval)
         );
     }
 
@@ -618,8 +622,8 @@ impl Plan {
                 (None, _) if t.http2 => "HTTP/2",
                 (None, _) => "HTTP/1.1",
             },
-            plan::fmt_dur(t.timeout),
-            plan::fmt_dur(t.connect_timeout),
+            crate::util::fmt::fmt_dur(t.timeout),
+            crate::util::fmt::fmt_dur(t.connect_timeout),
             if t.insecure {
                 ", TLS verification OFF"
             } else {
@@ -647,7 +651,7 @@ impl Plan {
                             (None, None) =>
                                 format!("{} raw message bytes", r.body.len().saturating_sub(5)),
                         },
-                        plan::fmt_dur(self.target.timeout),
+                        crate::util::fmt::fmt_dur(self.target.timeout),
                     );
                     continue;
                 }
@@ -678,10 +682,13 @@ impl Plan {
                 if l.warmup.is_zero() {
                     "no warmup".to_owned()
                 } else {
-                    format!("warmup {} (not counted)", plan::fmt_dur(l.warmup))
+                    format!(
+                        "warmup {} (not counted)",
+                        crate::util::fmt::fmt_dur(l.warmup)
+                    )
                 },
                 l.seed,
-                plan::fmt_dur(l.interval)
+                crate::util::fmt::fmt_dur(l.interval)
             );
         }
         let mut at = Duration::ZERO;
@@ -690,7 +697,7 @@ impl Plan {
                 s,
                 "stage {}  at {:>8}  {}",
                 i + 1,
-                plan::fmt_dur(at),
+                crate::util::fmt::fmt_dur(at),
                 st.describe(self.level_unit())
             );
             at += st.duration;
@@ -703,21 +710,21 @@ impl Plan {
                 .sum(),
             _ => f64::NAN,
         };
-        let _ = write!(s, "total    {}", plan::fmt_dur(at));
+        let _ = write!(s, "total    {}", crate::util::fmt::fmt_dur(at));
         if expected.is_finite() {
             let _ = write!(s, ", about {} requests", expected.round() as u64);
         }
         s.push('\n');
         for src in &self.probes.sources {
             let what = match &src.kind {
-                crate::probes::config::SourceKind::Scrape { url, .. } => format!("scrape {url}"),
-                crate::probes::config::SourceKind::Promql { url, .. } => format!("promql {url}"),
+                crate::spec::probes::SourceKind::Scrape { url, .. } => format!("scrape {url}"),
+                crate::spec::probes::SourceKind::Promql { url, .. } => format!("promql {url}"),
             };
             let _ = writeln!(
                 s,
                 "source   {}: {what} every {}",
                 src.name,
-                plan::fmt_dur(src.interval)
+                crate::util::fmt::fmt_dur(src.interval)
             );
         }
         for st in &self.probes.stats {
@@ -726,8 +733,8 @@ impl Plan {
                 "stat     {}: {} every {}, timeout {}",
                 st.name,
                 st.argv.join(" "),
-                plan::fmt_dur(st.interval),
-                plan::fmt_dur(st.timeout)
+                crate::util::fmt::fmt_dur(st.interval),
+                crate::util::fmt::fmt_dur(st.timeout)
             );
         }
         for p in &self.probes.probes {
@@ -737,7 +744,7 @@ impl Plan {
                 p.name,
                 p.url,
                 p.expect_status,
-                plan::fmt_dur(p.interval)
+                crate::util::fmt::fmt_dur(p.interval)
             );
         }
         if let Some(d) = &self.delivery {
@@ -750,7 +757,7 @@ impl Plan {
                     crate::delivery::IdFrom::Header(h) => format!("header {h}"),
                     crate::delivery::IdFrom::Pointer(p) => format!("JSON pointer {p}"),
                 },
-                plan::fmt_dur(d.deadline),
+                crate::util::fmt::fmt_dur(d.deadline),
                 d.expect_copies,
                 if d.expect_copies == 1 { "y" } else { "ies" },
                 d.capacity,
@@ -807,7 +814,7 @@ impl Plan {
                 } else {
                     waits.join(", ")
                 },
-                plan::fmt_dur(st.timeout),
+                crate::util::fmt::fmt_dur(st.timeout),
                 if st.keep {
                     "; kept after the run"
                 } else {
@@ -826,13 +833,13 @@ impl Plan {
                 s,
                 "find     {} from {} up to {}, x{} then bisect to {:.1}%, steps {} + {} settling, confirm {}, at most {} steps, SLO {}",
                 if f.closed { "concurrency" } else { "rate" },
-                plan::fmt_level(f.search.start),
-                plan::fmt_level(f.search.max),
+                crate::util::fmt::fmt_level(f.search.start),
+                crate::util::fmt::fmt_level(f.search.max),
                 f.search.factor,
                 f.search.precision * 100.0,
-                plan::fmt_dur(f.step),
-                plan::fmt_dur(f.settle),
-                plan::fmt_dur(f.confirm),
+                crate::util::fmt::fmt_dur(f.step),
+                crate::util::fmt::fmt_dur(f.settle),
+                crate::util::fmt::fmt_dur(f.confirm),
                 f.search.max_steps,
                 if f.slo.is_empty() {
                     "the profile's [thresholds]".to_owned()
@@ -851,14 +858,14 @@ impl Plan {
                 s,
                 "demo     echo: TCP on its own port, WebSocket at {} on the gateway; latency {}{}{}",
                 crate::demo::config::WS_PATH,
-                plan::fmt_dur(e.latency),
+                crate::util::fmt::fmt_dur(e.latency),
                 e.reset_after.map_or(String::new(), |d| format!(
                     ", FAULT: each connection reset after {}",
-                    plan::fmt_dur(d)
+                    crate::util::fmt::fmt_dur(d)
                 )),
                 e.close_after.map_or(String::new(), |d| format!(
                     ", FAULT: each connection closed by the server after {} (WebSocket code {})",
-                    plan::fmt_dur(d),
+                    crate::util::fmt::fmt_dur(d),
                     e.close_code
                 )),
             );
@@ -873,8 +880,8 @@ impl Plan {
                     r.error_status,
                     r.stall.map_or(String::new(), |st| format!(
                         ", stalls {} every {}",
-                        plan::fmt_dur(st.duration),
-                        plan::fmt_dur(st.every)
+                        crate::util::fmt::fmt_dur(st.duration),
+                        crate::util::fmt::fmt_dur(st.every)
                     )),
                     r.workers
                         .map_or(String::new(), |w| format!(", {w} workers (the rest queue)"))
@@ -883,11 +890,11 @@ impl Plan {
                     let _ = writeln!(
                         s,
                         "         relays to x-relay-to after {}, {:.1}% lost, {:.1}% twice, {} retries from {}",
-                        plan::fmt_dur(relay.delay),
+                        crate::util::fmt::fmt_dur(relay.delay),
                         relay.loss * 100.0,
                         relay.duplicate * 100.0,
                         relay.retries,
-                        plan::fmt_dur(relay.retry_after)
+                        crate::util::fmt::fmt_dur(relay.retry_after)
                     );
                 }
             }
@@ -898,15 +905,15 @@ impl Plan {
                 k.namespace,
                 k.gateway,
                 k.backends.join(", "),
-                plan::fmt_dur(k.propagation),
+                crate::util::fmt::fmt_dur(k.propagation),
                 k.swap_drop.map_or(String::new(), |d| format!(
                     ", FAULT: 503s for {} after a backend swap",
-                    plan::fmt_dur(d)
+                    crate::util::fmt::fmt_dur(d)
                 ))
             );
         }
         for a in &self.routes.actions {
-            use crate::routes::config::{ActionKind, ObjectSource};
+            use crate::spec::routes::{ActionKind, ObjectSource};
             let what = match &a.kind {
                 ActionKind::Kube(k) => {
                     let obj = match &k.object {
@@ -928,7 +935,7 @@ impl Plan {
                 ActionKind::Command(c) => format!("command {}", c.argv.join(" ")),
             };
             let key = a.key.map_or_else(|| "-".to_owned(), |k| k.to_string());
-            let at: Vec<String> = a.at.iter().map(|d| plan::fmt_dur(*d)).collect();
+            let at: Vec<String> = a.at.iter().map(|d| crate::util::fmt::fmt_dur(*d)).collect();
             let _ = writeln!(
                 s,
                 "route    [{key}] {}: {what}{}{}",
@@ -1032,7 +1039,7 @@ mod tests {
     #[test]
     fn duration_override_cuts_and_extends() {
         let ramp = Stage {
-            kind: StageKind::Ramp,
+            kind: crate::spec::plan::StageKind::Ramp,
             from: 0.0,
             to: 100.0,
             duration: Duration::from_secs(10),

@@ -9,8 +9,8 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::schema::{RawKube, RawRouteAction, RawVerify};
 use super::validate::positive_dur;
-use crate::routes::config::*;
 use crate::routes::template;
+use crate::spec::routes::*;
 
 /// Variables every action may use, besides its own `vars` and `{{n}}`.
 pub const RUN_VARS: [&str; 2] = ["target", "rampdeck"];
@@ -180,7 +180,7 @@ fn schedule(
                 at.span(),
                 format!(
                     "{field}.at: {t} is not before the run ends ({})",
-                    super::plan::fmt_dur(run_length)
+                    crate::util::fmt::fmt_dur(run_length)
                 ),
             ));
         }

@@ -8,8 +8,8 @@ use super::error::{ProfileError, Source};
 use super::schema::{Dur, RawProfile, RawScenario};
 use super::validate::positive_dur;
 use crate::demo::config::DemoConfig;
-use crate::probes::config::ProbesConfig;
 use crate::scenarios::config::ScenarioConfig;
+use crate::spec::probes::ProbesConfig;
 
 /// Route counts above this would take the API server longer than any run should.
 pub const MAX_ROUTES: usize = 100_000;
@@ -28,7 +28,7 @@ pub struct ScenarioPlan {
 impl ScenarioPlan {
     /// What `rampdeck check` prints.
     pub fn describe(&self) -> String {
-        use super::plan::fmt_dur;
+        use crate::util::fmt::fmt_dur;
         use std::fmt::Write;
         let c = &self.config;
         let k = &c.cluster;
@@ -359,7 +359,7 @@ pub fn route_count_flag(flag: &str, n: usize) -> Result<usize, ProfileError> {
 }
 
 fn check_url(u: &str) -> Result<(), String> {
-    super::plan::Endpoint::parse(u).map(|_| ())
+    crate::spec::plan::Endpoint::parse(u).map(|_| ())
 }
 
 /// RFC 1123 label: what Kubernetes accepts for Service and namespace names.

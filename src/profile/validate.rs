@@ -7,11 +7,11 @@ use http::{HeaderName, HeaderValue, Method};
 use toml::Spanned;
 
 use super::error::{ProfileError, Source};
-use super::plan::{
-    Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
-};
 use super::schema::*;
 use crate::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
+use crate::spec::plan::{
+    Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
+};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -144,7 +144,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
                 }
                 None => plan.traffic = super::connections::demo_traffic(src, traffic.as_ref())?,
             }
-            if let (super::connections::Traffic::Idle, Some(_)) =
+            if let (crate::spec::connections::Traffic::Idle, Some(_)) =
                 (&plan.traffic, plan.message_interval)
             {
                 return Err(src.whole("load.message_interval needs an echo to send to: a tcp:// or ws:// target (an http(s):// target holds idle connections)"));
@@ -437,7 +437,7 @@ fn agents_config(
 fn find_config(
     src: &Source,
     raw: Spanned<super::schema::RawFind>,
-    probes: &crate::probes::config::ProbesConfig,
+    probes: &crate::spec::probes::ProbesConfig,
 ) -> Result<crate::find::FindConfig, ProfileError> {
     let f = raw.into_inner();
     let closed = f.concurrency.unwrap_or(false);
@@ -589,7 +589,7 @@ fn headers(
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ProfileError> {
     map.into_iter()
         .map(|(k, v)| {
-            if let Some(m) = super::plan::framing_problem(&k, v.get_ref(), body_len) {
+            if let Some(m) = crate::spec::plan::framing_problem(&k, v.get_ref(), body_len) {
                 return Err(src.at(v.span(), format!("{field}.{k}: {m}")));
             }
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
@@ -893,7 +893,10 @@ pub(crate) fn positive_dur(
 }
 
 /// A connections plan (but for its traffic) and `load.traffic`.
-type ConnFields = (super::connections::ConnectionsPlan, Option<Spanned<String>>);
+type ConnFields = (
+    crate::spec::connections::ConnectionsPlan,
+    Option<Spanned<String>>,
+);
 
 fn load_plan(
     src: &Source,
@@ -1051,8 +1054,8 @@ fn load_plan(
                 w.span(),
                 format!(
                     "load.warmup: '{}' is not shorter than the run ({}); warmup is excluded from statistics, so nothing would be measured",
-                    super::plan::fmt_dur(w.get_ref().0),
-                    super::plan::fmt_dur(total)
+                    crate::util::fmt::fmt_dur(w.get_ref().0),
+                    crate::util::fmt::fmt_dur(total)
                 ),
             ))
         }
@@ -1564,7 +1567,7 @@ fn probe_timing(
     let interval =
         positive_dur(src, &format!("{field}.interval"), interval)?.unwrap_or(default_interval);
     let timeout = positive_dur(src, &format!("{field}.timeout"), timeout)?.unwrap_or(
-        crate::probes::config::DEFAULT_PROBE_TIMEOUT.min(interval.max(Duration::from_secs(1))),
+        crate::spec::probes::DEFAULT_PROBE_TIMEOUT.min(interval.max(Duration::from_secs(1))),
     );
     Ok((interval, timeout))
 }
@@ -1575,8 +1578,8 @@ pub fn probes_config(
     stats: Vec<Spanned<RawStat>>,
     probes: Vec<Spanned<RawProbe>>,
     has_demo: bool,
-) -> Result<crate::probes::config::ProbesConfig, ProfileError> {
-    use crate::probes::config::*;
+) -> Result<crate::spec::probes::ProbesConfig, ProfileError> {
+    use crate::spec::probes::*;
     let mut out = ProbesConfig {
         sources: Vec::new(),
         stats: Vec::new(),
@@ -1652,8 +1655,8 @@ pub fn probes_config(
             None => DEFAULT_KEEP_LINES,
         };
         let until = match s.until.as_ref().map(|u| (u.get_ref().as_str(), u.span())) {
-            None | Some(("exit", _)) => crate::probes::config::Until::Exit,
-            Some(("first_line", _)) => crate::probes::config::Until::FirstLine,
+            None | Some(("exit", _)) => crate::spec::probes::Until::Exit,
+            Some(("first_line", _)) => crate::spec::probes::Until::FirstLine,
             Some((other, span)) => {
                 return Err(src.at(
                     span,
@@ -1707,7 +1710,7 @@ pub fn probes_config(
 fn thresholds(
     src: &Source,
     raw: RawThresholds,
-    probes: &crate::probes::config::ProbesConfig,
+    probes: &crate::spec::probes::ProbesConfig,
     mode: Mode,
     delivery: bool,
 ) -> Result<Vec<crate::report::thresholds::Threshold>, ProfileError> {

@@ -45,6 +45,6 @@ pub fn render_text(s: &mut String, d: &crate::delivery::DeliveryTotals) {
         l.p99,
         l.p999,
         l.max,
-        crate::profile::plan::fmt_dur(std::time::Duration::try_from_secs_f64(d.deadline_s).unwrap_or_default())
+        crate::util::fmt::fmt_dur(std::time::Duration::try_from_secs_f64(d.deadline_s).unwrap_or_default())
     );
 }

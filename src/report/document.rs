@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::plot::{self, Line};
 use super::series::{ComponentSeries, Series, CONNECTION_RATES};
-use crate::run::event::Event;
+use crate::engine::event::Event;
 use crate::run::log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub enum DocumentError {
 /// The labelled chart marks (`run::event::chart_marks`); the report has no
 /// axis ticks: the events table lists the rest.
 fn markers(events: &[Event]) -> Vec<(f64, String)> {
-    crate::run::event::chart_marks(events)
+    crate::engine::event::chart_marks(events)
         .into_iter()
         .filter_map(|m| Some((m.at, m.label?)))
         .collect()

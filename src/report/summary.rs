@@ -8,10 +8,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::thresholds::{judge, Facts, Verdict};
+use crate::engine::event::Event;
 use crate::engine::RunResult;
-use crate::profile::{Mode, Plan};
-use crate::run::event::Event;
 use crate::run::RunModel;
+use crate::spec::plan::{Mode, Plan};
 use crate::stats::Percentiles;
 
 pub const SCHEMA: u32 = 1;
@@ -104,7 +104,7 @@ pub struct Summary {
     pub route_actions: Vec<crate::routes::ActionRecord>,
     /// A distributed run's agents: per-agent totals, state, share, clock offset.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agents: Option<crate::run::agents::AgentsStatus>,
+    pub agents: Option<crate::stats::agents::AgentsStatus>,
     /// A distributed run: measured seconds whose merged send rate fell short of the schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub under_supplied_s: Option<f64>,
@@ -202,7 +202,7 @@ impl Summary {
                     .agents
                     .iter()
                     .flat_map(|a| a.agents.iter())
-                    .filter(|r| r.state == crate::run::agents::AgentState::Lost)
+                    .filter(|r| r.state == crate::stats::agents::AgentState::Lost)
                     .map(|r| match r.lost_at_s {
                         Some(t) => format!("{} (lost at {t:.1}s)", r.name),
                         None => r.name.clone(),
@@ -488,7 +488,7 @@ impl Summary {
             let lost = a
                 .agents
                 .iter()
-                .filter(|r| r.state == crate::run::agents::AgentState::Lost)
+                .filter(|r| r.state == crate::stats::agents::AgentState::Lost)
                 .count();
             let _ = writeln!(s);
             let _ = writeln!(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::httproute::{RequestView, RouteMatch};
-use crate::profile::plan::{Plan, TargetAddr};
+use crate::spec::plan::{Plan, TargetAddr};
 
 /// The requests a firing's drops are counted over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

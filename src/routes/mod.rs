@@ -9,7 +9,6 @@
 //! failing action is reported and the run goes on.
 
 pub mod affects;
-pub mod config;
 pub mod drops;
 pub mod dynamic;
 pub mod runner;

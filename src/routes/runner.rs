@@ -11,14 +11,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::affects::RequestKey;
-use super::config::{
-    ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
-    ObjectSource, RoutesConfig,
-};
 use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
 use crate::kube::{after, KubeContext, KubeError, Seen, Target};
 use crate::probes::http::HttpClient;
+use crate::spec::routes::{
+    ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
+    ObjectSource, RoutesConfig,
+};
 
 /// The console's (and the schedule's) way to fire actions.
 pub struct RouteHandle {
@@ -71,7 +71,7 @@ struct Ctx {
 
 /// Starts the plan's route actions, with the run-wide variables filled in.
 pub fn start_for(
-    plan: &crate::profile::Plan,
+    plan: &crate::spec::plan::Plan,
     origin: Instant,
     clock: Option<RunClockRx>,
     tx: mpsc::UnboundedSender<ActionRecord>,
@@ -337,7 +337,7 @@ impl Ctx {
                         )
                         .await
                         .map_err(|_| {
-                            RouteError::TimedOut(crate::profile::plan::fmt_dur(a.timeout))
+                            RouteError::TimedOut(crate::util::fmt::fmt_dur(a.timeout))
                         })??;
                         let waits = super::dynamic::waits(&k.waits, k.op, &refs, &kctx.namespace)
                             .map_err(RouteError::Converge)?;
@@ -360,9 +360,7 @@ impl Ctx {
                 }
                 let applied = tokio::time::timeout(a.timeout, kctx.run(k.op, &target))
                     .await
-                    .map_err(|_| {
-                        RouteError::TimedOut(crate::profile::plan::fmt_dur(a.timeout))
-                    })??;
+                    .map_err(|_| RouteError::TimedOut(crate::util::fmt::fmt_dur(a.timeout)))??;
                 if r.affects.is_none() {
                     r.affects = applied.route.as_ref().and_then(|route| {
                         super::affects::from_route(
@@ -442,7 +440,7 @@ impl Ctx {
                                 last,
                             } => RouteError::Converge(format!(
                                 "did not converge: {what} did not happen within {}; last seen: {last}",
-                                crate::profile::plan::fmt_dur(timeout)
+                                crate::util::fmt::fmt_dur(timeout)
                             )),
                             other => RouteError::Converge(other.to_string()),
                         })
@@ -623,7 +621,7 @@ impl Ctx {
             .await
             .map_err(|e| match e {
                 crate::probes::http::FetchError::TimedOut(_) => {
-                    RouteError::TimedOut(crate::profile::plan::fmt_dur(timeout))
+                    RouteError::TimedOut(crate::util::fmt::fmt_dur(timeout))
                 }
                 crate::probes::http::FetchError::Failed(m) => {
                     RouteError::Http(format!("{}: {m}", crate::util::secret::redact(url)))
@@ -703,7 +701,7 @@ async fn wait_control_plane(
                 }
                 return Err(RouteError::TimedOut(format!(
                     "{} waiting for the control plane ({last_problem})",
-                    crate::profile::plan::fmt_dur(timeout)
+                    crate::util::fmt::fmt_dur(timeout)
                 )));
             }
             Some((t, seen)) = route_next => match seen {
@@ -755,7 +753,7 @@ async fn command_action(
     argv: Vec<String>,
     timeout: Duration,
 ) -> Result<(), RouteError> {
-    let cfg = crate::probes::config::StatConfig {
+    let cfg = crate::spec::probes::StatConfig {
         name: argv.join(" "),
         argv,
         shell: false,
@@ -764,13 +762,13 @@ async fn command_action(
         env: c.env.clone(),
         cwd: c.cwd.clone(),
         keep_lines: 5,
-        until: crate::probes::config::Until::Exit,
+        until: crate::spec::probes::Until::Exit,
     };
     let run = crate::probes::command::run(&cfg).await;
     match run.outcome {
         crate::probes::RunOutcome::Ok => Ok(()),
         crate::probes::RunOutcome::TimedOut => {
-            Err(RouteError::TimedOut(crate::profile::plan::fmt_dur(timeout)))
+            Err(RouteError::TimedOut(crate::util::fmt::fmt_dur(timeout)))
         }
         crate::probes::RunOutcome::Failed(why) => Err(RouteError::Command(format!(
             "{}: {why}{}{}",

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use super::config::VerifyConfig;
 use crate::probes::http::{Fetched, HttpClient};
+use crate::spec::routes::VerifyConfig;
 
 /// The first matching answer, and what came before it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ pub async fn poll(client: &HttpClient, cfg: &VerifyConfig) -> Result<Verified, S
             return Err(format!(
                 "no matching answer from {} within {} ({polls} polls; last: {last})",
                 cfg.url,
-                crate::profile::plan::fmt_dur(cfg.timeout)
+                crate::util::fmt::fmt_dur(cfg.timeout)
             ));
         }
         polls += 1;

@@ -19,11 +19,11 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::env::Environment;
-use super::event::Event;
+use crate::engine::event::Event;
 use crate::engine::Snapshot;
 use crate::probes::{ProbeEvent, RunOutcome};
-use crate::profile::Plan;
 use crate::report::summary::Summary;
+use crate::spec::plan::Plan;
 
 pub const SCHEMA: u64 = 1;
 pub const RUN_LOG: &str = "run.jsonl";
@@ -101,11 +101,11 @@ impl RunLog {
             "plan": {
                 "name": plan.name,
                 "target": plan.target_display(),
-                "mode": match plan.load.mode { crate::profile::Mode::Open => "open", crate::profile::Mode::Closed => "closed" },
+                "mode": match plan.load.mode { crate::spec::plan::Mode::Open => "open", crate::spec::plan::Mode::Closed => "closed" },
                 "warmup_s": plan.load.warmup.as_secs_f64(),
                 "interval_s": plan.load.interval.as_secs_f64(),
                 "stages": plan.load.stages.iter().map(|s| json!({
-                    "kind": match s.kind { crate::profile::StageKind::Ramp => "ramp", crate::profile::StageKind::Hold => "hold" },
+                    "kind": match s.kind { crate::spec::plan::StageKind::Ramp => "ramp", crate::spec::plan::StageKind::Hold => "hold" },
                     "from": s.from, "to": s.to, "duration_s": s.duration.as_secs_f64(),
                 })).collect::<Vec<_>>(),
             },
@@ -242,7 +242,7 @@ impl RunLog {
     }
 
     /// A distributed run's agents, as the coordinator last saw them.
-    pub fn agents(&mut self, a: &super::agents::AgentsStatus) -> Result<(), RunLogError> {
+    pub fn agents(&mut self, a: &crate::stats::agents::AgentsStatus) -> Result<(), RunLogError> {
         let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
         v["type"] = json!("agents");
         self.line(&v)

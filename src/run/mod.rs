@@ -1,9 +1,7 @@
 //! A run as the views see it: the interval series, the events, the totals so far.
 
-pub mod agents;
 pub mod delivery;
 pub mod env;
-pub mod event;
 pub mod log;
 pub mod model;
 pub mod probes;
@@ -11,5 +9,4 @@ pub mod replay;
 pub mod routes;
 pub mod search;
 
-pub use event::{Event, EventKind};
 pub use model::RunModel;

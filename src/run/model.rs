@@ -6,10 +6,10 @@ use crate::engine::{EngineEvent, Snapshot};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, Histograms, IntervalStats, Measurements, Series, TotalsSummary};
 
-use super::event::{Event, EventKind};
 use super::probes::{ComponentView, ProbeView};
+use crate::engine::event::{Event, EventKind};
 use crate::probes::{ProbeEvent, ProbeKind};
-use crate::profile::Plan;
+use crate::spec::plan::Plan;
 
 /// Enough 250 ms intervals for 8 hours; older ones fall off the charts.
 pub const SERIES_CAPACITY: usize = 8 * 3600 * 4;
@@ -35,7 +35,7 @@ pub struct RunModel {
     /// A capacity search's progress, while one steers the run.
     pub search: Option<super::search::SearchProgress>,
     /// A distributed run's agents (None for a run on this machine alone).
-    pub agents: Option<super::agents::AgentsStatus>,
+    pub agents: Option<crate::stats::agents::AgentsStatus>,
     /// `[delivery]`: the accounting so far (None without a sink).
     pub delivery: Option<super::delivery::DeliverySoFar>,
     /// `mode = "connections"`: the run's connection numbers so far (the

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::event::Event;
 use super::log::{self, RunLogError};
 use super::RunModel;
+use crate::engine::event::Event;
 use crate::probes::{ProbeEvent, ProbeKind, RunOutcome};
-use crate::profile::plan::{Endpoint, LoadPlan, Mode, Plan, Stage, StageKind, Target, TargetAddr};
+use crate::spec::plan::{Endpoint, LoadPlan, Mode, Plan, Stage, StageKind, Target, TargetAddr};
 use crate::stats::{Histograms, IntervalStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,7 @@ fn plan_of(header: &Value) -> Plan {
         connections: None,
         metrics: None,
         setup: Default::default(),
-        probes: crate::probes::config::ProbesConfig {
+        probes: crate::spec::probes::ProbesConfig {
             sources: Vec::new(),
             stats: Vec::new(),
             probes: Vec::new(),

@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::event::{Event, EventKind};
-use crate::routes::config::{DROPS_AFTER, DROPS_BEFORE};
+use crate::engine::event::{Event, EventKind};
 use crate::routes::{drops, ActionRecord, Phase};
+use crate::spec::routes::{DROPS_AFTER, DROPS_BEFORE};
 use crate::stats::{FailureAt, IntervalStats};
 
 /// Failures kept while windows are open: a bad run must not grow memory.

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::objects::flip_route;
 use super::traffic::{self, Answer, Sample, TrafficPlan};
 use super::{pause, Ctx, ScenarioError, ScenarioEvent};
-use crate::routes::config::KubeOp;
+use crate::spec::routes::KubeOp;
 use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,7 +163,7 @@ async fn wait_serving(ctx: &Ctx, plan: &TrafficPlan) -> Result<(), ScenarioError
                 plan.url,
                 plan.host,
                 plan.backends[0],
-                crate::profile::plan::fmt_dur(ctx.cfg.probe.timeout)
+                crate::util::fmt::fmt_dur(ctx.cfg.probe.timeout)
             )));
         }
     }
@@ -181,8 +181,8 @@ async fn flip_under_load(
             "route-change: traffic at {} req/s; {} flips every {} after {}",
             cfg.rate,
             cfg.iterations,
-            crate::profile::plan::fmt_dur(cfg.period),
-            crate::profile::plan::fmt_dur(cfg.before)
+            crate::util::fmt::fmt_dur(cfg.period),
+            crate::util::fmt::fmt_dur(cfg.before)
         ),
     );
     let (tx, mut samples_rx) = mpsc::unbounded_channel();
@@ -305,7 +305,7 @@ fn split_drops(cfg: &super::config::ChangeConfig, samples: &[Sample], flips: &mu
             &crate::routes::drops::Window {
                 fired: start,
                 applied: start,
-                before: lead.min(crate::routes::config::DROPS_BEFORE),
+                before: lead.min(crate::spec::routes::DROPS_BEFORE),
                 after,
                 affected: None,
                 outage_gap: gap,

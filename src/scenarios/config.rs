@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::routes::config::KubeSettings;
+use crate::spec::routes::KubeSettings;
 
 /// The three gateway-api-bench tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

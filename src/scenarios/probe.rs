@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::objects::{hostname, numbered_route, route_name};
 use super::{Ctx, ScenarioError, ScenarioEvent};
 use crate::kube::RouteState;
-use crate::routes::config::KubeOp;
+use crate::spec::routes::KubeOp;
 use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
         "probing",
         format!(
             "route-probe: {n} routes, one at a time, probing every {}",
-            crate::profile::plan::fmt_dur(cfg.interval)
+            crate::util::fmt::fmt_dur(cfg.interval)
         ),
     );
     let mut ready: HashMap<String, Instant> = HashMap::new();
@@ -233,7 +233,7 @@ async fn poll(
             return Err((
                 format!(
                     "no 200 from {url} (Host {host}) within {} ({polls} probes; last: {last})",
-                    crate::profile::plan::fmt_dur(cfg.timeout)
+                    crate::util::fmt::fmt_dur(cfg.timeout)
                 ),
                 polls,
                 errs,

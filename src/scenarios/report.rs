@@ -344,7 +344,7 @@ impl ScenarioReport {
 }
 
 fn secs(d: std::time::Duration) -> String {
-    crate::profile::plan::fmt_dur(d)
+    crate::util::fmt::fmt_dur(d)
 }
 
 fn fmt_s(v: Option<f64>) -> String {

@@ -10,8 +10,8 @@ use super::config::{ScenarioConfig, ScenarioKind};
 use super::report::ScenarioReport;
 use super::resources::Resources;
 use super::{ScenarioError, ScenarioEvent};
-use crate::probes::config::ProbesConfig;
 use crate::probes::ProbeEvent;
+use crate::spec::probes::ProbesConfig;
 
 pub struct Session {
     pub events: mpsc::UnboundedReceiver<ScenarioEvent>,

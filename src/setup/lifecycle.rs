@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{remove_leftovers, run_setup, Guard, Progress, SetupError};
 use crate::kube::KubeContext;
-use crate::profile::Plan;
+use crate::spec::plan::Plan;
 
 /// Runs `plan`'s `[[setup]]` before its load: None without one. On an
 /// error, or a Ctrl-C / SIGTERM while it runs, what was applied is torn

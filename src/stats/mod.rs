@@ -5,6 +5,7 @@
 //! histograms into the percentiles everyone else shows; `series` is the
 //! bounded ring of interval summaries the charts draw from.
 
+pub mod agents;
 pub mod connections;
 pub mod measurements;
 pub mod recorder;

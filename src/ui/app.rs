@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::Control;
-use crate::profile::plan::fmt_level;
-use crate::profile::{Mode, Plan};
+use crate::spec::plan::{Mode, Plan};
+use crate::util::fmt::fmt_level;
 
 /// Everything a key can ask for (see `keymap` for which key does what).
 #[derive(Debug, Clone, Copy, PartialEq)]

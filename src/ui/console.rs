@@ -19,8 +19,8 @@ use super::terminal::{Flow, Screen};
 use super::theme::Theme;
 use crate::engine::Control;
 use crate::probes::ProbeEvent;
-use crate::profile::Plan;
 use crate::run::RunModel;
+use crate::spec::plan::Plan;
 use crate::stats::summary::RunState;
 
 #[derive(Debug, thiserror::Error)]

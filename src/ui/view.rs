@@ -46,7 +46,7 @@ pub fn rate_of(i: &IntervalStats, count: u64) -> Option<f64> {
 /// noticed by itself (a first error, a first failing status) only a tick
 /// on the axis, with its words in the Events pane, so it cannot crowd them.
 pub fn markers(model: &RunModel, x: (f64, f64)) -> Vec<ChartMarker> {
-    crate::run::event::chart_marks(&model.events)
+    crate::engine::event::chart_marks(&model.events)
         .into_iter()
         .filter(|m| m.at >= x.0 && m.at <= x.1)
         .map(|m| ChartMarker {

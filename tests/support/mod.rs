@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rampdeck::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
 use rampdeck::demo::DemoServer;
-use rampdeck::profile::{self, Plan};
+use rampdeck::profile;
+use rampdeck::spec::plan::Plan;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 

@@ -24,7 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::schedule::{Due, Schedule};
 use super::stream::Stream;
 use super::worker::Shared;
-use crate::profile::connections::{ConnectionsPlan, Traffic};
+use crate::spec::connections::{ConnectionsPlan, Traffic};
 use crate::stats::connections::{ConnStats, Ended};
 
 /// A connections run's plan, pacing and numbers, shared by its workers.

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use crate::profile::connections::ProxyVersion;
+use crate::spec::connections::ProxyVersion;
 
 /// The 12 bytes every version 2 header starts with.
 const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";

@@ -7,8 +7,8 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::block;
-use crate::run::agents::{AgentRow, AgentState};
 use crate::run::RunModel;
+use crate::stats::agents::{AgentRow, AgentState};
 use crate::ui::theme::Theme;
 
 /// Columns from most to least needed; the narrowest panes keep the first.

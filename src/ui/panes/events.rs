@@ -7,7 +7,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::block;
-use crate::run::{EventKind, RunModel};
+use crate::engine::event::EventKind;
+use crate::run::RunModel;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 

@@ -5,12 +5,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 use ratatui::Frame;
 
-use crate::profile::plan::fmt_level;
-use crate::profile::Mode;
 use crate::run::RunModel;
+use crate::spec::plan::Mode;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use crate::ui::view::{fmt_clock, fmt_rate, RECENT};
+use crate::util::fmt::fmt_level;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme) {
     let [top, mid, gauge] = Layout::vertical([Constraint::Length(1); 3]).areas(area);
@@ -79,10 +79,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         .get(stage_idx)
         .map_or_else(String::new, |s| {
             let kind = match s.kind {
-                crate::profile::StageKind::Ramp => {
+                crate::spec::plan::StageKind::Ramp => {
                     format!("ramp {}→{}", fmt_level(s.from), fmt_level(s.to))
                 }
-                crate::profile::StageKind::Hold => "hold".to_owned(),
+                crate::spec::plan::StageKind::Hold => "hold".to_owned(),
             };
             format!("stage {}/{} {kind}", stage_idx + 1, plan.load.stages.len())
         });

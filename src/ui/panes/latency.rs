@@ -6,8 +6,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::block;
-use crate::profile::Mode;
 use crate::run::RunModel;
+use crate::spec::plan::Mode;
 use crate::stats::{IntervalStats, Percentiles};
 use crate::ui::app::{App, LatencyView};
 use crate::ui::chart::{Reduce, Series, TimeChart};

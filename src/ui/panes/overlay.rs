@@ -8,10 +8,10 @@ use ratatui::Frame;
 use ratatui::style::Color;
 
 use super::block;
-use crate::profile::Mode;
-use crate::routes::config::ActionKind;
 use crate::routes::Phase;
 use crate::run::RunModel;
+use crate::spec::plan::Mode;
+use crate::spec::routes::ActionKind;
 use crate::ui::app::{App, InputMode};
 use crate::ui::keymap;
 use crate::ui::theme::Theme;
@@ -50,10 +50,7 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
         let sched = if a.at.is_empty() {
             String::new()
         } else {
-            let at: Vec<String> =
-                a.at.iter()
-                    .map(|d| crate::profile::plan::fmt_dur(*d))
-                    .collect();
+            let at: Vec<String> = a.at.iter().map(|d| crate::util::fmt::fmt_dur(*d)).collect();
             format!(" at {}", at.join(", "))
         };
         lines.push(Line::from(vec![

@@ -7,8 +7,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::block;
-use crate::profile::Mode;
 use crate::run::RunModel;
+use crate::spec::plan::Mode;
 use crate::ui::app::App;
 use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;

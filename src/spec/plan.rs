@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
 use crate::demo::config::DemoConfig;
+use crate::util::fmt::{fmt_dur, fmt_level};
 
 /// One validated profile, after CLI overrides. Built only by `profile::validate`
 /// or `Plan::adhoc`, so every value in it is already known to be usable.
@@ -21,11 +22,11 @@ pub struct Plan {
     pub requests: Vec<RequestSpec>,
     pub load: LoadPlan,
     pub demo: Option<DemoConfig>,
-    pub probes: crate::probes::config::ProbesConfig,
+    pub probes: crate::spec::probes::ProbesConfig,
     /// Pass/fail criteria, judged live and at the end (exit code 99 on a breach).
     pub thresholds: Vec<crate::report::thresholds::Threshold>,
     /// Route actions fired by key or schedule.
-    pub routes: crate::routes::config::RoutesConfig,
+    pub routes: crate::spec::routes::RoutesConfig,
     /// `[find]`: what `rampdeck find` searches (None: its defaults).
     pub find: Option<crate::find::FindConfig>,
     /// `[[data]]` feeders the requests' templates read.
@@ -39,7 +40,7 @@ pub struct Plan {
     pub delivery: Option<crate::delivery::DeliveryConfig>,
     /// `mode = "connections"`: held connections instead of requests (the
     /// load's level is their count).
-    pub connections: Option<std::sync::Arc<super::connections::ConnectionsPlan>>,
+    pub connections: Option<std::sync::Arc<crate::spec::connections::ConnectionsPlan>>,
     /// `[metrics]` or `--metrics-listen`: rampdeck's own metrics endpoint.
     pub metrics: Option<crate::export::MetricsConfig>,
     /// `[[setup]]`: the test's workload, applied before the load and removed after.
@@ -222,7 +223,7 @@ pub struct RequestSpec {
     /// `expect`: what a response must be to count as a success.
     pub expect: Option<std::sync::Arc<crate::checks::Expect>>,
     /// `kind = "grpc"`: a unary call, judged by its grpc-status.
-    pub grpc: Option<std::sync::Arc<super::grpc::GrpcRequest>>,
+    pub grpc: Option<std::sync::Arc<crate::spec::grpc::GrpcRequest>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,7 +336,6 @@ impl LoadPlan {
 }
 
 // Formatting lives in the leaf `util::fmt`; re-exported for the many callers here.
-pub use crate::util::fmt::{fmt_dur, fmt_level};
 
 #[cfg(test)]
 mod tests {
