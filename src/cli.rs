@@ -232,7 +232,7 @@ impl OutputArgs {
 pub struct AgentArgs {
     /// Send the load from agents: local:N (processes here), static:HOST:PORT,... (started by hand) or kubernetes:N (an Indexed Job).
     #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
-    pub agents: Option<rampdeck::agents::AgentsSpec>,
+    pub agents: Option<rampdeck::spec::agents::AgentsSpec>,
     /// The token static agents were started with (else $RAMPDECK_AGENT_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub agent_token_file: Option<PathBuf>,
@@ -240,17 +240,17 @@ pub struct AgentArgs {
 
 impl AgentArgs {
     /// `--agents` with `--agent-token-file` folded in.
-    pub fn spec(&self) -> Option<rampdeck::agents::AgentsSpec> {
+    pub fn spec(&self) -> Option<rampdeck::spec::agents::AgentsSpec> {
         let mut spec = self.agents.clone()?;
-        if let rampdeck::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
+        if let rampdeck::spec::agents::AgentsSpec::Static { token_file, .. } = &mut spec {
             *token_file = self.agent_token_file.clone();
         }
         Some(spec)
     }
 }
 
-fn parse_agents(s: &str) -> Result<rampdeck::agents::AgentsSpec, String> {
-    rampdeck::agents::AgentsSpec::parse(s)
+fn parse_agents(s: &str) -> Result<rampdeck::spec::agents::AgentsSpec, String> {
+    rampdeck::spec::agents::AgentsSpec::parse(s)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -4,9 +4,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use rampdeck::find;
 use rampdeck::find::search::Outcome;
-use rampdeck::find::{self, FindConfig};
 use rampdeck::profile::{self, ProfileError};
+use rampdeck::spec::find::FindConfig;
 use rampdeck::spec::plan::Plan;
 
 use crate::cli::{AdhocArgs, FindArgs};
@@ -241,7 +242,7 @@ fn plan(
         cfg.slo = a
             .slo
             .iter()
-            .map(|t| rampdeck::report::thresholds::parse_criterion(t).map_err(|m| flag("--slo", m)))
+            .map(|t| rampdeck::spec::thresholds::parse_criterion(t).map_err(|m| flag("--slo", m)))
             .collect::<Result<_, _>>()?;
     }
     if cfg.slo.is_empty() {
@@ -253,7 +254,7 @@ fn plan(
             "a search needs an SLO: give --slo \"p99 < 50ms\" (repeatable), [find] slo, or [thresholds] in the profile",
         ));
     }
-    rampdeck::find::check_slo(&cfg.slo, &plan.probes).map_err(|m| flag("--slo", m))?;
+    rampdeck::spec::find::check_slo(&cfg.slo, &plan.probes).map_err(|m| flag("--slo", m))?;
     if let Some(n) = a.max_connections {
         plan.load.max_connections = n as usize;
     }

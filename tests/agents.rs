@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hdrhistogram::serialization::Deserializer;
-use rampdeck::agents::AgentsSpec;
 use rampdeck::profile;
+use rampdeck::spec::agents::AgentsSpec;
 use support::SERIAL;
 
 const EXE: &str = env!("CARGO_BIN_EXE_rampdeck");

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use rampdeck::engine::event::{Event, EventKind};
 use rampdeck::probes::{ProbeEvent, ProbeKind, RunOutcome};
-use rampdeck::report::thresholds::Verdict;
 use rampdeck::run::RunModel;
+use rampdeck::spec::thresholds::Verdict;
 use rampdeck::stats::summary::RunState;
 use rampdeck::stats::{ErrorKind, IntervalStats, Percentiles, TotalsSummary};
 use rampdeck::ui::app::{Action, App, LatencyView, RunView};
@@ -272,9 +272,9 @@ fn text_of(t: &Terminal<TestBackend>, area: ratatui::layout::Rect) -> String {
 /// never cuts a number at its border.
 #[test]
 fn no_number_is_cut_at_any_documented_size() {
-    use rampdeck::report::summary::bytes;
     use rampdeck::ui::app::Pane;
     use rampdeck::ui::view::fmt_ms;
+    use rampdeck::util::fmt::bytes;
     let m = model(RunState::Running);
     let app = App::new(plan());
     let c = &m.components[0];

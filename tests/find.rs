@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampdeck::demo::config::{DemoConfig, LatencyModel};
+use rampdeck::find;
 use rampdeck::find::search::Outcome;
-use rampdeck::find::{self, FindConfig};
+use rampdeck::spec::find::FindConfig;
 
 /// Searches `profile_tail` against an in-process demo with `route`.
 async fn search(
@@ -57,7 +58,7 @@ async fn finds_the_capacity_of_c_workers_at_a_fixed_service_time() {
     let r = search(route, "[load]\nrate = 1\nduration = \"1s\"\n", |c| {
         c.search.start = 100.0;
         c.search.max_steps = 12;
-        c.slo = vec![rampdeck::report::thresholds::parse_criterion("p99 < 50ms").unwrap()];
+        c.slo = vec![rampdeck::spec::thresholds::parse_criterion("p99 < 50ms").unwrap()];
     })
     .await;
     let found = r.max_sustainable.unwrap_or_else(|| panic!("{}", r.table()));
@@ -98,7 +99,7 @@ async fn a_pool_too_small_for_the_rate_is_the_generators_limit_not_a_capacity() 
         "[load]\nrate = 1\nduration = \"1s\"\nmax_connections = 2\n",
         |c| {
             c.search.start = 40.0;
-            c.slo = vec![rampdeck::report::thresholds::parse_criterion("p99 < 100ms").unwrap()];
+            c.slo = vec![rampdeck::spec::thresholds::parse_criterion("p99 < 100ms").unwrap()];
         },
     )
     .await;

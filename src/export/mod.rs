@@ -22,22 +22,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::run::RunModel;
-
-/// The port `[metrics]` listens on when it names none (OpenTelemetry's
-/// Prometheus exporter port, so dashboards that scrape it find it).
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    9464,
-));
+use crate::spec::metrics::MetricsConfig;
 
 /// The OpenMetrics text content type Prometheus negotiates.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// `[metrics]` or `--metrics-listen`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsConfig {
-    pub listen: SocketAddr,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

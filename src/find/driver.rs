@@ -12,11 +12,11 @@ use tokio::sync::mpsc;
 
 use super::judge::{StepRecord, Window};
 use super::search::{Next, Outcome, Search};
-use super::FindConfig;
 use crate::engine::Control;
 use crate::probes::{ProbeEvent, RunOutcome};
 use crate::run::RunModel;
 use crate::session::{Note, View};
+use crate::spec::find::FindConfig;
 use crate::stats::Histograms;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -314,8 +314,8 @@ impl<V: View> Driver<V> {
                 .iter()
                 .find_map(|t| match (&t.metric, t.bound) {
                     (
-                        crate::report::thresholds::Metric::Latency(_),
-                        crate::report::thresholds::Bound::Value(v),
+                        crate::spec::thresholds::Metric::Latency(_),
+                        crate::spec::thresholds::Bound::Value(v),
                     ) => Some((t.name.clone(), v)),
                     _ => None,
                 }),

@@ -15,7 +15,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::search::Verdict;
-use crate::report::thresholds::{self, ComponentFacts, Facts, Threshold};
+use crate::report::thresholds::{self, ComponentFacts, Facts};
+use crate::spec::thresholds::Threshold;
 use crate::stats::{new_histogram, Histograms, IntervalStats, Percentiles};
 
 /// What a step measured, folded as its intervals arrive.
@@ -138,7 +139,7 @@ impl Window {
         slo: &[Threshold],
         open_loop: bool,
         max_connections: usize,
-    ) -> (Verdict, Vec<thresholds::Verdict>) {
+    ) -> (Verdict, Vec<crate::spec::thresholds::Verdict>) {
         let facts = self.facts(open_loop);
         let verdicts = thresholds::judge(slo, &facts);
         if self.generator_limited {
@@ -183,7 +184,7 @@ impl Window {
         confirm: bool,
         started_s: f64,
         verdict: &Verdict,
-        criteria: Vec<thresholds::Verdict>,
+        criteria: Vec<crate::spec::thresholds::Verdict>,
     ) -> StepRecord {
         let facts = self.facts(true);
         StepRecord {
@@ -249,7 +250,7 @@ pub struct StepRecord {
     pub verdict: String,
     pub why: Option<String>,
     /// Each SLO criterion on this step's window.
-    pub criteria: Vec<thresholds::Verdict>,
+    pub criteria: Vec<crate::spec::thresholds::Verdict>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,7 +312,7 @@ mod tests {
     }
 
     fn slo() -> Vec<Threshold> {
-        vec![thresholds::parse_criterion("p99 < 50ms").unwrap()]
+        vec![crate::spec::thresholds::parse_criterion("p99 < 50ms").unwrap()]
     }
 
     fn judge(ok_ms: u64, service_ms: u64, behind: u64, limited: bool) -> Verdict {

@@ -19,12 +19,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::report::thresholds::Threshold;
 use crate::session::{RunSession, SessionError, View};
+use crate::spec::find::FindConfig;
 use crate::spec::plan::Stage;
 use crate::spec::plan::{Mode, Plan};
 use result::{CapacityResult, Cost, LowestFailing};
-use search::{Outcome, SearchConfig};
+use search::Outcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
@@ -39,110 +39,9 @@ pub enum FindError {
     },
 }
 
-/// What to search and how (the `[find]` table and the flags).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FindConfig {
-    pub search: SearchConfig,
-    /// Held before each step's window, not judged.
-    pub settle: Duration,
-    /// Each step's judged window.
-    pub step: Duration,
-    /// The found level's final, longer hold.
-    pub confirm: Duration,
-    pub slo: Vec<Threshold>,
-    /// Search concurrency (closed loop) instead of rate.
-    pub closed: bool,
-}
-
-impl FindConfig {
-    pub fn defaults(closed: bool) -> Self {
-        FindConfig {
-            search: SearchConfig {
-                start: if closed { 1.0 } else { 100.0 },
-                max: if closed { 1_000.0 } else { 1_000_000.0 },
-                factor: 2.0,
-                precision: 0.02,
-                max_steps: 16,
-                integer: closed,
-            },
-            settle: Duration::from_secs(3),
-            step: Duration::from_secs(10),
-            confirm: Duration::from_secs(30),
-            slo: Vec::new(),
-            closed,
-        }
-    }
-
-    /// Long enough for every step the search may take, and every confirmation.
-    fn budget(&self) -> Duration {
-        let steps = self.search.max_steps + 3;
-        (self.settle + self.step.max(self.confirm)).saturating_mul(steps)
-    }
-}
-
 /// The plan a search runs: one hold at the start level that the search
 /// then moves, no warmup (each step settles on its own), and no
 /// whole-run thresholds (the SLO is judged per step).
-/// Whether an SLO can judge a search's steps: delivery accounting runs over
-/// the whole run (a step's window has none of its own), and a criterion on
-/// a component or probe the plan does not watch would fail the first step
-/// with nothing measured, so both are refused before the search starts.
-pub fn check_slo(
-    slo: &[crate::report::thresholds::Threshold],
-    probes: &crate::spec::probes::ProbesConfig,
-) -> Result<(), String> {
-    use crate::report::thresholds::Metric;
-    let names = |v: Vec<&str>| {
-        if v.is_empty() {
-            "none".to_owned()
-        } else {
-            v.iter()
-                .map(|n| format!("'{n}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    for t in slo {
-        match &t.metric {
-            Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost => {
-                return Err(format!(
-                    "'{} {}' judges delivery, which a capacity search's steps do not measure on their own; leave it out of the SLO (it still judges a plain run)",
-                    t.name, t.expr
-                ))
-            }
-            Metric::CpuAvg(c) | Metric::CpuMax(c) | Metric::MemoryMax(c)
-                if !probes.sources.iter().any(|s| &s.name == c) =>
-            {
-                let known = probes.sources.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!(
-                    "'{} {}': no [[source]] is named '{c}' (sources: {})",
-                    t.name,
-                    t.expr,
-                    names(known)
-                ));
-            }
-            Metric::Probe(p, _) => {
-                let known: Vec<&str> = probes
-                    .stats
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .chain(probes.probes.iter().map(|x| x.name.as_str()))
-                    .collect();
-                if !known.contains(&p.as_str()) {
-                    return Err(format!(
-                        "'{} {}': no [[stat]] or [[probe]] is named '{p}' (probes: {})",
-                        t.name,
-                        t.expr,
-                        names(known)
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 pub fn search_plan(base: &Plan, cfg: &FindConfig) -> Plan {
     let mut p = base.clone();
     p.load.mode = if cfg.closed { Mode::Closed } else { Mode::Open };

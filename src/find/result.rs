@@ -190,8 +190,7 @@ impl CapacityResult {
                 c.cpu_cores.map_or("-".into(), |v| format!("{v:.3}")),
                 c.cpu_per_1k_rps
                     .map_or_else(String::new, |v| format!(" ({v:.3} per 1,000 req/s)")),
-                c.memory_bytes
-                    .map_or("-".into(), crate::report::summary::bytes)
+                c.memory_bytes.map_or("-".into(), crate::util::fmt::bytes)
             );
         }
         if let Some(u) = &self.usl {

@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use crate::spec::find::SearchConfig;
+
 /// How a step came out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -51,20 +53,6 @@ pub enum Outcome {
         passed: Option<f64>,
         failed: Option<f64>,
     },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchConfig {
-    pub start: f64,
-    pub max: f64,
-    /// Growth per step until the first failure (2 = doubling).
-    pub factor: f64,
-    /// Stop bisecting when (fail - pass) / pass is at most this.
-    pub precision: f64,
-    /// Steps at most, the confirmation(s) included.
-    pub max_steps: u32,
-    /// Whole levels only (closed loop: a concurrency).
-    pub integer: bool,
 }
 
 /// Confirmations tried at most (each failed one steps down).

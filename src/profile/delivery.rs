@@ -6,7 +6,8 @@ use toml::Spanned;
 
 use super::error::{ProfileError, Source};
 use super::schema::RawDelivery;
-use crate::delivery::{default_capacity, DeliveryConfig, IdFrom, Respond};
+use crate::delivery::default_capacity;
+use crate::spec::delivery::{DeliveryConfig, IdFrom, Respond};
 
 /// The default deadline: how long a delivery may take before its event is lost.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);

@@ -139,7 +139,7 @@ pub struct Overrides {
     pub concurrency: Option<u32>,
     pub duration: Option<Duration>,
     /// `--agents SPEC`, with `--agent-token-file` for static agents.
-    pub agents: Option<crate::agents::AgentsSpec>,
+    pub agents: Option<crate::spec::agents::AgentsSpec>,
     /// `--metrics-listen ADDR`.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -156,7 +156,7 @@ impl Overrides {
             plan.agents = Some(a.clone());
         }
         if let Some(listen) = self.metrics_listen {
-            plan.metrics = Some(crate::export::MetricsConfig { listen });
+            plan.metrics = Some(crate::spec::metrics::MetricsConfig { listen });
         }
         if let Some(d) = self.duration {
             if d.is_zero() {
@@ -754,8 +754,8 @@ impl Plan {
                 d.listen,
                 d.id_text,
                 match &d.id_from {
-                    crate::delivery::IdFrom::Header(h) => format!("header {h}"),
-                    crate::delivery::IdFrom::Pointer(p) => format!("JSON pointer {p}"),
+                    crate::spec::delivery::IdFrom::Header(h) => format!("header {h}"),
+                    crate::spec::delivery::IdFrom::Pointer(p) => format!("JSON pointer {p}"),
                 },
                 crate::util::fmt::fmt_dur(d.deadline),
                 d.expect_copies,
@@ -780,7 +780,7 @@ impl Plan {
             }
             for w in &st.waits {
                 waits.push(match w {
-                    crate::setup::WaitSpec::Condition {
+                    crate::spec::setup::WaitSpec::Condition {
                         kind,
                         name,
                         condition,
@@ -788,7 +788,7 @@ impl Plan {
                         "{kind}{} {condition}",
                         name.as_ref().map_or_else(String::new, |n| format!(" {n}"))
                     ),
-                    crate::setup::WaitSpec::Url { url, status } => {
+                    crate::spec::setup::WaitSpec::Url { url, status } => {
                         format!("{} answering {status}", crate::util::secret::redact(url))
                     }
                 });

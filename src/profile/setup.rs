@@ -8,7 +8,7 @@ use super::error::{ProfileError, Source};
 use super::routes::{find_manifest, DEMO_ROUTE_VARS, RUN_VARS};
 use super::schema::{RawSetup, RawWait};
 use crate::routes::template;
-use crate::setup::{SetupConfig, SetupStep, WaitSpec};
+use crate::spec::setup::{SetupConfig, SetupStep, WaitSpec};
 
 /// How long a step's waits may take unless it says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -60,7 +60,7 @@ pub fn setup_config(
     }
     Ok(SetupConfig {
         steps,
-        label: crate::setup::label_value(profile_name),
+        label: crate::spec::setup::label_value(profile_name),
     })
 }
 

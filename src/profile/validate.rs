@@ -217,11 +217,11 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         Some(m) => {
             let m = m.into_inner();
             let listen = match &m.listen {
-                None => crate::export::DEFAULT_LISTEN,
+                None => crate::spec::metrics::DEFAULT_LISTEN,
                 Some(l) => crate::util::serve::listen_addr(l.get_ref())
                     .map_err(|e| src.at(l.span(), format!("metrics.listen: {e}")))?,
             };
-            Some(crate::export::MetricsConfig { listen })
+            Some(crate::spec::metrics::MetricsConfig { listen })
         }
     };
     Ok(Plan {
@@ -355,8 +355,8 @@ fn inside(span: &std::ops::Range<usize>, offset: usize) -> std::ops::Range<usize
 fn agents_config(
     src: &Source,
     raw: Spanned<super::schema::RawAgents>,
-) -> Result<crate::agents::AgentsSpec, ProfileError> {
-    use crate::agents::{AgentsSpec, MAX_AGENTS};
+) -> Result<crate::spec::agents::AgentsSpec, ProfileError> {
+    use crate::spec::agents::{AgentsSpec, MAX_AGENTS};
     let span = raw.span();
     let a = raw.into_inner();
     let relative = |p: &str| {
@@ -412,7 +412,7 @@ fn agents_config(
                 return Err(src.at(addrs.span(), format!("agents.addresses: give 1 to {MAX_AGENTS} addresses")));
             }
             for x in addrs.get_ref() {
-                crate::agents::check_address(x)
+                crate::spec::agents::check_address(x)
                     .map_err(|e| src.at(addrs.span(), format!("agents.addresses: {e}")))?;
             }
             Ok(AgentsSpec::Static {
@@ -438,10 +438,10 @@ fn find_config(
     src: &Source,
     raw: Spanned<super::schema::RawFind>,
     probes: &crate::spec::probes::ProbesConfig,
-) -> Result<crate::find::FindConfig, ProfileError> {
+) -> Result<crate::spec::find::FindConfig, ProfileError> {
     let f = raw.into_inner();
     let closed = f.concurrency.unwrap_or(false);
-    let mut c = crate::find::FindConfig::defaults(closed);
+    let mut c = crate::spec::find::FindConfig::defaults(closed);
     let positive =
         |v: &Option<Spanned<f64>>, field: &str, what: &str| -> Result<Option<f64>, ProfileError> {
             match v {
@@ -519,11 +519,11 @@ fn find_config(
     }
     if let Some(list) = &f.slo {
         for text in list.get_ref() {
-            let t = crate::report::thresholds::parse_criterion(text)
+            let t = crate::spec::thresholds::parse_criterion(text)
                 .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
             c.slo.push(t);
         }
-        crate::find::check_slo(&c.slo, probes)
+        crate::spec::find::check_slo(&c.slo, probes)
             .map_err(|m| src.at(list.span(), format!("find.slo: {m}")))?;
     }
     Ok(c)
@@ -1713,8 +1713,8 @@ fn thresholds(
     probes: &crate::spec::probes::ProbesConfig,
     mode: Mode,
     delivery: bool,
-) -> Result<Vec<crate::report::thresholds::Threshold>, ProfileError> {
-    use crate::report::thresholds::{parse, Bound, Metric, Pct};
+) -> Result<Vec<crate::spec::thresholds::Threshold>, ProfileError> {
+    use crate::spec::thresholds::{parse, Bound, Metric, Pct};
     let mut out = Vec::new();
     let mut add = |name: String,
                    metric: Metric,

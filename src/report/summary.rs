@@ -7,12 +7,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::thresholds::{judge, Facts, Verdict};
+use super::thresholds::{judge, Facts};
 use crate::engine::event::Event;
 use crate::engine::RunResult;
 use crate::run::RunModel;
 use crate::spec::plan::{Mode, Plan};
+use crate::spec::thresholds::Verdict;
 use crate::stats::Percentiles;
+use crate::util::fmt::bytes;
 
 pub const SCHEMA: u32 = 1;
 
@@ -634,26 +636,6 @@ pub fn lag_cause(lag: crate::engine::pace::Lag) -> &'static str {
     }
 }
 
-/// 123456789 -> "117.7 MiB".
-pub fn bytes(v: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    // A broken gauge (1.79e308) is printed in a few characters, not 300 digits.
-    if !v.is_finite() || v.abs() >= 1024f64.powi(4) * 1e6 {
-        return format!("{} B", crate::util::fmt::num(v));
-    }
-    let mut v = v;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
 fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.1}")
@@ -668,8 +650,8 @@ pub use crate::util::fmt::group;
 mod tests {
     #[test]
     fn a_broken_gauge_prints_short() {
-        assert_eq!(super::bytes(1.79e308), "1.790e308 B");
-        assert_eq!(super::bytes(123456789.0), "117.7 MiB");
+        assert_eq!(crate::util::fmt::bytes(1.79e308), "1.790e308 B");
+        assert_eq!(crate::util::fmt::bytes(123456789.0), "117.7 MiB");
     }
 
     #[test]

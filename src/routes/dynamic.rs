@@ -5,8 +5,8 @@ use serde_json::Value;
 use crate::kube::dynamic::ObjectRef;
 use crate::kube::{ready, KubeContext, KubeError};
 use crate::setup::wait::Wait;
-use crate::setup::WaitSpec;
 use crate::spec::routes::KubeOp;
+use crate::spec::setup::WaitSpec;
 
 /// Whether a firing's objects go the typed HTTPRoute/Gateway way (with its
 /// status watches and drop attribution): one object of those kinds.

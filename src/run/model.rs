@@ -29,7 +29,7 @@ pub struct RunModel {
     /// Stat commands, then HTTP probes, in profile order.
     pub probes: Vec<ProbeView>,
     /// The thresholds' latest live verdicts.
-    pub thresholds: Vec<crate::report::thresholds::Verdict>,
+    pub thresholds: Vec<crate::spec::thresholds::Verdict>,
     /// Route action firings and their drops.
     pub routes: super::routes::RouteLog,
     /// A capacity search's progress, while one steers the run.

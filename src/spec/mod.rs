@@ -4,9 +4,15 @@
 //! tasks) and import nothing above `util` and `template`, so any room can
 //! read a plan without reaching into another room's runtime.
 
+pub mod agents;
 pub mod connections;
+pub mod delivery;
+pub mod find;
 pub mod grpc;
 pub mod kube;
+pub mod metrics;
 pub mod plan;
 pub mod probes;
 pub mod routes;
+pub mod setup;
+pub mod thresholds;

@@ -24,27 +24,27 @@ pub struct Plan {
     pub demo: Option<DemoConfig>,
     pub probes: crate::spec::probes::ProbesConfig,
     /// Pass/fail criteria, judged live and at the end (exit code 99 on a breach).
-    pub thresholds: Vec<crate::report::thresholds::Threshold>,
+    pub thresholds: Vec<crate::spec::thresholds::Threshold>,
     /// Route actions fired by key or schedule.
     pub routes: crate::spec::routes::RoutesConfig,
     /// `[find]`: what `rampdeck find` searches (None: its defaults).
-    pub find: Option<crate::find::FindConfig>,
+    pub find: Option<crate::spec::find::FindConfig>,
     /// `[[data]]` feeders the requests' templates read.
     pub data: std::sync::Arc<crate::template::Feeders>,
     /// `[agents]` or `--agents`: send the load from agents (None: from here).
-    pub agents: Option<crate::agents::AgentsSpec>,
+    pub agents: Option<crate::spec::agents::AgentsSpec>,
     /// A Rust request source (the library API) that builds every request
     /// instead of `requests`, which then give the names and the mix.
     pub request_source: Option<crate::engine::source::SourceHandle>,
     /// `[delivery]`: a sink for what the system delivers, and the accounting of every event.
-    pub delivery: Option<crate::delivery::DeliveryConfig>,
+    pub delivery: Option<crate::spec::delivery::DeliveryConfig>,
     /// `mode = "connections"`: held connections instead of requests (the
     /// load's level is their count).
     pub connections: Option<std::sync::Arc<crate::spec::connections::ConnectionsPlan>>,
     /// `[metrics]` or `--metrics-listen`: rampdeck's own metrics endpoint.
-    pub metrics: Option<crate::export::MetricsConfig>,
+    pub metrics: Option<crate::spec::metrics::MetricsConfig>,
     /// `[[setup]]`: the test's workload, applied before the load and removed after.
-    pub setup: crate::setup::SetupConfig,
+    pub setup: crate::spec::setup::SetupConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -76,7 +76,7 @@ pub struct KubeAction {
     pub watch: bool,
     /// Conditions the change converges to (objects of any kind, or a URL);
     /// empty: each applied object's own readiness, where its kind has one.
-    pub waits: Vec<crate::setup::WaitSpec>,
+    pub waits: Vec<crate::spec::setup::WaitSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

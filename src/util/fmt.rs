@@ -57,6 +57,26 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// 123456789 -> "117.7 MiB".
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    // A broken gauge (1.79e308) is printed in a few characters, not 300 digits.
+    if !v.is_finite() || v.abs() >= 1024f64.powi(4) * 1e6 {
+        return format!("{} B", num(v));
+    }
+    let mut v = v;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

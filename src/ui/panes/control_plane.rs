@@ -7,12 +7,12 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{block, fit};
-use crate::report::summary::bytes;
 use crate::run::RunModel;
 use crate::ui::app::App;
 use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_ms};
+use crate::util::fmt::bytes;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
     let b = block(" Control plane ", focused, theme);

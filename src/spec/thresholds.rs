@@ -1,0 +1,330 @@
+//! Thresholds (k6-style pass/fail criteria) as a profile writes them, the criterion language, and a judged threshold's verdict.
+//!
+//! A threshold is a metric, an operator and a bound: `p99 = "< 250ms"`,
+//! `success_rate = "> 99.9"`, `rps = ">= 99% of target"`, a component's
+//! `cpu_max = "< 0.5"` or `memory_max = "< 200MiB"`, a probe's `p95 = "< 2s"`.
+//! Values are compared in the metric's own unit (ms, %, req/s, cores, bytes).
+//! `report::thresholds` judges them against a run.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Op {
+    pub fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => actual < limit,
+            Op::Le => actual <= limit,
+            Op::Gt => actual > limit,
+            Op::Ge => actual >= limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pct {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+impl Pct {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "p50" => Pct::P50,
+            "p90" => Pct::P90,
+            "p95" => Pct::P95,
+            "p99" => Pct::P99,
+            "p999" => Pct::P999,
+            "max" => Pct::Max,
+            "mean" => Pct::Mean,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// Successful responses' corrected latency, ms.
+    Latency(Pct),
+    /// Successful responses' service time, ms.
+    Service(Pct),
+    /// Failed responses' and transport errors' corrected latency, ms.
+    Failed(Pct),
+    /// Percent of requests that succeeded.
+    SuccessRate,
+    /// Completed requests per second.
+    Rps,
+    CpuAvg(String),
+    CpuMax(String),
+    MemoryMax(String),
+    /// A stat command's or HTTP probe's duration, ms.
+    Probe(String, Pct),
+    /// `[delivery]`: percent of decided events (delivered + lost) delivered.
+    DeliveryRate,
+    /// `[delivery]`: end-to-end latency, ms.
+    Delivery(Pct),
+    /// `[delivery]`: copies beyond the expected.
+    Duplicates,
+    /// `[delivery]`: events not delivered by the deadline.
+    Lost,
+}
+
+impl Metric {
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Metric::Latency(_)
+            | Metric::Service(_)
+            | Metric::Failed(_)
+            | Metric::Probe(..)
+            | Metric::Delivery(_) => "ms",
+            Metric::SuccessRate | Metric::DeliveryRate => "%",
+            Metric::Duplicates | Metric::Lost => "events",
+            Metric::Rps => "req/s",
+            Metric::CpuAvg(_) | Metric::CpuMax(_) => "cores",
+            Metric::MemoryMax(_) => "bytes",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Value(f64),
+    /// A percentage of the run's mean target rate (open loop).
+    OfTarget(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// Where it was written, e.g. "p99" or "component.destination.cpu_max".
+    pub name: String,
+    /// As written, e.g. "< 250ms".
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    pub bound: Bound,
+}
+
+impl Metric {
+    /// The metric a threshold name stands for, as `[thresholds]` spells
+    /// them: `p99`, `service_p99`, `failed_p99`, `mean`, `success_rate`,
+    /// `rps`, `component.NAME.cpu_avg|cpu_max|memory_max`, `probe.NAME.p95`.
+    pub fn named(name: &str) -> Option<Metric> {
+        if let Some(rest) = name.strip_prefix("component.") {
+            let (comp, field) = rest.rsplit_once('.')?;
+            let comp = comp.to_owned();
+            return match field {
+                "cpu_avg" => Some(Metric::CpuAvg(comp)),
+                "cpu_max" => Some(Metric::CpuMax(comp)),
+                "memory_max" => Some(Metric::MemoryMax(comp)),
+                _ => None,
+            };
+        }
+        if let Some(rest) = name.strip_prefix("probe.") {
+            let (probe, field) = rest.rsplit_once('.')?;
+            return Pct::from_name(field).map(|p| Metric::Probe(probe.to_owned(), p));
+        }
+        match name {
+            "success_rate" => Some(Metric::SuccessRate),
+            "rps" => Some(Metric::Rps),
+            "delivery_rate" => Some(Metric::DeliveryRate),
+            "duplicates" => Some(Metric::Duplicates),
+            "lost" => Some(Metric::Lost),
+            _ if name.starts_with("delivery_") => {
+                Pct::from_name(&name["delivery_".len()..]).map(Metric::Delivery)
+            }
+            _ => {
+                if let Some(p) = name.strip_prefix("service_") {
+                    Pct::from_name(p).map(Metric::Service)
+                } else if let Some(p) = name.strip_prefix("failed_") {
+                    Pct::from_name(p).map(Metric::Failed)
+                } else {
+                    Pct::from_name(name).map(Metric::Latency)
+                }
+            }
+        }
+    }
+}
+
+/// Parses a whole criterion, `"NAME OP VALUE"` (`"p99 < 50ms"`,
+/// `"component.destination.cpu_max < 0.5"`, `"probe.viz stat.p95 < 2s"`),
+/// as the `[thresholds]` table would have it.
+pub fn parse_criterion(text: &str) -> Result<Threshold, String> {
+    let at = text.find(['<', '>']).ok_or_else(|| {
+        format!("'{text}' has no < or >; write it like \"p99 < 50ms\" or \"success_rate > 99.9\"")
+    })?;
+    let (name, rest) = (text[..at].trim(), &text[at..]);
+    let metric = Metric::named(name).ok_or_else(|| {
+        format!("'{text}': '{name}' is not a metric; use p50, p90, p95, p99, p999, max, mean (corrected latency), service_p99 and the like, failed_p99, success_rate, rps, component.NAME.cpu_avg|cpu_max|memory_max or probe.NAME.p95")
+    })?;
+    parse(name, metric, rest)
+}
+
+/// Parses `"<op> <value>"` for `metric`; the error says what is allowed.
+pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String> {
+    let t = text.trim();
+    let (op, rest) = [("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)]
+        .iter()
+        .find_map(|(s, op)| t.strip_prefix(s).map(|r| (*op, r.trim())))
+        .ok_or_else(|| {
+            format!(
+                "'{text}' does not start with <, <=, > or >=; write it like {}",
+                example(&metric)
+            )
+        })?;
+    let bad = || {
+        format!(
+            "'{text}': '{rest}' is not a {}; write it like {}",
+            what(&metric),
+            example(&metric)
+        )
+    };
+    let bound = match &metric {
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => {
+            let d = crate::util::limits::parse_duration(rest).map_err(|_| bad())?;
+            Bound::Value(d.as_secs_f64() * 1000.0)
+        }
+        Metric::Duplicates | Metric::Lost => Bound::Value(rest.parse().map_err(|_| bad())?),
+        Metric::SuccessRate | Metric::DeliveryRate => Bound::Value(
+            rest.trim_end_matches('%')
+                .trim()
+                .parse()
+                .map_err(|_| bad())?,
+        ),
+        Metric::Rps => match rest.strip_suffix("of target") {
+            Some(pct) => Bound::OfTarget(
+                pct.trim()
+                    .trim_end_matches('%')
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad())?,
+            ),
+            None => Bound::Value(rest.parse().map_err(|_| bad())?),
+        },
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => Bound::Value(
+            rest.trim_end_matches("cores")
+                .trim()
+                .parse()
+                .map_err(|_| bad())?,
+        ),
+        Metric::MemoryMax(_) => Bound::Value(parse_bytes(rest).ok_or_else(bad)?),
+    };
+    // "NaN" and "inf" parse as numbers, but no measurement can be judged against them.
+    let (Bound::Value(v) | Bound::OfTarget(v)) = bound;
+    if !v.is_finite() {
+        return Err(bad());
+    }
+    Ok(Threshold {
+        name: name.to_owned(),
+        expr: t.to_owned(),
+        metric,
+        op,
+        bound,
+    })
+}
+
+fn what(m: &Metric) -> &'static str {
+    match m {
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => "duration",
+        Metric::SuccessRate | Metric::DeliveryRate => "percentage",
+        Metric::Duplicates | Metric::Lost => "number of events",
+        Metric::Rps => "rate (a number, or \"N% of target\")",
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => "number of cores",
+        Metric::MemoryMax(_) => "size",
+    }
+}
+
+fn example(m: &Metric) -> &'static str {
+    match m {
+        Metric::Latency(_)
+        | Metric::Service(_)
+        | Metric::Failed(_)
+        | Metric::Probe(..)
+        | Metric::Delivery(_) => "\"< 250ms\"",
+        Metric::SuccessRate | Metric::DeliveryRate => "\"> 99.9\"",
+        Metric::Duplicates | Metric::Lost => "\"<= 0\"",
+        Metric::Rps => "\">= 99% of target\" or \">= 950\"",
+        Metric::CpuAvg(_) | Metric::CpuMax(_) => "\"< 0.5\"",
+        Metric::MemoryMax(_) => "\"< 200MiB\"",
+    }
+}
+
+/// "200MiB", "1.5GB", "4096" (bytes).
+fn parse_bytes(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.trim().parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// One threshold's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub name: String,
+    pub expr: String,
+    pub unit: &'static str,
+    /// None: no data to judge (no requests, no samples).
+    pub actual: Option<f64>,
+    pub limit: Option<f64>,
+    pub pass: bool,
+}
+
+impl Verdict {
+    pub fn describe(&self) -> String {
+        let v = |x: Option<f64>| match x {
+            None => "no data".to_owned(),
+            Some(x) if self.unit == "bytes" => crate::util::fmt::bytes(x),
+            Some(x) => format!("{} {}", short(x), self.unit),
+        };
+        format!(
+            "{} {} (actual {}, limit {})",
+            self.name,
+            self.expr,
+            v(self.actual),
+            v(self.limit)
+        )
+    }
+}
+
+fn short(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
