@@ -322,6 +322,7 @@ async fn run(
         let opts = rampdeck::headless::Options {
             out: args.out.clone(),
             print,
+            source: None,
         };
         let (c, conns) = (cfg.clone(), searched.load.max_connections);
         match rampdeck::live::run_with(searched.clone(), &opts, 10, signals, move |s| {

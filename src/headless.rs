@@ -31,6 +31,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// What the finished run prints on stdout.
     pub print: crate::report::Print,
+    /// The library API's request source (`rampdeck::Plan::source`).
+    pub source: Option<crate::engine::source::SourceHandle>,
 }
 
 /// Runs `plan` to the end (or until Ctrl-C / SIGTERM) and reports it.
@@ -56,7 +58,11 @@ async fn run_applied(
     opts: &Options,
     signals: crate::signals::StopSignals,
 ) -> Result<Summary, HeadlessError> {
-    let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
+    let start = crate::engine::StartOptions {
+        source: opts.source.clone(),
+        ..Default::default()
+    };
+    let mut session = RunSession::start_with(plan.clone(), opts.out.as_deref(), start).await?;
     session.print = opts.print;
     let signals = tokio::spawn(forward_signals(session.control(), signals));
     let mut view = Stderr::new(plan);

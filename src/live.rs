@@ -75,7 +75,11 @@ async fn console_run<V: View>(
     make_view: impl FnOnce(&RunSession) -> (V, Option<tokio::sync::mpsc::UnboundedSender<()>>),
 ) -> Result<(Summary, V), LiveError> {
     console::init_logging();
-    let mut session = RunSession::start(plan.clone(), opts.out.as_deref()).await?;
+    let start = crate::engine::StartOptions {
+        source: opts.source.clone(),
+        ..Default::default()
+    };
+    let mut session = RunSession::start_with(plan.clone(), opts.out.as_deref(), start).await?;
     session.print = opts.print;
     let control = session.control();
     let exit = Arc::new(AtomicBool::new(false));

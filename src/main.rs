@@ -501,6 +501,7 @@ async fn run_plan(
     let opts = headless::Options {
         out: run.out.clone(),
         print: run.output.print(),
+        source: None,
     };
     // The console needs a terminal on both ends; a pipe or file gets the headless view.
     let console =

@@ -722,7 +722,6 @@ impl WirePlan {
             find: None,
             data: std::sync::Arc::new(data),
             agents: None,
-            request_source: None,
             delivery: None,
             connections: None,
             metrics: None,

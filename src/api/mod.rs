@@ -23,6 +23,8 @@ use crate::profile;
 #[derive(Debug, Clone)]
 pub struct Plan {
     inner: crate::spec::plan::Plan,
+    /// `source`'s requests, handed to the engine when the plan runs.
+    source: Option<SourceHandle>,
 }
 
 /// Why a plan could not be made or a run could not be done.
@@ -56,7 +58,10 @@ impl Plan {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Plan, Error> {
         let path = path.as_ref().display().to_string();
         profile::load(&path)
-            .map(|inner| Plan { inner })
+            .map(|inner| Plan {
+                inner,
+                source: None,
+            })
             .map_err(|e| Error::Input(e.to_string()))
     }
 
@@ -67,7 +72,10 @@ impl Plan {
     /// [`Error::Input`] when the text is not a valid profile.
     pub fn from_toml(name: &str, text: &str) -> Result<Plan, Error> {
         profile::parse(name, text)
-            .map(|inner| Plan { inner })
+            .map(|inner| Plan {
+                inner,
+                source: None,
+            })
             .map_err(|e| Error::Input(e.to_string()))
     }
 
@@ -132,7 +140,7 @@ impl Plan {
     /// `[[request]]` entries (which still name them; a request with
     /// `weight = 0` is one only a source sends, by [`Call::name`](crate::Call::name)).
     pub fn source(mut self, source: impl RequestSource) -> Plan {
-        self.inner.request_source = Some(SourceHandle::new(source));
+        self.source = Some(SourceHandle::new(source));
         self
     }
 
@@ -223,8 +231,9 @@ pub fn run_console(plan: Plan, options: &RunOptions) -> Result<Outcome, Error> {
 }
 
 fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, Error> {
+    let source = plan.source;
     let mut plan = plan.inner;
-    if plan.request_source.is_some() && plan.agents.is_some() {
+    if source.is_some() && plan.agents.is_some() {
         return Err(Error::Input(
             "a Rust request source runs in this process, so this plan cannot run on agents; remove [agents]".into(),
         ));
@@ -266,6 +275,7 @@ fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, 
         };
         let opts = crate::headless::Options {
             out: options.out.clone(),
+            source,
             ..Default::default()
         };
         let plan = Arc::new(plan);

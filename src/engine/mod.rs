@@ -137,6 +137,9 @@ pub struct StartOptions {
     pub agent: u32,
     /// `[delivery]`'s tracker, which the sink (started by the session) fills.
     pub delivery: Option<Arc<crate::delivery::Tracker>>,
+    /// A Rust request source (the library API) that builds every request
+    /// instead of the plan's, whose requests then give the names and the mix.
+    pub source: Option<source::SourceHandle>,
 }
 
 /// Starts a run of `plan` on the current runtime.
@@ -294,7 +297,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
                 plan.target.timeout,
             ))
         }),
-        custom: plan.request_source.as_ref().map(|s| source::Custom {
+        custom: opts.source.as_ref().map(|s| source::Custom {
             source: s.0.clone(),
             base,
             prefix,

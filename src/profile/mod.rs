@@ -381,7 +381,6 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         find: None,
         data: Default::default(),
         agents: None,
-        request_source: None,
         delivery: None,
         connections: None,
         metrics: None,

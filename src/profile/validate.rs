@@ -243,7 +243,6 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         find,
         data,
         agents,
-        request_source: None,
         delivery,
         connections,
         metrics,

@@ -111,7 +111,6 @@ fn plan_of(header: &Value) -> Plan {
         find: None,
         data: Default::default(),
         agents: None,
-        request_source: None,
         delivery: None,
         connections: None,
         metrics: None,

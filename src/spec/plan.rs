@@ -33,9 +33,6 @@ pub struct Plan {
     pub data: std::sync::Arc<crate::template::Feeders>,
     /// `[agents]` or `--agents`: send the load from agents (None: from here).
     pub agents: Option<crate::spec::agents::AgentsSpec>,
-    /// A Rust request source (the library API) that builds every request
-    /// instead of `requests`, which then give the names and the mix.
-    pub request_source: Option<crate::engine::source::SourceHandle>,
     /// `[delivery]`: a sink for what the system delivers, and the accounting of every event.
     pub delivery: Option<crate::spec::delivery::DeliveryConfig>,
     /// `mode = "connections"`: held connections instead of requests (the
