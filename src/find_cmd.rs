@@ -107,7 +107,7 @@ fn flag(flag: &str, message: impl Into<String>) -> ProfileError {
 /// The highest level a search may name: a rate, or requests in flight.
 fn max_level(closed: bool) -> f64 {
     if closed {
-        rampdeck::profile::validate::MAX_CONNECTIONS as f64
+        rampdeck::util::limits::MAX_CONNECTIONS as f64
     } else {
         rampdeck::util::limits::MAX_RATE
     }
@@ -175,7 +175,7 @@ fn plan(
                 format!(
                     "{} is more than the most rampdeck sends ({})",
                     rampdeck::util::fmt::num(x),
-                    if cfg.closed { format!("{} in flight", rampdeck::util::fmt::group(rampdeck::profile::validate::MAX_CONNECTIONS as u64)) } else { rampdeck::util::limits::MAX_RATE_TEXT.to_owned() }
+                    if cfg.closed { format!("{} in flight", rampdeck::util::fmt::group(rampdeck::util::limits::MAX_CONNECTIONS as u64)) } else { rampdeck::util::limits::MAX_RATE_TEXT.to_owned() }
                 ),
             )),
             other => Ok(other),

@@ -551,7 +551,7 @@ fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(rampdeck::probes::demo_stat::fetch_stats(url, timeout)) {
+    match rt.block_on(fetch_demo_stats(url, timeout)) {
         Ok(stats) => {
             print!("{}", stats.table());
             ExitCode::SUCCESS
@@ -561,6 +561,23 @@ fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
             ExitCode::from(EXIT_CANNOT_RUN)
         }
     }
+}
+
+/// The demo control plane's `/stats`, fetched with the probes' client.
+async fn fetch_demo_stats(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<rampdeck::demo::control::DemoStats, String> {
+    let client = rampdeck::probes::http::HttpClient::new()?;
+    let stats_url = format!("{}/stats", url.trim_end_matches('/'));
+    let f = client
+        .get(&stats_url, None, timeout)
+        .await
+        .map_err(|e| format!("{stats_url}: {e}"))?;
+    if f.status != 200 {
+        return Err(format!("{stats_url}: HTTP {}", f.status));
+    }
+    serde_json::from_slice(&f.body).map_err(|e| format!("{stats_url}: not demo stats: {e}"))
 }
 
 /// `rampdeck agent`: serve runs for coordinators until stopped.

@@ -677,7 +677,7 @@ impl WirePlan {
         if stages.is_empty() {
             return Err("the plan has no stage".into());
         }
-        let max = crate::profile::validate::MAX_CONNECTIONS as usize;
+        let max = crate::util::limits::MAX_CONNECTIONS as usize;
         if self.max_connections == 0 || self.max_connections > max {
             return Err(format!("max_connections must be 1 to {max}"));
         }

@@ -11,7 +11,6 @@
 //! runs from the publish's send to the arrival, in HDR histograms.
 
 pub mod sink;
-pub mod stats;
 pub mod table;
 
 use std::net::SocketAddr;
@@ -19,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use stats::{DeliveryInterval, DeliveryTotals};
+use crate::stats::delivery::{DeliveryInterval, DeliveryTotals};
 
 use crate::spec::delivery::{DeliveryConfig, IdFrom};
 
@@ -40,10 +39,10 @@ pub struct Tracker {
     pub url: std::sync::Arc<str>,
     table: table::Table,
     epoch: Instant,
-    counts: stats::Counts,
-    latency: Mutex<stats::Latency>,
+    counts: crate::stats::delivery::Counts,
+    latency: Mutex<crate::stats::delivery::Latency>,
     /// The previous interval's totals, for per-interval counts.
-    last: Mutex<stats::Totals>,
+    last: Mutex<crate::stats::delivery::Totals>,
     /// The highest publish seq delivered so far (out-of-order detection).
     highest: AtomicU64,
 }
@@ -55,9 +54,9 @@ impl Tracker {
             config,
             url: url.into(),
             epoch: Instant::now(),
-            counts: stats::Counts::default(),
-            latency: Mutex::new(stats::Latency::new()),
-            last: Mutex::new(stats::Totals::default()),
+            counts: crate::stats::delivery::Counts::default(),
+            latency: Mutex::new(crate::stats::delivery::Latency::new()),
+            last: Mutex::new(crate::stats::delivery::Totals::default()),
             highest: AtomicU64::new(0),
         }
     }

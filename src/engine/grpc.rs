@@ -7,8 +7,6 @@
 //! then it is rendered and encoded per call by the method's descriptor.
 
 use http::HeaderMap;
-use prost::Message;
-use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use crate::stats::ErrorKind;
 
@@ -93,17 +91,6 @@ pub fn status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Result<Optio
         })
         .unwrap_or_default();
     Ok(Some(Status { code, message }))
-}
-
-/// Encodes a JSON message (the canonical protobuf JSON mapping) by its
-/// descriptor; unknown fields are refused, so a typo is not sent as an
-/// empty message.
-pub fn encode_json(descriptor: &MessageDescriptor, json: &str) -> Result<Vec<u8>, String> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let message = DynamicMessage::deserialize(descriptor.clone(), &mut de)
-        .and_then(|m| de.end().map(|()| m))
-        .map_err(|e| format!("the JSON is not a valid {}: {e}", descriptor.full_name()))?;
-    Ok(message.encode_to_vec())
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ use super::schedule::{later, Schedule, Segment};
 use super::worker::{self, Shared};
 use super::{Control, EngineEvent, Snapshot};
 use crate::engine::event::{Event, EventKind};
-use crate::profile::validate::MAX_CONNECTIONS;
 use crate::spec::plan::{Mode, Plan};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, IntervalStats, Measurements, Percentiles};
 use crate::util::fmt::fmt_level;
+use crate::util::limits::MAX_CONNECTIONS;
 
 /// A finished run's numbers. `totals` covers what completed after warmup.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub struct RunResult {
     /// Why the backlog (and so `dropped`) grew, mostly.
     pub behind_cause: super::pace::Lag,
     /// `[delivery]`: every published event's account.
-    pub delivery: Option<crate::delivery::DeliveryTotals>,
+    pub delivery: Option<crate::stats::delivery::DeliveryTotals>,
     /// `mode = "connections"`: the run's connection numbers after warmup.
     pub connections: Option<crate::stats::connections::ConnInterval>,
 }
@@ -666,7 +666,7 @@ impl Supervisor {
     }
 
     /// The first lost, duplicated and unknown events, on the timeline.
-    fn delivery_firsts(&mut self, d: &crate::delivery::DeliveryInterval) {
+    fn delivery_firsts(&mut self, d: &crate::stats::delivery::DeliveryInterval) {
         let deadline = self
             .shared
             .delivery

@@ -150,7 +150,7 @@ impl Prepared {
             let mut body = String::new();
             b.render(&mut ctx, &mut row, &mut body)?;
             let bytes = match self.grpc.as_ref().and_then(|g| g.input.as_ref()) {
-                Some(input) => match super::grpc::encode_json(input, &body) {
+                Some(input) => match crate::util::grpc::encode_json(input, &body) {
                     Ok(message) => super::grpc::frame(&message),
                     Err(e) => {
                         return Some(Err(Failure::new(

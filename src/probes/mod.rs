@@ -7,7 +7,6 @@
 //! probe is a state with a reason, reported once per change; the run goes on.
 
 pub mod command;
-pub mod demo_stat;
 pub mod http;
 pub mod promql;
 pub mod scrape;

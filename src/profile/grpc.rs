@@ -181,7 +181,7 @@ pub fn build(
                     template_json: Some((json, span)),
                 });
             }
-            let message = crate::engine::grpc::encode_json(&input, &json)
+            let message = crate::util::grpc::encode_json(&input, &json)
                 .map_err(|e| src.at(span, format!("{field}.message: {e}")))?;
             Ok(Built {
                 grpc: Arc::new(GrpcRequest { full_method, input: Some(input), message_json: None }),
@@ -198,7 +198,7 @@ pub fn build(
 
 /// The body a gRPC request carries: its message, framed.
 pub fn body(message: &[u8]) -> Bytes {
-    crate::engine::grpc::frame(message)
+    crate::util::grpc::frame(message)
 }
 
 #[cfg(test)]
@@ -215,10 +215,10 @@ mod tests {
         let m = find_method(&pool, "rampdeck.demo.Echo", "Say").unwrap();
         assert_eq!(m.input().full_name(), "rampdeck.demo.EchoRequest");
         let bytes =
-            crate::engine::grpc::encode_json(&m.input(), r#"{"text":"hi","seq":"7"}"#).unwrap();
+            crate::util::grpc::encode_json(&m.input(), r#"{"text":"hi","seq":"7"}"#).unwrap();
         assert_eq!(bytes, b"\x0a\x02hi\x10\x07");
         assert!(
-            crate::engine::grpc::encode_json(&m.input(), r#"{"txt":"hi"}"#)
+            crate::util::grpc::encode_json(&m.input(), r#"{"txt":"hi"}"#)
                 .unwrap_err()
                 .contains("txt")
         );

@@ -186,10 +186,10 @@ impl Overrides {
             }
             (Some(r), _) => Some((Mode::Open, r)),
             (None, Some(0)) => return Err(flag("--concurrency", "must be at least 1".into())),
-            (None, Some(c)) if c as i64 > validate::MAX_CONNECTIONS => {
+            (None, Some(c)) if c as i64 > crate::util::limits::MAX_CONNECTIONS => {
                 return Err(flag(
                     "--concurrency",
-                    format!("must be at most {}", validate::MAX_CONNECTIONS),
+                    format!("must be at most {}", crate::util::limits::MAX_CONNECTIONS),
                 ))
             }
             (None, Some(c)) => Some((Mode::Closed, c as f64)),
@@ -441,7 +441,7 @@ fn adhoc_grpc(
             let pool = grpc::load_pool(path).map_err(|e| flag("--descriptor-set", e))?;
             let m = grpc::find_method(&pool, service, method).map_err(|e| flag("URL", e))?;
             let json = flags.data.as_deref().unwrap_or("{}");
-            crate::engine::grpc::encode_json(&m.input(), json).map_err(|e| flag("--data", e))?
+            crate::util::grpc::encode_json(&m.input(), json).map_err(|e| flag("--data", e))?
         }
         None if flags.data.is_some() => {
             return Err(flag(
@@ -485,7 +485,7 @@ fn adhoc_grpc(
 impl Plan {
     /// The run-wide `{{vars}}` of route actions and setup manifests:
     /// `{{target}}`, `{{rampdeck}}` and, under `[demo]`, the demo's addresses.
-    pub fn run_vars(&self) -> crate::routes::template::Vars {
+    pub fn run_vars(&self) -> crate::template::vars::Vars {
         let mut base = self.routes.base_vars.clone();
         if let TargetAddr::Url(e) = &self.target.addr {
             base.insert("target".into(), e.url());

@@ -9,8 +9,8 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::schema::{RawKube, RawRouteAction, RawVerify};
 use super::validate::positive_dur;
-use crate::routes::template;
 use crate::spec::routes::*;
+use crate::template::vars;
 
 /// Variables every action may use, besides its own `vars` and `{{n}}`.
 pub const RUN_VARS: [&str; 2] = ["target", "rampdeck"];
@@ -546,7 +546,7 @@ fn check_templates(
         }
     }
     for (text, at) in texts {
-        for name in template::names(&text) {
+        for name in vars::names(&text) {
             let known = name == "n"
                 || a.vars.contains_key(&name)
                 || RUN_VARS.contains(&name.as_str())

@@ -7,8 +7,8 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::routes::{find_manifest, DEMO_ROUTE_VARS, RUN_VARS};
 use super::schema::{RawSetup, RawWait};
-use crate::routes::template;
 use crate::spec::setup::{SetupConfig, SetupStep, WaitSpec};
+use crate::template::vars;
 
 /// How long a step's waits may take unless it says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -150,7 +150,7 @@ fn check(
         WaitSpec::Condition { .. } => None,
     }));
     for text in texts {
-        for name in template::names(text) {
+        for name in vars::names(text) {
             let run = RUN_VARS.contains(&name.as_str())
                 || (has_demo && DEMO_ROUTE_VARS.contains(&name.as_str()));
             if run {

@@ -12,15 +12,13 @@ use crate::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
 use crate::spec::plan::{
     Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
 };
+use crate::util::limits::MAX_CONNECTIONS;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
 pub const DEFAULT_SEED: u64 = 1;
-/// Upper bound on connections/workers: beyond this a single process runs out
-/// of file descriptors and the numbers stop meaning anything.
-pub const MAX_CONNECTIONS: i64 = 20_000;
 
 pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError> {
     let demo = raw.demo.map(|d| demo_config(src, d)).transpose()?;
@@ -232,7 +230,7 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
         }),
         description: raw.description,
         source: Some(src.path.to_owned()),
-        source_sha256: Some(sha256_hex(src.text)),
+        source_sha256: Some(crate::util::hash::sha256_hex(src.text)),
         target,
         requests,
         load,
@@ -820,7 +818,7 @@ fn grpc_request(
             let mut text = String::new();
             let mut row = |fi: usize| feeders.feeders.get(fi).and_then(|f| f.row(0, 0));
             if t.render(&mut ctx, &mut row, &mut text).is_some() {
-                crate::engine::grpc::encode_json(input, &text).map_err(|e| {
+                crate::util::grpc::encode_json(input, &text).map_err(|e| {
                     src.at(
                         at.clone(),
                         format!("{field}.message: rendered for the first call as {text}: {e}"),
@@ -1829,12 +1827,4 @@ fn list(names: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::summary::group;
 
 /// The delivery lines of the text summary.
-pub fn render_text(s: &mut String, d: &crate::delivery::DeliveryTotals) {
+pub fn render_text(s: &mut String, d: &crate::stats::delivery::DeliveryTotals) {
     let _ = writeln!(s);
     let _ = writeln!(
         s,

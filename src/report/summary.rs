@@ -112,7 +112,7 @@ pub struct Summary {
     pub under_supplied_s: Option<f64>,
     /// `[delivery]`: every published event's account (docs/delivery.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<crate::delivery::DeliveryTotals>,
+    pub delivery: Option<crate::stats::delivery::DeliveryTotals>,
     /// `mode = "connections"`: the held connections' numbers (docs/connections.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::stats::connections::ConnInterval>,

@@ -12,7 +12,6 @@ pub mod affects;
 pub mod drops;
 pub mod dynamic;
 pub mod runner;
-pub mod template;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};

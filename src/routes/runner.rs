@@ -11,7 +11,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::affects::RequestKey;
-use super::template::{render, render_json, Vars};
 use super::{ActionRecord, Phase, RouteError};
 use crate::kube::{after, KubeContext, KubeError, Seen, Target};
 use crate::probes::http::HttpClient;
@@ -19,6 +18,7 @@ use crate::spec::routes::{
     ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
     ObjectSource, RoutesConfig,
 };
+use crate::template::vars::{render, render_json, Vars};
 
 /// The console's (and the schedule's) way to fire actions.
 pub struct RouteHandle {

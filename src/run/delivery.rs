@@ -1,6 +1,6 @@
 //! Delivery so far, as the model folds it from the intervals: the counts the Delivery pane and the live thresholds read.
 
-use crate::delivery::{DeliveryInterval, DeliveryTotals};
+use crate::stats::delivery::{DeliveryInterval, DeliveryTotals};
 use crate::stats::Percentiles;
 
 /// Every interval's delivery counts added up, and the latest interval.

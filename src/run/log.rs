@@ -22,7 +22,6 @@ use super::env::Environment;
 use crate::engine::event::Event;
 use crate::engine::Snapshot;
 use crate::probes::{ProbeEvent, RunOutcome};
-use crate::report::summary::Summary;
 use crate::spec::plan::Plan;
 
 pub const SCHEMA: u64 = 1;
@@ -255,7 +254,8 @@ impl RunLog {
         self.line(&v)
     }
 
-    pub fn summary(mut self, s: &Summary) -> Result<(), RunLogError> {
+    /// The run's summary (`report::summary::Summary`) as the last line.
+    pub fn summary(mut self, s: &impl serde::Serialize) -> Result<(), RunLogError> {
         let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {
             map.insert("type".into(), json!("summary"));

@@ -53,7 +53,7 @@ impl ScenarioLog {
         let sha = profile
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
-            .map(|b| crate::profile::validate::sha256_hex(&String::from_utf8_lossy(&b)));
+            .map(|b| crate::util::hash::sha256_hex(&String::from_utf8_lossy(&b)));
         let mut log = ScenarioLog {
             path,
             out: std::io::BufWriter::new(file),

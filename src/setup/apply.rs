@@ -9,7 +9,7 @@ use super::{
 };
 use crate::kube::dynamic::ObjectRef;
 use crate::kube::{ready, KubeContext};
-use crate::routes::template::{self, Vars};
+use crate::template::vars::{self, Vars};
 use serde_json::Value;
 
 /// One object applied, in the order applied (teardown goes backwards).
@@ -26,7 +26,7 @@ pub fn objects(step: &SetupStep, vars: &Vars) -> Result<Vec<Value>, SetupError> 
         file: file.clone(),
         message,
     };
-    let text = template::render(&step.text, vars).map_err(bad)?;
+    let text = vars::render(&step.text, vars).map_err(bad)?;
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(&text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
@@ -109,7 +109,7 @@ pub fn waits_of(
                 }
             }
             WaitSpec::Url { url, status } => out.push(Wait::Url {
-                url: template::render(url, vars).map_err(|message| SetupError::Manifest {
+                url: vars::render(url, vars).map_err(|message| SetupError::Manifest {
                     file: step.manifest.display().to_string(),
                     message: format!("wait url: {message}"),
                 })?,

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use super::apply::{objects, Applied};
 use super::{Progress, SetupConfig, SetupError, SetupEvent};
 use crate::kube::KubeContext;
-use crate::routes::template::Vars;
 use crate::spec::kube::KubeSettings;
+use crate::template::vars::Vars;
 
 /// Deletes the objects applied (but kept ones) newest first; returns how
 /// many deletes failed (each reported, none stops the others).

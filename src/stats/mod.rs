@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod connections;
+pub mod delivery;
 pub mod measurements;
 pub mod recorder;
 pub mod series;

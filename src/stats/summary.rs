@@ -150,7 +150,7 @@ pub struct IntervalStats {
     pub by_request: Vec<(u16, super::Outcome, u64)>,
     /// `[delivery]`: the interval's deliveries (taken when it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<crate::delivery::DeliveryInterval>,
+    pub delivery: Option<crate::stats::delivery::DeliveryInterval>,
     /// `mode = "connections"`: the interval's connection numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::stats::connections::ConnReport>,

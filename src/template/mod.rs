@@ -9,6 +9,7 @@
 
 pub mod data;
 pub mod table;
+pub mod vars;
 
 use std::fmt::Write as _;
 

@@ -284,7 +284,7 @@ impl App {
         // `+` held down never passes the most a profile may ask for.
         let most = match self.plan.load.mode {
             Mode::Open => crate::util::limits::MAX_RATE,
-            Mode::Closed => crate::profile::validate::MAX_CONNECTIONS as f64,
+            Mode::Closed => crate::util::limits::MAX_CONNECTIONS as f64,
         };
         let level = level.clamp(0.0, most);
         self.pending_level = Some((level, run.now));

@@ -10,6 +10,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 /// How `MAX_DURATION` is written in messages.
 pub const MAX_DURATION_TEXT: &str = "366 days";
 
+/// Upper bound on connections/workers: beyond this a single process runs out
+/// of file descriptors and the numbers stop meaning anything.
+pub const MAX_CONNECTIONS: i64 = 20_000;
+
 /// The highest rate (requests or connections per second) any flag or
 /// profile field may give: far past what one machine sends, and small
 /// enough that counts derived from it (rate x a year) stay in a u64.

@@ -11,6 +11,7 @@
 pub mod files;
 pub mod fmt;
 pub mod grpc;
+pub mod hash;
 pub mod limits;
 pub mod rng;
 pub mod secret;

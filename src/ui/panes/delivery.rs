@@ -84,7 +84,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         Layout::vertical([Constraint::Min(0), Constraint::Length(text_rows)]).areas(inner);
     f.render_widget(Paragraph::new(lines[..text_rows as usize].to_vec()), text);
     let x = view::x_range(model, app.window);
-    let per_s = |pick: fn(&crate::delivery::DeliveryInterval) -> u64| {
+    let per_s = |pick: fn(&crate::stats::delivery::DeliveryInterval) -> u64| {
         view::points(model, x, move |i| {
             i.delivery.as_ref().map(|d| pick(d) as f64 / i.secs())
         })
