@@ -481,7 +481,7 @@ impl AdhocArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    rampdeck::util::limits::parse_duration(s)
+    rampdeck_base::duration::parse_duration(s)
 }
 
 fn parse_speed(s: &str) -> Result<u32, String> {

@@ -167,15 +167,15 @@ fn plan(
                 name,
                 format!(
                     "{} is not a whole number: --concurrency searches requests in flight (1, 2, 50, ...)",
-                    rampdeck::util::fmt::num(x)
+                    rampdeck_base::fmt::num(x)
                 ),
             )),
             Some(x) if x > max_level(cfg.closed) => Err(flag(
                 name,
                 format!(
                     "{} is more than the most rampdeck sends ({})",
-                    rampdeck::util::fmt::num(x),
-                    if cfg.closed { format!("{} in flight", rampdeck::util::fmt::group(rampdeck::util::limits::MAX_CONNECTIONS as u64)) } else { rampdeck::util::limits::MAX_RATE_TEXT.to_owned() }
+                    rampdeck_base::fmt::num(x),
+                    if cfg.closed { format!("{} in flight", rampdeck_base::fmt::group(rampdeck::util::limits::MAX_CONNECTIONS as u64)) } else { rampdeck::util::limits::MAX_RATE_TEXT.to_owned() }
                 ),
             )),
             other => Ok(other),
@@ -276,7 +276,7 @@ async fn run(
 ) -> ExitCode {
     let demo = match &plan.demo {
         Some(config) => {
-            match rampdeck::demo::launch::launch(config, args.out.as_deref(), "find").await {
+            match rampdeck_demo::launch::launch(config, args.out.as_deref(), "find").await {
                 Ok(d) => {
                     eprintln!(
                         "demo target: gateway http://{} (a simulation, see docs/demo.md)",
@@ -299,8 +299,8 @@ async fn run(
         if cfg.closed { "concurrency" } else { "rate" },
         cfg.search.start,
         cfg.search.max,
-        rampdeck::util::fmt::fmt_dur(cfg.step),
-        rampdeck::util::fmt::fmt_dur(cfg.settle),
+        rampdeck_base::fmt::fmt_dur(cfg.step),
+        rampdeck_base::fmt::fmt_dur(cfg.settle),
         cfg.search.precision * 100.0,
         cfg.slo
             .iter()

@@ -14,7 +14,7 @@ use crate::session::{Note, RunSession, SessionError, View};
 use crate::spec::plan::Plan;
 use crate::stats::summary::RunState;
 use crate::stats::IntervalStats;
-use crate::util::fmt::{fmt_dur, fmt_level};
+use rampdeck_base::fmt::{fmt_dur, fmt_level};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {

@@ -42,16 +42,18 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: a profile becomes a `Plan` (`profile`), the `engine`
+//! Data flows one way: a profile becomes a `spec::plan::Plan` (`profile`
+//! loads and validates it into the `spec` room's plain data), the `engine`
 //! sends load on the run clock and records into `stats`, publishing
 //! interval snapshots and events; a `session::RunSession` folds them, with
 //! probe and route-action reports, into a `run::RunModel`, the run log and
 //! the threshold watch; views (the headless runner and the console) drive
 //! the session and read the model, and `report` turns the finished run into
-//! a summary. `demo` is the embedded target; `util` holds leaf helpers
-//! (redaction, escaping, input bounds) and `httproute` the Gateway API
-//! match rules; both import nothing else of the crate. Domain modules never
-//! draw. `api` is the public surface over all of it.
+//! a summary. Every room imports only rooms below it (`tests/layout.rs`
+//! checks it; docs/development.md lists the floors). The demo target is the
+//! `rampdeck-demo` crate and the helpers it shares the `rampdeck-base`
+//! crate; neither imports this one. Domain modules never draw. `api` is the
+//! public surface over all of it.
 
 #![warn(missing_docs)]
 
@@ -59,7 +61,7 @@ mod api;
 
 pub use api::{run, run_console, run_headless, Error, Outcome, Plan, RunOptions};
 pub use engine::source::{from_fn, Call, Context, FnSource, RequestSource, Response, SourceError};
-pub use util::rng::Rng;
+pub use rampdeck_base::rng::Rng;
 
 #[doc(hidden)]
 pub mod agents;
@@ -68,8 +70,6 @@ pub mod checks;
 #[doc(hidden)]
 pub mod delivery;
 #[doc(hidden)]
-pub mod demo;
-#[doc(hidden)]
 pub mod engine;
 #[doc(hidden)]
 pub mod export;
@@ -77,8 +77,6 @@ pub mod export;
 pub mod find;
 #[doc(hidden)]
 pub mod headless;
-#[doc(hidden)]
-pub mod httproute;
 #[doc(hidden)]
 pub mod kube;
 #[doc(hidden)]

@@ -11,7 +11,7 @@ use crate::spec::plan::Plan;
 use crate::stats::summary::RunState;
 use crate::ui::console::{self, ConsoleError, ConsoleOptions, LogPane};
 use crate::ui::theme::Theme;
-use crate::util::fmt::fmt_dur;
+use rampdeck_base::fmt::fmt_dur;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use clap::Parser;
 
 use cli::{Cli, Command, RunArgs};
-use rampdeck::demo::config::DemoConfig;
 use rampdeck::profile::{self, Overrides, ProfileError};
 use rampdeck::report::compare;
 use rampdeck::spec::plan::Plan;
 use rampdeck::{headless, live};
+use rampdeck_demo::config::DemoConfig;
 
 /// `rampdeck demo` works from any directory, so its profile is built in.
 const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
@@ -447,7 +447,7 @@ fn with_plan(
 /// Points the plan's route actions at the demo's simulated Kubernetes API
 /// (unless `[kube]` names another), so the demo runs the same kube-rs path
 /// a real cluster does.
-fn use_demo_kubeconfig(plan: &mut Plan, launched: &rampdeck::demo::launch::Launched) {
+fn use_demo_kubeconfig(plan: &mut Plan, launched: &rampdeck_demo::launch::Launched) {
     let Some(demo) = plan.demo.as_ref() else {
         return;
     };
@@ -479,7 +479,7 @@ async fn run_plan(
 ) -> ExitCode {
     let demo = match &plan.demo {
         Some(config) => {
-            match rampdeck::demo::launch::launch(config, run.out.as_deref(), "demo").await {
+            match rampdeck_demo::launch::launch(config, run.out.as_deref(), "demo").await {
                 Ok(d) => {
                     let addrs = &d.process.addrs;
                     eprintln!(
@@ -567,7 +567,7 @@ fn demo_stat(url: &str, timeout: std::time::Duration) -> ExitCode {
 async fn fetch_demo_stats(
     url: &str,
     timeout: std::time::Duration,
-) -> Result<rampdeck::demo::control::DemoStats, String> {
+) -> Result<rampdeck_demo::control::DemoStats, String> {
     let client = rampdeck::probes::http::HttpClient::new()?;
     let stats_url = format!("{}/stats", url.trim_end_matches('/'));
     let f = client
@@ -663,7 +663,7 @@ fn demo_target(config_json: &str) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(rampdeck::demo::run_child(config)) {
+    match rt.block_on(rampdeck_demo::run_child(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rampdeck::demo::{config::DemoConfig, DemoProcess};
 use rampdeck::profile::scenario::{route_count_flag, ScenarioPlan};
 use rampdeck::profile::ProfileError;
 use rampdeck::scenarios::config::ScenarioKind;
@@ -13,6 +12,7 @@ use rampdeck::scenarios::report::Outcome;
 use rampdeck::scenarios::session::{self, Session};
 use rampdeck::scenarios::{ScenarioError, ScenarioEvent};
 use rampdeck::spec::probes::{SourceConfig, SourceKind, DEFAULT_CPU_METRIC, DEFAULT_MEMORY_METRIC};
+use rampdeck_demo::{config::DemoConfig, DemoProcess};
 
 use crate::cli::{ScenarioArgs, ScenarioName};
 use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
@@ -227,7 +227,7 @@ fn use_demo(p: &mut ScenarioPlan, d: &DemoProcess, kubeconfig: PathBuf) {
     if let [a, b, ..] = sim.backends.as_slice() {
         c.change.backends = [a.clone(), b.clone()];
     }
-    c.change.backend_header = Some(rampdeck::demo::gateway::BACKEND_HEADER.to_owned());
+    c.change.backend_header = Some(rampdeck_demo::gateway::BACKEND_HEADER.to_owned());
     if p.probes.sources.is_empty() {
         p.probes.sources.push(SourceConfig {
             name: "demo control plane".into(),
@@ -251,7 +251,7 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
     let mut demo = None;
     if args.demo {
         let config = plan.demo.clone().unwrap_or_default();
-        let d = match rampdeck::demo::launch::launch(&config, args.out.as_deref(), "scenario").await
+        let d = match rampdeck_demo::launch::launch(&config, args.out.as_deref(), "scenario").await
         {
             Ok(d) => d,
             Err(e) => {
@@ -269,8 +269,8 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
         };
         eprintln!(
             "demo (simulated Gateway API, propagation {}{}): gateway http://{}  kubectl --kubeconfig {} get httproutes,gateways",
-            rampdeck::util::fmt::fmt_dur(config.kube.propagation),
-            config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck::util::fmt::fmt_dur(s))),
+            rampdeck_base::fmt::fmt_dur(config.kube.propagation),
+            config.kube.swap_drop.map_or_else(String::new, |s| format!(", swap_drop {}", rampdeck_base::fmt::fmt_dur(s))),
             d.process.addrs.gateway,
             path.display()
         );

@@ -112,7 +112,7 @@ impl RunSession {
                 crate::util::text::stderr_line!(
                     "delivery sink: {} (deadline {})",
                     d.url(),
-                    crate::util::fmt::fmt_dur(config.deadline)
+                    rampdeck_base::fmt::fmt_dur(config.deadline)
                 );
                 let mut p = (*plan).clone();
                 p.routes

@@ -403,12 +403,12 @@ async fn cluster(
     count: usize,
     seconds: u32,
 ) -> (
-    rampdeck::demo::DemoServer,
+    rampdeck_demo::DemoServer,
     tempfile::TempDir,
     String,
     std::path::PathBuf,
 ) {
-    let mut config = rampdeck::demo::config::DemoConfig {
+    let mut config = rampdeck_demo::config::DemoConfig {
         routes: vec![support::fixed("/", 1)],
         ..Default::default()
     };

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampdeck::demo::config::DemoRoute;
 use rampdeck::{from_fn, Call, Context, Plan, RequestSource, Response, RunOptions, SourceError};
+use rampdeck_demo::config::DemoRoute;
 use support::{recording_server, SERIAL};
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -274,7 +274,7 @@ fn text_of(t: &Terminal<TestBackend>, area: ratatui::layout::Rect) -> String {
 fn no_number_is_cut_at_any_documented_size() {
     use rampdeck::ui::app::Pane;
     use rampdeck::ui::view::fmt_ms;
-    use rampdeck::util::fmt::bytes;
+    use rampdeck_base::fmt::bytes;
     let m = model(RunState::Running);
     let app = App::new(plan());
     let c = &m.components[0];
@@ -661,7 +661,7 @@ fn held() -> (Arc<rampdeck::spec::plan::Plan>, RunModel) {
     ))
     .unwrap();
     let mut plan = rampdeck::profile::parse("profiles/connections.toml", &text).unwrap();
-    let addrs = rampdeck::demo::DemoAddrs {
+    let addrs = rampdeck_demo::DemoAddrs {
         gateway: "127.0.0.1:8080".parse().unwrap(),
         control: "127.0.0.1:8081".parse().unwrap(),
         echo: "127.0.0.1:9000".parse().unwrap(),

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use rampdeck::demo::config::{DemoConfig, SeedRoute};
+use rampdeck_demo::config::{DemoConfig, SeedRoute};
 use serde_json::Value;
 
 /// Runs `profile_tail` (requests, load, route actions) against a demo
@@ -54,7 +54,7 @@ spec = { parentRefs = [{ name = "rampdeck" }], hostnames = ["shop.example.com"],
 
 fn flaky_checkout(swap_drop: Option<Duration>) -> DemoConfig {
     let mut c = DemoConfig {
-        routes: vec![rampdeck::demo::config::DemoRoute {
+        routes: vec![rampdeck_demo::config::DemoRoute {
             error_rate: 0.3,
             error_status: 503,
             ..support::route("/api/checkout")

@@ -5,19 +5,19 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampdeck::demo::config::{DemoConfig, LatencyModel};
 use rampdeck::find;
 use rampdeck::find::search::Outcome;
 use rampdeck::spec::find::FindConfig;
+use rampdeck_demo::config::{DemoConfig, LatencyModel};
 
 /// Searches `profile_tail` against an in-process demo with `route`.
 async fn search(
-    route: rampdeck::demo::config::DemoRoute,
+    route: rampdeck_demo::config::DemoRoute,
     load: &str,
     tune: impl FnOnce(&mut FindConfig),
 ) -> find::result::CapacityResult {
     let _serial = support::SERIAL.lock().await;
-    let demo = rampdeck::demo::DemoServer::start(&DemoConfig {
+    let demo = rampdeck_demo::DemoServer::start(&DemoConfig {
         routes: vec![route],
         ..DemoConfig::default()
     })
@@ -50,7 +50,7 @@ async fn search(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finds_the_capacity_of_c_workers_at_a_fixed_service_time() {
     // 4 workers x 10 ms: 400 req/s. The SLO allows a few service times.
-    let route = rampdeck::demo::config::DemoRoute {
+    let route = rampdeck_demo::config::DemoRoute {
         latency: LatencyModel::Fixed(Duration::from_millis(10)),
         workers: Some(4),
         ..support::route("/work")
@@ -90,7 +90,7 @@ async fn a_pool_too_small_for_the_rate_is_the_generators_limit_not_a_capacity() 
     // target itself has no limit. 40 and 80/s fit (1.6 connections busy at
     // 80/s); at 160/s requests wait for a connection while the target still
     // answers in 20 ms.
-    let route = rampdeck::demo::config::DemoRoute {
+    let route = rampdeck_demo::config::DemoRoute {
         latency: LatencyModel::Fixed(Duration::from_millis(20)),
         ..support::route("/work")
     };

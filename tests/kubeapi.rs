@@ -12,8 +12,8 @@ use gateway_api::httproutes::HttpRoute;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, Config};
-use rampdeck::demo::config::{DemoConfig, KubeSim};
-use rampdeck::demo::DemoServer;
+use rampdeck_demo::config::{DemoConfig, KubeSim};
+use rampdeck_demo::DemoServer;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -581,7 +581,7 @@ async fn watch_from_compacted_history_is_expired() {
         let (server, client) = start(sim()).await;
         let gateways: Api<Gateway> = Api::default_namespaced(client.clone());
         // More writes than the history keeps.
-        for i in 0..rampdeck::demo::kubeapi::store::HISTORY + 10 {
+        for i in 0..rampdeck_demo::kubeapi::store::HISTORY + 10 {
             gateways
                 .patch(
                     "rampdeck",
@@ -778,7 +778,7 @@ async fn kubectl_reads_and_writes_the_demo_api() {
     let (server, client) = start(sim()).await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    rampdeck::demo::kubeapi::write_kubeconfig(&kubeconfig, server.addrs.control, NS).unwrap();
+    rampdeck_demo::kubeapi::write_kubeconfig(&kubeconfig, server.addrs.control, NS).unwrap();
     let routes: Api<HttpRoute> = Api::default_namespaced(client.clone());
     routes
         .patch(

@@ -329,7 +329,7 @@ async fn command_action_applies_and_verify_measures_propagation() {
 /// summary.json carries each firing, its propagation (the demo's configured
 /// delay) and the drops around it, with the demo's swap fault on and off.
 async fn scheduled_flip(swap_drop: Option<&str>) -> serde_json::Value {
-    let mut config = rampdeck::demo::config::DemoConfig::default();
+    let mut config = rampdeck_demo::config::DemoConfig::default();
     config.kube.propagation = Duration::from_millis(100);
     config.kube.swap_drop = swap_drop.map(|d| humantime::parse_duration(d).unwrap());
     let (demo, dir, kubeconfig) = support::demo_with_kube(&config).await;

@@ -3,12 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rampdeck::demo::config::DemoConfig;
-use rampdeck::demo::DemoServer;
 use rampdeck::scenarios::config::{ScenarioConfig, ScenarioKind};
 use rampdeck::scenarios::report::{Outcome, ScenarioReport};
 use rampdeck::scenarios::session;
 use rampdeck::spec::probes::ProbesConfig;
+use rampdeck_demo::config::DemoConfig;
+use rampdeck_demo::DemoServer;
 
 struct Demo {
     server: DemoServer,
@@ -24,7 +24,7 @@ async fn demo(propagation: Duration, swap_drop: Option<Duration>) -> Demo {
     let server = DemoServer::start(&config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
+    rampdeck_demo::kubeapi::kubeconfig::write_kubeconfig(
         &kubeconfig,
         server.addrs.control,
         "rampdeck",
@@ -58,7 +58,7 @@ async fn run(kind: ScenarioKind, d: &Demo) -> ScenarioReport {
         .server
         .kube
         .store
-        .list(rampdeck::demo::kubeapi::resource::Kind::HttpRoute, None);
+        .list(rampdeck_demo::kubeapi::resource::Kind::HttpRoute, None);
     assert!(routes.is_empty(), "left behind: {routes:?}");
     report
 }
@@ -309,6 +309,6 @@ async fn a_cancelled_scenario_removes_its_routes_and_reports_what_ran() {
         .server
         .kube
         .store
-        .list(rampdeck::demo::kubeapi::resource::Kind::HttpRoute, None);
+        .list(rampdeck_demo::kubeapi::resource::Kind::HttpRoute, None);
     assert!(routes.is_empty(), "left behind: {}", routes.len());
 }

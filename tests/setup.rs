@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rampdeck::demo::config::{DemoConfig, KubeSim};
-use rampdeck::demo::kubeapi::resource::Kind;
-use rampdeck::demo::DemoServer;
+use rampdeck_demo::config::{DemoConfig, KubeSim};
+use rampdeck_demo::kubeapi::resource::Kind;
+use rampdeck_demo::DemoServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const EXE: &str = env!("CARGO_BIN_EXE_rampdeck");

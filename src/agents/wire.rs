@@ -416,7 +416,7 @@ fn dur(s: f64, what: &str) -> Result<Duration, String> {
         ));
     }
     Duration::try_from_secs_f64(s)
-        .map(|d| d.min(crate::util::limits::MAX_DURATION))
+        .map(|d| d.min(rampdeck_base::duration::MAX_DURATION))
         .map_err(|e| format!("{what}: {e}"))
 }
 

@@ -260,7 +260,7 @@ fn run_with(plan: Plan, options: &RunOptions, console: bool) -> Result<Outcome, 
         // not rampdeck, so it cannot be the demo's child process.
         let demo = match (&plan.demo, &plan.target.addr) {
             (Some(config), crate::spec::plan::TargetAddr::Demo) => {
-                let server = crate::demo::DemoServer::start(config)
+                let server = rampdeck_demo::DemoServer::start(config)
                     .await
                     .map_err(|e| Error::Run(e.to_string()))?;
                 crate::util::text::stderr_line!(

@@ -96,7 +96,7 @@ async fn handle(
     };
     let respond = tracker.config.respond;
     let n = draws.fetch_add(1, Ordering::Relaxed);
-    let draw = (crate::util::rng::splitmix64(n ^ 0xde11) >> 11) as f64 / (1u64 << 53) as f64;
+    let draw = (rampdeck_base::rng::splitmix64(n ^ 0xde11) >> 11) as f64 / (1u64 << 53) as f64;
     let fail = respond.failure_rate > 0.0 && draw < respond.failure_rate;
     let status = if fail {
         respond.failure_status

@@ -72,7 +72,7 @@ pub fn hash_of(id: &[u8]) -> u64 {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    crate::util::rng::splitmix64(h).max(1)
+    rampdeck_base::rng::splitmix64(h).max(1)
 }
 
 impl Shard {
@@ -321,7 +321,7 @@ mod tests {
         // A small shard with long probe runs, against a set as the model.
         let mut shard = Shard::new(37);
         let mut model = std::collections::BTreeSet::new();
-        let mut rng = crate::util::rng::Rng::for_request(1, 2);
+        let mut rng = rampdeck_base::rng::Rng::for_request(1, 2);
         for _ in 0..20_000 {
             let hash = (rng.next_u64() % 60 + 1) << 6 | 5;
             if rng.chance(0.5) {

@@ -448,7 +448,7 @@ pub async fn drain(resp: Response<Incoming>, judge: &mut Judge<'_>) -> Result<Ch
     let mut trailers = None;
     let mut deframer = judge
         .grpc
-        .then(|| crate::util::grpc::Deframer::new(head.headers.contains_key("grpc-encoding")));
+        .then(|| rampdeck_base::grpc::Deframer::new(head.headers.contains_key("grpc-encoding")));
     let mut framing: Result<(), String> = Ok(());
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, true))?;

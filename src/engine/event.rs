@@ -110,7 +110,7 @@ impl EventKind {
             EventKind::Paused => "pause".into(),
             EventKind::Resumed => "resume".into(),
             EventKind::LevelSet { to, .. } => {
-                format!("set {}", crate::util::fmt::fmt_level(*to))
+                format!("set {}", rampdeck_base::fmt::fmt_level(*to))
             }
             EventKind::Marker { name } => name.clone(),
             EventKind::FirstError { kind } => kind.name().into(),

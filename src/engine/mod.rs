@@ -268,7 +268,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
     };
     let shared = Arc::new(worker::Shared {
         connector,
-        pick: crate::util::rng::WeightedPick::new(
+        pick: rampdeck_base::rng::WeightedPick::new(
             plan.requests.iter().map(|r| r.weight),
             plan.load.seed,
         ),

@@ -20,13 +20,13 @@ use tokio::time::Instant;
 /// the place a bad value brings the run down.
 pub fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d)
-        .or_else(|| t.checked_add(crate::util::limits::MAX_DURATION * 2))
+        .or_else(|| t.checked_add(rampdeck_base::duration::MAX_DURATION * 2))
         .unwrap_or(t)
 }
 
 /// Seconds as a Duration, never panicking on a negative or huge value.
 fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(crate::util::limits::MAX_DURATION)
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(rampdeck_base::duration::MAX_DURATION)
 }
 
 /// One linear piece of the level (rate in open mode, concurrency in closed mode).

@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, Request, Uri};
 use super::conn::{Body, Failure};
 use crate::stats::ErrorKind;
 use crate::template::Feeders;
-use crate::util::rng::Rng;
+use rampdeck_base::rng::Rng;
 
 /// Builds each request of a run, and judges each response.
 ///

@@ -20,8 +20,8 @@ use crate::engine::event::{Event, EventKind};
 use crate::spec::plan::{Mode, Plan};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, IntervalStats, Measurements, Percentiles};
-use crate::util::fmt::fmt_level;
 use crate::util::limits::MAX_CONNECTIONS;
+use rampdeck_base::fmt::fmt_level;
 
 /// A finished run's numbers. `totals` covers what completed after warmup.
 #[derive(Debug, Clone)]
@@ -678,7 +678,7 @@ impl Supervisor {
                 format!(
                     "first lost events: {} not delivered within the {} deadline",
                     d.lost,
-                    crate::util::fmt::fmt_dur(deadline)
+                    rampdeck_base::fmt::fmt_dur(deadline)
                 ),
             ),
             (
@@ -822,7 +822,7 @@ impl Supervisor {
                             EventKind::Warning,
                             format!(
                                 "stop asked: still waiting up to {} for about {in_flight} requests in flight; stop again to abandon them",
-                                crate::util::fmt::fmt_dur(super::drain_timeout(&self.plan))
+                                rampdeck_base::fmt::fmt_dur(super::drain_timeout(&self.plan))
                             ),
                         );
                     }
@@ -918,7 +918,7 @@ impl Supervisor {
             EventKind::Warning,
             format!(
                 "waiting up to {} for {in_transit} events in transit to be delivered (stop to report them as pending)",
-                crate::util::fmt::fmt_dur(deadline)
+                rampdeck_base::fmt::fmt_dur(deadline)
             ),
         );
         let until = Instant::now() + deadline;
@@ -955,7 +955,7 @@ fn pace_message(
     connections: usize,
 ) -> String {
     use super::pace::Lag;
-    let rate = |r: f64| crate::util::fmt::fmt_rate(r);
+    let rate = |r: f64| rampdeck_base::fmt::fmt_rate(r);
     match lag {
         Lag::GeneratorLimited => format!(
             "generator-limited: rampdeck at {:.0}% CPU ({cores} core{}), sending {}/s of {}/s; latency and capacity from here on are rampdeck's limit, not the target's",

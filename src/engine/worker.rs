@@ -27,7 +27,7 @@ use super::share::NoSlot;
 use super::source::{Call, Context, Custom, SourceError};
 use super::timer::PreciseTimer;
 use crate::stats::{ErrorKind, Outcome, Recorder};
-use crate::util::rng::{splitmix64, WeightedPick};
+use rampdeck_base::rng::{splitmix64, WeightedPick};
 
 /// A request ready to be cloned onto the wire.
 pub struct Prepared {

@@ -145,7 +145,7 @@ impl<V: View> Driver<V> {
     fn mark(&self, _at: Duration) {
         let what = if self.confirm { "confirm" } else { "step" };
         let n = self.search.steps_taken();
-        let level = crate::util::fmt::fmt_level(self.level.round());
+        let level = rampdeck_base::fmt::fmt_level(self.level.round());
         let _ = self.control.send(Control::Marker(format!(
             "{what} {n}: {level}{}",
             self.unit()
@@ -289,7 +289,7 @@ impl<V: View> Driver<V> {
                 "{what} {} of at most {}: {}{} ({phase})",
                 self.search.steps_taken(),
                 self.cfg.search.max_steps,
-                crate::util::fmt::fmt_level(self.level.round()),
+                rampdeck_base::fmt::fmt_level(self.level.round()),
                 self.unit()
             ),
         };
@@ -299,7 +299,7 @@ impl<V: View> Driver<V> {
                 "{what} {}/{} {}{}",
                 self.search.steps_taken(),
                 self.cfg.search.max_steps,
-                crate::util::fmt::fmt_level(self.level.round()),
+                rampdeck_base::fmt::fmt_level(self.level.round()),
                 self.unit()
             ),
         };

@@ -147,7 +147,7 @@ impl Window {
             return (
                 Verdict::GeneratorLimited(format!(
                     "generator-limited at {}/s: rampdeck at {cpu:.0}% CPU while the schedule fell behind; add agents or give rampdeck more cores",
-                    crate::util::fmt::fmt_rate(self.level)
+                    rampdeck_base::fmt::fmt_rate(self.level)
                 )),
                 verdicts,
             );
@@ -166,7 +166,7 @@ impl Window {
                 return (
                     Verdict::GeneratorLimited(format!(
                         "generator-limited at {}/s: all {max_connections} connections were busy while the target answered within the SLO (service p99 {:.1} ms); by Little's law the step needs about {:.0} connections (rate × mean service time): raise max_connections or add agents",
-                        crate::util::fmt::fmt_rate(self.level),
+                        rampdeck_base::fmt::fmt_rate(self.level),
                         facts.service.p99,
                         need.ceil()
                     )),

@@ -197,7 +197,7 @@ pub fn assemble(
 /// What theory says a demo target can serve: when every request goes to
 /// one demo route with `workers`, workers / its mean service time.
 pub fn demo_capacity(plan: &Plan) -> Option<f64> {
-    use crate::demo::config::LatencyModel;
+    use rampdeck_demo::config::LatencyModel;
     let demo = plan.demo.as_ref()?;
     let mut routes = plan.requests.iter().map(|r| {
         let path = r.path.split('?').next().unwrap_or("");

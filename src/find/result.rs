@@ -55,7 +55,7 @@ pub struct Cost {
 
 /// How a search ended, in a few words (the console's header).
 pub fn outcome_words(o: &Outcome, unit: &str) -> String {
-    let l = |v: f64| crate::util::fmt::fmt_level((v * 10.0).round() / 10.0);
+    let l = |v: f64| rampdeck_base::fmt::fmt_level((v * 10.0).round() / 10.0);
     match o {
         Outcome::Found { level } => format!("max sustainable {}{unit}", l(*level)),
         Outcome::AboveMax { level } => format!("at least {}{unit} (the maximum)", l(*level)),
@@ -92,7 +92,7 @@ impl CapacityResult {
     pub fn table(&self) -> String {
         let mut s = String::new();
         let u = self.unit();
-        let lvl = |v: f64| crate::util::fmt::fmt_level((v * 10.0).round() / 10.0);
+        let lvl = |v: f64| rampdeck_base::fmt::fmt_level((v * 10.0).round() / 10.0);
         let _ = writeln!(s, "Capacity search: {} ({})", self.target, self.searched);
         let _ = writeln!(s, "  SLO          {}", self.slo.join(", "));
         let _ = writeln!(
@@ -190,7 +190,7 @@ impl CapacityResult {
                 c.cpu_cores.map_or("-".into(), |v| format!("{v:.3}")),
                 c.cpu_per_1k_rps
                     .map_or_else(String::new, |v| format!(" ({v:.3} per 1,000 req/s)")),
-                c.memory_bytes.map_or("-".into(), crate::util::fmt::bytes)
+                c.memory_bytes.map_or("-".into(), rampdeck_base::fmt::bytes)
             );
         }
         if let Some(u) = &self.usl {

@@ -71,7 +71,7 @@ pub fn fields(
                 i.span(),
                 format!(
                     "load.message_interval: at least {} per connection",
-                    crate::util::fmt::fmt_dur(MIN_MESSAGE_INTERVAL)
+                    rampdeck_base::fmt::fmt_dur(MIN_MESSAGE_INTERVAL)
                 ),
             ))
         }
@@ -118,7 +118,7 @@ pub fn demo_traffic(src: &Source, t: Option<&Spanned<String>>) -> Result<Traffic
     match t.map(|t| (t.get_ref().as_str(), t.span())) {
         None | Some(("tcp", _)) => Ok(Traffic::Tcp),
         Some(("websocket", _)) => Ok(Traffic::WebSocket {
-            path: crate::demo::config::WS_PATH.to_owned(),
+            path: rampdeck_demo::config::WS_PATH.to_owned(),
         }),
         Some((other, span)) => Err(src.at(
             span,

@@ -104,10 +104,10 @@ pub fn delivery_config(
                     at,
                     format!(
                         "delivery.deadline: at the plan's peak of {} events/s, a {} deadline (events are kept twice as long, to catch late copies) needs room for {} events in flight, more than the most rampdeck holds ({}); shorten the deadline or lower the rate",
-                        crate::util::fmt::group(peak_rate.unwrap_or(0.0).round() as u64),
+                        rampdeck_base::fmt::group(peak_rate.unwrap_or(0.0).round() as u64),
                         humantime::format_duration(deadline),
-                        crate::util::fmt::group(needed as u64),
-                        crate::util::fmt::group(MAX_CAPACITY as u64),
+                        rampdeck_base::fmt::group(needed as u64),
+                        rampdeck_base::fmt::group(MAX_CAPACITY as u64),
                     ),
                 ));
             }

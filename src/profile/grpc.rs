@@ -198,7 +198,7 @@ pub fn build(
 
 /// The body a gRPC request carries: its message, framed.
 pub fn body(message: &[u8]) -> Bytes {
-    crate::util::grpc::frame(message)
+    rampdeck_base::grpc::frame(message)
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ impl Overrides {
                     "--rate",
                     format!(
                         "must be more than 0 requests per second, got {}",
-                        crate::util::fmt::num(r)
+                        rampdeck_base::fmt::num(r)
                     ),
                 ))
             }
@@ -179,7 +179,7 @@ impl Overrides {
                     "--rate",
                     format!(
                         "{} is more than the most rampdeck sends ({})",
-                        crate::util::fmt::num(r),
+                        rampdeck_base::fmt::num(r),
                         crate::util::limits::MAX_RATE_TEXT
                     ),
                 ))
@@ -212,8 +212,8 @@ impl Overrides {
                 "--duration",
                 format!(
                     "the run ({}) is not longer than the profile's warmup ({}), so nothing would be measured",
-                    crate::util::fmt::fmt_dur(plan.load.duration()),
-                    crate::util::fmt::fmt_dur(plan.load.warmup)
+                    rampdeck_base::fmt::fmt_dur(plan.load.duration()),
+                    rampdeck_base::fmt::fmt_dur(plan.load.warmup)
                 ),
             ));
         }
@@ -498,7 +498,7 @@ impl Plan {
 
     /// Fills in the demo's addresses once it is listening: the target, and
     /// `{{demo.control}}` / `{{demo.gateway}}` / `{{rampdeck}}` in probes.
-    pub fn with_demo(&mut self, addrs: &crate::demo::DemoAddrs) {
+    pub fn with_demo(&mut self, addrs: &rampdeck_demo::DemoAddrs) {
         let mut vars = vec![
             ("demo.control", format!("http://{}", addrs.control)),
             ("demo.gateway", format!("http://{}", addrs.gateway)),
@@ -576,18 +576,18 @@ impl Plan {
                 } else {
                     "WebSocket"
                 },
-                crate::util::fmt::fmt_dur(every),
-                crate::util::fmt::fmt_dur(self.target.timeout)
+                rampdeck_base::fmt::fmt_dur(every),
+                rampdeck_base::fmt::fmt_dur(self.target.timeout)
             ),
         };
         let _ = writeln!(s, "traffic  {traffic}");
         let _ = writeln!(
             s,
             "load     connections: open up to {}/s, hold each {}{}, seed {}, {} intervals",
-            crate::util::fmt::fmt_level(c.open_rate),
+            rampdeck_base::fmt::fmt_level(c.open_rate),
             c.hold.map_or_else(
                 || "to the end of the run".to_owned(),
-                crate::util::fmt::fmt_dur
+                rampdeck_base::fmt::fmt_dur
             ),
             match c.proxy {
                 Some(crate::spec::connections::ProxyVersion::V1) =>
@@ -597,7 +597,7 @@ impl Plan {
                 None => "",
             },
             self.load.seed,
-            crate::util::fmt::fmt_dur(self.load.interval)
+            rampdeck_base::fmt::fmt_dur(self.load.interval)
         );
     }
 
@@ -621,8 +621,8 @@ impl Plan {
                 (None, _) if t.http2 => "HTTP/2",
                 (None, _) => "HTTP/1.1",
             },
-            crate::util::fmt::fmt_dur(t.timeout),
-            crate::util::fmt::fmt_dur(t.connect_timeout),
+            rampdeck_base::fmt::fmt_dur(t.timeout),
+            rampdeck_base::fmt::fmt_dur(t.connect_timeout),
             if t.insecure {
                 ", TLS verification OFF"
             } else {
@@ -650,7 +650,7 @@ impl Plan {
                             (None, None) =>
                                 format!("{} raw message bytes", r.body.len().saturating_sub(5)),
                         },
-                        crate::util::fmt::fmt_dur(self.target.timeout),
+                        rampdeck_base::fmt::fmt_dur(self.target.timeout),
                     );
                     continue;
                 }
@@ -683,11 +683,11 @@ impl Plan {
                 } else {
                     format!(
                         "warmup {} (not counted)",
-                        crate::util::fmt::fmt_dur(l.warmup)
+                        rampdeck_base::fmt::fmt_dur(l.warmup)
                     )
                 },
                 l.seed,
-                crate::util::fmt::fmt_dur(l.interval)
+                rampdeck_base::fmt::fmt_dur(l.interval)
             );
         }
         let mut at = Duration::ZERO;
@@ -696,7 +696,7 @@ impl Plan {
                 s,
                 "stage {}  at {:>8}  {}",
                 i + 1,
-                crate::util::fmt::fmt_dur(at),
+                rampdeck_base::fmt::fmt_dur(at),
                 st.describe(self.level_unit())
             );
             at += st.duration;
@@ -709,7 +709,7 @@ impl Plan {
                 .sum(),
             _ => f64::NAN,
         };
-        let _ = write!(s, "total    {}", crate::util::fmt::fmt_dur(at));
+        let _ = write!(s, "total    {}", rampdeck_base::fmt::fmt_dur(at));
         if expected.is_finite() {
             let _ = write!(s, ", about {} requests", expected.round() as u64);
         }
@@ -723,7 +723,7 @@ impl Plan {
                 s,
                 "source   {}: {what} every {}",
                 src.name,
-                crate::util::fmt::fmt_dur(src.interval)
+                rampdeck_base::fmt::fmt_dur(src.interval)
             );
         }
         for st in &self.probes.stats {
@@ -732,8 +732,8 @@ impl Plan {
                 "stat     {}: {} every {}, timeout {}",
                 st.name,
                 st.argv.join(" "),
-                crate::util::fmt::fmt_dur(st.interval),
-                crate::util::fmt::fmt_dur(st.timeout)
+                rampdeck_base::fmt::fmt_dur(st.interval),
+                rampdeck_base::fmt::fmt_dur(st.timeout)
             );
         }
         for p in &self.probes.probes {
@@ -743,7 +743,7 @@ impl Plan {
                 p.name,
                 p.url,
                 p.expect_status,
-                crate::util::fmt::fmt_dur(p.interval)
+                rampdeck_base::fmt::fmt_dur(p.interval)
             );
         }
         if let Some(d) = &self.delivery {
@@ -756,7 +756,7 @@ impl Plan {
                     crate::spec::delivery::IdFrom::Header(h) => format!("header {h}"),
                     crate::spec::delivery::IdFrom::Pointer(p) => format!("JSON pointer {p}"),
                 },
-                crate::util::fmt::fmt_dur(d.deadline),
+                rampdeck_base::fmt::fmt_dur(d.deadline),
                 d.expect_copies,
                 if d.expect_copies == 1 { "y" } else { "ies" },
                 d.capacity,
@@ -813,7 +813,7 @@ impl Plan {
                 } else {
                     waits.join(", ")
                 },
-                crate::util::fmt::fmt_dur(st.timeout),
+                rampdeck_base::fmt::fmt_dur(st.timeout),
                 if st.keep {
                     "; kept after the run"
                 } else {
@@ -832,13 +832,13 @@ impl Plan {
                 s,
                 "find     {} from {} up to {}, x{} then bisect to {:.1}%, steps {} + {} settling, confirm {}, at most {} steps, SLO {}",
                 if f.closed { "concurrency" } else { "rate" },
-                crate::util::fmt::fmt_level(f.search.start),
-                crate::util::fmt::fmt_level(f.search.max),
+                rampdeck_base::fmt::fmt_level(f.search.start),
+                rampdeck_base::fmt::fmt_level(f.search.max),
                 f.search.factor,
                 f.search.precision * 100.0,
-                crate::util::fmt::fmt_dur(f.step),
-                crate::util::fmt::fmt_dur(f.settle),
-                crate::util::fmt::fmt_dur(f.confirm),
+                rampdeck_base::fmt::fmt_dur(f.step),
+                rampdeck_base::fmt::fmt_dur(f.settle),
+                rampdeck_base::fmt::fmt_dur(f.confirm),
                 f.search.max_steps,
                 if f.slo.is_empty() {
                     "the profile's [thresholds]".to_owned()
@@ -856,15 +856,15 @@ impl Plan {
             let _ = writeln!(
                 s,
                 "demo     echo: TCP on its own port, WebSocket at {} on the gateway; latency {}{}{}",
-                crate::demo::config::WS_PATH,
-                crate::util::fmt::fmt_dur(e.latency),
+                rampdeck_demo::config::WS_PATH,
+                rampdeck_base::fmt::fmt_dur(e.latency),
                 e.reset_after.map_or(String::new(), |d| format!(
                     ", FAULT: each connection reset after {}",
-                    crate::util::fmt::fmt_dur(d)
+                    rampdeck_base::fmt::fmt_dur(d)
                 )),
                 e.close_after.map_or(String::new(), |d| format!(
                     ", FAULT: each connection closed by the server after {} (WebSocket code {})",
-                    crate::util::fmt::fmt_dur(d),
+                    rampdeck_base::fmt::fmt_dur(d),
                     e.close_code
                 )),
             );
@@ -879,8 +879,8 @@ impl Plan {
                     r.error_status,
                     r.stall.map_or(String::new(), |st| format!(
                         ", stalls {} every {}",
-                        crate::util::fmt::fmt_dur(st.duration),
-                        crate::util::fmt::fmt_dur(st.every)
+                        rampdeck_base::fmt::fmt_dur(st.duration),
+                        rampdeck_base::fmt::fmt_dur(st.every)
                     )),
                     r.workers
                         .map_or(String::new(), |w| format!(", {w} workers (the rest queue)"))
@@ -889,11 +889,11 @@ impl Plan {
                     let _ = writeln!(
                         s,
                         "         relays to x-relay-to after {}, {:.1}% lost, {:.1}% twice, {} retries from {}",
-                        crate::util::fmt::fmt_dur(relay.delay),
+                        rampdeck_base::fmt::fmt_dur(relay.delay),
                         relay.loss * 100.0,
                         relay.duplicate * 100.0,
                         relay.retries,
-                        crate::util::fmt::fmt_dur(relay.retry_after)
+                        rampdeck_base::fmt::fmt_dur(relay.retry_after)
                     );
                 }
             }
@@ -904,10 +904,10 @@ impl Plan {
                 k.namespace,
                 k.gateway,
                 k.backends.join(", "),
-                crate::util::fmt::fmt_dur(k.propagation),
+                rampdeck_base::fmt::fmt_dur(k.propagation),
                 k.swap_drop.map_or(String::new(), |d| format!(
                     ", FAULT: 503s for {} after a backend swap",
-                    crate::util::fmt::fmt_dur(d)
+                    rampdeck_base::fmt::fmt_dur(d)
                 ))
             );
         }
@@ -934,7 +934,10 @@ impl Plan {
                 ActionKind::Command(c) => format!("command {}", c.argv.join(" ")),
             };
             let key = a.key.map_or_else(|| "-".to_owned(), |k| k.to_string());
-            let at: Vec<String> = a.at.iter().map(|d| crate::util::fmt::fmt_dur(*d)).collect();
+            let at: Vec<String> =
+                a.at.iter()
+                    .map(|d| rampdeck_base::fmt::fmt_dur(*d))
+                    .collect();
             let _ = writeln!(
                 s,
                 "route    [{key}] {}: {what}{}{}",

@@ -173,14 +173,14 @@ fn schedule(
     };
     let mut out = Vec::new();
     for t in texts {
-        let d = crate::util::limits::parse_duration(t)
+        let d = rampdeck_base::duration::parse_duration(t)
             .map_err(|e| src.at(at.span(), format!("{field}.at: {e}")))?;
         if d >= run_length {
             return Err(src.at(
                 at.span(),
                 format!(
                     "{field}.at: {t} is not before the run ends ({})",
-                    crate::util::fmt::fmt_dur(run_length)
+                    rampdeck_base::fmt::fmt_dur(run_length)
                 ),
             ));
         }

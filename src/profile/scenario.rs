@@ -7,9 +7,9 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::schema::{Dur, RawProfile, RawScenario};
 use super::validate::positive_dur;
-use crate::demo::config::DemoConfig;
 use crate::scenarios::config::ScenarioConfig;
 use crate::spec::probes::ProbesConfig;
+use rampdeck_demo::config::DemoConfig;
 
 /// Route counts above this would take the API server longer than any run should.
 pub const MAX_ROUTES: usize = 100_000;
@@ -28,7 +28,7 @@ pub struct ScenarioPlan {
 impl ScenarioPlan {
     /// What `rampdeck check` prints.
     pub fn describe(&self) -> String {
-        use crate::util::fmt::fmt_dur;
+        use rampdeck_base::fmt::fmt_dur;
         use std::fmt::Write;
         let c = &self.config;
         let k = &c.cluster;

@@ -16,7 +16,7 @@ pub struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::util::limits::parse_duration(&text)
+        rampdeck_base::duration::parse_duration(&text)
             .map(Dur)
             .map_err(serde::de::Error::custom)
     }
@@ -31,7 +31,7 @@ pub struct RawProfile {
     #[serde(default, rename = "request")]
     pub requests: Vec<Spanned<RawRequest>>,
     pub load: Option<Spanned<RawLoad>>,
-    pub demo: Option<RawDemo>,
+    pub demo: Option<rampdeck_demo::profile::RawDemo>,
     #[serde(default, rename = "source")]
     pub sources: Vec<Spanned<RawSource>>,
     #[serde(default, rename = "stat")]
@@ -504,84 +504,4 @@ pub struct RawStage {
     /// Hold level; defaults to where the previous stage ended.
     pub target: Option<Spanned<f64>>,
     pub duration: Spanned<Dur>,
-}
-
-/// The embedded demo target's behaviour (`rampdeck demo`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDemo {
-    #[serde(default, rename = "route")]
-    pub routes: Vec<Spanned<RawDemoRoute>>,
-    pub kube: Option<RawDemoKube>,
-    pub echo: Option<Spanned<RawDemoEcho>>,
-}
-
-/// `[demo.echo]`: the TCP and WebSocket echoes' latency and faults.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDemoEcho {
-    pub latency: Option<Spanned<Dur>>,
-    pub reset_after: Option<Spanned<Dur>>,
-    pub close_after: Option<Spanned<Dur>>,
-    pub close_code: Option<Spanned<i64>>,
-}
-
-/// `[demo.kube]`: the demo's simulated Gateway API implementation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDemoKube {
-    pub namespace: Option<String>,
-    pub gateway: Option<String>,
-    pub backends: Option<Spanned<Vec<String>>>,
-    /// HTTPRoute write -> data plane serving it and status written.
-    pub propagation: Option<Spanned<Dur>>,
-    /// Fault: requests to a route get 503 for this long after its backends change.
-    pub swap_drop: Option<Spanned<Dur>>,
-    /// HTTPRoutes that exist (and are programmed) before the load starts.
-    #[serde(default, rename = "route")]
-    pub routes: Vec<Spanned<RawSeedRoute>>,
-    /// A Deployment's new generation written -> rolled out (Available).
-    pub deployment_ready: Option<Spanned<Dur>>,
-    /// Simulated RBAC: "VERB RESOURCE" requests answered 403.
-    pub forbid: Option<Spanned<Vec<String>>>,
-}
-
-/// `[[demo.kube.route]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSeedRoute {
-    pub name: Spanned<String>,
-    #[serde(default)]
-    pub hostnames: Vec<String>,
-    pub path_prefix: Option<Spanned<String>>,
-    pub backend: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDemoRoute {
-    pub prefix: Spanned<String>,
-    /// Fixed latency, or the median of a log-normal latency when `latency_p99` is set.
-    pub latency: Option<Spanned<Dur>>,
-    pub latency_p99: Option<Spanned<Dur>>,
-    pub error_rate: Option<Spanned<f64>>,
-    pub error_status: Option<Spanned<i64>>,
-    pub stall_every: Option<Spanned<Dur>>,
-    pub stall_for: Option<Spanned<Dur>>,
-    pub body_bytes: Option<Spanned<i64>>,
-    /// Requests served at once (the rest queue): a route with a capacity.
-    pub workers: Option<Spanned<i64>>,
-    /// Accept events and POST them on to the webhook in `x-relay-to`.
-    pub relay: Option<Spanned<RawRelay>>,
-}
-
-/// `relay = { ... }` on a demo route.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRelay {
-    pub delay: Option<Spanned<Dur>>,
-    pub loss: Option<Spanned<f64>>,
-    pub duplicate: Option<Spanned<f64>>,
-    pub retries: Option<Spanned<i64>>,
-    pub retry_after: Option<Spanned<Dur>>,
 }

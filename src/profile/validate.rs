@@ -8,7 +8,6 @@ use toml::Spanned;
 
 use super::error::{ProfileError, Source};
 use super::schema::*;
-use crate::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
 use crate::spec::plan::{
     Endpoint, LoadPlan, Mode, Plan, RequestSpec, Stage, StageKind, Target, TargetAddr,
 };
@@ -943,7 +942,7 @@ fn load_plan(
                     format!(
                         "load.rate: connections opened per second must be more than 0 and at most {}, got {}",
                         crate::util::limits::MAX_RATE_TEXT,
-                        crate::util::fmt::num(v)
+                        rampdeck_base::fmt::num(v)
                     ),
                 ));
             }
@@ -985,7 +984,7 @@ fn load_plan(
                     r.span(),
                     format!(
                         "load.rate: must be more than 0 requests per second, got {}",
-                        crate::util::fmt::num(v)
+                        rampdeck_base::fmt::num(v)
                     ),
                 ));
             }
@@ -994,7 +993,7 @@ fn load_plan(
                     r.span(),
                     format!(
                         "load.rate: {} is more than the most rampdeck sends ({})",
-                        crate::util::fmt::num(v),
+                        rampdeck_base::fmt::num(v),
                         crate::util::limits::MAX_RATE_TEXT
                     ),
                 ));
@@ -1036,12 +1035,12 @@ fn load_plan(
             ))
         }
     };
-    let Some(total) = crate::util::limits::total(stages.iter().map(|s| s.duration)) else {
+    let Some(total) = rampdeck_base::duration::total(stages.iter().map(|s| s.duration)) else {
         return Err(src.at(
             load_span,
             format!(
                 "load: the stages add up to more than the longest run rampdeck accepts ({})",
-                crate::util::limits::MAX_DURATION_TEXT
+                rampdeck_base::duration::MAX_DURATION_TEXT
             ),
         ));
     };
@@ -1051,8 +1050,8 @@ fn load_plan(
                 w.span(),
                 format!(
                     "load.warmup: '{}' is not shorter than the run ({}); warmup is excluded from statistics, so nothing would be measured",
-                    crate::util::fmt::fmt_dur(w.get_ref().0),
-                    crate::util::fmt::fmt_dur(total)
+                    rampdeck_base::fmt::fmt_dur(w.get_ref().0),
+                    rampdeck_base::fmt::fmt_dur(total)
                 ),
             ))
         }
@@ -1130,8 +1129,8 @@ fn stage_list(
                 v.span(),
                 format!(
                     "{field}: must be from 0 to {}, got {}",
-                    crate::util::fmt::group(max as u64),
-                    crate::util::fmt::num(x)
+                    rampdeck_base::fmt::group(max as u64),
+                    rampdeck_base::fmt::num(x)
                 ),
             ));
         }
@@ -1218,290 +1217,12 @@ fn stage_list(
     Ok(out)
 }
 
-pub(super) fn demo_config(src: &Source, mut d: RawDemo) -> Result<DemoConfig, ProfileError> {
-    let echo = d
-        .echo
-        .take()
-        .map(|e| demo_echo(src, e))
-        .transpose()?
-        .unwrap_or_default();
-    if d.routes.is_empty() {
-        let kube = d.kube.map(|k| demo_kube(src, k)).transpose()?;
-        return Ok(DemoConfig {
-            kube: kube.unwrap_or_default(),
-            echo,
-            ..DemoConfig::default()
-        });
-    }
-    let mut routes = Vec::with_capacity(d.routes.len());
-    for (i, r) in d.routes.into_iter().enumerate() {
-        let field = format!("demo.route[{i}]");
-        let r = r.into_inner();
-        if !r.prefix.get_ref().starts_with('/') {
-            return Err(src.at(
-                r.prefix.span(),
-                format!(
-                    "{field}.prefix: must start with '/', got '{}'",
-                    r.prefix.get_ref()
-                ),
-            ));
-        }
-        let mut route = DemoRoute::new(r.prefix.get_ref());
-        route.latency = match (r.latency, r.latency_p99) {
-            (None, None) => LatencyModel::None,
-            (Some(l), None) => LatencyModel::Fixed(l.get_ref().0),
-            (Some(l), Some(p99)) => {
-                if p99.get_ref().0 < l.get_ref().0 {
-                    return Err(src.at(
-                        p99.span(),
-                        format!("{field}.latency_p99: must not be below latency (the median)"),
-                    ));
-                }
-                LatencyModel::LogNormal {
-                    p50: l.get_ref().0,
-                    p99: p99.get_ref().0,
-                }
-            }
-            (None, Some(p99)) => {
-                return Err(src.at(
-                    p99.span(),
-                    format!("{field}.latency_p99 needs latency (the median) too"),
-                ))
-            }
-        };
-        if let Some(e) = r.error_rate {
-            let v = *e.get_ref();
-            if !(0.0..=1.0).contains(&v) {
-                return Err(src.at(
-                    e.span(),
-                    format!("{field}.error_rate: must be a fraction from 0 to 1, got {v}"),
-                ));
-            }
-            route.error_rate = v;
-        }
-        if let Some(s) = r.error_status {
-            if !(100..=599).contains(s.get_ref()) {
-                return Err(src.at(
-                    s.span(),
-                    format!(
-                        "{field}.error_status: must be an HTTP status from 100 to 599, got {}",
-                        s.get_ref()
-                    ),
-                ));
-            }
-            route.error_status = *s.get_ref() as u16;
-        }
-        route.stall = match (r.stall_every, r.stall_for) {
-            (Some(e), Some(f)) => {
-                if f.get_ref().0 >= e.get_ref().0 {
-                    return Err(src.at(
-                        f.span(),
-                        format!("{field}.stall_for: must be shorter than stall_every"),
-                    ));
-                }
-                Some(Stall {
-                    every: e.get_ref().0,
-                    duration: f.get_ref().0,
-                })
-            }
-            (None, None) => None,
-            (Some(e), None) => {
-                return Err(src.at(e.span(), format!("{field}: stall_every needs stall_for")))
-            }
-            (None, Some(f)) => {
-                return Err(src.at(f.span(), format!("{field}: stall_for needs stall_every")))
-            }
-        };
-        if let Some(b) = r.body_bytes {
-            if !(0..=16 * 1024 * 1024).contains(b.get_ref()) {
-                return Err(src.at(
-                    b.span(),
-                    format!(
-                        "{field}.body_bytes: must be from 0 to 16777216, got {}",
-                        b.get_ref()
-                    ),
-                ));
-            }
-            route.body_bytes = *b.get_ref() as usize;
-        }
-        if let Some(w) = r.workers {
-            if !(1..=100_000).contains(w.get_ref()) {
-                return Err(src.at(
-                    w.span(),
-                    format!(
-                        "{field}.workers: must be from 1 to 100000 requests served at once, got {}",
-                        w.get_ref()
-                    ),
-                ));
-            }
-            route.workers = Some(*w.get_ref() as usize);
-        }
-        if let Some(r) = r.relay {
-            route.relay = Some(demo_relay(src, &format!("{field}.relay"), r.into_inner())?);
-        }
-        routes.push(route);
-    }
-    let kube = match d.kube {
-        Some(k) => demo_kube(src, k)?,
-        None => Default::default(),
-    };
-    Ok(DemoConfig { routes, kube, echo })
-}
-
-fn demo_echo(
+/// The `[demo]` table, validated by the demo itself; its errors point into this file.
+pub(super) fn demo_config(
     src: &Source,
-    e: Spanned<super::schema::RawDemoEcho>,
-) -> Result<crate::demo::config::EchoConfig, ProfileError> {
-    let e = e.into_inner();
-    let mut out = crate::demo::config::EchoConfig {
-        latency: e.latency.map_or(Duration::ZERO, |l| l.get_ref().0),
-        reset_after: positive_dur(src, "demo.echo.reset_after", e.reset_after)?,
-        close_after: positive_dur(src, "demo.echo.close_after", e.close_after)?,
-        ..Default::default()
-    };
-    if let Some(c) = e.close_code {
-        // Codes a server may send (RFC 6455 7.4): 1000-1003, 1007-1014, 3000-4999.
-        let v = *c.get_ref();
-        if !matches!(v, 1000..=1003 | 1007..=1014 | 3000..=4999) {
-            return Err(src.at(c.span(), format!("demo.echo.close_code: {v} is not a close code a server may send (1000-1003, 1007-1014, 3000-4999)")));
-        }
-        out.close_code = v as u16;
-    }
-    Ok(out)
-}
-
-fn demo_relay(
-    src: &Source,
-    field: &str,
-    r: super::schema::RawRelay,
-) -> Result<crate::demo::relay::RelayConfig, ProfileError> {
-    let mut c = crate::demo::relay::RelayConfig::default();
-    let share = |v: &Spanned<f64>, what: &str| {
-        let x = *v.get_ref();
-        if (0.0..=1.0).contains(&x) {
-            Ok(x)
-        } else {
-            Err(src.at(
-                v.span(),
-                format!("{field}.{what}: must be from 0 to 1 (a share of events), got {x}"),
-            ))
-        }
-    };
-    if let Some(d) = r.delay {
-        c.delay = d.into_inner().0;
-    }
-    if let Some(l) = &r.loss {
-        c.loss = share(l, "loss")?;
-    }
-    if let Some(d) = &r.duplicate {
-        c.duplicate = share(d, "duplicate")?;
-    }
-    if let Some(n) = r.retries {
-        if !(0..=20).contains(n.get_ref()) {
-            return Err(src.at(
-                n.span(),
-                format!("{field}.retries: must be from 0 to 20, got {}", n.get_ref()),
-            ));
-        }
-        c.retries = *n.get_ref() as u32;
-    }
-    if let Some(d) = r.retry_after {
-        c.retry_after = d.into_inner().0;
-    }
-    Ok(c)
-}
-
-fn demo_kube(src: &Source, k: RawDemoKube) -> Result<crate::demo::config::KubeSim, ProfileError> {
-    let mut sim = crate::demo::config::KubeSim::default();
-    if let Some(ns) = k.namespace {
-        sim.namespace = ns;
-    }
-    if let Some(g) = k.gateway {
-        sim.gateway = g;
-    }
-    if let Some(b) = k.backends {
-        if b.get_ref().is_empty() {
-            return Err(src.at(b.span(), "demo.kube.backends: list at least one backend name, e.g. [\"echo-v1\", \"echo-v2\"]"));
-        }
-        sim.backends = b.into_inner();
-    }
-    if let Some(p) = k.propagation {
-        if p.get_ref().0 > Duration::from_secs(60) {
-            return Err(src.at(p.span(), "demo.kube.propagation: must be at most 60s"));
-        }
-        sim.propagation = p.get_ref().0;
-    }
-    if let Some(s) = k.swap_drop {
-        sim.swap_drop = positive_dur(src, "demo.kube.swap_drop", Some(s))?;
-    }
-    if let Some(d) = k.deployment_ready {
-        if d.get_ref().0 > Duration::from_secs(600) {
-            return Err(src.at(d.span(), "demo.kube.deployment_ready: must be at most 10m"));
-        }
-        sim.deployment_ready = d.get_ref().0;
-    }
-    if let Some(f) = k.forbid {
-        for rule in f.get_ref() {
-            if crate::demo::kubeapi::rbac::Rule::parse(rule).is_none() {
-                return Err(src.at(
-                    f.span(),
-                    format!("demo.kube.forbid: '{rule}' is not \"VERB RESOURCE\"; VERB is one of {}, RESOURCE a plural resource name with its group, e.g. \"create configmaps\" or \"patch deployments.apps\"", crate::demo::kubeapi::rbac::VERBS.join(", ")),
-                ));
-            }
-        }
-        sim.forbid = f.into_inner();
-    }
-    for (i, r) in k.routes.into_iter().enumerate() {
-        let r = r.into_inner();
-        let field = format!("demo.kube.route[{i}]");
-        let name = r.name.get_ref();
-        let dns = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 253
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        };
-        if !dns(name) {
-            return Err(src.at(r.name.span(), format!("{field}.name: '{name}' is not a Kubernetes object name (lower-case letters, digits, '-' and '.')")));
-        }
-        if sim
-            .routes
-            .iter()
-            .any(|x: &crate::demo::config::SeedRoute| &x.name == name)
-        {
-            return Err(src.at(
-                r.name.span(),
-                format!("{field}.name: '{name}' is used by another [[demo.kube.route]]"),
-            ));
-        }
-        if !sim.backends.contains(r.backend.get_ref()) {
-            return Err(src.at(
-                r.backend.span(),
-                format!(
-                    "{field}.backend: '{}' is not one of demo.kube.backends ({})",
-                    r.backend.get_ref(),
-                    sim.backends.join(", ")
-                ),
-            ));
-        }
-        let path_prefix = match r.path_prefix {
-            Some(p) if !p.get_ref().starts_with('/') => {
-                return Err(src.at(
-                    p.span(),
-                    format!("{field}.path_prefix: must start with '/', e.g. \"/shop\""),
-                ))
-            }
-            Some(p) => p.into_inner(),
-            None => "/".to_owned(),
-        };
-        sim.routes.push(crate::demo::config::SeedRoute {
-            name: name.clone(),
-            hostnames: r.hostnames,
-            path_prefix,
-            backend: r.backend.into_inner(),
-        });
-    }
-    Ok(sim)
+    raw: rampdeck_demo::profile::RawDemo,
+) -> Result<rampdeck_demo::config::DemoConfig, ProfileError> {
+    rampdeck_demo::profile::validate(raw).map_err(|e| src.at(e.span, e.message))
 }
 
 /// Placeholders a profile may use in probe URLs and commands.

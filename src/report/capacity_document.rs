@@ -215,7 +215,7 @@ pub fn tables(c: &Value) -> String {
                 .map_or_else(String::new, |v| format!(" ({v:.3} per 1,000 req/s)")),
             cost["memory_bytes"]
                 .as_f64()
-                .map_or("-".to_owned(), crate::util::fmt::bytes)
+                .map_or("-".to_owned(), rampdeck_base::fmt::bytes)
         );
     }
     md

@@ -45,6 +45,6 @@ pub fn render_text(s: &mut String, d: &crate::stats::delivery::DeliveryTotals) {
         l.p99,
         l.p999,
         l.max,
-        crate::util::fmt::fmt_dur(std::time::Duration::try_from_secs_f64(d.deadline_s).unwrap_or_default())
+        rampdeck_base::fmt::fmt_dur(std::time::Duration::try_from_secs_f64(d.deadline_s).unwrap_or_default())
     );
 }

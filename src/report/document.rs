@@ -223,7 +223,7 @@ fn num(v: &Value) -> String {
 fn with_unit(v: &Value, unit: &Value) -> String {
     match (v.as_f64(), unit.as_str()) {
         (None, _) => "no data".to_owned(),
-        (Some(x), Some("bytes")) => crate::util::fmt::bytes(x),
+        (Some(x), Some("bytes")) => rampdeck_base::fmt::bytes(x),
         (Some(_), Some(u)) if !u.is_empty() => format!("{} {u}", num(v)),
         _ => num(v),
     }

@@ -14,7 +14,7 @@ use crate::run::RunModel;
 use crate::spec::plan::{Mode, Plan};
 use crate::spec::thresholds::Verdict;
 use crate::stats::Percentiles;
-use crate::util::fmt::bytes;
+use rampdeck_base::fmt::bytes;
 
 pub const SCHEMA: u32 = 1;
 
@@ -644,14 +644,14 @@ fn ms(v: f64) -> String {
     }
 }
 
-pub use crate::util::fmt::group;
+pub use rampdeck_base::fmt::group;
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_broken_gauge_prints_short() {
-        assert_eq!(crate::util::fmt::bytes(1.79e308), "1.790e308 B");
-        assert_eq!(crate::util::fmt::bytes(123456789.0), "117.7 MiB");
+        assert_eq!(rampdeck_base::fmt::bytes(1.79e308), "1.790e308 B");
+        assert_eq!(rampdeck_base::fmt::bytes(123456789.0), "117.7 MiB");
     }
 
     #[test]

@@ -5,14 +5,14 @@
 //! module prevents. The HTTPRoute's hostnames and match entries are
 //! evaluated against each `[[request]]` as it goes on the wire (its Host
 //! header, path, query, method and headers), with the same rules the demo
-//! gateway routes by (`crate::httproute`).
+//! gateway routes by (`rampdeck_base::httproute`).
 
 use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::httproute::{RequestView, RouteMatch};
 use crate::spec::plan::{Plan, TargetAddr};
+use rampdeck_base::httproute::{RequestView, RouteMatch};
 
 /// The requests a firing's drops are counted over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

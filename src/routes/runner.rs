@@ -337,7 +337,7 @@ impl Ctx {
                         )
                         .await
                         .map_err(|_| {
-                            RouteError::TimedOut(crate::util::fmt::fmt_dur(a.timeout))
+                            RouteError::TimedOut(rampdeck_base::fmt::fmt_dur(a.timeout))
                         })??;
                         let waits = super::dynamic::waits(&k.waits, k.op, &refs, &kctx.namespace)
                             .map_err(RouteError::Converge)?;
@@ -360,7 +360,7 @@ impl Ctx {
                 }
                 let applied = tokio::time::timeout(a.timeout, kctx.run(k.op, &target))
                     .await
-                    .map_err(|_| RouteError::TimedOut(crate::util::fmt::fmt_dur(a.timeout)))??;
+                    .map_err(|_| RouteError::TimedOut(rampdeck_base::fmt::fmt_dur(a.timeout)))??;
                 if r.affects.is_none() {
                     r.affects = applied.route.as_ref().and_then(|route| {
                         super::affects::from_route(
@@ -440,7 +440,7 @@ impl Ctx {
                                 last,
                             } => RouteError::Converge(format!(
                                 "did not converge: {what} did not happen within {}; last seen: {last}",
-                                crate::util::fmt::fmt_dur(timeout)
+                                rampdeck_base::fmt::fmt_dur(timeout)
                             )),
                             other => RouteError::Converge(other.to_string()),
                         })
@@ -621,7 +621,7 @@ impl Ctx {
             .await
             .map_err(|e| match e {
                 crate::probes::http::FetchError::TimedOut(_) => {
-                    RouteError::TimedOut(crate::util::fmt::fmt_dur(timeout))
+                    RouteError::TimedOut(rampdeck_base::fmt::fmt_dur(timeout))
                 }
                 crate::probes::http::FetchError::Failed(m) => {
                     RouteError::Http(format!("{}: {m}", crate::util::secret::redact(url)))
@@ -701,7 +701,7 @@ async fn wait_control_plane(
                 }
                 return Err(RouteError::TimedOut(format!(
                     "{} waiting for the control plane ({last_problem})",
-                    crate::util::fmt::fmt_dur(timeout)
+                    rampdeck_base::fmt::fmt_dur(timeout)
                 )));
             }
             Some((t, seen)) = route_next => match seen {
@@ -768,7 +768,7 @@ async fn command_action(
     match run.outcome {
         crate::probes::RunOutcome::Ok => Ok(()),
         crate::probes::RunOutcome::TimedOut => {
-            Err(RouteError::TimedOut(crate::util::fmt::fmt_dur(timeout)))
+            Err(RouteError::TimedOut(rampdeck_base::fmt::fmt_dur(timeout)))
         }
         crate::probes::RunOutcome::Failed(why) => Err(RouteError::Command(format!(
             "{}: {why}{}{}",

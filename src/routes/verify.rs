@@ -39,7 +39,7 @@ pub async fn poll(client: &HttpClient, cfg: &VerifyConfig) -> Result<Verified, S
             return Err(format!(
                 "no matching answer from {} within {} ({polls} polls; last: {last})",
                 cfg.url,
-                crate::util::fmt::fmt_dur(cfg.timeout)
+                rampdeck_base::fmt::fmt_dur(cfg.timeout)
             ));
         }
         polls += 1;

@@ -163,7 +163,7 @@ async fn wait_serving(ctx: &Ctx, plan: &TrafficPlan) -> Result<(), ScenarioError
                 plan.url,
                 plan.host,
                 plan.backends[0],
-                crate::util::fmt::fmt_dur(ctx.cfg.probe.timeout)
+                rampdeck_base::fmt::fmt_dur(ctx.cfg.probe.timeout)
             )));
         }
     }
@@ -181,8 +181,8 @@ async fn flip_under_load(
             "route-change: traffic at {} req/s; {} flips every {} after {}",
             cfg.rate,
             cfg.iterations,
-            crate::util::fmt::fmt_dur(cfg.period),
-            crate::util::fmt::fmt_dur(cfg.before)
+            rampdeck_base::fmt::fmt_dur(cfg.period),
+            rampdeck_base::fmt::fmt_dur(cfg.before)
         ),
     );
     let (tx, mut samples_rx) = mpsc::unbounded_channel();

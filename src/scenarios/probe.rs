@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
         "probing",
         format!(
             "route-probe: {n} routes, one at a time, probing every {}",
-            crate::util::fmt::fmt_dur(cfg.interval)
+            rampdeck_base::fmt::fmt_dur(cfg.interval)
         ),
     );
     let mut ready: HashMap<String, Instant> = HashMap::new();
@@ -233,7 +233,7 @@ async fn poll(
             return Err((
                 format!(
                     "no 200 from {url} (Host {host}) within {} ({polls} probes; last: {last})",
-                    crate::util::fmt::fmt_dur(cfg.timeout)
+                    rampdeck_base::fmt::fmt_dur(cfg.timeout)
                 ),
                 polls,
                 errs,

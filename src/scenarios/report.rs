@@ -344,7 +344,7 @@ impl ScenarioReport {
 }
 
 fn secs(d: std::time::Duration) -> String {
-    crate::util::fmt::fmt_dur(d)
+    rampdeck_base::fmt::fmt_dur(d)
 }
 
 fn fmt_s(v: Option<f64>) -> String {

@@ -92,7 +92,7 @@ pub enum SetupEvent {
 impl SetupEvent {
     /// One line, as the headless progress and the terminal before the console show it.
     pub fn line(&self) -> String {
-        use crate::util::fmt::fmt_dur;
+        use rampdeck_base::fmt::fmt_dur;
         let ms = |d: &Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
         match self {
             SetupEvent::Leftover(r) => format!("removed {r}, left by an earlier run"),
@@ -127,7 +127,7 @@ pub enum SetupError {
     Kube(#[from] KubeError),
     #[error("setup: {file}: {message}")]
     Manifest { file: String, message: String },
-    #[error("setup: {what} did not happen within {timeout}; last seen: {last}", timeout = crate::util::fmt::fmt_dur(*.timeout))]
+    #[error("setup: {what} did not happen within {timeout}; last seen: {last}", timeout = rampdeck_base::fmt::fmt_dur(*.timeout))]
     WaitTimedOut {
         what: String,
         timeout: Duration,

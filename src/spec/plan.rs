@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::demo::config::DemoConfig;
-use crate::util::fmt::{fmt_dur, fmt_level};
+use rampdeck_base::fmt::{fmt_dur, fmt_level};
+use rampdeck_demo::config::DemoConfig;
 
 /// One validated profile, after CLI overrides. Built only by `profile::validate`
 /// or `Plan::adhoc`, so every value in it is already known to be usable.

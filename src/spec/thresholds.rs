@@ -199,7 +199,7 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
         | Metric::Failed(_)
         | Metric::Probe(..)
         | Metric::Delivery(_) => {
-            let d = crate::util::limits::parse_duration(rest).map_err(|_| bad())?;
+            let d = rampdeck_base::duration::parse_duration(rest).map_err(|_| bad())?;
             Bound::Value(d.as_secs_f64() * 1000.0)
         }
         Metric::Duplicates | Metric::Lost => Bound::Value(rest.parse().map_err(|_| bad())?),
@@ -306,7 +306,7 @@ impl Verdict {
     pub fn describe(&self) -> String {
         let v = |x: Option<f64>| match x {
             None => "no data".to_owned(),
-            Some(x) if self.unit == "bytes" => crate::util::fmt::bytes(x),
+            Some(x) if self.unit == "bytes" => rampdeck_base::fmt::bytes(x),
             Some(x) => format!("{} {}", short(x), self.unit),
         };
         format!(

@@ -58,9 +58,9 @@ impl Feeder {
         let perm: Arc<[u32]> = if order == Order::Shuffle {
             let mut perm: Vec<u32> = (0..table.rows() as u32).collect();
             // Fisher-Yates with the run's seed.
-            let mut s = crate::util::rng::splitmix64(seed ^ 0xda7a);
+            let mut s = rampdeck_base::rng::splitmix64(seed ^ 0xda7a);
             for i in (1..perm.len()).rev() {
-                s = crate::util::rng::splitmix64(s);
+                s = rampdeck_base::rng::splitmix64(s);
                 perm.swap(i, (s % (i as u64 + 1)) as usize);
             }
             perm.into()
@@ -88,7 +88,8 @@ impl Feeder {
             Order::Sequential => seq % n,
             Order::Shuffle => *self.perm.get((seq % n) as usize)? as u64,
             Order::Random => {
-                crate::util::rng::splitmix64(seed ^ crate::util::rng::splitmix64(seq ^ 0xfeed)) % n
+                rampdeck_base::rng::splitmix64(seed ^ rampdeck_base::rng::splitmix64(seq ^ 0xfeed))
+                    % n
             }
         };
         self.table.row(i as usize)

@@ -292,7 +292,7 @@ impl Template {
 pub struct Context {
     pub seq: u64,
     pub agent: u32,
-    pub rng: crate::util::rng::Rng,
+    pub rng: rampdeck_base::rng::Rng,
     /// This request's `[delivery] id`, rendered first (empty without one).
     pub delivery_id: String,
     /// The delivery sink's URL.
@@ -305,7 +305,7 @@ impl Context {
         Context {
             seq,
             agent,
-            rng: crate::util::rng::Rng::for_request(seed, seq),
+            rng: rampdeck_base::rng::Rng::for_request(seed, seq),
             delivery_id: String::new(),
             delivery_url: None,
         }

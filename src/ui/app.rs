@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::Control;
 use crate::spec::plan::{Mode, Plan};
-use crate::util::fmt::fmt_level;
+use rampdeck_base::fmt::fmt_level;
 
 /// Everything a key can ask for (see `keymap` for which key does what).
 #[derive(Debug, Clone, Copy, PartialEq)]

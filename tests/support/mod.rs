@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampdeck::demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
-use rampdeck::demo::DemoServer;
 use rampdeck::profile;
 use rampdeck::spec::plan::Plan;
+use rampdeck_demo::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
+use rampdeck_demo::DemoServer;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -144,7 +144,7 @@ pub async fn demo_with_kube(
     let demo = DemoServer::start(config).await.expect("bind 127.0.0.1");
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    rampdeck::demo::kubeapi::kubeconfig::write_kubeconfig(
+    rampdeck_demo::kubeapi::kubeconfig::write_kubeconfig(
         &kubeconfig,
         demo.addrs.control,
         "rampdeck",

@@ -30,7 +30,7 @@ fn cell(r: &AgentRow, col: usize) -> String {
         2 => r
             .share
             .map_or_else(|| "-".to_owned(), |(p, n)| format!("{p}/{n}")),
-        3 => crate::util::fmt::fmt_rate(r.sent_rate),
+        3 => rampdeck_base::fmt::fmt_rate(r.sent_rate),
         4 => r
             .p99_ms
             .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}ms")),

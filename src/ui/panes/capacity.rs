@@ -24,7 +24,7 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
         return;
     }
     let rate =
-        |v: Option<f64>| v.map_or("-".to_owned(), |v| crate::util::fmt::fmt_level(v.round()));
+        |v: Option<f64>| v.map_or("-".to_owned(), |v| rampdeck_base::fmt::fmt_level(v.round()));
     let w = inner.width;
     let head = vec![
         super::fit(
@@ -151,7 +151,7 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
                 x_max * 0.7,
                 lo,
                 Line::styled(
-                    format!("{} {}", crate::util::fmt::fmt_rate(x_max), s.unit),
+                    format!("{} {}", rampdeck_base::fmt::fmt_rate(x_max), s.unit),
                     theme.dim(),
                 ),
             );

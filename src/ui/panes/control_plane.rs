@@ -12,7 +12,7 @@ use crate::ui::app::App;
 use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_ms};
-use crate::util::fmt::bytes;
+use rampdeck_base::fmt::bytes;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
     let b = block(" Control plane ", focused, theme);

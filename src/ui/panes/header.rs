@@ -10,7 +10,7 @@ use crate::spec::plan::Mode;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use crate::ui::view::{fmt_clock, fmt_rate, RECENT};
-use crate::util::fmt::fmt_level;
+use rampdeck_base::fmt::fmt_level;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme) {
     let [top, mid, gauge] = Layout::vertical([Constraint::Length(1); 3]).areas(area);

@@ -50,7 +50,10 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
         let sched = if a.at.is_empty() {
             String::new()
         } else {
-            let at: Vec<String> = a.at.iter().map(|d| crate::util::fmt::fmt_dur(*d)).collect();
+            let at: Vec<String> =
+                a.at.iter()
+                    .map(|d| rampdeck_base::fmt::fmt_dur(*d))
+                    .collect();
             format!(" at {}", at.join(", "))
         };
         lines.push(Line::from(vec![

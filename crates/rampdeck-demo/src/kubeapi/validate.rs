@@ -417,7 +417,7 @@ impl Located {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::kubeapi::resource::API_VERSION;
+    use crate::kubeapi::resource::API_VERSION;
     use serde_json::json;
 
     #[test]

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{DemoConfig, DemoRoute, LatencyModel};
 use super::routing::{Decision, RequestView, Router};
-use crate::util::rng::splitmix64;
+use rampdeck_base::rng::splitmix64;
 
 /// Per-route counters, exported by the control plane's `/metrics` and `/stats`.
 #[derive(Debug, Default)]
@@ -349,7 +349,7 @@ impl Gateway {
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::util::grpc::parse_timeout);
+            .and_then(rampdeck_base::grpc::parse_timeout);
         let path = req.uri().path().to_owned();
         if path != g::SAY {
             self.not_found.fetch_add(1, Ordering::Relaxed);
@@ -363,7 +363,7 @@ impl Gateway {
             Ok(b) => b.to_bytes(),
             Err(e) => return g::status_only(g::INTERNAL, &format!("reading the request: {e}")),
         };
-        let message = match crate::util::grpc::unframe(&message) {
+        let message = match rampdeck_base::grpc::unframe(&message) {
             Ok(m) => Bytes::copy_from_slice(m),
             Err(e) => return g::status_only(g::INTERNAL, &e),
         };

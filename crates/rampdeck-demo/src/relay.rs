@@ -18,7 +18,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
-use crate::util::rng::splitmix64;
+use rampdeck_base::rng::splitmix64;
 
 /// The header that names the webhook.
 pub const TO_HEADER: &str = "x-relay-to";

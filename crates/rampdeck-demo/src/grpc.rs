@@ -75,7 +75,7 @@ pub fn reply(message: &[u8], backend: &str) -> Response<Either<Full<Bytes>, Repl
     let mut reply = BytesMut::with_capacity(message.len() + backend.len() + 8);
     reply.extend_from_slice(message);
     prost::encoding::string::encode(3, &backend.to_owned(), &mut reply);
-    let data = crate::util::grpc::frame(&reply);
+    let data = rampdeck_base::grpc::frame(&reply);
     let mut trailers = HeaderMap::new();
     status_headers(&mut trailers, 0, "");
     let frames = [Ok(Frame::data(data)), Ok(Frame::trailers(trailers))];

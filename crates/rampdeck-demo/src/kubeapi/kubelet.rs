@@ -32,7 +32,7 @@ use super::podip::{self, PodIp};
 use super::resource::Kind;
 use super::resync::Resync;
 use super::store::{now_rfc3339, Change, Key, Operation, Store, Subresource, Writer};
-use crate::demo::config::KubeSim;
+use crate::config::KubeSim;
 
 /// The node every pod runs on.
 pub const NODE: &str = "rampdeck-demo";

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::httproute::{normalize_host, HostMatch};
-pub use crate::httproute::{MatchSpec, PathMatch, RequestView};
-use crate::util::rng::splitmix64;
+use rampdeck_base::httproute::{normalize_host, HostMatch};
+pub use rampdeck_base::httproute::{MatchSpec, PathMatch, RequestView};
+use rampdeck_base::rng::splitmix64;
 
 /// A route as the control plane hands it to the data plane.
 #[derive(Debug, Clone, PartialEq)]

@@ -135,7 +135,7 @@ fn random_suffix(salt: u64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut x = crate::util::rng::splitmix64(nanos ^ salt.rotate_left(17));
+    let mut x = rampdeck_base::rng::splitmix64(nanos ^ salt.rotate_left(17));
     (0..5)
         .map(|_| {
             let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;

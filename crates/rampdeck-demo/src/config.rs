@@ -173,7 +173,7 @@ impl Default for DemoConfig {
 
 impl std::fmt::Display for LatencyModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::util::fmt::fmt_dur;
+        use rampdeck_base::fmt::fmt_dur;
         match self {
             LatencyModel::None => f.write_str("no added latency"),
             LatencyModel::Fixed(d) => write!(f, "latency {}", fmt_dur(*d)),

@@ -12,8 +12,8 @@ use kube::{Api, Client, Config};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::demo::config::{DemoConfig, KubeSim};
-use crate::demo::DemoServer;
+use crate::config::{DemoConfig, KubeSim};
+use crate::DemoServer;
 
 const NS: &str = "rampdeck";
 /// Every test ends well within this.

@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod kubeapi;
 pub mod launch;
 pub mod procfs;
+pub mod profile;
 pub mod relay;
 pub mod routing;
 

@@ -422,7 +422,7 @@ impl Store {
 
     /// A random-looking RFC 4122 version 4 uid; unique per store.
     fn new_uid(&self) -> String {
-        use crate::util::rng::splitmix64;
+        use rampdeck_base::rng::splitmix64;
         let n = self.uids.fetch_add(1, Ordering::Relaxed);
         let a = splitmix64(self.seed ^ n);
         let b = splitmix64(a ^ n.rotate_left(32));

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
 
-use crate::util::rng::splitmix64;
+use rampdeck_base::rng::splitmix64;
 
 /// Where the endpoints live.
 pub const PREFIX: &str = "/auth/";

@@ -19,8 +19,8 @@ use super::resource::{Kind, API_VERSION, GROUP};
 use super::store::{
     now_rfc3339, Change, Committed, Event, Key, Operation, Store, Subresource, Writer,
 };
-use crate::demo::config::KubeSim;
-use crate::demo::routing::{BackendSpec, MatchSpec, RouteSpec, Router, RuleSpec};
+use crate::config::KubeSim;
+use crate::routing::{BackendSpec, MatchSpec, RouteSpec, Router, RuleSpec};
 
 /// `controllerName` in route status, and the field manager of status writes.
 pub const CONTROLLER: &str = "rampdeck.dev/demo-gateway";
@@ -696,7 +696,7 @@ pub fn seed(store: &Store, sim: &KubeSim, data_plane: &str, address: &str) -> Re
 }
 
 /// A `[[demo.kube.route]]` as a user would have applied it.
-fn seed_route(sim: &KubeSim, r: &crate::demo::config::SeedRoute) -> Value {
+fn seed_route(sim: &KubeSim, r: &crate::config::SeedRoute) -> Value {
     json!({
         "apiVersion": API_VERSION,
         "kind": "HTTPRoute",
