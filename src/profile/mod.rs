@@ -3,14 +3,22 @@
 //! `schema` describes the file, `validate` decides what it means, `plan` is
 //! what the rest of rampdeck runs from, `error` renders file:line:col messages.
 
+pub mod agents;
 pub mod connections;
+pub mod data;
 pub mod delivery;
 pub mod error;
+pub mod find;
 pub mod grpc;
+pub mod load;
+pub mod probes;
+pub mod request;
 pub mod routes;
 pub mod scenario;
 pub mod schema;
 pub mod setup;
+pub mod target;
+pub mod thresholds;
 pub mod validate;
 
 use std::time::Duration;

@@ -141,7 +141,7 @@ fn validate(src: &Source, raw: RawProfile) -> Result<ScenarioPlan, ProfileError>
         .map(|d| super::validate::demo_config(src, d))
         .transpose()?;
     let probes =
-        super::validate::probes_config(src, raw.sources, raw.stats, raw.probes, demo.is_some())?;
+        super::probes::probes_config(src, raw.sources, raw.stats, raw.probes, demo.is_some())?;
     let mut config = ScenarioConfig {
         kube: super::routes::kube_settings(raw.kube),
         ..ScenarioConfig::default()
