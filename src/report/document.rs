@@ -693,75 +693,17 @@ pub(super) fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Markdown tables to HTML tables (the only Markdown `tables` writes), headings and bold.
+/// The report's Markdown as HTML (CommonMark with tables). Raw HTML in it is
+/// shown as text, never run: cells carry text from the run (a server's error
+/// body, a stat command's output).
 pub(super) fn md_to_html(md: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let events = Parser::new_ext(md, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        e => e,
+    });
     let mut html = String::new();
-    let mut in_table = false;
-    let mut header = false;
-    let mut in_pre = false;
-    for line in md.lines() {
-        if line.starts_with("```") {
-            html.push_str(if in_pre { "</pre>\n" } else { "<pre>" });
-            in_pre = !in_pre;
-            continue;
-        }
-        if in_pre {
-            html.push_str(&escape(line));
-            html.push('\n');
-            continue;
-        }
-        if line.starts_with('|') {
-            if line.starts_with("|---") {
-                continue;
-            }
-            if !in_table {
-                html.push_str("<table>\n");
-                in_table = true;
-                header = true;
-            }
-            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
-            let tag = if header { "th" } else { "td" };
-            html.push_str("<tr>");
-            for c in cells {
-                let c = escape(
-                    &c.replace("&lt;", "<")
-                        .replace("&gt;", ">")
-                        .replace("\\|", "|"),
-                );
-                let c = c
-                    .strip_prefix("**")
-                    .and_then(|c| c.strip_suffix("**"))
-                    .map_or(c.clone(), |b| format!("<b>{b}</b>"));
-                let _ = write!(html, "<{tag}>{c}</{tag}>");
-            }
-            html.push_str("</tr>\n");
-            header = false;
-        } else {
-            if in_table {
-                html.push_str("</table>\n");
-                in_table = false;
-            }
-            if let Some(h) = line.strip_prefix("### ") {
-                let _ = writeln!(html, "<h3>{}</h3>", escape(h));
-            } else if let Some(h) = line.strip_prefix("## ") {
-                let _ = writeln!(html, "<h2>{}</h2>", escape(h));
-            } else if !line.trim().is_empty() {
-                // A paragraph; **bold** runs become <b>.
-                let mut p = String::new();
-                for (i, part) in escape(&line.replace("\\|", "|")).split("**").enumerate() {
-                    if i % 2 == 1 {
-                        let _ = write!(p, "<b>{part}</b>");
-                    } else {
-                        p.push_str(part);
-                    }
-                }
-                let _ = writeln!(html, "<p>{p}</p>");
-            }
-        }
-    }
-    if in_table {
-        html.push_str("</table>\n");
-    }
+    pulldown_cmark::html::push_html(&mut html, events);
     html
 }
 
@@ -921,5 +863,26 @@ pub(super) fn assemble(
             html.push_str("</body></html>\n");
             Ok(vec![write(dir.join("report.html"), &html)?])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::md_to_html;
+
+    #[test]
+    fn tables_headings_and_bold_render_and_html_from_the_run_is_only_text() {
+        let html = md_to_html(
+            "## Errors\n\n| kind | message |\n|---|---|\n| **reset** | <script>alert(1)</script> a \\| b |\n\nplain <b>x</b>\n",
+        );
+        assert!(html.contains("<h2>Errors</h2>"), "{html}");
+        assert!(html.contains("<th>kind</th>"), "{html}");
+        assert!(html.contains("<strong>reset</strong>"), "{html}");
+        assert!(html.contains("a | b"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>x"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "{html}");
     }
 }
