@@ -686,46 +686,31 @@ impl WirePlan {
             return Err("interval must be at least 10 ms".into());
         }
         Ok(Plan {
-            name: self.name.clone(),
-            description: None,
-            source: None,
-            source_sha256: None,
-            target: Target {
-                addr: TargetAddr::Url(endpoint),
-                headers: headers_of(&self.headers)?,
-                timeout: dur(self.timeout_s, "timeout")?,
-                connect_timeout: dur(self.connect_timeout_s, "connect_timeout")?,
-                http2: self.http2,
-                insecure: self.insecure,
-                lean: self.lean,
-            },
-            requests,
-            load: LoadPlan {
-                mode: match self.mode {
-                    WireMode::Open => Mode::Open,
-                    WireMode::Closed => Mode::Closed,
-                },
-                stages,
-                max_connections: self.max_connections,
-                warmup: dur(self.warmup_s, "warmup")?,
-                seed: self.seed,
-                interval,
-            },
-            demo: None,
-            probes: crate::spec::probes::ProbesConfig {
-                sources: Vec::new(),
-                stats: Vec::new(),
-                probes: Vec::new(),
-            },
-            thresholds: Vec::new(),
-            routes: Default::default(),
-            find: None,
             data: std::sync::Arc::new(data),
-            agents: None,
-            delivery: None,
-            connections: None,
-            metrics: None,
-            setup: Default::default(),
+            ..Plan::new(
+                self.name.clone(),
+                Target {
+                    addr: TargetAddr::Url(endpoint),
+                    headers: headers_of(&self.headers)?,
+                    timeout: dur(self.timeout_s, "timeout")?,
+                    connect_timeout: dur(self.connect_timeout_s, "connect_timeout")?,
+                    http2: self.http2,
+                    insecure: self.insecure,
+                    lean: self.lean,
+                },
+                requests,
+                LoadPlan {
+                    mode: match self.mode {
+                        WireMode::Open => Mode::Open,
+                        WireMode::Closed => Mode::Closed,
+                    },
+                    stages,
+                    max_connections: self.max_connections,
+                    warmup: dur(self.warmup_s, "warmup")?,
+                    seed: self.seed,
+                    interval,
+                },
+            )
         })
     }
 }

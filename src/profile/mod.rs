@@ -351,12 +351,9 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
         return Err(flag("--timeout", "must be longer than 0".into()));
     }
     let timeout = flags.timeout.unwrap_or(validate::DEFAULT_TIMEOUT);
-    let mut plan = Plan {
-        name: format!("{method} {shown}"),
-        description: None,
-        source: None,
-        source_sha256: None,
-        target: Target {
+    let mut plan = Plan::new(
+        format!("{method} {shown}"),
+        Target {
             addr: TargetAddr::Url(endpoint),
             headers: Vec::new(),
             timeout,
@@ -365,7 +362,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             insecure: flags.insecure,
             lean: true,
         },
-        requests: vec![RequestSpec {
+        vec![RequestSpec {
             name: format!("{method} {path}"),
             method,
             path,
@@ -376,7 +373,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             expect: None,
             grpc: None,
         }],
-        load: LoadPlan {
+        LoadPlan {
             mode: Mode::Closed,
             stages: vec![Stage::hold(ADHOC_CONCURRENCY as f64, ADHOC_DURATION)],
             max_connections: ADHOC_CONCURRENCY as usize,
@@ -384,22 +381,7 @@ pub fn adhoc(url: &str, flags: &Adhoc, overrides: &Overrides) -> Result<Plan, Pr
             seed: validate::DEFAULT_SEED,
             interval: validate::DEFAULT_INTERVAL,
         },
-        demo: None,
-        thresholds: Vec::new(),
-        routes: Default::default(),
-        find: None,
-        data: Default::default(),
-        agents: None,
-        delivery: None,
-        connections: None,
-        metrics: None,
-        setup: Default::default(),
-        probes: crate::spec::probes::ProbesConfig {
-            sources: Vec::new(),
-            stats: Vec::new(),
-            probes: Vec::new(),
-        },
-    };
+    );
     if overrides.rate.is_some() {
         plan.load.max_connections = validate::DEFAULT_MAX_CONNECTIONS;
     }

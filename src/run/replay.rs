@@ -82,45 +82,31 @@ fn plan_of(header: &Value) -> Plan {
         .collect();
     let target = p["target"].as_str().unwrap_or("");
     Plan {
-        name: p["name"].as_str().unwrap_or("recorded run").to_owned(),
-        description: None,
         source: header["environment"]["profile"].as_str().map(str::to_owned),
         source_sha256: header["environment"]["profile_sha256"]
             .as_str()
             .map(str::to_owned),
-        target: Target {
-            addr: Endpoint::parse(target).map_or(TargetAddr::Demo, TargetAddr::Url),
-            headers: Vec::new(),
-            timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(3),
-            http2: false,
-            insecure: false,
-            lean: true,
-        },
-        requests: Vec::new(),
-        load: LoadPlan {
-            mode,
-            stages,
-            max_connections: 0,
-            warmup: secs(&p["warmup_s"]),
-            seed: 0,
-            interval: secs(&p["interval_s"]),
-        },
-        demo: None,
-        routes: Default::default(),
-        find: None,
-        data: Default::default(),
-        agents: None,
-        delivery: None,
-        connections: None,
-        metrics: None,
-        setup: Default::default(),
-        probes: crate::spec::probes::ProbesConfig {
-            sources: Vec::new(),
-            stats: Vec::new(),
-            probes: Vec::new(),
-        },
-        thresholds: Vec::new(),
+        ..Plan::new(
+            p["name"].as_str().unwrap_or("recorded run").to_owned(),
+            Target {
+                addr: Endpoint::parse(target).map_or(TargetAddr::Demo, TargetAddr::Url),
+                headers: Vec::new(),
+                timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(3),
+                http2: false,
+                insecure: false,
+                lean: true,
+            },
+            Vec::new(),
+            LoadPlan {
+                mode,
+                stages,
+                max_connections: 0,
+                warmup: secs(&p["warmup_s"]),
+                seed: 0,
+                interval: secs(&p["interval_s"]),
+            },
+        )
     }
 }
 

@@ -44,6 +44,34 @@ pub struct Plan {
     pub setup: crate::spec::setup::SetupConfig,
 }
 
+impl Plan {
+    /// A plan of `target`, `requests` and `load` with every optional section
+    /// empty: the one shape the loader, ad-hoc runs, agents and replay
+    /// build on (`Plan { demo, ..Plan::new(..) }`).
+    pub fn new(name: String, target: Target, requests: Vec<RequestSpec>, load: LoadPlan) -> Plan {
+        Plan {
+            name,
+            description: None,
+            source: None,
+            source_sha256: None,
+            target,
+            requests,
+            load,
+            demo: None,
+            probes: Default::default(),
+            thresholds: Vec::new(),
+            routes: Default::default(),
+            find: None,
+            data: Default::default(),
+            agents: None,
+            delivery: None,
+            connections: None,
+            metrics: None,
+            setup: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: TargetAddr,

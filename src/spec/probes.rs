@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbesConfig {
     pub sources: Vec<SourceConfig>,
     pub stats: Vec<StatConfig>,
