@@ -285,17 +285,11 @@ impl ControlPlane {
 }
 
 pub async fn serve(listener: TcpListener, cp: Arc<ControlPlane>, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
-            },
-        };
+    let done = cancel.clone();
+    crate::accept::accept_until(listener, done, move |stream| {
         let cp = cp.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        async move {
             let svc = service_fn(move |req| cp.clone().handle(req));
             let builder = auto::Builder::new(TokioExecutor::new());
             // With upgrades: the simulated API's pod port-forward turns its connection
@@ -304,6 +298,7 @@ pub async fn serve(listener: TcpListener, cp: Arc<ControlPlane>, cancel: Cancell
                 _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc) => {}
                 _ = cancel.cancelled() => {}
             }
-        });
-    }
+        }
+    })
+    .await;
 }

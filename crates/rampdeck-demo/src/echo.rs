@@ -60,24 +60,18 @@ async fn sleep_opt(t: Option<Instant>) {
 
 /// Accepts TCP connections until `cancel` and echoes what each sends.
 pub async fn serve_tcp(listener: TcpListener, echo: Arc<Echo>, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                // Out of file descriptors: back off, keep serving.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
-            },
-        };
+    let done = cancel.clone();
+    crate::accept::accept_until(listener, done, move |stream| {
         let echo = echo.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        async move {
             echo.counters.accepted.fetch_add(1, Ordering::Relaxed);
             echo.counters.open.fetch_add(1, Ordering::Relaxed);
             tcp_connection(stream, &echo, &cancel).await;
             echo.counters.open.fetch_sub(1, Ordering::Relaxed);
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn tcp_connection(mut s: TcpStream, echo: &Echo, cancel: &CancellationToken) {

@@ -438,19 +438,12 @@ pub type Body = Either<Full<Bytes>, super::grpc::ReplyBody>;
 
 /// Accepts connections until `cancel`, serving HTTP/1.1 and HTTP/2 (prior knowledge).
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                // Out of file descriptors and the like: back off, keep serving.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue }
-            },
-        };
+    let done = cancel.clone();
+    crate::accept::accept_until(listener, done, move |stream| {
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        async move {
             let svc = service_fn(move |req| gw.clone().handle(req));
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
@@ -458,8 +451,9 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, cancel: Cancell
                 _ = conn => {}
                 _ = cancel.cancelled() => {}
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// Whether `host` (with an optional port) is an IP address or localhost, not a virtual host name.

@@ -6,6 +6,7 @@
 //! the load generator's, as they would be for a real gateway. Tests can run
 //! it in-process with `DemoServer::start`.
 
+pub mod accept;
 pub mod auth;
 pub mod config;
 pub mod control;
