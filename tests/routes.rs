@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rampdeck::routes::{ActionRecord, Phase};
+use rampdeck::spec::kube::{KubeOp, KubeSettings};
 use rampdeck::spec::routes::*;
 use tokio::net::TcpListener;
 

@@ -26,11 +26,12 @@ use tokio_tungstenite::WebSocketStream;
 use super::launch::{BoxIo, Dial, Fleet, Launched};
 use super::merge::{AgentId, Merger};
 use super::wire::{self, FromAgent, ToAgent, WireControl, WirePlan, WireResult};
-use super::{AgentRow, AgentState, AgentsError, AgentsSpec, AgentsStatus};
+use super::{AgentsError, AgentsSpec};
 use crate::engine::clock::RunClock;
 use crate::engine::event::{Event, EventKind};
 use crate::engine::{Control, EngineEvent, EngineHandle, RunResult, Snapshot};
 use crate::spec::plan::{Mode, Plan, TargetAddr};
+use crate::stats::agents::{AgentRow, AgentState, AgentsStatus};
 use crate::stats::{ErrorKind, IntervalStats, Measurements};
 use crate::util::secret::Token;
 

@@ -137,9 +137,11 @@ pub fn job_manifest(
         .unwrap_or(AGENT_PORT);
     let env = c["env"].as_array_mut();
     let mut env = env.map(std::mem::take).unwrap_or_default();
-    env.retain(|e| e["name"] != "RAMPDECK_AGENT_ALLOW" && e["name"] != super::TOKEN_ENV);
+    env.retain(|e| {
+        e["name"] != "RAMPDECK_AGENT_ALLOW" && e["name"] != crate::util::secret::AGENT_TOKEN_ENV
+    });
     env.push(json!({"name": "RAMPDECK_AGENT_ALLOW", "value": target}));
-    env.push(json!({"name": super::TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": name, "key": "token"}}}));
+    env.push(json!({"name": crate::util::secret::AGENT_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": name, "key": "token"}}}));
     c["env"] = json!(env);
     Ok((job, port))
 }

@@ -167,7 +167,7 @@ async fn local(count: usize, target: &str) -> Result<Launch, AgentsError> {
                 "--exit-with-stdin",
             ])
             .args(["--name", &format!("agent-{index}")])
-            .env(super::TOKEN_ENV, token.expose())
+            .env(crate::util::secret::AGENT_TOKEN_ENV, token.expose())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

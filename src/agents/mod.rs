@@ -26,9 +26,9 @@ pub mod wire;
 
 use std::net::SocketAddr;
 
-use crate::spec::agents::AgentsSpec;
+use crate::util::secret::AGENT_TOKEN_ENV;
 
-pub use crate::stats::agents::{AgentRow, AgentState, AgentsStatus};
+use crate::spec::agents::AgentsSpec;
 
 /// Why agents could not be started, reached or kept.
 #[derive(Debug, thiserror::Error)]
@@ -87,21 +87,19 @@ pub fn token_from(
                 .map_err(|e| AgentsError::Token(e.to_string()))?;
             Token::new(&text).map_err(|e| AgentsError::Token(format!("{}: {e}", p.display())))
         }
-        None => match std::env::var(TOKEN_ENV) {
-            Ok(t) => Token::new(&t).map_err(|e| AgentsError::Token(format!("{TOKEN_ENV}: {e}"))),
+        None => match std::env::var(AGENT_TOKEN_ENV) {
+            Ok(t) => Token::new(&t).map_err(|e| AgentsError::Token(format!("{AGENT_TOKEN_ENV}: {e}"))),
             Err(_) => Err(AgentsError::Token(match who {
                 TokenFor::Coordinator => format!(
-                    "the agents need a token: give --agent-token-file FILE (or token_file in [agents]), or set {TOKEN_ENV}"
+                    "the agents need a token: give --agent-token-file FILE (or token_file in [agents]), or set {AGENT_TOKEN_ENV}"
                 ),
                 TokenFor::Agent => format!(
-                    "an agent needs the token its coordinators present: give --token-file FILE, or set {TOKEN_ENV}"
+                    "an agent needs the token its coordinators present: give --token-file FILE, or set {AGENT_TOKEN_ENV}"
                 ),
             })),
         },
     }
 }
-
-pub use crate::util::secret::AGENT_TOKEN_ENV as TOKEN_ENV;
 
 #[cfg(test)]
 mod tests {

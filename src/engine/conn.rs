@@ -301,7 +301,7 @@ pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
             format!(
                 "the response head is larger than rampdeck reads ({MAX_RESPONSE_HEADERS} headers, {} KiB): {}",
                 MAX_RESPONSE_HEAD_BYTES / 1024,
-                error_chain(e)
+                crate::util::text::error_chain(e)
             ),
         );
     }
@@ -316,7 +316,7 @@ pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
                 format!(
                     "the response's headers or trailers are larger than rampdeck reads ({} KiB): {}",
                     MAX_RESPONSE_HEAD_BYTES / 1024,
-                    error_chain(e)
+                    crate::util::text::error_chain(e)
                 ),
             );
         }
@@ -342,7 +342,7 @@ pub fn classify(e: &hyper::Error, in_body: bool) -> Failure {
     } else {
         ErrorKind::Protocol
     };
-    Failure::new(kind, error_chain(e))
+    Failure::new(kind, crate::util::text::error_chain(e))
 }
 
 fn h2_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a h2::Error> {
@@ -366,8 +366,6 @@ fn io_source<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io
     }
     None
 }
-
-pub use crate::util::text::error_chain;
 
 /// A response read to its end: its status, and the first of its
 /// request's checks it failed, in words.

@@ -60,8 +60,6 @@ pub fn code_name(code: u32) -> &'static str {
         .unwrap_or("(not a gRPC code)")
 }
 
-pub use rampdeck_base::grpc::{frame, parse_timeout, timeout_header, unframe};
-
 /// The call's outcome from its trailers (or, for a trailers-only answer,
 /// its headers): Ok(None) is OK, Ok(Some) another code, Err a response
 /// that carries no grpc-status at all.

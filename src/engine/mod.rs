@@ -223,7 +223,7 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
             if r.grpc.is_some() {
                 headers.insert(
                     http::HeaderName::from_static("grpc-timeout"),
-                    grpc::timeout_header(plan.target.timeout),
+                    rampdeck_base::grpc::timeout_header(plan.target.timeout),
                 );
             }
             Ok(worker::Prepared {

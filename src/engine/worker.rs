@@ -151,7 +151,7 @@ impl Prepared {
             b.render(&mut ctx, &mut row, &mut body)?;
             let bytes = match self.grpc.as_ref().and_then(|g| g.input.as_ref()) {
                 Some(input) => match crate::util::grpc::encode_json(input, &body) {
-                    Ok(message) => super::grpc::frame(&message),
+                    Ok(message) => rampdeck_base::grpc::frame(&message),
                     Err(e) => {
                         return Some(Err(Failure::new(
                             ErrorKind::Template,

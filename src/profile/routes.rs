@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::schema::{RawKube, RawRouteAction, RawVerify};
 use super::validate::positive_dur;
+use crate::spec::kube::{KubeOp, KubeSettings, ObjectKind};
 use crate::spec::routes::*;
 use crate::template::vars;
 

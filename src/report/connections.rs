@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use super::summary::group;
 use crate::stats::connections::ConnInterval;
 use crate::stats::Percentiles;
+use rampdeck_base::fmt::group;
 
 fn row(s: &mut String, name: &str, p: &Percentiles) {
     let _ = writeln!(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::summary::group;
+use rampdeck_base::fmt::group;
 
 /// The delivery lines of the text summary.
 pub fn render_text(s: &mut String, d: &crate::stats::delivery::DeliveryTotals) {

@@ -14,7 +14,7 @@ use crate::run::RunModel;
 use crate::spec::plan::{Mode, Plan};
 use crate::spec::thresholds::Verdict;
 use crate::stats::Percentiles;
-use rampdeck_base::fmt::bytes;
+use rampdeck_base::fmt::{bytes, group};
 
 pub const SCHEMA: u32 = 1;
 
@@ -644,8 +644,6 @@ fn ms(v: f64) -> String {
     }
 }
 
-pub use rampdeck_base::fmt::group;
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -656,8 +654,8 @@ mod tests {
 
     #[test]
     fn groups_thousands() {
-        assert_eq!(super::group(0), "0");
-        assert_eq!(super::group(999), "999");
-        assert_eq!(super::group(1234567), "1,234,567");
+        assert_eq!(rampdeck_base::fmt::group(0), "0");
+        assert_eq!(rampdeck_base::fmt::group(999), "999");
+        assert_eq!(rampdeck_base::fmt::group(1234567), "1,234,567");
     }
 }

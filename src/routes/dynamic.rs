@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::kube::dynamic::ObjectRef;
 use crate::kube::{ready, KubeContext, KubeError};
 use crate::setup::wait::Wait;
-use crate::spec::routes::KubeOp;
+use crate::spec::kube::KubeOp;
 use crate::spec::setup::WaitSpec;
 
 /// Whether a firing's objects go the typed HTTPRoute/Gateway way (with its

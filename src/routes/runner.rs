@@ -14,9 +14,9 @@ use super::affects::RequestKey;
 use super::{ActionRecord, Phase, RouteError};
 use crate::kube::{after, KubeContext, KubeError, Seen, Target};
 use crate::probes::http::HttpClient;
+use crate::spec::kube::{KubeOp, ObjectKind};
 use crate::spec::routes::{
-    ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, KubeOp, ObjectKind,
-    ObjectSource, RoutesConfig,
+    ActionConfig, ActionKind, CommandAction, HttpAction, KubeAction, ObjectSource, RoutesConfig,
 };
 use crate::template::vars::{render, render_json, Vars};
 

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::objects::{numbered_route, route_name};
 use super::{Ctx, ScenarioError, ScenarioEvent};
 use crate::kube::GatewaySeen;
-use crate::spec::routes::KubeOp;
+use crate::spec::kube::KubeOp;
 
 /// One size's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::objects::flip_route;
 use super::traffic::{self, Answer, Sample, TrafficPlan};
 use super::{pause, Ctx, ScenarioError, ScenarioEvent};
-use crate::spec::routes::KubeOp;
+use crate::spec::kube::KubeOp;
 use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

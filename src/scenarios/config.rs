@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::spec::routes::KubeSettings;
+use crate::spec::kube::KubeSettings;
 
 /// The three gateway-api-bench tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

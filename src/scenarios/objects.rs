@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::config::Cluster;
 use crate::kube::Target;
-use crate::spec::routes::ObjectKind;
+use crate::spec::kube::ObjectKind;
 
 /// Label on every route a scenario creates (value: the name prefix), so
 /// leftovers of an interrupted run can be found and removed.

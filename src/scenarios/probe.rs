@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::objects::{hostname, numbered_route, route_name};
 use super::{Ctx, ScenarioError, ScenarioEvent};
 use crate::kube::RouteState;
-use crate::spec::routes::KubeOp;
+use crate::spec::kube::KubeOp;
 use crate::stats::{new_histogram, Percentiles};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

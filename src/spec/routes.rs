@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// How to reach Kubernetes and what to do there belong to `kube`; route
-// actions name them in their config.
-pub use crate::spec::kube::{KubeOp, KubeSettings, ObjectKind};
+use crate::spec::kube::{KubeOp, KubeSettings, ObjectKind};
 
 /// Every `[[route_action]]`, plus how to reach Kubernetes.
 #[derive(Debug, Clone, Default, PartialEq)]

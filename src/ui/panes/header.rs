@@ -142,7 +142,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
                 "GEN-LIMITED".to_owned(),
             )
         } else {
-            let n = crate::report::summary::group(i.behind);
+            let n = rampdeck_base::fmt::group(i.behind);
             (
                 format!("{n} not sent: all connections waiting on the target"),
                 format!("{n} not sent: conns busy"),

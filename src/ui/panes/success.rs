@@ -7,9 +7,9 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::block;
-use crate::report::summary::group;
 use crate::run::RunModel;
 use crate::ui::theme::Theme;
+use rampdeck_base::fmt::group;
 
 /// Recent success is judged over this window, so one bad interval shows but does not flicker.
 const WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
