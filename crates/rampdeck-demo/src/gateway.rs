@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{DemoConfig, DemoRoute, LatencyModel};
-use super::routing::{Decision, RequestView, Router};
+use super::routing::{Decision, Router};
+use rampdeck_base::httproute::RequestView;
 use rampdeck_base::rng::splitmix64;
 
 /// Per-route counters, exported by the control plane's `/metrics` and `/stats`.

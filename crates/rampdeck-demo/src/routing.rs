@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use rampdeck_base::httproute::{normalize_host, HostMatch};
-pub use rampdeck_base::httproute::{MatchSpec, PathMatch, RequestView};
+use rampdeck_base::httproute::{MatchSpec, RequestView};
 use rampdeck_base::rng::splitmix64;
 
 /// A route as the control plane hands it to the data plane.

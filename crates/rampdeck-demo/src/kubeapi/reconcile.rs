@@ -20,7 +20,8 @@ use super::store::{
     now_rfc3339, Change, Committed, Event, Key, Operation, Store, Subresource, Writer,
 };
 use crate::config::KubeSim;
-use crate::routing::{BackendSpec, MatchSpec, RouteSpec, Router, RuleSpec};
+use crate::routing::{BackendSpec, RouteSpec, Router, RuleSpec};
+use rampdeck_base::httproute::MatchSpec;
 
 /// `controllerName` in route status, and the field manager of status writes.
 pub const CONTROLLER: &str = "rampdeck.dev/demo-gateway";
