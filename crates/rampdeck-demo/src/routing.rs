@@ -277,6 +277,7 @@ impl Router {
 mod tests {
     use super::*;
     use http::HeaderMap;
+    use rampdeck_base::httproute::PathMatch;
 
     fn route(name: &str, created: &str, hosts: &[&str], rules: Vec<RuleSpec>) -> RouteSpec {
         RouteSpec {
