@@ -17,22 +17,22 @@ use support::SERIAL;
 
 const EXE: &str = env!("CARGO_BIN_EXE_rampdeck");
 
-/// A server that answers 200 after `delay` and counts what it got.
-async fn counting_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
+/// Called with each request's headers as it arrives.
+type Seen = Arc<dyn Fn(&http::HeaderMap) + Send + Sync>;
+
+/// A server that answers 200 after `delay`, telling `seen` of each request.
+async fn server(delay: Duration, seen: Seen) -> SocketAddr {
     use hyper::service::service_fn;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            let c = c.clone();
-            let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
-                let c = c.clone();
+            let seen = seen.clone();
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                seen(req.headers());
                 async move {
-                    c.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(delay).await;
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(
                         http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
@@ -46,6 +46,20 @@ async fn counting_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
             });
         }
     });
+    addr
+}
+
+/// A server that answers 200 after `delay` and counts what it got.
+async fn counting_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let addr = server(
+        delay,
+        Arc::new(move |_| {
+            c.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
+    .await;
     (addr, count)
 }
 
@@ -632,38 +646,23 @@ async fn a_coordinator_stopped_for_six_seconds_keeps_its_agents_and_its_numbers(
     );
 }
 
-/// A server that keeps each request's `x-id` header.
+/// A server that keeps each request's `x-id` header and its `x-blob` length.
 async fn id_server() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
-    use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let seen = s2.clone();
-            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let id = req
-                    .headers()
-                    .get("x-id")
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                let blob = req.headers().get("x-blob").map_or(0, |v| v.len());
-                seen.lock()
-                    .unwrap()
-                    .push(format!("{} {blob}", id.unwrap_or_default()));
-                async move {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                        http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
-                    ))
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
+    let addr = server(
+        Duration::ZERO,
+        Arc::new(move |h: &http::HeaderMap| {
+            let id = h
+                .get("x-id")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let blob = h.get("x-blob").map_or(0, |v| v.len());
+            s2.lock()
+                .unwrap()
+                .push(format!("{} {blob}", id.unwrap_or_default()));
+        }),
+    )
+    .await;
     (addr, seen)
 }
 
