@@ -563,10 +563,26 @@ impl Summary {
                 if let Some(d) = r
                     .drops
                     .as_ref()
-                    .filter(|d| d.charged() + d.before + d.unrelated > 0)
+                    .filter(|d| d.charged() + d.before + d.unrelated + d.later > 0)
                 {
                     let _ = writeln!(s, "      {}", crate::run::routes::drops_line(&r.action, d));
                 }
+            }
+            // Each failure is charged to one firing at most, so the charged
+            // drops are a part of the run's failures, said in one line.
+            let charged: u64 = self
+                .route_actions
+                .iter()
+                .filter_map(|r| r.drops.as_ref())
+                .map(|d| d.drops)
+                .sum();
+            if charged > 0 {
+                let _ = writeln!(
+                    s,
+                    "    charged drops {} of the run's {} failed requests (each charged to one firing at most)",
+                    group(charged),
+                    group(self.failed)
+                );
             }
         }
         if !self.thresholds.is_empty() {

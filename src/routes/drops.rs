@@ -8,7 +8,12 @@
 //!   continues an outage that was under way when it was (failures of the
 //!   affected requests no further apart than a few of their send gaps), is
 //!   **before**: that outage belongs to whatever started it;
-//! - the rest are the action's **drops**.
+//! - the rest are the action's **drops**, unless a later action's window
+//!   counts the same failure as its own drop (an outage that began after
+//!   that action was sent): then it is **later**, charged to that action
+//!   only. So an outage is charged once, to the latest action sent before
+//!   it began, and the actions' charges never add up to more than the run
+//!   failed.
 //!
 //! Scheduled requests that had not left by the window's end because every
 //! connection was waiting on the target (`not_sent`) are part of the same
@@ -45,6 +50,10 @@ pub struct Drops {
     /// Failures of requests the changed route does not serve.
     #[serde(default)]
     pub unrelated: u64,
+    /// Failures of an outage that began after a later action was sent:
+    /// that action's drops, not this one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub later: u64,
     /// Scheduled requests that had not left by the end of the window, over
     /// the backlog there was when the action was sent.
     #[serde(default)]
@@ -74,6 +83,10 @@ impl Drops {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 pub const WAITING_ON_TARGET: &str = "connections waiting on the target";
 pub const GENERATOR_LIMITED: &str = "generator-limited";
 
@@ -84,6 +97,7 @@ pub enum Class {
     Drop,
     Before,
     Unrelated,
+    Later,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,39 +133,30 @@ pub struct Window<'a> {
     pub outage_gap: Duration,
     pub complete: bool,
     pub names: &'a [String],
+    /// The windows of actions sent after this one while its window was
+    /// open: a failure one of them counts as its drop is theirs.
+    pub later: &'a [Window<'a>],
 }
 
-/// Sorts the failures sent within [applied - before, applied + after].
-pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window<'_>) -> Drops {
+/// The failures `w` looks at: sent within [applied - before, applied + after], in send order.
+fn in_window<'a>(failures: &[&'a FailureAt], w: &Window<'_>) -> Vec<&'a FailureAt> {
     let from = w.applied.saturating_sub(w.before);
     let to = w.applied + w.after;
     let mut hits: Vec<&FailureAt> = failures
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|f| f.sent >= from && f.sent <= to)
         .collect();
     hits.sort_by_key(|f| f.sent);
-    let offset = |d: Duration| (d.as_secs_f64() - w.applied.as_secs_f64()) * 1000.0;
-    let name = |i: u16| {
-        w.names
-            .get(i as usize)
-            .cloned()
-            .unwrap_or_else(|| format!("request {i}"))
-    };
+    hits
+}
+
+/// Each of `hits` (in send order) as `w` alone sees it: a drop, an outage
+/// already under way, or unrelated.
+fn classes(hits: &[&FailureAt], w: &Window<'_>) -> Vec<Class> {
     let touches = |i: u16| {
         w.affected
             .is_none_or(|a| a.get(i as usize).copied().unwrap_or(false))
-    };
-    let mut d = Drops {
-        from_ms: offset(from),
-        to_ms: w.after.as_secs_f64() * 1000.0,
-        drops: 0,
-        before: 0,
-        unrelated: 0,
-        not_sent: 0,
-        not_sent_cause: None,
-        by_request: BTreeMap::new(),
-        listed: Vec::new(),
-        complete: w.complete,
     };
     // The affected requests' failures so far: the last one's send time,
     // how many came in a row (no gap over `outage_gap`), and whether an
@@ -159,11 +164,11 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
     let mut last: Option<Duration> = None;
     let mut run = 0usize;
     let mut outage = false;
-    let mut listed = [0usize; 3];
-    for f in hits {
-        let class = if !touches(f.request) {
-            Class::Unrelated
-        } else {
+    hits.iter()
+        .map(|f| {
+            if !touches(f.request) {
+                return Class::Unrelated;
+            }
             let close = last.is_some_and(|l| f.sent - l <= w.outage_gap);
             run = if close { run + 1 } else { 1 };
             last = Some(f.sent);
@@ -176,6 +181,50 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
                 outage = false;
                 Class::Drop
             }
+        })
+        .collect()
+}
+
+/// Sorts the failures sent within [applied - before, applied + after].
+pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window<'_>) -> Drops {
+    let all: Vec<&FailureAt> = failures.into_iter().collect();
+    let hits = in_window(&all, w);
+    // What later actions count as their own drops, by send time and request.
+    let mut theirs = std::collections::HashSet::new();
+    for l in w.later {
+        let mine = in_window(&all, l);
+        for (f, c) in mine.iter().zip(classes(&mine, l)) {
+            if c == Class::Drop {
+                theirs.insert((f.sent, f.request));
+            }
+        }
+    }
+    let from = w.applied.saturating_sub(w.before);
+    let offset = |d: Duration| (d.as_secs_f64() - w.applied.as_secs_f64()) * 1000.0;
+    let name = |i: u16| {
+        w.names
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("request {i}"))
+    };
+    let mut d = Drops {
+        from_ms: offset(from),
+        to_ms: w.after.as_secs_f64() * 1000.0,
+        drops: 0,
+        before: 0,
+        unrelated: 0,
+        later: 0,
+        not_sent: 0,
+        not_sent_cause: None,
+        by_request: BTreeMap::new(),
+        listed: Vec::new(),
+        complete: w.complete,
+    };
+    let mut listed = [0usize; 4];
+    for (f, class) in hits.iter().zip(classes(&hits, w)) {
+        let class = match class {
+            Class::Drop if theirs.contains(&(f.sent, f.request)) => Class::Later,
+            c => c,
         };
         match class {
             Class::Drop => {
@@ -184,6 +233,7 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
             }
             Class::Before => d.before += 1,
             Class::Unrelated => d.unrelated += 1,
+            Class::Later => d.later += 1,
         }
         let cap = if class == Class::Drop {
             DROPS_LISTED
@@ -227,6 +277,7 @@ mod tests {
             outage_gap: Duration::from_millis(50),
             complete: true,
             names,
+            later: &[],
         }
     }
 
@@ -320,5 +371,123 @@ mod tests {
         )
         .unwrap();
         assert_eq!((d.drops, d.before, d.unrelated, d.not_sent), (3, 0, 0, 0));
+    }
+
+    /// A firing sent at `fired_ms` (applied 10 ms later) that touches every request.
+    fn firing<'a>(fired_ms: u64, names: &'a [String], later: &'a [Window<'a>]) -> Window<'a> {
+        Window {
+            fired: Duration::from_millis(fired_ms),
+            applied: Duration::from_millis(fired_ms + 10),
+            before: Duration::from_secs(1),
+            after: Duration::from_secs(5),
+            affected: None,
+            outage_gap: Duration::from_millis(50),
+            complete: true,
+            names,
+            later,
+        }
+    }
+
+    /// Failures of request 0 every 10 ms over [from, to).
+    fn outage(from_ms: u64, to_ms: u64) -> Vec<FailureAt> {
+        (from_ms..to_ms)
+            .step_by(10)
+            .map(|ms| f(ms, 0, Outcome::Status(503)))
+            .collect()
+    }
+
+    #[test]
+    fn an_outage_that_began_after_a_later_firing_is_charged_to_it_alone() {
+        let names = names();
+        // The first firing (10 s) changed nothing; the second (13 s) killed
+        // the backend: 190 failures from 13.1 s to 15 s, inside both windows.
+        let failures = outage(13_100, 15_000);
+        let second = [firing(13_000, &names, &[])];
+        let first = collect(&failures, &firing(10_000, &names, &second));
+        let last = collect(&failures, &second[0]);
+        assert_eq!((first.drops, first.later), (0, 190), "{first:?}");
+        assert_eq!((last.drops, last.before), (190, 0));
+        assert!(first.charged() + last.charged() <= failures.len() as u64);
+        assert!(drops_line_mentions_later(&first));
+    }
+
+    fn drops_line_mentions_later(d: &Drops) -> bool {
+        crate::run::routes::drops_line("a", d).contains("charged to it")
+    }
+
+    #[test]
+    fn two_outages_back_to_back_are_each_charged_to_the_firing_before_them() {
+        let names = names();
+        let mut failures = outage(10_100, 11_000);
+        failures.extend(outage(13_100, 14_000));
+        let second = [firing(13_000, &names, &[])];
+        let first = collect(&failures, &firing(10_000, &names, &second));
+        let last = collect(&failures, &second[0]);
+        assert_eq!((first.drops, first.later), (90, 90));
+        assert_eq!((last.drops, last.before), (90, 0));
+        // One outage running through the second firing stays the first's.
+        let failures = outage(10_100, 14_000);
+        let first = collect(&failures, &firing(10_000, &names, &second));
+        let last = collect(&failures, &second[0]);
+        assert_eq!((first.drops, first.later), (390, 0));
+        assert_eq!(last.drops, 0, "{last:?}");
+        assert_eq!(last.before, 199, "from its window's start, 12.01 s");
+    }
+
+    #[test]
+    fn over_random_firings_and_outages_no_failure_is_charged_twice() {
+        let names = names();
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = rampdeck_base::rng::splitmix64(seed);
+            seed % n
+        };
+        for _case in 0..300 {
+            let mut fired: Vec<u64> = (0..1 + next(4)).map(|_| 1_000 + next(15_000)).collect();
+            fired.sort_unstable();
+            fired.dedup();
+            let mut failures = Vec::new();
+            for _ in 0..next(5) {
+                let start = next(20_000);
+                let len = 10 + next(40) * 10;
+                let step = if next(3) == 0 { 80 } else { 10 };
+                failures.extend(
+                    (start..start + len)
+                        .step_by(step as usize)
+                        .map(|ms| f(ms, (ms % 2) as u16, Outcome::Status(503))),
+                );
+            }
+            failures.sort_by_key(|x| x.sent);
+            failures.dedup_by_key(|x| (x.sent, x.request));
+            let plain: Vec<Window<'_>> = fired.iter().map(|&t| firing(t, &names, &[])).collect();
+            let mut charged = std::collections::HashMap::new();
+            let mut total = 0;
+            for (i, &t) in fired.iter().enumerate() {
+                let end = Duration::from_millis(t + 10) + Duration::from_secs(5);
+                let later: Vec<Window<'_>> = plain[i + 1..]
+                    .iter()
+                    .filter(|w| w.fired <= end)
+                    .map(|w| firing(w.fired.as_millis() as u64, &names, &[]))
+                    .collect();
+                let d = collect(&failures, &firing(t, &names, &later));
+                total += d.drops;
+                for x in d.listed.iter().filter(|x| x.class == Class::Drop) {
+                    let key = (
+                        (x.offset_ms + (t + 10) as f64).round() as i64,
+                        x.request.clone(),
+                    );
+                    *charged.entry(key).or_insert(0) += 1;
+                }
+            }
+            assert!(
+                total <= failures.len() as u64,
+                "{fired:?}: {total} > {}",
+                failures.len()
+            );
+            assert!(
+                charged.values().all(|&n| n == 1),
+                "a failure charged twice with firings at {fired:?}"
+            );
+        }
     }
 }

@@ -20,6 +20,14 @@ const OUTAGE_GAPS: f64 = 10.0;
 const OUTAGE_GAP_MIN: Duration = Duration::from_millis(20);
 const OUTAGE_GAP_MAX: Duration = Duration::from_secs(1);
 
+/// An applied firing as the windows it overlaps see it.
+#[derive(Debug, Clone)]
+struct Sent {
+    fired: Duration,
+    applied: Duration,
+    affected: Option<Vec<bool>>,
+}
+
 /// One interval as the drop windows need it.
 #[derive(Debug, Clone, Copy)]
 struct PaceAt {
@@ -159,6 +167,21 @@ impl RouteLog {
     fn close(&mut self, now: Duration, ending: bool) -> Vec<Event> {
         let mut out = Vec::new();
         let mut records = std::mem::take(&mut self.records);
+        // Every applied firing, for the windows that overlap it.
+        let applied: Vec<Sent> = records
+            .iter()
+            .filter_map(|r| {
+                let at = Duration::try_from_secs_f64(r.applied_at_s?).ok()?;
+                let fired = Duration::try_from_secs_f64(r.fired_at_s)
+                    .unwrap_or_default()
+                    .min(at);
+                Some(Sent {
+                    fired,
+                    applied: at,
+                    affected: self.affected(r),
+                })
+            })
+            .collect();
         for r in records.iter_mut().filter(|r| r.drops.is_none()) {
             let Some(at) = r
                 .applied_at_s
@@ -170,7 +193,7 @@ impl RouteLog {
             if now < closes && !ending {
                 continue;
             }
-            let d = self.window(r, at, now >= closes && !self.overflowed);
+            let d = self.window(r, at, now >= closes && !self.overflowed, &applied);
             let message = drops_line(&r.action, &d);
             out.push(Event {
                 at: at + DROPS_AFTER,
@@ -188,16 +211,39 @@ impl RouteLog {
 
     /// Sorts one firing's window: its drops, an outage under way, unrelated
     /// failures, and the scheduled requests that could not leave.
-    fn window(&self, r: &ActionRecord, at: Duration, complete: bool) -> drops::Drops {
+    fn window(
+        &self,
+        r: &ActionRecord,
+        at: Duration,
+        complete: bool,
+        applied: &[Sent],
+    ) -> drops::Drops {
         let fired = Duration::try_from_secs_f64(r.fired_at_s)
             .unwrap_or_default()
             .min(at);
-        let affected: Option<Vec<bool>> = r.affects.as_ref().map(|a| {
-            self.requests
-                .iter()
-                .map(|n| a.requests.contains(n))
-                .collect()
-        });
+        let affected = self.affected(r);
+        let end = at + DROPS_AFTER;
+        // Firings sent after this one while its window is open: each takes
+        // the outages that begin after it was sent, and the backlog that
+        // grows after it.
+        let overlapping: Vec<&Sent> = applied
+            .iter()
+            .filter(|o| o.fired > fired && o.fired <= end)
+            .collect();
+        let later: Vec<drops::Window<'_>> = overlapping
+            .iter()
+            .map(|o| drops::Window {
+                fired: o.fired,
+                applied: o.applied,
+                before: DROPS_BEFORE,
+                after: DROPS_AFTER,
+                affected: o.affected.as_deref(),
+                outage_gap: self.outage_gap(o.fired, o.affected.as_deref()),
+                complete,
+                names: &self.requests,
+                later: &[],
+            })
+            .collect();
         let mut d = drops::collect(
             &self.failures,
             &drops::Window {
@@ -209,10 +255,12 @@ impl RouteLog {
                 outage_gap: self.outage_gap(fired, affected.as_deref()),
                 complete,
                 names: &self.requests,
+                later: &later,
             },
         );
-        // The backlog when the action was sent, and its peak in the window.
-        let end = at + DROPS_AFTER;
+        // The backlog when the action was sent, and its peak in the window
+        // up to the next firing's send (which counts the rest from there).
+        let end = overlapping.iter().map(|o| o.fired).min().unwrap_or(end);
         let base = self
             .pace
             .iter()
@@ -238,6 +286,16 @@ impl RouteLog {
             );
         }
         d
+    }
+
+    /// Per request of the plan: does the firing's route serve it? None: all.
+    fn affected(&self, r: &ActionRecord) -> Option<Vec<bool>> {
+        r.affects.as_ref().map(|a| {
+            self.requests
+                .iter()
+                .map(|n| a.requests.contains(n))
+                .collect()
+        })
     }
 
     /// How far apart the affected requests' failures may be and still be
@@ -323,6 +381,12 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
     }
     if d.unrelated > 0 {
         line += &format!("; {} unrelated failures in the window", d.unrelated);
+    }
+    if d.later > 0 {
+        line += &format!(
+            "; {} in an outage that began after a later change was sent (charged to it)",
+            d.later
+        );
     }
     line
 }

@@ -311,6 +311,7 @@ fn split_drops(cfg: &super::config::ChangeConfig, samples: &[Sample], flips: &mu
                 outage_gap: gap,
                 complete: true,
                 names: &names,
+                later: &[],
             },
         );
         f.drops = d.drops;
