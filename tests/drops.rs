@@ -167,3 +167,54 @@ affects = ["slow"]
     assert!(!events.is_empty(), "the console and log say why: {s}");
     assert_eq!(s["generator_limited_s"], 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_firings_charge_the_outage_once_to_the_one_sent_before_it() {
+    // Two firings 1.4 s apart, windows overlapping; the stall (3.0 s to
+    // 4.5 s) begins after the second was sent, so it is the second's alone.
+    let config = DemoConfig {
+        routes: vec![support::stalling(
+            "/slow",
+            Duration::from_secs(3),
+            Duration::from_millis(1500),
+        )],
+        ..DemoConfig::default()
+    };
+    let s = run_against_demo(
+        config,
+        r#"
+[[request]]
+name = "slow"
+path = "/slow"
+[load]
+rate = 200
+duration = "8s"
+max_connections = 4
+[[route_action]]
+name = "harmless"
+kind = "command"
+command = ["true"]
+at = "1500ms"
+affects = ["slow"]
+[[route_action]]
+name = "break it"
+kind = "command"
+command = ["true"]
+at = "2900ms"
+affects = ["slow"]
+"#,
+    )
+    .await;
+    let first = &s["route_actions"][0]["drops"];
+    let second = &s["route_actions"][1]["drops"];
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    assert_eq!(n(first, "drops"), 0, "{first}");
+    assert_eq!(n(first, "not_sent"), 0, "{first}");
+    assert!(n(second, "drops") + n(second, "not_sent") > 50, "{second}");
+    if n(second, "drops") > 0 {
+        assert_eq!(n(first, "later"), n(second, "drops"), "{first} {second}");
+    }
+    // What the firings were charged with is part of what the run lost.
+    let charged = n(first, "drops") + n(second, "drops");
+    assert!(charged <= n(&s, "failed"), "{s}");
+}
