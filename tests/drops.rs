@@ -114,21 +114,21 @@ async fn a_swap_fault_is_charged_to_the_shop_route_only() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_a_stalled_target_kept_from_leaving_count_in_the_window() {
-    // The slow route stalls from 3.0 s to 4.5 s of the demo's clock; with
-    // four connections, everything scheduled then waits to be sent.
-    let config = DemoConfig {
+/// The slow route stalls from 3.0 s to 4.5 s of the demo's clock.
+fn stalls_at_3s() -> DemoConfig {
+    DemoConfig {
         routes: vec![support::stalling(
             "/slow",
             Duration::from_secs(3),
             Duration::from_millis(1500),
         )],
         ..DemoConfig::default()
-    };
-    let s = run_against_demo(
-        config,
-        r#"
+    }
+}
+
+/// 200 slow requests a second on four connections: everything scheduled
+/// during the stall waits to be sent.
+const SLOW_LOAD: &str = r#"
 [[request]]
 name = "slow"
 path = "/slow"
@@ -136,13 +136,22 @@ path = "/slow"
 rate = 200
 duration = "8s"
 max_connections = 4
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_stalled_target_kept_from_leaving_count_in_the_window() {
+    let s = run_against_demo(
+        stalls_at_3s(),
+        &format!(
+            r#"{SLOW_LOAD}
 [[route_action]]
 name = "break it"
 kind = "command"
 command = ["true"]
 at = "2900ms"
 affects = ["slow"]
-"#,
+"#
+        ),
     )
     .await;
     let a = &s["route_actions"][0];
@@ -172,24 +181,10 @@ affects = ["slow"]
 async fn overlapping_firings_charge_the_outage_once_to_the_one_sent_before_it() {
     // Two firings 1.4 s apart, windows overlapping; the stall (3.0 s to
     // 4.5 s) begins after the second was sent, so it is the second's alone.
-    let config = DemoConfig {
-        routes: vec![support::stalling(
-            "/slow",
-            Duration::from_secs(3),
-            Duration::from_millis(1500),
-        )],
-        ..DemoConfig::default()
-    };
     let s = run_against_demo(
-        config,
-        r#"
-[[request]]
-name = "slow"
-path = "/slow"
-[load]
-rate = 200
-duration = "8s"
-max_connections = 4
+        stalls_at_3s(),
+        &format!(
+            r#"{SLOW_LOAD}
 [[route_action]]
 name = "harmless"
 kind = "command"
@@ -202,7 +197,8 @@ kind = "command"
 command = ["true"]
 at = "2900ms"
 affects = ["slow"]
-"#,
+"#
+        ),
     )
     .await;
     let first = &s["route_actions"][0]["drops"];

@@ -4,7 +4,6 @@ use toml::Spanned;
 
 use super::error::{ProfileError, Source};
 use super::schema::*;
-use super::validate::list;
 use crate::spec::plan::Mode;
 
 pub(super) fn thresholds(
@@ -72,9 +71,8 @@ pub(super) fn thresholds(
         add(name.into(), metric, text)?;
     }
     for (component, t) in raw.component {
-        if !probes.sources.iter().any(|s| s.name == component) {
-            let known: Vec<&str> = probes.sources.iter().map(|s| s.name.as_str()).collect();
-            return Err(src.at(t.span(), format!("thresholds.component.{component}: no [[source]] is named '{component}' (sources: {})", list(&known))));
+        if let Some(why) = probes.missing(&Metric::CpuAvg(component.clone())) {
+            return Err(src.at(t.span(), format!("thresholds.component.{component}: {why}")));
         }
         let t = t.into_inner();
         add(
@@ -94,14 +92,8 @@ pub(super) fn thresholds(
         )?;
     }
     for (probe, t) in raw.probe {
-        let known: Vec<&str> = probes
-            .stats
-            .iter()
-            .map(|s| s.name.as_str())
-            .chain(probes.probes.iter().map(|p| p.name.as_str()))
-            .collect();
-        if !known.contains(&probe.as_str()) {
-            return Err(src.at(t.span(), format!("thresholds.probe.{probe}: no [[stat]] or [[probe]] is named '{probe}' (probes: {})", list(&known))));
+        if let Some(why) = probes.missing(&Metric::Probe(probe.clone(), Pct::P50)) {
+            return Err(src.at(t.span(), format!("thresholds.probe.{probe}: {why}")));
         }
         let t = t.into_inner();
         for (name, pct, text) in [

@@ -269,15 +269,3 @@ pub(super) fn demo_config(
 ) -> Result<rampdeck_demo::config::DemoConfig, ProfileError> {
     rampdeck_demo::profile::validate(raw).map_err(|e| src.at(e.span, e.message))
 }
-
-pub(super) fn list(names: &[&str]) -> String {
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names
-            .iter()
-            .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}

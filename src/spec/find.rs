@@ -68,16 +68,6 @@ pub fn check_slo(
     probes: &crate::spec::probes::ProbesConfig,
 ) -> Result<(), String> {
     use crate::spec::thresholds::Metric;
-    let names = |v: Vec<&str>| {
-        if v.is_empty() {
-            "none".to_owned()
-        } else {
-            v.iter()
-                .map(|n| format!("'{n}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
     for t in slo {
         match &t.metric {
             Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost => {
@@ -86,34 +76,11 @@ pub fn check_slo(
                     t.name, t.expr
                 ))
             }
-            Metric::CpuAvg(c) | Metric::CpuMax(c) | Metric::MemoryMax(c)
-                if !probes.sources.iter().any(|s| &s.name == c) =>
-            {
-                let known = probes.sources.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!(
-                    "'{} {}': no [[source]] is named '{c}' (sources: {})",
-                    t.name,
-                    t.expr,
-                    names(known)
-                ));
-            }
-            Metric::Probe(p, _) => {
-                let known: Vec<&str> = probes
-                    .stats
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .chain(probes.probes.iter().map(|x| x.name.as_str()))
-                    .collect();
-                if !known.contains(&p.as_str()) {
-                    return Err(format!(
-                        "'{} {}': no [[stat]] or [[probe]] is named '{p}' (probes: {})",
-                        t.name,
-                        t.expr,
-                        names(known)
-                    ));
+            m => {
+                if let Some(why) = probes.missing(m) {
+                    return Err(format!("'{} {}': {why}", t.name, t.expr));
                 }
             }
-            _ => {}
         }
     }
     Ok(())

@@ -15,6 +15,43 @@ impl ProbesConfig {
         self.sources.is_empty() && self.stats.is_empty() && self.probes.is_empty()
     }
 
+    /// Why `metric` cannot be measured here: it names a component no
+    /// `[[source]]` is, or a probe no `[[stat]]` or `[[probe]]` is, with the
+    /// names there are (None: it can, or it names neither).
+    pub fn missing(&self, metric: &crate::spec::thresholds::Metric) -> Option<String> {
+        use crate::spec::thresholds::Metric;
+        let list = |v: Vec<&str>| match v.is_empty() {
+            true => "none".to_owned(),
+            false => v
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        match metric {
+            Metric::CpuAvg(c) | Metric::CpuMax(c) | Metric::MemoryMax(c) => {
+                let known: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+                (!known.contains(&c.as_str()))
+                    .then(|| format!("no [[source]] is named '{c}' (sources: {})", list(known)))
+            }
+            Metric::Probe(p, _) => {
+                let known: Vec<&str> = self
+                    .stats
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .chain(self.probes.iter().map(|x| x.name.as_str()))
+                    .collect();
+                (!known.contains(&p.as_str())).then(|| {
+                    format!(
+                        "no [[stat]] or [[probe]] is named '{p}' (probes: {})",
+                        list(known)
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Replaces `{{name}}` variables in every URL, argv element and
     /// working directory (the demo's addresses are only known once it runs).
     pub fn substitute(&mut self, vars: &[(&str, String)]) {
