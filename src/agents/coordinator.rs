@@ -208,12 +208,7 @@ async fn begin(
 /// Text an agent sent, fit for a terminal and a log line: control
 /// characters escaped, at most 300 characters.
 fn remote_text(s: &str) -> String {
-    const MOST: usize = 300;
-    let clean = crate::util::text::sanitized(s);
-    match clean.char_indices().nth(MOST) {
-        Some((at, _)) => format!("{}... ({} more bytes)", &clean[..at], clean.len() - at),
-        None => clean,
-    }
+    crate::util::text::clip(&crate::util::text::sanitized(s), 300).into_owned()
 }
 
 /// What a reader task passes on.

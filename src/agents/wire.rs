@@ -526,7 +526,6 @@ impl WirePlan {
     /// Attaches the rows that arrived in `data` frames (`parts[i]`: feeder
     /// i's text); each must be whole and as long as the plan said.
     pub fn attach(&mut self, mut parts: Vec<String>) -> Result<(), String> {
-        parts.resize(self.data.len().max(parts.len()), String::new());
         if parts.len() > self.data.len() {
             return Err(format!(
                 "data came for {} feeders; the plan has {}",
@@ -534,6 +533,8 @@ impl WirePlan {
                 self.data.len()
             ));
         }
+        // A feeder no part came for has no rows, which is refused below.
+        parts.resize(self.data.len(), String::new());
         for (f, text) in self.data.iter_mut().zip(parts) {
             if text.len() as u64 != f.bytes {
                 return Err(format!(

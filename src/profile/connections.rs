@@ -9,10 +9,10 @@ use bytes::Bytes;
 use toml::Spanned;
 
 use super::error::{ProfileError, Source};
-use super::schema::Dur;
 use crate::spec::connections::{
     ConnectionsPlan, ProxyVersion, Traffic, DEFAULT_OPEN_RATE, MAX_MESSAGE, MIN_MESSAGE_INTERVAL,
 };
+use rampdeck_base::duration::Dur;
 
 /// A connections target URL as an HTTP-style one the endpoint parser
 /// reads, and the traffic its scheme means.

@@ -7,6 +7,7 @@ use toml::Spanned;
 use super::error::{ProfileError, Source};
 use super::schema::*;
 use super::validate::positive_dur;
+use rampdeck_base::duration::Dur;
 
 /// Placeholders a profile may use in probe URLs and commands.
 pub const DEMO_VARS: [&str; 2] = ["demo.control", "demo.gateway"];

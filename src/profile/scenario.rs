@@ -5,10 +5,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ProfileError, Source};
-use super::schema::{Dur, RawProfile, RawScenario};
+use super::schema::{RawProfile, RawScenario};
 use super::validate::positive_dur;
 use crate::scenarios::config::ScenarioConfig;
 use crate::spec::probes::ProbesConfig;
+use rampdeck_base::duration::Dur;
 use rampdeck_demo::config::DemoConfig;
 
 /// Route counts above this would take the API server longer than any run should.

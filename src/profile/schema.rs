@@ -4,23 +4,10 @@
 //! fields combine) is decided in `validate.rs`, which turns them into a `Plan`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use rampdeck_base::duration::Dur;
+use serde::Deserialize;
 use toml::Spanned;
-
-/// A humantime duration such as "30s", "2m" or "250ms".
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        rampdeck_base::duration::parse_duration(&text)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -13,6 +13,7 @@ use super::{
     probes::probes_config, request::request, target::target, thresholds::thresholds,
 };
 use crate::spec::plan::{Mode, Plan, RequestSpec, Target, TargetAddr};
+use rampdeck_base::duration::Dur;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -579,7 +579,7 @@ impl Summary {
             if charged > 0 {
                 let _ = writeln!(
                     s,
-                    "    charged drops {} of the run's {} failed requests (each charged to one firing at most)",
+                    "    drops charged {} of {} failed (one firing each at most)",
                     group(charged),
                     group(self.failed)
                 );

@@ -167,11 +167,26 @@ impl RouteLog {
     fn close(&mut self, now: Duration, ending: bool) -> Vec<Event> {
         let mut out = Vec::new();
         let mut records = std::mem::take(&mut self.records);
+        let applied_at = |r: &ActionRecord| {
+            r.applied_at_s
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        };
+        let closing = |at: Duration| ending || now >= at + DROPS_AFTER + self.settle;
+        // Most intervals close no window: then nothing more to do.
+        if !records
+            .iter()
+            .filter(|r| r.drops.is_none())
+            .filter_map(applied_at)
+            .any(closing)
+        {
+            self.records = records;
+            return out;
+        }
         // Every applied firing, for the windows that overlap it.
         let applied: Vec<Sent> = records
             .iter()
             .filter_map(|r| {
-                let at = Duration::try_from_secs_f64(r.applied_at_s?).ok()?;
+                let at = applied_at(r)?;
                 let fired = Duration::try_from_secs_f64(r.fired_at_s)
                     .unwrap_or_default()
                     .min(at);
@@ -183,17 +198,14 @@ impl RouteLog {
             })
             .collect();
         for r in records.iter_mut().filter(|r| r.drops.is_none()) {
-            let Some(at) = r
-                .applied_at_s
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            else {
+            let Some(at) = applied_at(r) else {
                 continue;
             };
-            let closes = at + DROPS_AFTER + self.settle;
-            if now < closes && !ending {
+            if !closing(at) {
                 continue;
             }
-            let d = self.window(r, at, now >= closes && !self.overflowed, &applied);
+            let complete = now >= at + DROPS_AFTER + self.settle && !self.overflowed;
+            let d = self.window(r, at, complete, &applied);
             let message = drops_line(&r.action, &d);
             out.push(Event {
                 at: at + DROPS_AFTER,

@@ -41,10 +41,6 @@ impl<'a> Row<'a> {
 }
 
 impl Table {
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
     pub fn rows(&self) -> usize {
         self.ends.len().checked_div(self.width).unwrap_or(0)
     }
@@ -158,10 +154,6 @@ impl Builder {
     /// How many cells the current row has so far.
     pub fn in_row(&self) -> usize {
         self.in_row
-    }
-
-    pub fn rows(&self) -> usize {
-        self.table.rows()
     }
 
     pub fn finish(mut self) -> Table {

@@ -30,11 +30,11 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
 }
 
 /// At most `max` characters of `s`; a longer text is cut and says how
-/// long it was, so a server's 200 KB error text is one readable line.
+/// much was left out, so a server's 200 KB error text is one readable line.
 pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
     match s.char_indices().nth(max) {
         None => Cow::Borrowed(s),
-        Some((end, _)) => Cow::Owned(format!("{}... ({} bytes in all)", &s[..end], s.len())),
+        Some((end, _)) => Cow::Owned(format!("{}... ({} more bytes)", &s[..end], s.len() - end)),
     }
 }
 
@@ -103,7 +103,7 @@ mod tests {
     fn clip_cuts_long_text_on_a_character_and_says_how_long_it_was() {
         assert_eq!(clip("short", 10), "short");
         assert_eq!(clip("ééééé", 5), "ééééé");
-        assert_eq!(clip("éééééé", 2), "éé... (12 bytes in all)");
+        assert_eq!(clip("éééééé", 2), "éé... (8 more bytes)");
     }
 
     #[test]

@@ -37,6 +37,20 @@ pub fn check_duration(d: Duration) -> Result<Duration, String> {
     }
 }
 
+/// A humantime duration from a profile ("30s", "2m", "250ms"), bounded as
+/// `parse_duration` bounds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dur(pub Duration);
+
+impl<'de> serde::Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,23 +3,11 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use rampdeck_base::duration::Dur;
+use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{DemoConfig, DemoRoute, LatencyModel, Stall};
-
-/// A humantime duration such as "30s", "2m" or "250ms".
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        rampdeck_base::duration::parse_duration(&text)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 /// What is wrong with the table, and where in the profile's text.
 #[derive(Debug, Clone, PartialEq)]
