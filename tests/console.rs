@@ -73,6 +73,7 @@ fn model(state: RunState) -> RunModel {
             delivery: None,
             connections: None,
             by_request: Vec::new(),
+            epochs_begun: Vec::new(),
             index: i,
             elapsed: Duration::from_secs_f64(t),
             run_clock: Duration::from_secs_f64(t.min(50.0) + (t - 52.0).max(0.0)),
@@ -702,6 +703,7 @@ fn held() -> (Arc<rampdeck::spec::plan::Plan>, RunModel) {
         m.series.push(IntervalStats {
             delivery: None,
             by_request: Vec::new(),
+            epochs_begun: Vec::new(),
             connections: Some(ConnReport {
                 now,
                 run: run.clone(),

@@ -144,8 +144,17 @@ fn merge(index: u64, open: Open) -> Merged {
         errors: Vec::new(),
         checks: Vec::new(),
         by_request: Vec::new(),
+        epochs_begun: Vec::new(),
     };
     for (_, p) in &parts {
+        // Every agent makes the same epochs (same plan, same commands);
+        // each may begin one a little apart from the others.
+        for m in &p.epochs_begun {
+            match s.epochs_begun.iter_mut().find(|e| e.id == m.id) {
+                Some(e) => e.start = e.start.min(m.start),
+                None => s.epochs_begun.push(*m),
+            }
+        }
         // The grid is the same everywhere; these only differ by the
         // moment each agent closed its interval.
         s.elapsed = s.elapsed.max(p.elapsed);
@@ -221,6 +230,7 @@ mod tests {
         let n = ms.len() as u64;
         let s = IntervalStats {
             by_request: Vec::new(),
+            epochs_begun: Vec::new(),
             delivery: None,
             connections: None,
             index,

@@ -673,6 +673,8 @@ impl WirePlan {
                 from: s.from,
                 to: s.to,
                 duration,
+                // Names serve the coordinator's summary; an agent needs none.
+                name: None,
             });
         }
         if stages.is_empty() {

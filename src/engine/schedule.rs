@@ -42,6 +42,8 @@ pub struct Segment {
     /// Level change per second.
     pub slope: f64,
     pub stage: usize,
+    /// The level epoch it belongs to (`stats::epochs`): its requests' statistics go there.
+    pub epoch: u32,
 }
 
 impl Segment {
@@ -157,6 +159,28 @@ impl Schedule {
             .map_or(0.0, |s| s.level_at((rc - s.t0).as_secs_f64()))
     }
 
+    /// The epoch of what is sent at run-clock `rc` (closed loop); before the
+    /// first segment the first's, after the last the last's.
+    pub fn epoch_at(&self, rc: Duration) -> u32 {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.t0 <= rc)
+            .or(self.segments.first())
+            .map_or(0, |s| s.epoch)
+    }
+
+    /// The epoch of open-loop slot `k`: the segment that made it due.
+    pub fn epoch_of_slot(&self, k: u64) -> u32 {
+        let k = k as f64;
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.k0 <= k && s.len > Duration::ZERO)
+            .or(self.segments.first())
+            .map_or(0, |s| s.epoch)
+    }
+
     pub fn stage_at(&self, rc: Duration) -> Option<usize> {
         self.segment_at(rc).map(|s| s.stage)
     }
@@ -255,6 +279,7 @@ mod tests {
             r0,
             slope,
             stage: 0,
+            epoch: 0,
         }
     }
 

@@ -18,6 +18,7 @@ use super::worker::{self, Shared};
 use super::{Control, EngineEvent, Snapshot};
 use crate::engine::event::{Event, EventKind};
 use crate::spec::plan::{Mode, Plan};
+use crate::stats::epochs::{EpochKind, EpochMeta};
 use crate::stats::summary::RunState;
 use crate::stats::{ErrorKind, IntervalStats, Measurements, Percentiles};
 use crate::util::limits::MAX_CONNECTIONS;
@@ -122,6 +123,11 @@ pub(super) struct Supervisor {
     pace: super::pace::Pace,
     /// Commands waiting for their run-clock time (`Control::At`), soonest first.
     pending: Vec<(Duration, Control)>,
+    /// Every level epoch made so far (`stats::epochs`), and whether an
+    /// interval has announced it as begun.
+    epochs: Vec<(EpochMeta, bool)>,
+    /// Each stage's own epoch (its plan from its start), made once.
+    stage_epochs: Vec<Option<u32>>,
 }
 
 impl Supervisor {
@@ -170,6 +176,8 @@ impl Supervisor {
             cpu: super::cpu::CpuMeter::new(),
             pace: super::pace::Pace::default(),
             pending: Vec::new(),
+            epochs: Vec::new(),
+            stage_epochs: Vec::new(),
         };
         s.schedule.share = share;
         let future = s.future(Duration::ZERO, 0.0);
@@ -239,11 +247,65 @@ impl Supervisor {
         self.emit_at(self.origin.elapsed(), kind, message);
     }
 
+    /// A new level epoch beginning at run-clock `start`.
+    fn new_epoch(
+        &mut self,
+        start: Duration,
+        stage: usize,
+        kind: EpochKind,
+        from: f64,
+        to: f64,
+    ) -> u32 {
+        let id = self.epochs.len() as u32;
+        let meta = EpochMeta {
+            id,
+            start,
+            stage,
+            kind,
+            from,
+            to,
+        };
+        self.epochs.push((meta, false));
+        id
+    }
+
+    /// The epoch of stage `i`'s segment starting at `from`: the stage's own
+    /// when it starts at the stage's start under the plan, a new one when a
+    /// hand-set level (or the plan again) takes over mid-stage.
+    fn epoch_for(
+        &mut self,
+        i: usize,
+        from: Duration,
+        stage_start: Duration,
+        r0: f64,
+        to: f64,
+    ) -> u32 {
+        let manual = matches!(self.manual, Some((s, _)) if s == i);
+        if !manual && from == stage_start {
+            if self.stage_epochs.len() <= i {
+                self.stage_epochs.resize(i + 1, None);
+            }
+            if let Some(id) = self.stage_epochs[i] {
+                return id;
+            }
+            let id = self.new_epoch(from, i, EpochKind::Stage, r0, to);
+            self.stage_epochs[i] = Some(id);
+            return id;
+        }
+        let kind = if manual {
+            EpochKind::Set
+        } else {
+            EpochKind::Plan
+        };
+        self.new_epoch(from, i, kind, r0, to)
+    }
+
     /// The plan's remaining stages from run-clock `rc` on, as segments starting at slot `k`.
-    fn future(&self, rc: Duration, mut k: f64) -> Vec<Segment> {
+    fn future(&mut self, rc: Duration, mut k: f64) -> Vec<Segment> {
         let mut out = Vec::new();
         let mut stage_start = Duration::ZERO;
-        for (i, st) in self.plan.load.stages.iter().enumerate() {
+        let plan = self.plan.clone();
+        for (i, st) in plan.load.stages.iter().enumerate() {
             let stage_end = stage_start + st.duration;
             if stage_end > rc {
                 let from = rc.max(stage_start);
@@ -255,6 +317,8 @@ impl Supervisor {
                         (st.from + (st.to - st.from) * f, (st.to - st.from) / secs)
                     }
                 };
+                let to = r0 + slope * (stage_end - from).as_secs_f64();
+                let epoch = self.epoch_for(i, from, stage_start, r0, to);
                 let seg = Segment {
                     t0: from,
                     len: stage_end - from,
@@ -262,6 +326,7 @@ impl Supervisor {
                     r0,
                     slope,
                     stage: i,
+                    epoch,
                 };
                 k = seg.k_end();
                 out.push(seg);
@@ -547,7 +612,10 @@ impl Supervisor {
         // actions, which read it from the interval.
         let failures = std::mem::take(&mut self.interval.failures);
         if !warmup {
+            // The epochs' parts travel in the snapshot; the totals need no copy.
+            let epochs = std::mem::take(&mut self.interval.epochs);
             self.totals.merge(&self.interval);
+            self.interval.epochs = epochs;
         }
         let sending = self.stop_rc.is_none() && self.current_stage(end).is_some();
         let behind = match self.plan.load.mode {
@@ -635,6 +703,7 @@ impl Supervisor {
                 .connections
                 .as_ref()
                 .map(|c| c.stats.interval(warmup)),
+            epochs_begun: Vec::new(),
         };
         if let Some(d) = &interval.delivery {
             self.delivery_firsts(d);
@@ -647,6 +716,19 @@ impl Supervisor {
                 }
             }
         }
+        // Epochs are announced in the interval they began in (one set by
+        // hand at an earlier run-clock time, in the next to close).
+        let mut epochs_begun = Vec::new();
+        for (meta, announced) in self.epochs.iter_mut() {
+            if !*announced && meta.start < end.max(Duration::from_nanos(1)) {
+                *announced = true;
+                epochs_begun.push(*meta);
+            }
+        }
+        let interval = IntervalStats {
+            epochs_begun,
+            ..interval
+        };
         let snapshot = Snapshot {
             interval,
             histograms: Arc::new(self.interval.histograms()),

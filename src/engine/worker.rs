@@ -26,7 +26,7 @@ use super::schedule::{Due, Schedule};
 use super::share::NoSlot;
 use super::source::{Call, Context, Custom, SourceError};
 use super::timer::PreciseTimer;
-use crate::stats::{ErrorKind, Outcome, Recorder};
+use crate::stats::{ErrorKind, Outcome, Recorder, Sent};
 use rampdeck_base::rng::{splitmix64, WeightedPick};
 
 /// A request ready to be cloned onto the wire.
@@ -618,10 +618,17 @@ impl Worker {
         let service = end - start;
         // The schedule's time, never later than the actual send.
         let latency = intended.map_or(service, |t| end - t.min(start));
-        let sent = (
-            start.saturating_duration_since(self.shared.origin),
-            request as u16,
-        );
+        // The epoch of the slot's schedule: a backlog sent after a level
+        // change is still its own level's (corrected against its schedule).
+        let epoch = match intended {
+            Some(_) => self.schedule.epoch_of_slot(draw),
+            None => self.schedule.epoch_at(self.schedule.rc_at(start)),
+        };
+        let sent = Sent {
+            at: start.saturating_duration_since(self.shared.origin),
+            request: request as u16,
+            epoch,
+        };
         // A publish the system refused is not expected at the sink; one
         // whose answer never came (a timeout) may still be delivered.
         if let (Some(_), Some(d)) = (published, &shared.delivery) {

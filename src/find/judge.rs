@@ -281,6 +281,7 @@ mod tests {
             delivery: None,
             connections: None,
             by_request: Vec::new(),
+            epochs_begun: Vec::new(),
             index: 0,
             elapsed: Duration::from_secs(1),
             run_clock: Duration::from_secs(1),

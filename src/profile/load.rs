@@ -226,6 +226,37 @@ pub(super) fn load_plan(
     Ok((plan, conn))
 }
 
+/// A stage's `name`: what `stage.NAME.p99` and compare call it, so one
+/// word of letters, digits, `_` and `-`, and no two stages alike.
+fn stage_name(
+    src: &Source,
+    field: &str,
+    name: &Spanned<String>,
+    before: &[Stage],
+) -> Result<String, ProfileError> {
+    let n = name.get_ref();
+    let ok = !n.is_empty()
+        && n.len() <= 40
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !n.chars().all(|c| c.is_ascii_digit());
+    if !ok {
+        return Err(src.at(
+            name.span(),
+            format!("{field}.name: '{n}' is not a stage name; use up to 40 letters, digits, '_' and '-' (not only digits: stage.N is the stage's number), e.g. \"peak\""),
+        ));
+    }
+    if let Some(i) = before.iter().position(|s| s.name.as_deref() == Some(n)) {
+        return Err(src.at(
+            name.span(),
+            format!(
+                "{field}.name: load.stages[{i}] is already called '{n}'; stage names must differ"
+            ),
+        ));
+    }
+    Ok(n.clone())
+}
+
 pub(super) fn stage_list(
     src: &Source,
     mode: Mode,
@@ -306,6 +337,7 @@ pub(super) fn stage_list(
                     from,
                     to: level(format!("{field}.to"), to)?,
                     duration,
+                    name: None,
                 }
             }
             RawStageKind::Hold => {
@@ -328,7 +360,11 @@ pub(super) fn stage_list(
                 Stage::hold(target, duration)
             }
         };
-        out.push(stage);
+        let name = match &s.name {
+            Some(n) => Some(stage_name(src, &field, n, &out)?),
+            None => None,
+        };
+        out.push(Stage { name, ..stage });
     }
     if out.iter().all(|s| s.from <= 0.0 && s.to <= 0.0) {
         return Err(src.at(

@@ -240,14 +240,14 @@ fn fit_stages(stages: &[Stage], total: Duration) -> Vec<Stage> {
         }
         let end = start + s.duration;
         if end <= total {
-            out.push(*s);
+            out.push(s.clone());
         } else {
             let keep = total - start;
             let f = keep.as_secs_f64() / s.duration.as_secs_f64();
             out.push(Stage {
                 to: s.from + (s.to - s.from) * f,
                 duration: keep,
-                ..*s
+                ..s.clone()
             });
         }
         start = end;
@@ -645,8 +645,9 @@ mod tests {
             from: 0.0,
             to: 100.0,
             duration: Duration::from_secs(10),
+            name: None,
         };
-        let cut = fit_stages(&[ramp], Duration::from_secs(5));
+        let cut = fit_stages(&[ramp.clone()], Duration::from_secs(5));
         assert_eq!(cut[0].to, 50.0);
         let ext = fit_stages(&[ramp], Duration::from_secs(15));
         assert_eq!(ext[1], Stage::hold(100.0, Duration::from_secs(5)));

@@ -491,4 +491,6 @@ pub struct RawStage {
     /// Hold level; defaults to where the previous stage ended.
     pub target: Option<Spanned<f64>>,
     pub duration: Spanned<Dur>,
+    /// What thresholds and compare call it: `stage.NAME.p99`.
+    pub name: Option<Spanned<String>>,
 }

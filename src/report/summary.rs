@@ -116,6 +116,10 @@ pub struct Summary {
     /// `mode = "connections"`: the held connections' numbers (docs/connections.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::stats::connections::ConnInterval>,
+    /// The run by level epoch (each stage, hand-set level and search step)
+    /// and by stage: percentiles of one level each, never mixed.
+    pub epochs: Vec<crate::stats::epochs::EpochRow>,
+    pub stages: Vec<crate::stats::epochs::StageRow>,
     pub events: Vec<Event>,
 }
 
@@ -275,6 +279,8 @@ impl Summary {
                 d
             }),
             connections: result.connections.clone(),
+            epochs: model.epochs.rows(&stage_names(plan)),
+            stages: model.epochs.stages(&stage_names(plan)),
             events: model.events.clone(),
         }
         .judged(plan, model)
@@ -645,6 +651,11 @@ impl Summary {
 use crate::routes::drops::{GENERATOR_LIMITED, WAITING_ON_TARGET};
 
 /// The summary's words for why the schedule fell behind.
+/// The plan's stage names, by stage (None where the profile gave none).
+pub fn stage_names(plan: &Plan) -> Vec<Option<String>> {
+    plan.load.stages.iter().map(|s| s.name.clone()).collect()
+}
+
 pub fn lag_cause(lag: crate::engine::pace::Lag) -> &'static str {
     match lag {
         crate::engine::pace::Lag::GeneratorLimited => GENERATOR_LIMITED,

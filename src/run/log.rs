@@ -106,6 +106,7 @@ impl RunLog {
                 "stages": plan.load.stages.iter().map(|s| json!({
                     "kind": match s.kind { crate::spec::plan::StageKind::Ramp => "ramp", crate::spec::plan::StageKind::Hold => "hold" },
                     "from": s.from, "to": s.to, "duration_s": s.duration.as_secs_f64(),
+                    "name": s.name,
                 })).collect::<Vec<_>>(),
             },
         });
@@ -295,6 +296,21 @@ pub fn interval_line(
                 );
             }
         }
+        // The interval's requests by level epoch: successes' two histograms and the counts.
+        let mut epochs = Vec::new();
+        for p in h.epochs.iter() {
+            let mut e = json!({"id": p.id, "ok": p.ok, "finished": p.finished});
+            for (key, hist) in [("hdr", &p.latency), ("hdr_service", &p.service)] {
+                scratch.clear();
+                if !hist.is_empty() && serializer.serialize(hist, scratch).is_ok() {
+                    e[key] = json!(base64::engine::general_purpose::STANDARD.encode(&*scratch));
+                }
+            }
+            epochs.push(e);
+        }
+        if !epochs.is_empty() {
+            map.insert("hdr_epochs".into(), Value::Array(epochs));
+        }
     }
     v
 }
@@ -310,6 +326,37 @@ pub fn line_histograms(v: &Value) -> Result<crate::stats::Histograms, String> {
     ] {
         if let Some(h) = decode(v, key)? {
             let _ = slot.add(&h);
+        }
+    }
+    if let Some(list) = v.get("hdr_epochs") {
+        let list = list
+            .as_array()
+            .ok_or("'hdr_epochs' must be a list of the interval's epochs")?;
+        for e in list {
+            let count = |k: &str| {
+                e[k].as_u64()
+                    .ok_or_else(|| format!("'hdr_epochs' entry lacks a whole number '{k}'"))
+            };
+            let id = u32::try_from(count("id")?)
+                .map_err(|_| "'hdr_epochs' entry's 'id' is past 2^32".to_owned())?;
+            let mut part = crate::stats::epochs::EpochParts::new_part(id);
+            part.ok = count("ok")?;
+            part.finished = count("finished")?;
+            if part.ok > part.finished {
+                return Err(format!(
+                    "'hdr_epochs' entry {id} has more successes ({}) than finished requests ({})",
+                    part.ok, part.finished
+                ));
+            }
+            for (key, slot) in [
+                ("hdr", &mut part.latency),
+                ("hdr_service", &mut part.service),
+            ] {
+                if let Some(h) = decode(e, key)? {
+                    let _ = slot.add(&h);
+                }
+            }
+            histograms.epochs.add_part(&part);
         }
     }
     Ok(histograms)

@@ -45,6 +45,8 @@ pub struct RunModel {
     pub sent_total: u64,
     /// Everything after warmup, folded from the intervals' histograms.
     cumulative: Measurements,
+    /// The same requests by level epoch (stage, hand-set level, search step).
+    pub epochs: crate::stats::epochs::EpochBook,
     /// The level in force now: the last interval's, or a newer hand-set one
     /// (while paused no interval comes to show it).
     pub level: f64,
@@ -69,6 +71,7 @@ impl Default for RunModel {
             connections: None,
             sent_total: 0,
             cumulative: Measurements::default(),
+            epochs: Default::default(),
             level: 0.0,
         }
     }
@@ -232,6 +235,7 @@ impl RunModel {
             self.cumulative.add_interval(&i, h);
             self.totals = TotalsSummary::of(&self.cumulative);
         }
+        self.epochs.add_interval(&i, &h.epochs);
         self.sent_total += i.sent;
         if let Some(d) = &i.delivery {
             self.delivery.get_or_insert_with(Default::default).fold(d);

@@ -78,6 +78,7 @@ fn plan_of(header: &Value) -> Plan {
             from: s["from"].as_f64().unwrap_or(0.0),
             to: s["to"].as_f64().unwrap_or(0.0),
             duration: secs(&s["duration_s"]),
+            name: s["name"].as_str().map(str::to_owned),
         })
         .collect();
     let target = p["target"].as_str().unwrap_or("");

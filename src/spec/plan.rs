@@ -276,12 +276,14 @@ pub enum StageKind {
 
 /// A stage moves the level (rate in open mode, concurrency in closed mode)
 /// linearly from `from` to `to`; a hold has `from == to`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     pub kind: StageKind,
     pub from: f64,
     pub to: f64,
     pub duration: Duration,
+    /// What `stage.NAME.p99` calls it (the profile's `name`; else its number).
+    pub name: Option<String>,
 }
 
 impl Stage {
@@ -291,6 +293,7 @@ impl Stage {
             from: level,
             to: level,
             duration,
+            name: None,
         }
     }
 
@@ -400,6 +403,7 @@ mod tests {
                     from: 0.0,
                     to: 100.0,
                     duration: Duration::from_secs(10),
+                    name: None,
                 },
                 Stage::hold(100.0, Duration::from_secs(5)),
             ],

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::epochs::EpochParts;
 use super::{new_histogram, ErrorKind, Histograms, Outcome};
 
 /// Status codes are counted by code: hyper accepts 100-999 from the wire,
@@ -35,12 +36,34 @@ pub struct Measurements {
     /// Finished requests by request index and outcome; a request sees few
     /// outcomes, so each row is a short list searched in order.
     pub by_request: Vec<Vec<(Outcome, u64)>>,
+    /// The same requests by level epoch (`stats::epochs`).
+    pub epochs: EpochParts,
 }
 
 /// Failed requests kept with their send time per shard and per interval.
 /// Beyond this the counts stay exact but the per-request list is cut (and
 /// says so through `failures_dropped`).
 pub const FAILURES_KEPT: usize = 20_000;
+
+/// A finished request's send: when (since the run started, wall time),
+/// which of the plan's requests, and the level epoch whose schedule sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sent {
+    pub at: Duration,
+    pub request: u16,
+    pub epoch: u32,
+}
+
+impl Sent {
+    /// A send of epoch 0 (a run without level changes, or a test).
+    pub fn at(at: Duration, request: u16) -> Self {
+        Sent {
+            at,
+            request,
+            epoch: 0,
+        }
+    }
+}
 
 /// One failed request: when it was sent (since the run started) and how it failed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,6 +89,7 @@ impl Default for Measurements {
             failures: Vec::new(),
             checks: Vec::new(),
             by_request: Vec::new(),
+            epochs: EpochParts::default(),
         }
     }
 }
@@ -119,7 +143,11 @@ impl Measurements {
         latency: Duration,
         service: Duration,
         outcome: Outcome,
-        (sent, request): (Duration, u16),
+        Sent {
+            at: sent,
+            request,
+            epoch,
+        }: Sent,
         message: impl FnOnce() -> String,
     ) {
         if !outcome.is_ok() && self.failures.len() < FAILURES_KEPT {
@@ -133,12 +161,18 @@ impl Measurements {
             _ if outcome.is_ok() => {
                 record(&mut self.latency, latency);
                 record(&mut self.service, service);
+                self.epochs
+                    .record(epoch, Some((micros(latency), micros(service))));
             }
             // A response that failed a check is a failed response.
             Outcome::Status(_) | Outcome::Error(ErrorKind::Check) => {
-                record(&mut self.failed_latency, latency)
+                record(&mut self.failed_latency, latency);
+                self.epochs.record(epoch, None);
             }
-            Outcome::Error(_) => record(&mut self.error_latency, latency),
+            Outcome::Error(_) => {
+                record(&mut self.error_latency, latency);
+                self.epochs.record(epoch, None);
+            }
         }
         self.finished += 1;
         add_outcome(&mut self.by_request, request as usize, outcome, 1);
@@ -210,6 +244,7 @@ impl Measurements {
                 a.clone_from(b);
             }
         }
+        self.epochs.merge(&other.epochs);
     }
 
     pub fn reset(&mut self) {
@@ -229,6 +264,7 @@ impl Measurements {
         self.checks.fill(0);
         // Rows keep their capacity: no allocation per interval.
         self.by_request.iter_mut().for_each(Vec::clear);
+        self.epochs.reset();
     }
 
     /// Failures by name, as summary.json's `errors` lists them: error kinds
@@ -297,6 +333,7 @@ impl Measurements {
         let _ = self.service.add(&h.service);
         let _ = self.failed_latency.add(&h.failed);
         let _ = self.error_latency.add(&h.errored);
+        // The epochs' parts are folded by `stats::epochs::EpochBook`, not here.
         self.finished = self.finished.saturating_add(i.finished);
         self.ok = self.ok.saturating_add(i.ok);
         for &(code, n) in &i.status {
@@ -324,6 +361,7 @@ impl Measurements {
             service: self.service.clone(),
             failed: self.failed_latency.clone(),
             errored: self.error_latency.clone(),
+            epochs: self.epochs.clone(),
         }
     }
 
@@ -346,18 +384,24 @@ mod tests {
                 ms(100),
                 ms(90),
                 Outcome::Status(200),
-                (ms(1), 0),
+                Sent::at(ms(1), 0),
                 String::new,
             );
         }
         // A fast 503 and a 50 µs refusal do not move the success percentiles.
         for _ in 0..1000 {
-            c.record(ms(1), ms(1), Outcome::Status(503), (ms(1), 0), String::new);
+            c.record(
+                ms(1),
+                ms(1),
+                Outcome::Status(503),
+                Sent::at(ms(1), 0),
+                String::new,
+            );
             c.record(
                 Duration::from_micros(50),
                 Duration::from_micros(50),
                 Outcome::Error(ErrorKind::ConnectRefused),
-                (ms(1), 0),
+                Sent::at(ms(1), 0),
                 String::new,
             );
         }
@@ -376,7 +420,7 @@ mod tests {
             ms(90_000),
             ms(5),
             Outcome::Status(200),
-            (ms(1), 0),
+            Sent::at(ms(1), 0),
             String::new,
         );
         let max = p(&c.latency).max;
@@ -393,14 +437,14 @@ mod tests {
             Duration::from_millis(5),
             Duration::from_millis(4),
             Outcome::Status(200),
-            (Duration::from_millis(7), 0),
+            Sent::at(Duration::from_millis(7), 0),
             String::new,
         );
         a.record(
             Duration::from_millis(9),
             Duration::from_millis(9),
             Outcome::Status(503),
-            (Duration::from_millis(7), 0),
+            Sent::at(Duration::from_millis(7), 0),
             String::new,
         );
         let mut b = Measurements::default();
@@ -408,14 +452,14 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(1),
             Outcome::Error(ErrorKind::Reset),
-            (Duration::from_millis(7), 0),
+            Sent::at(Duration::from_millis(7), 0),
             || "reset by peer".into(),
         );
         b.record(
             Duration::from_secs(1),
             Duration::from_secs(1),
             Outcome::Error(ErrorKind::Reset),
-            (Duration::from_millis(7), 0),
+            Sent::at(Duration::from_millis(7), 0),
             || unreachable!(),
         );
         a.merge(&b);
@@ -443,7 +487,7 @@ mod tests {
             Duration::from_secs(600),
             Duration::ZERO,
             Outcome::Status(200),
-            (Duration::from_millis(7), 0),
+            Sent::at(Duration::from_millis(7), 0),
             String::new,
         );
         assert_eq!(a.latency.len(), 1);

@@ -8,12 +8,13 @@
 pub mod agents;
 pub mod connections;
 pub mod delivery;
+pub mod epochs;
 pub mod measurements;
 pub mod recorder;
 pub mod series;
 pub mod summary;
 
-pub use measurements::{FailureAt, Measurements};
+pub use measurements::{FailureAt, Measurements, Sent};
 pub use recorder::Recorder;
 pub use series::Series;
 pub use summary::{IntervalStats, Percentiles, TotalsSummary};
@@ -52,6 +53,8 @@ pub struct Histograms {
     pub failed: Histogram<u64>,
     /// Transport errors (refused, reset, timeout, ...): corrected time to the error.
     pub errored: Histogram<u64>,
+    /// Successes and counts by level epoch.
+    pub epochs: epochs::EpochParts,
 }
 
 impl Default for Histograms {
@@ -61,6 +64,7 @@ impl Default for Histograms {
             service: new_histogram(),
             failed: new_histogram(),
             errored: new_histogram(),
+            epochs: epochs::EpochParts::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ impl Histograms {
         let _ = self.service.add(&other.service);
         let _ = self.failed.add(&other.failed);
         let _ = self.errored.add(&other.errored);
+        self.epochs.merge(&other.epochs);
     }
 
     /// Failed responses and transport errors together (what `failed_*` thresholds judge).

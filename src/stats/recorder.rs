@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Measurements, Outcome};
+use super::{Measurements, Outcome, Sent};
 
 /// Keeps each shard on its own cache lines so threads do not false-share.
 #[repr(align(128))]
@@ -77,7 +77,7 @@ impl Recorder {
         latency: Duration,
         service: Duration,
         outcome: Outcome,
-        sent: (Duration, u16),
+        sent: Sent,
         message: impl FnOnce() -> String,
     ) {
         lock(&self.shards[self.slot()].0).record(latency, service, outcome, sent, message);
@@ -139,7 +139,7 @@ mod tests {
                             Duration::from_micros(100 + i),
                             Duration::from_micros(50),
                             outcome,
-                            (Duration::ZERO, 0),
+                            Sent::default(),
                             || format!("t{t}"),
                         );
                     }

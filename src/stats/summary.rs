@@ -154,6 +154,9 @@ pub struct IntervalStats {
     /// `mode = "connections"`: the interval's connection numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::stats::connections::ConnReport>,
+    /// The level epochs that began in this interval (`stats::epochs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs_begun: Vec<crate::stats::epochs::EpochMeta>,
 }
 
 impl IntervalStats {
@@ -225,7 +228,7 @@ impl TotalsSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Outcome;
+    use crate::stats::{Outcome, Sent};
 
     #[test]
     fn percentiles_of_known_values() {
@@ -235,7 +238,7 @@ mod tests {
                 Duration::from_millis(ms),
                 Duration::from_millis(1),
                 Outcome::Status(200),
-                (Duration::from_millis(7), 0),
+                Sent::at(Duration::from_millis(7), 0),
                 String::new,
             );
         }
