@@ -246,7 +246,7 @@ fn plan(
             .collect::<Result<_, _>>()?;
     }
     if cfg.slo.is_empty() {
-        cfg.slo = plan.thresholds.clone();
+        cfg.slo = rampdeck::spec::find::slo_of_thresholds(&plan.thresholds);
     }
     if cfg.slo.is_empty() {
         return Err(flag(

@@ -157,7 +157,8 @@ impl RunSession {
             watch: Watch::new(
                 plan.thresholds.clone(),
                 plan.load.mode == crate::spec::plan::Mode::Open,
-            ),
+            )
+            .with_stages(crate::report::summary::stage_names(&plan)),
             model,
             plan,
             control: handle.control,

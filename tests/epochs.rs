@@ -165,3 +165,91 @@ async fn closed_loop_epochs_follow_the_concurrency() {
         result.totals.finished
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_and_epoch_thresholds_judge_their_own_level_and_a_rebuild_keeps_the_epochs() {
+    let _serial = SERIAL.lock().await;
+    let addr = switching_server(
+        Duration::from_millis(2),
+        Duration::from_millis(20),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let text = format!(
+        "[target]\nurl = \"http://{addr}\"\n\
+         [load]\nmax_connections = 20\n\
+         [[load.stages]]\nkind = \"hold\"\ntarget = 100\nduration = \"1500ms\"\nname = \"calm\"\n\
+         [[load.stages]]\nkind = \"hold\"\ntarget = 100\nduration = \"1500ms\"\nname = \"slow\"\n\
+         [thresholds.stage.calm]\np50 = \"< 10ms\"\n\
+         [thresholds.stage.slow]\np50 = \"< 10ms\"\n\
+         [thresholds.epoch.1]\nrps = \">= 90% of target\"\n\
+         [thresholds.epoch.3]\np99 = \"< 1s\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_headless("levels.toml", &text, dir.path()).await;
+    let s = summary(&out);
+    let verdict = |name: &str| {
+        s["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no verdict {name}: {}", s["thresholds"]))
+            .clone()
+    };
+    // The calm stage holds its 10 ms p50, the slow one (20 ms) does not,
+    // though the run's own p50 may pass or fail either way.
+    assert_eq!(verdict("stage.calm.p50")["pass"], true, "{}", s["stages"]);
+    assert_eq!(verdict("stage.slow.p50")["pass"], false, "{}", s["stages"]);
+    assert!(verdict("stage.slow.p50")["actual"].as_f64().unwrap() >= 19.0);
+    // Epoch 1's achieved rate against its own level (100/s).
+    assert_eq!(verdict("epoch.1.rps")["pass"], true, "{}", s["epochs"]);
+    assert_eq!(verdict("epoch.1.rps")["limit"], 90.0);
+    // There are two epochs: the third was never reached, so nothing judged it.
+    assert!(verdict("epoch.3.p99")["actual"].is_null());
+    assert_eq!(verdict("epoch.3.p99")["pass"], false);
+    assert_eq!(s["epochs"].as_array().unwrap().len(), 2);
+    assert_eq!(s["stages"][1]["name"], "slow");
+    // A summary rebuilt from run.jsonl has the same epochs.
+    let rebuilt = serde_json::to_value(rampdeck::report::rebuild::rebuild(&out).unwrap()).unwrap();
+    assert_eq!(rebuilt["epochs"], s["epochs"]);
+    assert_eq!(rebuilt["stages"], s["stages"]);
+}
+
+#[test]
+fn a_threshold_on_a_stage_the_plan_lacks_names_the_stages_it_has() {
+    let text = "[target]\nurl = \"http://127.0.0.1:1\"\n[load]\n\
+        [[load.stages]]\nkind = \"hold\"\ntarget = 10\nduration = \"1s\"\nname = \"warm\"\n\
+        [thresholds.stage.peak]\np99 = \"< 1s\"\n";
+    let e = rampdeck::profile::parse("p.toml", text)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("p.toml:"), "{e}");
+    assert!(
+        e.contains("thresholds.stage.peak: no stage is named 'peak' (named stages: 'warm'"),
+        "{e}"
+    );
+    let dup = "[target]\nurl = \"http://127.0.0.1:1\"\n[load]\n\
+        [[load.stages]]\nkind = \"hold\"\ntarget = 10\nduration = \"1s\"\nname = \"a\"\n\
+        [[load.stages]]\nkind = \"hold\"\ntarget = 10\nduration = \"1s\"\nname = \"a\"\n";
+    let e = rampdeck::profile::parse("p.toml", dup)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("load.stages[1].name: load.stages[0] is already called 'a'"),
+        "{e}"
+    );
+    let bad = text.replace("name = \"warm\"", "name = \"a.b\"");
+    let e = rampdeck::profile::parse("p.toml", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a stage name"), "{e}");
+    let epoch = text.replace("stage.peak", "epoch.0");
+    let e = rampdeck::profile::parse("p.toml", &epoch)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("thresholds.epoch.0: an epoch is named by its number"),
+        "{e}"
+    );
+}

@@ -123,8 +123,11 @@ impl Window {
                     memory_max: mem.iter().copied().reduce(f64::max),
                 })
                 .collect(),
-            // A step's window has no delivery accounting of its own.
+            // A step's window has no delivery accounting of its own, and
+            // is one level: no epochs or stages within it.
             delivery: None,
+            epochs: Vec::new(),
+            stages: Vec::new(),
             probes: self
                 .probes
                 .iter()

@@ -34,7 +34,7 @@ impl<V: View> Steer<V> {
             .filter(|f| f.closed == closed)
             .unwrap_or_else(|| FindConfig::defaults(closed));
         if base.slo.is_empty() {
-            base.slo = plan.thresholds.clone();
+            base.slo = crate::spec::find::slo_of_thresholds(&plan.thresholds);
         }
         base.search.max = base.search.max.max(plan.load.peak_level());
         Steer {

@@ -300,6 +300,32 @@ pub struct RawThresholds {
     /// Per `[[stat]]` or `[[probe]]` name.
     #[serde(default)]
     pub probe: BTreeMap<String, Spanned<RawProbeThresholds>>,
+    /// Per level epoch, by number: `[thresholds.epoch.2]`.
+    #[serde(default)]
+    pub epoch: BTreeMap<String, Spanned<RawLevelThresholds>>,
+    /// Per stage, by name or number: `[thresholds.stage.peak]`.
+    #[serde(default)]
+    pub stage: BTreeMap<String, Spanned<RawLevelThresholds>>,
+}
+
+/// What one epoch or stage is judged on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLevelThresholds {
+    pub p50: Option<Spanned<String>>,
+    pub p90: Option<Spanned<String>>,
+    pub p95: Option<Spanned<String>>,
+    pub p99: Option<Spanned<String>>,
+    pub p999: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    pub mean: Option<Spanned<String>>,
+    pub service_p50: Option<Spanned<String>>,
+    pub service_p90: Option<Spanned<String>>,
+    pub service_p95: Option<Spanned<String>>,
+    pub service_p99: Option<Spanned<String>>,
+    pub service_p999: Option<Spanned<String>>,
+    pub success_rate: Option<Spanned<String>>,
+    pub rps: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,8 +12,9 @@ pub(super) fn thresholds(
     probes: &crate::spec::probes::ProbesConfig,
     mode: Mode,
     delivery: bool,
+    stages: &[crate::spec::plan::Stage],
 ) -> Result<Vec<crate::spec::thresholds::Threshold>, ProfileError> {
-    use crate::spec::thresholds::{parse, Bound, Metric, Pct};
+    use crate::spec::thresholds::{parse, Bound, Metric, Pct, Scope};
     let mut out = Vec::new();
     let mut add = |name: String,
                    metric: Metric,
@@ -109,5 +110,56 @@ pub(super) fn thresholds(
             )?;
         }
     }
+    for (n, t) in raw.epoch {
+        let Some(n) = n.parse::<usize>().ok().filter(|n| *n >= 1) else {
+            return Err(src.at(t.span(), format!("thresholds.epoch.{n}: an epoch is named by its number, 1 for the first level the run holds (each stage, hand-set level and search step is one)")));
+        };
+        for (field, metric, text) in level_thresholds(t.into_inner()) {
+            add(
+                format!("epoch.{n}.{field}"),
+                Metric::Scoped(Scope::Epoch(n), Box::new(metric)),
+                text,
+            )?;
+        }
+    }
+    for (s, t) in raw.stage {
+        if let Some(why) = crate::spec::plan::unknown_stage(stages, &s) {
+            return Err(src.at(t.span(), format!("thresholds.stage.{s}: {why}")));
+        }
+        for (field, metric, text) in level_thresholds(t.into_inner()) {
+            add(
+                format!("stage.{s}.{field}"),
+                Metric::Scoped(Scope::Stage(s.clone()), Box::new(metric)),
+                text,
+            )?;
+        }
+    }
     Ok(out)
+}
+
+/// An epoch's or a stage's thresholds, each with its metric.
+fn level_thresholds(
+    t: RawLevelThresholds,
+) -> Vec<(
+    &'static str,
+    crate::spec::thresholds::Metric,
+    Option<Spanned<String>>,
+)> {
+    use crate::spec::thresholds::{Metric, Pct};
+    vec![
+        ("p50", Metric::Latency(Pct::P50), t.p50),
+        ("p90", Metric::Latency(Pct::P90), t.p90),
+        ("p95", Metric::Latency(Pct::P95), t.p95),
+        ("p99", Metric::Latency(Pct::P99), t.p99),
+        ("p999", Metric::Latency(Pct::P999), t.p999),
+        ("max", Metric::Latency(Pct::Max), t.max),
+        ("mean", Metric::Latency(Pct::Mean), t.mean),
+        ("service_p50", Metric::Service(Pct::P50), t.service_p50),
+        ("service_p90", Metric::Service(Pct::P90), t.service_p90),
+        ("service_p95", Metric::Service(Pct::P95), t.service_p95),
+        ("service_p99", Metric::Service(Pct::P99), t.service_p99),
+        ("service_p999", Metric::Service(Pct::P999), t.service_p999),
+        ("success_rate", Metric::SuccessRate, t.success_rate),
+        ("rps", Metric::Rps, t.rps),
+    ]
 }

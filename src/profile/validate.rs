@@ -166,7 +166,14 @@ pub fn validate(src: &Source, mut raw: RawProfile) -> Result<Plan, ProfileError>
                 "[thresholds] judge requests, and mode = \"connections\" sends none; its connect times, failures and resets are in the summary",
             ))
         }
-        Some(t) => thresholds(src, t, &probes, load.mode, raw.delivery.is_some())?,
+        Some(t) => thresholds(
+            src,
+            t,
+            &probes,
+            load.mode,
+            raw.delivery.is_some(),
+            &load.stages,
+        )?,
         None => Vec::new(),
     };
     let find = raw.find.map(|f| find_config(src, f, &probes)).transpose()?;

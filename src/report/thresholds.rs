@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use crate::run::RunModel;
+use crate::spec::thresholds::Scope;
 use crate::spec::thresholds::{Bound, Metric, Pct, Threshold, Verdict};
+use crate::stats::epochs::{EpochRow, StageRow};
 use crate::stats::Percentiles;
 
 use super::summary::Summary;
@@ -44,6 +46,54 @@ pub struct Facts {
     pub probes: Vec<(String, Percentiles)>,
     /// `[delivery]`'s accounting.
     pub delivery: Option<DeliveryFacts>,
+    /// Each level epoch and each stage (what `epoch.N.*` and `stage.NAME.*` judge).
+    pub epochs: Vec<LevelFacts>,
+    pub stages: Vec<LevelFacts>,
+}
+
+/// One epoch's or stage's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct LevelFacts {
+    /// 1-based.
+    pub index: usize,
+    pub name: Option<String>,
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub success_rate: Option<f64>,
+    pub rps: f64,
+    /// The mean level it asked for (what "% of target" takes, open loop).
+    pub target: f64,
+}
+
+impl LevelFacts {
+    pub fn of_epochs(rows: &[EpochRow]) -> Vec<Self> {
+        rows.iter()
+            .map(|r| LevelFacts {
+                index: r.index,
+                name: None,
+                latency: r.latency,
+                service: r.service,
+                success_rate: r.success_rate,
+                rps: r.achieved,
+                target: r.level,
+            })
+            .collect()
+    }
+
+    pub fn of_stages(stages: &[StageRow]) -> Vec<Self> {
+        stages
+            .iter()
+            .map(|s| LevelFacts {
+                index: s.index,
+                name: s.name.clone(),
+                latency: s.latency,
+                service: s.service,
+                success_rate: s.success_rate,
+                rps: s.achieved,
+                target: s.level,
+            })
+            .collect()
+    }
 }
 
 /// What delivery thresholds judge.
@@ -114,7 +164,16 @@ impl Facts {
                 duplicates: d.duplicates,
                 lost: d.lost,
             }),
+            epochs: Vec::new(),
+            stages: Vec::new(),
         }
+    }
+
+    /// Adds the epochs and stages so far (the live watch does when a threshold names one).
+    pub fn with_levels(mut self, model: &RunModel, stage_names: &[Option<String>]) -> Self {
+        self.epochs = LevelFacts::of_epochs(&model.epochs.rows(stage_names));
+        self.stages = LevelFacts::of_stages(&model.epochs.stages(stage_names));
+        self
     }
 
     /// At the end, from the summary (and the model for the target rate).
@@ -164,6 +223,28 @@ impl Facts {
                 duplicates: d.duplicates,
                 lost: d.lost,
             }),
+            epochs: LevelFacts::of_epochs(&s.epochs),
+            stages: LevelFacts::of_stages(&s.stages),
+        }
+    }
+
+    /// The epoch or stage a scope names: a stage by name, or by number when
+    /// it is one.
+    fn level(&self, scope: &Scope) -> Option<&LevelFacts> {
+        match scope {
+            Scope::Epoch(n) => self.epochs.iter().find(|e| e.index == *n),
+            Scope::Stage(s) => self
+                .stages
+                .iter()
+                .find(|x| x.name.as_deref() == Some(s.as_str()) || s.parse() == Ok(x.index)),
+        }
+    }
+
+    /// What "% of target" is a share of, for `m`.
+    fn target_of(&self, m: &Metric) -> Option<f64> {
+        match m {
+            Metric::Scoped(scope, _) => self.level(scope).map(|l| l.target),
+            _ => self.target_rps,
         }
     }
 
@@ -196,6 +277,17 @@ impl Facts {
                 .map(|d| pct(*p, &d.latency)),
             Metric::Duplicates => self.delivery.as_ref().map(|d| d.duplicates as f64),
             Metric::Lost => self.delivery.as_ref().map(|d| d.lost as f64),
+            Metric::Scoped(scope, inner) => {
+                let l = self.level(scope)?;
+                let facts = Facts {
+                    latency: l.latency,
+                    service: l.service,
+                    success_rate: l.success_rate,
+                    rps: l.rps,
+                    ..Facts::default()
+                };
+                facts.actual(inner)
+            }
         }
     }
 }
@@ -208,7 +300,9 @@ pub fn judge(thresholds: &[Threshold], facts: &Facts) -> Vec<Verdict> {
             let actual = facts.actual(&t.metric);
             let limit = match t.bound {
                 Bound::Value(v) => Some(v),
-                Bound::OfTarget(pct) => facts.target_rps.map(|target| target * pct / 100.0),
+                Bound::OfTarget(pct) => facts
+                    .target_of(&t.metric)
+                    .map(|target| target * pct / 100.0),
             };
             let pass = matches!((actual, limit), (Some(a), Some(l)) if t.op.holds(a, l));
             Verdict {
@@ -228,6 +322,8 @@ pub struct Watch {
     thresholds: Vec<Threshold>,
     open_loop: bool,
     breached: Vec<bool>,
+    /// Set when a threshold names an epoch or a stage: the stages' names.
+    levels: Option<Vec<Option<String>>>,
 }
 
 /// Live verdicts need this much measured traffic, so the first few requests cannot flap them.
@@ -241,7 +337,21 @@ impl Watch {
             thresholds,
             open_loop,
             breached: vec![false; n],
+            levels: None,
         }
+    }
+
+    /// The plan's stage names, for thresholds on a stage or an epoch
+    /// (the epochs' percentiles are only worked out when one is judged).
+    pub fn with_stages(mut self, names: Vec<Option<String>>) -> Self {
+        if self
+            .thresholds
+            .iter()
+            .any(|t| matches!(t.metric, Metric::Scoped(..)))
+        {
+            self.levels = Some(names);
+        }
+        self
     }
 
     /// Judges the model so far; returns the messages of thresholds that
@@ -250,7 +360,10 @@ impl Watch {
         if self.thresholds.is_empty() {
             return Vec::new();
         }
-        let facts = Facts::live(model, self.open_loop);
+        let mut facts = Facts::live(model, self.open_loop);
+        if let Some(names) = &self.levels {
+            facts = facts.with_levels(model, names);
+        }
         let (secs, _, _) = measured(model);
         if facts.requests < LIVE_MIN_REQUESTS || secs < LIVE_MIN_TIME.as_secs_f64() {
             return Vec::new();

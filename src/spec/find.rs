@@ -63,6 +63,18 @@ impl FindConfig {
 /// the whole run (a step's window has none of its own), and a criterion on
 /// a component or probe the plan does not watch would fail the first step
 /// with nothing measured, so both are refused before the search starts.
+/// A run's thresholds as a search's SLO: those on one epoch or stage are
+/// left out (each step is a level of its own; they judge the run after).
+pub fn slo_of_thresholds(
+    thresholds: &[crate::spec::thresholds::Threshold],
+) -> Vec<crate::spec::thresholds::Threshold> {
+    thresholds
+        .iter()
+        .filter(|t| !matches!(t.metric, crate::spec::thresholds::Metric::Scoped(..)))
+        .cloned()
+        .collect()
+}
+
 pub fn check_slo(
     slo: &[crate::spec::thresholds::Threshold],
     probes: &crate::spec::probes::ProbesConfig,
@@ -70,6 +82,15 @@ pub fn check_slo(
     use crate::spec::thresholds::Metric;
     for t in slo {
         match &t.metric {
+            Metric::Scoped(scope, _) => {
+                return Err(format!(
+                    "'{} {}' judges {}, and every step of a search is a level of its own: write it without '{}.' to judge each step",
+                    t.name,
+                    t.expr,
+                    scope.prefix(),
+                    scope.prefix()
+                ))
+            }
             Metric::DeliveryRate | Metric::Delivery(_) | Metric::Duplicates | Metric::Lost => {
                 return Err(format!(
                     "'{} {}' judges delivery, which a capacity search's steps do not measure on their own; leave it out of the SLO (it still judges a plain run)",

@@ -274,6 +274,34 @@ pub enum StageKind {
     Hold,
 }
 
+/// Why `which` (a stage's name, or its 1-based number) names no stage of
+/// `stages`, if it does not; the message lists what would.
+pub fn unknown_stage(stages: &[Stage], which: &str) -> Option<String> {
+    if let Ok(n) = which.parse::<usize>() {
+        return (n == 0 || n > stages.len()).then(|| {
+            format!(
+                "stage {n}: the plan has {} stage(s), numbered from 1",
+                stages.len()
+            )
+        });
+    }
+    if stages.iter().any(|s| s.name.as_deref() == Some(which)) {
+        return None;
+    }
+    let names: Vec<String> = stages
+        .iter()
+        .filter_map(|s| s.name.as_ref().map(|n| format!("'{n}'")))
+        .collect();
+    Some(if names.is_empty() {
+        format!("no stage is named '{which}' (none has a name: give [[load.stages]] a name = \"...\", or use its number)")
+    } else {
+        format!(
+            "no stage is named '{which}' (named stages: {}; or use a number)",
+            names.join(", ")
+        )
+    })
+}
+
 /// A stage moves the level (rate in open mode, concurrency in closed mode)
 /// linearly from `from` to `to`; a hold has `from == to`.
 #[derive(Debug, Clone, PartialEq)]

@@ -82,6 +82,27 @@ pub enum Metric {
     Duplicates,
     /// `[delivery]`: events not delivered by the deadline.
     Lost,
+    /// One level epoch's or one stage's latency, service time, success rate
+    /// or achieved rate (`stats::epochs`): `epoch.2.p99`, `stage.peak.p99`.
+    Scoped(Scope, Box<Metric>),
+}
+
+/// Which part of a run a scoped metric judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The Nth level epoch (1-based, in the order they began).
+    Epoch(usize),
+    /// A stage by its profile name, or by its 1-based number.
+    Stage(String),
+}
+
+impl Scope {
+    pub fn prefix(&self) -> String {
+        match self {
+            Scope::Epoch(n) => format!("epoch.{n}"),
+            Scope::Stage(s) => format!("stage.{s}"),
+        }
+    }
 }
 
 impl Metric {
@@ -97,7 +118,16 @@ impl Metric {
             Metric::Rps => "req/s",
             Metric::CpuAvg(_) | Metric::CpuMax(_) => "cores",
             Metric::MemoryMax(_) => "bytes",
+            Metric::Scoped(_, m) => m.unit(),
         }
+    }
+
+    /// What an epoch or a stage can be judged on.
+    pub fn scopable(&self) -> bool {
+        matches!(
+            self,
+            Metric::Latency(_) | Metric::Service(_) | Metric::SuccessRate | Metric::Rps
+        )
     }
 }
 
@@ -124,6 +154,22 @@ impl Metric {
     /// them: `p99`, `service_p99`, `failed_p99`, `mean`, `success_rate`,
     /// `rps`, `component.NAME.cpu_avg|cpu_max|memory_max`, `probe.NAME.p95`.
     pub fn named(name: &str) -> Option<Metric> {
+        // Stage names are one word (no dots), epochs numbers from 1.
+        let scoped = |rest: &str, scope: &dyn Fn(&str) -> Option<Scope>| {
+            let (which, field) = rest.split_once('.')?;
+            let inner = Metric::named(field).filter(Metric::scopable)?;
+            Some(Metric::Scoped(scope(which)?, Box::new(inner)))
+        };
+        if let Some(rest) = name.strip_prefix("epoch.") {
+            return scoped(rest, &|n| {
+                n.parse().ok().filter(|n| *n >= 1).map(Scope::Epoch)
+            });
+        }
+        if let Some(rest) = name.strip_prefix("stage.") {
+            return scoped(rest, &|s| {
+                (!s.is_empty()).then(|| Scope::Stage(s.to_owned()))
+            });
+        }
         if let Some(rest) = name.strip_prefix("component.") {
             let (comp, field) = rest.rsplit_once('.')?;
             let comp = comp.to_owned();
@@ -169,7 +215,7 @@ pub fn parse_criterion(text: &str) -> Result<Threshold, String> {
     })?;
     let (name, rest) = (text[..at].trim(), &text[at..]);
     let metric = Metric::named(name).ok_or_else(|| {
-        format!("'{text}': '{name}' is not a metric; use p50, p90, p95, p99, p999, max, mean (corrected latency), service_p99 and the like, failed_p99, success_rate, rps, component.NAME.cpu_avg|cpu_max|memory_max or probe.NAME.p95")
+        format!("'{text}': '{name}' is not a metric; use p50, p90, p95, p99, p999, max, mean (corrected latency), service_p99 and the like, failed_p99, success_rate, rps, component.NAME.cpu_avg|cpu_max|memory_max, probe.NAME.p95, or one level's epoch.N.p99 / stage.NAME.p99 (also service_*, success_rate, rps)")
     })?;
     parse(name, metric, rest)
 }
@@ -193,7 +239,11 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
             example(&metric)
         )
     };
-    let bound = match &metric {
+    let kind = match &metric {
+        Metric::Scoped(_, inner) => inner.as_ref(),
+        m => m,
+    };
+    let bound = match kind {
         Metric::Latency(_)
         | Metric::Service(_)
         | Metric::Failed(_)
@@ -226,6 +276,7 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
                 .map_err(|_| bad())?,
         ),
         Metric::MemoryMax(_) => Bound::Value(parse_bytes(rest).ok_or_else(bad)?),
+        Metric::Scoped(..) => return Err(bad()),
     };
     // "NaN" and "inf" parse as numbers, but no measurement can be judged against them.
     let (Bound::Value(v) | Bound::OfTarget(v)) = bound;
@@ -243,6 +294,7 @@ pub fn parse(name: &str, metric: Metric, text: &str) -> Result<Threshold, String
 
 fn what(m: &Metric) -> &'static str {
     match m {
+        Metric::Scoped(_, inner) => what(inner),
         Metric::Latency(_)
         | Metric::Service(_)
         | Metric::Failed(_)
@@ -258,6 +310,7 @@ fn what(m: &Metric) -> &'static str {
 
 fn example(m: &Metric) -> &'static str {
     match m {
+        Metric::Scoped(_, inner) => example(inner),
         Metric::Latency(_)
         | Metric::Service(_)
         | Metric::Failed(_)

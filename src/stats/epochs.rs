@@ -204,9 +204,11 @@ pub struct EpochRow {
     pub stage: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage_name: Option<String>,
-    /// The level asked for at the start and the end (req/s or concurrency).
+    /// The level asked for at the start and the end (req/s or concurrency),
+    /// and on average.
     pub from: f64,
     pub to: f64,
+    pub level: f64,
     /// Measured run-clock window (warmup cut off).
     pub start_s: f64,
     pub end_s: f64,
@@ -233,6 +235,8 @@ pub struct StageRow {
     pub epochs: Vec<usize>,
     pub start_s: f64,
     pub end_s: f64,
+    /// The mean level its epochs asked for, over its measured time.
+    pub level: f64,
     pub sent: u64,
     pub achieved: f64,
     pub success_rate: Option<f64>,
@@ -348,6 +352,7 @@ impl EpochBook {
                     stage_name: stage_names.get(s.meta.stage).cloned().flatten(),
                     from: s.meta.from,
                     to: s.meta.to,
+                    level: (s.meta.from + s.meta.to) / 2.0,
                     start_s: s.start.as_secs_f64(),
                     end_s: s.stop.as_secs_f64(),
                     sent,
@@ -366,10 +371,11 @@ impl EpochBook {
 
     /// Each stage that had an epoch, its epochs' requests together.
     pub fn stages(&self, stage_names: &[Option<String>]) -> Vec<StageRow> {
-        let mut out: Vec<(StageRow, EpochPart)> = Vec::new();
+        // Each stage's row, its epochs' requests, and its level-seconds.
+        let mut out: Vec<(StageRow, EpochPart, f64)> = Vec::new();
         for (i, s) in self.measured().iter().enumerate() {
             let index = s.meta.stage + 1;
-            let at = match out.iter().position(|(r, _)| r.index == index) {
+            let at = match out.iter().position(|(r, _, _)| r.index == index) {
                 Some(at) => at,
                 None => {
                     out.push((
@@ -379,6 +385,7 @@ impl EpochBook {
                             epochs: Vec::new(),
                             start_s: s.start.as_secs_f64(),
                             end_s: 0.0,
+                            level: 0.0,
                             sent: 0,
                             achieved: 0.0,
                             success_rate: None,
@@ -386,11 +393,13 @@ impl EpochBook {
                             service: Percentiles::default(),
                         },
                         EpochPart::new(0),
+                        0.0,
                     ));
                     out.len() - 1
                 }
             };
-            let (row, acc) = &mut out[at];
+            let (row, acc, level_secs) = &mut out[at];
+            *level_secs += (s.meta.from + s.meta.to) / 2.0 * (s.stop - s.start).as_secs_f64();
             row.epochs.push(i + 1);
             row.end_s = s.stop.as_secs_f64();
             if let Some(p) = s.part {
@@ -398,9 +407,11 @@ impl EpochBook {
             }
         }
         out.into_iter()
-            .map(|(mut r, p)| {
+            .map(|(mut r, p, level_secs)| {
+                let len = (r.end_s - r.start_s).max(0.0);
+                r.level = if len > 0.0 { level_secs / len } else { 0.0 };
                 r.sent = p.finished;
-                r.achieved = per_second(p.finished, (r.end_s - r.start_s).max(0.0));
+                r.achieved = per_second(p.finished, len);
                 r.success_rate = success(&p);
                 r.latency = Percentiles::of(&p.latency);
                 r.service = Percentiles::of(&p.service);
