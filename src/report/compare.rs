@@ -25,7 +25,7 @@ pub enum CompareError {
 }
 
 /// What `--tolerance-for` may name (component and probe names are the runs' own).
-pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95; for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max";
+pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95, stage.NAME.p99 and epoch.N.p99 (also .p95, .rps, .success_rate); for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max";
 
 /// Which way is worse for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,7 +127,12 @@ pub fn unmatched_tolerances(base: &Value, new: &Value, tol: &Tolerances) -> Vec<
         .collect();
     tol.per_metric
         .keys()
-        .filter(|k| k.starts_with("component.") || (k.starts_with("probe.") && k.ends_with(".p95")))
+        .filter(|k| {
+            k.starts_with("component.")
+                || k.starts_with("stage.")
+                || k.starts_with("epoch.")
+                || (k.starts_with("probe.") && k.ends_with(".p95"))
+        })
         .filter(|k| !known.contains(k))
         .cloned()
         .collect()
@@ -148,6 +153,11 @@ fn is_metric_name(name: &str) -> bool {
         // Scenario results (`report::scenario_compare`).
         ["attached", n, _] | ["probe", n, _] => n.parse::<u64>().is_ok(),
         ["change", k] => ["failed_per_flip", "success_rate", "during_p99"].contains(k),
+        ["epoch", n, k] => {
+            n.parse::<u64>().is_ok_and(|n| n >= 1)
+                && ["p95", "p99", "rps", "success_rate"].contains(k)
+        }
+        ["stage", n, k] => !n.is_empty() && ["p95", "p99", "rps", "success_rate"].contains(k),
         ["control_plane", k] => ["cpu_max", "memory_max"].contains(k),
         _ => false,
     }
@@ -377,6 +387,46 @@ fn metrics(s: &Value, error_names: &[String]) -> Vec<MetricValue> {
             Worse::Higher,
             Relative,
         ));
+    }
+    // One level at a time, where a run has more than one: each stage (by
+    // name, else number) and each epoch.
+    for (list, prefix) in [(&s["stages"], "stage"), (&s["epochs"], "epoch")] {
+        let rows = list.as_array().map_or(&[][..], Vec::as_slice);
+        if rows.len() < 2 {
+            continue;
+        }
+        for r in rows {
+            let id = match r["name"].as_str() {
+                Some(n) if prefix == "stage" => n.to_owned(),
+                _ => r["index"].as_u64().unwrap_or(0).to_string(),
+            };
+            let ok = r["latency"]["count"].as_u64().unwrap_or(0) > 0;
+            let lat = |k: &str| r["latency"][k].as_f64().filter(|_| ok);
+            m.push(metric(
+                format!("{prefix}.{id}.p95"),
+                lat("p95"),
+                Worse::Higher,
+                Relative,
+            ));
+            m.push(metric(
+                format!("{prefix}.{id}.p99"),
+                lat("p99"),
+                Worse::Higher,
+                Relative,
+            ));
+            m.push(metric(
+                format!("{prefix}.{id}.rps"),
+                r["achieved"].as_f64(),
+                Worse::Lower,
+                Relative,
+            ));
+            m.push(metric(
+                format!("{prefix}.{id}.success_rate"),
+                r["success_rate"].as_f64(),
+                Worse::Lower,
+                Points,
+            ));
+        }
     }
     m
 }
@@ -710,5 +760,38 @@ mod tests {
         let rows = compare(&summary(100.0, 1000.0, 0.5), &new, &Tolerances::default());
         assert_eq!(verdict(&rows, "component.cp.cpu_max"), Verdict::Missing);
         assert!(!has_regression(&rows));
+    }
+
+    #[test]
+    fn each_stage_is_compared_on_its_own() {
+        let stages = |peak_p99: f64| {
+            json!([
+                {"index": 1, "name": "warm", "achieved": 100.0, "success_rate": 100.0,
+                 "latency": {"count": 200, "p95": 2.0, "p99": 3.0}},
+                {"index": 2, "name": "peak", "achieved": 400.0, "success_rate": 99.9,
+                 "latency": {"count": 800, "p95": 9.0, "p99": peak_p99}},
+            ])
+        };
+        let mut base = summary(100.0, 1000.0, 0.5);
+        base["stages"] = stages(10.0);
+        let mut new = summary(100.0, 1000.0, 0.5);
+        // The whole run's p99 is unchanged; the peak stage's doubled.
+        new["stages"] = stages(20.0);
+        let rows = compare(&base, &new, &Tolerances::default());
+        assert_eq!(verdict(&rows, "p99"), Verdict::Ok);
+        assert_eq!(verdict(&rows, "stage.warm.p99"), Verdict::Ok);
+        assert_eq!(verdict(&rows, "stage.peak.p99"), Verdict::Regression);
+        assert_eq!(verdict(&rows, "stage.peak.rps"), Verdict::Ok);
+        let t = Tolerances::with_overrides(10.0, &["stage.peak.p99=150".into()]).unwrap();
+        assert_eq!(
+            verdict(&compare(&base, &new, &t), "stage.peak.p99"),
+            Verdict::Ok
+        );
+        assert!(Tolerances::with_overrides(10.0, &["epoch.0.p99=5".into()]).is_err());
+        // One stage is the run itself: no stage rows.
+        base["stages"] = json!([base["stages"][0]]);
+        new["stages"] = json!([new["stages"][0]]);
+        let rows = compare(&base, &new, &Tolerances::default());
+        assert!(rows.iter().all(|r| !r.metric.starts_with("stage.")));
     }
 }

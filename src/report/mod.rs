@@ -6,6 +6,7 @@ pub mod compare;
 pub mod connections;
 pub mod delivery;
 pub mod document;
+pub mod epochs;
 pub mod outputs;
 pub mod plot;
 pub mod rebuild;

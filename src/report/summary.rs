@@ -402,6 +402,9 @@ impl Summary {
                     ms(p.mean)
                 );
             }
+            if self.epochs.len() > 1 {
+                super::epochs::render_text(&mut s, &self.epochs);
+            }
             let _ = writeln!(s);
             let codes: Vec<String> = self
                 .status_codes
