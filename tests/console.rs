@@ -764,3 +764,52 @@ fn connections_pane_replaces_the_request_panes() {
     insta::assert_snapshot!(t.backend());
     insta::assert_snapshot!(screen(&app, &m, 80, 24).backend());
 }
+
+#[test]
+fn the_latency_legend_shows_the_level_in_force_or_the_run() {
+    use rampdeck::stats::epochs::{EpochKind, EpochMeta, EpochParts};
+    let mut m = model(RunState::Running);
+    let last = m.last().unwrap().clone();
+    // Two epochs: the second (a hand-set level) answered in 40 ms.
+    let mut parts = EpochParts::default();
+    for _ in 0..100 {
+        parts.record(0, Some((4_000, 3_900)));
+        parts.record(1, Some((40_000, 39_000)));
+    }
+    let meta = |id: u32, start: u64, kind| EpochMeta {
+        id,
+        start: Duration::from_secs(start),
+        stage: 1,
+        kind,
+        from: 400.0,
+        to: 400.0,
+    };
+    let iv = IntervalStats {
+        epochs_begun: vec![meta(0, 0, EpochKind::Stage), meta(1, 45, EpochKind::Set)],
+        ..last
+    };
+    m.epochs.add_interval(&iv, &parts);
+    let mut app = App::new(plan());
+    let run = RunView {
+        now: Instant::now(),
+        level: 400.0,
+        finished: false,
+        paused: false,
+    };
+    let legend = |app: &App| {
+        let mut t = Terminal::new(TestBackend::new(80, 8)).unwrap();
+        t.draw(|f| {
+            rampdeck::ui::panes::latency::draw(f, f.area(), app, &m, false, Theme { color: false })
+        })
+        .unwrap();
+        text_of(&t, ratatui::layout::Rect::new(0, 6, 80, 1))
+    };
+    assert!(!legend(&app).contains("level"), "{}", legend(&app));
+    app.update(Action::CycleLatencyScope, &run);
+    let l = legend(&app);
+    assert!(l.contains("level 2") && l.contains("p50 40.0"), "{l}");
+    app.update(Action::CycleLatencyScope, &run);
+    assert!(legend(&app).contains("run "), "{}", legend(&app));
+    app.update(Action::CycleLatencyScope, &run);
+    assert!(!legend(&app).contains("run "));
+}

@@ -19,6 +19,8 @@ pub enum Action {
     FireRoute(u8),
     StartMarker,
     ToggleLatencyView,
+    /// The latency legend: this interval, the level in force so far, the whole run.
+    CycleLatencyScope,
     CycleWindow,
     ToggleZoom,
     ToggleSearch,
@@ -176,6 +178,27 @@ pub enum LatencyView {
     Service,
 }
 
+/// What the latency pane's legend sums up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyScope {
+    /// The latest interval with successes.
+    Interval,
+    /// The level epoch in force, from its start (`stats::epochs`).
+    Level,
+    /// Everything after warmup.
+    Run,
+}
+
+impl LatencyScope {
+    pub fn next(self) -> Self {
+        match self {
+            LatencyScope::Interval => LatencyScope::Level,
+            LatencyScope::Level => LatencyScope::Run,
+            LatencyScope::Run => LatencyScope::Interval,
+        }
+    }
+}
+
 /// A second `q` within this long quits.
 pub const QUIT_WINDOW: Duration = Duration::from_secs(2);
 
@@ -196,6 +219,7 @@ pub struct App {
     pub zoom: bool,
     pub window: ChartWindow,
     pub latency_view: LatencyView,
+    pub latency_scope: LatencyScope,
     pub show_log: bool,
     quit_armed: Option<Instant>,
     /// A short message for the footer, and when it was set.
@@ -241,6 +265,7 @@ impl App {
             zoom: false,
             window: ChartWindow::M1,
             latency_view: LatencyView::Corrected,
+            latency_scope: LatencyScope::Interval,
             show_log: true,
             quit_armed: None,
             notice: None,
@@ -363,6 +388,7 @@ impl App {
             (
                 InputMode::Replay,
                 Action::ToggleLatencyView
+                | Action::CycleLatencyScope
                 | Action::CycleWindow
                 | Action::ToggleZoom
                 | Action::FocusNext
@@ -388,6 +414,16 @@ impl App {
                     LatencyView::Corrected => LatencyView::Service,
                     LatencyView::Service => LatencyView::Corrected,
                 };
+                vec![]
+            }
+            (InputMode::Normal, Action::CycleLatencyScope) => {
+                self.latency_scope = self.latency_scope.next();
+                let what = match self.latency_scope {
+                    LatencyScope::Interval => "latency legend: the latest interval",
+                    LatencyScope::Level => "latency legend: the level in force, since it began",
+                    LatencyScope::Run => "latency legend: the whole run after warmup",
+                };
+                self.notify(what.to_owned(), run.now);
                 vec![]
             }
             (InputMode::Normal, Action::CycleWindow) => {

@@ -173,6 +173,12 @@ const VIEW: &[Binding] = &[
         Some("view"),
     ),
     b(
+        Key::Char('e'),
+        Action::CycleLatencyScope,
+        "latency legend: interval, level so far, run",
+        None,
+    ),
+    b(
         Key::Char('w'),
         Action::CycleWindow,
         "chart window: 1m, 5m, 15m, all",

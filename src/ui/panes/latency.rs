@@ -9,7 +9,7 @@ use super::block;
 use crate::run::RunModel;
 use crate::spec::plan::Mode;
 use crate::stats::{IntervalStats, Percentiles};
-use crate::ui::app::{App, LatencyView};
+use crate::ui::app::{App, LatencyScope, LatencyView};
 use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_ms};
@@ -65,26 +65,72 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         theme,
     };
     f.render_widget(chart, chart_area);
-    let now = model
-        .series
-        .iter()
-        .rev()
-        .find(|i| has(i))
-        .map(pick)
-        .unwrap_or_default();
+    let (scope, now) = legend_values(app, model, has, pick);
     let names = ["p50", "p90", "p99", "p99.9"];
     let values = [now.p50, now.p90, now.p99, now.p999];
+    // The latest interval is the default and goes unlabelled.
+    let labelled = app.latency_scope != LatencyScope::Interval;
     let mut spans = Vec::new();
+    if labelled {
+        spans.push(Span::styled(format!("{scope} "), theme.bold()));
+    }
     for ((name, v), color) in names.iter().zip(values).zip(Theme::SERIES) {
         spans.push(Span::styled(format!("{name} "), theme.fg(color)));
         spans.push(Span::styled(format!("{} ", fmt_ms(v)), theme.bold()));
     }
-    let percentiles = spans.clone();
+    let percentiles = spans[usize::from(labelled)..].to_vec();
     spans.push(Span::styled(
         format!("max {}", fmt_ms(now.max)),
         theme.dim(),
     ));
-    // Narrow: the max goes before any percentile is cut.
-    let line = super::fit(legend.width, vec![spans, percentiles]);
+    // Narrow: the max and the scope's name go before any percentile is cut.
+    let mut no_max = spans.clone();
+    no_max.pop();
+    let line = super::fit(legend.width, vec![spans, no_max, percentiles]);
     f.render_widget(Paragraph::new(line), legend);
+}
+
+/// The legend's label and percentiles: the latest interval's, the level
+/// in force since it began (its own epoch's histogram), or the run's.
+fn legend_values(
+    app: &App,
+    model: &RunModel,
+    has: impl Fn(&IntervalStats) -> bool,
+    pick: impl Fn(&IntervalStats) -> Percentiles,
+) -> (String, Percentiles) {
+    let service = app.latency_view == LatencyView::Service;
+    match app.latency_scope {
+        LatencyScope::Interval => (
+            "now".to_owned(),
+            model
+                .series
+                .iter()
+                .rev()
+                .find(|i| has(i))
+                .map(pick)
+                .unwrap_or_default(),
+        ),
+        LatencyScope::Run => (
+            "run".to_owned(),
+            if service {
+                model.totals.service
+            } else {
+                model.totals.latency
+            },
+        ),
+        LatencyScope::Level => {
+            let rc = model
+                .last()
+                .map_or(std::time::Duration::ZERO, |i| i.run_clock);
+            match model.epochs.current(rc) {
+                Some((n, _, part)) => (
+                    format!("level {n}"),
+                    part.map_or_else(Percentiles::default, |p| {
+                        Percentiles::of(if service { &p.service } else { &p.latency })
+                    }),
+                ),
+                None => ("level -".to_owned(), Percentiles::default()),
+            }
+        }
+    }
 }
