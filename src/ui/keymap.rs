@@ -175,7 +175,7 @@ const VIEW: &[Binding] = &[
     b(
         Key::Char('e'),
         Action::CycleLatencyScope,
-        "latency legend: interval, level so far, run",
+        "latency legend: interval / level / run",
         None,
     ),
     b(

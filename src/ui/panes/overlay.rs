@@ -12,7 +12,7 @@ use crate::routes::Phase;
 use crate::run::RunModel;
 use crate::spec::plan::Mode;
 use crate::spec::routes::ActionKind;
-use crate::ui::app::{App, InputMode};
+use crate::ui::app::{Action, App, InputMode};
 use crate::ui::keymap;
 use crate::ui::theme::Theme;
 
@@ -115,6 +115,25 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
+/// One help line for two bindings that do opposite things.
+fn pair(a: &keymap::Binding, b: &keymap::Binding) -> Option<(String, &'static str)> {
+    let help = match (a.action, b.action) {
+        (Action::Nudge(x), Action::Nudge(y)) if x == -y && x >= 0.1 => {
+            "rate (or concurrency) up / down 10%"
+        }
+        (Action::Nudge(x), Action::Nudge(y)) if x == -y => "rate up / down 1%",
+        (Action::FocusNext, Action::FocusPrev) => "focus the next / previous pane",
+        (Action::Step(true), Action::Step(false)) => "step one interval forward / back",
+        (Action::Faster(true), Action::Faster(false)) => "faster / slower (1x to 16x)",
+        _ => return None,
+    };
+    let key = |k: keymap::Key| match k {
+        keymap::Key::BackTab => "S-Tab".to_owned(),
+        k => k.label(),
+    };
+    Some((format!("{} {}", key(a.key), key(b.key)), help))
+}
+
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme) {
     let unit = match app.plan.load.mode {
         Mode::Open => "req/s",
@@ -128,15 +147,24 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
             } else {
                 &InputMode::Normal
             });
-            let lines = table
-                .iter()
-                .map(|b| {
-                    Line::from(vec![
-                        Span::styled(format!(" {:>9}  ", b.key.label()), theme.bold()),
-                        Span::raw(b.help),
-                    ])
-                })
-                .collect();
+            // Opposite keys share a line, so the whole table fits 24 rows.
+            let mut lines = Vec::new();
+            let mut i = 0;
+            while i < table.len() {
+                let b = table[i];
+                let (key, help) = match table.get(i + 1).and_then(|n| pair(b, n)) {
+                    Some((key, help)) => {
+                        i += 1;
+                        (key, help)
+                    }
+                    None => (b.key.label(), b.help),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {key:>9}  "), theme.bold()),
+                    Span::raw(help),
+                ]));
+                i += 1;
+            }
             (" Keys ".into(), lines, 56)
         }
         InputMode::EditLevel(text) => {
