@@ -779,6 +779,7 @@ fn the_latency_legend_shows_the_level_in_force_or_the_run() {
     let meta = |id: u32, start: u64, kind| EpochMeta {
         id,
         start: Duration::from_secs(start),
+        until: Duration::from_secs(240),
         stage: 1,
         kind,
         from: 400.0,

@@ -247,19 +247,20 @@ impl Supervisor {
         self.emit_at(self.origin.elapsed(), kind, message);
     }
 
-    /// A new level epoch beginning at run-clock `start`.
+    /// A new level epoch over run-clock `span` (its start, and the stage's
+    /// end where the level would reach `to`).
     fn new_epoch(
         &mut self,
-        start: Duration,
+        span: (Duration, Duration),
         stage: usize,
         kind: EpochKind,
-        from: f64,
-        to: f64,
+        (from, to): (f64, f64),
     ) -> u32 {
         let id = self.epochs.len() as u32;
         let meta = EpochMeta {
             id,
-            start,
+            start: span.0,
+            until: span.1,
             stage,
             kind,
             from,
@@ -269,26 +270,25 @@ impl Supervisor {
         id
     }
 
-    /// The epoch of stage `i`'s segment starting at `from`: the stage's own
-    /// when it starts at the stage's start under the plan, a new one when a
-    /// hand-set level (or the plan again) takes over mid-stage.
+    /// The epoch of stage `i`'s segment over `span` (from, stage end): the
+    /// stage's own when it starts at `stage_start` under the plan, a new one
+    /// when a hand-set level (or the plan again) takes over mid-stage.
     fn epoch_for(
         &mut self,
         i: usize,
-        from: Duration,
+        span: (Duration, Duration),
         stage_start: Duration,
-        r0: f64,
-        to: f64,
+        levels: (f64, f64),
     ) -> u32 {
         let manual = matches!(self.manual, Some((s, _)) if s == i);
-        if !manual && from == stage_start {
+        if !manual && span.0 == stage_start {
             if self.stage_epochs.len() <= i {
                 self.stage_epochs.resize(i + 1, None);
             }
             if let Some(id) = self.stage_epochs[i] {
                 return id;
             }
-            let id = self.new_epoch(from, i, EpochKind::Stage, r0, to);
+            let id = self.new_epoch(span, i, EpochKind::Stage, levels);
             self.stage_epochs[i] = Some(id);
             return id;
         }
@@ -297,7 +297,7 @@ impl Supervisor {
         } else {
             EpochKind::Plan
         };
-        self.new_epoch(from, i, kind, r0, to)
+        self.new_epoch(span, i, kind, levels)
     }
 
     /// The plan's remaining stages from run-clock `rc` on, as segments starting at slot `k`.
@@ -318,7 +318,7 @@ impl Supervisor {
                     }
                 };
                 let to = r0 + slope * (stage_end - from).as_secs_f64();
-                let epoch = self.epoch_for(i, from, stage_start, r0, to);
+                let epoch = self.epoch_for(i, (from, stage_end), stage_start, (r0, to));
                 let seg = Segment {
                     t0: from,
                     len: stage_end - from,

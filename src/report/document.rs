@@ -346,6 +346,7 @@ fn tables(s: &Value) -> String {
         ] {
             let _ = writeln!(md, "{}", percentile_row(label, &s[k]));
         }
+        super::epochs::table(&mut md, s);
     }
     let map_table = |md: &mut String, title: &str, key: &str, head: &str| {
         if let Some(m) = s[key].as_object().filter(|m| !m.is_empty()) {
@@ -778,6 +779,7 @@ pub fn write_report(dir: &Path, format: Format) -> Result<Vec<PathBuf>, Document
         let events: Vec<Event> = serde_json::from_value(summary["events"].clone())
             .unwrap_or_else(|_| logged_events.clone());
         all_charts.extend(charts(&s, &events, &hist)?);
+        all_charts.extend(super::epochs::chart(&summary).map_err(DocumentError::Plot)?);
     }
     let (verdict, tables) = match &capacity {
         Some(c) => (

@@ -6,7 +6,14 @@ use crate::stats::epochs::{EpochKind, EpochRow};
 
 /// A level as the tables show it: one number for a hold, `a->b` for a ramp.
 pub fn level(r: &EpochRow) -> String {
-    let f = rampdeck_base::fmt::fmt_level;
+    // Whole numbers from 10 up: a ramp cut by warmup starts at 166.67.
+    let f = |v: f64| {
+        if v >= 10.0 {
+            format!("{v:.0}")
+        } else {
+            rampdeck_base::fmt::fmt_level(v)
+        }
+    };
     if (r.from - r.to).abs() < 1e-9 {
         f(r.from)
     } else {
@@ -64,4 +71,111 @@ pub fn render_text(s: &mut String, rows: &[EpochRow]) {
             ms(p.p999, p.count),
         );
     }
+}
+
+/// The report's "By level" table, from summary.json's `epochs` (shown when
+/// a run has more than one).
+pub fn table(md: &mut String, summary: &serde_json::Value) {
+    let Some(rows) = epoch_rows(summary) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "\n### By level (each epoch's own schedule; ms)\n\n| # | set by | level | from (s) | to (s) | sent | achieved/s | success (%) | p50 | p90 | p99 | p99.9 | service p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        let p = &r.latency;
+        let n = |v: f64| ms(v, p.count);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+            r.index,
+            what(r).replace('|', "\\|"),
+            level(r),
+            r.start_s,
+            r.end_s,
+            r.sent,
+            r.achieved,
+            r.success_rate
+                .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}")),
+            n(p.p50),
+            n(p.p90),
+            n(p.p99),
+            n(p.p999),
+            ms(r.service.p99, r.service.count),
+        );
+    }
+}
+
+/// The "latency against the level" chart: each epoch's p50, p99 and p99.9
+/// at the level it asked for (a ramp at its mean level).
+pub fn chart(summary: &serde_json::Value) -> Result<Option<(String, String, String)>, String> {
+    let Some(rows) = epoch_rows(summary) else {
+        return Ok(None);
+    };
+    let with = |get: fn(&crate::stats::Percentiles) -> f64| {
+        rows.iter()
+            .filter(|r| r.latency.count > 0)
+            .map(|r| (r.level, get(&r.latency)))
+            .collect::<Vec<_>>()
+    };
+    let lines = [
+        ("p50", super::plot::BLUE_, with(|p| p.p50)),
+        ("p99", super::plot::ORANGE_, with(|p| p.p99)),
+        ("p99.9", super::plot::RED_, with(|p| p.p999)),
+    ];
+    if lines.iter().all(|l| l.2.is_empty()) {
+        return Ok(None);
+    }
+    let groups: Vec<super::plot::Line> = lines
+        .into_iter()
+        .map(|(label, color, points)| super::plot::Line {
+            label,
+            color,
+            points,
+        })
+        .collect();
+    let unit = match summary["mode"].as_str() {
+        Some("closed") => "concurrency asked for",
+        _ => "rate asked for (req/s)",
+    };
+    let title = "Latency against the level (one point per epoch)";
+    let svg = super::plot::scatter_chart(title, unit, "milliseconds (log)", &groups, None)?;
+    Ok(Some(("levels.svg".to_owned(), title.to_owned(), svg)))
+}
+
+/// The epochs of a summary that has more than one (older summaries have none).
+fn epoch_rows(summary: &serde_json::Value) -> Option<Vec<EpochRow>> {
+    let list = summary["epochs"].as_array().filter(|l| l.len() > 1)?;
+    list.iter().map(row_of).collect()
+}
+
+/// An epoch row read back from summary.json.
+fn row_of(v: &serde_json::Value) -> Option<EpochRow> {
+    let pct = |p: &serde_json::Value| crate::stats::Percentiles {
+        p50: p["p50"].as_f64().unwrap_or(0.0),
+        p90: p["p90"].as_f64().unwrap_or(0.0),
+        p95: p["p95"].as_f64().unwrap_or(0.0),
+        p99: p["p99"].as_f64().unwrap_or(0.0),
+        p999: p["p999"].as_f64().unwrap_or(0.0),
+        max: p["max"].as_f64().unwrap_or(0.0),
+        mean: p["mean"].as_f64().unwrap_or(0.0),
+        count: p["count"].as_u64().unwrap_or(0),
+    };
+    Some(EpochRow {
+        index: v["index"].as_u64()? as usize,
+        kind: serde_json::from_value(v["kind"].clone()).ok()?,
+        stage: v["stage"].as_u64()? as usize,
+        stage_name: v["stage_name"].as_str().map(str::to_owned),
+        from: v["from"].as_f64()?,
+        to: v["to"].as_f64()?,
+        level: v["level"].as_f64()?,
+        start_s: v["start_s"].as_f64()?,
+        end_s: v["end_s"].as_f64()?,
+        sent: v["sent"].as_u64()?,
+        achieved: v["achieved"].as_f64()?,
+        success_rate: v["success_rate"].as_f64(),
+        latency: pct(&v["latency"]),
+        service: pct(&v["service"]),
+    })
 }

@@ -59,9 +59,31 @@ pub struct EpochMeta {
     /// The plan's stage it lies in (0-based).
     pub stage: usize,
     pub kind: EpochKind,
-    /// The level at its start and at its end (a ramp moves; a hold or a set level does not).
+    /// The level at its start and at `until` (a ramp moves; a hold or a
+    /// set level does not), linear in between.
     pub from: f64,
     pub to: f64,
+    /// Where the level would reach `to`: the stage's end (a later epoch may
+    /// begin before it).
+    #[serde(
+        default,
+        rename = "until_s",
+        serialize_with = "secs",
+        deserialize_with = "de_secs"
+    )]
+    pub until: Duration,
+}
+
+impl EpochMeta {
+    /// The level asked for at run-clock `t` within the epoch.
+    pub fn level_at(&self, t: Duration) -> f64 {
+        let span = self.until.saturating_sub(self.start).as_secs_f64();
+        if span <= 0.0 {
+            return self.from;
+        }
+        let f = (t.saturating_sub(self.start).as_secs_f64() / span).clamp(0.0, 1.0);
+        self.from + (self.to - self.from) * f
+    }
 }
 
 /// Finished requests of one epoch: successes' corrected and service latency
@@ -345,14 +367,16 @@ impl EpochBook {
             .map(|(i, s)| {
                 let sent = s.part.map_or(0, |p| p.finished);
                 let len = s.stop - s.start;
+                // What it asked for in its measured window (a ramp cut by warmup starts higher).
+                let (from, to) = (s.meta.level_at(s.start), s.meta.level_at(s.stop));
                 EpochRow {
                     index: i + 1,
                     kind: s.meta.kind,
                     stage: s.meta.stage + 1,
                     stage_name: stage_names.get(s.meta.stage).cloned().flatten(),
-                    from: s.meta.from,
-                    to: s.meta.to,
-                    level: (s.meta.from + s.meta.to) / 2.0,
+                    from,
+                    to,
+                    level: (from + to) / 2.0,
                     start_s: s.start.as_secs_f64(),
                     end_s: s.stop.as_secs_f64(),
                     sent,
@@ -399,7 +423,8 @@ impl EpochBook {
                 }
             };
             let (row, acc, level_secs) = &mut out[at];
-            *level_secs += (s.meta.from + s.meta.to) / 2.0 * (s.stop - s.start).as_secs_f64();
+            let mean = (s.meta.level_at(s.start) + s.meta.level_at(s.stop)) / 2.0;
+            *level_secs += mean * (s.stop - s.start).as_secs_f64();
             row.epochs.push(i + 1);
             row.end_s = s.stop.as_secs_f64();
             if let Some(p) = s.part {
