@@ -159,6 +159,32 @@ async fn three_local_agents_send_the_plans_rate_and_merge_exactly() {
     assert!(lines.iter().any(|l| l["type"] == "agents"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_merge_each_level_epoch_exactly() {
+    let _g = SERIAL.lock().await;
+    let (addr, _count) = counting_server(Duration::from_millis(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let plan = plan_with(
+        addr,
+        "interval = \"500ms\"\n[[load.stages]]\nkind = \"hold\"\ntarget = 400\nduration = \"2s\"\nname = \"low\"\n\
+         [[load.stages]]\nkind = \"hold\"\ntarget = 800\nduration = \"2s\"\nname = \"high\"",
+        AgentsSpec::Local { count: 2 },
+    );
+    run(plan, &out).await.expect("the run");
+    let v = support::summary(&out);
+    let epochs = v["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), 2, "{:#}", v["epochs"]);
+    // Both agents' parts of each epoch, merged: the plan's level each.
+    for (e, want) in epochs.iter().zip([400.0, 800.0]) {
+        let got = e["achieved"].as_f64().unwrap();
+        assert!((got - want).abs() <= want * 0.03, "{e:#}");
+    }
+    assert_eq!(epochs[1]["stage_name"], "high");
+    let sent: u64 = epochs.iter().map(|e| e["sent"].as_u64().unwrap()).sum();
+    assert_eq!(sent, v["requests"].as_u64().unwrap());
+}
+
 /// This process's child processes running `rampdeck agent`.
 fn agent_children() -> Vec<u32> {
     let me = std::process::id();

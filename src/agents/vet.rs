@@ -98,6 +98,22 @@ pub fn interval(
             s.index, s.finished
         ));
     }
+    // The epochs split the same requests: never more of them, and an
+    // epoch's successes no more than its requests (the log reader checks that).
+    let by_epoch: u64 = h.epochs.iter().map(|p| p.finished).sum();
+    if by_epoch > s.finished {
+        return Err(format!(
+            "interval {}: its epochs hold {by_epoch} requests, but {} finished",
+            s.index, s.finished
+        ));
+    }
+    if s.epochs_begun.len() > 16 {
+        return Err(format!(
+            "interval {}: {} epochs begun in one interval (levels change at most a few times a second)",
+            s.index,
+            s.epochs_begun.len()
+        ));
+    }
     Ok(next)
 }
 
