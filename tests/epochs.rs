@@ -263,3 +263,56 @@ fn a_threshold_on_a_stage_the_plan_lacks_names_the_stages_it_has() {
         "{e}"
     );
 }
+
+/// Answers in 1 ms, except that a request arriving between `from` and
+/// `to` (since it started) waits until `to`: every connection stalls.
+async fn stalling_server(from: Duration, to: Duration) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let start = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                while read_head(&mut s).await.is_some() {
+                    let t = start.elapsed();
+                    if t >= from && t < to {
+                        tokio::time::sleep_until(start + to).await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    let r = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if s.write_all(r).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_sent_after_a_level_change_is_charged_to_the_level_that_scheduled_it() {
+    let _serial = SERIAL.lock().await;
+    // Every connection stalls from 0.8 s to 1.6 s; the first stage's last
+    // 0.2 s of slots can only leave after 1.6 s, in the second stage.
+    let addr = stalling_server(Duration::from_millis(800), Duration::from_millis(1600)).await;
+    let plan = plan(
+        addr,
+        "[load]\nmax_connections = 20\n\
+         [[load.stages]]\nkind = \"hold\"\ntarget = 200\nduration = \"1s\"\n\
+         [[load.stages]]\nkind = \"hold\"\ntarget = 100\nduration = \"1500ms\"\n",
+    );
+    let (result, events) = engine::run_to_end(plan).await.unwrap();
+    let rows = model_of(events).epochs.rows(&[]);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    // Exactly the first stage's 200 slots, though a part of them left late.
+    assert_eq!(rows[0].sent, 200, "{rows:#?}");
+    assert_eq!(rows[1].sent, 150, "{rows:#?}");
+    assert_eq!(result.totals.finished, 350);
+    // Corrected against their own schedule: the first stage's late slots
+    // waited for the stall's end (up to about 0.8 s), and its fast
+    // requests before the stall stay fast.
+    assert!(rows[0].latency.max >= 550.0, "{:?}", rows[0].latency);
+    assert!(rows[0].latency.p50 < 10.0, "{:?}", rows[0].latency);
+}
