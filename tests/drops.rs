@@ -214,3 +214,79 @@ affects = ["slow"]
     let charged = n(first, "drops") + n(second, "drops");
     assert!(charged <= n(&s, "failed"), "{s}");
 }
+
+/// A target whose requests take 400 ms, and an admin port whose `POST`
+/// ("a reload") cuts every request in flight at once, as a restart does.
+async fn reloading_server() -> (std::net::SocketAddr, std::net::SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let cut = std::sync::Arc::new(tokio::sync::Notify::new());
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addrs = (target.local_addr().unwrap(), admin.local_addr().unwrap());
+    let c = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = target.accept().await {
+            let c = c.clone();
+            tokio::spawn(async move {
+                while support::read_head(&mut s).await.is_some() {
+                    tokio::select! {
+                        _ = c.notified() => {
+                            // Closed with a reset: the request was lost.
+                            let _ = s.set_linger(Some(Duration::ZERO));
+                            return;
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(400)) => {}
+                    }
+                    let r = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if s.write_all(r).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = admin.accept().await {
+            if support::read_head(&mut s).await.is_some() {
+                cut.notify_waiters();
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        }
+    });
+    addrs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_cut_by_a_reload_are_charged_to_it_as_in_flight_at_the_change() {
+    let _serial = support::SERIAL.lock().await;
+    let (target, admin) = reloading_server().await;
+    let profile = format!(
+        "[target]\nurl = \"http://{target}\"\ntimeout = \"2s\"\n\
+         [[request]]\nname = \"order\"\nmethod = \"POST\"\npath = \"/\"\n\
+         [load]\nrate = 50\nduration = \"4s\"\nmax_connections = 60\n\
+         [[route_action]]\nname = \"reload\"\nkind = \"http\"\nmethod = \"POST\"\n\
+         url = \"http://{admin}/reload\"\nat = \"1500ms\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::run_headless("reload.toml", &profile, dir.path()).await;
+    let s = support::summary(&out);
+    let d = &s["route_actions"][0]["drops"];
+    // About 50/s x 0.4 s were in flight when the reload went out; every
+    // one was cut, none failed on its own before it, none after it.
+    let in_flight = d["in_flight"].as_u64().unwrap_or(0);
+    assert!((14..=26).contains(&in_flight), "{d}");
+    assert_eq!(d["drops"], 0, "{d}");
+    assert_eq!(d["before"], 0, "{d}");
+    // They are the run's only failures, and charged once (a POST cut
+    // mid-request is not sent again).
+    assert_eq!(s["failed"].as_u64().unwrap(), in_flight, "{s:#}");
+    assert_eq!(s["resent"], 0);
+    let listed: Vec<&Value> = d["listed"].as_array().unwrap().iter().collect();
+    assert!(listed.iter().all(|x| x["class"] == "in_flight"), "{d}");
+    // Each was sent before the action and within a request's time of it.
+    assert!(listed
+        .iter()
+        .all(|x| (-450.0..0.0).contains(&x["offset_ms"].as_f64().unwrap())));
+}

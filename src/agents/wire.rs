@@ -168,9 +168,9 @@ impl WireControl {
 }
 
 /// One failed request: its send time (µs since the start), how it failed
-/// (a status, or an error kind), which request.
+/// (a status, or an error kind), which request, and how long it took (µs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct WireFailure(pub u64, pub WireOutcome, pub u16);
+pub struct WireFailure(pub u64, pub WireOutcome, pub u16, #[serde(default)] pub u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -185,19 +185,27 @@ impl From<&FailureAt> for WireFailure {
             Outcome::Status(s) => WireOutcome::Status(s),
             Outcome::Error(k) => WireOutcome::Error(k),
         };
-        WireFailure(f.sent.as_micros() as u64, outcome, f.request)
+        let took = f.ended.saturating_sub(f.sent);
+        WireFailure(
+            f.sent.as_micros() as u64,
+            outcome,
+            f.request,
+            took.as_micros() as u64,
+        )
     }
 }
 
 impl From<WireFailure> for FailureAt {
-    fn from(WireFailure(us, o, request): WireFailure) -> Self {
+    fn from(WireFailure(us, o, request, took): WireFailure) -> Self {
+        let sent = Duration::from_micros(us);
         FailureAt {
-            sent: Duration::from_micros(us),
+            sent,
             outcome: match o {
                 WireOutcome::Status(s) => Outcome::Status(s),
                 WireOutcome::Error(k) => Outcome::Error(k),
             },
             request,
+            ended: sent.saturating_add(Duration::from_micros(took)),
         }
     }
 }
@@ -850,6 +858,7 @@ mod tests {
             sent: Duration::from_micros(1500),
             outcome: Outcome::Error(ErrorKind::Reset),
             request: 2,
+            ended: Duration::from_micros(2700),
         };
         let w = WireFailure::from(&f);
         let t = serde_json::to_string(&w).unwrap();

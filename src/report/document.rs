@@ -634,13 +634,14 @@ fn route_actions(md: &mut String, rs: &[Value]) {
     };
     let _ = writeln!(
         md,
-        "\n### Route actions\n\n| action | at (s) | apply (ms) | data plane (ms) | control plane (ms) |{head} drops | not sent | already failing | unrelated | counted over |\n|---|---|---|---|---|{rule}---|---|---|---|---|"
+        "\n### Route actions\n\n| action | at (s) | apply (ms) | data plane (ms) | control plane (ms) |{head} drops | in flight at the change | not sent | already failing | unrelated | a later change's | counted over |\n|---|---|---|---|---|{rule}---|---|---|---|---|---|---|"
     );
     for r in rs {
         let d = &r["drops"];
+        // Counts left out of a window when 0 (in_flight, later) read as 0.
         let cell = |k: &str| {
             if d.is_object() {
-                num(&d[k])
+                num(d.get(k).unwrap_or(&Value::from(0)))
             } else {
                 "-".to_owned()
             }
@@ -665,7 +666,7 @@ fn route_actions(md: &mut String, rs: &[Value]) {
         };
         let _ = writeln!(
             md,
-            "| {} #{}{} | {:.1} | {} | {} | {} |{conv} {} | {} | {} | {} | {} |",
+            "| {} #{}{} | {:.1} | {} | {} | {} |{conv} {} | {} | {} | {} | {} | {} | {} |",
             num(&r["action"]).replace('|', "\\|"),
             num(&r["firing"]),
             r["error"].as_str().map_or_else(String::new, |e| format!(
@@ -680,9 +681,11 @@ fn route_actions(md: &mut String, rs: &[Value]) {
             ms("data_plane_ms"),
             ms("control_plane_ms"),
             cell("drops"),
+            cell("in_flight"),
             cell("not_sent"),
             cell("before"),
             cell("unrelated"),
+            cell("later"),
             over.replace('|', "\\|"),
         );
     }

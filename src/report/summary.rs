@@ -583,7 +583,7 @@ impl Summary {
                 .route_actions
                 .iter()
                 .filter_map(|r| r.drops.as_ref())
-                .map(|d| d.drops)
+                .map(|d| d.drops + d.in_flight)
                 .sum();
             if charged > 0 {
                 let _ = writeln!(

@@ -8,6 +8,10 @@
 //!   continues an outage that was under way when it was (failures of the
 //!   affected requests no further apart than a few of their send gaps), is
 //!   **before**: that outage belongs to whatever started it;
+//! - an affected request sent before the action but failing after it was
+//!   sent, with no outage under way, was **in flight at the change**: the
+//!   action's, counted apart from its drops (a reload that cuts the
+//!   requests it finds open);
 //! - the rest are the action's **drops**, unless a later action's window
 //!   counts the same failure as its own drop (an outage that began after
 //!   that action was sent): then it is **later**, charged to that action
@@ -54,6 +58,11 @@ pub struct Drops {
     /// that action's drops, not this one's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub later: u64,
+    /// Affected requests sent before the action and failed after it was
+    /// sent (no outage under way): the action's too, shown apart from
+    /// `drops` ("in flight at the change").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight: u64,
     /// Scheduled requests that had not left by the end of the window, over
     /// the backlog there was when the action was sent.
     #[serde(default)]
@@ -79,7 +88,7 @@ impl Drops {
             Some(GENERATOR_LIMITED) => 0,
             _ => self.not_sent,
         };
-        self.drops + not_sent
+        self.drops + self.in_flight + not_sent
     }
 }
 
@@ -98,6 +107,9 @@ pub enum Class {
     Before,
     Unrelated,
     Later,
+    /// Sent before the action and failed after it was sent, with no outage
+    /// under way: the action's, counted apart from its drops.
+    InFlight,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,7 +184,9 @@ fn classes(hits: &[&FailureAt], w: &Window<'_>) -> Vec<Class> {
             let close = last.is_some_and(|l| f.sent - l <= w.outage_gap);
             run = if close { run + 1 } else { 1 };
             last = Some(f.sent);
-            if f.sent < w.fired {
+            if f.sent < w.fired && f.ended > w.fired && !(outage && close) {
+                Class::InFlight
+            } else if f.sent < w.fired {
                 outage = run >= OUTAGE_RUN;
                 Class::Before
             } else if outage && close {
@@ -194,7 +208,7 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
     for l in w.later {
         let mine = in_window(&all, l);
         for (f, c) in mine.iter().zip(classes(&mine, l)) {
-            if c == Class::Drop {
+            if matches!(c, Class::Drop | Class::InFlight) {
                 theirs.insert((f.sent, f.request));
             }
         }
@@ -214,16 +228,17 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
         before: 0,
         unrelated: 0,
         later: 0,
+        in_flight: 0,
         not_sent: 0,
         not_sent_cause: None,
         by_request: BTreeMap::new(),
         listed: Vec::new(),
         complete: w.complete,
     };
-    let mut listed = [0usize; 4];
+    let mut listed = [0usize; 5];
     for (f, class) in hits.iter().zip(classes(&hits, w)) {
         let class = match class {
-            Class::Drop if theirs.contains(&(f.sent, f.request)) => Class::Later,
+            Class::Drop | Class::InFlight if theirs.contains(&(f.sent, f.request)) => Class::Later,
             c => c,
         };
         match class {
@@ -234,8 +249,12 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
             Class::Before => d.before += 1,
             Class::Unrelated => d.unrelated += 1,
             Class::Later => d.later += 1,
+            Class::InFlight => {
+                d.in_flight += 1;
+                *d.by_request.entry(name(f.request)).or_insert(0) += 1;
+            }
         }
-        let cap = if class == Class::Drop {
+        let cap = if matches!(class, Class::Drop | Class::InFlight) {
             DROPS_LISTED
         } else {
             OTHERS_LISTED
@@ -260,10 +279,12 @@ mod tests {
     use crate::stats::ErrorKind;
 
     fn f(ms: u64, request: u16, o: Outcome) -> FailureAt {
+        // A fast failure: it ends within a millisecond of its send.
         FailureAt {
             sent: Duration::from_millis(ms),
             outcome: o,
             request,
+            ended: Duration::from_millis(ms) + Duration::from_micros(500),
         }
     }
 
@@ -279,6 +300,62 @@ mod tests {
             names,
             later: &[],
         }
+    }
+
+    /// A failure sent at `sent_ms` that ended at `ended_ms`.
+    fn slow(sent_ms: u64, ended_ms: u64, request: u16) -> FailureAt {
+        FailureAt {
+            sent: Duration::from_millis(sent_ms),
+            outcome: Outcome::Error(ErrorKind::Reset),
+            request,
+            ended: Duration::from_millis(ended_ms),
+        }
+    }
+
+    #[test]
+    fn a_request_in_flight_at_the_change_is_its_own_and_counted_apart() {
+        let names = names();
+        // Sent at 9.5 s, cut at 10.05 s: in flight when the action went (9.99 s).
+        let failures = [slow(9_500, 10_050, 1), f(10_100, 1, Outcome::Status(503))];
+        let d = collect(&failures, &window(None, &names));
+        assert_eq!((d.in_flight, d.drops, d.before), (1, 1, 0));
+        assert_eq!(d.charged(), 2);
+        assert_eq!(d.by_request["shop"], 2);
+        assert_eq!(d.listed[0].class, Class::InFlight);
+        // Failed before the action was sent: already failing, not its own.
+        let d = collect(&[slow(9_500, 9_900, 1)], &window(None, &names));
+        assert_eq!((d.in_flight, d.before), (0, 1));
+        // An outage under way when it went keeps its in-flight requests.
+        let failures = [
+            f(9_800, 1, Outcome::Status(503)),
+            f(9_820, 1, Outcome::Status(503)),
+            f(9_840, 1, Outcome::Status(503)),
+            slow(9_860, 10_200, 1),
+        ];
+        let d = collect(&failures, &window(None, &names));
+        assert_eq!((d.in_flight, d.before), (0, 4));
+        // A request the route does not serve is unrelated, in flight or not.
+        let only = [true, false];
+        let d = collect(&[slow(9_500, 10_050, 1)], &window(Some(&only), &names));
+        assert_eq!((d.in_flight, d.unrelated), (0, 1));
+    }
+
+    #[test]
+    fn one_in_flight_at_a_later_change_is_that_changes() {
+        let names = names();
+        let mut later = window(None, &names);
+        later.fired = Duration::from_millis(11_990);
+        later.applied = Duration::from_secs(12);
+        // Sent after the first action, cut by the second one.
+        let failures = [slow(11_900, 12_050, 1)];
+        let first = Window {
+            later: std::slice::from_ref(&later),
+            ..window(None, &names)
+        };
+        let d = collect(&failures, &first);
+        assert_eq!((d.drops, d.in_flight, d.later), (0, 0, 1));
+        let d2 = collect(&failures, &later);
+        assert_eq!((d2.in_flight, d2.drops), (1, 0));
     }
 
     fn names() -> Vec<String> {
@@ -451,11 +528,13 @@ mod tests {
                 let start = next(20_000);
                 let len = 10 + next(40) * 10;
                 let step = if next(3) == 0 { 80 } else { 10 };
-                failures.extend(
-                    (start..start + len)
-                        .step_by(step as usize)
-                        .map(|ms| f(ms, (ms % 2) as u16, Outcome::Status(503))),
-                );
+                // Some outages are of slow requests, in flight across a firing.
+                let took = if next(2) == 0 { 0 } else { next(3_000) };
+                failures.extend((start..start + len).step_by(step as usize).map(|ms| {
+                    let mut x = f(ms, (ms % 2) as u16, Outcome::Status(503));
+                    x.ended += Duration::from_millis(took);
+                    x
+                }));
             }
             failures.sort_by_key(|x| x.sent);
             failures.dedup_by_key(|x| (x.sent, x.request));
@@ -470,8 +549,12 @@ mod tests {
                     .map(|w| firing(w.fired.as_millis() as u64, &names, &[]))
                     .collect();
                 let d = collect(&failures, &firing(t, &names, &later));
-                total += d.drops;
-                for x in d.listed.iter().filter(|x| x.class == Class::Drop) {
+                total += d.drops + d.in_flight;
+                for x in d
+                    .listed
+                    .iter()
+                    .filter(|x| matches!(x.class, Class::Drop | Class::InFlight))
+                {
                     let key = (
                         (x.offset_ms + (t + 10) as f64).round() as i64,
                         x.request.clone(),

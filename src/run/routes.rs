@@ -373,6 +373,21 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
             if d.drops > 5 { ", …" } else { "" }
         )
     };
+    if d.in_flight > 0 {
+        let first: Vec<String> = d
+            .listed
+            .iter()
+            .filter(|x| x.class == drops::Class::InFlight)
+            .take(3)
+            .map(|x| format!("{:+.0} ms {} {}", x.offset_ms, x.request, x.outcome))
+            .collect();
+        line += &format!(
+            "; {} in flight at the change failed after it was sent (charged to it: {}{})",
+            d.in_flight,
+            first.join(", "),
+            if d.in_flight > 3 { ", …" } else { "" }
+        );
+    }
     if d.not_sent > 0 {
         let cause = d
             .not_sent_cause

@@ -281,6 +281,8 @@ fn split_drops(cfg: &super::config::ChangeConfig, samples: &[Sample], flips: &mu
                 Answer::Error(_) => crate::stats::Outcome::Error(crate::stats::ErrorKind::Connect),
             },
             request: 0,
+            // The scenario's latency is from the scheduled send.
+            ended: s.sent.saturating_add(s.latency),
         })
         .collect();
     let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();

@@ -72,6 +72,9 @@ pub struct FailureAt {
     pub outcome: Outcome,
     /// Which of the plan's requests (profile order).
     pub request: u16,
+    /// When it ended (sent plus its service time): a request in flight
+    /// across a route change is told from one that failed before it.
+    pub ended: Duration,
 }
 
 impl Default for Measurements {
@@ -155,6 +158,7 @@ impl Measurements {
                 sent,
                 outcome,
                 request,
+                ended: sent.saturating_add(service),
             });
         }
         match outcome {

@@ -97,6 +97,7 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
             };
             let mut text = format!("     #{firing} drops {}", d.charged());
             for (n, label) in [
+                (d.in_flight, "in flight"),
                 (d.before, "before"),
                 (d.unrelated, "unrelated"),
                 (d.not_sent, "not sent"),
