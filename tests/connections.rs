@@ -324,3 +324,192 @@ async fn proxy_protocol_headers_are_accepted_by_a_real_haproxy() {
         "{c}"
     );
 }
+
+/// A real nginx in front of the demo's WebSocket echo, run from its own
+/// prefix directory (stopped when dropped).
+struct Nginx {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(dir: &Path, backend: std::net::SocketAddr) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            format!(
+                "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nworker_processes 1;\n\
+                 events {{ worker_connections 512; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
+                 fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
+                 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://{backend};\n      proxy_http_version 1.1;\n\
+                 proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection \"upgrade\";\n\
+                 proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let n = Nginx {
+            dir: dir.to_owned(),
+            port,
+        };
+        n.up();
+        n
+    }
+
+    /// `nginx -p DIR -c DIR/nginx.conf ARGS...`, as a command action runs it.
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "nginx".to_owned(),
+            "-p".to_owned(),
+            self.dir.display().to_string(),
+            "-c".to_owned(),
+            self.dir.join("nginx.conf").display().to_string(),
+        ];
+        v.extend(args.iter().map(|a| (*a).to_owned()));
+        v
+    }
+
+    fn up(&self) {
+        let argv = self.argv(&[]);
+        let o = Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("nginx");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A restart as a shell line: stop, wait for the old master to exit, start.
+    fn restart_line(&self) -> String {
+        let q = |v: Vec<String>| v.join(" ");
+        format!(
+            "{stop}; while [ -e {d}/nginx.pid ]; do sleep 0.05; done; {start}",
+            stop = q(self.argv(&["-s", "stop"])),
+            d = self.dir.display(),
+            start = q(self.argv(&[]))
+        )
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let argv = self.argv(&["-s", "stop"]);
+        let _ = Command::new(&argv[0]).args(&argv[1..]).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nginx (apt-get install nginx-light)"]
+async fn websockets_through_nginx_survive_a_reload_and_a_restart_is_charged_to_its_firing() {
+    let _g = SERIAL.lock().await;
+    let demo = support::demo(vec![support::route("/")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::start(&dir.path().join("nginx"), demo.addrs.gateway);
+    let profile = |action: &str| {
+        format!(
+            "[target]\nurl = \"ws://127.0.0.1:{}/ws/echo\"\ntimeout = \"1s\"\n\
+             [load]\nmode = \"connections\"\ntarget = 20\nrate = 200\nduration = \"5s\"\n\
+             message = \"through nginx\"\nmessage_interval = \"200ms\"\n\
+             [[route_action]]\nname = \"change\"\nkind = \"command\"\ncommand = {action}\nat = \"2s\"\n",
+            nginx.port
+        )
+    };
+    let toml_list = |v: Vec<String>| {
+        format!(
+            "[{}]",
+            v.iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    // A graceful reload: the old worker keeps its upgraded connections.
+    let (o, s) = run(
+        dir.path(),
+        &profile(&toml_list(nginx.argv(&["-s", "reload"]))),
+    );
+    let c = &s["connections"];
+    let d = &s["route_actions"][0]["drops"];
+    let phase = &s["route_actions"][0]["phase"];
+    assert!(
+        phase == "applied" || phase == "propagated",
+        "{phase}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(n(&d["drops"]), 0, "{d}");
+    assert_eq!(n(&c["server_closed"]) + n(&c["resets"]), 0, "{c}");
+    assert_eq!(n(&c["message_failures"]), 0, "{c}");
+    let said = |s: &serde_json::Value, what: &str| {
+        s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"].as_str().unwrap_or("").contains(what))
+    };
+    assert!(
+        said(&s, "route change: no connection lost from -1 s to +5 s"),
+        "{:#}",
+        s["events"]
+    );
+
+    // A restart: every connection is lost at the change, charged to it,
+    // and each is opened again once nginx is back.
+    let restart = toml_list(vec!["sh".into(), "-c".into(), nginx.restart_line()]);
+    let (o, s) = run(dir.path(), &profile(&restart));
+    let c = &s["connections"];
+    let d = &s["route_actions"][0]["drops"];
+    let lost = n(&c["server_closed"]) + n(&c["resets"]);
+    assert_eq!(
+        n(&d["drops"]),
+        20,
+        "{d}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(lost, 20, "{c}");
+    assert_eq!(n(&d["before"]), 0, "{d}");
+    assert_eq!(n(&d["reconnected"]), 20, "{d}");
+    assert_eq!(n(&c["reconnected"]), 20, "{c}");
+    // The gap runs from the loss to the replacement's upgrade: at least
+    // the time nginx was down, well under the window.
+    let gap = &c["reconnect_ms"];
+    assert!(f(&gap["p50"]) > 1.0 && f(&gap["max"]) < 3000.0, "{gap}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("20 connections lost to the change"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_is_reopened_and_its_gap_timed_unless_reconnect_is_off() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = |reconnect: &str| {
+        format!(
+            "[load]\nmode = \"connections\"\ntraffic = \"websocket\"\ntarget = 10\nrate = 100\n\
+             duration = \"1800ms\"\n{reconnect}\n[demo]\n[demo.echo]\nclose_after = \"1s\"\nclose_code = 1001\n"
+        )
+    };
+    // The demo closes each connection at 1 s; each is opened again at
+    // once (the open rate allows 100/s), so the gap is about 10 ms or less.
+    let (_, s) = run(dir.path(), &profile(""));
+    let c = &s["connections"];
+    assert_eq!(n(&c["server_closed"]), 10, "{c}");
+    assert_eq!(n(&c["reconnected"]), 10, "{c}");
+    assert_eq!(n(&c["opened"]), 20, "{c}");
+    assert!(f(&c["reconnect_ms"]["max"]) < 200.0, "{c}");
+    // reconnect = false: they stay lost.
+    let (_, s) = run(dir.path(), &profile("reconnect = false"));
+    let c = &s["connections"];
+    assert_eq!(n(&c["server_closed"]), 10, "{c}");
+    assert_eq!((n(&c["opened"]), n(&c["reconnected"])), (10, 0), "{c}");
+    assert!(c.get("reconnect_ms").is_none(), "{c}");
+}

@@ -232,7 +232,7 @@ async fn reloading_server() -> (std::net::SocketAddr, std::net::SocketAddr) {
                     tokio::select! {
                         _ = c.notified() => {
                             // Closed with a reset: the request was lost.
-                            let _ = s.set_linger(Some(Duration::ZERO));
+                            let _ = s.set_zero_linger();
                             return;
                         }
                         _ = tokio::time::sleep(Duration::from_millis(400)) => {}

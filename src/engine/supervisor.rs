@@ -610,7 +610,12 @@ impl Supervisor {
         let stage = self.plan.load.level_at(start).0;
         // The run totals keep no per-request list: it only serves route
         // actions, which read it from the interval.
-        let failures = std::mem::take(&mut self.interval.failures);
+        let mut failures = std::mem::take(&mut self.interval.failures);
+        // Held connections the server closed or reset are charged by route
+        // actions as failed requests are.
+        if let Some(c) = &self.shared.connections {
+            failures.extend(c.stats.take_losses());
+        }
         if !warmup {
             // The epochs' parts travel in the snapshot; the totals need no copy.
             let epochs = std::mem::take(&mut self.interval.epochs);

@@ -50,6 +50,7 @@ pub struct Raw {
     pub message_interval: Option<Spanned<Dur>>,
     pub proxy_protocol: Option<Spanned<String>>,
     pub traffic: Option<Spanned<String>>,
+    pub reconnect: Option<Spanned<bool>>,
 }
 
 /// The connections plan but for the open rate, which `[load]`'s level
@@ -108,6 +109,7 @@ pub fn fields(
             message_interval,
             proxy,
             url: None,
+            reconnect: r.reconnect.is_none_or(|b| *b.get_ref()),
         },
         r.traffic,
     ))

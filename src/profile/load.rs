@@ -40,6 +40,7 @@ pub(super) fn load_plan(
             l.proxy_protocol.as_ref().map(|v| v.span()),
         ),
         ("traffic", l.traffic.as_ref().map(|v| v.span())),
+        ("reconnect", l.reconnect.as_ref().map(|v| v.span())),
     ];
     let mut conn = None;
     if mode == RawMode::Connections {
@@ -54,6 +55,7 @@ pub(super) fn load_plan(
                 message_interval: l.message_interval.take(),
                 proxy_protocol: l.proxy_protocol.take(),
                 traffic: l.traffic.take(),
+                reconnect: l.reconnect.take(),
             },
         )?;
         if let Some(r) = l.rate.take() {

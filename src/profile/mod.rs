@@ -647,7 +647,7 @@ mod tests {
             duration: Duration::from_secs(10),
             name: None,
         };
-        let cut = fit_stages(&[ramp.clone()], Duration::from_secs(5));
+        let cut = fit_stages(std::slice::from_ref(&ramp), Duration::from_secs(5));
         assert_eq!(cut[0].to, 50.0);
         let ext = fit_stages(&[ramp], Duration::from_secs(15));
         assert_eq!(ext[1], Stage::hold(100.0, Duration::from_secs(5)));

@@ -497,6 +497,9 @@ pub struct RawLoad {
     pub proxy_protocol: Option<Spanned<String>>,
     /// Connections mode against the demo: "tcp" or "websocket".
     pub traffic: Option<Spanned<String>>,
+    /// Connections mode: reopen a connection the server closed or reset
+    /// (default true), timing the gap; false leaves it lost.
+    pub reconnect: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

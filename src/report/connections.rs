@@ -51,6 +51,14 @@ pub fn render_text(s: &mut String, c: &ConnInterval, secs: f64) {
             String::new()
         }
     );
+    if c.reconnected > 0 {
+        let _ = writeln!(
+            s,
+            "  Reconnected  {} of the {} lost",
+            group(c.reconnected),
+            group(c.server_closed + c.resets)
+        );
+    }
     if !c.close_codes.is_empty() {
         let codes: Vec<String> = c
             .close_codes
@@ -87,6 +95,9 @@ pub fn render_text(s: &mut String, c: &ConnInterval, secs: f64) {
     }
     if let Some(p) = &c.reset_age_ms {
         row(s, "age at reset", p);
+    }
+    if let Some(p) = &c.reconnect_ms {
+        row(s, "reconnect gap", p);
     }
     if !c.failures.is_empty() {
         let f: Vec<String> = c

@@ -586,11 +586,16 @@ impl Summary {
                 .map(|d| d.drops + d.in_flight)
                 .sum();
             if charged > 0 {
+                // Held connections: the losses are what the firings are charged with.
+                let (failed, what) = match &self.connections {
+                    Some(c) => (c.server_closed + c.resets, "lost connections"),
+                    None => (self.failed, "failed"),
+                };
                 let _ = writeln!(
                     s,
-                    "    drops charged {} of {} failed (one firing each at most)",
+                    "    drops charged {} of {} {what} (one firing each at most)",
                     group(charged),
-                    group(self.failed)
+                    group(failed)
                 );
             }
         }

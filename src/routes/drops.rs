@@ -63,6 +63,11 @@ pub struct Drops {
     /// `drops` ("in flight at the change").
     #[serde(default, skip_serializing_if = "is_zero")]
     pub in_flight: u64,
+    /// Connections mode: `drops` are held connections the server closed or
+    /// reset ("connections lost to the change"); this many lost connections
+    /// were opened again from the action's send to the window's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnected: Option<u64>,
     /// Scheduled requests that had not left by the end of the window, over
     /// the backlog there was when the action was sent.
     #[serde(default)]
@@ -126,6 +131,10 @@ pub struct Drop {
 
 pub fn outcome_name(o: Outcome) -> String {
     match o {
+        // A held connection the server closed: FIN (0) or a WebSocket close
+        // code (1000 and up); HTTP statuses are 100-999.
+        Outcome::Status(0) => "closed by the server".to_owned(),
+        Outcome::Status(s) if s >= 1000 => format!("websocket close {s}"),
         Outcome::Status(s) => format!("http {s}"),
         Outcome::Error(k) => k.name().to_owned(),
     }
@@ -229,6 +238,7 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
         unrelated: 0,
         later: 0,
         in_flight: 0,
+        reconnected: None,
         not_sent: 0,
         not_sent_cause: None,
         by_request: BTreeMap::new(),

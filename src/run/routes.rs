@@ -37,6 +37,8 @@ struct PaceAt {
     sent: u64,
     behind: u64,
     generator_limited: bool,
+    /// Connections mode: lost connections opened again in the interval.
+    reconnected: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,6 +124,7 @@ impl RouteLog {
             sent: i.sent,
             behind: i.behind,
             generator_limited: i.generator_limited,
+            reconnected: i.connections.as_ref().map(|c| c.now.reconnected),
         });
         if !self.records.is_empty() {
             for f in failures {
@@ -285,6 +288,9 @@ impl RouteLog {
             .filter(|p| p.end > fired && p.end.saturating_sub(p.len) < end)
             .collect();
         let peak = during.iter().map(|p| p.behind).max().unwrap_or(0);
+        if during.iter().any(|p| p.reconnected.is_some()) {
+            d.reconnected = Some(during.iter().filter_map(|p| p.reconnected).sum());
+        }
         d.not_sent = peak.saturating_sub(base);
         if d.not_sent > 0 {
             let limited = during.iter().any(|p| p.generator_limited);
@@ -342,8 +348,15 @@ impl RouteLog {
     }
 }
 
-/// "route flip: zero drops from -1 s to +5 s", or the drops and what else failed.
+/// "route flip: zero drops from -1 s to +5 s", or the drops and what else
+/// failed; for held connections, the connections lost and reopened.
 pub fn drops_line(action: &str, d: &drops::Drops) -> String {
+    let held = d.reconnected.is_some();
+    let (none, what) = if held {
+        ("no connection lost", "connections lost to the change")
+    } else {
+        ("zero drops", "drops")
+    };
     let window = format!("{:+.0} s to {:+.0} s", d.from_ms / 1000.0, d.to_ms / 1000.0);
     let cut = if d.complete {
         ""
@@ -351,28 +364,42 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
         " (window cut short)"
     };
     let mut line = if d.drops == 0 {
-        format!("route {action}: zero drops from {window}{cut}")
+        format!("route {action}: {none} from {window}{cut}")
     } else {
         let first: Vec<String> = d
             .listed
             .iter()
             .filter(|x| x.class == drops::Class::Drop)
             .take(5)
-            .map(|x| format!("{:+.0} ms {} {}", x.offset_ms, x.request, x.outcome))
+            .map(|x| match held {
+                true => format!("{:+.0} ms {}", x.offset_ms, x.outcome),
+                false => format!("{:+.0} ms {} {}", x.offset_ms, x.request, x.outcome),
+            })
             .collect();
         let by: Vec<String> = d
             .by_request
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
+        let by = if held {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        };
         format!(
-            "route {action}: {} drops from {window}{cut} ({}): {}{}",
+            "route {action}: {} {what} from {window}{cut}{by}: {}{}",
             d.drops,
-            by.join(", "),
             first.join(", "),
             if d.drops > 5 { ", …" } else { "" }
         )
     };
+    if let Some(n) = d.reconnected.filter(|_| d.drops > 0 || d.before > 0) {
+        let secs = (d.to_ms / 1000.0).max(1e-3);
+        line += &format!(
+            "; {n} reopened by the window's end ({:.1}/s)",
+            n as f64 / secs
+        );
+    }
     if d.in_flight > 0 {
         let first: Vec<String> = d
             .listed

@@ -26,6 +26,9 @@ pub struct ConnectionsPlan {
     pub proxy: Option<ProxyVersion>,
     /// The URL as the profile gave it (tcp://, ws://, ...), for display.
     pub url: Option<String>,
+    /// Reopen a connection the server closed or reset (timing the gap from
+    /// the loss to the new one established); false: it stays lost.
+    pub reconnect: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

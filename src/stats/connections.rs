@@ -8,7 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{new_histogram, Percentiles};
+use crate::stats::{new_histogram, FailureAt, Outcome, Percentiles};
 
 /// How a held connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,9 @@ struct Measure {
     /// Connection age when the server closed it, or it was reset.
     server_close_age: Histogram<u64>,
     reset_age: Histogram<u64>,
+    /// From a connection's loss (server close, reset) to its replacement established.
+    reconnect: Histogram<u64>,
+    reconnected: u64,
     opened: u64,
     failed: u64,
     closed: u64,
@@ -57,6 +60,8 @@ impl Measure {
             rtt: new_histogram(),
             server_close_age: new_histogram(),
             reset_age: new_histogram(),
+            reconnect: new_histogram(),
+            reconnected: 0,
             opened: 0,
             failed: 0,
             closed: 0,
@@ -77,6 +82,8 @@ impl Measure {
         let _ = self.rtt.add(&o.rtt);
         let _ = self.server_close_age.add(&o.server_close_age);
         let _ = self.reset_age.add(&o.reset_age);
+        let _ = self.reconnect.add(&o.reconnect);
+        self.reconnected += o.reconnected;
         self.opened += o.opened;
         self.failed += o.failed;
         self.closed += o.closed;
@@ -120,6 +127,12 @@ pub struct ConnInterval {
     /// Closed by the server (FIN or a WebSocket close).
     pub server_closed: u64,
     pub resets: u64,
+    /// Lost connections (closed by the server, reset) opened again, and
+    /// the gap from the loss to the new one established, ms.
+    #[serde(default)]
+    pub reconnected: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_ms: Option<Percentiles>,
     /// Connect phases, ms: TCP, TLS, WebSocket upgrade.
     pub tcp_ms: Percentiles,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +169,8 @@ impl ConnInterval {
             closed: m.closed,
             server_closed: m.server_closed,
             resets: m.resets,
+            reconnected: m.reconnected,
+            reconnect_ms: some(&m.reconnect),
             tcp_ms: Percentiles::of(&m.tcp),
             tls_ms: some(&m.tls),
             ws_ms: some(&m.ws),
@@ -191,6 +206,9 @@ pub struct ConnReport {
 /// Shared by every connection task; the supervisor drains it per interval.
 pub struct ConnStats {
     interval: Mutex<Measure>,
+    /// The interval's lost connections (closed by the server, reset), as
+    /// failures at their time: route actions charge them like requests.
+    losses: Mutex<Vec<FailureAt>>,
     total: Mutex<Measure>,
     established: AtomicU64,
     /// The most established at once since the last drain, and over the run.
@@ -208,6 +226,7 @@ impl ConnStats {
     pub fn new() -> Self {
         ConnStats {
             interval: Mutex::new(Measure::new()),
+            losses: Mutex::new(Vec::new()),
             total: Mutex::new(Measure::new()),
             established: AtomicU64::new(0),
             peak: AtomicU64::new(0),
@@ -257,9 +276,40 @@ impl ConnStats {
         });
     }
 
-    /// An established connection ended, `age` after it was opened.
-    pub fn ended(&self, how: &Ended, age: Duration) {
+    /// A lost connection's replacement is up, `gap` after the loss.
+    pub fn reopened(&self, gap: Duration) {
+        self.with(|m| {
+            m.reconnected += 1;
+            record(&mut m.reconnect, gap);
+        });
+    }
+
+    /// The lost connections since the last call, by when they were lost.
+    pub fn take_losses(&self) -> Vec<FailureAt> {
+        std::mem::take(&mut *self.losses.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// An established connection ended, `age` after it was opened, at `at`
+    /// since the run started (wall time, as failures are).
+    pub fn ended(&self, how: &Ended, age: Duration, at: Duration) {
         self.established.fetch_sub(1, Ordering::Relaxed);
+        let lost = match how {
+            // A close without a WebSocket code is 0 (`routes::drops::outcome_name`).
+            Ended::ServerClosed(code) => Some(Outcome::Status(code.unwrap_or(0))),
+            Ended::Reset(_) => Some(Outcome::Error(crate::stats::ErrorKind::Reset)),
+            Ended::Closed | Ended::EchoFailed(_) => None,
+        };
+        if let Some(outcome) = lost {
+            let mut l = self.losses.lock().unwrap_or_else(|e| e.into_inner());
+            if l.len() < crate::stats::measurements::FAILURES_KEPT {
+                l.push(FailureAt {
+                    sent: at,
+                    outcome,
+                    request: 0,
+                    ended: at,
+                });
+            }
+        }
         self.with(|m| match how {
             Ended::Closed => m.closed += 1,
             Ended::ServerClosed(code) => {
@@ -352,9 +402,29 @@ mod tests {
         s.ended(
             &Ended::Reset("the connection broke".into()),
             Duration::from_secs(2),
+            ms(2_500),
         );
-        s.ended(&Ended::ServerClosed(Some(4001)), Duration::from_secs(1));
-        s.ended(&Ended::EchoFailed("no echo".into()), ms(10));
+        s.ended(
+            &Ended::ServerClosed(Some(4001)),
+            Duration::from_secs(1),
+            ms(2_600),
+        );
+        s.ended(&Ended::EchoFailed("no echo".into()), ms(10), ms(2_700));
+        s.reopened(ms(300));
+        // The server's close and the reset are lost connections; an echo failure is rampdeck's close.
+        let lost: Vec<_> = s
+            .take_losses()
+            .iter()
+            .map(|f| (f.sent, f.outcome))
+            .collect();
+        assert_eq!(
+            lost,
+            [
+                (ms(2_500), Outcome::Error(crate::stats::ErrorKind::Reset)),
+                (ms(2_600), Outcome::Status(4001))
+            ]
+        );
+        assert!(s.take_losses().is_empty());
         s.failed("connect_refused", "connect to 127.0.0.1:9: refused".into());
         let r = s.interval(false);
         assert_eq!(r.now.established, 0);
@@ -374,6 +444,8 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(r.run.close_codes.get(&4001), Some(&1));
+        assert_eq!(r.run.reconnected, 1);
+        assert!((299.0..301.0).contains(&r.run.reconnect_ms.unwrap().p50));
         assert_eq!(r.run.failures.get("connect_refused"), Some(&1));
         let age = r.run.reset_age_ms.unwrap();
         assert!((1990.0..2010.0).contains(&age.p50), "{age:?}");

@@ -288,6 +288,9 @@ pub async fn hold_loop(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<A
     };
     let mut schedule = rx.borrow_and_update().clone();
     let mut buf = Vec::new();
+    // When this worker's last connection was lost (closed by the server,
+    // reset), until its replacement is up.
+    let mut lost_at: Option<Instant> = None;
     loop {
         if shared.stop.is_cancelled() {
             return;
@@ -320,6 +323,9 @@ pub async fn hold_loop(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<A
             continue;
         };
         let opened = Instant::now();
+        if let Some(lost) = lost_at.take() {
+            run.stats.reopened(opened - lost);
+        }
         let until = run.plan.hold.map(|h| opened + h);
         let mut next_message = run.plan.message_interval.map(|i| opened + i);
         let ended = loop {
@@ -356,11 +362,20 @@ pub async fn hold_loop(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<A
                 },
             }
         };
-        let age = opened.elapsed();
+        let now = Instant::now();
+        let age = now - opened;
         if matches!(ended, Ended::Closed | Ended::EchoFailed(_)) {
             held.close().await;
         }
-        run.stats.ended(&ended, age);
+        let at = now.saturating_duration_since(shared.origin);
+        run.stats.ended(&ended, age, at);
+        if matches!(ended, Ended::ServerClosed(_) | Ended::Reset(_)) {
+            if !run.plan.reconnect {
+                // `reconnect = false`: a lost connection stays lost.
+                return;
+            }
+            lost_at = Some(now);
+        }
         // Memory for an idle connection stays small: drop a grown buffer.
         if buf.capacity() > 4096 {
             buf = Vec::new();
