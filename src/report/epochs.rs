@@ -147,35 +147,5 @@ pub fn chart(summary: &serde_json::Value) -> Result<Option<(String, String, Stri
 /// The epochs of a summary that has more than one (older summaries have none).
 fn epoch_rows(summary: &serde_json::Value) -> Option<Vec<EpochRow>> {
     let list = summary["epochs"].as_array().filter(|l| l.len() > 1)?;
-    list.iter().map(row_of).collect()
-}
-
-/// An epoch row read back from summary.json.
-fn row_of(v: &serde_json::Value) -> Option<EpochRow> {
-    let pct = |p: &serde_json::Value| crate::stats::Percentiles {
-        p50: p["p50"].as_f64().unwrap_or(0.0),
-        p90: p["p90"].as_f64().unwrap_or(0.0),
-        p95: p["p95"].as_f64().unwrap_or(0.0),
-        p99: p["p99"].as_f64().unwrap_or(0.0),
-        p999: p["p999"].as_f64().unwrap_or(0.0),
-        max: p["max"].as_f64().unwrap_or(0.0),
-        mean: p["mean"].as_f64().unwrap_or(0.0),
-        count: p["count"].as_u64().unwrap_or(0),
-    };
-    Some(EpochRow {
-        index: v["index"].as_u64()? as usize,
-        kind: serde_json::from_value(v["kind"].clone()).ok()?,
-        stage: v["stage"].as_u64()? as usize,
-        stage_name: v["stage_name"].as_str().map(str::to_owned),
-        from: v["from"].as_f64()?,
-        to: v["to"].as_f64()?,
-        level: v["level"].as_f64()?,
-        start_s: v["start_s"].as_f64()?,
-        end_s: v["end_s"].as_f64()?,
-        sent: v["sent"].as_u64()?,
-        achieved: v["achieved"].as_f64()?,
-        success_rate: v["success_rate"].as_f64(),
-        latency: pct(&v["latency"]),
-        service: pct(&v["service"]),
-    })
+    serde_json::from_value(serde_json::Value::Array(list.clone())).ok()
 }

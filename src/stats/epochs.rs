@@ -217,14 +217,14 @@ impl EpochParts {
 }
 
 /// One epoch of a run, as summary.json lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     /// 1-based, in the order the epochs began (what `epoch.N.p99` names).
     pub index: usize,
     pub kind: EpochKind,
     /// 1-based stage number, and its name when the profile gives one.
     pub stage: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_name: Option<String>,
     /// The level asked for at the start and the end (req/s or concurrency),
     /// and on average.
