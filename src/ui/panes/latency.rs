@@ -86,7 +86,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     // Narrow: the max and the scope's name go before any percentile is cut.
     let mut no_max = spans.clone();
     no_max.pop();
-    let line = super::fit(legend.width, vec![spans, no_max, percentiles]);
+    // A labelled legend keeps its label before p90: at 80 columns "level 1"
+    // with p50, p99 and p99.9 says more than four unlabelled numbers.
+    let short: Vec<Span> = no_max
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !labelled || !(3..5).contains(i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    let line = super::fit(legend.width, vec![spans, no_max, short, percentiles]);
     f.render_widget(Paragraph::new(line), legend);
 }
 
