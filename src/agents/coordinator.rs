@@ -164,6 +164,27 @@ fn shifted(ns: u64, by: i64) -> u64 {
     }
 }
 
+/// Sends the plan's `[[data]]` rows in parts, before any agent is told
+/// when to start: a start time chosen first would pass while a large file
+/// was still on its way to the last agent, and that agent would begin late
+/// with a backlog.
+async fn preload(conn: &mut Conn, plan: &WirePlan) -> Result<(), AgentsError> {
+    let name = conn.launched.name.clone();
+    for part in plan.data_parts() {
+        send(&mut conn.ws, &part)
+            .await
+            .map_err(|e| proto(&name, e))?;
+    }
+    Ok(())
+}
+
+/// How long an agent may take to turn `bytes` of data rows into feeders
+/// after the run message arrives: ~40 MB/s, a fraction of a slow debug
+/// build's speed, so a loaded machine still starts every agent together.
+fn data_allowance(bytes: usize) -> Duration {
+    Duration::from_millis((bytes / 40_000) as u64).min(Duration::from_secs(10))
+}
+
 /// Sends `Run` and waits for the agent's answer.
 async fn begin(
     conn: &mut Conn,
@@ -173,11 +194,6 @@ async fn begin(
     start_unix_ns: u64,
 ) -> Result<(), AgentsError> {
     let name = conn.launched.name.clone();
-    for part in plan.data_parts() {
-        send(&mut conn.ws, &part)
-            .await
-            .map_err(|e| proto(&name, e))?;
-    }
     let msg = ToAgent::Run {
         plan: Box::new(plan.clone()),
         members,
@@ -315,21 +331,29 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
         fleet.shutdown().await;
         return Err(e);
     }
+    let loaded =
+        futures_util::future::join_all(conns.iter_mut().map(|c| preload(c, &wire_plan))).await;
+    if let Some(e) = loaded.into_iter().find_map(Result::err) {
+        drop(conns);
+        fleet.shutdown().await;
+        return Err(e);
+    }
     let max_half = conns.iter().map(|c| c.half_rtt).max().unwrap_or_default();
     let lead = lead_of(max_half);
-    // Far enough ahead for every agent to hear of it and build its engine.
-    let ahead = Duration::from_millis(500) + lead;
+    // Far enough ahead for every agent to hear of it, read its data rows
+    // and build its engine.
+    let ahead = Duration::from_millis(500) + lead + data_allowance(wire_plan.data_bytes());
     let origin = Instant::now() + ahead;
     let start_unix = wire::unix_ns() + ahead.as_nanos() as u64;
     let members = conns.len() as u32;
-    let mut failure = None;
-    for (i, c) in conns.iter_mut().enumerate() {
-        if let Err(e) = begin(c, &wire_plan, members, i as u32, start_unix).await {
-            failure = Some(e);
-            break;
-        }
-    }
-    if let Some(e) = failure {
+    let begun = futures_util::future::join_all(
+        conns
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| begin(c, &wire_plan, members, i as u32, start_unix)),
+    )
+    .await;
+    if let Some(e) = begun.into_iter().find_map(Result::err) {
         drop(conns);
         fleet.shutdown().await;
         return Err(e);

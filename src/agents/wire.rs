@@ -531,6 +531,14 @@ impl WirePlan {
         })
     }
 
+    /// Bytes of data rows `data_parts` sends.
+    pub fn data_bytes(&self) -> usize {
+        self.data
+            .iter()
+            .map(|f| f.table.as_deref().map_or(0, |t| t.text().len()))
+            .sum()
+    }
+
     /// Attaches the rows that arrived in `data` frames (`parts[i]`: feeder
     /// i's text); each must be whole and as long as the plan said.
     pub fn attach(&mut self, mut parts: Vec<String>) -> Result<(), String> {
