@@ -214,7 +214,10 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
         Ok(t) => t,
         Err(code) => return code,
     };
-    let (base, new) = match (load_summary(base), load_summary(new)) {
+    let (base, new) = match (
+        rampdeck::report::load::result(base),
+        rampdeck::report::load::result(new),
+    ) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
@@ -264,50 +267,6 @@ fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs
         ExitCode::from(EXIT_THRESHOLDS_FAILED)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// A run's summary for `compare`: its summary.json, or, for a run killed
-/// before it wrote one, the summary rebuilt from its run log (said so).
-fn load_summary(path: &std::path::Path) -> Result<serde_json::Value, String> {
-    // A capacity search's directory compares as a search (what it found),
-    // a scenario's as a scenario.
-    if path.join("capacity.json").exists() || path.file_name().is_some_and(|n| n == "capacity.json")
-    {
-        return rampdeck::report::capacity_compare::load(path).map_err(|e| e.to_string());
-    }
-    if path.is_dir() && !path.join("summary.json").exists() && path.join("scenario.json").exists() {
-        return rampdeck::report::scenario_compare::load(path).map_err(|e| e.to_string());
-    }
-    match compare::load(path) {
-        Ok(v) => Ok(v),
-        Err(e @ compare::CompareError::Read { .. })
-            if path.is_dir() && path.join("run.jsonl").exists() =>
-        {
-            // summary.json gone, but the run finished: its log ends in the summary.
-            if let Ok(Some(mut v)) = rampdeck::run::log::logged_summary(path) {
-                if let Some(m) = v.as_object_mut() {
-                    m.remove("type");
-                }
-                compare::check_shape(&v)
-                    .map_err(|m| format!("{}: its summary line: {m}", path.display()))?;
-                eprintln!(
-                    "warning: {}: no summary.json; using the summary the run wrote at its end in run.jsonl",
-                    path.display()
-                );
-                return Ok(v);
-            }
-            let s = rampdeck::report::rebuild::rebuild(path).map_err(|r| format!("{e}; {r}"))?;
-            if let Some(why) = &s.incomplete {
-                eprintln!("warning: {}: incomplete: {why}", path.display());
-            }
-            serde_json::to_value(&s).map_err(|e| e.to_string())
-        }
-        // A scenario.json given as a file.
-        Err(e @ compare::CompareError::NotSummary { .. }) => {
-            rampdeck::report::scenario_compare::load(path).map_err(|_| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
     }
 }
 

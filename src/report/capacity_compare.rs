@@ -52,7 +52,7 @@ fn check_levels(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn metrics(v: &Value) -> Vec<MetricValue> {
+pub(crate) fn metrics(v: &Value) -> Vec<MetricValue> {
     use Worse::{Higher, Lower};
     let m = |name: &str, value: Option<f64>, worse| {
         MetricValue::new(name.to_owned(), value, worse, Scale::Relative)

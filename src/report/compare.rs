@@ -25,7 +25,7 @@ pub enum CompareError {
 }
 
 /// What `--tolerance-for` may name (component and probe names are the runs' own).
-pub const METRIC_NAMES: &str = "p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95, stage.NAME.p99 and epoch.N.p99 (also .p95, .rps, .success_rate); for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max";
+pub const METRIC_NAMES: &str = "p50, p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95, stage.NAME.p99 and epoch.N.p99 (also .p95, .rps, .success_rate); for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max; for capacity searches capacity.max_sustainable (and knee, lowest_failing), cost.NAME.cpu_per_1k_rps";
 
 /// Which way is worse for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,7 +140,7 @@ pub fn unmatched_tolerances(base: &Value, new: &Value, tol: &Tolerances) -> Vec<
 
 /// Whether `name` is something `compare` can produce.
 fn is_metric_name(name: &str) -> bool {
-    if ["p95", "p99", "service_p99", "rps", "success_rate"].contains(&name) {
+    if ["p50", "p95", "p99", "service_p99", "rps", "success_rate"].contains(&name) {
         return true;
     }
     let parts: Vec<&str> = name.split('.').collect();
@@ -159,6 +159,9 @@ fn is_metric_name(name: &str) -> bool {
         }
         ["stage", n, k] => !n.is_empty() && ["p95", "p99", "rps", "success_rate"].contains(k),
         ["control_plane", k] => ["cpu_max", "memory_max"].contains(k),
+        // Capacity searches (`report::capacity_compare`).
+        ["capacity", k] => ["max_sustainable", "knee", "lowest_failing"].contains(k),
+        ["cost", rest @ .., "cpu_per_1k_rps"] => !rest.is_empty(),
         _ => false,
     }
 }
@@ -190,7 +193,8 @@ impl Tolerances {
         Ok(t)
     }
 
-    fn of(&self, metric: &str, scale: Scale) -> f64 {
+    /// The tolerance of `metric`: its own, else its scale's default.
+    pub fn of(&self, metric: &str, scale: Scale) -> f64 {
         self.per_metric.get(metric).copied().unwrap_or(match scale {
             Scale::Relative => self.default_pct,
             Scale::Points => self.default_points,
@@ -289,10 +293,10 @@ pub fn check_shape(v: &Value) -> Result<(), String> {
 
 /// One metric of one run, as `compare_metrics` takes it.
 pub struct MetricValue {
-    name: String,
-    value: Option<f64>,
-    worse: Worse,
-    scale: Scale,
+    pub name: String,
+    pub value: Option<f64>,
+    pub worse: Worse,
+    pub scale: Scale,
 }
 
 impl MetricValue {
@@ -325,6 +329,12 @@ fn metrics(s: &Value, error_names: &[String]) -> Vec<MetricValue> {
     let successes = s["ok"].as_u64().unwrap_or(0) > 0;
     let latency = |v: &Value| v.as_f64().filter(|_| successes);
     let mut m = vec![
+        metric(
+            "p50",
+            latency(&s["latency_ms"]["p50"]),
+            Worse::Higher,
+            Relative,
+        ),
         metric(
             "p95",
             latency(&s["latency_ms"]["p95"]),
@@ -429,6 +439,50 @@ fn metrics(s: &Value, error_names: &[String]) -> Vec<MetricValue> {
         }
     }
     m
+}
+
+/// What kind of result a summary is: a run, a scenario or a capacity search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultKind {
+    Run,
+    Scenario,
+    Capacity,
+}
+
+impl ResultKind {
+    pub fn of(v: &Value) -> ResultKind {
+        if super::capacity_compare::is_capacity(v) {
+            ResultKind::Capacity
+        } else if super::scenario_compare::is_scenario(v) {
+            ResultKind::Scenario
+        } else {
+            ResultKind::Run
+        }
+    }
+}
+
+/// The metrics `compare` judges in one result of any kind; `error_names`
+/// are the error kinds of every result being compared (a kind one run
+/// lacks is 0% there, not missing).
+pub fn metrics_of(v: &Value, error_names: &[String]) -> Vec<MetricValue> {
+    match ResultKind::of(v) {
+        ResultKind::Capacity => super::capacity_compare::metrics(v),
+        ResultKind::Scenario => super::scenario_compare::metrics(v),
+        ResultKind::Run => metrics(v, error_names),
+    }
+}
+
+/// The error kinds any of `runs` had.
+pub fn error_names_of<'a>(runs: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    let mut names: Vec<String> = runs
+        .into_iter()
+        .filter_map(|r| r["errors"].as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn error_names(runs: [&Value; 2]) -> Vec<String> {

@@ -7,14 +7,17 @@ pub mod connections;
 pub mod delivery;
 pub mod document;
 pub mod epochs;
+pub mod load;
 pub mod outputs;
 pub mod plot;
 pub mod rebuild;
+pub mod repeats;
 pub mod scenario_compare;
 pub mod scenario_document;
 pub mod series;
 pub mod summary;
 pub mod thresholds;
+pub mod verdict;
 
 pub use summary::Summary;
 

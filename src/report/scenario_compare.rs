@@ -31,7 +31,7 @@ fn m(name: String, value: Option<f64>, worse: Worse) -> MetricValue {
 /// errors (attached-routes, per route count), propagation p50/p99 on both
 /// planes (route-probe), failures per flip and latency during the flips
 /// (route-change), and the control plane's maxima.
-fn metrics(v: &Value) -> Vec<MetricValue> {
+pub(crate) fn metrics(v: &Value) -> Vec<MetricValue> {
     use Worse::{Higher, Lower};
     let mut out = Vec::new();
     for a in v["attached_routes"].as_array().into_iter().flatten() {

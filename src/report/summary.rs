@@ -121,6 +121,17 @@ pub struct Summary {
     pub epochs: Vec<crate::stats::epochs::EpochRow>,
     pub stages: Vec<crate::stats::epochs::StageRow>,
     pub events: Vec<Event>,
+    /// The measured successes' histograms (µs; base64 of HdrHistogram's V2
+    /// deflate encoding), so repeated runs merge into exact percentiles.
+    pub hdr: SummaryHdr,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SummaryHdr {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +186,10 @@ impl Summary {
             success_rate: t.success_rate().unwrap_or(0.0),
             latency_ms: Percentiles::of(&t.latency),
             service_time_ms: Percentiles::of(&t.service),
+            hdr: SummaryHdr {
+                corrected: crate::run::log::encode_histogram(&t.latency),
+                service: crate::run::log::encode_histogram(&t.service),
+            },
             failed_latency_ms: Percentiles::of(&t.failed_latency),
             error_latency_ms: Percentiles::of(&t.error_latency),
             failed_ms: {

@@ -385,7 +385,19 @@ pub struct RunLogContents {
 
 /// A histogram field: absent is fine (a run without `--out` histograms),
 /// present but undecodable is corruption, never silently "no data".
-fn decode(v: &Value, key: &str) -> Result<Option<Histogram<u64>>, String> {
+/// A histogram as run logs and summaries carry it: base64 of
+/// HdrHistogram's V2 deflate encoding (None for an empty one).
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    if h.is_empty() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut bytes).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// `v[key]` read back as `encode_histogram` wrote it (absent: None).
+pub fn decode(v: &Value, key: &str) -> Result<Option<Histogram<u64>>, String> {
     let field = &v[key];
     if field.is_null() {
         return Ok(None);

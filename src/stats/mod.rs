@@ -6,6 +6,8 @@
 //! bounded ring of interval summaries the charts draw from.
 
 pub mod agents;
+pub mod bootstrap;
+pub mod changepoint;
 pub mod connections;
 pub mod delivery;
 pub mod epochs;
