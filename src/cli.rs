@@ -54,13 +54,21 @@ pub enum Command {
         fps: u32,
     },
     /// Compare two runs' summaries (or two scenario results, or two capacity searches); exit 99 if a metric got worse beyond its tolerance.
+    ///
+    /// Either side may be a --repeat set (its --out directory): then each metric gets a
+    /// direction-aware verdict from the 95% bootstrap interval of its change: a regression
+    /// only when the whole interval is worse by more than the tolerance, "noise" when it
+    /// holds zero. --aa reports two sets of one build as measured noise per metric.
     Compare {
-        /// The baseline run: its --out directory or summary.json.
+        /// The baseline: a run's --out directory or summary.json, or a --repeat set's directory.
         base: PathBuf,
-        /// The run to judge.
+        /// The run (or set) to judge.
         new: PathBuf,
         #[command(flatten)]
         tolerance: ToleranceArgs,
+        /// A/A: BASE and NEW are the same build; print each metric's measured noise and the tolerance it calls for (exit 0).
+        #[arg(long)]
+        aa: bool,
     },
     /// Write a report of a finished run, scenario or capacity search (its --out directory): charts and tables.
     Report {
@@ -164,7 +172,7 @@ pub struct KubeArgs {
     pub context: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// No console: progress on stderr, summary on stdout (the default when stdout is not a terminal).
     #[arg(long)]
@@ -190,6 +198,9 @@ pub struct RunArgs {
     /// Write into an --out directory that already holds a run, replacing its files.
     #[arg(long)]
     pub force: bool,
+    /// Run it N times, one directory each under --out (run-1, run-2, ...), and write repeats.json: each metric's value over all runs, spread and 95% interval; compare takes the directory. Headless.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     #[command(flatten)]
     pub tolerance: ToleranceArgs,
     /// Console frames per second.
@@ -205,11 +216,14 @@ pub struct RunArgs {
 }
 
 /// What a finished run (or search) prints on stdout.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// text: the summary table; json: the summary (a search: its result) as one JSON object on stdout, for jq; everything else goes to stderr.
     #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Set for the runs of a --repeat set: the set prints, its runs do not.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -220,6 +234,9 @@ pub enum OutputFormat {
 
 impl OutputArgs {
     pub fn print(&self) -> rampdeck::report::Print {
+        if self.quiet {
+            return rampdeck::report::Print::Nothing;
+        }
         match self.format {
             OutputFormat::Text => rampdeck::report::Print::Text,
             OutputFormat::Json => rampdeck::report::Print::Json,
@@ -228,7 +245,7 @@ impl OutputArgs {
 }
 
 /// Where the load comes from, for run, demo and find.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
     /// Send the load from agents: local:N (processes here), static:HOST:PORT,... (started by hand) or kubernetes:N (an Indexed Job).
     #[arg(long, value_name = "SPEC", value_parser = parse_agents)]
@@ -260,7 +277,7 @@ pub enum ScenarioName {
     RouteChange,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct FindArgs {
     /// Search the demo: one route with 8 workers and a 5 ms service time (capacity 1,600 req/s by construction).
     #[arg(long, conflicts_with = "target")]
@@ -311,6 +328,9 @@ pub struct FindArgs {
     /// Write into an --out directory that already holds a run.
     #[arg(long)]
     pub force: bool,
+    /// Run it N times, one directory each under --out (run-1, run-2, ...), and write repeats.json: each metric's value over all runs, spread and 95% interval; compare takes the directory. Headless; not with --output json.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     /// An earlier search (its --out directory or capacity.json): exit 99 when the capacity fell by more than --tolerance.
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
@@ -319,7 +339,7 @@ pub struct FindArgs {
     pub tolerance: f64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ScenarioArgs {
     /// A profile with a [scenario] table (and [kube], [[source]]), e.g. profiles/scenarios-quick.toml.
     #[arg(long, value_name = "PROFILE")]
@@ -373,6 +393,9 @@ pub struct ScenarioArgs {
     /// Write into an --out directory that already holds a result, replacing its files.
     #[arg(long)]
     pub force: bool,
+    /// Run it N times, one directory each under --out (run-1, run-2, ...), and write repeats.json: each metric's value over all runs, spread and 95% interval; compare takes the directory. Headless.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     /// Compare the result with this earlier scenario result (its --out directory or scenario.json); exit 99 on a regression.
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
@@ -396,7 +419,7 @@ pub enum ReportFormat {
     Json,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ToleranceArgs {
     /// How much worse (percent) a metric may get before it is a regression.
     #[arg(long, value_name = "PCT", default_value_t = 10.0)]

@@ -48,6 +48,40 @@ pub fn main(
     adhoc: &AdhocArgs,
     fd_limit: Option<u64>,
 ) -> ExitCode {
+    if args.repeat > 1 {
+        if args.output.format == crate::cli::OutputFormat::Json {
+            eprintln!("error: --repeat with --output json: a set writes repeats.json under --out; read that");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        let r = crate::repeat_cmd::Repeat {
+            n: args.repeat,
+            out: args.out.as_deref(),
+            force: args.force,
+            json: false,
+            baseline: args.baseline.as_deref(),
+            tolerances: rampdeck::report::compare::Tolerances {
+                default_pct: args.tolerance,
+                ..Default::default()
+            },
+        };
+        return crate::repeat_cmd::drive(&r, |dir| {
+            let mut each = args.clone();
+            each.out = Some(dir);
+            each.headless = true;
+            each.baseline = None;
+            each.repeat = 1;
+            once(target, &each, adhoc, fd_limit)
+        });
+    }
+    once(target, args, adhoc, fd_limit)
+}
+
+fn once(
+    target: Option<&str>,
+    args: &FindArgs,
+    adhoc: &AdhocArgs,
+    fd_limit: Option<u64>,
+) -> ExitCode {
     let (plan, cfg) = match plan(target, args, adhoc) {
         Ok(x) => x,
         Err(e) => {

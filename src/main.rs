@@ -7,6 +7,7 @@
 
 mod cli;
 mod find_cmd;
+mod repeat_cmd;
 mod scenario_cmd;
 mod setup_cmd;
 
@@ -66,7 +67,8 @@ fn main() -> ExitCode {
             base,
             new,
             tolerance,
-        } => compare(&base, &new, &tolerance),
+            aa,
+        } => compare(&base, &new, &tolerance, aa),
         Command::Report { dir, format } => report(&dir, format),
         Command::Replay { dir, speed, fps } => replay(&dir, speed, fps),
         Command::DemoTarget { config_json } => demo_target(&config_json),
@@ -82,50 +84,95 @@ fn main() -> ExitCode {
             profile,
             swap_drop,
             run,
-        } => {
-            let (rt, signals) = match start_run() {
-                Ok(x) => x,
-                Err(code) => return code,
-            };
-            let plan = match profile {
-                Some(path) => profile::load(&path),
-                None => profile::parse(DEMO_PROFILE_PATH, DEMO_PROFILE),
-            };
-            let plan = plan.and_then(|mut p| {
-                let demo = p.demo.get_or_insert_with(DemoConfig::default);
-                if swap_drop.is_some() {
-                    demo.kube.swap_drop = swap_drop;
-                }
-                overrides(&run).apply(&mut p)?;
-                Ok(p)
-            });
-            with_plan(rt, signals, plan, &run, fd_limit)
-        }
+        } => repeated(&run, |run| {
+            demo(profile.as_deref(), swap_drop, run, fd_limit)
+        }),
         Command::Run { target, run, adhoc } => {
-            let (rt, signals) = match start_run() {
-                Ok(x) => x,
-                Err(code) => return code,
-            };
-            // Anything with a scheme is a URL (ftp:// gets "unsupported scheme", not "cannot read profile").
-            let is_url = target.contains("://");
-            let plan = if is_url {
-                profile::adhoc(&target, &adhoc.flags(), &overrides(&run))
-            } else if let Some(flag) = adhoc.given().first() {
-                Err(ProfileError::Flag {
-                    flag: (*flag).into(),
-                    message: format!(
-                        "applies to URL runs only; '{target}' is a profile, so set it there"
-                    ),
-                })
-            } else {
-                profile::load(&target).and_then(|mut p| {
-                    overrides(&run).apply(&mut p)?;
-                    Ok(p)
-                })
-            };
-            with_plan(rt, signals, plan, &run, fd_limit)
+            repeated(&run, |run| run_target(&target, run, &adhoc, fd_limit))
         }
     }
+}
+
+/// A run command once, or with `--repeat N` N times as a set.
+fn repeated(run: &RunArgs, mut one: impl FnMut(&RunArgs) -> ExitCode) -> ExitCode {
+    if run.repeat < 2 {
+        return one(run);
+    }
+    let tolerances = match tolerances(&run.tolerance) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let json = run.output.format == cli::OutputFormat::Json;
+    let r = repeat_cmd::Repeat {
+        n: run.repeat,
+        out: run.out.as_deref(),
+        force: run.force,
+        json,
+        baseline: run.baseline.as_deref(),
+        tolerances,
+    };
+    repeat_cmd::drive(&r, |dir| {
+        let mut each = run.clone();
+        each.out = Some(dir);
+        each.headless = true;
+        each.baseline = None;
+        each.repeat = 1;
+        each.output.quiet = json;
+        one(&each)
+    })
+}
+
+fn demo(
+    profile: Option<&str>,
+    swap_drop: Option<std::time::Duration>,
+    run: &RunArgs,
+    fd_limit: Option<u64>,
+) -> ExitCode {
+    let (rt, signals) = match start_run() {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let plan = match profile {
+        Some(path) => profile::load(path),
+        None => profile::parse(DEMO_PROFILE_PATH, DEMO_PROFILE),
+    };
+    let plan = plan.and_then(|mut p| {
+        let demo = p.demo.get_or_insert_with(DemoConfig::default);
+        if swap_drop.is_some() {
+            demo.kube.swap_drop = swap_drop;
+        }
+        overrides(run).apply(&mut p)?;
+        Ok(p)
+    });
+    with_plan(rt, signals, plan, run, fd_limit)
+}
+
+fn run_target(
+    target: &str,
+    run: &RunArgs,
+    adhoc: &cli::AdhocArgs,
+    fd_limit: Option<u64>,
+) -> ExitCode {
+    let (rt, signals) = match start_run() {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    // Anything with a scheme is a URL (ftp:// gets "unsupported scheme", not "cannot read profile").
+    let is_url = target.contains("://");
+    let plan = if is_url {
+        profile::adhoc(target, &adhoc.flags(), &overrides(run))
+    } else if let Some(flag) = adhoc.given().first() {
+        Err(ProfileError::Flag {
+            flag: (*flag).into(),
+            message: format!("applies to URL runs only; '{target}' is a profile, so set it there"),
+        })
+    } else {
+        profile::load(target).and_then(|mut p| {
+            overrides(run).apply(&mut p)?;
+            Ok(p)
+        })
+    };
+    with_plan(rt, signals, plan, run, fd_limit)
 }
 
 /// `rampdeck replay DIR`: a run's console, or a scenario's, played back.
@@ -209,21 +256,52 @@ fn tolerances(t: &cli::ToleranceArgs) -> Result<compare::Tolerances, ExitCode> {
     })
 }
 
-fn compare(base: &std::path::Path, new: &std::path::Path, t: &cli::ToleranceArgs) -> ExitCode {
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    t: &cli::ToleranceArgs,
+    aa: bool,
+) -> ExitCode {
     let tol = match tolerances(t) {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let (base, new) = match (
-        rampdeck::report::load::result(base),
-        rampdeck::report::load::result(new),
-    ) {
+    use rampdeck::report::repeats::RunSet;
+    let (base_set, new_set) = match (RunSet::load(base), RunSet::load(new)) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    if aa || base_set.is_repeated() || new_set.is_repeated() {
+        use rampdeck::report::verdict;
+        if base_set.kind != new_set.kind {
+            eprintln!(
+                "error: cannot compare '{}' with '{}': one is a {:?} result, the other a {:?} result",
+                base.display(),
+                new.display(),
+                base_set.kind,
+                new_set.kind
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        let c = verdict::compare(&base_set, &new_set, &tol);
+        if aa {
+            print!("{}", verdict::render_noise(&c));
+            return ExitCode::SUCCESS;
+        }
+        print!("{}", verdict::render(&c));
+        return if verdict::has_regression(&c) {
+            ExitCode::from(EXIT_THRESHOLDS_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let (Some(base), Some(new)) = (base_set.results.first(), new_set.results.first()) else {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    let (base, new) = (base.clone(), new.clone());
     use rampdeck::report::{capacity_compare, scenario_compare};
     let rows = match (
         scenario_compare::is_scenario(&base),
@@ -395,7 +473,7 @@ fn with_plan(
         return code;
     }
     if let Some(base) = &run.baseline {
-        if let Err(e) = compare::load(base) {
+        if let Err(e) = rampdeck::report::repeats::RunSet::load(base) {
             eprintln!("error: --baseline: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }

@@ -18,6 +18,38 @@ use crate::cli::{ScenarioArgs, ScenarioName};
 use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
 
 pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
+    if args.repeat > 1 {
+        let tolerances = match rampdeck::report::compare::Tolerances::with_overrides(
+            args.tolerance.tolerance,
+            &args.tolerance.tolerance_for,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let r = crate::repeat_cmd::Repeat {
+            n: args.repeat,
+            out: args.out.as_deref(),
+            force: args.force,
+            json: false,
+            baseline: args.baseline.as_deref(),
+            tolerances,
+        };
+        return crate::repeat_cmd::drive(&r, |dir| {
+            let mut each = args.clone();
+            each.out = Some(dir);
+            each.headless = true;
+            each.baseline = None;
+            each.repeat = 1;
+            once(name, &each)
+        });
+    }
+    once(name, args)
+}
+
+fn once(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
     let kind = match name {
         ScenarioName::AttachedRoutes => ScenarioKind::AttachedRoutes,
         ScenarioName::RouteProbe => ScenarioKind::RouteProbe,

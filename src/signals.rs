@@ -8,6 +8,14 @@
 /// kills the process, and one that arrives before the first `next` is
 /// kept. Create it before anything else a command does, so a signal in the
 /// first milliseconds still ends in a written (if empty) summary.
+/// Set once any stop was asked for: a `--repeat` set runs no more repeats.
+static STOP_ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the operator or the system asked this process to stop.
+pub fn stop_asked() -> bool {
+    STOP_ASKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct StopSignals {
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
@@ -47,6 +55,14 @@ impl StopSignals {
 
     /// The next stop request; false if signals cannot be received at all.
     pub async fn next(&mut self) -> bool {
+        let asked = self.wait().await;
+        if asked {
+            STOP_ASKED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        asked
+    }
+
+    async fn wait(&mut self) -> bool {
         #[cfg(unix)]
         {
             async fn recv(s: Option<&mut tokio::signal::unix::Signal>) -> Option<()> {

@@ -94,13 +94,26 @@ pub fn after_run(
     let Some(base) = baseline else {
         return Ok(false);
     };
-    let base = compare::load(base).map_err(|e| e.to_string())?;
-    let rows = compare::compare(&base, &value, tolerances);
-    let table = format!("Compared with the baseline:\n{}", compare::render(&rows));
+    let base = repeats::RunSet::load(base)?;
+    // A baseline of repeated runs is judged with its noise; one run as today.
+    let (table, regression) = if base.is_repeated() {
+        let new = repeats::RunSet {
+            path: PathBuf::new(),
+            runs: vec![PathBuf::new()],
+            kind: compare::ResultKind::Run,
+            results: vec![value],
+        };
+        let c = verdict::compare(&base, &new, tolerances);
+        (verdict::render(&c), verdict::has_regression(&c))
+    } else {
+        let rows = compare::compare(&base.results[0], &value, tolerances);
+        (compare::render(&rows), compare::has_regression(&rows))
+    };
+    let table = format!("Compared with the baseline:\n{table}");
     // With JSON on stdout, the table goes to stderr.
     match print {
         Print::Text => println!("{table}"),
         _ => crate::util::text::stderr_line!("{table}"),
     }
-    Ok(compare::has_regression(&rows))
+    Ok(regression)
 }

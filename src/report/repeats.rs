@@ -338,8 +338,9 @@ pub fn write(out: &Path, runs: &[PathBuf]) -> Result<RepeatsFile, String> {
 /// The set's figures as a table: value, interval, spread over runs.
 pub fn render(file: &RepeatsFile) -> String {
     use std::fmt::Write;
+    let w = name_width(file.metrics.iter().map(|m| m.metric.as_str()));
     let mut s = format!(
-        "Repeats: {} runs of '{}'\n  {:<34}{:>12}{:>24}{:>9}  from\n",
+        "Repeats: {} runs of '{}'\n  {:<w$}{:>12}{:>24}{:>9}  from\n",
         file.repeats,
         file.profile.as_str().unwrap_or("?"),
         "metric",
@@ -365,7 +366,7 @@ pub fn render(file: &RepeatsFile) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<34}{:>12}{:>24}{:>9}  {from}",
+            "  {:<w$}{:>12}{:>24}{:>9}  {from}",
             m.metric,
             num(v),
             ci,
@@ -373,6 +374,15 @@ pub fn render(file: &RepeatsFile) -> String {
         );
     }
     s
+}
+
+/// The metric column's width: the longest name and a gap.
+pub fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|n| n.chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(14)
 }
 
 /// A figure with sensible digits (memory in bytes stays readable).

@@ -220,9 +220,10 @@ pub fn render(c: &StatCompare) -> String {
             "  (a set of one run shows no spread: the intervals hold only the other set's noise)\n",
         );
     }
+    let w = super::repeats::name_width(c.rows.iter().map(|r| r.metric.as_str()));
     let _ = writeln!(
         s,
-        "  {:<32}{:>11}{:>11}{:>9}{:>19}  verdict",
+        "  {:<w$}{:>11}{:>11}{:>9}{:>19}  verdict",
         "metric", "base", "new", "change", "95% interval"
     );
     for r in &c.rows {
@@ -230,7 +231,7 @@ pub fn render(c: &StatCompare) -> String {
         let v = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), num);
         let _ = writeln!(
             s,
-            "  {:<32}{:>11}{:>11}{:>9}{:>19}  {}",
+            "  {:<w$}{:>11}{:>11}{:>9}{:>19}  {}",
             r.metric,
             v(r.base),
             v(r.new),
@@ -295,9 +296,10 @@ pub fn render_noise(c: &StatCompare) -> String {
         "A/A noise: {} and {} runs of the same build; a tolerance below the suggested one will flag noise as change.\n",
         c.base_runs, c.new_runs
     );
+    let w = super::repeats::name_width(c.rows.iter().map(|r| r.metric.as_str()));
     let _ = writeln!(
         s,
-        "  {:<32}{:>9}{:>19}{:>9}{:>9}  suggested tolerance",
+        "  {:<w$}{:>9}{:>19}{:>9}{:>9}  suggested tolerance",
         "metric", "change", "95% interval", "cv base", "cv new"
     );
     let mut flags = Vec::new();
@@ -307,7 +309,7 @@ pub fn render_noise(c: &StatCompare) -> String {
         let suggested = suggested_tolerance(r);
         let _ = writeln!(
             s,
-            "  {:<32}{:>9}{:>19}{:>9}{:>9}  {}",
+            "  {:<w$}{:>9}{:>19}{:>9}{:>9}  {}",
             r.metric,
             ch,
             ci,
@@ -335,7 +337,11 @@ pub fn render_noise(c: &StatCompare) -> String {
             "\n  As flags: {}",
             flags
                 .iter()
-                .map(|f| format!("--tolerance-for {f}"))
+                .map(|f| if f.contains(' ') {
+                    format!("--tolerance-for '{f}'")
+                } else {
+                    format!("--tolerance-for {f}")
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         );
