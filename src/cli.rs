@@ -70,6 +70,35 @@ pub enum Command {
         #[arg(long)]
         aa: bool,
     },
+    /// Each metric of a --history file over runs, with change points: a terminal chart, and with --html a report; exit 99 when the newest change point is a regression beyond tolerance.
+    ///
+    /// Change points: circular binary segmentation with a rank permutation test (p <= 0.001),
+    /// so an outlier run is not a shift and pure noise rarely gives one. Only lines of one
+    /// testbed (host, CPU, cores, kernel) are joined: the newest line's, or --testbed.
+    Trend {
+        /// The --history file (JSON lines).
+        history: PathBuf,
+        /// Metrics to show, as compare names them (p50, p95, p99, rps, success_rate, errors.KIND, component.NAME.cpu_max, ...); repeatable or comma-separated. Default: p50, p95, p99, rps, success_rate.
+        #[arg(long, value_name = "NAME", value_delimiter = ',')]
+        metric: Vec<String>,
+        /// x axis: each line in time order, or each git commit (its lines' median).
+        #[arg(long, value_enum, default_value_t = TrendBy::Time)]
+        by: TrendBy,
+        /// Only lines whose testbed contains this text (default: the newest line's testbed).
+        #[arg(long, value_name = "TEXT")]
+        testbed: Option<String>,
+        /// The newest N points are analysed.
+        #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(8..=5000))]
+        last: u64,
+        /// Also write the trend as a self-contained HTML report here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Terminal chart width in columns.
+        #[arg(long, value_name = "COLS", default_value_t = 80, value_parser = clap::value_parser!(u64).range(40..=400))]
+        width: u64,
+        #[command(flatten)]
+        tolerance: ToleranceArgs,
+    },
     /// Write a report of a finished run, scenario or capacity search (its --out directory): charts and tables.
     Report {
         /// The run's --out directory (with run.jsonl and summary.json).
@@ -218,7 +247,7 @@ pub struct RunArgs {
 /// What a finished run (or search) prints on stdout.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// text: the summary table; json: the summary (a search: its result) as one JSON object on stdout, for jq; everything else goes to stderr.
+    /// text: the summary table; json: the summary (a search: its result) as one JSON object on stdout, for jq; bmf: Bencher Metric Format; benchmark-action: github-action-benchmark's customSmallerIsBetter JSON (with --out, both directions as files). With any but text, everything else goes to stderr.
     #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Set for the runs of a --repeat set: the set prints, its runs do not.
@@ -230,6 +259,8 @@ pub struct OutputArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    Bmf,
+    BenchmarkAction,
 }
 
 impl OutputArgs {
@@ -240,6 +271,8 @@ impl OutputArgs {
         match self.format {
             OutputFormat::Text => rampdeck::report::Print::Text,
             OutputFormat::Json => rampdeck::report::Print::Json,
+            OutputFormat::Bmf => rampdeck::report::Print::Bmf,
+            OutputFormat::BenchmarkAction => rampdeck::report::Print::BenchmarkAction,
         }
     }
 }
@@ -410,6 +443,12 @@ pub struct ScenarioArgs {
     /// Console frames per second.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrendBy {
+    Time,
+    Git,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -49,15 +49,15 @@ pub fn main(
     fd_limit: Option<u64>,
 ) -> ExitCode {
     if args.repeat > 1 {
-        if args.output.format == crate::cli::OutputFormat::Json {
-            eprintln!("error: --repeat with --output json: a set writes repeats.json under --out; read that");
+        if args.output.format != crate::cli::OutputFormat::Text {
+            eprintln!("error: --repeat with --output {:?}: a set of searches writes repeats.json under --out; read that", args.output.format);
             return ExitCode::from(EXIT_BAD_INPUT);
         }
         let r = crate::repeat_cmd::Repeat {
             n: args.repeat,
             out: args.out.as_deref(),
             force: args.force,
-            json: false,
+            print: rampdeck::report::Print::Text,
             baseline: args.baseline.as_deref(),
             tolerances: rampdeck::report::compare::Tolerances {
                 default_pct: args.tolerance,
@@ -345,7 +345,7 @@ async fn run(
     let console =
         !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     // With --output json, stdout carries the search's result alone.
-    let json = args.output.format == crate::cli::OutputFormat::Json;
+    let json = args.output.format != crate::cli::OutputFormat::Text;
     let print = if json {
         rampdeck::report::Print::Nothing
     } else {
@@ -390,13 +390,30 @@ async fn run(
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    if json {
-        match serde_json::to_string_pretty(&result) {
+    match args.output.format {
+        crate::cli::OutputFormat::Text => print!("{}", result.table()),
+        crate::cli::OutputFormat::Json => match serde_json::to_string_pretty(&result) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: the result as JSON: {e}"),
+        },
+        format => {
+            use rampdeck::report::bench_formats;
+            eprint!("{}", result.table());
+            let v = serde_json::to_value(&result).unwrap_or_default();
+            let measures = bench_formats::of_result(&v);
+            let name = format!("capacity {}", v["target"].as_str().unwrap_or(""));
+            let doc = if format == crate::cli::OutputFormat::Bmf {
+                bench_formats::bmf(&name, &measures)
+            } else {
+                if let Some(dir) = &args.out {
+                    if let Err(e) = bench_formats::write_benchmark_action(dir, &name, &measures) {
+                        eprintln!("warning: {e}");
+                    }
+                }
+                bench_formats::benchmark_action(&name, &measures, true)
+            };
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
-    } else {
-        print!("{}", result.table());
     }
     if let Some(dir) = &args.out {
         eprintln!("wrote {}", dir.join("capacity.json").display());

@@ -10,6 +10,7 @@ mod find_cmd;
 mod repeat_cmd;
 mod scenario_cmd;
 mod setup_cmd;
+mod trend_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -70,6 +71,25 @@ fn main() -> ExitCode {
             aa,
         } => compare(&base, &new, &tolerance, aa),
         Command::Report { dir, format } => report(&dir, format),
+        Command::Trend {
+            history,
+            metric,
+            by,
+            testbed,
+            last,
+            html,
+            width,
+            tolerance,
+        } => trend_cmd::main(&trend_cmd::Args {
+            history,
+            metric,
+            by,
+            testbed,
+            last: last as usize,
+            html,
+            width: width as usize,
+            tolerance,
+        }),
         Command::Replay { dir, speed, fps } => replay(&dir, speed, fps),
         Command::DemoTarget { config_json } => demo_target(&config_json),
         Command::Agent {
@@ -102,12 +122,12 @@ fn repeated(run: &RunArgs, mut one: impl FnMut(&RunArgs) -> ExitCode) -> ExitCod
         Ok(t) => t,
         Err(code) => return code,
     };
-    let json = run.output.format == cli::OutputFormat::Json;
+    let print = run.output.print();
     let r = repeat_cmd::Repeat {
         n: run.repeat,
         out: run.out.as_deref(),
         force: run.force,
-        json,
+        print,
         baseline: run.baseline.as_deref(),
         tolerances,
     };
@@ -117,7 +137,7 @@ fn repeated(run: &RunArgs, mut one: impl FnMut(&RunArgs) -> ExitCode) -> ExitCod
         each.headless = true;
         each.baseline = None;
         each.repeat = 1;
-        each.output.quiet = json;
+        each.output.quiet = print.machine();
         one(&each)
     })
 }

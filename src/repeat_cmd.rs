@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use rampdeck::report::compare::Tolerances;
 use rampdeck::report::repeats::{self, RunSet};
-use rampdeck::report::verdict;
+use rampdeck::report::{bench_formats, verdict, Print};
 
 use crate::{EXIT_BAD_INPUT, EXIT_CANNOT_RUN, EXIT_THRESHOLDS_FAILED};
 
@@ -14,8 +14,9 @@ pub struct Repeat<'a> {
     pub n: u32,
     pub out: Option<&'a Path>,
     pub force: bool,
-    /// `--output json`: the set's figures (repeats.json) go to stdout.
-    pub json: bool,
+    /// What stdout carries: the set's table, or (json) repeats.json, or
+    /// the set's figures as BMF or benchmark-action JSON.
+    pub print: Print,
     pub baseline: Option<&'a Path>,
     pub tolerances: Tolerances,
 }
@@ -90,14 +91,25 @@ pub fn drive(r: &Repeat, mut one: impl FnMut(PathBuf) -> ExitCode) -> ExitCode {
         }
     };
     let table = repeats::render(&file);
-    if r.json {
-        eprint!("\n{table}");
-        match serde_json::to_string_pretty(&file) {
-            Ok(t) => println!("{t}"),
-            Err(e) => eprintln!("error: {e}"),
+    let benchmark = file.profile.as_str().unwrap_or("rampdeck").to_owned();
+    let measures = bench_formats::of_repeats(&file);
+    let doc = match r.print {
+        Print::Text | Print::Nothing => None,
+        Print::Json => serde_json::to_value(&file).ok(),
+        Print::Bmf => Some(bench_formats::bmf(&benchmark, &measures)),
+        Print::BenchmarkAction => {
+            if let Err(e) = bench_formats::write_benchmark_action(out, &benchmark, &measures) {
+                eprintln!("warning: {e}");
+            }
+            Some(bench_formats::benchmark_action(&benchmark, &measures, true))
         }
-    } else {
-        print!("\n{table}");
+    };
+    match doc {
+        Some(doc) => {
+            eprint!("\n{table}");
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        None => print!("\n{table}"),
     }
     eprintln!("wrote {}", out.join(repeats::REPEATS_FILE).display());
     if failed_thresholds > 0 {
@@ -112,7 +124,7 @@ pub fn drive(r: &Repeat, mut one: impl FnMut(PathBuf) -> ExitCode) -> ExitCode {
             (Ok(b), Ok(n)) => {
                 let c = verdict::compare(&b, &n, &r.tolerances);
                 let text = format!("Compared with the baseline:\n{}", verdict::render(&c));
-                if r.json {
+                if r.print.machine() {
                     eprint!("{text}");
                 } else {
                     print!("{text}");

@@ -33,7 +33,7 @@ pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
             n: args.repeat,
             out: args.out.as_deref(),
             force: args.force,
-            json: false,
+            print: rampdeck::report::Print::Text,
             baseline: args.baseline.as_deref(),
             tolerances,
         };
@@ -412,6 +412,14 @@ fn after_scenario(
             })).collect::<Vec<_>>()),
             "route_change_failed": value["route_change"]["failed"],
         });
+        let mut line = line;
+        let env =
+            rampdeck::run::env::Environment::capture_for(None, None, std::time::SystemTime::now());
+        rampdeck::report::history::enrich(
+            &mut line,
+            &value,
+            &serde_json::to_value(env).unwrap_or_default(),
+        );
         rampdeck::report::append_history(path, &line)?;
     }
     let Some(base) = &args.baseline else {

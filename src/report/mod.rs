@@ -1,5 +1,6 @@
 //! Reports: the end-of-run summary as text (stdout) and as `summary.json`.
 
+pub mod bench_formats;
 pub mod capacity_compare;
 pub mod capacity_document;
 pub mod compare;
@@ -7,6 +8,7 @@ pub mod connections;
 pub mod delivery;
 pub mod document;
 pub mod epochs;
+pub mod history;
 pub mod load;
 pub mod outputs;
 pub mod plot;
@@ -17,6 +19,7 @@ pub mod scenario_document;
 pub mod series;
 pub mod summary;
 pub mod thresholds;
+pub mod trend;
 pub mod verdict;
 
 pub use summary::Summary;
@@ -35,6 +38,19 @@ pub enum Print {
     Json,
     /// Nothing: the caller prints its own result (`find --output json`).
     Nothing,
+    /// `--output bmf`: Bencher Metric Format JSON on stdout.
+    Bmf,
+    /// `--output benchmark-action`: github-action-benchmark's
+    /// customSmallerIsBetter JSON on stdout; both files under `--out`.
+    BenchmarkAction,
+}
+
+impl Print {
+    /// Whether stdout carries a machine-readable document (so human
+    /// tables go to stderr).
+    pub fn machine(self) -> bool {
+        !matches!(self, Print::Text)
+    }
 }
 
 /// Prints the summary on stdout as `print` says and, with `out`, writes
@@ -55,6 +71,20 @@ pub fn deliver(
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             let _ = writeln!(stdout, "{text}");
         }
+        Print::Bmf | Print::BenchmarkAction => {
+            let v = serde_json::to_value(summary).unwrap_or_default();
+            let measures = bench_formats::of_result(&v);
+            let doc = if print == Print::Bmf {
+                bench_formats::bmf(&summary.profile, &measures)
+            } else {
+                bench_formats::benchmark_action(&summary.profile, &measures, true)
+            };
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        }
         Print::Nothing => {}
     }
     let _ = stdout.flush();
@@ -62,9 +92,29 @@ pub fn deliver(
         Some(dir) => {
             let path = summary.write_json(dir)?;
             eprintln!("wrote {}", path.display());
+            if print == Print::BenchmarkAction {
+                let v = serde_json::to_value(summary).unwrap_or_default();
+                match bench_formats::write_benchmark_action(
+                    dir,
+                    &summary.profile,
+                    &bench_formats::of_result(&v),
+                ) {
+                    Ok(()) => eprintln!(
+                        "wrote {} and {}",
+                        dir.join(bench_formats::SMALLER_FILE).display(),
+                        dir.join(bench_formats::BIGGER_FILE).display()
+                    ),
+                    Err(e) => eprintln!("warning: {e}"),
+                }
+            }
             Ok(Some(path))
         }
-        None => Ok(None),
+        None => {
+            if print == Print::BenchmarkAction {
+                eprintln!("note: stdout has the smaller-is-better metrics; give --out DIR to also get {} (throughput, success rate)", bench_formats::BIGGER_FILE);
+            }
+            Ok(None)
+        }
     }
 }
 
@@ -89,7 +139,9 @@ pub fn after_run(
 ) -> Result<bool, String> {
     let value = serde_json::to_value(summary).map_err(|e| e.to_string())?;
     if let Some(path) = history {
-        append_history(path, &compare::history_line(&value))?;
+        let mut line = compare::history_line(&value);
+        history::enrich(&mut line, &value, &serde_json::Value::Null);
+        append_history(path, &line)?;
     }
     let Some(base) = baseline else {
         return Ok(false);

@@ -323,7 +323,15 @@ pub fn write(out: &Path, runs: &[PathBuf]) -> Result<RepeatsFile, String> {
                     .into_owned()
             })
             .collect(),
-        profile: first["profile"].clone(),
+        // What the set is of: the profile's name, the scenario's, or the
+        // searched target's (a capacity search has no profile name).
+        profile: match (&first["profile"], &first["scenario"]) {
+            (Value::String(p), _) | (_, Value::String(p)) => Value::String(p.clone()),
+            _ => Value::String(format!(
+                "capacity {}",
+                first["target"].as_str().unwrap_or("")
+            )),
+        },
         target: first["target"].clone(),
         environment: first["environment"].clone(),
         metrics: metric_stats(&metric_runs(&set, &names)),
@@ -387,10 +395,15 @@ pub fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
 
 /// A figure with sensible digits (memory in bytes stays readable).
 pub fn num(x: f64) -> String {
-    if x.abs() >= 1e6 {
+    let a = x.abs();
+    if a >= 1e6 {
         format!("{:.1}Mi", x / (1024.0 * 1024.0))
-    } else if x.abs() >= 1000.0 {
+    } else if a >= 1000.0 {
         format!("{x:.0}")
+    } else if a >= 100.0 {
+        format!("{x:.1}")
+    } else if a >= 10.0 {
+        format!("{x:.2}")
     } else {
         format!("{x:.3}")
     }
