@@ -100,12 +100,21 @@ pub enum Command {
         tolerance: ToleranceArgs,
     },
     /// Write a report of a finished run, scenario or capacity search (its --out directory): charts and tables.
+    ///
+    /// With --release BASE NEW: a short performance summary for release notes instead, in
+    /// Markdown on stdout: the verdict table of NEW against BASE (runs or --repeat sets).
     Report {
         /// The run's --out directory (with run.jsonl and summary.json).
-        dir: PathBuf,
+        #[arg(required_unless_present = "release")]
+        dir: Option<PathBuf>,
         /// md: report.md with SVG charts beside it; html: one self-contained report.html; json: report.json with the series.
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
+        /// Print a release's performance summary (Markdown) of NEW against BASE; exit 99 when a metric regressed.
+        #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "dir")]
+        release: Option<Vec<PathBuf>>,
+        #[command(flatten)]
+        tolerance: ToleranceArgs,
     },
     /// Run a Gateway API scenario (after gateway-api-bench) against a cluster or the demo; exit 0 pass, 99 fail.
     ///

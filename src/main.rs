@@ -70,7 +70,16 @@ fn main() -> ExitCode {
             tolerance,
             aa,
         } => compare(&base, &new, &tolerance, aa),
-        Command::Report { dir, format } => report(&dir, format),
+        Command::Report {
+            dir,
+            format,
+            release,
+            tolerance,
+        } => match (release, dir) {
+            (Some(pair), _) => release_summary(&pair, &tolerance),
+            (None, Some(dir)) => report(&dir, format),
+            (None, None) => ExitCode::from(EXIT_BAD_INPUT),
+        },
         Command::Trend {
             history,
             metric,
@@ -239,6 +248,32 @@ fn replay(dir: &std::path::Path, speed: u32, fps: u32) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `report --release BASE NEW`: Markdown on stdout.
+fn release_summary(pair: &[std::path::PathBuf], t: &cli::ToleranceArgs) -> ExitCode {
+    let tol = match tolerances(t) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let [base, new] = pair else {
+        eprintln!("error: --release takes two results: BASE NEW");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    match rampdeck::report::release::summary(base, new, &tol) {
+        Ok((md, regressed)) => {
+            print!("{md}");
+            if regressed {
+                ExitCode::from(EXIT_THRESHOLDS_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod load;
 pub mod outputs;
 pub mod plot;
 pub mod rebuild;
+pub mod release;
 pub mod repeats;
 pub mod scenario_compare;
 pub mod scenario_document;

@@ -277,9 +277,13 @@ pub fn markdown(c: &StatCompare, title: &str) -> String {
         } else {
             verdict
         };
+        let unit = match super::trend::unit_of(&r.metric, r.scale) {
+            "" => String::new(),
+            u => format!(" ({u})"),
+        };
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {ch} | {ci} | {verdict} |",
+            "| `{}`{unit} | {} | {} | {ch} | {ci} | {verdict} |",
             r.metric,
             v(r.base),
             v(r.new)
