@@ -258,7 +258,11 @@ pub fn unit_of(metric: &str, scale: Scale) -> &'static str {
         (_, "rps") => "req/s",
         (_, "cpu_max") => "cores",
         (_, "memory_max") => "bytes",
-        _ if last.starts_with('p') && last[1..].chars().all(|c| c.is_ascii_digit() || c == '_') => {
+        // p99, service_p99, data_plane_p50: a latency percentile.
+        _ if last.rsplit('_').next().is_some_and(|q| {
+            q.len() > 1 && q.starts_with('p') && q[1..].chars().all(|c| c.is_ascii_digit())
+        }) =>
+        {
             "ms"
         }
         _ if last.ends_with("_s") => "s",
