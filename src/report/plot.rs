@@ -139,7 +139,19 @@ fn chart_with(
                 )))
                 .map_err(err)?;
         }
-        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight, title)?;
+        // The legend goes where the newest data are not: a rise at the end
+        // (the part a reader looks at first) is never hidden under it.
+        let right = x_min + 0.6 * (x_max - x_min);
+        let high_right = lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .any(|&(x, y)| x >= right && y > 0.55 * y_max);
+        let legend = if high_right {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
+        draw_lines(&mut chart, lines, legend, title)?;
         hover = hover_layer(&chart, lines, (x_min, x_max), y_max, fmt_x, y_desc);
         root.present().map_err(err)?;
     }
