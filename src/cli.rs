@@ -19,6 +19,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as completions offer it: without the internal
+/// commands (`demo-target`), which clap_complete would still list.
+pub fn completion_command() -> clap::Command {
+    use clap::CommandFactory;
+    let full = Cli::command();
+    let mut c = clap::Command::new("rampdeck").version(env!("CARGO_PKG_VERSION"));
+    if let Some(a) = full.get_about() {
+        c = c.about(a.clone());
+    }
+    for a in full.get_arguments() {
+        c = c.arg(a.clone());
+    }
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        c = c.subcommand(sub.clone());
+    }
+    c
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the embedded demo target on 127.0.0.1 and run the demo profile against it.
@@ -69,6 +87,9 @@ pub enum Command {
         /// A/A: BASE and NEW are the same build; print each metric's measured noise and the tolerance it calls for (exit 0).
         #[arg(long)]
         aa: bool,
+        /// Refuse (exit 2) instead of warning when BASE and NEW ran another profile, target or mode.
+        #[arg(long)]
+        strict: bool,
     },
     /// Each metric of a --history file over runs, with change points: a terminal chart, and with --html a report; exit 99 when the newest change point is a regression beyond tolerance.
     ///

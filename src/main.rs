@@ -49,12 +49,16 @@ fn main() -> ExitCode {
             setup_cmd::run(&profile, &kube, setup_cmd::Part::Teardown)
         }
         Command::Completions { shell } => {
-            use clap::CommandFactory;
             use std::io::Write;
             // Into memory first: clap_complete panics on a failed write
             // (`rampdeck completions bash | head`); a closed pipe is fine.
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cli::Cli::command(), "rampdeck", &mut script);
+            clap_complete::generate(
+                shell,
+                &mut cli::completion_command(),
+                "rampdeck",
+                &mut script,
+            );
             let _ = std::io::stdout().write_all(&script);
             ExitCode::SUCCESS
         }
@@ -69,7 +73,8 @@ fn main() -> ExitCode {
             new,
             tolerance,
             aa,
-        } => compare(&base, &new, &tolerance, aa),
+            strict,
+        } => compare(&base, &new, &tolerance, aa, strict),
         Command::Report {
             dir,
             format,
@@ -316,6 +321,7 @@ fn compare(
     new: &std::path::Path,
     t: &cli::ToleranceArgs,
     aa: bool,
+    strict: bool,
 ) -> ExitCode {
     let tol = match tolerances(t) {
         Ok(t) => t,
@@ -329,6 +335,31 @@ fn compare(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    // Every pair of results across the sides: another profile, target or
+    // mode makes the comparison one of two different tests.
+    let mut differ: Vec<String> = Vec::new();
+    for b in &base_set.results {
+        for n in &new_set.results {
+            for m in compare::mismatches(b, n) {
+                if !differ.contains(&m) {
+                    differ.push(m);
+                }
+            }
+        }
+    }
+    if !differ.is_empty() {
+        let what = format!(
+            "{} and {} are not like for like: {}",
+            base.display(),
+            new.display(),
+            differ.join("; ")
+        );
+        if strict {
+            eprintln!("error: {what} (--strict)");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        eprintln!("warning: {what}; the verdicts compare two different tests");
+    }
     if aa || base_set.is_repeated() || new_set.is_repeated() {
         use rampdeck::report::verdict;
         if base_set.kind != new_set.kind {

@@ -57,6 +57,43 @@ async fn set(addr: SocketAddr, n: u32, secs: &str, dir: &Path, out: &str) {
     assert_eq!(code, 0, "{stdout}\n{err}");
 }
 
+/// An HTTP/1.1 server that answers every request after sleeping `delay`
+/// on a thread of its own: precise to tens of microseconds, where the demo's
+/// tokio timers round a delay up to the next millisecond.
+fn precise_server(delay: Duration) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request head at a time (GETs, no bodies).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+                    buf.drain(..end);
+                    std::thread::sleep(delay);
+                    if conn
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 fn verdict_of<'a>(table: &'a str, metric: &str) -> &'a str {
     table
         .lines()
@@ -68,10 +105,10 @@ fn verdict_of<'a>(table: &'a str, metric: &str) -> &'a str {
 async fn a_half_millisecond_slower_server_is_a_p50_regression_past_the_noise() {
     let _g = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let fast = server(Duration::from_millis(5)).await;
-    let slow = server(Duration::from_micros(5500)).await;
-    set(fast.addrs.gateway, 5, "1s", dir.path(), "base").await;
-    set(slow.addrs.gateway, 5, "1s", dir.path(), "new").await;
+    let fast = precise_server(Duration::from_millis(5));
+    let slow = precise_server(Duration::from_micros(5500));
+    set(fast, 5, "1s", dir.path(), "base").await;
+    set(slow, 5, "1s", dir.path(), "new").await;
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("base/repeats.json")).unwrap())
             .unwrap();
@@ -119,7 +156,7 @@ async fn a_half_millisecond_slower_server_is_a_p50_regression_past_the_noise() {
     let (code, out, err) = cli(
         &[
             "run",
-            &format!("http://{}/", slow.addrs.gateway),
+            &format!("http://{slow}/"),
             "--rate",
             "200",
             "--duration",

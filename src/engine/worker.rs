@@ -243,6 +243,10 @@ struct Worker {
     conn: Conn,
     /// A request source's state for this connection, made before its first request.
     session: Option<Box<dyn std::any::Any + Send>>,
+    /// Connect failures in a row (refused, timed out, unreachable): a
+    /// closed loop waits before its next try instead of spinning through
+    /// thousands of connect attempts a second against a dead port.
+    connect_failures: u32,
 }
 
 /// How a request is built again for a resend.
@@ -272,6 +276,7 @@ impl Worker {
             schedule,
             conn,
             session: None,
+            connect_failures: 0,
         }
     }
 
@@ -677,11 +682,26 @@ impl Worker {
                 if f.fatal {
                     let _ = self.shared.fatal.set(f.message.clone());
                 }
+                if matches!(
+                    f.kind,
+                    ErrorKind::ConnectRefused | ErrorKind::Connect | ErrorKind::ConnectTimeout
+                ) {
+                    self.connect_failures = self.connect_failures.saturating_add(1);
+                    self.shared.recorder.record(
+                        latency,
+                        service,
+                        Outcome::Error(f.kind),
+                        sent,
+                        || f.message,
+                    );
+                    return end;
+                }
                 self.shared
                     .recorder
                     .record(latency, service, Outcome::Error(f.kind), sent, || f.message)
             }
         }
+        self.connect_failures = 0;
         end
     }
 }
@@ -837,5 +857,23 @@ pub async fn closed_loop(id: usize, shared: Arc<Shared>, rx: watch::Receiver<Arc
         // Each worker draws its own reproducible sequence.
         let draw = splitmix64(global as u64) ^ n;
         last_end = Some(w.send(draw, None, timeout.as_mut()).await);
+        if w.connect_failures > 0 {
+            // 1 ms after the first refusal, doubling to 1 s: a dead or
+            // restarting target is retried, not hammered (and a closed
+            // loop's "throughput" of refusals is not the target's).
+            let wait = CONNECT_BACKOFF_FIRST
+                .saturating_mul(1 << (w.connect_failures - 1).min(10))
+                .min(CONNECT_BACKOFF_MAX);
+            tokio::select! {
+                biased;
+                _ = shared.stop.cancelled() => return,
+                r = w.rx.changed() => if r.is_err() { return } else { w.reload() },
+                _ = tokio::time::sleep(wait) => {}
+            }
+            last_end = None;
+        }
     }
 }
+
+const CONNECT_BACKOFF_FIRST: Duration = Duration::from_millis(1);
+const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(1);

@@ -36,7 +36,11 @@ impl KubeContext {
     pub async fn connect(s: &KubeSettings) -> Result<Self, KubeError> {
         let path = kubeconfig_path(s)?;
         let kc = Kubeconfig::read_from(&path).map_err(|e| {
-            KubeError::Kubeconfig(format!("cannot read kubeconfig {}: {e}", path.display()))
+            KubeError::Kubeconfig(format!(
+                "cannot read kubeconfig {}: {e}{}",
+                path.display(),
+                if path.exists() { "" } else { NO_CLUSTER }
+            ))
         })?;
         if let Some(ctx) = &s.context {
             if !kc.contexts.iter().any(|c| &c.name == ctx) {
@@ -573,6 +577,9 @@ fn rbac_verb(op: &str) -> &str {
     }
 }
 
+/// The hint for an operator who has no cluster at hand.
+const NO_CLUSTER: &str = "; without a cluster, add --demo (scenario, find) or use `rampdeck demo` to run against the demo's simulated Kubernetes API";
+
 fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, KubeError> {
     if let Some(p) = &s.kubeconfig {
         return Ok(p.clone());
@@ -585,8 +592,7 @@ fn kubeconfig_path(s: &KubeSettings) -> Result<PathBuf, KubeError> {
     match home {
         Some(h) => Ok(h.join(".kube").join("config")),
         None => Err(KubeError::Kubeconfig(
-            "no kubeconfig: set [kube] kubeconfig, $KUBECONFIG, or $HOME (for ~/.kube/config)"
-                .into(),
+            format!("no kubeconfig: set [kube] kubeconfig, $KUBECONFIG, or $HOME (for ~/.kube/config){NO_CLUSTER}"),
         )),
     }
 }

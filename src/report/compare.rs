@@ -25,7 +25,7 @@ pub enum CompareError {
 }
 
 /// What `--tolerance-for` may name (component and probe names are the runs' own).
-pub const METRIC_NAMES: &str = "p50, p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95, stage.NAME.p99 and epoch.N.p99 (also .p95, .rps, .success_rate); for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.cpu_max, control_plane.memory_max; for capacity searches capacity.max_sustainable (and knee, lowest_failing), cost.NAME.cpu_per_1k_rps";
+pub const METRIC_NAMES: &str = "p50, p95, p99, service_p99, rps, success_rate, errors.KIND (e.g. errors.connect_refused, errors.http_503), component.NAME.cpu_max, component.NAME.memory_max, probe.NAME.p95, stage.NAME.p99 and epoch.N.p99 (also .p95, .rps, .success_rate); for scenarios attached.N.setup_total_s (and setup_s, apply_s, teardown_s, status_writes_setup, apply_errors, delete_errors), probe.N.data_plane_p99 (and _p50, control_plane_p50/p99, error_count, propagated), change.failed_per_flip, change.success_rate, change.during_p99, control_plane.NAME.cpu_max, control_plane.NAME.memory_max; for capacity searches capacity.max_sustainable (and knee, lowest_failing), cost.NAME.cpu_per_1k_rps";
 
 /// Which way is worse for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,7 +158,7 @@ fn is_metric_name(name: &str) -> bool {
                 && ["p95", "p99", "rps", "success_rate"].contains(k)
         }
         ["stage", n, k] => !n.is_empty() && ["p95", "p99", "rps", "success_rate"].contains(k),
-        ["control_plane", k] => ["cpu_max", "memory_max"].contains(k),
+        ["control_plane", .., k] => ["cpu_max", "memory_max"].contains(k),
         // Capacity searches (`report::capacity_compare`).
         ["capacity", k] => ["max_sustainable", "knee", "lowest_failing"].contains(k),
         ["cost", rest @ .., "cpu_per_1k_rps"] => !rest.is_empty(),
@@ -586,19 +586,23 @@ pub fn render(rows: &[Row]) -> String {
         "  {:<36}{:>12}{:>12}{:>10}  verdict",
         "metric", "base", "new", "delta"
     );
-    let v = |x: Option<f64>| {
-        x.map_or_else(
-            || "-".to_owned(),
-            |x| {
-                if x.abs() >= 1e5 {
-                    format!("{x:.3e}")
-                } else {
-                    format!("{x:.3}")
-                }
-            },
-        )
-    };
     for r in rows {
+        // Memory in MiB, not 2.018e7 bytes.
+        let memory = r.metric.ends_with("memory_max");
+        let v = |x: Option<f64>| {
+            x.map_or_else(
+                || "-".to_owned(),
+                |x| {
+                    if memory {
+                        format!("{:.1} MiB", x / (1024.0 * 1024.0))
+                    } else if x.abs() >= 1e5 {
+                        format!("{x:.3e}")
+                    } else {
+                        format!("{x:.3}")
+                    }
+                },
+            )
+        };
         let delta = match (r.scale, r.old, r.new) {
             (Scale::Points, Some(a), Some(b)) => format!("{:+.2}pt", b - a),
             _ => r
@@ -636,6 +640,57 @@ pub fn render(rows: &[Row]) -> String {
         );
     }
     s
+}
+
+/// What makes two results not like for like: another profile (by its
+/// hash), another target, another mode. Empty when they match or a side
+/// does not say.
+pub fn mismatches(base: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, b, n) in [
+        (
+            "profile",
+            &base["environment"]["profile_sha256"],
+            &new["environment"]["profile_sha256"],
+        ),
+        ("target", &base["target"], &new["target"]),
+        ("mode", &base["mode"], &new["mode"]),
+        ("search", &base["searched"], &new["searched"]),
+    ] {
+        if let (Some(b), Some(n)) = (b.as_str(), n.as_str()) {
+            // A local server's port is ephemeral (the demo picks one each run).
+            if what == "target" && same_loopback_server(b, n) {
+                continue;
+            }
+            if b != n {
+                let short = |s: &str| {
+                    if what == "profile" {
+                        format!("sha256 {}", &s[..s.len().min(12)])
+                    } else {
+                        format!("'{s}'")
+                    }
+                };
+                out.push(format!("{what}: {} against {}", short(b), short(n)));
+            }
+        }
+    }
+    out
+}
+
+/// Two URLs that differ at most in the port of a loopback host.
+fn same_loopback_server(a: &str, b: &str) -> bool {
+    let strip = |u: &str| -> Option<(String, String)> {
+        let (scheme, rest) = u.split_once("://")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        ["127.0.0.1", "[::1]", "localhost"]
+            .contains(&host)
+            .then(|| (format!("{scheme}://{host}"), path.to_owned()))
+    };
+    matches!((strip(a), strip(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// One line per run for `--history FILE`: enough to draw a trend.
@@ -680,6 +735,23 @@ mod tests {
             .find(|r| r.metric == metric)
             .map(|r| r.verdict)
             .unwrap()
+    }
+
+    #[test]
+    fn results_of_another_profile_target_or_mode_are_named() {
+        let run = |sha: &str, target: &str, mode: &str| json!({"environment": {"profile_sha256": sha}, "target": target, "mode": mode});
+        let a = run("aaaaaaaaaaaaaaaa", "http://10.0.0.1:80", "open");
+        assert!(mismatches(&a, &a).is_empty());
+        let b = run("bbbbbbbbbbbbbbbb", "http://10.0.0.2:80", "closed");
+        let m = mismatches(&a, &b);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert!(m[0].starts_with("profile: sha256 aaaaaaaaaaaa against"));
+        // The demo's port changes every run: the same local server.
+        let d1 = run("a", "http://127.0.0.1:38413", "open");
+        let d2 = run("a", "http://127.0.0.1:40001", "open");
+        assert!(mismatches(&d1, &d2).is_empty());
+        let far = run("a", "http://127.0.0.2:40001", "open");
+        assert_eq!(mismatches(&d1, &far).len(), 1);
     }
 
     #[test]

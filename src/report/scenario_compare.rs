@@ -93,15 +93,31 @@ pub(crate) fn metrics(v: &Value) -> Vec<MetricValue> {
             Higher,
         ));
     }
-    for (k, name) in [
-        ("cpu_max_cores", "cpu_max"),
-        ("memory_max_bytes", "memory_max"),
-    ] {
-        out.push(m(
-            format!("control_plane.{name}"),
-            v["control_plane"][k].as_f64(),
-            Higher,
-        ));
+    // Per component (`{NAME: {cpu_max_cores, memory_max_bytes, ...}}`);
+    // results from before components were named held the two flat.
+    let cp = &v["control_plane"];
+    let flat = cp["cpu_max_cores"].is_number() || cp["memory_max_bytes"].is_number();
+    let components: Vec<(String, &Value)> = if flat {
+        vec![(String::new(), cp)]
+    } else {
+        cp.as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, c)| c.is_object())
+            .map(|(n, c)| (format!("{n}."), c))
+            .collect()
+    };
+    for (prefix, c) in components {
+        for (k, name) in [
+            ("cpu_max_cores", "cpu_max"),
+            ("memory_max_bytes", "memory_max"),
+        ] {
+            out.push(m(
+                format!("control_plane.{prefix}{name}"),
+                c[k].as_f64(),
+                Higher,
+            ));
+        }
     }
     out
 }
@@ -144,5 +160,26 @@ mod tests {
         assert!(super::super::compare::has_regression(&errors));
         let other = json!({"scenario": "route-change"});
         assert!(compare(&attached(1.0, 0), &other, &t).is_err());
+    }
+
+    #[test]
+    fn control_plane_components_are_compared_each_by_name() {
+        let with = |mem: f64| {
+            let mut v = attached(10.0, 0);
+            v["control_plane"] = json!({
+                "controller": {"samples": 5, "cpu_max_cores": 0.2, "memory_max_bytes": mem},
+                "gateway": {"samples": 5, "cpu_max_cores": 0.4, "memory_max_bytes": 5e7},
+            });
+            v
+        };
+        let rows = compare(&with(1e8), &with(1.5e8), &Tolerances::default()).unwrap();
+        let row = |m: &str| rows.iter().find(|r| r.metric == m).unwrap();
+        use super::super::compare::Verdict;
+        assert_eq!(
+            row("control_plane.controller.memory_max").verdict,
+            Verdict::Regression
+        );
+        assert_eq!(row("control_plane.gateway.cpu_max").verdict, Verdict::Ok);
+        assert!(rows.iter().all(|r| r.verdict != Verdict::Missing));
     }
 }

@@ -50,7 +50,15 @@ pub struct Summary {
     pub failed: u64,
     /// Measured time: after warmup, pauses excluded, until sending stopped.
     pub duration_s: f64,
+    /// Throughput: requests sent in the measured window that got a
+    /// response (any status), per second. Refused connects and resets are
+    /// attempts, not throughput.
     pub rps: f64,
+    /// Requests sent in the measured window per second, answered or not.
+    pub attempts_rps: f64,
+    /// Requests that got a response (any HTTP status, a gRPC status, or
+    /// a response that failed its checks).
+    pub responses: u64,
     /// Percent of `requests` that got a 1xx-3xx response (0-100).
     pub success_rate: f64,
     /// Successful responses: corrected latency and service time.
@@ -161,6 +169,19 @@ pub struct ProbeSummary {
     pub problem: Option<String>,
 }
 
+/// Requests that got an answer: any HTTP status, a gRPC status, or a
+/// response that failed its checks.
+fn responses(t: &crate::stats::Measurements) -> u64 {
+    let statuses: u64 = t.status_list().iter().map(|(_, n)| n).sum();
+    let answered: u64 = t
+        .error_list()
+        .iter()
+        .filter(|(k, _)| k.is_grpc() || *k == crate::stats::ErrorKind::Check)
+        .map(|(_, n)| n)
+        .sum();
+    statuses + answered
+}
+
 impl Summary {
     pub fn new(plan: &Plan, result: &RunResult, model: &RunModel, started_at: SystemTime) -> Self {
         let t = &result.totals;
@@ -182,7 +203,13 @@ impl Summary {
             ok: t.ok,
             failed: t.failed(),
             duration_s: result.measured.as_secs_f64(),
-            rps: result.rps(),
+            rps: if t.finished > 0 {
+                result.rps() * responses(t) as f64 / t.finished as f64
+            } else {
+                0.0
+            },
+            attempts_rps: result.rps(),
+            responses: responses(t),
             success_rate: t.success_rate().unwrap_or(0.0),
             latency_ms: Percentiles::of(&t.latency),
             service_time_ms: Percentiles::of(&t.service),
@@ -309,11 +336,43 @@ impl Summary {
             return Some(why.clone());
         }
         let tls = self.errors.get("tls").copied().unwrap_or(0);
-        (self.requests > 0 && tls == self.requests).then(|| {
-            format!(
+        if self.requests > 0 && tls == self.requests {
+            return Some(format!(
                 "every TLS handshake failed ({} requests): {}",
                 self.requests,
                 self.error_messages.get("tls").map_or("", String::as_str)
+            ));
+        }
+        if self.requests == 0 || self.ok > 0 || self.connections.is_some() {
+            return None;
+        }
+        // Not one success: whatever thresholds say, this measured no target.
+        let (kind, n) = self
+            .errors
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map_or(("", 0), |(k, n)| (k.as_str(), *n));
+        let first = self
+            .error_messages
+            .get(kind)
+            .map_or(String::new(), |m| format!(": {m}"));
+        Some(if self.responses == 0 {
+            format!(
+                "no response from the target: all {} requests failed before an answer ({kind}: {}{first})",
+                group(self.requests),
+                group(n)
+            )
+        } else {
+            let codes: Vec<String> = self
+                .status_codes
+                .iter()
+                .map(|(c, n)| format!("{c}: {}", group(*n)))
+                .chain((n > 0).then(|| format!("{kind}: {}{first}", group(n))))
+                .collect();
+            format!(
+                "no successful response from the target: {} requests, none succeeded ({})",
+                group(self.requests),
+                codes.join(", ")
             )
         })
     }
@@ -395,16 +454,33 @@ impl Summary {
                     self.generator_limited_s
                 );
             }
-            let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
+            if self.responses < self.requests {
+                let _ = writeln!(
+                    s,
+                    "  Throughput   {:.2} req/s   ({:.1} attempts/s, {} unanswered)",
+                    self.rps,
+                    self.attempts_rps,
+                    group(self.requests - self.responses)
+                );
+            } else {
+                let _ = writeln!(s, "  Throughput   {:.2} req/s", self.rps);
+            }
             let _ = writeln!(s);
-            let _ = writeln!(
-                s,
-                "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
-            );
+            if self.ok == 0 {
+                let _ = writeln!(s, "  Latency      none: not one successful response");
+            } else {
+                let _ = writeln!(
+                    s,
+                    "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
+                );
+            }
             for (name, p) in [
                 ("corrected", &self.latency_ms),
                 ("service time", &self.service_time_ms),
-            ] {
+            ]
+            .into_iter()
+            .filter(|_| self.ok > 0)
+            {
                 let _ = writeln!(
                     s,
                     "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",

@@ -357,18 +357,55 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn describe(&self) -> String {
-        let v = |x: Option<f64>| match x {
+        let v = |x: Option<f64>, digits: Option<usize>| match x {
             None => "no data".to_owned(),
             Some(x) if self.unit == "bytes" => rampdeck_base::fmt::bytes(x),
-            Some(x) => format!("{} {}", short(x), self.unit),
+            Some(x) => match digits {
+                Some(d) => format!("{x:.d$} {}", self.unit),
+                None => format!("{} {}", short(x), self.unit),
+            },
+        };
+        // A breach by less than the shown digits would read "actual 99.00
+        // %, limit 99.00 %": show as many digits as it takes to tell them apart.
+        let digits = match (self.actual, self.limit) {
+            (Some(a), Some(l)) if a != l && self.unit != "bytes" && short(a) == short(l) => {
+                (3..=9).find(|d| format!("{a:.d$}") != format!("{l:.d$}"))
+            }
+            _ => None,
         };
         format!(
             "{} {} (actual {}, limit {})",
             self.name,
             self.expr,
-            v(self.actual),
-            v(self.limit)
+            v(self.actual, digits),
+            v(self.limit, digits)
         )
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn a_breach_by_a_hair_shows_the_digits_that_differ() {
+        let v = Verdict {
+            name: "success_rate".into(),
+            expr: "> 99".into(),
+            unit: "%",
+            actual: Some(98.9962),
+            limit: Some(99.0),
+            pass: false,
+        };
+        assert_eq!(
+            v.describe(),
+            "success_rate > 99 (actual 98.996 %, limit 99.000 %)"
+        );
+        let far = Verdict {
+            actual: Some(97.5),
+            ..v
+        };
+        assert!(far.describe().contains("actual 97.50 %, limit 99.00 %"));
     }
 }
 
