@@ -383,6 +383,16 @@ impl Verdict {
     }
 }
 
+fn short(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 #[cfg(test)]
 mod describe_tests {
     use super::*;
@@ -406,15 +416,5 @@ mod describe_tests {
             ..v
         };
         assert!(far.describe().contains("actual 97.50 %, limit 99.00 %"));
-    }
-}
-
-fn short(x: f64) -> String {
-    if x.abs() >= 100.0 {
-        format!("{x:.0}")
-    } else if x.abs() >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
     }
 }
