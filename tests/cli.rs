@@ -195,9 +195,17 @@ fn url_run_writes_a_summary_with_the_documented_keys() {
         dir.path().to_str().unwrap(),
         "--force",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Not one success: exit 1, "no successful response", and the summary kept.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no successful response from the target: ")
+            && stderr(&out).contains("(503: "),
+        "{}",
+        stderr(&out)
+    );
     let json: serde_json::Value = support::summary(dir.path());
     assert_eq!(json["success_rate"], 0.0);
+    assert_eq!(json["rps"], json["attempts_rps"], "503s are answers");
     assert_eq!(json["errors"]["http_503"], json["requests"]);
 }
 
@@ -739,7 +747,13 @@ fn output_json_puts_the_summary_alone_on_stdout() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // A dead target is exit 1 ("no response"), its summary still printed.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: no response from the target: all "),
+        "{}",
+        stderr(&o)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not one JSON object: {e}\n{}",

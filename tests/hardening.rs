@@ -474,7 +474,9 @@ fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", text(&o));
+        // The dead target's run is exit 1 ("no response"), its summary kept.
+        let want = if name == "dead" { 1 } else { 0 };
+        assert_eq!(o.status.code(), Some(want), "{}", text(&o));
         out
     };
     let (base, dead) = (run(up, "base"), run(down, "dead"));
@@ -508,7 +510,9 @@ fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
         "--baseline",
         base.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(99), "{}", text(&o));
+    // A run that reached no target is exit 1 before any baseline verdict.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no response from the target"), "{}", text(&o));
 
     for bad in [
         vec!["--tolerance", "NaN"],
@@ -544,7 +548,13 @@ async fn a_status_outside_100_to_599_is_kept_and_counted_as_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let o = run_headless(&format!("http://{addr}/"), &out).await;
-    assert!(o.status.success(), "{}", text(&o));
+    // Answers, but not one success: exit 1, the summary kept.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no successful response from the target"),
+        "{}",
+        text(&o)
+    );
     let s = support::summary(&out);
     let n = s["requests"].as_u64().unwrap();
     assert!(n >= 15, "{s}");
@@ -919,7 +929,16 @@ fn sigterm_in_the_first_milliseconds_still_writes_a_valid_summary() {
         Duration::from_millis(30),
         &[rustix::process::Signal::TERM],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // 0, or 1 when a refused request made it in first ("no response").
+    match o.status.code() {
+        Some(0) => {}
+        Some(1) => assert!(
+            text(&o).contains("no response from the target"),
+            "{}",
+            text(&o)
+        ),
+        c => panic!("exit {c:?}: {}", text(&o)),
+    }
     let s = support::summary(&out);
     assert_eq!(s["schema"], 1);
     assert_eq!(s["stopped_early"], true);

@@ -486,14 +486,7 @@ pub fn error_names_of<'a>(runs: impl IntoIterator<Item = &'a Value>) -> Vec<Stri
 }
 
 fn error_names(runs: [&Value; 2]) -> Vec<String> {
-    let mut names: Vec<String> = runs
-        .iter()
-        .filter_map(|r| r["errors"].as_object())
-        .flat_map(|m| m.keys().cloned())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    error_names_of(runs)
 }
 
 pub fn compare(base: &Value, new: &Value, tol: &Tolerances) -> Vec<Row> {

@@ -367,7 +367,11 @@ impl Summary {
                 .status_codes
                 .iter()
                 .map(|(c, n)| format!("{c}: {}", group(*n)))
-                .chain((n > 0).then(|| format!("{kind}: {}{first}", group(n))))
+                // An http_NNN kind repeats a status code above.
+                .chain(
+                    (n > 0 && !kind.starts_with("http_"))
+                        .then(|| format!("{kind}: {}{first}", group(n))),
+                )
                 .collect();
             format!(
                 "no successful response from the target: {} requests, none succeeded ({})",
