@@ -512,7 +512,11 @@ fn compare_fails_a_run_against_a_dead_target_and_refuses_bad_input() {
     ]);
     // A run that reached no target is exit 1 before any baseline verdict.
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("no response from the target"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no response from the target"),
+        "{}",
+        text(&o)
+    );
 
     for bad in [
         vec!["--tolerance", "NaN"],
