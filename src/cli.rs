@@ -19,6 +19,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A repeat's flags: its own directory, headless, no baseline (the set
+/// is judged once, after), one run; `$extra` for what else a command needs.
+macro_rules! set_member {
+    ($t:ty $(, |$each:ident, $args:ident| $extra:expr)?) => {
+        impl crate::repeat_cmd::Member for $t {
+            fn member(&self, dir: PathBuf) -> Self {
+                let mut each = self.clone();
+                each.out = Some(dir);
+                each.headless = true;
+                each.baseline = None;
+                each.repeat = 1;
+                $({
+                    let ($each, $args) = (&mut each, self);
+                    $extra;
+                })?
+                each
+            }
+        }
+    };
+}
+
+// With a machine format the set prints, its runs do not.
+set_member!(RunArgs, |each, args| each.output.quiet =
+    args.output.print().machine());
+set_member!(FindArgs);
+set_member!(ScenarioArgs);
+
 /// The command line as completions offer it: without the internal
 /// commands (`demo-target`), which clap_complete would still list.
 pub fn completion_command() -> clap::Command {

@@ -64,14 +64,7 @@ pub fn main(
                 ..Default::default()
             },
         };
-        return crate::repeat_cmd::drive(&r, |dir| {
-            let mut each = args.clone();
-            each.out = Some(dir);
-            each.headless = true;
-            each.baseline = None;
-            each.repeat = 1;
-            once(target, &each, adhoc, fd_limit)
-        });
+        return crate::repeat_cmd::drive_each(&r, args, |each| once(target, each, adhoc, fd_limit));
     }
     once(target, args, adhoc, fd_limit)
 }

@@ -145,15 +145,7 @@ fn repeated(run: &RunArgs, mut one: impl FnMut(&RunArgs) -> ExitCode) -> ExitCod
         baseline: run.baseline.as_deref(),
         tolerances,
     };
-    repeat_cmd::drive(&r, |dir| {
-        let mut each = run.clone();
-        each.out = Some(dir);
-        each.headless = true;
-        each.baseline = None;
-        each.repeat = 1;
-        each.output.quiet = print.machine();
-        one(&each)
-    })
+    repeat_cmd::drive_each(&r, run, |each| one(each))
 }
 
 fn demo(

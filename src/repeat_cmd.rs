@@ -21,6 +21,21 @@ pub struct Repeat<'a> {
     pub tolerances: Tolerances,
 }
 
+/// A command's flags as one repeat of a set runs them: into its own
+/// directory, headless, without the set's baseline (judged once, after).
+pub trait Member: Clone {
+    fn member(&self, dir: PathBuf) -> Self;
+}
+
+/// `drive` with each repeat running `once` on the flags `Member` makes.
+pub fn drive_each<A: Member>(
+    r: &Repeat,
+    args: &A,
+    mut once: impl FnMut(&A) -> ExitCode,
+) -> ExitCode {
+    drive(r, |dir| once(&args.member(dir)))
+}
+
 /// Checks a set's flags before any run: it needs --out, and --out must
 /// not hold another set unless --force.
 pub fn check(r: &Repeat) -> Result<(), String> {

@@ -37,14 +37,7 @@ pub fn main(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
             baseline: args.baseline.as_deref(),
             tolerances,
         };
-        return crate::repeat_cmd::drive(&r, |dir| {
-            let mut each = args.clone();
-            each.out = Some(dir);
-            each.headless = true;
-            each.baseline = None;
-            each.repeat = 1;
-            once(name, &each)
-        });
+        return crate::repeat_cmd::drive_each(&r, args, |each| once(name, each));
     }
     once(name, args)
 }

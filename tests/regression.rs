@@ -403,3 +403,47 @@ async fn bmf_and_benchmark_action_outputs_validate_against_their_schemas() {
     );
     assert!(lo <= val && val <= hi, "{p50}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_repeats_as_a_set_with_its_control_plane_per_component() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cli(
+        &[
+            "scenario",
+            "attached-routes",
+            "--demo",
+            "--routes",
+            "5",
+            "--repeat",
+            "2",
+            "--out",
+            "sc",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Repeats: 2 runs of 'attached-routes'"),
+        "{out}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sc/repeats.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["kind"], "scenario");
+    let names: Vec<&str> = file["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"attached.5.setup_total_s"), "{names:?}");
+    assert!(
+        names.contains(&"control_plane.demo control plane.memory_max"),
+        "{names:?}"
+    );
+    let (code, table, err) = cli(&["compare", "sc", "sc"], dir.path()).await;
+    assert_eq!(code, 0, "{table}\n{err}");
+    assert!(!table.contains("only in one set"), "{table}");
+}

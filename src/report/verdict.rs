@@ -91,6 +91,8 @@ pub fn compare(base: &RunSet, new: &RunSet, tol: &Tolerances) -> StatCompare {
             );
             row(name, o, n, tol)
         })
+        // A metric neither set has a value for (CPU from one sample) says nothing.
+        .filter(|r| r.base.is_some() || r.new.is_some())
         .collect();
     StatCompare {
         base_runs: base.runs.len(),
