@@ -682,23 +682,17 @@ impl Worker {
                 if f.fatal {
                     let _ = self.shared.fatal.set(f.message.clone());
                 }
-                if matches!(
+                let connect = matches!(
                     f.kind,
                     ErrorKind::ConnectRefused | ErrorKind::Connect | ErrorKind::ConnectTimeout
-                ) {
-                    self.connect_failures = self.connect_failures.saturating_add(1);
-                    self.shared.recorder.record(
-                        latency,
-                        service,
-                        Outcome::Error(f.kind),
-                        sent,
-                        || f.message,
-                    );
-                    return end;
-                }
+                );
                 self.shared
                     .recorder
-                    .record(latency, service, Outcome::Error(f.kind), sent, || f.message)
+                    .record(latency, service, Outcome::Error(f.kind), sent, || f.message);
+                if connect {
+                    self.connect_failures = self.connect_failures.saturating_add(1);
+                    return end;
+                }
             }
         }
         self.connect_failures = 0;

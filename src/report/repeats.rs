@@ -295,8 +295,9 @@ pub fn metric_stats(runs: &[MetricRuns]) -> Vec<MetricStats> {
         .collect()
 }
 
-/// Writes `repeats.json` for the runs in `out` and returns its figures.
-pub fn write(out: &Path, runs: &[PathBuf]) -> Result<RepeatsFile, String> {
+/// Writes `repeats.json` for the runs in `out` and returns its figures
+/// and the set as read (for a baseline verdict without reading it again).
+pub fn write(out: &Path, runs: &[PathBuf]) -> Result<(RepeatsFile, RunSet), String> {
     let results: Vec<Value> = runs
         .iter()
         .map(|r| super::load::result(r))
@@ -340,7 +341,7 @@ pub fn write(out: &Path, runs: &[PathBuf]) -> Result<RepeatsFile, String> {
     let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
     std::fs::write(&path, text + "\n")
         .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
-    Ok(file)
+    Ok((file, set))
 }
 
 /// The set's figures as a table: value, interval, spread over runs.

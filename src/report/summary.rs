@@ -186,6 +186,7 @@ impl Summary {
     pub fn new(plan: &Plan, result: &RunResult, model: &RunModel, started_at: SystemTime) -> Self {
         let t = &result.totals;
         let errors = t.errors_by_name();
+        let answered = responses(t);
         Summary {
             schema: SCHEMA,
             rampdeck: env!("CARGO_PKG_VERSION"),
@@ -204,12 +205,12 @@ impl Summary {
             failed: t.failed(),
             duration_s: result.measured.as_secs_f64(),
             rps: if t.finished > 0 {
-                result.rps() * responses(t) as f64 / t.finished as f64
+                result.rps() * answered as f64 / t.finished as f64
             } else {
                 0.0
             },
             attempts_rps: result.rps(),
-            responses: responses(t),
+            responses: answered,
             success_rate: t.success_rate().unwrap_or(0.0),
             latency_ms: Percentiles::of(&t.latency),
             service_time_ms: Percentiles::of(&t.service),
