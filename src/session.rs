@@ -149,7 +149,10 @@ impl RunSession {
                 })
                 .ok()
         });
-        let probes = crate::probes::start(&plan.probes, handle.started)?;
+        let probes = crate::probes::start(
+            &plan.probes,
+            crate::probes::Stamp::run(handle.started, handle.clock.clone()),
+        )?;
         let (route_tx, route_events) = mpsc::unbounded_channel();
         let routes =
             crate::routes::start_for(&plan, handle.started, Some(handle.clock.clone()), route_tx);

@@ -41,6 +41,7 @@ fn pct(p50: f64, p99: f64) -> Percentiles {
 fn event(at: f64, kind: EventKind, message: &str) -> Event {
     Event {
         at: Duration::from_secs_f64(at),
+        wall: None,
         kind,
         message: message.into(),
     }

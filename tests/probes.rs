@@ -10,7 +10,7 @@ use rampdeck::spec::probes::*;
 
 /// Runs `cfg` for `secs` and returns everything it reported.
 async fn collect(cfg: ProbesConfig, secs: f64) -> Vec<ProbeEvent> {
-    let mut p = probes::start(&cfg, Instant::now()).unwrap();
+    let mut p = probes::start(&cfg, probes::Stamp::wall(Instant::now())).unwrap();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     p.stop().await;
     let mut out = Vec::new();

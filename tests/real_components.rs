@@ -137,7 +137,7 @@ async fn caddy_metrics_and_prometheus_queries_give_real_cpu_and_memory() {
         stats: vec![],
         probes: vec![],
     };
-    let mut p = probes::start(&cfg, Instant::now()).unwrap();
+    let mut p = probes::start(&cfg, probes::Stamp::wall(Instant::now())).unwrap();
     tokio::time::sleep(Duration::from_secs(9)).await;
     p.stop().await;
     let (result, _) = load.await.unwrap().unwrap();

@@ -507,7 +507,8 @@ impl Coordinator {
 
     fn emit(&self, kind: EventKind, message: impl Into<String>) {
         let _ = self.events.send(EngineEvent::Event(Event {
-            at: self.origin.elapsed(),
+            at: self.rc(),
+            wall: Some(self.origin.elapsed()),
             kind,
             message: message.into(),
         }));
@@ -960,6 +961,7 @@ impl Coordinator {
     ) -> RunResult {
         let _ = self.events.send(EngineEvent::Event(Event {
             at: Duration::ZERO,
+            wall: Some(Duration::ZERO),
             kind: EventKind::Started,
             message: format!(
                 "started: {} against {} from {} {} agents",

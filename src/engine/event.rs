@@ -9,13 +9,24 @@ use crate::stats::ErrorKind;
 /// Serialized flat: `{"at_s": 12.5, "type": "level_set", "from": 400, "to": 440, "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// Wall time since the run started.
+    /// Run-clock time (since the start, less time paused): the clock of the
+    /// header, the stages, `at` and the charts.
     #[serde(
         rename = "at_s",
         serialize_with = "crate::stats::summary::secs",
         deserialize_with = "crate::stats::summary::de_secs"
     )]
     pub at: Duration,
+    /// Wall time since the start (pauses included), kept beside it in the
+    /// run log only (None in a summary, and in logs written before it).
+    #[serde(
+        rename = "wall_s",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::stats::summary::opt_secs",
+        deserialize_with = "crate::stats::summary::de_opt_secs"
+    )]
+    pub wall: Option<Duration>,
     #[serde(flatten)]
     pub kind: EventKind,
     pub message: String,

@@ -279,7 +279,6 @@ pub async fn start_with(plan: Arc<Plan>, opts: StartOptions) -> Result<EngineHan
         h2: plan.target.http2.then(|| conn::H2Pool::new(workers.max(1))),
         lean,
         stop: CancellationToken::new(),
-        origin,
         fatal: std::sync::OnceLock::new(),
         tokio_timers: opts.memory.is_some(),
         data: plan.data.clone(),

@@ -235,16 +235,23 @@ impl Supervisor {
         rc.saturating_add(paused)
     }
 
-    fn emit_at(&self, at: Duration, kind: EventKind, message: impl Into<String>) {
-        let _ = self.events.send(EngineEvent::Event(Event {
-            at,
-            kind,
-            message: message.into(),
-        }));
+    /// An event at run-clock `rc` (a stage's start, warmup's end).
+    fn emit_at(&self, rc: Duration, kind: EventKind, message: impl Into<String>) {
+        self.send_event(rc, self.elapsed_of(rc), kind, message.into());
     }
 
+    /// An event now.
     fn emit(&self, kind: EventKind, message: impl Into<String>) {
-        self.emit_at(self.origin.elapsed(), kind, message);
+        self.send_event(self.rc(), self.origin.elapsed(), kind, message.into());
+    }
+
+    fn send_event(&self, at: Duration, wall: Duration, kind: EventKind, message: String) {
+        let _ = self.events.send(EngineEvent::Event(Event {
+            at,
+            wall: Some(wall),
+            kind,
+            message,
+        }));
     }
 
     /// A new level epoch over run-clock `span` (its start, and the stage's
@@ -561,7 +568,7 @@ impl Supervisor {
                 i + 1,
                 st.describe(self.plan.level_unit())
             );
-            self.emit_at(self.elapsed_of(start), EventKind::Stage { index: i }, text);
+            self.emit_at(start, EventKind::Stage { index: i }, text);
             self.stages_announced += 1;
         }
     }
@@ -745,7 +752,7 @@ impl Supervisor {
         self.index += 1;
         if self.warmup > Duration::ZERO && end == self.warmup && warmup {
             self.emit_at(
-                self.elapsed_of(self.warmup),
+                self.warmup,
                 EventKind::WarmupEnded,
                 "warmup over: statistics start now",
             );

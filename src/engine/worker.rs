@@ -188,8 +188,6 @@ pub struct Shared {
     pub lean: bool,
     /// Stop sending: idle workers exit, busy ones finish their request first.
     pub stop: CancellationToken,
-    /// When the run started: failures are stamped with their send time from here.
-    pub origin: Instant,
     /// Set by the first failure no request can get past (`Failure::fatal`):
     /// the supervisor then stops the run, and it exits 1.
     pub fatal: std::sync::OnceLock<String>,
@@ -629,8 +627,9 @@ impl Worker {
             Some(_) => self.schedule.epoch_of_slot(draw),
             None => self.schedule.epoch_at(self.schedule.rc_at(start)),
         };
+        // On the run clock, as route firings are (their drop windows take these).
         let sent = Sent {
-            at: start.saturating_duration_since(self.shared.origin),
+            at: self.schedule.rc_at(start),
             request: request as u16,
             epoch,
         };

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::engine::clock::Stamp;
 use crate::spec::probes::{
     HttpProbeConfig, ProbesConfig, SourceConfig, SourceKind, StatConfig, TokenSource,
 };
@@ -103,15 +104,15 @@ impl Probes {
 struct StateTracker {
     name: String,
     problem: Option<Option<String>>,
-    start: Instant,
+    stamp: Stamp,
 }
 
 impl StateTracker {
-    fn new(name: &str, start: Instant) -> Self {
+    fn new(name: &str, stamp: Stamp) -> Self {
         StateTracker {
             name: name.to_owned(),
             problem: None,
-            start,
+            stamp,
         }
     }
 
@@ -126,7 +127,7 @@ impl StateTracker {
         if changed {
             let _ = tx.send(ProbeEvent::State {
                 name: self.name.clone(),
-                at: self.start.elapsed(),
+                at: self.stamp.now(),
                 problem: problem.clone(),
             });
         }
@@ -134,8 +135,9 @@ impl StateTracker {
     }
 }
 
-/// Starts every configured probe. `start` is the run's start, so probe times line up with the engine's.
-pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
+/// Starts every configured probe. `stamp` follows the run's clock, so probe
+/// times line up with the engine's.
+pub fn start(cfg: &ProbesConfig, stamp: Stamp) -> Result<Probes, ProbeError> {
     let (tx, events) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -146,7 +148,7 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
     };
     let ctx = |name: &str| Ctx {
         tx: tx.clone(),
-        state: StateTracker::new(name, start),
+        state: StateTracker::new(name, stamp.clone()),
     };
     if let Some(client) = client {
         for s in &cfg.sources {
@@ -156,7 +158,7 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
                 client: client.clone(),
                 cpu: scrape::CounterRate::default(),
             };
-            tasks.spawn(repeat(step, s.interval, start, cancel.clone()));
+            tasks.spawn(repeat(step, s.interval, stamp.clone(), cancel.clone()));
         }
         for p in &cfg.probes {
             let step = HttpStep {
@@ -164,7 +166,7 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
                 cfg: p.clone(),
                 client: client.clone(),
             };
-            tasks.spawn(repeat(step, p.interval, start, cancel.clone()));
+            tasks.spawn(repeat(step, p.interval, stamp.clone(), cancel.clone()));
         }
     }
     for s in &cfg.stats {
@@ -174,7 +176,7 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
                 cfg: s.clone(),
             },
             s.interval,
-            start,
+            stamp.clone(),
             cancel.clone(),
         ));
     }
@@ -187,7 +189,11 @@ pub fn start(cfg: &ProbesConfig, start: Instant) -> Result<Probes, ProbeError> {
 
 /// One reading or run of a probe; `repeat` decides when.
 trait Step: Send + 'static {
-    fn run(&mut self, at: Duration) -> impl std::future::Future<Output = ()> + Send;
+    /// `at` on the run clock (what is reported); `wall` since the start
+    /// (what a counter's rate is taken over: a pause stops the run clock,
+    /// not the control plane).
+    fn run(&mut self, at: Duration, wall: Duration)
+        -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// What every probe task reports through.
@@ -199,12 +205,7 @@ struct Ctx {
 /// Runs `step` every `interval` until cancelled. A step in progress is
 /// dropped on cancel (a stat command's process group is killed with it);
 /// a step slower than its interval runs back to back, never in a burst.
-async fn repeat<S: Step>(
-    mut step: S,
-    interval: Duration,
-    start: Instant,
-    cancel: CancellationToken,
-) {
+async fn repeat<S: Step>(mut step: S, interval: Duration, stamp: Stamp, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -212,10 +213,10 @@ async fn repeat<S: Step>(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let at = start.elapsed();
+        let (at, wall) = (stamp.now(), stamp.elapsed());
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = step.run(at) => {}
+            _ = step.run(at, wall) => {}
         }
     }
 }
@@ -228,9 +229,9 @@ struct SourceStep {
 }
 
 impl Step for SourceStep {
-    async fn run(&mut self, at: Duration) {
+    async fn run(&mut self, at: Duration, wall: Duration) {
         let t0 = Instant::now();
-        let reading = read_source(&self.cfg, &self.client, &mut self.cpu, at).await;
+        let reading = read_source(&self.cfg, &self.client, &mut self.cpu, wall).await;
         let took = t0.elapsed();
         match reading {
             Ok(r) => {
@@ -259,7 +260,7 @@ struct StatStep {
 }
 
 impl Step for StatStep {
-    async fn run(&mut self, at: Duration) {
+    async fn run(&mut self, at: Duration, _wall: Duration) {
         let run = command::run(&self.cfg).await;
         self.ctx.report(
             &self.cfg.name,
@@ -280,7 +281,7 @@ struct HttpStep {
 }
 
 impl Step for HttpStep {
-    async fn run(&mut self, at: Duration) {
+    async fn run(&mut self, at: Duration, _wall: Duration) {
         let t0 = Instant::now();
         let fetched = self.client.get(&self.cfg.url, None, self.cfg.timeout).await;
         let took = t0.elapsed();

@@ -59,7 +59,11 @@ impl Series {
     pub fn push_interval(&mut self, v: &Value) {
         let s = self;
         let (t, len) = (
-            v["elapsed_s"].as_f64().unwrap_or(0.0),
+            // Charts are on the run clock (logs from before it: wall time).
+            v["run_clock_s"]
+                .as_f64()
+                .or_else(|| v["elapsed_s"].as_f64())
+                .unwrap_or(0.0),
             v["len_s"].as_f64().unwrap_or(0.0),
         );
         // A near-empty last interval gives no meaningful rate.

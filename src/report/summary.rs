@@ -324,7 +324,15 @@ impl Summary {
             connections: result.connections.clone(),
             epochs: model.epochs.rows(&stage_names(plan)),
             stages: model.epochs.stages(&stage_names(plan)),
-            events: model.events.clone(),
+            // Run-clock times only: wall time stays in the run log.
+            events: model
+                .events
+                .iter()
+                .map(|e| Event {
+                    wall: None,
+                    ..e.clone()
+                })
+                .collect(),
         }
         .judged(plan, model)
     }

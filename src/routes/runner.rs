@@ -61,6 +61,8 @@ struct Ctx {
     cfg: Arc<RoutesConfig>,
     base: Vars,
     origin: Instant,
+    /// Firings are stamped on the run clock (the one `at` and the header use).
+    stamp: crate::engine::clock::Stamp,
     tx: mpsc::UnboundedSender<ActionRecord>,
     http: Option<HttpClient>,
     /// Connected on first use and kept; a failed connect is retried next firing.
@@ -128,6 +130,10 @@ fn start_with(
         cfg: cfg.clone(),
         base,
         origin,
+        stamp: match &clock {
+            Some(c) => crate::engine::clock::Stamp::run(origin, c.clone()),
+            None => crate::engine::clock::Stamp::wall(origin),
+        },
         tx,
         kube: Mutex::new(None),
         requests,
@@ -176,7 +182,7 @@ fn start_with(
             firings[index] += 1;
             let firing = firings[index];
             if let Some(busy) = running[index] {
-                let mut r = record(action, firing, ctx.origin.elapsed());
+                let mut r = record(action, firing, ctx.stamp.now());
                 r.phase = Phase::Failed;
                 r.detail = "skipped".into();
                 r.error = Some(RouteError::Busy(busy).to_string());
@@ -285,7 +291,7 @@ impl Ctx {
 
     async fn fire(&self, index: usize, firing: u32) {
         let a = &self.cfg.actions[index];
-        let mut r = record(a, firing, self.origin.elapsed());
+        let mut r = record(a, firing, self.stamp.now());
         let vars = firing_vars(&self.base, a, firing);
         let shown: Vec<String> = a
             .vars
@@ -391,7 +397,7 @@ impl Ctx {
         }
         let applied_at = Instant::now();
         r.phase = Phase::Applied;
-        r.applied_at_s = Some(after(applied_at, self.origin).as_secs_f64());
+        r.applied_at_s = Some(self.stamp.at(applied_at).as_secs_f64());
         r.apply_ms = Some(ms(applied_at - started));
         self.send(r);
 

@@ -162,7 +162,7 @@ impl RunLog {
         let v = interval_line(s, &mut self.serializer, &mut self.scratch);
         let h = &s.histograms;
         {
-            let start = s.interval.elapsed.saturating_sub(s.interval.len);
+            let start = s.interval.run_clock.saturating_sub(s.interval.len);
             let mut buf = Vec::new();
             for (hist, tag) in [
                 (&h.latency, "corrected"),

@@ -151,7 +151,12 @@ impl RunModel {
                 if let Some(p) = self.probes.iter_mut().find(|p| p.name == name) {
                     p.problem = problem;
                 }
-                self.push_event(Event { at, kind, message });
+                self.push_event(Event {
+                    at,
+                    wall: None,
+                    kind,
+                    message,
+                });
             }
         }
     }
@@ -266,7 +271,9 @@ impl RunModel {
     /// Records what a threshold watch reported, as timeline events; returns them.
     pub fn threshold_changes(&mut self, changes: Vec<(bool, String)>) -> Vec<Event> {
         let mut added = Vec::new();
-        let at = self.last().map_or(Duration::ZERO, |i| i.elapsed);
+        let (at, wall) = self
+            .last()
+            .map_or((Duration::ZERO, None), |i| (i.run_clock, Some(i.elapsed)));
         for (breach, text) in changes {
             let (kind, message) = if breach {
                 (
@@ -279,7 +286,12 @@ impl RunModel {
                     format!("threshold holds again: {text}"),
                 )
             };
-            let e = Event { at, kind, message };
+            let e = Event {
+                at,
+                wall,
+                kind,
+                message,
+            };
             added.push(e.clone());
             self.push_event(e);
         }

@@ -192,7 +192,7 @@ impl Recording {
                         });
                     }
                     index += 1;
-                    items.push((stats.elapsed, Item::Interval(offset)));
+                    items.push((stats.run_clock, Item::Interval(offset)));
                 }
                 log::LogLine::Event(e) => items.push((e.at, Item::Event(e))),
                 log::LogLine::Probe(v) if v["type"] == "route_action" => routes.push(v),

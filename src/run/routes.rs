@@ -100,7 +100,12 @@ impl RouteLog {
             }
             None => self.records.push(r),
         }
-        Event { at, kind, message }
+        Event {
+            at,
+            wall: None,
+            kind,
+            message,
+        }
     }
 
     /// For replay: the recorded drop events stand; none are recomputed.
@@ -114,7 +119,7 @@ impl RouteLog {
         if self.replay {
             return Vec::new();
         }
-        let now = i.elapsed;
+        let now = i.run_clock;
         if self.pace.len() == PACE_RING {
             self.pace.pop_front();
         }
@@ -212,6 +217,7 @@ impl RouteLog {
             let message = drops_line(&r.action, &d);
             out.push(Event {
                 at: at + DROPS_AFTER,
+                wall: None,
                 kind: EventKind::RouteDrops {
                     name: r.action.clone(),
                     drops: d.charged(),

@@ -44,7 +44,7 @@ async fn run(
     origin: Instant,
 ) -> Result<ScenarioReport, ScenarioError> {
     let ctx = super::connect(cfg, tx.clone(), cancel, origin).await?;
-    let mut probes = crate::probes::start(&probes_cfg, origin)
+    let mut probes = crate::probes::start(&probes_cfg, crate::probes::Stamp::wall(origin))
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let probe_events = std::mem::replace(&mut probes.events, mpsc::unbounded_channel().1);
     let folding = tokio::spawn(fold_resources(probe_events, tx));

@@ -187,6 +187,19 @@ pub fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
 }
 
+pub fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+pub fn de_opt_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    <Option<f64> as serde::Deserialize>::deserialize(d)?
+        .map(|v| Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Everything after warmup so far.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TotalsSummary {

@@ -9,7 +9,7 @@ use super::app::ChartWindow;
 
 /// The x range (seconds since start) a chart shows for `window`.
 pub fn x_range(model: &RunModel, window: ChartWindow) -> (f64, f64) {
-    let now = model.last().map_or(0.0, |i| i.elapsed.as_secs_f64());
+    let now = model.last().map_or(0.0, |i| i.run_clock.as_secs_f64());
     match window.duration() {
         // Until the run is as long as the window, stretch what there is
         // across the chart instead of squeezing it into the left edge.
@@ -27,8 +27,8 @@ pub fn points(
     model
         .series
         .iter()
-        .filter(|i| i.elapsed.as_secs_f64() >= x.0)
-        .filter_map(|i| f(i).map(|v| (i.elapsed.as_secs_f64(), v)))
+        .filter(|i| i.run_clock.as_secs_f64() >= x.0)
+        .filter_map(|i| f(i).map(|v| (i.run_clock.as_secs_f64(), v)))
         .collect()
 }
 

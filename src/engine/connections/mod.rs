@@ -367,7 +367,8 @@ pub async fn hold_loop(id: usize, shared: Arc<Shared>, mut rx: watch::Receiver<A
         if matches!(ended, Ended::Closed | Ended::EchoFailed(_)) {
             held.close().await;
         }
-        let at = now.saturating_duration_since(shared.origin);
+        // On the run clock, as route firings are (their drop windows take these).
+        let at = schedule.rc_at(now);
         run.stats.ended(&ended, age, at);
         if matches!(ended, Ended::ServerClosed(_) | Ended::Reset(_)) {
             if !run.plan.reconnect {
