@@ -815,3 +815,77 @@ fn the_latency_legend_shows_the_level_in_force_or_the_run() {
     app.update(Action::CycleLatencyScope, &run);
     assert!(!legend(&app).contains("run "));
 }
+
+/// The rows of the latency chart (80x18) where `color` is drawn, left of the
+/// 30 s stall (columns 1-20) so the spike's own line is not counted.
+fn rows_of(app: &App, m: &RunModel, color: ratatui::style::Color) -> Vec<u16> {
+    let mut t = Terminal::new(TestBackend::new(80, 18)).unwrap();
+    let th = Theme { color: true };
+    t.draw(|f| panes::latency::draw(f, f.area(), app, m, false, th))
+        .unwrap();
+    let buf = t.backend().buffer();
+    (1..15)
+        .filter(|&y| (1..20).any(|x| buf[(x, y)].fg == color && buf[(x, y)].symbol() != " "))
+        .collect()
+}
+
+#[test]
+fn after_a_stall_the_log_scale_keeps_p50_and_p99_apart() {
+    let m = model(RunState::Running);
+    let mut app = App::new(plan());
+    let (p50, p99) = (Theme::SERIES[0], Theme::SERIES[2]);
+    // Linear up to the 1 s stall: 4 ms and 25 ms share the bottom row (the
+    // p99 drawn over the p50).
+    let (a, b) = (rows_of(&app, &m, p50), rows_of(&app, &m, p99));
+    assert!(
+        a.iter().all(|r| *r == 14) && b == [14],
+        "linear: {a:?} vs {b:?}"
+    );
+    let run = RunView {
+        now: Instant::now(),
+        level: 400.0,
+        finished: false,
+        paused: false,
+    };
+    app.update(Action::ToggleLatencyScale, &run);
+    let (a, b) = (rows_of(&app, &m, p50), rows_of(&app, &m, p99));
+    assert!(
+        a.iter().all(|r| !b.contains(r)) && b.iter().all(|r| r < a.iter().min().unwrap()),
+        "log: p50 on rows {a:?}, p99 above on {b:?}"
+    );
+    let mut t = Terminal::new(TestBackend::new(80, 18)).unwrap();
+    t.draw(|f| panes::latency::draw(f, f.area(), &app, &m, false, Theme { color: false }))
+        .unwrap();
+    insta::assert_snapshot!("pane_latency_log_scale", t.backend());
+}
+
+#[test]
+fn a_chart_has_y_labels_top_middle_and_bottom_and_a_time_axis() {
+    let m = model(RunState::Running);
+    let app = App::new(plan());
+    let mut t = Terminal::new(TestBackend::new(80, 18)).unwrap();
+    t.draw(|f| panes::throughput::draw(f, f.area(), &app, &m, false, Theme { color: false }))
+        .unwrap();
+    let rows: Vec<String> = (0..18)
+        .map(|y| {
+            (0..80)
+                .map(|x| t.backend().buffer()[(x, y)].symbol().to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(rows[1].starts_with("│500 req/s"), "{}", rows[1]);
+    assert!(
+        rows.iter().any(|r| r.starts_with("│250 req/s")),
+        "{rows:#?}"
+    );
+    // The baseline row says 0; under it, run-clock times from 0 s to now (58 s).
+    assert!(rows[14].starts_with("│0"), "{}", rows[14]);
+    assert!(rows[15].starts_with("│0s "), "{}", rows[15]);
+    assert!(
+        rows[15].trim_end_matches('│').trim_end().ends_with("58s"),
+        "{}",
+        rows[15]
+    );
+    // The newest labelled marker (resume, at 52 s) keeps its label.
+    assert!(rows.iter().any(|r| r.contains("resume")), "{rows:#?}");
+}

@@ -95,10 +95,17 @@ fn the_log_reads_back_to_the_summary_numbers() {
         .any(|e| e.kind == rampdeck::engine::event::EventKind::Started));
     // One clock: events are on the run clock everywhere; wall time is
     // beside them in the run log only.
-    assert!(log.events.iter().all(|e| e.wall.is_some()), "{:?}", log.events);
+    assert!(
+        log.events.iter().all(|e| e.wall.is_some()),
+        "{:?}",
+        log.events
+    );
     let events = summary["events"].as_array().unwrap();
     assert!(!events.is_empty());
-    assert!(events.iter().all(|e| e.get("wall_s").is_none()), "{events:?}");
+    assert!(
+        events.iter().all(|e| e.get("wall_s").is_none()),
+        "{events:?}"
+    );
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub enum Action {
     ToggleLatencyView,
     /// The latency legend: this interval, the level in force so far, the whole run.
     CycleLatencyScope,
+    /// The latency chart's y scale: linear / log.
+    ToggleLatencyScale,
     CycleWindow,
     ToggleZoom,
     ToggleSearch,
@@ -220,6 +222,7 @@ pub struct App {
     pub window: ChartWindow,
     pub latency_view: LatencyView,
     pub latency_scope: LatencyScope,
+    pub latency_scale: crate::ui::chart::Scale,
     pub show_log: bool,
     quit_armed: Option<Instant>,
     /// A short message for the footer, and when it was set.
@@ -266,6 +269,7 @@ impl App {
             window: ChartWindow::M1,
             latency_view: LatencyView::Corrected,
             latency_scope: LatencyScope::Interval,
+            latency_scale: crate::ui::chart::Scale::Linear,
             show_log: true,
             quit_armed: None,
             notice: None,
@@ -389,6 +393,7 @@ impl App {
                 InputMode::Replay,
                 Action::ToggleLatencyView
                 | Action::CycleLatencyScope
+                | Action::ToggleLatencyScale
                 | Action::CycleWindow
                 | Action::ToggleZoom
                 | Action::FocusNext
@@ -423,6 +428,16 @@ impl App {
                     LatencyScope::Level => "latency legend: the level in force, since it began",
                     LatencyScope::Run => "latency legend: the whole run after warmup",
                 };
+                self.notify(what.to_owned(), run.now);
+                vec![]
+            }
+            (InputMode::Normal, Action::ToggleLatencyScale) => {
+                use crate::ui::chart::Scale;
+                let (next, what) = match self.latency_scale {
+                    Scale::Linear => (Scale::Log, "latency chart: log scale"),
+                    Scale::Log => (Scale::Linear, "latency chart: linear scale"),
+                };
+                self.latency_scale = next;
                 self.notify(what.to_owned(), run.now);
                 vec![]
             }

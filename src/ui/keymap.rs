@@ -179,6 +179,12 @@ const VIEW: &[Binding] = &[
         None,
     ),
     b(
+        Key::Char('s'),
+        Action::ToggleLatencyScale,
+        "latency chart: linear / log scale (after a stall)",
+        None,
+    ),
+    b(
         Key::Char('w'),
         Action::CycleWindow,
         "chart window: 1m, 5m, 15m, all",

@@ -297,6 +297,7 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
         markers: &markers,
         x,
         y_label: &label,
+        scale: crate::ui::chart::Scale::Linear,
         theme,
     };
     f.render_widget(chart, inner);

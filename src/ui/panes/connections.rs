@@ -163,6 +163,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         markers: &markers,
         x,
         y_label: &label,
+        scale: crate::ui::chart::Scale::Linear,
         theme,
     };
     f.render_widget(chart, chart_area);

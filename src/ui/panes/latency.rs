@@ -10,9 +10,19 @@ use crate::run::RunModel;
 use crate::spec::plan::Mode;
 use crate::stats::{IntervalStats, Percentiles};
 use crate::ui::app::{App, LatencyScope, LatencyView};
-use crate::ui::chart::{Reduce, Series, TimeChart};
+use crate::ui::chart::{Reduce, Scale, Series, TimeChart};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, fmt_ms};
+
+/// The charted percentiles, and the samples each needs to be more than
+/// the largest few values (1 / (1 - q)).
+type Quantile = (&'static str, fn(Percentiles) -> f64, u64);
+const QUANTILES: [Quantile; 4] = [
+    ("p50", |p| p.p50, 1),
+    ("p90", |p| p.p90, 10),
+    ("p99", |p| p.p99, 100),
+    ("p99.9", |p| p.p999, 1000),
+];
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: bool, theme: Theme) {
     let view_name = match (app.plan.load.mode, app.latency_view) {
@@ -29,7 +39,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     let title = Line::from(vec![
         Span::raw(" Latency "),
         Span::styled(format!("({view_name}) "), theme.bold()),
-        Span::styled(format!("ms [{}] ", app.window.label()), theme.dim()),
+        Span::styled(
+            format!(
+                "ms{} [{}] ",
+                if app.latency_scale == Scale::Log {
+                    " log"
+                } else {
+                    ""
+                },
+                app.window.label()
+            ),
+            theme.dim(),
+        ),
     ]);
     let b = block(title, focused, theme);
     let inner = b.inner(area);
@@ -38,15 +59,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
     let x = view::x_range(model, app.window);
     let has = |i: &IntervalStats| pick(i).count > 0;
-    let series: Vec<Vec<(f64, f64)>> = [
-        |p: Percentiles| p.p50,
-        |p: Percentiles| p.p90,
-        |p: Percentiles| p.p99,
-        |p: Percentiles| p.p999,
-    ]
-    .iter()
-    .map(|get| view::points(model, x, |i| has(i).then(|| get(pick(i)))))
-    .collect();
+    // An interval with too few samples has no p99 (or p99.9) of its own,
+    // only its largest values: those points are left out, not drawn equal.
+    let series: Vec<Vec<(f64, f64)>> = QUANTILES
+        .iter()
+        .map(|&(_, get, needs)| {
+            view::points(model, x, |i| {
+                let p = pick(i);
+                (has(i) && p.count >= needs).then(|| get(p))
+            })
+        })
+        .collect();
     let markers = view::markers(model, x);
     let label = |v: f64| view::fmt_ms_axis(v);
     let chart = TimeChart {
@@ -62,21 +85,28 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         markers: &markers,
         x,
         y_label: &label,
+        scale: app.latency_scale,
         theme,
     };
     f.render_widget(chart, chart_area);
     let (scope, now) = legend_values(app, model, has, pick);
-    let names = ["p50", "p90", "p99", "p99.9"];
-    let values = [now.p50, now.p90, now.p99, now.p999];
+    let values = QUANTILES.map(|(name, get, needs)| {
+        let v = if now.count >= needs {
+            fmt_ms(get(now))
+        } else {
+            format!("n<{needs}")
+        };
+        (name, v)
+    });
     // The latest interval is the default and goes unlabelled.
     let labelled = app.latency_scope != LatencyScope::Interval;
     let mut spans = Vec::new();
     if labelled {
         spans.push(Span::styled(format!("{scope} "), theme.bold()));
     }
-    for ((name, v), color) in names.iter().zip(values).zip(Theme::SERIES) {
+    for ((name, v), color) in values.into_iter().zip(Theme::SERIES) {
         spans.push(Span::styled(format!("{name} "), theme.fg(color)));
-        spans.push(Span::styled(format!("{} ", fmt_ms(v)), theme.bold()));
+        spans.push(Span::styled(format!("{v} "), theme.bold()));
     }
     let percentiles = spans[usize::from(labelled)..].to_vec();
     spans.push(Span::styled(
@@ -94,7 +124,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         .filter(|(i, _)| !labelled || !(3..5).contains(i))
         .map(|(_, s)| s.clone())
         .collect();
-    let line = super::fit(legend.width, vec![spans, no_max, short, percentiles]);
+    // Narrower still: p90 goes, so p99 and p99.9 are never cut at the border.
+    let mut no_p90 = percentiles.clone();
+    no_p90.drain(2..4);
+    let line = super::fit(
+        legend.width,
+        vec![spans, no_max, short, percentiles, no_p90],
+    );
     f.render_widget(Paragraph::new(line), legend);
 }
 

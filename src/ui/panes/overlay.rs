@@ -166,6 +166,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
                 ]));
                 i += 1;
             }
+            // What the charts draw that no key explains.
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {:>9}  ", "▴"), theme.fg(Theme::MARKER)),
+                Span::raw("on a chart: a first error or status (in Events)"),
+            ]));
             (" Keys ".into(), lines, 56)
         }
         InputMode::EditLevel(text) => {
