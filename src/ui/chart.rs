@@ -438,18 +438,19 @@ mod tests {
             marker(2.0, Some("set 400")), // column 1
             marker(4.0, None),            // a tick takes no row
             marker(4.0, Some("pause")),   // column 2
-            marker(6.0, Some("resume")),  // column 3: placed before the older three
+            marker(6.0, Some("resume")),  // column 3: placed before the older ones
             marker(20.0, Some("shop")),   // column 10
             marker(99.0, Some("late")),   // column 49: left of its line
         ];
         let places = place_labels(&ms, (0.0, 100.0), 50, &busy, &vec![Vec::new(); 5]);
         assert_eq!(places[6], Some((1, 45)), "the newest, left of its line");
         assert_eq!(places[5], Some((1, 11)));
-        assert_eq!(places[4], Some((2, 4)));
-        assert_eq!(places[3], Some((3, 3)));
+        // Ends a column before shop's: it shares the top row.
+        assert_eq!(places[4], Some((1, 4)));
+        assert_eq!(places[3], Some((2, 3)));
         assert_eq!(places[2], None, "a tick");
-        // No row is left for the two oldest near the start.
-        assert_eq!(places[1], None);
+        assert_eq!(places[1], Some((3, 2)));
+        // No row is left for the oldest.
         assert_eq!(places[0], None);
     }
 
