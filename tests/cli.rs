@@ -226,6 +226,12 @@ fn demo_runs_headless_when_stdout_is_not_a_terminal() {
         "{err}"
     );
     assert!(err.contains("warmup over"), "{err}");
+    // The printed summary fits an 80-column terminal, tables and notes.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Probes (ms)") && text.contains("Latency (ms)"), "{text}");
+    for l in text.lines() {
+        assert!(l.chars().count() <= 80, "{} columns: {l}", l.chars().count());
+    }
     let json: serde_json::Value = support::summary(dir.path());
     assert!(json["requests"].as_u64().unwrap() > 100, "{json}");
     assert!(json["success_rate"].as_f64().unwrap() > 90.0);
@@ -764,6 +770,12 @@ fn output_json_puts_the_summary_alone_on_stdout() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(printed, written);
     assert!(printed["errors"]["connect_refused"].as_u64().unwrap() > 0);
+    // The human tables still show, on stderr.
+    assert!(
+        stderr(&o).contains("Summary: ") && stderr(&o).contains("Errors       connect_refused"),
+        "{}",
+        stderr(&o)
+    );
 
     // A search's result, alone, as capacity.json has it.
     let o = rampdeck(&[

@@ -9,7 +9,7 @@ use rampdeck_base::fmt::group;
 fn row(s: &mut String, name: &str, p: &Percentiles) {
     let _ = writeln!(
         s,
-        "    {name:<14}{:>9.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10}",
+        "    {name:<14}{:>9.3}{:>9.3}{:>9.3}{:>9.3}{:>9.3}{:>9.3}{:>8}",
         p.p50,
         p.p90,
         p.p99,
@@ -78,7 +78,8 @@ pub fn render_text(s: &mut String, c: &ConnInterval, secs: f64) {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "  Times (ms)          p50       p90       p99     p99.9       max      mean     count"
+        "  {:<16}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}",
+        "Times (ms)", "p50", "p90", "p99", "p99.9", "max", "mean", "count"
     );
     row(s, "tcp connect", &c.tcp_ms);
     if let Some(p) = &c.tls_ms {

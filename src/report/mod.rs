@@ -66,6 +66,14 @@ pub fn deliver(
         Print::Text => {
             let _ = writeln!(stdout, "\n{}", summary.render_text());
         }
+        Print::Json | Print::Bmf | Print::BenchmarkAction => {
+            // stdout is for the machine: the tables go to stderr.
+            eprintln!("\n{}", summary.render_text());
+        }
+        _ => {}
+    }
+    match print {
+        Print::Text | Print::Nothing => {}
         Print::Json => {
             // As write_json does: a summary always serializes.
             let text = serde_json::to_string_pretty(summary)
@@ -86,7 +94,6 @@ pub fn deliver(
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             );
         }
-        Print::Nothing => {}
     }
     let _ = stdout.flush();
     match out {

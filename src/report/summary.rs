@@ -484,7 +484,15 @@ impl Summary {
             } else {
                 let _ = writeln!(
                     s,
-                    "  Latency (ms)        p50       p90       p95       p99     p99.9       max      mean"
+                    "  {:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+                    "Latency (ms)",
+                    "p50",
+                    "p90",
+                    "p95",
+                    "p99",
+                    "p99.9",
+                    "max",
+                    "mean"
                 );
             }
             for (name, p) in [
@@ -496,7 +504,7 @@ impl Summary {
             {
                 let _ = writeln!(
                     s,
-                    "    {name:<14}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                    "    {name:<12}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
                     ms(p.p50),
                     ms(p.p90),
                     ms(p.p95),
@@ -580,12 +588,23 @@ impl Summary {
         }
         if !self.probes.is_empty() {
             let _ = writeln!(s);
-            let _ = writeln!(s, "  Probes (ms)              runs       p50       p95       p99       max   failed  timeouts");
+            let _ = writeln!(
+                s,
+                "  {:<19}{:>6}{:>9}{:>9}{:>9}{:>9}{:>7}{:>9}",
+                "Probes (ms)",
+                "runs",
+                "p50",
+                "p95",
+                "p99",
+                "max",
+                "failed",
+                "timeouts"
+            );
             for p in &self.probes {
                 let _ = writeln!(
                     s,
-                    "    {:<20}{:>8}{:>10}{:>10}{:>10}{:>10}{:>9}{:>10}",
-                    p.name.chars().take(20).collect::<String>(),
+                    "    {:<17}{:>6}{:>9}{:>9}{:>9}{:>9}{:>7}{:>9}",
+                    p.name.chars().take(17).collect::<String>(),
                     p.runs,
                     ms(p.p50_ms),
                     ms(p.p95_ms),
@@ -642,8 +661,18 @@ impl Summary {
             let converged = self.route_actions.iter().any(|r| r.converged_ms.is_some());
             let _ = writeln!(
                 s,
-                "  Route actions            at (s)   apply    data plane  control plane  {}drops",
-                if converged { "converged  " } else { "" }
+                "  {:<22}{:>7}{:>9}{:>11}{:>11}{}{:>6}",
+                "Route actions",
+                "at (s)",
+                "apply",
+                "data pl.",
+                "control",
+                if converged {
+                    format!("{:>10}", "converged")
+                } else {
+                    String::new()
+                },
+                "drops"
             );
             for r in &self.route_actions {
                 let opt =
@@ -653,13 +682,13 @@ impl Summary {
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |d| d.charged().to_string());
                 let conv = if converged {
-                    format!("{:>11}", opt(r.converged_ms))
+                    format!("{:>10}", opt(r.converged_ms))
                 } else {
                     String::new()
                 };
                 let _ = writeln!(
                     s,
-                    "    {:<20}{:>8.1}{:>9}{:>14}{:>15}{conv}{:>7}",
+                    "    {:<20}{:>7.1}{:>9}{:>11}{:>11}{conv}{:>6}",
                     format!("{} #{}", r.action, r.firing)
                         .chars()
                         .take(20)
@@ -754,13 +783,19 @@ impl Summary {
         }
         // Error messages and probe problems quote servers and commands:
         // no control character of theirs reaches the terminal.
+        // Tables are laid out for 80 columns; prose lines wrap there, under
+        // their own first word.
         s.lines()
-            .map(|l| crate::util::text::sanitize(l).into_owned() + "\n")
+            .flat_map(|l| crate::util::text::wrap(&crate::util::text::sanitize(l), TEXT_WIDTH))
+            .map(|l| l + "\n")
             .collect()
     }
 }
 
 use crate::routes::drops::{GENERATOR_LIMITED, WAITING_ON_TARGET};
+
+/// The printed summary fits a terminal this wide.
+pub const TEXT_WIDTH: usize = 80;
 
 /// The summary's words for why the schedule fell behind.
 /// The plan's stage names, by stage (None where the profile gave none).

@@ -116,3 +116,47 @@ mod tests {
         assert_eq!(sanitize("a\tb"), "a b");
     }
 }
+
+/// `line` in lines of at most `width` characters, broken at spaces; the
+/// lines after the first are indented two more than it (a word longer than
+/// the width stays whole).
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    if line.chars().count() <= width {
+        return vec![line.to_owned()];
+    }
+    let lead = line.len() - line.trim_start().len();
+    let hang = " ".repeat(lead + 2);
+    let mut out = Vec::new();
+    let mut cur = line[..lead].to_owned();
+    let mut empty = true;
+    for word in line[lead..].split(' ').filter(|w| !w.is_empty()) {
+        let len = cur.chars().count();
+        if !empty && len + 1 + word.chars().count() > width {
+            out.push(std::mem::replace(&mut cur, hang.clone()));
+            empty = true;
+        }
+        if !empty {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        empty = false;
+    }
+    out.push(cur);
+    out
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap;
+
+    #[test]
+    fn long_lines_break_at_spaces_under_a_hanging_indent() {
+        let l = "  Note: 12 requests went again on a new connection: the server closed it";
+        assert_eq!(wrap(l, 80), vec![l.to_owned()]);
+        let w = wrap(l, 30);
+        assert!(w.iter().all(|x| x.chars().count() <= 30), "{w:?}");
+        assert_eq!(w[0], "  Note: 12 requests went again");
+        assert!(w[1].starts_with("    on a new"), "{w:?}");
+        assert_eq!(w.join(" ").split_whitespace().count(), l.split_whitespace().count());
+    }
+}
