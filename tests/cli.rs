@@ -228,9 +228,16 @@ fn demo_runs_headless_when_stdout_is_not_a_terminal() {
     assert!(err.contains("warmup over"), "{err}");
     // The printed summary fits an 80-column terminal, tables and notes.
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Probes (ms)") && text.contains("Latency (ms)"), "{text}");
+    assert!(
+        text.contains("Probes (ms)") && text.contains("Latency (ms)"),
+        "{text}"
+    );
     for l in text.lines() {
-        assert!(l.chars().count() <= 80, "{} columns: {l}", l.chars().count());
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l}",
+            l.chars().count()
+        );
     }
     let json: serde_json::Value = support::summary(dir.path());
     assert!(json["requests"].as_u64().unwrap() > 100, "{json}");

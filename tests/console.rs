@@ -467,7 +467,7 @@ fn each_pane() {
         "pane_footer",
         160,
         1,
-        |f, a, _| panes::footer::draw(f, f.area(), a, Instant::now(), th),
+        |f, a, _| panes::footer::draw(f, f.area(), a, RunState::Running, Instant::now(), th),
         &m,
     );
 }
@@ -888,4 +888,66 @@ fn a_chart_has_y_labels_top_middle_and_bottom_and_a_time_axis() {
     );
     // The newest labelled marker (resume, at 52 s) keeps its label.
     assert!(rows.iter().any(|r| r.contains("resume")), "{rows:#?}");
+}
+
+#[test]
+fn a_finished_run_shows_its_verdict_and_how_to_quit_and_no_steering_keys() {
+    let m = model(RunState::Finished);
+    let app = App::new(plan());
+    let t = screen(&app, &m, 80, 24);
+    let row = |y: u16| -> String {
+        (0..80)
+            .map(|x| t.backend().buffer()[(x, y)].symbol().to_owned())
+            .collect()
+    };
+    let (head, foot) = (row(1), row(23));
+    assert!(
+        head.contains("FINISHED") && head.contains("q to quit"),
+        "{head}"
+    );
+    // No thresholds in this run: it is done, not passed.
+    assert!(
+        head.contains("FINISHED  done · 17,230 requests · 99.71% ok"),
+        "{head}"
+    );
+    for gone in ["pause", "rate", "set", "routes", "mark"] {
+        assert!(!foot.contains(gone), "{foot}");
+    }
+    assert!(foot.contains("q quit") && foot.contains("? help"), "{foot}");
+    insta::assert_snapshot!(t.backend());
+    // A breached threshold is the verdict.
+    let mut m = m;
+    m.thresholds = vec![Verdict {
+        name: "p99".into(),
+        expr: "p99 < 20ms".into(),
+        unit: "ms",
+        actual: Some(31.0),
+        limit: Some(20.0),
+        pass: false,
+    }];
+    let t = screen(&app, &m, 80, 24);
+    let head: String = (0..80)
+        .map(|x| t.backend().buffer()[(x, 1)].symbol().to_owned())
+        .collect();
+    assert!(
+        head.contains("FINISHED  FAIL: 1 threshold breached"),
+        "{head}"
+    );
+    assert!(head.contains("q to quit"), "{head}");
+}
+
+#[test]
+fn a_paused_run_says_so_in_the_header_throughput_and_footer() {
+    let m = model(RunState::Paused);
+    let app = App::new(plan());
+    let t = screen(&app, &m, 80, 24);
+    let text = text_of(&t, ratatui::layout::Rect::new(0, 0, 80, 24));
+    assert!(text.contains("PAUSED: nothing is sent"), "{text}");
+    assert!(text.contains("Throughput paused"), "{text}");
+    assert!(
+        text.contains("paused · nothing sent · space resumes"),
+        "{text}"
+    );
+    assert!(text.contains(" space resume "), "{text}");
+    assert!(!text.contains("achieved"), "{text}");
 }

@@ -485,14 +485,7 @@ impl Summary {
                 let _ = writeln!(
                     s,
                     "  {:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
-                    "Latency (ms)",
-                    "p50",
-                    "p90",
-                    "p95",
-                    "p99",
-                    "p99.9",
-                    "max",
-                    "mean"
+                    "Latency (ms)", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"
                 );
             }
             for (name, p) in [
@@ -591,14 +584,7 @@ impl Summary {
             let _ = writeln!(
                 s,
                 "  {:<19}{:>6}{:>9}{:>9}{:>9}{:>9}{:>7}{:>9}",
-                "Probes (ms)",
-                "runs",
-                "p50",
-                "p95",
-                "p99",
-                "max",
-                "failed",
-                "timeouts"
+                "Probes (ms)", "runs", "p50", "p95", "p99", "max", "failed", "timeouts"
             );
             for p in &self.probes {
                 let _ = writeln!(

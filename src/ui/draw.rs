@@ -97,7 +97,7 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
             }
         }
     }
-    footer::draw(f, foot, app, ctx.now, theme);
+    footer::draw(f, foot, app, model.state, ctx.now, theme);
     overlay::draw(f, area, app, model, theme);
 }
 

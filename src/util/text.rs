@@ -157,6 +157,9 @@ mod wrap_tests {
         assert!(w.iter().all(|x| x.chars().count() <= 30), "{w:?}");
         assert_eq!(w[0], "  Note: 12 requests went again");
         assert!(w[1].starts_with("    on a new"), "{w:?}");
-        assert_eq!(w.join(" ").split_whitespace().count(), l.split_whitespace().count());
+        assert_eq!(
+            w.join(" ").split_whitespace().count(),
+            l.split_whitespace().count()
+        );
     }
 }

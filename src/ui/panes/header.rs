@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use crate::run::RunModel;
 use crate::spec::plan::Mode;
+use crate::stats::summary::RunState;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use crate::ui::view::{fmt_clock, fmt_rate, RECENT};
@@ -205,7 +206,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         forms.push(v);
         forms.push(lead(false, false));
     }
-    let line = super::fit(mid.width, forms);
+    let line = match model.state {
+        // The run is over: what it came to, and how to leave.
+        RunState::Finished if app.replay_status.is_none() => finished_line(model, mid.width, theme),
+        RunState::Paused => paused_line(&target, mid.width, theme),
+        _ => super::fit(mid.width, forms),
+    };
     f.render_widget(Paragraph::new(line), mid);
     let ratio = if total.is_zero() {
         0.0
@@ -218,4 +224,84 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         .filled_style(theme.fg(ratatui::style::Color::Cyan))
         .unfilled_style(theme.dim());
     f.render_widget(g, gauge);
+}
+
+/// A paused run's line: nothing is being sent, whatever the last interval said.
+fn paused_line(target: &str, width: u16, theme: Theme) -> Line<'static> {
+    let forms = vec![
+        vec![
+            Span::styled(" PAUSED", theme.state(RunState::Paused)),
+            Span::styled(": nothing is sent · target ", theme.dim()),
+            Span::styled(target.to_owned(), theme.bold()),
+            Span::styled(" when resumed · ", theme.dim()),
+            Span::styled("space", theme.bold()),
+            Span::styled(" resumes", theme.dim()),
+        ],
+        vec![
+            Span::styled(" PAUSED", theme.state(RunState::Paused)),
+            Span::styled(": nothing is sent · ", theme.dim()),
+            Span::styled("space", theme.bold()),
+            Span::styled(" resumes", theme.dim()),
+        ],
+    ];
+    super::fit(width, forms)
+}
+
+/// A finished run's line: the summary's headline and verdict, and q.
+fn finished_line(model: &RunModel, width: u16, theme: Theme) -> Line<'static> {
+    let t = &model.totals;
+    let failing: Vec<&crate::spec::thresholds::Verdict> =
+        model.thresholds.iter().filter(|v| !v.pass).collect();
+    let (verdict, bad) = if t.requests > 0 && t.ok == 0 {
+        ("FAIL: no successful response".to_owned(), true)
+    } else if !failing.is_empty() {
+        (
+            format!(
+                "FAIL: {} threshold{} breached",
+                failing.len(),
+                if failing.len() == 1 { "" } else { "s" }
+            ),
+            true,
+        )
+    } else if model.thresholds.is_empty() {
+        ("done".to_owned(), false)
+    } else {
+        ("PASS".to_owned(), false)
+    };
+    let style = if bad {
+        theme.breach()
+    } else {
+        theme.fg(ratatui::style::Color::Green)
+    };
+    let success = if t.requests == 0 {
+        0.0
+    } else {
+        100.0 * t.ok as f64 / t.requests as f64
+    };
+    let numbers = format!(
+        "{} requests · {success:.2}% ok · p99 {} ms",
+        rampdeck_base::fmt::group(t.requests),
+        crate::ui::view::fmt_ms(t.latency.p99)
+    );
+    let quit = || {
+        vec![
+            Span::styled(" · ", theme.dim()),
+            Span::styled("q", theme.bold()),
+            Span::styled(" to quit", theme.dim()),
+        ]
+    };
+    let head = |with_numbers: bool| {
+        let mut v = vec![
+            Span::styled(" FINISHED ", theme.state(RunState::Finished)),
+            Span::raw(" "),
+            Span::styled(verdict.clone(), style),
+        ];
+        if with_numbers {
+            v.push(Span::styled(" · ", theme.dim()));
+            v.push(Span::raw(numbers.clone()));
+        }
+        v.extend(quit());
+        v
+    };
+    super::fit(width, vec![head(true), head(false)])
 }

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::block;
 use crate::run::RunModel;
 use crate::spec::plan::Mode;
+use crate::stats::summary::RunState;
 use crate::ui::app::App;
 use crate::ui::chart::{Reduce, Series, TimeChart};
 use crate::ui::theme::Theme;
@@ -18,12 +19,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     let recent = model.recent(RECENT);
     let failed = recent.finished - recent.ok;
     let secs = recent.secs.max(1e-9);
+    // While paused no interval comes: the last one's rates are not what is
+    // happening now.
+    let paused = model.state == RunState::Paused;
+    // Responses per second: the header's "achieved" is what was sent.
+    let now = if paused {
+        Span::styled("paused ", theme.state(RunState::Paused))
+    } else {
+        Span::styled(
+            format!("{} resp/s ", fmt_rate(recent.done_rate())),
+            theme.bold(),
+        )
+    };
     let title = Line::from(vec![
         Span::raw(" Throughput "),
-        Span::styled(
-            format!("{} req/s ", fmt_rate(recent.done_rate())),
-            theme.bold(),
-        ),
+        now,
         Span::styled(format!("[{}] ", app.window.label()), theme.dim()),
     ]);
     let b = block(title, focused, theme);
@@ -77,6 +87,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
         theme,
     };
     f.render_widget(chart, chart_area);
+    if paused {
+        let line = Line::from(vec![
+            Span::styled("paused · nothing sent · ", theme.dim()),
+            Span::styled("space", theme.bold()),
+            Span::styled(" resumes", theme.dim()),
+        ]);
+        f.render_widget(Paragraph::new(line), legend);
+        return;
+    }
     let in_flight = model.last().map_or(0, |i| i.in_flight);
     let mut spans = vec![
         Span::styled("ok ", theme.fg(Color::Green)),
