@@ -951,3 +951,47 @@ fn a_paused_run_says_so_in_the_header_throughput_and_footer() {
     assert!(text.contains(" space resume "), "{text}");
     assert!(!text.contains("achieved"), "{text}");
 }
+
+#[test]
+fn at_80x24_events_keep_five_lines_stat_p95_shows_and_the_key_bar_is_whole() {
+    let m = model(RunState::Running);
+    let app = App::new(plan());
+    let t = screen(&app, &m, 80, 24);
+    let text = text_of(&t, ratatui::layout::Rect::new(0, 0, 80, 24));
+    let rows: Vec<&str> = text.lines().collect();
+    let events = rows.iter().position(|r| r.contains("┌ Events")).unwrap();
+    let stamped = rows[events + 1..]
+        .iter()
+        .take_while(|r| !r.starts_with('└'))
+        .filter(|r| r.contains("s "))
+        .count();
+    assert!(stamped >= 5, "{text}");
+    assert!(text.contains("p50 580 p95 860 p99 880"), "{text}");
+    let foot = rows[23];
+    assert!(foot.trim_end().ends_with("q quit"), "{foot}");
+    assert!(
+        foot.contains("? help") && foot.contains("space pause"),
+        "{foot}"
+    );
+}
+
+#[test]
+fn route_names_of_32_characters_fit_the_route_menu_at_120_columns() {
+    let mut plan = (*plan()).clone();
+    plan.routes.actions[0].name = "canary-split-checkout-v2-to-90pc".into();
+    assert_eq!(plan.routes.actions[0].name.len(), 32);
+    let mut app = App::new(Arc::new(plan));
+    let run = RunView {
+        now: Instant::now(),
+        level: 400.0,
+        finished: false,
+        paused: false,
+    };
+    app.update(Action::RouteMenu, &run);
+    let t = screen(&app, &model(RunState::Running), 120, 40);
+    let text = text_of(&t, ratatui::layout::Rect::new(0, 0, 120, 40));
+    assert!(
+        text.contains(" 1 canary-split-checkout-v2-to-90pc kube apply"),
+        "{text}"
+    );
+}

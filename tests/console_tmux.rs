@@ -132,7 +132,11 @@ fn the_console_runs_pauses_steers_and_quits_cleanly() {
     s.wait_for(
         "PAUSED and no more sending",
         Duration::from_secs(10),
-        |sc| sc.contains("PAUSED") && number_after(sc, "achieved ") == Some(0.0),
+        |sc| {
+            sc.contains("PAUSED: nothing is sent")
+                && sc.contains("Throughput paused")
+                && sc.contains("space resume ")
+        },
     );
     let before = number_after(&s.screen(), "target ").expect("a target on screen");
     assert_eq!(before, 200.0);

@@ -111,7 +111,8 @@ pub enum Scale {
 
 /// Charts this tall get a time axis (a row of run-clock times) and a
 /// middle y label; shorter ones keep every row for data.
-pub const TIME_AXIS_MIN_HEIGHT: u16 = 6;
+pub const TIME_AXIS_MIN_HEIGHT: u16 = 5;
+pub const TIME_AXIS_MIN_WIDTH: u16 = 24;
 
 /// `secs` of run clock as the header writes it: `45s`, `1m05s`, `1h02m`.
 pub fn fmt_clock(secs: f64) -> String {
@@ -165,7 +166,10 @@ impl Widget for TimeChart<'_> {
         if area.width < 4 || area.height < 2 {
             return;
         }
-        let with_axis = area.height >= TIME_AXIS_MIN_HEIGHT;
+        // A narrow chart (the control plane's pair) keeps its top label only:
+        // three times and three values would cover its data.
+        let full = area.width >= TIME_AXIS_MIN_WIDTH;
+        let with_axis = area.height >= TIME_AXIS_MIN_HEIGHT && full;
         let plot = Rect {
             height: area.height - u16::from(with_axis),
             ..area
@@ -289,7 +293,7 @@ impl Widget for TimeChart<'_> {
             label_style,
             &mut taken,
         );
-        if rows >= 5 {
+        if rows >= 5 && full {
             // A round value, on the row it falls in: half the top (linear),
             // or the power of ten nearest the middle (log).
             let mid = match self.scale {
@@ -305,7 +309,7 @@ impl Widget for TimeChart<'_> {
                 &mut taken,
             );
         }
-        if rows >= 3 {
+        if rows >= 3 && full {
             let bottom = match self.scale {
                 Scale::Linear => "0".to_owned(),
                 Scale::Log => (self.y_label)(value_of(y_bounds.0)),

@@ -101,20 +101,38 @@ pub fn draw(f: &mut Frame, app: &App, model: &RunModel, ctx: &DrawContext) {
     overlay::draw(f, area, app, model, theme);
 }
 
+/// The body's three rows: charts, the small panes, events. On a short
+/// screen (80x24) the events keep five lines and the small panes three, and
+/// the charts take what is left; taller, the charts get half.
+fn rows(body: Rect) -> [Constraint; 3] {
+    if body.height < 26 {
+        [
+            Constraint::Min(6),
+            Constraint::Length(5),
+            Constraint::Length(7),
+        ]
+    } else {
+        [
+            Constraint::Fill(4),
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+        ]
+    }
+}
+
 /// Where each pane goes in the body (the screen less header and footer).
 /// Charts get the most room; at small sizes the others shrink first.
 pub fn panes(body: Rect) -> [(Pane, Rect); 6] {
-    let [top, mid, bottom] = Layout::vertical([
-        Constraint::Fill(4),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-    ])
-    .areas(body);
+    let [top, mid, bottom] = Layout::vertical(rows(body)).areas(body);
     let [tp, lat] = Layout::horizontal([Constraint::Fill(1); 2]).areas(top);
+    // Wide, the success pane's big digits need less than 40%: a stat
+    // command's table line gets the room.
+    // The control plane's two numbers need less than the stat table.
+    let (success, cp) = if mid.width >= 100 { (34, 30) } else { (40, 27) };
     let [succ, cp, st] = Layout::horizontal([
-        Constraint::Percentage(40),
-        Constraint::Percentage(30),
-        Constraint::Percentage(30),
+        Constraint::Percentage(success),
+        Constraint::Percentage(cp),
+        Constraint::Fill(1),
     ])
     .areas(mid);
     [
@@ -129,12 +147,7 @@ pub fn panes(body: Rect) -> [(Pane, Rect); 6] {
 
 /// A connections run's layout: its pane where the request panes go.
 pub fn connections_panes(body: Rect) -> [(Pane, Rect); 4] {
-    let [top, mid, bottom] = Layout::vertical([
-        Constraint::Fill(4),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-    ])
-    .areas(body);
+    let [top, mid, bottom] = Layout::vertical(rows(body)).areas(body);
     let [cp, st] = Layout::horizontal([Constraint::Fill(1); 2]).areas(mid);
     [
         (Pane::Connections, top),

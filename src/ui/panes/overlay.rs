@@ -40,6 +40,13 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
         ];
     }
     let mut lines = Vec::new();
+    // Names up to 32 characters stay whole (a longer one is clipped with …).
+    let name_width = actions
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(12, 32);
     for a in actions {
         let key = a.key.map_or_else(|| " ".to_owned(), |k| k.to_string());
         let what = match &a.kind {
@@ -59,8 +66,12 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
         lines.push(Line::from(vec![
             Span::styled(format!(" {key} "), theme.bold()),
             Span::raw(format!(
-                "{:<18} ",
-                a.name.chars().take(18).collect::<String>()
+                "{:<name_width$} ",
+                if a.name.chars().count() > name_width {
+                    a.name.chars().take(name_width - 1).chain(['…']).collect()
+                } else {
+                    a.name.clone()
+                }
             )),
             Span::styled(format!("{what}{sched}"), theme.dim()),
         ]));

@@ -109,6 +109,9 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
                     p.runs
                 )),
                 form(format!("  p50 {p50} p95 {p95} p99 {p99} ms")),
+                form(format!("p50 {p50} p95 {p95} p99 {p99} ms")),
+                // 80x24: p95 stays, the unit goes (the pane's numbers are ms).
+                form(format!("p50 {p50} p95 {p95} p99 {p99}")),
                 form(format!("  p50 {p50} p99 {p99} ms")),
                 form(format!("p99 {p99} ms")),
             ],
