@@ -562,6 +562,7 @@ fn searching() -> RunModel {
         ],
         status: "step 7 of at most 16: 2000/s (measuring)".into(),
         short: "step 7/16 2000/s".into(),
+        last_failure: Some("step 6 at 2400/s failed: p99 < 25ms (actual 997 ms)".into()),
         bounds: (Some(1600.0), Some(2400.0)),
         slo_ms: Some(("p99".into(), 25.0)),
         unit: "req/s",
@@ -993,5 +994,32 @@ fn route_names_of_32_characters_fit_the_route_menu_at_120_columns() {
     assert!(
         text.contains(" 1 canary-split-checkout-v2-to-90pc kube apply"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_search_keeps_its_step_in_the_header_at_80_columns_and_gives_it_back_when_it_stops() {
+    let app = App::new(plan());
+    let mut m = searching();
+    let head = |m: &RunModel| -> String {
+        let t = screen(&app, m, 80, 24);
+        (0..80)
+            .map(|x| t.backend().buffer()[(x, 1)].symbol().to_owned())
+            .collect()
+    };
+    assert!(
+        head(&m).starts_with(" step 7/16 2000/s · target"),
+        "{}",
+        head(&m)
+    );
+    if let Some(s) = m.search.as_mut() {
+        s.status = "search stopped by hand: the plan decides the level again".into();
+        s.short = "search stopped".into();
+        s.done = true;
+    }
+    assert!(
+        head(&m).starts_with(" stage 2/5 hold · target"),
+        "{}",
+        head(&m)
     );
 }

@@ -490,3 +490,34 @@ async fn a_scheduled_action_fires_on_the_run_clock_after_a_pause() {
         "resumed at run clock {resumed} s"
     );
 }
+
+/// A change applied while nothing is sent says so: "no traffic in the
+/// window", not "zero drops" (which would pass for a clean change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_with_no_traffic_in_its_window_says_so() {
+    let _serial = support::SERIAL.lock().await;
+    let server = support::fixed_server(200, "ok").await;
+    let dir = tempfile::tempdir().unwrap();
+    // One request every 10 s: only the first, at 0 s, is sent in 9 s; the
+    // action at 3 s has its window (3 s to 8 s) to itself.
+    let profile = format!(
+        "[target]\nurl = \"http://{server}/\"\n[load]\nrate = 0.1\nduration = \"9s\"\n\
+         [[route_action]]\nname = \"quiet\"\nkind = \"command\"\ncommand = [\"true\"]\nat = \"3s\"\n"
+    );
+    let out = support::run_headless("quiet.toml", &profile, dir.path()).await;
+    let s = support::summary(&out);
+    let d = &s["route_actions"][0]["drops"];
+    assert_eq!(d["sent_in_window"], 0, "{d}");
+    let line = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "route_drops")
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert!(
+        line.contains("route quiet: no traffic in the window"),
+        "{line}"
+    );
+    assert!(!line.contains("zero drops"), "{line}");
+}

@@ -611,6 +611,7 @@ impl Coordinator {
     }
 
     fn lose(&mut self, id: AgentId, why: &str) {
+        let now = self.rc();
         let a = &mut self.agents[id];
         if a.row.state != AgentState::Running && a.row.state != AgentState::Ready {
             return;
@@ -618,7 +619,7 @@ impl Coordinator {
         let was_running = a.row.state == AgentState::Running;
         a.row.state = AgentState::Lost;
         a.row.share = None;
-        a.row.lost_at_s = Some(self.origin.elapsed().as_secs_f64());
+        a.row.lost_at_s = Some(now.as_secs_f64());
         let name = a.row.name.clone();
         let left = self.live().len();
         self.emit(
@@ -912,7 +913,7 @@ impl Coordinator {
             start_unix_ns: shifted(start, c.offset_ns),
             agent: id as u32,
         };
-        let joined = self.origin.elapsed().as_secs_f64();
+        let joined = self.rc().as_secs_f64();
         let tx = wire_up(id, c.ws, self.in_tx.clone());
         for part in self.wire_plan.data_parts() {
             let _ = tx.send(part);

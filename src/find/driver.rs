@@ -25,11 +25,10 @@ enum Phase {
     Settle {
         until: Duration,
     },
-    /// Judged from `from` (run clock) until `until`; `wall` is when it began.
+    /// Judged from `from` until `until` (run clock, as probe readings are).
     Measure {
         from: Duration,
         until: Duration,
-        wall: Duration,
     },
     /// Open loop after an overloaded step: nothing new is sent until the
     /// requests it left behind (overdue in rampdeck, queued at the target)
@@ -182,23 +181,22 @@ impl<V: View> Driver<V> {
                     self.phase = Phase::Measure {
                         from: until,
                         until: until + len,
-                        wall: i.elapsed,
                     };
                     self.window = Window::new(self.level);
                 }
             }
-            Phase::Measure { from, until, wall } => {
+            Phase::Measure { from, until } => {
                 if start >= from && end <= until + Duration::from_millis(1) && !i.warmup {
                     self.window.interval(i, h);
                 }
                 if end >= until {
-                    self.end_step(end, wall);
+                    self.end_step(end, from);
                 }
             }
         }
     }
 
-    fn end_step(&mut self, now: Duration, wall: Duration) {
+    fn end_step(&mut self, now: Duration, from: Duration) {
         let (verdict, criteria) =
             self.window
                 .judge(&self.cfg.slo, !self.cfg.closed, self.max_connections);
@@ -206,7 +204,7 @@ impl<V: View> Driver<V> {
         self.steps.push(self.window.record(
             index,
             self.confirm,
-            wall.as_secs_f64(),
+            from.as_secs_f64(),
             &verdict,
             criteria,
         ));
@@ -217,7 +215,10 @@ impl<V: View> Driver<V> {
                 self.confirm = matches!(next, Next::Confirm(_));
                 self.level = l;
                 if overloaded && !self.cfg.closed {
+                    // Nothing is sent until the step's backlog is gone: a
+                    // marker says why the rate drops to 0 on the charts.
                     let _ = self.control.send(Control::SetRate(0.0));
+                    let _ = self.control.send(Control::Marker("cool down".into()));
                     self.phase = Phase::Cool {
                         until: now + COOL_MAX,
                     };
@@ -248,7 +249,7 @@ impl<V: View> Driver<V> {
 
     fn measuring_since(&self) -> Option<Duration> {
         match self.phase {
-            Phase::Measure { wall, .. } => Some(wall),
+            Phase::Measure { from, .. } => Some(from),
             _ => None,
         }
     }
@@ -295,6 +296,13 @@ impl<V: View> Driver<V> {
         };
         let short = match &self.outcome {
             Some(_) => "search ended".to_owned(),
+            // The rate is 0 on purpose: say so where the level would be.
+            None if matches!(self.phase, Phase::Cool { .. }) => format!(
+                "{what} {}/{} cooling down: 0{}",
+                self.search.steps_taken(),
+                self.cfg.search.max_steps,
+                self.unit()
+            ),
             None => format!(
                 "{what} {}/{} {}{}",
                 self.search.steps_taken(),
@@ -303,10 +311,26 @@ impl<V: View> Driver<V> {
                 self.unit()
             ),
         };
+        let last_failure = self.steps.iter().rev().find_map(|s| {
+            let why = s.why.as_ref()?;
+            let what = if s.confirm { "confirm" } else { "step" };
+            Some(format!(
+                "{what} {} at {}{} {}: {why}",
+                s.index,
+                rampdeck_base::fmt::fmt_level(s.level.round()),
+                self.unit(),
+                if s.verdict == "fail" {
+                    "failed"
+                } else {
+                    "was rampdeck-limited"
+                }
+            ))
+        });
         SearchProgress {
             points,
             status,
             short,
+            last_failure,
             bounds: self.search.bounds(),
             slo_ms: self
                 .cfg

@@ -73,9 +73,14 @@ pub struct Drops {
     #[serde(default)]
     pub not_sent: u64,
     /// Why they were not sent: "connections waiting on the target" (counted
-    /// against the action) or "generator-limited" (rampdeck out of CPU: not).
+    /// against the action), "generator-limited" (rampdeck out of CPU) or an
+    /// agent's share (a distributed run short of an agent): not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_sent_cause: Option<String>,
+    /// Requests sent in the intervals the window spans (None in logs from
+    /// before it): 0 means there was nothing to drop, not that nothing broke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_in_window: Option<u64>,
     /// The action's drops by the profile's request name.
     pub by_request: BTreeMap<String, u64>,
     /// The first `DROPS_LISTED` drops and `OTHERS_LISTED` of each other
@@ -86,11 +91,16 @@ pub struct Drops {
 }
 
 impl Drops {
+    /// Nothing was sent while the window was open.
+    pub fn no_traffic(&self) -> bool {
+        self.sent_in_window == Some(0)
+    }
+
     /// What the action is charged with: its drops and, when the target held
     /// the connections, the requests that could not be sent.
     pub fn charged(&self) -> u64 {
         let not_sent = match self.not_sent_cause.as_deref() {
-            Some(GENERATOR_LIMITED) => 0,
+            Some(GENERATOR_LIMITED | AGENT_SHORT) => 0,
             _ => self.not_sent,
         };
         self.drops + self.in_flight + not_sent
@@ -103,6 +113,7 @@ fn is_zero(n: &u64) -> bool {
 
 pub const WAITING_ON_TARGET: &str = "connections waiting on the target";
 pub const GENERATOR_LIMITED: &str = "generator-limited";
+pub const AGENT_SHORT: &str = "an agent's share (an agent was lost or fell behind)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -241,6 +252,7 @@ pub fn collect<'a>(failures: impl IntoIterator<Item = &'a FailureAt>, w: &Window
         reconnected: None,
         not_sent: 0,
         not_sent_cause: None,
+        sent_in_window: None,
         by_request: BTreeMap::new(),
         listed: Vec::new(),
         complete: w.complete,

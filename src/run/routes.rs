@@ -31,12 +31,15 @@ struct Sent {
 /// One interval as the drop windows need it.
 #[derive(Debug, Clone, Copy)]
 struct PaceAt {
-    /// Wall time since the run started, at the interval's end.
+    /// Run clock at the interval's end.
     end: Duration,
     len: Duration,
     sent: u64,
     behind: u64,
     generator_limited: bool,
+    /// A distributed run's merged interval sent short of the plan (an
+    /// agent lost or behind).
+    under_supplied: bool,
     /// Connections mode: lost connections opened again in the interval.
     reconnected: Option<u64>,
 }
@@ -129,6 +132,7 @@ impl RouteLog {
             sent: i.sent,
             behind: i.behind,
             generator_limited: i.generator_limited,
+            under_supplied: i.under_supplied,
             reconnected: i.connections.as_ref().map(|c| c.now.reconnected),
         });
         if !self.records.is_empty() {
@@ -298,16 +302,20 @@ impl RouteLog {
             d.reconnected = Some(during.iter().filter_map(|p| p.reconnected).sum());
         }
         d.not_sent = peak.saturating_sub(base);
+        // Held connections are the traffic of a connections run, whatever
+        // it sends on them: only request runs can have none.
+        if !during.iter().any(|p| p.reconnected.is_some()) {
+            d.sent_in_window = Some(during.iter().map(|p| p.sent).sum());
+        }
         if d.not_sent > 0 {
-            let limited = during.iter().any(|p| p.generator_limited);
-            d.not_sent_cause = Some(
-                if limited {
-                    drops::GENERATOR_LIMITED
-                } else {
-                    drops::WAITING_ON_TARGET
-                }
-                .to_owned(),
-            );
+            let cause = if during.iter().any(|p| p.under_supplied) {
+                drops::AGENT_SHORT
+            } else if during.iter().any(|p| p.generator_limited) {
+                drops::GENERATOR_LIMITED
+            } else {
+                drops::WAITING_ON_TARGET
+            };
+            d.not_sent_cause = Some(cause.to_owned());
         }
         d
     }
@@ -369,7 +377,10 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
     } else {
         " (window cut short)"
     };
-    let mut line = if d.drops == 0 {
+    let mut line = if d.no_traffic() && d.drops + d.before + d.unrelated + d.in_flight == 0 {
+        // Nothing sent, nothing to drop: "zero drops" would pass for a clean change.
+        format!("route {action}: no traffic in the window ({window}{cut}): nothing to count")
+    } else if d.drops == 0 {
         format!("route {action}: {none} from {window}{cut}")
     } else {
         let first: Vec<String> = d
@@ -426,7 +437,7 @@ pub fn drops_line(action: &str, d: &drops::Drops) -> String {
             .not_sent_cause
             .as_deref()
             .unwrap_or(drops::WAITING_ON_TARGET);
-        let charged = if cause == drops::GENERATOR_LIMITED {
+        let charged = if cause == drops::GENERATOR_LIMITED || cause == drops::AGENT_SHORT {
             ", not charged to the route"
         } else {
             ""

@@ -26,6 +26,9 @@ pub struct SearchProgress {
     pub status: String,
     /// The same in a few cells: "step 4/16 800/s".
     pub short: String,
+    /// Why the newest step that did not pass failed: "step 6 at 2760/s
+    /// failed: p99 < 1s (actual 1.2 s, limit 1000 ms)".
+    pub last_failure: Option<String>,
     /// Highest pass and lowest fail so far.
     pub bounds: (Option<f64>, Option<f64>),
     /// The SLO's first latency criterion: its name and limit in ms.

@@ -52,11 +52,25 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
             ],
         ),
     ];
-    let text = Rect { height: 2, ..inner };
-    f.render_widget(Paragraph::new(head), text);
+    let mut head = head;
+    let mut rows = head.len() as u16;
+    // Why the newest failed step failed: its criterion and actual value
+    // (wrapped: the actual is at its end).
+    if let Some(why) = &s.last_failure {
+        head.push(Line::styled(why.clone(), theme.fg(Color::Red)));
+        rows += (why.chars().count() as u16).div_ceil(w.max(1));
+    }
+    let text = Rect {
+        height: rows.min(inner.height),
+        ..inner
+    };
+    f.render_widget(
+        Paragraph::new(head).wrap(ratatui::widgets::Wrap { trim: true }),
+        text,
+    );
     let chart = Rect {
-        y: inner.y + 2,
-        height: inner.height - 2,
+        y: inner.y + rows.min(inner.height),
+        height: inner.height.saturating_sub(rows),
         ..inner
     };
     if chart.height < 3 || s.points.is_empty() {

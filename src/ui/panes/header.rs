@@ -87,11 +87,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
             };
             format!("stage {}/{} {kind}", stage_idx + 1, plan.load.stages.len())
         });
-    // A capacity search's one stage says nothing: where the search is does.
-    let stage_text = model
-        .search
-        .as_ref()
-        .map_or(stage_text, |s| s.status.clone());
+    // While a capacity search steers, where it is says more than the
+    // stage; once it has ended (or was stopped) the stage has the header back.
+    let searching = model.search.as_ref().filter(|s| !s.done);
+    let short_stage = searching.map(|s| s.short.clone());
+    let stage_text = searching.map_or(stage_text, |s| s.status.clone());
     // While paused the run clock stands still and no interval comes: the
     // last ones would show a rate that is not being sent.
     let recent = if model.state == crate::stats::summary::RunState::Paused {
@@ -142,6 +142,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
                 format!("GENERATOR-LIMITED {cpu:.0}% CPU"),
                 "GEN-LIMITED".to_owned(),
             )
+        } else if i.under_supplied {
+            // A distributed run short of an agent: its share, not the target.
+            let n = rampdeck_base::fmt::group(i.behind);
+            (
+                format!("{n} not sent: an agent's share (an agent lost or behind)"),
+                format!("{n} not sent: agent short"),
+                format!("{n} not sent"),
+            )
         } else {
             let n = rampdeck_base::fmt::group(i.behind);
             (
@@ -156,6 +164,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, theme: Theme
         if stage {
             v.push(Span::raw(stage_text.clone()));
             v.push(sep());
+        }
+        // Narrow: a search's step stays, in its short form.
+        if !stage {
+            if let Some(short) = &short_stage {
+                v.push(Span::raw(short.clone()));
+                v.push(sep());
+            }
         }
         if labels {
             v.push(Span::styled("target ", theme.dim()));

@@ -106,7 +106,11 @@ fn route_menu(app: &App, model: &RunModel, theme: Theme) -> Vec<Line<'static>> {
             } else {
                 Color::Green
             };
-            let mut text = format!("     #{firing} drops {}", d.charged());
+            let mut text = if d.no_traffic() {
+                format!("     #{firing} no traffic in the window: nothing to count")
+            } else {
+                format!("     #{firing} drops {}", d.charged())
+            };
             for (n, label) in [
                 (d.in_flight, "in flight"),
                 (d.before, "before"),
