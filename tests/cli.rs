@@ -707,6 +707,12 @@ fn find_exits_99_when_the_first_step_fails_and_2_on_a_bad_slo_or_find_table() {
     ]);
     assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
+    // The search ending is the run's planned end; one level is the whole run.
+    assert!(!out.contains("stopped early"), "{out}");
+    assert!(out.contains("    corrected "), "{out}");
+    for l in out.lines() {
+        assert!(l.chars().count() <= 80, "{l}");
+    }
     assert!(
         out.contains("FAILED at the first step (200 req/s): p99 < 1ms"),
         "{out}"

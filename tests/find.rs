@@ -34,7 +34,7 @@ async fn search(
     cfg.confirm = Duration::from_secs(2);
     tune(&mut cfg);
     let searched = Arc::new(find::search_plan(&plan, &cfg));
-    let (result, _) = find::run(
+    let (result, summary) = find::run(
         searched,
         cfg,
         None,
@@ -44,6 +44,14 @@ async fn search(
     )
     .await
     .unwrap();
+    // The search's answer is the run's planned end, not an early stop; its
+    // levels' latency is given by level, never as one whole-search p99.
+    assert!(!summary.stopped_early);
+    let text = summary.render_text();
+    assert!(!text.contains("stopped early"), "{text}");
+    assert!(text.contains("Latency      by level below"), "{text}");
+    assert!(!text.contains("    corrected "), "{text}");
+    assert!(text.contains("By level (ms)"), "{text}");
     result
 }
 

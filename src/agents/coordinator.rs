@@ -404,6 +404,7 @@ pub async fn start(plan: Arc<Plan>, spec: &AgentsSpec) -> Result<EngineHandle, A
         in_tx,
         levels: Vec::new(),
         stops: 0,
+        ended: false,
         pause_at: None,
         first_seen: Default::default(),
         last_errors: BTreeMap::new(),
@@ -481,6 +482,8 @@ struct Coordinator {
     /// Level changes sent so far, with their run-clock times (a joiner replays them).
     levels: Vec<(f64, WireControl)>,
     stops: u32,
+    /// `Control::End`: one of the stops was the plan's own end.
+    ended: bool,
     /// A pause the agents take at this run-clock time (the coordinator's clock stops then too).
     pause_at: Option<Duration>,
     first_seen: std::collections::BTreeSet<String>,
@@ -583,7 +586,9 @@ impl Coordinator {
                     });
                 }
             }
-            Control::Stop => {
+            Control::End | Control::Stop => {
+                // A search's answer ends the run as planned (not early).
+                self.ended |= matches!(c, Control::End);
                 self.stops += 1;
                 self.broadcast(ToAgent::Control {
                     at_s: None,
@@ -1122,7 +1127,7 @@ impl Coordinator {
             sent_measured: self.sent_measured,
             dropped,
             unfinished: results.iter().map(|r| r.unfinished).sum::<u64>() + lost_in_flight,
-            stopped_early: self.stops > 0,
+            stopped_early: self.stops > u32::from(self.ended),
             last_errors: self
                 .last_errors
                 .iter()

@@ -150,7 +150,7 @@ impl WireControl {
             Control::SetRate(r) => WireControl::SetRate(*r),
             Control::SetConcurrency(c) => WireControl::SetConcurrency(*c),
             Control::FollowPlan => WireControl::FollowPlan,
-            Control::Stop => WireControl::Stop,
+            Control::Stop | Control::End => WireControl::Stop,
             _ => return None,
         })
     }

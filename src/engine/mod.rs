@@ -71,6 +71,9 @@ pub enum Control {
     FollowPlan,
     /// Stops the run early (a second Stop skips waiting for in-flight requests).
     Stop,
+    /// Ends the run as its plan would: what steers it (a capacity search)
+    /// has its answer. Stops like `Stop`, but the run did not stop early.
+    End,
     /// Applies a command when the run clock reaches a time (an agent's
     /// coordinator sends level changes and pauses this way, so every agent
     /// computes the same schedule); one whose time has passed applies now,

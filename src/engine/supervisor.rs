@@ -80,6 +80,8 @@ pub fn rate(n: u64, d: Duration) -> f64 {
 }
 
 pub(super) struct Supervisor {
+    /// `Control::End` came: the run ends as planned, not early.
+    ended: bool,
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     events: mpsc::UnboundedSender<EngineEvent>,
@@ -172,6 +174,7 @@ impl Supervisor {
             connection_firsts: Default::default(),
             last_errors: Default::default(),
             stages_announced: 0,
+            ended: false,
             pauses: Vec::new(),
             cpu: super::cpu::CpuMeter::new(),
             pace: super::pace::Pace::default(),
@@ -412,6 +415,10 @@ impl Supervisor {
             ),
             Control::FollowPlan => self.follow_plan(at),
             Control::Stop => return true,
+            Control::End => {
+                self.ended = true;
+                return true;
+            }
             Control::Pause | Control::Resume => {}
             // A resume cannot wait for a clock that stands still.
             Control::At(_, cmd) if matches!(*cmd, Control::Resume | Control::TogglePause) => {
@@ -856,6 +863,9 @@ impl Supervisor {
             }
         }
 
+        if self.ended {
+            stopped_early = false;
+        }
         // Stop sending; let requests in flight finish, up to the drain timeout.
         let stop_at = Instant::now();
         let stop_rc = self.rc().min(total);

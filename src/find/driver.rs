@@ -230,7 +230,7 @@ impl<V: View> Driver<V> {
                 self.outcome = Some(o);
                 self.phase = Phase::Done;
                 let _ = self.control.send(if self.stop_when_done {
-                    Control::Stop
+                    Control::End
                 } else {
                     Control::FollowPlan
                 });

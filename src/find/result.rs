@@ -97,13 +97,21 @@ impl CapacityResult {
         let _ = writeln!(s, "  SLO          {}", self.slo.join(", "));
         let _ = writeln!(
             s,
-            "  {:>4} {:>12} {:>12} {:>10} {:>10} {:>10} {:>9}  verdict",
+            "  {:>4} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}  verdict",
             "step", "level", "achieved", "p50 ms", "p99 ms", "svc p99", "success"
         );
         for st in &self.steps {
+            // The failing criterion and its value fit the row; the SLO is
+            // above, and capacity.json has each criterion's whole verdict.
+            let why = st
+                .criteria
+                .iter()
+                .find(|c| !c.pass && st.verdict == "fail")
+                .map(|c| c.brief())
+                .or_else(|| st.why.clone());
             let _ = writeln!(
                 s,
-                "  {:>4} {:>12} {:>12.1} {:>10.2} {:>10.2} {:>10.2} {:>8.2}%  {}{}",
+                "  {:>4} {:>8} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}%  {}{}",
                 format!("{}{}", st.index, if st.confirm { "c" } else { "" }),
                 lvl(st.level),
                 st.achieved,
@@ -112,9 +120,7 @@ impl CapacityResult {
                 st.service_time_ms.p99,
                 st.success_rate.unwrap_or(0.0),
                 st.verdict,
-                st.why
-                    .as_deref()
-                    .map_or_else(String::new, |w| format!(": {w}"))
+                why.map_or_else(String::new, |w| format!(": {w}"))
             );
         }
         let _ = writeln!(s);
@@ -205,6 +211,10 @@ impl CapacityResult {
                 u.r_squared
             );
         }
-        s
+        // As the run's summary: 80 columns, long lines wrapped under themselves.
+        s.lines()
+            .flat_map(|l| crate::util::text::wrap(l, crate::report::summary::TEXT_WIDTH))
+            .map(|l| l + "\n")
+            .collect()
     }
 }

@@ -94,6 +94,10 @@ pub struct Summary {
     pub paused_s: f64,
     pub elapsed_s: f64,
     pub stopped_early: bool,
+    /// A capacity search steered the level: the whole run's percentiles mix
+    /// passing and failing levels, so the text gives them by level only.
+    #[serde(skip)]
+    pub searched: bool,
     /// Set when this summary was rebuilt from a killed run's log: what is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
@@ -273,6 +277,7 @@ impl Summary {
             paused_s: result.paused.as_secs_f64(),
             elapsed_s: result.elapsed.as_secs_f64(),
             stopped_early: result.stopped_early,
+            searched: model.search.is_some(),
             aborted: result.aborted.clone(),
             incomplete: None,
             error_messages: result
@@ -415,6 +420,11 @@ impl Summary {
     }
 
     /// The table printed at the end of a run.
+    /// A search over several levels: latency is shown per level only.
+    fn by_level_only(&self) -> bool {
+        self.searched && self.epochs.len() > 1
+    }
+
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
@@ -481,6 +491,11 @@ impl Summary {
             let _ = writeln!(s);
             if self.ok == 0 {
                 let _ = writeln!(s, "  Latency      none: not one successful response");
+            } else if self.by_level_only() {
+                let _ = writeln!(
+                    s,
+                    "  Latency      by level below (a search's levels do not add up to one)"
+                );
             } else {
                 let _ = writeln!(
                     s,
@@ -493,7 +508,7 @@ impl Summary {
                 ("service time", &self.service_time_ms),
             ]
             .into_iter()
-            .filter(|_| self.ok > 0)
+            .filter(|_| self.ok > 0 && !self.by_level_only())
             {
                 let _ = writeln!(
                     s,

@@ -356,7 +356,22 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// "p99 744 ms": the criterion's metric and what it measured (a table
+    /// cell; `describe` says the rest).
+    pub fn brief(&self) -> String {
+        format!("{} {}", self.name, self.values().0)
+    }
+
     pub fn describe(&self) -> String {
+        let (actual, limit) = self.values();
+        format!(
+            "{} {} (actual {actual}, limit {limit})",
+            self.name, self.expr
+        )
+    }
+
+    /// The actual and the limit as text, with the digits to tell them apart.
+    fn values(&self) -> (String, String) {
         let v = |x: Option<f64>, digits: Option<usize>| match x {
             None => "no data".to_owned(),
             Some(x) if self.unit == "bytes" => rampdeck_base::fmt::bytes(x),
@@ -373,13 +388,7 @@ impl Verdict {
             }
             _ => None,
         };
-        format!(
-            "{} {} (actual {}, limit {})",
-            self.name,
-            self.expr,
-            v(self.actual, digits),
-            v(self.limit, digits)
-        )
+        (v(self.actual, digits), v(self.limit, digits))
     }
 }
 

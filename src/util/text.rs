@@ -117,31 +117,39 @@ mod tests {
     }
 }
 
-/// `line` in lines of at most `width` characters, broken at spaces; the
-/// lines after the first are indented two more than it (a word longer than
-/// the width stays whole).
+/// `line` in lines of at most `width` characters, broken at the last space
+/// that fits (the spacing within a line is kept); the lines after the first
+/// are indented two more than it (a word longer than the width stays whole).
 pub fn wrap(line: &str, width: usize) -> Vec<String> {
-    if line.chars().count() <= width {
-        return vec![line.to_owned()];
-    }
     let lead = line.len() - line.trim_start().len();
     let hang = " ".repeat(lead + 2);
     let mut out = Vec::new();
-    let mut cur = line[..lead].to_owned();
-    let mut empty = true;
-    for word in line[lead..].split(' ').filter(|w| !w.is_empty()) {
-        let len = cur.chars().count();
-        if !empty && len + 1 + word.chars().count() > width {
-            out.push(std::mem::replace(&mut cur, hang.clone()));
-            empty = true;
-        }
-        if !empty {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-        empty = false;
+    let mut rest = line.to_owned();
+    while rest.chars().count() > width {
+        let indent = rest.len() - rest.trim_start().len();
+        // The byte index of the last space at or before `width` characters,
+        // past the indent; else the first space after it.
+        let limit = rest
+            .char_indices()
+            .nth(width)
+            .map_or(rest.len(), |(i, _)| i);
+        // A space right at the width is a fine place to break too.
+        let upto = if rest[limit..].starts_with(' ') {
+            limit + 1
+        } else {
+            limit
+        };
+        let cut = rest[indent..upto]
+            .rfind(' ')
+            .map(|i| i + indent)
+            .or_else(|| rest[limit..].find(' ').map(|i| i + limit));
+        let Some(cut) = cut.filter(|&c| c > indent) else {
+            break;
+        };
+        out.push(rest[..cut].trim_end().to_owned());
+        rest = format!("{hang}{}", rest[cut..].trim_start());
     }
-    out.push(cur);
+    out.push(rest);
     out
 }
 
