@@ -120,5 +120,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, model: &RunModel, focused: boo
     }
     spans.push(Span::styled("/s · in flight ", theme.dim()));
     spans.push(Span::styled(in_flight.to_string(), theme.bold()));
+    // A tick on the baseline is explained where there is room for it.
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let tick = " · ▴ first error, see Events";
+    if markers.iter().any(|m| m.label.is_none())
+        && used + tick.chars().count() <= legend.width as usize
+    {
+        spans.push(Span::styled(tick, theme.fg(Theme::MARKER)));
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), legend);
 }
