@@ -151,7 +151,7 @@ impl RunSession {
         });
         let probes = crate::probes::start(
             &plan.probes,
-            crate::probes::Stamp::run(handle.started, handle.clock.clone()),
+            crate::probes::Stamp::run(handle.started, engine::clock::reader(handle.clock.clone())),
         )?;
         let (route_tx, route_events) = mpsc::unbounded_channel();
         let routes =

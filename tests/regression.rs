@@ -186,7 +186,24 @@ async fn two_servers_of_one_build_are_noise_in_20_of_20_trials() {
         // Interleaved, so a drift of the machine lands on both sides.
         set(a.addrs.gateway, 5, "0.4s", dir.path(), &x).await;
         set(b.addrs.gateway, 5, "0.4s", dir.path(), &y).await;
-        let (code, table, err) = cli(&["compare", &x, &y], dir.path()).await;
+        // Tails of 80-request runs are noisier than 10%: this setup's A/A
+        // (below) suggests about 12% for p95 and 16% for p99, so the tail
+        // metrics are judged at 25%, the median at the default 10%.
+        let (code, table, err) = cli(
+            &[
+                "compare",
+                &x,
+                &y,
+                "--tolerance-for",
+                "p95=25",
+                "--tolerance-for",
+                "p99=25",
+                "--tolerance-for",
+                "service_p99=25",
+            ],
+            dir.path(),
+        )
+        .await;
         assert_eq!(code, 0, "trial {trial}:\n{table}\n{err}");
         assert!(!table.contains("REGRESSION"), "trial {trial}:\n{table}");
         if verdict_of(&table, "p50").contains("noise") {

@@ -54,50 +54,12 @@ impl RunClock {
     }
 }
 
-/// Stamps what happens beside the engine (probe readings, state changes)
-/// with the run clock, when there is one to follow, so every time shown or
-/// written is on the clock of the header; and keeps wall time for what
-/// needs real elapsed time (a counter's rate).
-#[derive(Debug, Clone)]
-pub struct Stamp {
-    start: std::time::Instant,
-    clock: Option<tokio::sync::watch::Receiver<RunClock>>,
-}
-
-impl Stamp {
-    /// Follows the engine's run clock.
-    pub fn run(start: std::time::Instant, clock: tokio::sync::watch::Receiver<RunClock>) -> Self {
-        Stamp {
-            start,
-            clock: Some(clock),
-        }
-    }
-
-    /// No run clock (a scenario: nothing pauses it): wall time since `start`.
-    pub fn wall(start: std::time::Instant) -> Self {
-        Stamp { start, clock: None }
-    }
-
-    /// Run-clock time now.
-    pub fn now(&self) -> Duration {
-        match &self.clock {
-            Some(c) => c.borrow().now(),
-            None => self.start.elapsed(),
-        }
-    }
-
-    /// Run-clock time at wall time `t`.
-    pub fn at(&self, t: std::time::Instant) -> Duration {
-        match &self.clock {
-            Some(c) => c.borrow().at(Instant::from_std(t)),
-            None => t.saturating_duration_since(self.start),
-        }
-    }
-
-    /// Wall time since the start.
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
+/// A run-clock reader for what runs beside the engine and may not know it
+/// (probes, route actions): the run-clock time at a wall instant.
+pub fn reader(
+    clock: tokio::sync::watch::Receiver<RunClock>,
+) -> std::sync::Arc<dyn Fn(std::time::Instant) -> Duration + Send + Sync> {
+    std::sync::Arc::new(move |t| clock.borrow().at(Instant::from_std(t)))
 }
 
 /// Waits until the run clock published on `rx` reaches `rc`, following

@@ -10,6 +10,9 @@ pub mod command;
 pub mod http;
 pub mod promql;
 pub mod scrape;
+pub mod stamp;
+
+pub use stamp::Stamp;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,6 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::engine::clock::Stamp;
 use crate::spec::probes::{
     HttpProbeConfig, ProbesConfig, SourceConfig, SourceKind, StatConfig, TokenSource,
 };

@@ -62,7 +62,7 @@ struct Ctx {
     base: Vars,
     origin: Instant,
     /// Firings are stamped on the run clock (the one `at` and the header use).
-    stamp: crate::engine::clock::Stamp,
+    stamp: crate::probes::Stamp,
     tx: mpsc::UnboundedSender<ActionRecord>,
     http: Option<HttpClient>,
     /// Connected on first use and kept; a failed connect is retried next firing.
@@ -131,8 +131,8 @@ fn start_with(
         base,
         origin,
         stamp: match &clock {
-            Some(c) => crate::engine::clock::Stamp::run(origin, c.clone()),
-            None => crate::engine::clock::Stamp::wall(origin),
+            Some(c) => crate::probes::Stamp::run(origin, crate::engine::clock::reader(c.clone())),
+            None => crate::probes::Stamp::wall(origin),
         },
         tx,
         kube: Mutex::new(None),
