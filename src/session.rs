@@ -217,6 +217,8 @@ impl RunSession {
     /// Folds probe and route reports in for as long as it is awaited (the
     /// console after the engine finished, until the operator quits).
     pub async fn follow_probes(&mut self, view: &mut impl View) -> std::convert::Infallible {
+        // The run is over: later readings show in the panes, not the summary.
+        lock(&self.model).freeze_probe_stats();
         loop {
             tokio::select! {
                 Some(pe) = self.probes.events.recv() => self.probe(pe, view),

@@ -286,7 +286,8 @@ impl Summary {
                 .map(|(k, m)| (k.name().to_owned(), m.clone()))
                 .collect(),
             components: model
-                .components
+                .probe_stats()
+                .0
                 .iter()
                 .map(|c| ComponentSummary {
                     name: c.name.clone(),
@@ -299,7 +300,8 @@ impl Summary {
                 })
                 .collect(),
             probes: model
-                .probes
+                .probe_stats()
+                .1
                 .iter()
                 .map(|p| {
                     let d = Percentiles::of(&p.durations);

@@ -50,6 +50,10 @@ pub struct RunModel {
     /// The level in force now: the last interval's, or a newer hand-set one
     /// (while paused no interval comes to show it).
     pub level: f64,
+    /// The control plane's and the probes' numbers as they were when the
+    /// run ended: the console keeps following them after, for the panes,
+    /// but an idle target's readings are not the run's.
+    frozen: Option<(Vec<ComponentView>, Vec<ProbeView>)>,
 }
 
 impl Default for RunModel {
@@ -73,6 +77,7 @@ impl Default for RunModel {
             cumulative: Measurements::default(),
             epochs: Default::default(),
             level: 0.0,
+            frozen: None,
         }
     }
 }
@@ -158,6 +163,22 @@ impl RunModel {
                     message,
                 });
             }
+        }
+    }
+
+    /// Keeps the probes' numbers as they are now for the summary: the run
+    /// has ended; what follows is for the panes only.
+    pub fn freeze_probe_stats(&mut self) {
+        if self.frozen.is_none() {
+            self.frozen = Some((self.components.clone(), self.probes.clone()));
+        }
+    }
+
+    /// The control plane's and probes' numbers the summary reports.
+    pub fn probe_stats(&self) -> (&[ComponentView], &[ProbeView]) {
+        match &self.frozen {
+            Some((c, p)) => (c, p),
+            None => (&self.components, &self.probes),
         }
     }
 
@@ -355,5 +376,37 @@ impl Recent {
     }
     pub fn success_rate(&self) -> Option<f64> {
         (self.finished > 0).then(|| 100.0 * self.ok as f64 / self.finished as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(at: u64, cpu: f64) -> ProbeEvent {
+        ProbeEvent::Resource {
+            component: "cp".into(),
+            at: Duration::from_secs(at),
+            cpu_cores: Some(cpu),
+            memory_bytes: Some(1e6),
+            took: Duration::from_millis(2),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn readings_after_the_run_show_in_the_panes_not_the_summary() {
+        let mut m = RunModel::default();
+        m.apply_probe(reading(1, 0.5));
+        m.apply_probe(reading(2, 0.5));
+        m.freeze_probe_stats();
+        // The console follows an idle target after the run ends.
+        for at in 3..20 {
+            m.apply_probe(reading(at, 0.0));
+        }
+        assert_eq!(m.components[0].samples, 19);
+        let (c, _) = m.probe_stats();
+        assert_eq!(c[0].samples, 2);
+        assert_eq!(c[0].cpu_avg(), Some(0.5));
     }
 }

@@ -128,7 +128,9 @@ pub fn panes(body: Rect) -> [(Pane, Rect); 6] {
     // Wide, the success pane's big digits need less than 40%: a stat
     // command's table line gets the room.
     // The control plane's two numbers need less than the stat table.
-    let (success, cp) = if mid.width >= 100 { (34, 30) } else { (40, 27) };
+    // At 80 columns the success pane says "total" for "since warmup", so
+    // the stat table keeps p50, p95 and p99.
+    let (success, cp) = if mid.width >= 100 { (34, 30) } else { (36, 26) };
     let [succ, cp, st] = Layout::horizontal([
         Constraint::Percentage(success),
         Constraint::Percentage(cp),

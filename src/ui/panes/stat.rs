@@ -10,7 +10,17 @@ use super::block;
 use crate::probes::RunOutcome;
 use crate::run::RunModel;
 use crate::ui::theme::Theme;
-use crate::ui::view::fmt_ms;
+use crate::ui::view::fmt_ms as fmt_short;
+
+/// Milliseconds as the pane writes them after "ms" or before "ms": whole
+/// milliseconds from a second up ("3003", never "3.00s ms").
+fn fmt_ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        fmt_short(v)
+    }
+}
 
 pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: Theme) {
     let b = block(" Stat probes ", focused, theme);
@@ -114,6 +124,14 @@ pub fn draw(f: &mut Frame, area: Rect, model: &RunModel, focused: bool, theme: T
                 form(format!("p50 {p50} p95 {p95} p99 {p99}")),
                 form(format!("  p50 {p50} p99 {p99} ms")),
                 form(format!("p99 {p99} ms")),
+                // Failures and timeouts are in Events and the log too: they
+                // go before a number would be cut.
+                vec![Span::styled(
+                    format!("p50 {p50} p95 {p95} p99 {p99}"),
+                    theme.dim(),
+                )],
+                vec![Span::styled(format!("p50 {p50} p99 {p99} ms"), theme.dim())],
+                vec![Span::styled(format!("p99 {p99} ms"), theme.dim())],
             ],
         ));
     }
