@@ -881,9 +881,9 @@ fn a_chart_has_y_labels_top_middle_and_bottom_and_a_time_axis() {
     );
     // The baseline row says 0; under it, run-clock times from 0 s to now (58 s).
     assert!(rows[14].starts_with("│0"), "{}", rows[14]);
-    assert!(rows[15].starts_with("│0s "), "{}", rows[15]);
+    assert!(rows[15].starts_with("│0m00s "), "{}", rows[15]);
     assert!(
-        rows[15].trim_end_matches('│').trim_end().ends_with("58s"),
+        rows[15].trim_end_matches('│').trim_end().ends_with("0m58s"),
         "{}",
         rows[15]
     );

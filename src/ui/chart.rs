@@ -114,14 +114,9 @@ pub enum Scale {
 pub const TIME_AXIS_MIN_HEIGHT: u16 = 5;
 pub const TIME_AXIS_MIN_WIDTH: u16 = 24;
 
-/// `secs` of run clock as the header writes it: `45s`, `1m05s`, `1h02m`.
-pub fn fmt_clock(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
+/// `secs` of run clock as the header writes it (`0m45s`).
+fn fmt_clock(secs: f64) -> String {
+    super::view::fmt_clock(std::time::Duration::from_secs_f64(secs.max(0.0).round()))
 }
 
 /// Maps data to the canvas' cells, as ratatui's braille grid does (two
@@ -470,14 +465,6 @@ mod tests {
         let busy = vec![vec![true; 40]; 6];
         let places = place_labels(&ms, (0.0, 39.0), 40, &busy, &vec![Vec::new(); 6]);
         assert_eq!(places[0], Some((1, 11)));
-    }
-
-    #[test]
-    fn clock_labels() {
-        assert_eq!(fmt_clock(0.0), "0s");
-        assert_eq!(fmt_clock(59.4), "59s");
-        assert_eq!(fmt_clock(65.0), "1m05s");
-        assert_eq!(fmt_clock(3725.0), "1h02m");
     }
 
     #[test]
