@@ -169,6 +169,10 @@ pub enum Command {
     /// attached-routes: N routes onto one Gateway, timed until attachedRoutes counts them, then removed.
     /// route-probe: routes applied one at a time, each probed every 5 ms until it answers 200.
     /// route-change: open-loop traffic while one route flips between two backends; any failed request fails it.
+    /// route-scale: N routes applied, then churned with traffic held; memory slope, leak verdict, score.
+    /// backend-failover: one of two backends killed and revived under traffic; ejection and recovery times.
+    /// staleness: keep-alive connections held idle across a backend roll; any 503 after it fails.
+    /// traffic-matrix: 1, 16 and 512 connections at max and at a fixed rate; one table.
     Scenario {
         #[arg(value_enum)]
         name: ScenarioName,
@@ -365,6 +369,10 @@ pub enum ScenarioName {
     AttachedRoutes,
     RouteProbe,
     RouteChange,
+    RouteScale,
+    BackendFailover,
+    Staleness,
+    TrafficMatrix,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -455,7 +463,7 @@ pub struct ScenarioArgs {
     /// Kubeconfig context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Routes to create (attached-routes, route-probe); replaces the profile's counts.
+    /// Routes to create (attached-routes, route-probe, route-scale, backend-failover); replaces the profile's counts.
     #[arg(long, value_name = "N")]
     pub routes: Option<usize>,
     /// attached-routes: concurrent writers.
@@ -464,9 +472,30 @@ pub struct ScenarioArgs {
     /// attached-routes: writes per second across all writers.
     #[arg(long, value_name = "R")]
     pub write_rate: Option<f64>,
-    /// route-change: requests per second.
+    /// Requests per second (route-change, route-scale, backend-failover; traffic-matrix's fixed rate).
     #[arg(long, value_name = "N", conflicts_with = "max_rate")]
     pub rate: Option<f64>,
+    /// route-scale: how long the churn lasts; traffic-matrix: each cell's measured time.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// staleness: how long the connections are held idle before the roll.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub idle: Option<Duration>,
+    /// route-scale: route patches per second during the churn.
+    #[arg(long, value_name = "R")]
+    pub churn_rate: Option<f64>,
+    /// backend-failover on the demo: its gateway checks backends this often (fall 3, rise 2).
+    #[arg(long, value_name = "D", value_parser = parse_duration, requires = "demo")]
+    pub demo_health_check: Option<Duration>,
+    /// backend-failover on the demo: further backends its gateway tries when one does not answer.
+    #[arg(long, value_name = "N", requires = "demo")]
+    pub demo_retries: Option<u32>,
+    /// staleness on the demo: requests per backend that fail on stale connections after a roll.
+    #[arg(long, value_name = "N", requires = "demo")]
+    pub demo_stale_after_roll: Option<u32>,
+    /// route-scale on the demo: bytes its control plane keeps per route write (a leak).
+    #[arg(long, value_name = "BYTES", requires = "demo")]
+    pub demo_leak_per_route: Option<usize>,
     /// route-change: one closed-loop client sending as fast as answers come, instead of --rate;
     /// the detection resolution is its measured gap between requests.
     #[arg(long)]

@@ -47,6 +47,10 @@ fn once(name: ScenarioName, args: &ScenarioArgs) -> ExitCode {
         ScenarioName::AttachedRoutes => ScenarioKind::AttachedRoutes,
         ScenarioName::RouteProbe => ScenarioKind::RouteProbe,
         ScenarioName::RouteChange => ScenarioKind::RouteChange,
+        ScenarioName::RouteScale => ScenarioKind::RouteScale,
+        ScenarioName::BackendFailover => ScenarioKind::BackendFailover,
+        ScenarioName::Staleness => ScenarioKind::Staleness,
+        ScenarioName::TrafficMatrix => ScenarioKind::TrafficMatrix,
     };
     let plan = match plan(kind, args) {
         Ok(p) => p,
@@ -103,8 +107,31 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         (
             "--routes",
             a.routes.is_some(),
-            &[ScenarioKind::AttachedRoutes, ScenarioKind::RouteProbe][..],
-            "attached-routes and route-probe only (route-change flips one route between two backends)",
+            &[
+                ScenarioKind::AttachedRoutes,
+                ScenarioKind::RouteProbe,
+                ScenarioKind::RouteScale,
+                ScenarioKind::BackendFailover,
+            ][..],
+            "attached-routes, route-probe, route-scale and backend-failover only",
+        ),
+        (
+            "--duration",
+            a.duration.is_some(),
+            &[ScenarioKind::RouteScale, ScenarioKind::TrafficMatrix][..],
+            "route-scale and traffic-matrix only",
+        ),
+        (
+            "--idle",
+            a.idle.is_some(),
+            &[ScenarioKind::Staleness][..],
+            "staleness only",
+        ),
+        (
+            "--churn-rate",
+            a.churn_rate.is_some(),
+            &[ScenarioKind::RouteScale][..],
+            "route-scale only",
         ),
         (
             "--writers",
@@ -121,8 +148,13 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         (
             "--rate",
             a.rate.is_some(),
-            &[ScenarioKind::RouteChange][..],
-            "route-change only",
+            &[
+                ScenarioKind::RouteChange,
+                ScenarioKind::RouteScale,
+                ScenarioKind::BackendFailover,
+                ScenarioKind::TrafficMatrix,
+            ][..],
+            "route-change, route-scale, backend-failover and traffic-matrix only",
         ),
         (
             "--max-rate",
@@ -153,6 +185,30 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         let n = route_count_flag("--routes", n)?;
         c.attached.routes = vec![n];
         c.probe.routes = vec![n];
+        c.scale.routes = n;
+        c.failover.routes = n;
+    }
+    if let Some(d) = a.duration {
+        if d.is_zero() {
+            return Err(flag("--duration", "must be longer than 0"));
+        }
+        c.scale.duration = d;
+        c.matrix.duration = d;
+    }
+    if let Some(d) = a.idle {
+        if d.is_zero() {
+            return Err(flag("--idle", "must be longer than 0"));
+        }
+        c.staleness.idle = d;
+    }
+    if let Some(r) = a.churn_rate {
+        if !(r.is_finite() && r > 0.0 && r <= 1000.0) {
+            return Err(flag(
+                "--churn-rate",
+                "must be more than 0 and at most 1000 patches per second",
+            ));
+        }
+        c.scale.churn_rate = r;
     }
     if let Some(w) = a.writers {
         c.attached.writers = w as usize;
@@ -175,6 +231,9 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         }
         c.change.rate = r;
         c.change.max_rate = false;
+        c.scale.rate = r;
+        c.failover.rate = r;
+        c.matrix.rate = r;
     }
     if a.max_rate {
         c.change.max_rate = true;
@@ -219,10 +278,34 @@ fn plan(kind: ScenarioKind, a: &ScenarioArgs) -> Result<ScenarioPlan, ProfileErr
         if let Some(s) = a.demo_swap_drop {
             d.kube.swap_drop = Some(s).filter(|s| !s.is_zero());
         }
-        if d.kube.backends.len() < 2 && kind == ScenarioKind::RouteChange {
+        if let Some(i) = a.demo_health_check {
+            d.kube.health_check = (!i.is_zero()).then_some(rampdeck_demo::health::HealthCheck {
+                interval: i,
+                fall: 3,
+                rise: 2,
+            });
+        }
+        if let Some(n) = a.demo_retries {
+            d.kube.retries = n.min(10);
+        }
+        if let Some(n) = a.demo_stale_after_roll {
+            d.kube.stale_after_roll = n;
+        }
+        if let Some(n) = a.demo_leak_per_route {
+            d.kube.leak_per_route = n.min(16 << 20);
+        }
+        let pair = [
+            ScenarioKind::RouteChange,
+            ScenarioKind::BackendFailover,
+            ScenarioKind::Staleness,
+        ];
+        if d.kube.backends.len() < 2 && pair.contains(&kind) {
             return Err(flag(
                 "--demo",
-                "route-change needs two demo backends ([demo.kube] backends)",
+                &format!(
+                    "{} needs two demo backends ([demo.kube] backends)",
+                    kind.name()
+                ),
             ));
         }
     } else if c.cluster.gateway_url.is_none() && kind != ScenarioKind::AttachedRoutes {
@@ -253,6 +336,31 @@ fn use_demo(p: &mut ScenarioPlan, d: &DemoProcess, kubeconfig: PathBuf) {
         c.change.backends = [a.clone(), b.clone()];
     }
     c.change.backend_header = Some(rampdeck_demo::gateway::BACKEND_HEADER.to_owned());
+    c.failover.backends = sim.backends.clone();
+    c.staleness.backends = sim.backends.clone();
+    // The demo's fault switches: what an operator's kill/revive/roll commands do on a cluster.
+    let switch = |path: String| rampdeck::scenarios::action::Toggle::Post {
+        url: format!("http://{}/demo/{path}", d.addrs.control),
+        bearer: Some(d.addrs.admin_token.clone()),
+    };
+    let flapping = c
+        .failover
+        .flapping
+        .clone()
+        .or_else(|| sim.backends.last().cloned())
+        .unwrap_or_default();
+    c.failover
+        .kill
+        .get_or_insert_with(|| switch(format!("backends/{flapping}/down")));
+    c.failover
+        .revive
+        .get_or_insert_with(|| switch(format!("backends/{flapping}/up")));
+    c.staleness
+        .roll
+        .get_or_insert_with(|| switch("backends/roll".into()));
+    c.scale
+        .roll
+        .get_or_insert_with(|| switch("backends/roll".into()));
     if p.probes.sources.is_empty() {
         p.probes.sources.push(SourceConfig {
             name: "demo control plane".into(),

@@ -668,6 +668,7 @@ fn held() -> (Arc<rampdeck::spec::plan::Plan>, RunModel) {
         gateway: "127.0.0.1:8080".parse().unwrap(),
         control: "127.0.0.1:8081".parse().unwrap(),
         echo: "127.0.0.1:9000".parse().unwrap(),
+        admin_token: String::new(),
     };
     plan.with_demo(&addrs);
     let plan = Arc::new(plan);

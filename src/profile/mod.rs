@@ -16,6 +16,7 @@ pub mod probes;
 pub mod request;
 pub mod routes;
 pub mod scenario;
+pub mod scenario_tables;
 pub mod schema;
 pub mod setup;
 pub mod target;

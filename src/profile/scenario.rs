@@ -311,6 +311,19 @@ fn scenario(
             ch.hostname = h.into_inner();
         }
     }
+    use super::scenario_tables as t;
+    if let Some(r) = s.route_scale {
+        t::route_scale(src, r, c)?;
+    }
+    if let Some(r) = s.backend_failover {
+        t::backend_failover(src, r, c)?;
+    }
+    if let Some(r) = s.staleness {
+        t::staleness(src, r, c)?;
+    }
+    if let Some(r) = s.traffic_matrix {
+        t::traffic_matrix(src, r, c)?;
+    }
     Ok(())
 }
 

@@ -152,6 +152,10 @@ pub struct RawScenario {
     pub attached_routes: Option<RawAttachedRoutes>,
     pub route_probe: Option<RawRouteProbe>,
     pub route_change: Option<RawRouteChange>,
+    pub route_scale: Option<super::scenario_tables::RawRouteScale>,
+    pub backend_failover: Option<super::scenario_tables::RawBackendFailover>,
+    pub staleness: Option<super::scenario_tables::RawStaleness>,
+    pub traffic_matrix: Option<super::scenario_tables::RawTrafficMatrix>,
 }
 
 /// `[scenario.attached_routes]`.

@@ -67,7 +67,7 @@ const WATCH_START: Duration = Duration::from_secs(15);
 pub async fn run(ctx: &Ctx, n: usize) -> Result<AttachedResult, ScenarioError> {
     let cfg = &ctx.cfg.attached;
     let gw = &ctx.cfg.cluster.gateway;
-    let mut watch = ctx.kube.watch_gateway_writes(&ctx.gateway_namespace, gw);
+    let mut watch = ctx.kube()?.watch_gateway_writes(&ctx.gateway_namespace, gw);
     // Writes start only once the watch has listed, so none is missed.
     let first = tokio::time::timeout(WATCH_START, watch.recv())
         .await
@@ -336,7 +336,7 @@ fn spawn_writers(
         let next = next.clone();
         let routes = routes.clone();
         let done = done.clone();
-        let kube = ctx.kube.clone();
+        let Some(kube) = ctx.kube.clone() else { return };
         let cluster = ctx.cfg.cluster.clone();
         let (ns, gw_ns) = (ctx.namespace.clone(), ctx.gateway_namespace.clone());
         let cancel = stop.clone();

@@ -108,11 +108,12 @@ pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
             cfg.hostname, cfg.backends[0]
         ),
     );
-    ctx.kube
+    ctx.kube()?
         .run(KubeOp::Apply, &route(&cfg.backends[0]))
         .await?;
     let plan = TrafficPlan {
         url: format!("{base}/"),
+        paths: Vec::new(),
         host: cfg.hostname.clone(),
         rate: cfg.rate,
         closed: cfg.max_rate,
@@ -126,7 +127,7 @@ pub async fn run(ctx: &Ctx) -> Result<ChangeResult, ScenarioError> {
         Err(e) => Err(e),
     };
     let name = route(&cfg.backends[0]).name;
-    if let Err(e) = ctx.kube.delete_route(&ctx.namespace, &name).await {
+    if let Err(e) = ctx.kube()?.delete_route(&ctx.namespace, &name).await {
         ctx.log(format!("route-change: cannot delete {name}: {e}"));
     }
     result
@@ -232,7 +233,10 @@ async fn flip(
     route: &(dyn Fn(&str) -> crate::kube::Target + Sync),
 ) -> FlipRecord {
     let started = Instant::now();
-    let r = ctx.kube.run(KubeOp::Apply, &route(backend)).await;
+    let r = match ctx.kube() {
+        Ok(k) => k.run(KubeOp::Apply, &route(backend)).await,
+        Err(e) => Err(crate::kube::KubeError::Kubeconfig(e.to_string())),
+    };
     let done = Instant::now();
     let _ = ctx.tx.send(ScenarioEvent::Flip {
         at: ctx.since(done),

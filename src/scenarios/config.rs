@@ -4,13 +4,17 @@ use std::time::Duration;
 
 use crate::spec::kube::KubeSettings;
 
-/// The three gateway-api-bench tests.
+/// The gateway-api-bench tests (and the mesh scale-test RFC's staleness check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScenarioKind {
     AttachedRoutes,
     RouteProbe,
     RouteChange,
+    RouteScale,
+    BackendFailover,
+    Staleness,
+    TrafficMatrix,
 }
 
 impl ScenarioKind {
@@ -19,14 +23,36 @@ impl ScenarioKind {
             ScenarioKind::AttachedRoutes => "attached-routes",
             ScenarioKind::RouteProbe => "route-probe",
             ScenarioKind::RouteChange => "route-change",
+            ScenarioKind::RouteScale => "route-scale",
+            ScenarioKind::BackendFailover => "backend-failover",
+            ScenarioKind::Staleness => "staleness",
+            ScenarioKind::TrafficMatrix => "traffic-matrix",
         }
     }
 
-    pub const ALL: [ScenarioKind; 3] = [
+    pub const ALL: [ScenarioKind; 7] = [
         ScenarioKind::AttachedRoutes,
         ScenarioKind::RouteProbe,
         ScenarioKind::RouteChange,
+        ScenarioKind::RouteScale,
+        ScenarioKind::BackendFailover,
+        ScenarioKind::Staleness,
+        ScenarioKind::TrafficMatrix,
     ];
+
+    /// Whether it needs the Kubernetes API whatever its settings (the others create
+    /// routes only when asked, and otherwise use the gateway as it is).
+    pub fn needs_kube(self, cfg: &ScenarioConfig) -> bool {
+        match self {
+            ScenarioKind::AttachedRoutes
+            | ScenarioKind::RouteProbe
+            | ScenarioKind::RouteChange
+            | ScenarioKind::RouteScale => true,
+            ScenarioKind::BackendFailover => cfg.failover.routes > 0,
+            ScenarioKind::Staleness => cfg.staleness.create_route,
+            ScenarioKind::TrafficMatrix => false,
+        }
+    }
 
     /// The kind named `name` ("route-change"), as `name` gives it.
     pub fn parse(name: &str) -> Option<Self> {
@@ -42,6 +68,139 @@ pub struct ScenarioConfig {
     pub attached: AttachedConfig,
     pub probe: ProbeConfig,
     pub change: ChangeConfig,
+    pub scale: ScaleConfig,
+    pub failover: FailoverConfig,
+    pub staleness: StalenessConfig,
+    pub matrix: MatrixConfig,
+}
+
+/// How a response names the backend that answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendFrom {
+    /// `header:x-backend`.
+    Header(String),
+    /// `body`: the body (trimmed) is the backend's name, as hashicorp/http-echo answers.
+    Body,
+}
+
+impl BackendFrom {
+    /// `header:NAME` or `body`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("header", h)) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => {
+                Ok(BackendFrom::Header(h.to_ascii_lowercase()))
+            }
+            None if s == "body" => Ok(BackendFrom::Body),
+            _ => Err(format!(
+                "'{s}' is not a backend source: give \"header:NAME\" (e.g. \"header:x-backend\") or \"body\""
+            )),
+        }
+    }
+
+    pub fn header(&self) -> Option<&str> {
+        match self {
+            BackendFrom::Header(h) => Some(h),
+            BackendFrom::Body => None,
+        }
+    }
+}
+
+/// route-scale: N routes applied, then churned (patched at a rate, backends rolled) for a
+/// duration with traffic held, while both planes' CPU and memory are watched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleConfig {
+    pub routes: usize,
+    /// Concurrent writers for the initial apply.
+    pub writers: usize,
+    /// How long the churn lasts once every route is applied.
+    pub duration: Duration,
+    /// Route patches per second during the churn.
+    pub churn_rate: f64,
+    /// Backends rolled this often during the churn (None: never).
+    pub roll_every: Option<Duration>,
+    /// The roll (the demo's fault switch is filled in; a command on a cluster).
+    pub roll: Option<super::action::Toggle>,
+    /// Requests per second held throughout, over the routes in turn.
+    pub rate: f64,
+    pub timeout: Duration,
+    /// The component (source name) the score and leak verdict take as the control plane;
+    /// None: the first source.
+    pub control_plane: Option<String>,
+    /// The data plane's source, if it is another one.
+    pub data_plane: Option<String>,
+    /// A memory slope confidently above this (its 95% interval wholly above) is a leak.
+    pub max_memory_slope_mib_per_hour: f64,
+    /// The data-plane score's p99 budget: a p99 at or under it costs nothing.
+    pub p99_budget: Duration,
+    /// The control-plane score's propagation budget (p99 of patch -> Accepted).
+    pub propagation_budget: Duration,
+    /// Fail when more requests than this failed.
+    pub max_failures: Option<u64>,
+    /// Fail when the weighted score is below this.
+    pub min_score: Option<f64>,
+}
+
+/// backend-failover: one backend of a pair is killed and revived while traffic goes to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailoverConfig {
+    /// HTTPRoutes created, each with both backends (0: send to `paths` as the gateway is).
+    pub routes: usize,
+    /// Paths sent to in turn when `routes` is 0.
+    pub paths: Vec<String>,
+    /// Host of the created routes.
+    pub hostname: String,
+    pub backends: Vec<String>,
+    /// The backend killed (None: the last of `backends`).
+    pub flapping: Option<String>,
+    pub backend_from: BackendFrom,
+    pub rate: f64,
+    /// The per-backend counts' interval (the live pane's and the report's).
+    pub interval: Duration,
+    pub before: Duration,
+    /// How long the backend stays dead in each cycle, then alive.
+    pub down: Duration,
+    pub up: Duration,
+    pub cycles: u32,
+    pub kill: Option<super::action::Toggle>,
+    pub revive: Option<super::action::Toggle>,
+    pub timeout: Duration,
+    /// Fail when the dead backend was still getting traffic later than this after the kill.
+    pub max_ejection: Option<Duration>,
+    /// Fail when more requests than this went to the dead backend (all cycles).
+    pub max_sent_to_dead: Option<u64>,
+}
+
+/// staleness: connections held idle across a backend roll, then used again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StalenessConfig {
+    pub connections: usize,
+    pub idle: Duration,
+    /// Requests per connection before the idle time and again after the roll.
+    pub requests: u32,
+    /// From the roll to the resume (a rollout's time to settle).
+    pub settle: Duration,
+    /// Create one HTTPRoute over the backends (else send to `path` as the gateway is).
+    pub create_route: bool,
+    pub hostname: String,
+    pub path: String,
+    pub backends: Vec<String>,
+    pub roll: Option<super::action::Toggle>,
+    pub timeout: Duration,
+    pub max_503: u64,
+    pub max_failures: u64,
+}
+
+/// traffic-matrix: gateway-api-bench's benchtool matrix, connections x (max, fixed rate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixConfig {
+    pub connections: Vec<usize>,
+    /// The fixed rate, requests per second.
+    pub rate: f64,
+    /// Per cell, after `warmup`.
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub path: String,
+    pub host: Option<String>,
 }
 
 /// Where the routes go and how the data plane is reached.
@@ -165,6 +324,64 @@ impl Default for ScenarioConfig {
                 timeout: Duration::from_secs(2),
                 max_failures: 0,
                 hostname: "flip.example.com".into(),
+            },
+            scale: ScaleConfig {
+                routes: 5000,
+                writers: 4,
+                duration: Duration::from_secs(30 * 60),
+                churn_rate: 1.0,
+                roll_every: Some(Duration::from_secs(2)),
+                roll: None,
+                rate: 100.0,
+                timeout: Duration::from_secs(2),
+                control_plane: None,
+                data_plane: None,
+                max_memory_slope_mib_per_hour: 20.0,
+                p99_budget: Duration::from_millis(50),
+                propagation_budget: Duration::from_secs(1),
+                max_failures: None,
+                min_score: None,
+            },
+            failover: FailoverConfig {
+                routes: 16,
+                paths: vec!["/".into()],
+                hostname: "failover.example.com".into(),
+                backends: vec!["echo-v1".into(), "echo-v2".into()],
+                flapping: None,
+                backend_from: BackendFrom::Header("x-backend".into()),
+                rate: 200.0,
+                interval: Duration::from_millis(100),
+                before: Duration::from_secs(2),
+                down: Duration::from_secs(5),
+                up: Duration::from_secs(5),
+                cycles: 2,
+                kill: None,
+                revive: None,
+                timeout: Duration::from_secs(1),
+                max_ejection: None,
+                max_sent_to_dead: None,
+            },
+            staleness: StalenessConfig {
+                connections: 16,
+                idle: Duration::from_secs(600),
+                requests: 5,
+                settle: Duration::from_secs(2),
+                create_route: true,
+                hostname: "stale.example.com".into(),
+                path: "/".into(),
+                backends: vec!["echo-v1".into(), "echo-v2".into()],
+                roll: None,
+                timeout: Duration::from_secs(2),
+                max_503: 0,
+                max_failures: 0,
+            },
+            matrix: MatrixConfig {
+                connections: vec![1, 16, 512],
+                rate: 1000.0,
+                duration: Duration::from_secs(10),
+                warmup: Duration::from_secs(1),
+                path: "/".into(),
+                host: None,
             },
         }
     }

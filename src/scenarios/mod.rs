@@ -1,7 +1,9 @@
-//! Gateway API scenarios after gateway-api-bench: attached-routes, route-probe and route-change, run against any implementation (and the demo).
+//! Gateway API scenarios after gateway-api-bench: attached-routes, route-probe, route-change, route-scale, backend-failover, traffic-matrix, and the mesh scale-test RFC's staleness check, run against any implementation (and the demo).
 //!
 //! `config` is what was asked for; `objects` builds the HTTPRoutes;
-//! `attached`, `probe` and `change` are the three tests; `traffic` is
+//! `attached`, `probe`, `change`, `scale`, `failover`, `staleness` and
+//! `matrix` are the tests (`action` is what they do to the system under
+//! test, `fit` the memory slope's regression); `traffic` is
 //! route-change's open-loop sender (it keeps every request, which the load
 //! engine deliberately does not); `report` is `scenario.json` and the result
 //! table; `log` is the run log (`run.jsonl`) that `replay` and `report` read;
@@ -9,15 +11,22 @@
 //! goes out as `ScenarioEvent`s, so the headless and console views draw the
 //! same run. All Kubernetes access goes through `kube::KubeContext`.
 
+pub mod action;
 pub mod attached;
 pub mod change;
 pub mod config;
+pub mod failover;
+pub mod fit;
 pub mod log;
+pub mod matrix;
 pub mod objects;
 pub mod probe;
 pub mod report;
 pub mod resources;
+pub mod scale;
 pub mod session;
+pub mod staleness;
+pub mod tables;
 pub mod traffic;
 
 use std::time::{Duration, Instant};
@@ -85,6 +94,18 @@ pub enum ScenarioEvent {
         ok: u64,
         failed: u64,
     },
+    /// backend-failover, route-scale: answers per backend (in `backends` order) and failures
+    /// sent in the last `interval_s`.
+    Backends {
+        #[serde(rename = "at_s", with = "secs")]
+        at: Duration,
+        interval_s: f64,
+        counts: Vec<u64>,
+        failed: u64,
+        /// The backends' names, on the first such event only.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+    },
     /// route-change: the route now points at `backend`.
     Flip {
         #[serde(rename = "at_s", with = "secs")]
@@ -111,6 +132,7 @@ impl ScenarioEvent {
             | ScenarioEvent::Attached { at, .. }
             | ScenarioEvent::Propagated { at, .. }
             | ScenarioEvent::Traffic { at, .. }
+            | ScenarioEvent::Backends { at, .. }
             | ScenarioEvent::Flip { at, .. }
             | ScenarioEvent::Resource { at, .. } => *at,
         }
@@ -132,7 +154,10 @@ mod secs {
 
 /// What every scenario works with.
 pub struct Ctx {
-    pub kube: KubeContext,
+    /// None for a scenario that needs no Kubernetes API (`ScenarioKind::needs_kube`).
+    pub kube: Option<KubeContext>,
+    /// The control-plane sources (traffic-matrix hands them to each cell's run).
+    pub probes: crate::spec::probes::ProbesConfig,
     pub cfg: ScenarioConfig,
     /// Namespace of the routes.
     pub namespace: String,
@@ -146,6 +171,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The Kubernetes context; an error for a scenario that was started without one.
+    pub fn kube(&self) -> Result<&KubeContext, ScenarioError> {
+        self.kube.as_ref().ok_or_else(|| {
+            ScenarioError::Setup("this scenario was started without a Kubernetes API".into())
+        })
+    }
+
     pub fn now(&self) -> Duration {
         self.origin.elapsed()
     }
@@ -190,12 +222,12 @@ impl Ctx {
 
     /// Deletes routes an interrupted earlier run left behind, so counts start clean.
     pub async fn remove_leftovers(&self) -> Result<usize, ScenarioError> {
-        let names = self
-            .kube
-            .list_routes(&self.namespace, &self.selector())
-            .await?;
+        let Some(kube) = &self.kube else {
+            return Ok(0);
+        };
+        let names = kube.list_routes(&self.namespace, &self.selector()).await?;
         for n in &names {
-            self.kube.delete_route(&self.namespace, n).await?;
+            kube.delete_route(&self.namespace, n).await?;
         }
         if !names.is_empty() {
             self.log(format!(
@@ -208,14 +240,31 @@ impl Ctx {
     }
 }
 
-/// Connects to the cluster and checks the Gateway is there, so a wrong
-/// context or name fails before anything is created.
+/// Connects to the cluster (when `kind` needs it) and checks the Gateway is there, so a
+/// wrong context or name fails before anything is created.
 pub async fn connect(
     cfg: ScenarioConfig,
+    kind: ScenarioKind,
+    probes: crate::spec::probes::ProbesConfig,
     tx: mpsc::UnboundedSender<ScenarioEvent>,
     cancel: CancellationToken,
     origin: Instant,
 ) -> Result<Ctx, ScenarioError> {
+    let client = HttpClient::new().map_err(ScenarioError::Setup)?;
+    if !kind.needs_kube(&cfg) {
+        let namespace = cfg.cluster.namespace.clone().unwrap_or_default();
+        return Ok(Ctx {
+            kube: None,
+            probes,
+            gateway_namespace: namespace.clone(),
+            namespace,
+            cfg,
+            client,
+            origin,
+            tx,
+            cancel,
+        });
+    }
     let kube = KubeContext::connect(&cfg.kube).await?;
     let namespace = cfg
         .cluster
@@ -236,9 +285,9 @@ pub async fn connect(
             )),
             other => ScenarioError::Kube(other),
         })?;
-    let client = HttpClient::new().map_err(ScenarioError::Setup)?;
     Ok(Ctx {
-        kube,
+        kube: Some(kube),
+        probes,
         cfg,
         namespace,
         gateway_namespace,
@@ -275,6 +324,18 @@ pub async fn run(ctx: &Ctx, kind: ScenarioKind) -> Result<ScenarioReport, Scenar
         }
         ScenarioKind::RouteChange => {
             report.route_change = Some(change::run(ctx).await?);
+        }
+        ScenarioKind::RouteScale => {
+            report.route_scale = Some(scale::run(ctx).await?);
+        }
+        ScenarioKind::BackendFailover => {
+            report.backend_failover = Some(failover::run(ctx).await?);
+        }
+        ScenarioKind::Staleness => {
+            report.staleness = Some(staleness::run(ctx).await?);
+        }
+        ScenarioKind::TrafficMatrix => {
+            report.traffic_matrix = Some(matrix::run(ctx).await?);
         }
     }
     report.interrupted = ctx.cancel.is_cancelled();

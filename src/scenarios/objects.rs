@@ -45,6 +45,31 @@ pub fn flip_route(
     route(c, name, namespace, gateway_namespace, hostname, rules)
 }
 
+/// A route spreading `path_prefix` of `hostname` over `backends` (weight 1 each): the
+/// backend-failover and staleness routes.
+pub fn spread_route(
+    c: &Cluster,
+    name: String,
+    (namespace, gateway_namespace): (&str, &str),
+    hostname: &str,
+    path_prefix: &str,
+    backends: &[String],
+) -> Target {
+    let refs: Vec<Value> = backends
+        .iter()
+        .map(|b| {
+            let mut r = backend_ref(c, b);
+            r["weight"] = json!(1);
+            r
+        })
+        .collect();
+    let rules = json!([{
+        "matches": [{"path": {"type": "PathPrefix", "value": path_prefix}}],
+        "backendRefs": refs,
+    }]);
+    route(c, name, namespace, gateway_namespace, hostname, rules)
+}
+
 /// An HTTPRoute for one hostname on the scenario's Gateway, labelled as the scenario's.
 fn route(
     c: &Cluster,

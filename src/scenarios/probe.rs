@@ -63,7 +63,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
     let cfg = &ctx.cfg.probe;
     let base = ctx.gateway_url()?;
-    let mut watch = ctx.kube.watch_routes(&ctx.namespace, &ctx.selector());
+    let mut watch = ctx.kube()?.watch_routes(&ctx.namespace, &ctx.selector());
     ctx.phase(
         "probing",
         format!(
@@ -83,7 +83,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
         }
         let target = numbered_route(&ctx.cfg.cluster, &ctx.namespace, &ctx.gateway_namespace, i);
         let start = Instant::now();
-        let applied = ctx.kube.run(KubeOp::Apply, &target).await;
+        let applied = ctx.kube()?.run(KubeOp::Apply, &target).await;
         let done = Instant::now();
         created = i;
         if let Err(e) = applied {
@@ -149,7 +149,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<ProbeResult, ScenarioError> {
     ctx.phase("cleanup", format!("route-probe: deleting {created} routes"));
     for i in 1..=created {
         if let Err(e) = ctx
-            .kube
+            .kube()?
             .delete_route(&ctx.namespace, &route_name(&ctx.cfg.cluster, i))
             .await
         {

@@ -40,6 +40,14 @@ pub struct ScenarioReport {
     pub route_probe: Vec<ProbeResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_change: Option<ChangeResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_scale: Option<super::scale::ScaleResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_failover: Option<super::failover::FailoverResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staleness: Option<super::staleness::StalenessResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_matrix: Option<super::matrix::MatrixResult>,
     /// Max and average CPU and memory per control-plane component, from the profile's sources.
     pub control_plane: Resources,
 }
@@ -49,9 +57,16 @@ impl ScenarioReport {
         ScenarioReport {
             scenario: kind,
             rampdeck_version: env!("CARGO_PKG_VERSION"),
-            cluster: ctx.kube.describe.clone(),
+            cluster: ctx
+                .kube
+                .as_ref()
+                .map_or_else(|| "no Kubernetes API".to_owned(), |k| k.describe.clone()),
             namespace: ctx.namespace.clone(),
-            gateway: format!("{}/{}", ctx.gateway_namespace, ctx.cfg.cluster.gateway),
+            gateway: if ctx.kube.is_some() {
+                format!("{}/{}", ctx.gateway_namespace, ctx.cfg.cluster.gateway)
+            } else {
+                "not used".to_owned()
+            },
             gateway_url: ctx.cfg.cluster.gateway_url.clone(),
             outcome: Outcome::Passed,
             failed_criteria: Vec::new(),
@@ -59,6 +74,10 @@ impl ScenarioReport {
             attached_routes: Vec::new(),
             route_probe: Vec::new(),
             route_change: None,
+            route_scale: None,
+            backend_failover: None,
+            staleness: None,
+            traffic_matrix: None,
             control_plane: Resources::default(),
         }
     }
@@ -138,6 +157,19 @@ impl ScenarioReport {
             if bad_flips > 0 {
                 f.push(format!("{bad_flips} flips failed to apply"));
             }
+        }
+        use super::tables;
+        if let Some(r) = &self.route_scale {
+            tables::judge_scale(r, cfg, self.interrupted, &mut f);
+        }
+        if let Some(r) = &self.backend_failover {
+            tables::judge_failover(r, cfg, self.interrupted, &mut f);
+        }
+        if let Some(r) = &self.staleness {
+            tables::judge_staleness(r, cfg, self.interrupted, &mut f);
+        }
+        if let Some(r) = &self.traffic_matrix {
+            tables::judge_matrix(r, &mut f);
         }
         self.outcome = if f.is_empty() {
             Outcome::Passed
@@ -318,6 +350,18 @@ impl ScenarioReport {
                     let _ = writeln!(s, "    ... {} more in scenario.json", c.failures.len() - 50);
                 }
             }
+        }
+        if let Some(r) = &self.route_scale {
+            super::tables::scale_table(&mut s, r);
+        }
+        if let Some(r) = &self.backend_failover {
+            super::tables::failover_table(&mut s, r);
+        }
+        if let Some(r) = &self.staleness {
+            super::tables::staleness_table(&mut s, r);
+        }
+        if let Some(r) = &self.traffic_matrix {
+            super::tables::matrix_table(&mut s, r);
         }
         for (name, r) in &self.control_plane.0 {
             let r = r.summary();

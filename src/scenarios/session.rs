@@ -43,26 +43,35 @@ async fn run(
     cancel: CancellationToken,
     origin: Instant,
 ) -> Result<ScenarioReport, ScenarioError> {
-    let ctx = super::connect(cfg, tx.clone(), cancel, origin).await?;
+    let ctx = super::connect(cfg, kind, probes_cfg.clone(), tx.clone(), cancel, origin).await?;
     let mut probes = crate::probes::start(&probes_cfg, crate::probes::Stamp::wall(origin))
         .map_err(|e| ScenarioError::Setup(e.to_string()))?;
     let probe_events = std::mem::replace(&mut probes.events, mpsc::unbounded_channel().1);
     let folding = tokio::spawn(fold_resources(probe_events, tx));
     let result = super::run(&ctx, kind).await;
     probes.stop().await;
-    let resources = folding.await.unwrap_or_default();
+    let (resources, readings) = folding.await.unwrap_or_default();
     result.map(|mut r| {
         r.control_plane = resources;
+        if let Some(s) = &mut r.route_scale {
+            s.fold_readings(&readings, &ctx.cfg.scale);
+        }
+        r.judge(&ctx.cfg);
         r
     })
 }
 
-/// Passes control-plane readings on to the view and keeps their max/avg.
+/// One source reading: (seconds since the start, component, cpu cores, memory bytes).
+pub type Reading = (f64, String, Option<f64>, Option<f64>);
+
+/// Passes control-plane readings on to the view and keeps their max/avg, and every
+/// reading (route-scale fits its memory slope to them).
 async fn fold_resources(
     mut rx: mpsc::UnboundedReceiver<ProbeEvent>,
     tx: mpsc::UnboundedSender<ScenarioEvent>,
-) -> Resources {
+) -> (Resources, Vec<Reading>) {
     let mut r = Resources::default();
+    let mut readings = Vec::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             ProbeEvent::Resource {
@@ -73,6 +82,7 @@ async fn fold_resources(
                 ..
             } => {
                 r.add(&component, cpu_cores, memory_bytes);
+                readings.push((at.as_secs_f64(), component.clone(), cpu_cores, memory_bytes));
                 let _ = tx.send(ScenarioEvent::Resource {
                     at,
                     component,
@@ -93,5 +103,5 @@ async fn fold_resources(
             _ => {}
         }
     }
-    r
+    (r, readings)
 }

@@ -43,7 +43,10 @@ impl Answer {
 /// What to send and how to tell the backends apart.
 #[derive(Debug, Clone)]
 pub struct TrafficPlan {
+    /// The URL, or with `paths` the base they are appended to.
     pub url: String,
+    /// Sent to in turn (request k to `paths[k % len]`); empty: `url` as it is.
+    pub paths: Vec<PathTarget>,
     pub host: String,
     pub rate: f64,
     /// Closed loop: the next request leaves when the last one answered (`rate` unused).
@@ -52,6 +55,42 @@ pub struct TrafficPlan {
     pub timeout: Duration,
     pub backends: Vec<String>,
     pub backend_header: Option<String>,
+}
+
+/// One path of a plan, with its own Host when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathTarget {
+    pub path: String,
+    pub host: Option<String>,
+}
+
+impl PathTarget {
+    pub fn path(path: impl Into<String>) -> Self {
+        PathTarget {
+            path: path.into(),
+            host: None,
+        }
+    }
+}
+
+impl TrafficPlan {
+    /// Request k's URL and the Host it overrides, if any.
+    fn url_for(&self, k: u64) -> (String, Option<&str>) {
+        if self.paths.is_empty() {
+            (self.url.clone(), None)
+        } else {
+            let p = &self.paths[(k % self.paths.len() as u64) as usize];
+            (format!("{}{}", self.url, p.path), p.host.as_deref())
+        }
+    }
+
+    fn headers_for(&self, base: &HeaderMap, host: Option<&str>) -> HeaderMap {
+        let mut h = base.clone();
+        if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            h.insert(http::header::HOST, v);
+        }
+        h
+    }
 }
 
 /// Sends `plan.rate` requests per second for `plan.duration` (or until
@@ -66,7 +105,10 @@ pub async fn send(
 ) {
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&plan.host) {
-        headers.insert(http::header::HOST, v);
+        // An empty host leaves the URL's authority as the Host.
+        if !plan.host.is_empty() {
+            headers.insert(http::header::HOST, v);
+        }
     }
     if plan.closed {
         return send_closed(client, plan, headers, origin, cancel, out).await;
@@ -86,8 +128,10 @@ pub async fn send(
         let (client, headers, plan, out) =
             (client.clone(), headers.clone(), plan.clone(), out.clone());
         tasks.spawn(async move {
+            let (url, host) = plan.url_for(k);
+            let headers = plan.headers_for(&headers, host);
             let r = client
-                .send(Method::GET, &plan.url, headers, Bytes::new(), plan.timeout)
+                .send(Method::GET, &url, headers, Bytes::new(), plan.timeout)
                 .await;
             let answer = answer(r, &plan);
             let _ = out.send(Sample {
@@ -114,11 +158,15 @@ async fn send_closed(
     out: mpsc::UnboundedSender<Sample>,
 ) {
     let start = Instant::now();
+    let mut k = 0u64;
     while start.elapsed() < plan.duration {
         let sent = Instant::now();
+        let (url, host) = plan.url_for(k);
+        let h = plan.headers_for(&headers, host);
+        k += 1;
         let r = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = client.send(Method::GET, &plan.url, headers.clone(), Bytes::new(), plan.timeout) => r,
+            r = client.send(Method::GET, &url, h, Bytes::new(), plan.timeout) => r,
         };
         let _ = out.send(Sample {
             sent: sent.saturating_duration_since(origin),

@@ -34,6 +34,9 @@ pub struct Screen {
     pub propagation: Vec<(f64, f64)>,
     pub ok: Vec<(f64, f64)>,
     pub failed: Vec<(f64, f64)>,
+    /// backend-failover: answers per second per backend, and the backends' names.
+    pub per_backend: Vec<Vec<(f64, f64)>>,
+    pub backend_names: Vec<String>,
     pub markers: Vec<(f64, String)>,
     /// Latest (cpu cores, memory bytes) per component.
     pub resources: BTreeMap<String, (Option<f64>, Option<f64>)>,
@@ -56,6 +59,8 @@ impl Screen {
             propagation: Vec::new(),
             ok: Vec::new(),
             failed: Vec::new(),
+            per_backend: Vec::new(),
+            backend_names: Vec::new(),
             markers: Vec::new(),
             resources: BTreeMap::new(),
             now: 0.0,
@@ -96,9 +101,34 @@ impl Screen {
             } => self.propagation.push((at.as_secs_f64(), data_plane_ms)),
             ScenarioEvent::Traffic { at, ok, failed } => {
                 let t = at.as_secs_f64();
-                // Per 100 ms -> per second.
-                self.ok.push((t, ok as f64 * 10.0));
-                self.failed.push((t, failed as f64 * 10.0));
+                // Per 100 ms -> per second (staleness sends a phase's counts).
+                let k = if self.kind == ScenarioKind::Staleness {
+                    1.0
+                } else {
+                    10.0
+                };
+                self.ok.push((t, ok as f64 * k));
+                self.failed.push((t, failed as f64 * k));
+            }
+            ScenarioEvent::Backends {
+                at,
+                interval_s,
+                counts,
+                failed,
+                names,
+            } => {
+                if !names.is_empty() {
+                    self.backend_names = names;
+                }
+                let t = at.as_secs_f64();
+                let per_s = 1.0 / interval_s.max(1e-3);
+                if self.per_backend.len() < counts.len() {
+                    self.per_backend.resize(counts.len(), Vec::new());
+                }
+                for (series, n) in self.per_backend.iter_mut().zip(&counts) {
+                    series.push((t, *n as f64 * per_s));
+                }
+                self.failed.push((t, failed as f64 * per_s));
             }
             ScenarioEvent::Flip {
                 at,
@@ -253,9 +283,9 @@ fn draw(f: &mut Frame, s: &Screen, theme: Theme) {
 fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
     let x = (0.0, s.now.max(1.0));
     let w = area.width.saturating_sub(2);
-    let (title, series, unit): (&str, Vec<Series>, &str) = match s.kind {
+    let (title, series, unit): (String, Vec<Series>, &str) = match s.kind {
         ScenarioKind::AttachedRoutes => (
-            " routes applied (cyan) vs Gateway attachedRoutes (green) ",
+            " routes applied (cyan) vs Gateway attachedRoutes (green) ".into(),
             vec![
                 series(Color::Cyan, &s.applied, Reduce::Max, x, w),
                 series(Color::Green, &s.attached, Reduce::Max, x, w),
@@ -263,23 +293,66 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
             "",
         ),
         ScenarioKind::RouteProbe => (
-            " data-plane propagation per route, ms (apply returned -> first 200) ",
+            " data-plane propagation per route, ms (apply returned -> first 200) ".into(),
             vec![series(Color::Yellow, &s.propagation, Reduce::Max, x, w)],
             "ms",
         ),
-        ScenarioKind::RouteChange => (
-            " answers/s: ok (green), failed (red); markers: flips ",
+        ScenarioKind::RouteChange | ScenarioKind::RouteScale | ScenarioKind::TrafficMatrix => (
+            match s.kind {
+                ScenarioKind::RouteChange => {
+                    " answers/s: ok (green), failed (red); markers: flips "
+                }
+                ScenarioKind::RouteScale => {
+                    " answers/s during the churn: ok (green), failed (red) "
+                }
+                _ => " answers/s per cell: ok (green), failed (red); markers: cells ",
+            }
+            .into(),
             vec![
                 series(Color::Green, &s.ok, Reduce::Mean, x, w),
                 series(Color::Red, &s.failed, Reduce::Max, x, w),
             ],
             "/s",
         ),
+        ScenarioKind::Staleness => (
+            " answers per phase: ok (green), failed (red); markers: warm, idle, roll, resume "
+                .into(),
+            vec![
+                series(Color::Green, &s.ok, Reduce::Max, x, w),
+                series(Color::Red, &s.failed, Reduce::Max, x, w),
+            ],
+            "",
+        ),
+        ScenarioKind::BackendFailover => {
+            const COLORS: [Color; 4] = [Color::Green, Color::Cyan, Color::Magenta, Color::Yellow];
+            let names: Vec<&str> = ["green", "cyan", "magenta", "yellow"].to_vec();
+            let mut v: Vec<Series> = s
+                .per_backend
+                .iter()
+                .enumerate()
+                .map(|(i, p)| series(COLORS[i % 4], p, Reduce::Mean, x, w))
+                .collect();
+            v.push(series(Color::Red, &s.failed, Reduce::Max, x, w));
+            let legend: Vec<String> = s
+                .backend_names
+                .iter()
+                .enumerate()
+                .map(|(i, b)| format!("{b} ({})", names[i % 4]))
+                .collect();
+            (
+                format!(
+                    " answers/s per backend: {}, failed (red); markers: kill, revive ",
+                    legend.join(", ")
+                ),
+                v,
+                "/s",
+            )
+        }
     };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
-        .title(title);
+        .title(title.as_str());
     let inner = block.inner(area);
     f.render_widget(block, area);
     let label = move |v: f64| format!("{v:.0}{unit}");

@@ -75,6 +75,30 @@ pub struct KubeSim {
     /// Simulated RBAC: requests the API server refuses with 403, as
     /// "VERB RESOURCE" (`create configmaps`, `delete deployments.apps`).
     pub forbid: Vec<String>,
+    /// Active health checks of the echo backends (None: the gateway never checks).
+    pub health_check: Option<crate::health::HealthCheck>,
+    /// Passive outlier detection: failed requests in a row eject a backend for a while.
+    pub outlier: Option<crate::health::Outlier>,
+    /// Further backends of a rule tried when the picked one does not answer.
+    pub retries: u32,
+    /// Fault: after a backend roll (`POST /demo/backends/roll`), this many requests per
+    /// backend fail on pooled connections to the replaced pods (the staleness bug).
+    pub stale_after_roll: u32,
+    /// Fault: the control plane keeps this many bytes per HTTPRoute write and never frees
+    /// them (the leak route-scale must catch).
+    pub leak_per_route: usize,
+}
+
+impl KubeSim {
+    /// The gateway's backend-health settings.
+    pub fn health(&self) -> crate::health::HealthSettings {
+        crate::health::HealthSettings {
+            check: self.health_check,
+            outlier: self.outlier,
+            retries: self.retries,
+            stale_after_roll: self.stale_after_roll,
+        }
+    }
 }
 
 /// `[[demo.kube.route]]`: one pre-created HTTPRoute with one rule.
@@ -100,6 +124,11 @@ impl Default for KubeSim {
             max_pods: 110,
             deployment_ready: Duration::from_secs(2),
             forbid: Vec::new(),
+            health_check: None,
+            outlier: None,
+            retries: 0,
+            stale_after_roll: 0,
+            leak_per_route: 0,
         }
     }
 }

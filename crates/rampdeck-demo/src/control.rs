@@ -73,6 +73,8 @@ pub struct ControlPlane {
     pub gateway: Arc<Gateway>,
     pub kube: Arc<KubeApi>,
     pub started: SystemTime,
+    /// The fault switches' bearer token.
+    pub admin_token: String,
 }
 
 impl ControlPlane {
@@ -175,6 +177,18 @@ impl ControlPlane {
         }
         let _ = writeln!(
             s,
+            "# HELP demo_gateway_backend_in_rotation Whether the gateway sends traffic to the backend (1) or has ejected it (0)."
+        );
+        let _ = writeln!(s, "# TYPE demo_gateway_backend_in_rotation gauge");
+        for (i, name) in router.backends().iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "demo_gateway_backend_in_rotation{{backend=\"{name}\"}} {}",
+                u8::from(router.health.in_rotation(i))
+            );
+        }
+        let _ = writeln!(
+            s,
             "# HELP demo_gateway_httproute_errors_total Requests matching an HTTPRoute not served: 500 for unresolved backends, 503 from the swap-drop fault."
         );
         let _ = writeln!(s, "# TYPE demo_gateway_httproute_errors_total counter");
@@ -224,6 +238,16 @@ impl ControlPlane {
             "demo_reconcile_status_writes_total{{kind=\"HTTPRoute\"}} {}",
             kube.stats.route_status_writes.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            s,
+            "# HELP demo_leaked_bytes Bytes held by the leak_per_route fault."
+        );
+        let _ = writeln!(s, "# TYPE demo_leaked_bytes gauge");
+        let _ = writeln!(
+            s,
+            "demo_leaked_bytes {}",
+            kube.stats.leaked_bytes.load(Ordering::Relaxed)
+        );
     }
 
     /// Per-route success rate, RPS over the last 10 s, latency percentiles:
@@ -260,6 +284,18 @@ impl ControlPlane {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if KubeApi::serves(req.uri().path()) {
             return Ok(self.kube.handle(req).await);
+        }
+        if req.uri().path().starts_with(super::faults::PREFIX) {
+            let (code, text) = super::faults::handle(
+                &self.gateway,
+                &self.admin_token,
+                req.method(),
+                req.uri().path(),
+                req.headers(),
+            );
+            let mut r = Response::new(full(text));
+            *r.status_mut() = code;
+            return Ok(r);
         }
         let (code, ctype, body) = match req.uri().path() {
             "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", self.metrics()),

@@ -113,7 +113,11 @@ impl Gateway {
         let max_body = routes.iter().map(|r| r.body_bytes).max().unwrap_or(0);
         let backends = &config.kube.backends;
         Gateway {
-            router: Arc::new(Router::new(backends, config.kube.swap_drop)),
+            router: Arc::new(Router::with_health(
+                backends,
+                config.kube.swap_drop,
+                config.kube.health(),
+            )),
             echo: backends
                 .iter()
                 .map(|b| {
@@ -407,6 +411,11 @@ impl Gateway {
             Decision::Unroutable => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the matched route's backend is not found or invalid\n",
+            ),
+            // What Envoy answers when no upstream answered (a dead pod, a stale pooled connection).
+            Decision::NoAnswer(_) => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n",
             ),
             // What Envoy answers when the upstream cluster vanished mid-swap.
             Decision::Dropped => plain(

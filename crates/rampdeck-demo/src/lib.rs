@@ -11,8 +11,10 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod echo;
+pub mod faults;
 pub mod gateway;
 pub mod grpc;
+pub mod health;
 pub mod kubeapi;
 pub mod launch;
 pub mod procfs;
@@ -45,12 +47,15 @@ pub enum DemoError {
 }
 
 /// Where the demo listens; printed by the child as one JSON line.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DemoAddrs {
     pub gateway: SocketAddr,
     pub control: SocketAddr,
     /// The TCP echo (the gateway serves the WebSocket echo at `config::WS_PATH`).
     pub echo: SocketAddr,
+    /// Bearer token of the fault switches on the control port (`faults`); never logged.
+    #[serde(default)]
+    pub admin_token: String,
 }
 
 /// The demo served from this process.
@@ -78,6 +83,7 @@ impl DemoServer {
             gateway: gw_listener.local_addr().map_err(DemoError::Bind)?,
             control: cp_listener.local_addr().map_err(DemoError::Bind)?,
             echo: echo_listener.local_addr().map_err(DemoError::Bind)?,
+            admin_token: faults::new_token(),
         };
         let gw = Arc::new(gateway::Gateway::new(config));
         let cancel = CancellationToken::new();
@@ -93,7 +99,9 @@ impl DemoServer {
             gateway: gw.clone(),
             kube: kube.clone(),
             started: SystemTime::now(),
+            admin_token: addrs.admin_token.clone(),
         });
+        tokio::spawn(health::run_checks(gw.router.health.clone(), cancel.clone()));
         tokio::spawn(gateway::serve(gw_listener, gw.clone(), cancel.clone()));
         tokio::spawn(control::serve(cp_listener, cp, cancel.clone()));
         tokio::spawn(echo::serve_tcp(

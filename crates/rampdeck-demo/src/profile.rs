@@ -85,6 +85,30 @@ pub struct RawDemoKube {
     pub deployment_ready: Option<Spanned<Dur>>,
     /// Simulated RBAC: "VERB RESOURCE" requests answered 403.
     pub forbid: Option<Spanned<Vec<String>>>,
+    /// Active health checks: `{ interval = "500ms", fall = 3, rise = 2 }`.
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+    /// Outlier detection: `{ consecutive = 5, eject_for = "5s" }`.
+    pub outlier: Option<Spanned<RawOutlier>>,
+    pub retries: Option<Spanned<i64>>,
+    /// Fault: requests per backend failing on stale pooled connections after a roll.
+    pub stale_after_roll: Option<Spanned<i64>>,
+    /// Fault: bytes the control plane keeps per HTTPRoute write.
+    pub leak_per_route: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub interval: Spanned<Dur>,
+    pub fall: Option<Spanned<i64>>,
+    pub rise: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlier {
+    pub consecutive: Option<Spanned<i64>>,
+    pub eject_for: Spanned<Dur>,
 }
 
 /// `[[demo.kube.route]]`.
@@ -356,6 +380,77 @@ fn demo_kube(src: &Src, k: RawDemoKube) -> Result<crate::config::KubeSim, Config
             }
         }
         sim.forbid = f.into_inner();
+    }
+    let count = |v: &Spanned<i64>, field: &str, max: i64| -> Result<u32, ConfigError> {
+        if (0..=max).contains(v.get_ref()) {
+            Ok(*v.get_ref() as u32)
+        } else {
+            Err(src.at(
+                v.span(),
+                format!(
+                    "demo.kube.{field}: must be from 0 to {max}, got {}",
+                    v.get_ref()
+                ),
+            ))
+        }
+    };
+    if let Some(h) = k.health_check {
+        let interval = positive_dur(
+            src,
+            "demo.kube.health_check.interval",
+            Some(h.get_ref().interval.clone()),
+        )?
+        .unwrap_or(Duration::from_millis(500));
+        let fall = h
+            .get_ref()
+            .fall
+            .as_ref()
+            .map(|v| count(v, "health_check.fall", 100))
+            .transpose()?
+            .unwrap_or(3)
+            .max(1);
+        let rise = h
+            .get_ref()
+            .rise
+            .as_ref()
+            .map(|v| count(v, "health_check.rise", 100))
+            .transpose()?
+            .unwrap_or(2)
+            .max(1);
+        sim.health_check = Some(crate::health::HealthCheck {
+            interval,
+            fall,
+            rise,
+        });
+    }
+    if let Some(o) = k.outlier {
+        let eject_for = positive_dur(
+            src,
+            "demo.kube.outlier.eject_for",
+            Some(o.get_ref().eject_for.clone()),
+        )?
+        .unwrap_or(Duration::from_secs(5));
+        let consecutive = o
+            .get_ref()
+            .consecutive
+            .as_ref()
+            .map(|v| count(v, "outlier.consecutive", 1000))
+            .transpose()?
+            .unwrap_or(5)
+            .max(1);
+        sim.outlier = Some(crate::health::Outlier {
+            consecutive,
+            eject_for,
+        });
+    }
+    if let Some(r) = &k.retries {
+        sim.retries = count(r, "retries", 10)?;
+    }
+    if let Some(r) = &k.stale_after_roll {
+        sim.stale_after_roll = count(r, "stale_after_roll", 1_000_000)?;
+    }
+    if let Some(r) = &k.leak_per_route {
+        sim.leak_per_route = count(r, "leak_per_route", 16 << 20)? as usize;
     }
     for (i, r) in k.routes.into_iter().enumerate() {
         let r = r.into_inner();

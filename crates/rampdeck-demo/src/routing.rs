@@ -13,6 +13,8 @@ use rampdeck_base::httproute::{normalize_host, HostMatch};
 use rampdeck_base::httproute::{MatchSpec, RequestView};
 use rampdeck_base::rng::splitmix64;
 
+use crate::health::{BackendHealth, HealthSettings};
+
 /// A route as the control plane hands it to the data plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteSpec {
@@ -49,6 +51,8 @@ pub enum Decision {
     Unroutable,
     /// The swap-drop fault: the route's backends just changed.
     Dropped,
+    /// The picked backend (and every retry) did not answer: dead, or a stale pooled connection.
+    NoAnswer(crate::health::Failure),
 }
 
 struct Backend {
@@ -59,7 +63,6 @@ struct Backend {
 
 struct Rule {
     backends: Vec<Backend>,
-    total_weight: u64,
 }
 
 struct Programmed {
@@ -103,11 +106,25 @@ pub struct Router {
     pub dropped: AtomicU64,
     swap_drop: Option<Duration>,
     draws: AtomicU64,
+    /// Which backends are alive and which the gateway has ejected.
+    pub health: Arc<BackendHealth>,
+    /// Requests answered 503 because no backend answered.
+    pub no_answer: AtomicU64,
 }
 
 impl Router {
     pub fn new(backends: &[String], swap_drop: Option<Duration>) -> Self {
+        Self::with_health(backends, swap_drop, HealthSettings::default())
+    }
+
+    pub fn with_health(
+        backends: &[String],
+        swap_drop: Option<Duration>,
+        health: HealthSettings,
+    ) -> Self {
         Router {
+            health: Arc::new(BackendHealth::new(backends.len(), health)),
+            no_answer: AtomicU64::new(0),
             table: RwLock::new(Arc::new(RouteTable::default())),
             backend_requests: backends.iter().map(|_| AtomicU64::new(0)).collect(),
             backends: backends.to_vec(),
@@ -174,10 +191,7 @@ impl Router {
                             known: b.valid_ref.then(|| self.backend_index(&b.name)).flatten(),
                         })
                         .collect();
-                    Rule {
-                        total_weight: backends.iter().map(|b| b.weight).sum(),
-                        backends,
-                    }
+                    Rule { backends }
                 })
                 .collect();
             let route = table.routes.len();
@@ -246,12 +260,69 @@ impl Router {
             }
         }
         let rule = &route.rules[entry.rule];
-        let picked = if rule.total_weight == 0 {
-            None
-        } else {
-            let n = self.draws.fetch_add(1, Ordering::Relaxed);
-            let mut ticket = splitmix64(n) % rule.total_weight;
-            rule.backends.iter().find(|b| {
+        // An invalid reference keeps its share of the traffic, answered 500 (the Gateway API's rule).
+        let Some(Some(first)) = self.pick(rule, &[]) else {
+            self.unroutable.fetch_add(1, Ordering::Relaxed);
+            return Some(Decision::Unroutable);
+        };
+        let mut tried = vec![first];
+        let mut i = first;
+        loop {
+            match self.health.attempt(i) {
+                Ok(()) => {
+                    self.backend_requests[i].fetch_add(1, Ordering::Relaxed);
+                    return Some(Decision::Backend(i));
+                }
+                Err(why) => {
+                    let next = (tried.len() <= self.health.settings().retries as usize)
+                        .then(|| self.pick(rule, &tried))
+                        .flatten()
+                        .flatten();
+                    match next {
+                        Some(n) => {
+                            tried.push(n);
+                            i = n;
+                        }
+                        None => {
+                            self.no_answer.fetch_add(1, Ordering::Relaxed);
+                            return Some(Decision::NoAnswer(why));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A backend of `rule` by weight, among those in rotation (all of them when the gateway
+    /// has ejected every one: Envoy's panic mode), leaving out `tried`; Some(None) is an
+    /// invalid reference (only on a first try). None when nothing has weight.
+    fn pick(&self, rule: &Rule, tried: &[usize]) -> Option<Option<usize>> {
+        let usable = |b: &Backend, rotation: bool| {
+            b.weight > 0
+                && match b.known {
+                    Some(i) => !tried.contains(&i) && (!rotation || self.health.in_rotation(i)),
+                    None => tried.is_empty(),
+                }
+        };
+        let rotation = rule
+            .backends
+            .iter()
+            .any(|b| b.known.is_some() && usable(b, true));
+        let total: u64 = rule
+            .backends
+            .iter()
+            .filter(|b| usable(b, rotation))
+            .map(|b| b.weight)
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        let mut ticket = splitmix64(n) % total;
+        rule.backends
+            .iter()
+            .filter(|b| usable(b, rotation))
+            .find(|b| {
                 if ticket < b.weight {
                     true
                 } else {
@@ -259,17 +330,7 @@ impl Router {
                     false
                 }
             })
-        };
-        match picked.and_then(|b| b.known) {
-            Some(i) => {
-                self.backend_requests[i].fetch_add(1, Ordering::Relaxed);
-                Some(Decision::Backend(i))
-            }
-            None => {
-                self.unroutable.fetch_add(1, Ordering::Relaxed);
-                Some(Decision::Unroutable)
-            }
-        }
+            .map(|b| b.known)
     }
 }
 

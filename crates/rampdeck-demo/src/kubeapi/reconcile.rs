@@ -36,6 +36,8 @@ pub struct ReconcileStats {
     pub passes: AtomicU64,
     pub gateway_status_writes: AtomicU64,
     pub route_status_writes: AtomicU64,
+    /// Bytes held by the `leak_per_route` fault.
+    pub leaked_bytes: AtomicU64,
 }
 
 /// The pre-created Gateway as a user would have applied it (spec only).
@@ -184,6 +186,8 @@ pub struct Reconciler {
     view: BTreeMap<Key, Arc<Value>>,
     /// The verdict last written for each route (`RouteVerdict::signature`).
     written: std::collections::HashMap<Key, u64>,
+    /// The `leak_per_route` fault: bytes kept per route write, never freed.
+    leaked: Vec<Box<[u8]>>,
 }
 
 /// What the controller keeps of a route: its spec and the metadata it
@@ -223,6 +227,7 @@ impl Reconciler {
             stats,
             view: BTreeMap::new(),
             written: std::collections::HashMap::new(),
+            leaked: Vec::new(),
         }
     }
 
@@ -299,6 +304,15 @@ impl Reconciler {
             }
             _ => {
                 self.view.insert(e.key.clone(), slim(&e.key, &e.object));
+                let n = self.sim.leak_per_route;
+                if n > 0 && e.key.kind == Kind::HttpRoute {
+                    // Written, not just allocated, so the pages are resident and the leak
+                    // shows in the process's memory as a real one does.
+                    self.leaked.push(vec![0xa5u8; n].into_boxed_slice());
+                    self.stats
+                        .leaked_bytes
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
             }
         }
     }
