@@ -93,6 +93,7 @@ pub(crate) fn metrics(v: &Value) -> Vec<MetricValue> {
             Higher,
         ));
     }
+    more_metrics(v, &mut out);
     // Per component (`{NAME: {cpu_max_cores, memory_max_bytes, ...}}`);
     // results from before components were named held the two flat.
     let cp = &v["control_plane"];
@@ -120,6 +121,126 @@ pub(crate) fn metrics(v: &Value) -> Vec<MetricValue> {
         }
     }
     out
+}
+
+/// route-scale, backend-failover, staleness and traffic-matrix.
+fn more_metrics(v: &Value, out: &mut Vec<MetricValue>) {
+    use Worse::{Higher, Lower};
+    let points =
+        |name: &str, v: Option<f64>, worse| MetricValue::new(name.into(), v, worse, Scale::Points);
+    let s = &v["route_scale"];
+    if s.is_object() {
+        out.push(points(
+            "scale.score",
+            s["score"]["weighted"].as_f64(),
+            Lower,
+        ));
+        out.push(points(
+            "scale.data_plane_score",
+            s["score"]["data_plane"].as_f64(),
+            Lower,
+        ));
+        out.push(points(
+            "scale.control_plane_score",
+            s["score"]["control_plane"].as_f64(),
+            Lower,
+        ));
+        out.push(m(
+            "scale.propagation_p99".into(),
+            s["propagation_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+        out.push(m(
+            "scale.write_p99".into(),
+            s["write_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+        out.push(m(
+            "scale.latency_p99".into(),
+            s["latency_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+        out.push(points(
+            "scale.success_rate",
+            s["success_rate"].as_f64(),
+            Lower,
+        ));
+        let cp = s["components"]
+            .as_array()
+            .and_then(|c| c.iter().find(|t| t["role"] == "control plane"));
+        // A slope near zero has no meaningful relative change: compared in MiB/h as points.
+        out.push(points(
+            "scale.memory_slope_mib_h",
+            cp.and_then(|t| t["memory_slope_mib_per_hour"].as_f64()),
+            Higher,
+        ));
+    }
+    let f = &v["backend_failover"];
+    if f.is_object() {
+        let cycles = f["cycles"].as_array().cloned().unwrap_or_default();
+        let max_of = |k: &str| cycles.iter().filter_map(|c| c[k].as_f64()).reduce(f64::max);
+        out.push(m(
+            "failover.ejection_ms".into(),
+            max_of("ejection_ms"),
+            Higher,
+        ));
+        out.push(m(
+            "failover.recovery_ms".into(),
+            max_of("recovery_ms"),
+            Higher,
+        ));
+        out.push(m(
+            "failover.sent_to_dead".into(),
+            f["sent_to_dead"].as_f64(),
+            Higher,
+        ));
+        out.push(m("failover.failed".into(), f["failed"].as_f64(), Higher));
+        out.push(m(
+            "failover.down_p99".into(),
+            f["latency_down_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+    }
+    let st = &v["staleness"];
+    if st.is_object() {
+        out.push(m(
+            "staleness.after_503".into(),
+            st["after"]["status_503"].as_f64(),
+            Higher,
+        ));
+        let failed = st["after"]["failures"]
+            .as_object()
+            .map(|o| o.values().filter_map(Value::as_f64).sum::<f64>());
+        out.push(m("staleness.after_failed".into(), failed, Higher));
+        out.push(m(
+            "staleness.after_p99".into(),
+            st["after"]["latency_ms"]["p99"].as_f64(),
+            Higher,
+        ));
+    }
+    for c in v["traffic_matrix"]["cells"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = format!(
+            "matrix.{}.{}",
+            c["connections"],
+            c["load"].as_str().unwrap_or("")
+        );
+        if c["load"] == "max" {
+            out.push(m(format!("{key}.rps"), c["rps"].as_f64(), Lower));
+        }
+        for q in ["p50", "p90", "p99"] {
+            out.push(m(format!("{key}.{q}"), c["latency_ms"][q].as_f64(), Higher));
+        }
+        if c["load"] == "fixed" {
+            let cpu: Option<f64> = c["target_cpu"]
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x["cpu_avg_cores"].as_f64()).sum());
+            out.push(m(format!("{key}.target_cpu"), cpu, Higher));
+        }
+    }
 }
 
 /// Compares two scenario results of the same scenario.

@@ -332,6 +332,86 @@ fn charts(
             add("flip-failures.svg", title, svg)?;
         }
     }
+    let f = &r["backend_failover"];
+    if f.is_object() {
+        // Answers per second per backend, kills and revives marked.
+        let names: Vec<String> = f["backends"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.as_str().map(str::to_owned))
+            .collect();
+        let per_s = 1000.0 / f["interval_ms"].as_f64().unwrap_or(100.0).max(1.0);
+        let bins = f["timeline"].as_array().cloned().unwrap_or_default();
+        let colors = [plot::BLUE_, plot::GREEN_, plot::PURPLE_, plot::ORANGE_];
+        let mut lines: Vec<Line> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Line {
+                label: n,
+                color: colors[i % colors.len()],
+                points: bins
+                    .iter()
+                    .filter_map(|b| Some((b["t_s"].as_f64()?, b["counts"][i].as_f64()? * per_s)))
+                    .collect(),
+            })
+            .collect();
+        lines.push(Line {
+            label: "failed",
+            color: plot::RED_,
+            points: bins
+                .iter()
+                .filter_map(|b| Some((b["t_s"].as_f64()?, b["failed"].as_f64()? * per_s)))
+                .collect(),
+        });
+        let title =
+            "backend-failover: answers per second by backend (send time), kills and revives marked";
+        add(
+            "failover.svg",
+            title,
+            plot::line_chart(title, "answers per second", &lines, &phases),
+        )?;
+    }
+    let sc = &r["route_scale"];
+    if sc.is_object() {
+        let series = sc["series"].as_array().cloned().unwrap_or_default();
+        let mut names: Vec<String> = Vec::new();
+        for x in &series {
+            if let Some(n) = x["component"].as_str() {
+                if !names.iter().any(|m| m == n) {
+                    names.push(n.to_owned());
+                }
+            }
+        }
+        let colors = [plot::BLUE_, plot::ORANGE_, plot::PURPLE_, plot::GREEN_];
+        let line = |key: &'static str| -> Vec<Line> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Line {
+                    label: n,
+                    color: colors[i % colors.len()],
+                    points: series
+                        .iter()
+                        .filter(|x| x["component"].as_str() == Some(n.as_str()))
+                        .filter_map(|x| Some((x["t_s"].as_f64()?, x[key].as_f64()?)))
+                        .collect(),
+                })
+                .collect()
+        };
+        let title = "route-scale: memory over the run (MiB), phases marked";
+        add(
+            "scale-memory.svg",
+            title,
+            plot::line_chart(title, "MiB", &line("memory_mib"), &phases),
+        )?;
+        let title = "route-scale: CPU over the run (cores), phases marked";
+        add(
+            "scale-cpu.svg",
+            title,
+            plot::line_chart(title, "cores", &line("cpu_cores"), &phases),
+        )?;
+    }
     Ok(out)
 }
 

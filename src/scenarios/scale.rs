@@ -42,6 +42,9 @@ pub struct ScaleResult {
     /// Seconds since the scenario started: the churn's start and end.
     pub churn_from_s: f64,
     pub churn_until_s: f64,
+    /// The memory slope is fitted from here (the churn's second half) to its end: in the
+    /// first half bounded caches fill (watch histories, pools), which is growth but no leak.
+    pub fit_from_s: f64,
     pub patches: u64,
     pub patch_errors: u64,
     pub rolls: u64,
@@ -75,7 +78,7 @@ pub struct Trend {
     pub samples: usize,
     pub memory_start_mib: Option<f64>,
     pub memory_end_mib: Option<f64>,
-    /// Fitted over the churn, MiB per hour, with its 95% interval.
+    /// Fitted over the churn's second half, MiB per hour, with its 95% interval.
     pub memory_slope_mib_per_hour: Option<f64>,
     pub memory_slope_lo: Option<f64>,
     pub memory_slope_hi: Option<f64>,
@@ -214,6 +217,7 @@ pub async fn run(ctx: &Ctx) -> Result<ScaleResult, ScenarioError> {
         ready_s,
         churn_from_s: ctx.now().as_secs_f64(),
         churn_until_s: ctx.now().as_secs_f64(),
+        fit_from_s: ctx.now().as_secs_f64(),
         patches: 0,
         patch_errors: 0,
         rolls: 0,
@@ -430,6 +434,7 @@ async fn churn(
     }
     result.unpropagated = pending.len() as u64;
     result.churn_until_s = ctx.since(end.min(Instant::now())).as_secs_f64();
+    result.fit_from_s = result.churn_from_s + (result.churn_until_s - result.churn_from_s) / 2.0;
     result.propagation_ms = Percentiles::of(&prop_h);
     result.latency_ms = Percentiles::of(&lat_h);
     result.success_rate = if result.requests > 0 {
@@ -464,7 +469,12 @@ impl ScaleResult {
                     .filter(|r| r.0 >= self.churn_from_s && r.0 <= self.churn_until_s)
                     .filter_map(|r| r.3.map(|m| (r.0, m / MIB)))
                     .collect();
-                let slope: Option<Slope> = fit::slope(&churn);
+                let fitted: Vec<(f64, f64)> = churn
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 >= self.fit_from_s)
+                    .collect();
+                let slope: Option<Slope> = fit::slope(&fitted);
                 let per_h = |v: f64| v * 3600.0;
                 let leak = verdict(slope, cfg.max_memory_slope_mib_per_hour);
                 let cpus: Vec<f64> = mine
@@ -570,6 +580,7 @@ mod tests {
             ready_s: Some(1.0),
             churn_from_s: 10.0,
             churn_until_s: 70.0,
+            fit_from_s: 40.0,
             patches: 100,
             patch_errors: 0,
             rolls: 0,

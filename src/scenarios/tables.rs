@@ -179,6 +179,11 @@ pub fn scale_table(s: &mut String, r: &ScaleResult) {
         "  {:<20} {:>8} {:>8} {:>17} {:>9} {:>8}",
         "memory (churn)", "from MiB", "to MiB", "MiB/h (95%)", "cpu avg", "verdict"
     );
+    let _ = writeln!(
+        s,
+        "  (slope fitted from {:.0}s to {:.0}s, the churn's second half: bounded caches fill in the first)",
+        r.fit_from_s, r.churn_until_s
+    );
     for t in &r.components {
         let name: String = t.name.chars().take(20).collect();
         let slope = match (

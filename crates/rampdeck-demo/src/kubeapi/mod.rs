@@ -52,6 +52,7 @@ pub mod reconcile;
 pub mod resource;
 pub mod resync;
 pub mod rollout;
+pub mod routeview;
 pub mod store;
 pub mod table;
 #[cfg(test)]

@@ -16,12 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::resource::{Kind, API_VERSION, GROUP};
+use super::routeview::{BackendRef, RouteView};
 use super::store::{
     now_rfc3339, Change, Committed, Event, Key, Operation, Store, Subresource, Writer,
 };
 use crate::config::KubeSim;
 use crate::routing::{BackendSpec, RouteSpec, Router, RuleSpec};
-use rampdeck_base::httproute::MatchSpec;
 
 /// `controllerName` in route status, and the field manager of status writes.
 pub const CONTROLLER: &str = "rampdeck.dev/demo-gateway";
@@ -181,34 +181,15 @@ pub struct Reconciler {
     /// IP reported in the Gateway's status.addresses.
     address: String,
     stats: Arc<ReconcileStats>,
-    /// HTTPRoutes and Gateways as this controller has seen them (late by
-    /// the propagation delay); routes trimmed to what it reads (`slim`).
+    /// Gateways (and the other Gateway API kinds but routes) as this controller has seen
+    /// them, late by the propagation delay.
     view: BTreeMap<Key, Arc<Value>>,
+    /// HTTPRoutes as it has seen them: only what it reads, typed (`RouteView`).
+    routes: BTreeMap<Key, RouteView>,
     /// The verdict last written for each route (`RouteVerdict::signature`).
     written: std::collections::HashMap<Key, u64>,
     /// The `leak_per_route` fault: bytes kept per route write, never freed.
     leaked: Vec<Box<[u8]>>,
-}
-
-/// What the controller keeps of a route: its spec and the metadata it
-/// reads. The whole object (managedFields, status) stays in the store
-/// only: kept here too, every route was held twice once its status was
-/// written (the store's copy replaced, the view's not), about 37 KB a route.
-fn slim(key: &Key, obj: &Arc<Value>) -> Arc<Value> {
-    if key.kind != Kind::HttpRoute {
-        return obj.clone();
-    }
-    let m = &obj["metadata"];
-    Arc::new(json!({
-        "metadata": {
-            "name": m["name"],
-            "namespace": m["namespace"],
-            "uid": m["uid"],
-            "generation": m["generation"],
-            "creationTimestamp": m["creationTimestamp"],
-        },
-        "spec": obj["spec"],
-    }))
 }
 
 impl Reconciler {
@@ -226,6 +207,7 @@ impl Reconciler {
             address,
             stats,
             view: BTreeMap::new(),
+            routes: BTreeMap::new(),
             written: std::collections::HashMap::new(),
             leaked: Vec::new(),
         }
@@ -242,7 +224,7 @@ impl Reconciler {
                     m["namespace"].as_str().unwrap_or(""),
                     m["name"].as_str().unwrap_or(""),
                 );
-                self.view.insert(key.clone(), slim(&key, &obj));
+                self.see(key, &obj);
             }
         }
         self.pass();
@@ -296,14 +278,23 @@ impl Reconciler {
         }
     }
 
+    fn see(&mut self, key: Key, obj: &Arc<Value>) {
+        if key.kind == Kind::HttpRoute {
+            self.routes.insert(key, RouteView::of(obj));
+        } else {
+            self.view.insert(key, obj.clone());
+        }
+    }
+
     fn observe(&mut self, e: &Event) {
         match e.kind {
             super::store::EventType::Deleted => {
                 self.view.remove(&e.key);
+                self.routes.remove(&e.key);
                 self.written.remove(&e.key);
             }
             _ => {
-                self.view.insert(e.key.clone(), slim(&e.key, &e.object));
+                self.see(e.key.clone(), &e.object());
                 let n = self.sim.leak_per_route;
                 if n > 0 && e.key.kind == Kind::HttpRoute {
                     // Written, not just allocated, so the pages are resident and the leak
@@ -337,16 +328,16 @@ impl Reconciler {
         let mut attached: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
         let mut programmed = Vec::new();
         let mut verdicts = Vec::new();
-        for (key, route) in self.view.iter().filter(|(k, _)| k.kind == Kind::HttpRoute) {
-            let generation = route["metadata"]["generation"].as_i64().unwrap_or(1);
+        for (key, route) in &self.routes {
+            let generation = route.generation;
             let resolved = self.resolve_refs(route, &key.namespace);
             let mut parents = Vec::new();
             let mut accepted = false;
-            for parent in route["spec"]["parentRefs"].as_array().into_iter().flatten() {
-                let group = parent["group"].as_str().unwrap_or(GROUP);
-                let kind = parent["kind"].as_str().unwrap_or("Gateway");
-                let ns = parent["namespace"].as_str().unwrap_or(&key.namespace);
-                let name = parent["name"].as_str().unwrap_or("");
+            for parent in &route.parents {
+                let group = parent.group.as_deref().unwrap_or(GROUP);
+                let kind = parent.kind.as_deref().unwrap_or("Gateway");
+                let ns = parent.namespace.as_deref().unwrap_or(&key.namespace);
+                let name = &*parent.name;
                 if group != GROUP || kind != "Gateway" {
                     continue;
                 }
@@ -364,8 +355,8 @@ impl Reconciler {
                         format!("Gateway {ns}/{name} does not exist"),
                     )
                 } else {
-                    let section = parent["sectionName"].as_str();
-                    let port = parent["port"].as_i64();
+                    let section = parent.section.as_deref();
+                    let port = parent.port;
                     let fitting: Vec<&Listener> = listeners
                         .iter()
                         .filter(|l| section.is_none_or(|s| s == l.name))
@@ -401,7 +392,7 @@ impl Reconciler {
                     }
                 };
                 parents.push(ParentStatus {
-                    parent_ref: parent.clone(),
+                    parent_ref: parent.to_json(),
                     conditions: vec![verdict, resolved.clone()],
                 });
             }
@@ -410,7 +401,7 @@ impl Reconciler {
             }
             verdicts.push(RouteVerdict {
                 key: key.clone(),
-                uid: route["metadata"]["uid"].clone(),
+                uid: Value::String(route.uid.to_string()),
                 generation,
                 parents,
             });
@@ -455,10 +446,10 @@ impl Reconciler {
     }
 
     /// ResolvedRefs for a route: every backendRef must name a Service that exists.
-    fn resolve_refs(&self, route: &Value, namespace: &str) -> Cond {
-        for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
-            for b in rule["backendRefs"].as_array().into_iter().flatten() {
-                let name = b["name"].as_str().unwrap_or("");
+    fn resolve_refs(&self, route: &RouteView, namespace: &str) -> Cond {
+        for rule in &route.rules {
+            for b in &rule.backends {
+                let name = &*b.name;
                 if let Some(reason) = self.unresolved(b, namespace) {
                     let message = match reason {
                         "InvalidKind" => {
@@ -469,7 +460,7 @@ impl Reconciler {
                         ),
                         _ => format!(
                             "Service {}/{name} not found",
-                            b["namespace"].as_str().unwrap_or(namespace)
+                            b.namespace.as_deref().unwrap_or(namespace)
                         ),
                     };
                     return Cond::new("ResolvedRefs", false, reason, message);
@@ -485,11 +476,11 @@ impl Reconciler {
     }
 
     /// Why a backendRef does not resolve, as a Gateway API condition reason.
-    fn unresolved(&self, backend: &Value, route_ns: &str) -> Option<&'static str> {
-        let group = backend["group"].as_str().unwrap_or("");
-        let kind = backend["kind"].as_str().unwrap_or("Service");
-        let ns = backend["namespace"].as_str().unwrap_or(route_ns);
-        let name = backend["name"].as_str().unwrap_or("");
+    fn unresolved(&self, backend: &BackendRef, route_ns: &str) -> Option<&'static str> {
+        let group = backend.group.as_deref().unwrap_or("");
+        let kind = backend.kind.as_deref().unwrap_or("Service");
+        let ns = backend.namespace.as_deref().unwrap_or(route_ns);
+        let name = &*backend.name;
         if !group.is_empty() || kind != "Service" {
             Some("InvalidKind")
         } else if ns != route_ns {
@@ -502,28 +493,18 @@ impl Reconciler {
         }
     }
 
-    fn route_spec(&self, key: &Key, route: &Value) -> RouteSpec {
-        let spec = &route["spec"];
-        let mut rules: Vec<RuleSpec> = spec["rules"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    fn route_spec(&self, key: &Key, route: &RouteView) -> RouteSpec {
+        let mut rules: Vec<RuleSpec> = route
+            .rules
+            .iter()
             .map(|rule| RuleSpec {
-                matches: rule["matches"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(MatchSpec::from_json)
-                    .collect(),
-                backends: rule["backendRefs"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                matches: rule.matches.clone(),
+                backends: rule
+                    .backends
+                    .iter()
                     .map(|b| BackendSpec {
-                        name: b["name"].as_str().unwrap_or("").to_owned(),
-                        weight: b["weight"]
-                            .as_u64()
-                            .map_or(1, |w| w.min(u64::from(u32::MAX)) as u32),
+                        name: b.name.to_string(),
+                        weight: b.weight.map_or(1, |w| w.min(u64::from(u32::MAX)) as u32),
                         valid_ref: self.unresolved(b, &key.namespace).is_none(),
                     })
                     .collect(),
@@ -539,16 +520,8 @@ impl Reconciler {
         RouteSpec {
             namespace: key.namespace.clone(),
             name: key.name.clone(),
-            created: route["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-            hostnames: spec["hostnames"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|h| h.as_str().map(str::to_owned))
-                .collect(),
+            created: route.created.to_string(),
+            hostnames: route.hostnames.iter().map(|h| h.to_string()).collect(),
             rules,
         }
     }

@@ -60,12 +60,27 @@ pub struct Event {
     pub key: Key,
     pub kind: EventType,
     /// The object after the write; for DELETED, its last state stamped with the delete's rv.
-    pub object: Arc<Value>,
+    /// Kept as text, as at rest: the history and the watchers' ring hold 1,024 events each,
+    /// and parsed they held some 27 MB of routes (the memory a short route-scale run saw
+    /// climb); consumers parse it with `object()`.
+    object: Stored,
     /// The object before the write, so selector watches can turn MODIFIED into ADDED/DELETED.
-    pub old: Option<Arc<Value>>,
+    old: Option<Stored>,
     pub at: Instant,
     /// Only the status subresource changed: the desired state is the same.
     pub status_only: bool,
+}
+
+impl Event {
+    /// The object after the write (parsed).
+    pub fn object(&self) -> Arc<Value> {
+        self.object.value()
+    }
+
+    /// The object before the write (parsed).
+    pub fn old(&self) -> Option<Arc<Value>> {
+        self.old.as_ref().map(Stored::value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +166,12 @@ struct Inner {
 /// flight to watchers and the reconciler keep the parsed form.
 #[derive(Clone)]
 struct Stored(Arc<str>);
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl Stored {
     fn new(v: &Value) -> Self {
@@ -272,13 +293,13 @@ impl Store {
                 let mut last = (*old).clone();
                 set_meta(&mut last, "resourceVersion", json!(rv.to_string()));
                 let last = Arc::new(last);
-                inner.objects.remove(key);
+                let was = inner.objects.remove(key);
                 self.commit(
                     &mut inner,
                     key,
                     EventType::Deleted,
-                    last.clone(),
-                    Some(old),
+                    Stored::new(&last),
+                    was.or_else(|| Some(Stored::new(&old))),
                     false,
                 );
                 Ok(Committed::Deleted(last))
@@ -314,7 +335,8 @@ impl Store {
                 Some(_) => Committed::Updated(obj),
             });
         }
-        inner.objects.insert(key.clone(), Stored::new(&obj));
+        let stored = Stored::new(&obj);
+        let was = inner.objects.insert(key.clone(), stored.clone());
         let (event, status_only) = match &old {
             None => (EventType::Added, false),
             Some(_) => (
@@ -323,7 +345,8 @@ impl Store {
             ),
         };
         let created = old.is_none();
-        self.commit(inner, key, event, obj.clone(), old, status_only);
+        let old_text = was.or_else(|| old.as_deref().map(Stored::new));
+        self.commit(inner, key, event, stored, old_text, status_only);
         Ok(if created {
             Committed::Created(obj)
         } else {
@@ -337,8 +360,8 @@ impl Store {
         inner: &mut Inner,
         key: &Key,
         kind: EventType,
-        object: Arc<Value>,
-        old: Option<Arc<Value>>,
+        object: Stored,
+        old: Option<Stored>,
         status_only: bool,
     ) {
         inner.rv += 1;
@@ -459,12 +482,12 @@ impl Store {
                 current
                     .into_iter()
                     .map(|(key, o)| {
-                        let object = o.value();
+                        let rv = meta_rv(&o.value());
                         Arc::new(Event {
-                            rv: meta_rv(&object),
+                            rv,
                             key,
                             kind: EventType::Added,
-                            object,
+                            object: o,
                             old: None,
                             at: Instant::now(),
                             status_only: false,

@@ -100,16 +100,16 @@ fn bookmark(kind: Kind, rv: u64, initial_events_end: bool) -> Bytes {
 /// The event this watcher sees for `e`, if any: a change that moves an object into or out
 /// of the selection is an ADDED or DELETED for this watcher.
 fn view(filter: &Filter, e: &Event) -> Option<(EventType, Arc<Value>)> {
-    let now = filter.matches(&e.object);
-    let before = e.old.as_ref().map(|o| filter.matches(o));
+    let object = e.object();
+    let old = e.old();
+    let now = filter.matches(&object);
+    let before = old.as_ref().map(|o| filter.matches(o));
     match (e.kind, before, now) {
-        (EventType::Added | EventType::Deleted, _, true) => Some((e.kind, e.object.clone())),
-        (EventType::Modified, Some(true), true) => Some((EventType::Modified, e.object.clone())),
-        (EventType::Modified, Some(false) | None, true) => {
-            Some((EventType::Added, e.object.clone()))
-        }
+        (EventType::Added | EventType::Deleted, _, true) => Some((e.kind, object)),
+        (EventType::Modified, Some(true), true) => Some((EventType::Modified, object)),
+        (EventType::Modified, Some(false) | None, true) => Some((EventType::Added, object)),
         (EventType::Modified, Some(true), false) => {
-            let mut last = e.old.as_deref().cloned().unwrap_or(Value::Null);
+            let mut last = old.as_deref().cloned().unwrap_or(Value::Null);
             set_meta(&mut last, "resourceVersion", json!(e.rv.to_string()));
             Some((EventType::Deleted, Arc::new(last)))
         }
