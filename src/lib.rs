@@ -65,6 +65,8 @@ pub use rampdeck_base::rng::Rng;
 
 #[doc(hidden)]
 pub mod agents;
+/// traffic-matrix's cells run as ordinary runs.
+pub mod cells;
 #[doc(hidden)]
 pub mod checks;
 #[doc(hidden)]

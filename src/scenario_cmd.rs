@@ -410,6 +410,7 @@ async fn run(kind: ScenarioKind, mut plan: ScenarioPlan, args: &ScenarioArgs) ->
         use_demo(&mut plan, &d.process, path);
         demo = Some(d);
     }
+    plan.config.matrix.runner = Some(rampdeck::cells::runner());
     let mut session = session::start(kind, plan.config.clone(), plan.probes.clone());
     // With --out, every event goes to the run log on its way to the view,
     // so `replay` and `report` work on the scenario (and a killed one keeps

@@ -194,6 +194,7 @@ async fn traffic_matrix_holds_the_fixed_rate_and_goes_faster_at_max() {
     cfg.matrix.rate = 200.0;
     cfg.matrix.duration = Duration::from_secs(1);
     cfg.matrix.warmup = Duration::from_millis(200);
+    cfg.matrix.runner = Some(rampdeck::cells::runner());
     let profile = format!(
         "[[source]]\nname = \"demo\"\nkind = \"scrape\"\nurl = \"http://{}/metrics\"\ninterval = \"200ms\"\n[target]\nurl = \"http://127.0.0.1:1\"\n[load]\nrate = 1\nduration = \"1s\"\n",
         d.server.addrs.control

@@ -982,7 +982,7 @@ fn a_scenario_flag_for_another_scenario_is_refused() {
     exits_saying(
         &o,
         2,
-        "--routes: applies to attached-routes and route-probe only",
+        "--routes: applies to attached-routes, route-probe, route-scale and backend-failover only",
     );
 }
 

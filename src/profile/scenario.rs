@@ -108,17 +108,84 @@ impl ScenarioPlan {
             fmt_dur(ch.after),
             ch.max_failures
         );
+        let sc = &c.scale;
+        let _ = writeln!(
+            s,
+            "route-scale      {} routes, churn {} at {} patches/s{}, traffic {} req/s, leak above {} MiB/h",
+            sc.routes,
+            fmt_dur(sc.duration),
+            sc.churn_rate,
+            sc.roll_every
+                .filter(|_| sc.roll.is_some())
+                .map_or_else(String::new, |d| format!(", roll every {}", fmt_dur(d))),
+            sc.rate,
+            sc.max_memory_slope_mib_per_hour
+        );
+        let f = &c.failover;
+        let _ = writeln!(
+            s,
+            "backend-failover {} req/s over {}, {} x (kill {}, {} down, {} up){}",
+            f.rate,
+            if f.routes > 0 {
+                format!("{} routes to {}", f.routes, f.backends.join(", "))
+            } else {
+                f.paths.join(", ")
+            },
+            f.cycles,
+            f.flapping
+                .as_deref()
+                .or(f.backends.last().map(String::as_str))
+                .unwrap_or("-"),
+            fmt_dur(f.down),
+            fmt_dur(f.up),
+            f.kill.as_ref().map_or_else(
+                || " (kill/revive: the demo's, with --demo)".to_owned(),
+                |k| format!(" via {}", k.describe())
+            )
+        );
+        let st = &c.staleness;
+        let _ = writeln!(
+            s,
+            "staleness        {} connections idle {}, roll{}, {} requests each, max 503 {}",
+            st.connections,
+            fmt_dur(st.idle),
+            st.roll.as_ref().map_or_else(
+                || " (the demo's, with --demo)".to_owned(),
+                |r| format!(" {}", r.describe())
+            ),
+            st.requests,
+            st.max_503
+        );
+        let m = &c.matrix;
+        let _ = writeln!(
+            s,
+            "traffic-matrix   {:?} connections x (max, {} req/s), {} each",
+            m.connections,
+            m.rate,
+            fmt_dur(m.duration)
+        );
         for src in &self.probes.sources {
             let _ = writeln!(s, "source   {} every {}", src.name, fmt_dur(src.interval));
         }
         if let Some(d) = &self.demo {
+            let k = &d.kube;
             let _ = writeln!(
                 s,
-                "demo     propagation {}{} (used with --demo)",
-                fmt_dur(d.kube.propagation),
-                d.kube
-                    .swap_drop
-                    .map_or_else(String::new, |x| format!(", swap_drop {}", fmt_dur(x)))
+                "demo     propagation {}{}{}{} (used with --demo)",
+                fmt_dur(k.propagation),
+                k.swap_drop
+                    .map_or_else(String::new, |x| format!(", swap_drop {}", fmt_dur(x))),
+                k.health_check.map_or_else(String::new, |h| format!(
+                    ", health checks every {} (fall {}, rise {})",
+                    fmt_dur(h.interval),
+                    h.fall,
+                    h.rise
+                )),
+                if k.retries > 0 {
+                    format!(", {} retries", k.retries)
+                } else {
+                    String::new()
+                }
             );
         }
         s

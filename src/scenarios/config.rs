@@ -201,6 +201,9 @@ pub struct MatrixConfig {
     pub warmup: Duration,
     pub path: String,
     pub host: Option<String>,
+    /// Runs each cell as an ordinary run; set by the caller (`rampdeck::cells::runner()`),
+    /// as the run session sits above this room.
+    pub runner: Option<super::matrix::CellRunner>,
 }
 
 /// Where the routes go and how the data plane is reached.
@@ -382,6 +385,7 @@ impl Default for ScenarioConfig {
                 warmup: Duration::from_secs(1),
                 path: "/".into(),
                 host: None,
+                runner: None,
             },
         }
     }

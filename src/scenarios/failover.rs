@@ -351,7 +351,7 @@ pub fn analyse(
     let resolution = 1.0 / cfg.rate;
     let settle = (2.0 * interval).max(20.0 * resolution);
     let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by(|a, b| a.sent.cmp(&b.sent));
+    sorted.sort_by_key(|s| s.sent);
     // An answer in the dead backend's name counts from when the kill had surely taken
     // effect (an answer it gave just before is not one "while dead"); a failure counts from
     // when the kill started.

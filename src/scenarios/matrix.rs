@@ -3,17 +3,13 @@
 //! fixed rate (open loop, coordinated-omission corrected), on rampdeck's own engine; per cell
 //! the achieved rate, p50/p90/p99, errors, the target's CPU (from the sources) and rampdeck's.
 //!
-//! Each cell is an ordinary run (`RunSession`), so its numbers are a run's numbers: the
-//! generator's own limit is reported per cell (`generator_limited_s`) and never passes for the
-//! target's.
-
-use std::time::Duration;
+//! Each cell is an ordinary run (`rampdeck::cells` runs it), so its numbers are a run's
+//! numbers: the generator's own limit is reported per cell (`generator_limited_s`) and never
+//! passes for the target's.
 
 use serde::Serialize;
 
 use super::{Ctx, ScenarioError, ScenarioEvent};
-use crate::report::summary::Summary;
-use crate::session::{Note, RunSession, View};
 use crate::stats::Percentiles;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,7 +88,7 @@ pub async fn run(ctx: &Ctx) -> Result<MatrixResult, ScenarioError> {
     })
 }
 
-fn failed_cell(connections: usize, target: Option<f64>, error: String) -> Cell {
+pub fn failed_cell(connections: usize, target: Option<f64>, error: String) -> Cell {
     Cell {
         connections,
         load: if target.is_some() { "fixed" } else { "max" },
@@ -111,118 +107,58 @@ fn failed_cell(connections: usize, target: Option<f64>, error: String) -> Cell {
     }
 }
 
-/// The cell's run as a profile: the same validation as any run.
-fn cell_profile(
-    cfg: &super::config::MatrixConfig,
-    base: &str,
-    conns: usize,
-    fixed: bool,
-) -> String {
-    let host = cfg
-        .host
-        .as_ref()
-        .map_or_else(String::new, |h| format!("headers = {{ Host = {h:?} }}\n"));
-    let load = if fixed {
-        format!("rate = {}\nmax_connections = {conns}\n", cfg.rate)
-    } else {
-        format!("concurrency = {conns}\nmax_connections = {conns}\n")
-    };
-    format!(
-        "name = \"traffic-matrix\"\n[target]\nurl = {base:?}\n{host}[[request]]\npath = {:?}\n[load]\n{load}duration = \"{}ms\"\nwarmup = \"{}ms\"\n",
-        cfg.path,
-        cfg.duration.as_millis() + cfg.warmup.as_millis(),
-        cfg.warmup.as_millis()
-    )
+/// One cell to run.
+pub struct CellJob {
+    /// The gateway's base URL.
+    pub url: String,
+    pub connections: usize,
+    /// The fixed rate, or None for max rate (closed loop).
+    pub rate: Option<f64>,
+    pub cfg: super::config::MatrixConfig,
+    /// The scenario's sources: the target's CPU per cell.
+    pub sources: crate::spec::probes::ProbesConfig,
+    /// Each interval's answers go here, for the chart.
+    pub progress: tokio::sync::mpsc::UnboundedSender<ScenarioEvent>,
+    pub origin: std::time::Instant,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+type CellFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Cell, String>> + Send>>;
+
+/// Runs a cell as an ordinary run. The runner lives above this room (`rampdeck::cells`):
+/// it needs the run session, whose reports import the scenarios.
+#[derive(Clone)]
+pub struct CellRunner(pub std::sync::Arc<dyn Fn(CellJob) -> CellFuture + Send + Sync>);
+
+impl PartialEq for CellRunner {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for CellRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CellRunner")
+    }
 }
 
 async fn run_cell(ctx: &Ctx, base: &str, conns: usize, fixed: bool) -> Result<Cell, String> {
     let cfg = &ctx.cfg.matrix;
-    let text = cell_profile(cfg, base, conns, fixed);
-    let mut plan = crate::profile::parse("traffic-matrix", &text).map_err(|e| e.to_string())?;
-    plan.probes.sources = ctx.probes.sources.clone();
-    let plan = std::sync::Arc::new(plan);
-    let mut session = RunSession::start(plan, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    session.print = crate::report::Print::Nothing;
-    let stop = session.control();
-    let cancel = ctx.cancel.clone();
-    let stopper = tokio::spawn(async move {
-        cancel.cancelled().await;
-        let _ = stop.send(crate::engine::Control::Stop);
-    });
-    let cpu_before = process_cpu();
-    let wall = std::time::Instant::now();
-    let mut view = Progress { ctx };
-    session.drive(&mut view).await;
-    let summary = session.finish(&mut view).await.map_err(|e| e.to_string());
-    stopper.abort();
-    let summary = summary?;
-    let (cpu, took) = (process_cpu().saturating_sub(cpu_before), wall.elapsed());
-    Ok(cell_of(
-        &summary,
-        conns,
-        fixed.then_some(cfg.rate),
-        cpu,
-        took,
-    ))
-}
-
-fn cell_of(s: &Summary, conns: usize, target: Option<f64>, cpu: Duration, took: Duration) -> Cell {
-    let cores = (took.as_secs_f64() > 0.0).then(|| cpu.as_secs_f64() / took.as_secs_f64());
-    // Every request the cell sent, warmup included, cost CPU: divide by all of them.
-    let all = s.sent.max(s.requests);
-    Cell {
+    let Some(runner) = &cfg.runner else {
+        return Err(
+            "no cell runner: the caller sets MatrixConfig::runner (rampdeck::cells::runner())"
+                .into(),
+        );
+    };
+    (runner.0)(CellJob {
+        url: base.to_owned(),
         connections: conns,
-        load: if target.is_some() { "fixed" } else { "max" },
-        target_rps: target,
-        rps: s.rps,
-        requests: s.requests,
-        failed: s.failed,
-        success_rate: s.success_rate,
-        latency_ms: s.latency_ms.clone(),
-        target_cpu: s
-            .components
-            .iter()
-            .map(|c| ComponentCpu {
-                name: c.name.clone(),
-                cpu_avg_cores: c.cpu_avg_cores,
-                memory_max_bytes: c.memory_max_bytes,
-            })
-            .collect(),
-        rampdeck_cores: cores,
-        rampdeck_cpu_s_per_100k: (all > 0).then(|| cpu.as_secs_f64() * 100_000.0 / all as f64),
-        generator_limited_s: s.generator_limited_s,
-        not_sent: s.not_sent,
-        error: s.aborted.clone(),
-    }
-}
-
-/// The process's CPU time (every thread).
-fn process_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        t.tv_sec.max(0) as u64,
-        t.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// Each interval's answers go to the scenario's chart.
-struct Progress<'a> {
-    ctx: &'a Ctx,
-}
-
-impl View for Progress<'_> {
-    fn note(&mut self, note: &Note, _: &mut crate::run::RunModel) {
-        if let Note::Interval(i, _) = note {
-            let secs = i.len.as_secs_f64().max(1e-3);
-            // Traffic carries answers per 100 ms.
-            let per_100ms = |n: u64| (n as f64 * 0.1 / secs).round() as u64;
-            let _ = self.ctx.tx.send(ScenarioEvent::Traffic {
-                at: self.ctx.now(),
-                ok: per_100ms(i.ok),
-                failed: per_100ms(i.finished.saturating_sub(i.ok)),
-            });
-        }
-    }
+        rate: fixed.then_some(cfg.rate),
+        cfg: cfg.clone(),
+        sources: ctx.probes.clone(),
+        progress: ctx.tx.clone(),
+        origin: ctx.origin,
+        cancel: ctx.cancel.clone(),
+    })
+    .await
 }
