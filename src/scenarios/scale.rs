@@ -323,7 +323,7 @@ async fn churn(
     let mut roll_tick = tokio::time::interval(roll_every.unwrap_or(Duration::from_secs(3600)));
     roll_tick.tick().await;
     let mut progress = tokio::time::interval(Duration::from_millis(100));
-    let mut pending: HashMap<String, (i64, Instant)> = HashMap::new();
+    let mut pending: Pending = HashMap::new();
     let mut prop_h = new_histogram();
     let mut lat_h = new_histogram();
     let (mut ok_tick, mut failed_tick) = (0u64, 0u64);
@@ -369,28 +369,8 @@ async fn churn(
                     });
                 });
             }
-            Some(w) = prx.recv() => {
-                record(writes_h, w.done - w.sent);
-                result.patches += 1;
-                match w.result {
-                    Ok(Some(g)) => { pending.insert(w.name, (g, w.done)); }
-                    Ok(None) => {}
-                    Err(e) => {
-                        result.patch_errors += 1;
-                        if result.patch_errors <= 3 {
-                            ctx.log(format!("route-scale: patch {} failed: {e}", w.name));
-                        }
-                    }
-                }
-            }
-            Some((t, (name, s))) = watch.recv() => {
-                if let (Some(a), Some(&(g, done))) = (s.accepted_generation, pending.get(&name)) {
-                    if a >= g {
-                        record(&mut prop_h, t.saturating_duration_since(done));
-                        pending.remove(&name);
-                    }
-                }
-            }
+            Some(w) = prx.recv() => patch_answered(ctx, w, result, writes_h, &mut pending),
+            Some((t, (name, st))) = watch.recv() => patch_seen(t, &name, &st, &mut pending, &mut prop_h),
             _ = roll_tick.tick(), if churning && roll_every.is_some() => {
                 if let Some(roll) = &cfg.roll {
                     result.rolls += 1;
@@ -414,21 +394,10 @@ async fn churn(
     let _ = sender.await;
     // Patches still answering, and their propagation: a short grace.
     let grace = Instant::now() + Duration::from_secs(5);
-    while !pending.is_empty() && Instant::now() < grace {
+    while (!pending.is_empty() || result.patches < k as u64) && Instant::now() < grace {
         tokio::select! {
-            Some((t, (name, s))) = watch.recv() => {
-                if let (Some(a), Some(&(g, done))) = (s.accepted_generation, pending.get(&name)) {
-                    if a >= g {
-                        record(&mut prop_h, t.saturating_duration_since(done));
-                        pending.remove(&name);
-                    }
-                }
-            }
-            Some(w) = prx.recv() => {
-                record(writes_h, w.done - w.sent);
-                result.patches += 1;
-                if let Ok(Some(g)) = w.result { pending.insert(w.name, (g, w.done)); } else if w.result.is_err() { result.patch_errors += 1; }
-            }
+            Some((t, (name, st))) = watch.recv() => patch_seen(t, &name, &st, &mut pending, &mut prop_h),
+            Some(w) = prx.recv() => patch_answered(ctx, w, result, writes_h, &mut pending),
             _ = tokio::time::sleep_until(grace.into()) => break,
         }
     }
@@ -442,6 +411,49 @@ async fn churn(
     } else {
         0.0
     };
+}
+
+/// Patches answered, waiting for the watch to see them Accepted: (generation, answered at).
+type Pending = HashMap<String, (i64, Instant)>;
+
+/// A patch's answer: its write time, and its generation to wait for.
+fn patch_answered(
+    ctx: &Ctx,
+    w: Write,
+    result: &mut ScaleResult,
+    writes_h: &mut hdrhistogram::Histogram<u64>,
+    pending: &mut Pending,
+) {
+    record(writes_h, w.done - w.sent);
+    result.patches += 1;
+    match w.result {
+        Ok(Some(g)) => {
+            pending.insert(w.name, (g, w.done));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            result.patch_errors += 1;
+            if result.patch_errors <= 3 {
+                ctx.log(format!("route-scale: patch {} failed: {e}", w.name));
+            }
+        }
+    }
+}
+
+/// A watch event: a pending patch Accepted at its generation has propagated.
+fn patch_seen(
+    t: Instant,
+    name: &str,
+    s: &crate::kube::context::RouteState,
+    pending: &mut Pending,
+    prop_h: &mut hdrhistogram::Histogram<u64>,
+) {
+    if let (Some(a), Some(&(g, done))) = (s.accepted_generation, pending.get(name)) {
+        if a >= g {
+            record(prop_h, t.saturating_duration_since(done));
+            pending.remove(name);
+        }
+    }
 }
 
 impl ScaleResult {
