@@ -41,6 +41,9 @@ pub struct FailoverResult {
     pub paths: usize,
     pub backends: Vec<String>,
     pub flapping: String,
+    /// The kill and revive actions, described (a token left out).
+    pub kill: String,
+    pub revive: String,
     pub requests: u64,
     pub ok: u64,
     pub failed: u64,
@@ -209,17 +212,19 @@ struct Switched {
     error: Option<String>,
 }
 
-async fn switch(ctx: &Ctx, what: &str, t: &Toggle) -> Switched {
+async fn switch(ctx: &Ctx, what: &str, backend: &str, t: &Toggle) -> Switched {
     let sent = Instant::now();
     let r = t.run(&ctx.client, ACTION_TIMEOUT).await;
     let at = Instant::now();
     let error = r.err();
     match &error {
+        // The action itself is in the result table's header line and scenario.json; the
+        // log line stays short enough for an 80-column pane.
         None => ctx.phase(
             if what == "kill" { "kill" } else { "revive" },
-            format!("backend-failover: {what} ({})", t.describe()),
+            format!("backend-failover: {what} {backend}"),
         ),
-        Some(e) => ctx.log(format!("backend-failover: {what} failed: {e}")),
+        Some(e) => ctx.log(format!("backend-failover: {what} {backend} failed: {e}")),
     }
     Switched { sent, at, error }
 }
@@ -289,9 +294,9 @@ async fn under_load(
             }
             _ = tokio::time::sleep_until(due.into()), if switching => {
                 if step % 2 == 0 {
-                    switches.push((switch(ctx, "kill", kill).await, None));
+                    switches.push((switch(ctx, "kill", flapping, kill).await, None));
                 } else if let Some(last) = switches.last_mut() {
-                    last.1 = Some(switch(ctx, "revive", revive).await);
+                    last.1 = Some(switch(ctx, "revive", flapping, revive).await);
                 }
                 step += 1;
             }
@@ -300,7 +305,7 @@ async fn under_load(
     let _ = sender.await;
     // A cancelled run may have left the backend dead: bring it back whatever happened.
     if let Some((_, None)) = switches.last() {
-        let r = switch(ctx, "revive", revive).await;
+        let r = switch(ctx, "revive", flapping, revive).await;
         if let Some(last) = switches.last_mut() {
             last.1 = Some(r);
         }
@@ -320,6 +325,8 @@ async fn under_load(
     let flapping_index = backends.iter().position(|b| b == flapping);
     let mut r = analyse(cfg, &backends, flapping_index, &samples, &windows);
     r.flapping = flapping.to_owned();
+    r.kill = kill.describe();
+    r.revive = revive.describe();
     r.routes = cfg.routes;
     r.paths = paths;
     r
@@ -479,6 +486,8 @@ pub fn analyse(
         paths: 0,
         backends: backends.to_vec(),
         flapping: String::new(),
+        kill: String::new(),
+        revive: String::new(),
         requests: sorted.len() as u64,
         ok,
         failed,

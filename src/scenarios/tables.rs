@@ -221,6 +221,7 @@ pub fn failover_table(s: &mut String, r: &FailoverResult) {
         r.flapping,
         r.cycles.len()
     );
+    let _ = writeln!(s, "  kill: {}\n  revive: {}", r.kill, r.revive);
     let shares: Vec<String> = r
         .backends
         .iter()

@@ -340,10 +340,7 @@ fn draw_chart(f: &mut Frame, s: &Screen, theme: Theme, area: Rect) {
                 .map(|(i, b)| format!("{b} ({})", names[i % 4]))
                 .collect();
             (
-                format!(
-                    " answers/s per backend: {}, failed (red); markers: kill, revive ",
-                    legend.join(", ")
-                ),
+                format!(" answers/s: {}, failed (red) ", legend.join(", ")),
                 v,
                 "/s",
             )
